@@ -1,0 +1,21 @@
+//! plpmtud core: sans-IO packetization-layer path MTU discovery (RFC 4821 / RFC 8899).
+//!
+//! The [`prober::Prober`] is one state machine per path: the caller passes
+//! monotonic time in (milliseconds) with each event and reads back what to
+//! probe next and when it next needs to be woken. It never reads a clock,
+//! never sleeps, never allocates after construction and never panics.
+
+pub mod black_hole;
+pub mod config;
+pub mod prober;
+pub mod ring;
+pub mod rtt;
+pub mod search;
+pub mod sim;
+pub mod units;
+
+pub use config::{Config, ConfigError, ProbeTimeoutMode, Strategy};
+pub use prober::{
+    ChangeReason, LossReason, MtuChange, Notification, ProbeError, Prober, PtbVerdict, State, Stats,
+};
+pub use units::IpFamily;

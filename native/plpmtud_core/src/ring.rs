@@ -1,0 +1,84 @@
+//! A fixed-capacity ring buffer: bounded memory, no allocation after construction.
+
+/// Keeps the latest `N` values pushed; pushing into a full ring drops the oldest.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Ring<T: Copy + Default, const N: usize> {
+    items: [T; N],
+    start: usize,
+    len: usize,
+}
+
+impl<T: Copy + Default, const N: usize> Default for Ring<T, N> {
+    fn default() -> Self {
+        Ring {
+            items: [T::default(); N],
+            start: 0,
+            len: 0,
+        }
+    }
+}
+
+impl<T: Copy + Default, const N: usize> Ring<T, N> {
+    /// Appends `value`; returns the oldest value if it had to be dropped.
+    pub fn push(&mut self, value: T) -> Option<T> {
+        if N == 0 {
+            return Some(value);
+        }
+        if self.len == N {
+            let dropped = self.items[self.start];
+            self.items[self.start] = value;
+            self.start = (self.start + 1) % N;
+            return Some(dropped);
+        }
+        self.items[(self.start + self.len) % N] = value;
+        self.len += 1;
+        None
+    }
+
+    /// Removes and returns the oldest value.
+    pub fn pop(&mut self) -> Option<T> {
+        if self.len == 0 {
+            return None;
+        }
+        let value = self.items[self.start];
+        self.start = (self.start + 1) % N;
+        self.len -= 1;
+        Some(value)
+    }
+
+    /// Values from oldest to newest.
+    pub fn iter(&self) -> impl DoubleEndedIterator<Item = &T> + '_ {
+        (0..self.len).map(move |i| &self.items[(self.start + i) % N])
+    }
+
+    /// Number of values held.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// True when nothing is held.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Ring;
+
+    #[test]
+    fn keeps_the_latest_values_in_order() {
+        let mut ring: Ring<u32, 3> = Ring::default();
+        assert_eq!(ring.push(1), None);
+        assert_eq!(ring.push(2), None);
+        assert_eq!(ring.push(3), None);
+        assert_eq!(ring.push(4), Some(1));
+        assert_eq!(ring.iter().copied().collect::<Vec<_>>(), vec![2, 3, 4]);
+        assert_eq!(ring.pop(), Some(2));
+        assert_eq!(ring.len(), 2);
+        assert_eq!(ring.pop(), Some(3));
+        assert_eq!(ring.pop(), Some(4));
+        assert_eq!(ring.pop(), None);
+        assert!(ring.is_empty());
+    }
+}

@@ -1,0 +1,535 @@
+//! One test per rule of the prober, with exact values.
+
+use plpmtud_core::{
+    ChangeReason, Config, IpFamily, LossReason, Notification, ProbeError, ProbeTimeoutMode, Prober,
+    PtbVerdict, State, Strategy,
+};
+
+const MIN: u64 = 60_000;
+
+fn prober(config: Config) -> Prober {
+    Prober::new(config).expect("valid config")
+}
+
+fn fixed_timeout() -> Config {
+    Config {
+        probe_timeout_mode: ProbeTimeoutMode::Fixed,
+        ..Config::default()
+    }
+}
+
+/// Sends the probe that is due, with id `id`; returns its size.
+fn send(p: &mut Prober, now: u64, id: u64) -> u32 {
+    let size = p.next_probe().expect("a probe is due");
+    p.probe_sent(now, id, size).expect("probe accepted");
+    size
+}
+
+/// Sends and loses `times` transmissions of the due size (ids from `first_id`).
+fn lose(p: &mut Prober, now: u64, first_id: u64, times: u64) -> u32 {
+    let mut size = 0;
+    for id in first_id..first_id + times {
+        size = send(p, now, id);
+        assert!(p.probe_lost(now, id, LossReason::Timeout));
+    }
+    size
+}
+
+fn notifications(p: &mut Prober) -> Vec<Notification> {
+    std::iter::from_fn(|| p.poll_notification()).collect()
+}
+
+#[test]
+fn discovery_waits_for_connected_then_starts_at_1038() {
+    let mut p = prober(Config::default());
+    assert_eq!(p.state(), State::Disabled);
+    assert_eq!(p.next_probe(), None);
+    assert_eq!(p.deadline(), None);
+    assert_eq!(p.plpmtu(), 576);
+    p.connected(0);
+    assert_eq!(p.state(), State::Searching);
+    assert_eq!(p.next_probe(), Some(1038));
+    p.connected(5);
+    assert_eq!(
+        p.next_probe(),
+        Some(1038),
+        "a second connected changes nothing"
+    );
+}
+
+#[test]
+fn ack_raises_the_floor_and_the_next_probe_bisects() {
+    let mut p = prober(Config::default());
+    p.connected(0);
+    assert_eq!(send(&mut p, 0, 1), 1038);
+    assert_eq!(p.deadline(), Some(1000));
+    assert!(p.probe_acked(30, 1));
+    assert_eq!(p.plpmtu(), 1038);
+    assert_eq!(p.search_range(), (1038, 1500));
+    assert_eq!(p.next_probe(), Some(1269));
+}
+
+#[test]
+fn search_completes_within_the_threshold_and_keeps_the_result() {
+    let mut p = prober(Config::default());
+    p.connected(0);
+    let mut id = 0;
+    while p.state() == State::Searching {
+        id += 1;
+        send(&mut p, 0, id);
+        assert!(p.probe_acked(10, id));
+    }
+    assert_eq!(p.state(), State::SearchComplete);
+    assert_eq!(p.plpmtu(), 1485);
+    assert_eq!(p.search_range(), (1485, 1500));
+    assert_eq!(id, 6);
+    assert_eq!(p.next_probe(), None);
+    assert_eq!(p.deadline(), Some(10 + 30 * MIN));
+    assert_eq!(p.payload_size(), 1485 - 28);
+}
+
+#[test]
+fn one_loss_is_not_proof_three_losses_lower_the_ceiling() {
+    let mut p = prober(Config::default());
+    p.connected(0);
+    let size = lose(&mut p, 0, 1, 1);
+    assert_eq!(size, 1038);
+    assert_eq!(p.search_range(), (576, 1500));
+    assert_eq!(p.next_probe(), Some(1038), "the same size is retransmitted");
+    lose(&mut p, 0, 2, 1);
+    send(&mut p, 0, 3);
+    assert!(p.probe_lost(0, 3, LossReason::DupAck));
+    assert_eq!(p.search_range(), (576, 1037));
+    assert_eq!(p.next_probe(), Some(806));
+    assert_eq!(p.stats().probes_lost_timeout, 2);
+    assert_eq!(p.stats().probes_lost_dup_ack, 1);
+}
+
+#[test]
+fn aiutp_compat_lowers_the_ceiling_on_one_loss() {
+    let mut p = prober(Config {
+        aiutp_compat: true,
+        ..Config::default()
+    });
+    p.connected(0);
+    lose(&mut p, 0, 1, 1);
+    assert_eq!(p.search_range(), (576, 1037));
+}
+
+#[test]
+fn aiutp_compat_stops_at_the_confirmed_floor_after_three_failures() {
+    let mut p = prober(Config {
+        aiutp_compat: true,
+        ..Config::default()
+    });
+    p.connected(0);
+    send(&mut p, 0, 1);
+    p.probe_acked(0, 1);
+    lose(&mut p, 0, 2, 1); // 1269
+    lose(&mut p, 0, 3, 1); // 1153
+    lose(&mut p, 0, 4, 1); // 1095
+    assert_eq!(p.state(), State::Error);
+    assert_eq!(p.plpmtu(), 1038);
+    assert_eq!(p.stats().fallbacks, 1);
+}
+
+#[test]
+fn timeout_comes_from_tick_at_the_deadline() {
+    let mut p = prober(fixed_timeout());
+    p.connected(0);
+    send(&mut p, 100, 1);
+    assert_eq!(p.deadline(), Some(1100));
+    p.tick(1099);
+    assert_eq!(p.next_probe(), None, "still in flight");
+    p.tick(1100);
+    assert_eq!(p.stats().probes_lost_timeout, 1);
+    assert_eq!(p.next_probe(), Some(1038));
+}
+
+#[test]
+fn reprobe_after_the_interval_keeps_the_plpmtu_until_a_larger_one_is_confirmed() {
+    let mut p = prober(Config::default());
+    p.connected(0);
+    let mut id = 0;
+    while p.state() == State::Searching {
+        id += 1;
+        let size = send(&mut p, 0, id);
+        if size == 1384 {
+            p.probe_lost(0, id, LossReason::Timeout);
+        } else {
+            p.probe_acked(0, id);
+        }
+    }
+    assert_eq!(p.plpmtu(), 1368);
+    let due = p.deadline().unwrap();
+    assert_eq!(due, 30 * MIN);
+    p.tick(due - 1);
+    assert_eq!(p.state(), State::SearchComplete);
+    p.tick(due);
+    assert_eq!(p.state(), State::Searching);
+    assert_eq!(p.search_range(), (1368, 1500));
+    assert_eq!(lose(&mut p, due, 100, 3), 1434);
+    assert_eq!(p.plpmtu(), 1368, "kept while the new search runs");
+    assert_eq!(send(&mut p, due, 200), 1400);
+    p.probe_acked(due + 1, 200);
+    assert_eq!(p.plpmtu(), 1400);
+}
+
+#[test]
+fn repeated_failures_trigger_a_check_of_the_plpmtu_that_falls_back_when_it_fails() {
+    let mut p = prober(Config::default());
+    p.connected(0);
+    assert_eq!(lose(&mut p, 0, 1, 3), 1038);
+    assert_eq!(lose(&mut p, 0, 4, 3), 806);
+    assert_eq!(lose(&mut p, 0, 7, 3), 690);
+    assert_eq!(p.state(), State::Base, "checking that probing works at all");
+    assert_eq!(p.next_probe(), Some(576));
+    assert_eq!(lose(&mut p, 10, 10, 3), 576);
+    assert_eq!(p.state(), State::Error);
+    assert_eq!(p.plpmtu(), 576);
+    assert_eq!(p.stats().fallbacks, 1);
+    let events = notifications(&mut p);
+    assert!(events.contains(&Notification::Fallback {
+        mtu: 576,
+        next_search_in_ms: 60 * MIN
+    }));
+    assert_eq!(p.deadline(), Some(10 + 60 * MIN), "the interval doubles");
+    // The next search fails the same way: the interval doubles again, up to the cap.
+    p.tick(10 + 60 * MIN);
+    assert_eq!(p.state(), State::Searching);
+    let mut id = 100;
+    while p.state() != State::Error {
+        id += 1;
+        send(&mut p, 0, id);
+        p.probe_lost(0, id, LossReason::Timeout);
+    }
+    assert_eq!(p.deadline(), Some(120 * MIN));
+}
+
+#[test]
+fn interval_after_fallbacks_is_capped() {
+    let config = Config {
+        max_probe_interval_ms: 90 * MIN,
+        ..Config::default()
+    };
+    let mut p = prober(config);
+    p.connected(0);
+    let mut id = 0;
+    for round in 0..3 {
+        while p.state() != State::Error {
+            id += 1;
+            send(&mut p, 0, id);
+            p.probe_lost(0, id, LossReason::Timeout);
+        }
+        let expected = [60 * MIN, 90 * MIN, 90 * MIN][round];
+        assert_eq!(p.deadline(), Some(expected));
+        p.tick(expected);
+    }
+}
+
+#[test]
+fn a_successful_check_means_only_the_sizes_were_too_big() {
+    let mut p = prober(Config::default());
+    p.connected(0);
+    lose(&mut p, 0, 1, 3);
+    lose(&mut p, 0, 4, 3);
+    lose(&mut p, 0, 7, 3);
+    assert_eq!(send(&mut p, 0, 10), 576);
+    assert!(p.probe_acked(0, 10));
+    assert_eq!(p.state(), State::Searching);
+    assert_eq!(p.next_probe(), Some(632));
+    assert_eq!(p.search_range(), (576, 689));
+}
+
+#[test]
+fn full_size_data_acks_prove_the_path_and_avoid_the_check() {
+    let mut p = prober(Config::default());
+    p.connected(0);
+    lose(&mut p, 0, 1, 3);
+    lose(&mut p, 0, 4, 3);
+    p.packet_acked(0, 576);
+    lose(&mut p, 0, 7, 3);
+    assert_eq!(p.state(), State::Searching);
+    assert_eq!(p.next_probe(), Some(632));
+}
+
+#[test]
+fn disabled_means_a_fixed_size_and_no_probes() {
+    let config = Config {
+        enabled: false,
+        disabled_mtu: Some(1344),
+        ..Config::default()
+    };
+    let mut p = prober(config);
+    p.connected(0);
+    assert_eq!(p.state(), State::Disabled);
+    assert_eq!(p.plpmtu(), 1344);
+    assert_eq!(p.next_probe(), None);
+    assert_eq!(p.deadline(), None);
+    p.tick(u64::MAX);
+    assert_eq!(p.next_probe(), None);
+    p.set_enabled(5, true);
+    assert_eq!(p.plpmtu(), 576);
+    assert_eq!(p.next_probe(), Some(1038));
+    p.set_enabled(6, false);
+    assert_eq!(p.plpmtu(), 1344);
+    assert_eq!(p.history().last().unwrap().reason, ChangeReason::Disabled);
+}
+
+#[test]
+fn invalid_config_is_refused_and_ipv6_floor_is_1280() {
+    let err = Prober::new(Config {
+        floor: 1600,
+        ..Config::default()
+    })
+    .unwrap_err();
+    assert_eq!(err.field(), "mtu_floor");
+    let mut p = prober(Config {
+        family: IpFamily::V6,
+        ..Config::default()
+    });
+    assert_eq!(p.plpmtu(), 1280);
+    p.connected(0);
+    assert_eq!(p.next_probe(), Some(1390));
+    assert_eq!(p.payload_size(), 1280 - 48);
+}
+
+#[test]
+fn one_probe_in_flight_and_exact_sizes() {
+    let mut p = prober(Config::default());
+    assert_eq!(p.probe_sent(0, 1, 1038), Err(ProbeError::NotDue));
+    p.connected(0);
+    assert_eq!(
+        p.probe_sent(0, 1, 1000),
+        Err(ProbeError::WrongSize {
+            expected: 1038,
+            got: 1000
+        })
+    );
+    send(&mut p, 0, 1);
+    assert_eq!(
+        p.probe_sent(0, 2, 1038),
+        Err(ProbeError::InFlight { id: 1 })
+    );
+    assert!(!p.probe_acked(0, 99));
+    assert!(!p.probe_lost(0, 98, LossReason::DupAck));
+    assert_eq!(p.stats().stale_events, 2);
+    assert!(p.probe_acked(0, 1));
+    assert!(
+        !p.probe_acked(0, 1),
+        "a second ack of the same probe is stale"
+    );
+    assert_eq!(p.stats().stale_events, 3);
+}
+
+#[test]
+fn the_prober_says_which_ids_were_probes() {
+    let mut p = prober(Config::default());
+    p.connected(0);
+    send(&mut p, 0, 41);
+    assert!(p.is_probe(41));
+    assert!(!p.is_probe(40));
+    p.probe_lost(0, 41, LossReason::DupAck);
+    assert!(p.is_probe(41), "a lost probe is still known as a probe");
+}
+
+#[test]
+fn probe_timeout_follows_rtt_samples_within_bounds() {
+    let mut p = prober(Config::default());
+    assert_eq!(p.probe_timeout_ms(), 1000);
+    p.rtt_sample(200);
+    assert_eq!(p.probe_timeout_ms(), 600);
+    p.connected(0);
+    send(&mut p, 0, 1);
+    assert_eq!(p.deadline(), Some(600));
+    p.probe_acked(20, 1);
+    let mut fixed = prober(fixed_timeout());
+    fixed.rtt_sample(200);
+    assert_eq!(fixed.probe_timeout_ms(), 1000);
+    let mut tiny = prober(Config::default());
+    tiny.rtt_sample(1);
+    assert_eq!(tiny.probe_timeout_ms(), 100, "bounded by min_probe_timeout");
+}
+
+/// A prober that completed a search at 1500 (common values, one probe).
+fn complete_at_1500() -> Prober {
+    let mut p = prober(Config {
+        strategy: Strategy::CommonValues,
+        ..fixed_timeout()
+    });
+    p.connected(0);
+    assert_eq!(send(&mut p, 0, 1), 1500);
+    p.probe_acked(0, 1);
+    assert_eq!(p.state(), State::SearchComplete);
+    notifications(&mut p);
+    p
+}
+
+#[test]
+fn black_hole_is_checked_by_a_probe_and_confirmed_by_its_loss() {
+    let mut p = complete_at_1500();
+    p.packet_acked(10, 600);
+    // Three bursts of full-size losses, one probe timeout (1000 ms) apart.
+    for burst in 0..3u64 {
+        for i in 0..5 {
+            p.packet_lost(1_000 + burst * 1_000 + i, 1500);
+        }
+    }
+    assert_eq!(p.state(), State::Base);
+    assert_eq!(p.stats().black_hole_checks, 1);
+    assert_eq!(lose(&mut p, 3_100, 10, 3), 1500);
+    assert_eq!(p.stats().black_holes, 1);
+    assert_eq!(p.plpmtu(), 576);
+    assert_eq!(p.state(), State::Searching);
+    assert_eq!(p.search_range(), (576, 1499));
+    assert_eq!(
+        p.next_probe(),
+        Some(1492),
+        "common values restart below the lost size"
+    );
+    let events = notifications(&mut p);
+    assert_eq!(events[0], Notification::BlackHole { lost_mtu: 1500 });
+    assert!(
+        matches!(events[1], Notification::MtuChanged(c) if c.reason == ChangeReason::BlackHole)
+    );
+}
+
+#[test]
+fn losses_inside_one_burst_or_cleared_by_a_full_size_ack_are_not_a_black_hole() {
+    let mut p = complete_at_1500();
+    for i in 0..100 {
+        p.packet_lost(1_000 + i, 1500);
+    }
+    assert_eq!(p.state(), State::SearchComplete, "one burst only");
+    p.packet_lost(2_500, 1500);
+    p.packet_acked(2_600, 1500);
+    p.packet_lost(4_000, 1500);
+    assert_eq!(p.state(), State::SearchComplete);
+    assert_eq!(p.stats().black_hole_checks, 0);
+}
+
+#[test]
+fn a_black_hole_check_that_is_acked_resumes_the_completed_search() {
+    let mut p = complete_at_1500();
+    for burst in 0..3u64 {
+        p.packet_lost(burst * 1_000, 1500);
+    }
+    assert_eq!(p.state(), State::Base);
+    lose(&mut p, 2_000, 20, 2);
+    send(&mut p, 2_000, 22);
+    assert!(p.probe_acked(2_010, 22));
+    assert_eq!(p.state(), State::SearchComplete);
+    assert_eq!(p.plpmtu(), 1500);
+    assert_eq!(p.deadline(), Some(30 * MIN));
+    assert_eq!(p.stats().black_holes, 0);
+}
+
+#[test]
+fn ptb_matching_the_probe_is_accepted_and_confirmed_by_a_probe() {
+    let mut p = prober(Config::default());
+    p.connected(0);
+    send(&mut p, 0, 1);
+    p.probe_acked(0, 1);
+    assert_eq!(send(&mut p, 0, 2), 1269);
+    assert_eq!(p.ptb(5, 1200, Some(2)), PtbVerdict::Accepted);
+    assert_eq!(p.next_probe(), Some(1200));
+    send(&mut p, 5, 3);
+    p.probe_acked(10, 3);
+    assert_eq!(p.plpmtu(), 1200);
+    assert_eq!(p.state(), State::SearchComplete);
+    assert_eq!(p.stats().ptb_accepted, 1);
+}
+
+#[test]
+fn ptb_below_the_plpmtu_lowers_it_until_the_probe_decides() {
+    let mut p = prober(Config::default());
+    p.connected(0);
+    send(&mut p, 0, 1);
+    p.probe_acked(0, 1);
+    send(&mut p, 0, 2);
+    assert_eq!(p.ptb(1, 900, Some(2)), PtbVerdict::Accepted);
+    assert_eq!(p.plpmtu(), 900);
+    assert_eq!(p.search_range(), (576, 900));
+    assert_eq!(lose(&mut p, 1, 3, 3), 900);
+    assert_eq!(p.plpmtu(), 576, "the unconfirmed hint is withdrawn");
+    assert_eq!(p.next_probe(), Some(737));
+}
+
+#[test]
+fn unmatched_oversized_or_too_small_ptbs_are_ignored_and_counted() {
+    let mut p = prober(Config::default());
+    assert_eq!(p.ptb(0, 1000, Some(1)), PtbVerdict::NotProbing);
+    p.connected(0);
+    send(&mut p, 0, 7);
+    assert_eq!(p.ptb(0, 1000, None), PtbVerdict::Unmatched);
+    assert_eq!(p.ptb(0, 1000, Some(8)), PtbVerdict::Unmatched);
+    assert_eq!(p.ptb(0, 1038, Some(7)), PtbVerdict::NotSmaller);
+    assert_eq!(p.ptb(0, 4000, Some(7)), PtbVerdict::NotSmaller);
+    assert_eq!(p.ptb(0, 68, Some(7)), PtbVerdict::BelowFloor);
+    assert_eq!(p.stats().ptb_ignored, 6);
+    assert_eq!(p.plpmtu(), 576);
+    assert_eq!(p.search_range(), (576, 1500));
+    assert!(p.probe_acked(1, 7), "the probe is still in flight");
+}
+
+#[test]
+fn common_values_find_1500_in_one_probe_and_1492_in_two() {
+    let mut p = prober(Config {
+        strategy: Strategy::CommonValues,
+        ..Config::default()
+    });
+    p.connected(0);
+    assert_eq!(send(&mut p, 0, 1), 1500);
+    p.probe_acked(0, 1);
+    assert_eq!(p.plpmtu(), 1500);
+    assert_eq!(p.state(), State::SearchComplete);
+}
+
+#[test]
+fn probe_now_restarts_a_completed_search_only() {
+    let mut p = complete_at_1500();
+    assert!(p.probe_now(5));
+    assert_eq!(p.state(), State::SearchComplete, "nothing left above 1500");
+    let mut q = prober(Config::default());
+    assert!(!q.probe_now(0), "not connected");
+    q.connected(0);
+    assert!(!q.probe_now(0), "already searching");
+}
+
+#[test]
+fn history_and_stats_record_changes_with_reasons() {
+    let mut p = prober(Config::default());
+    p.connected(0);
+    send(&mut p, 0, 1);
+    p.probe_acked(7, 1);
+    let history: Vec<_> = p.history().copied().collect();
+    assert_eq!(history.len(), 2);
+    assert_eq!(
+        (history[0].new, history[0].reason),
+        (576, ChangeReason::Initial)
+    );
+    assert_eq!(
+        (
+            history[1].at_ms,
+            history[1].old,
+            history[1].new,
+            history[1].reason
+        ),
+        (7, 576, 1038, ChangeReason::ProbeAcked)
+    );
+    assert_eq!((p.stats().probes_sent, p.stats().probes_acked), (1, 1));
+}
+
+#[test]
+fn history_is_bounded() {
+    let mut p = prober(Config {
+        disabled_mtu: Some(1344),
+        ..Config::default()
+    });
+    p.connected(0);
+    for i in 0..40u64 {
+        p.set_enabled(i, i % 2 == 1);
+    }
+    assert_eq!(p.history().count(), plpmtud_core::prober::HISTORY_LEN);
+    assert!(p.stats().notifications_dropped > 0);
+}

@@ -1,0 +1,222 @@
+//! The prober over the deterministic path simulator: accuracy on every path
+//! MTU, probe counts, loss robustness and property tests.
+
+use plpmtud_core::sim::{simulate, SimPath, StopWhen};
+use plpmtud_core::{Config, ProbeTimeoutMode, State, Strategy as Search};
+use proptest::prelude::*;
+
+const STRATEGIES: [Search; 2] = [Search::Binary, Search::CommonValues];
+
+fn settle(config: Config, path: &SimPath) -> plpmtud_core::sim::SimResult {
+    let run = simulate(config, path, StopWhen::Settled);
+    assert!(run.settled, "run did not settle: {path:?}");
+    run
+}
+
+#[test]
+fn every_path_mtu_from_576_to_1500_is_found_within_16_bytes_and_never_above() {
+    let mut checked = 0;
+    for strategy in STRATEGIES {
+        for data in [None, Some(20)] {
+            for mtu in 576..=1500u32 {
+                let path = SimPath {
+                    data_interval_ms: data,
+                    ..SimPath::clean(mtu)
+                };
+                let run = settle(
+                    Config {
+                        strategy,
+                        ..Config::default()
+                    },
+                    &path,
+                );
+                let found = run.prober.plpmtu();
+                assert_eq!(
+                    run.prober.state(),
+                    State::SearchComplete,
+                    "{strategy:?} {mtu}"
+                );
+                assert!(
+                    found <= mtu,
+                    "{strategy:?} data {data:?}: {found} above {mtu}"
+                );
+                assert!(
+                    mtu - found <= 16,
+                    "{strategy:?} data {data:?}: {found} for {mtu}"
+                );
+                checked += 1;
+            }
+        }
+    }
+    assert_eq!(checked, 925 * 4);
+}
+
+#[test]
+fn binary_search_uses_at_most_six_sizes_plus_one_check() {
+    for mtu in 576..=1500u32 {
+        let run = settle(Config::default(), &SimPath::clean(mtu));
+        let checks = run.prober.stats().probing_checks;
+        assert!(checks <= 1, "mtu {mtu}: {checks} checks");
+        let search_sizes = run.probe_sizes.len() as u64 - checks;
+        assert!(search_sizes <= 6, "mtu {mtu}: sizes {:?}", run.probe_sizes);
+    }
+}
+
+#[test]
+fn common_values_find_common_path_mtus_exactly() {
+    for mtu in [
+        1500, 1492, 1480, 1472, 1460, 1450, 1420, 1400, 1380, 1350, 1280,
+    ] {
+        let config = Config {
+            strategy: Search::CommonValues,
+            ..Config::default()
+        };
+        let run = settle(config, &SimPath::clean(mtu));
+        assert_eq!(run.prober.plpmtu(), mtu);
+    }
+    let config = Config {
+        strategy: Search::CommonValues,
+        ..Config::default()
+    };
+    assert_eq!(
+        settle(config, &SimPath::clean(1500)).probe_sizes,
+        vec![1500]
+    );
+}
+
+#[test]
+fn aiutp_literal_rule_leaves_paths_short_where_plpmtud_leaves_none() {
+    let compat = Config {
+        aiutp_compat: true,
+        ..Config::default()
+    };
+    let short = (576..=1500u32)
+        .filter(|&mtu| {
+            let run = simulate(compat, &SimPath::clean(mtu), StopWhen::Settled);
+            mtu - run.prober.plpmtu() > 16
+        })
+        .count();
+    assert!(
+        short > 100,
+        "aiutp's rule should misfire on many limits, got {short}"
+    );
+}
+
+#[test]
+fn five_percent_loss_ends_within_16_bytes_in_99_percent_of_runs() {
+    let mut good = 0;
+    for seed in 0..1000u64 {
+        let mtu = 576 + (seed * 7919 % 925) as u32;
+        let path = SimPath {
+            loss: 0.05,
+            seed,
+            ..SimPath::clean(mtu)
+        };
+        let run = settle(Config::default(), &path);
+        let found = run.prober.plpmtu();
+        assert!(found <= mtu, "seed {seed}: {found} above {mtu}");
+        if mtu - found <= 16 {
+            good += 1;
+        }
+    }
+    assert!(good >= 990, "only {good} of 1000 runs within 16 bytes");
+}
+
+#[test]
+fn ptb_from_the_path_is_confirmed_and_used() {
+    let path = SimPath {
+        ptb: true,
+        ..SimPath::clean(1350)
+    };
+    let run = settle(Config::default(), &path);
+    assert_eq!(run.prober.plpmtu(), 1350);
+    assert_eq!(run.prober.stats().ptb_accepted, 1);
+}
+
+#[test]
+fn a_path_that_shrinks_is_detected_as_a_black_hole_and_searched_again() {
+    let config = Config {
+        strategy: Search::CommonValues,
+        ..Config::default()
+    };
+    let path = SimPath {
+        mtu_changes: vec![(60_000, 1350)],
+        data_interval_ms: Some(10),
+        ..SimPath::clean(1500)
+    };
+    let run = simulate(config, &path, StopWhen::At(120_000));
+    assert_eq!(run.prober.stats().black_holes, 1);
+    assert_eq!(run.prober.plpmtu(), 1350);
+    assert_eq!(run.prober.state(), State::SearchComplete);
+}
+
+#[test]
+fn fifteen_percent_random_loss_is_not_a_black_hole() {
+    for seed in 0..20u64 {
+        let path = SimPath {
+            loss: 0.15,
+            seed,
+            data_interval_ms: Some(20),
+            ..SimPath::clean(1500)
+        };
+        let config = Config {
+            strategy: Search::CommonValues,
+            ..Config::default()
+        };
+        let run = simulate(config, &path, StopWhen::At(3_600_000));
+        assert_eq!(run.now_ms, 3_600_000, "seed {seed}: the hour was simulated");
+        assert_eq!(run.prober.stats().black_holes, 0, "seed {seed}");
+        assert_eq!(run.prober.plpmtu(), 1500, "seed {seed}");
+    }
+}
+
+fn arb_config() -> impl Strategy<Value = Config> {
+    (
+        576u32..=1400,
+        0u32..=8000,
+        1u32..=64,
+        any::<bool>(),
+        any::<bool>(),
+        1u32..=5,
+    )
+        .prop_map(
+            |(floor, span, threshold, common, compat, max_probes)| Config {
+                floor,
+                ceiling: (floor + span).min(9000),
+                search_threshold: threshold,
+                strategy: if common {
+                    Search::CommonValues
+                } else {
+                    Search::Binary
+                },
+                aiutp_compat: compat,
+                max_probes,
+                probe_timeout_mode: ProbeTimeoutMode::Rtt,
+                ..Config::default()
+            },
+        )
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+    #[test]
+    fn search_never_ends_above_the_path_and_without_loss_ends_within_the_threshold(
+        config in arb_config(),
+        mtu_offset in 0u32..9000,
+        loss in prop_oneof![Just(0.0), 0.0f64..0.3],
+        seed in any::<u64>(),
+        data in prop_oneof![Just(None), Just(Some(25u64))],
+    ) {
+        let mtu = config.floor + mtu_offset % (config.ceiling - config.floor + 1);
+        let path = SimPath { loss, seed, data_interval_ms: data, ..SimPath::clean(mtu) };
+        let run = simulate(config, &path, StopWhen::Settled);
+        prop_assert!(run.settled);
+        let found = run.prober.plpmtu();
+        prop_assert!(found <= mtu, "{} above {}", found, mtu);
+        prop_assert!(found >= config.floor);
+        if loss == 0.0 && !config.aiutp_compat {
+            prop_assert!(mtu - found <= config.search_threshold, "{} for {}", found, mtu);
+        }
+    }
+}

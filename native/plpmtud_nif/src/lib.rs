@@ -1,0 +1,9 @@
+//! Rustler glue between the BEAM and `plpmtud_core`: decode terms, call the core, encode results.
+
+/// The version of the core crate this NIF was built with.
+#[rustler::nif]
+fn core_version() -> &'static str {
+    env!("CARGO_PKG_VERSION")
+}
+
+rustler::init!("Elixir.PLPMTUD.Native");
