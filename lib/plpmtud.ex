@@ -1,14 +1,230 @@
 defmodule PLPMTUD do
   @moduledoc """
-  Packetization Layer Path MTU Discovery (PLPMTUD) for the BEAM.
+  Packetization-Layer Path MTU Discovery (RFC 4821 / RFC 8899) for the BEAM.
 
-  The discovery engine is written in Rust (`native/plpmtud_core`) and exposed
-  to Erlang and Elixir through a NIF.
+  This module is the functional API over a prober handle: one state machine
+  per path, running in Rust, driven by the caller's events. It suits a
+  transport that already owns a process per connection (aiutp): every call is
+  a NIF that returns in microseconds, with no process hop. For a process that
+  runs the timers itself, see `PLPMTUD.Prober`.
+
+  Sizes are IP MTU bytes (the whole IP packet); `payload_size/1` gives the
+  payload one datagram carries. Times are milliseconds of a monotonic clock;
+  every event takes `now` and defaults it to `now_ms/0`.
+
+  A typical loop:
+
+      {:ok, p} = PLPMTUD.new(packet_overhead: 28)
+      :ok = PLPMTUD.connected(p)
+      case PLPMTUD.next_probe(p) do
+        nil -> :nothing_due
+        size -> send a probe of `size` bytes named `id`; PLPMTUD.probe_sent(p, id, size)
+      end
+      # later: PLPMTUD.acked(p, id) or PLPMTUD.lost(p, id, :timeout | :dup_ack)
+      # at PLPMTUD.deadline(p): PLPMTUD.tick(p)
+
+  Wrong argument types raise `ArgumentError`; nothing here can crash the VM.
   """
+
+  alias PLPMTUD.{Config, Native}
+
+  @typedoc "A prober handle (a NIF resource; freed when no longer referenced)."
+  @opaque t :: reference()
+
+  @typedoc "Milliseconds of a monotonic clock (never negative)."
+  @type time_ms :: non_neg_integer()
+
+  @typedoc "A probe id chosen by the caller (aiutp: the packet's sequence number)."
+  @type probe_id :: non_neg_integer()
+
+  @typedoc "RFC 8899 state."
+  @type state :: :disabled | :base | :searching | :search_complete | :error
+
+  @typedoc "Why the PLPMTU changed."
+  @type change_reason ::
+          :initial | :probe_acked | :ptb | :probe_failed | :black_hole | :fallback | :disabled
+
+  @typedoc "What a prober reports, oldest first, from `notifications/1`."
+  @type notification ::
+          {:mtu_changed, old :: pos_integer(), new :: pos_integer(), change_reason()}
+          | {:search_complete, mtu :: pos_integer()}
+          | {:fallback, mtu :: pos_integer(), next_search_in_ms :: non_neg_integer()}
+          | {:black_hole, lost_mtu :: pos_integer()}
+
+  @typedoc "Why a configuration was refused."
+  @type config_error :: {:invalid_config, Config.key(), String.t()}
+
+  @doc "Milliseconds since the VM started, from the monotonic clock."
+  @spec now_ms() :: time_ms()
+  def now_ms do
+    System.convert_time_unit(
+      :erlang.monotonic_time() - :erlang.system_info(:start_time),
+      :native,
+      :millisecond
+    )
+  end
 
   @doc """
-  Returns the version of the Rust engine the NIF was built with, e.g. `"0.1.0"`.
+  A new prober for one path, idle until `connected/2`.
+
+  `options` are merged over the `:plpmtud` application environment; see
+  `PLPMTUD.Config` for the keys. Unknown keys and values of the wrong kind
+  raise `ArgumentError`; values out of range or inconsistent return
+  `{:error, {:invalid_config, key, message}}`.
   """
+  @spec new(Config.options()) :: {:ok, t()} | {:error, config_error()}
+  def new(options \\ []) do
+    case Native.prober_new(Config.build(options)) do
+      {:ok, prober} ->
+        {:ok, prober}
+
+      {:error, {:bad_option, key, expected}} ->
+        raise ArgumentError, "plpmtud option #{inspect(key)} must be #{expected}"
+
+      {:error, {:unknown_option, key}} ->
+        raise ArgumentError, "unknown plpmtud option #{inspect(key)}"
+
+      {:error, {:invalid_config, _key, _message}} = error ->
+        error
+    end
+  end
+
+  @doc "The connection is up: discovery starts. Repeated calls are ignored."
+  @spec connected(t(), time_ms()) :: :ok
+  def connected(prober, now \\ now_ms()), do: Native.prober_connected(prober, now)
+
+  @doc """
+  The IP size to probe now, or `nil` when no probe is due. Send a packet of
+  exactly this many IP bytes (DF set), then call `probe_sent/4`.
+  """
+  @spec next_probe(t()) :: pos_integer() | nil
+  def next_probe(prober), do: Native.prober_next_probe(prober)
+
+  @doc """
+  A probe of `size` IP bytes named `id` was sent.
+
+  Errors: `:not_due` (no probe is due), `{:in_flight, id}` (one probe at a
+  time), `{:wrong_size, expected}`.
+  """
+  @spec probe_sent(t(), probe_id(), pos_integer(), time_ms()) ::
+          :ok | {:error, :not_due | {:in_flight, probe_id()} | {:wrong_size, pos_integer()}}
+  def probe_sent(prober, id, size, now \\ now_ms()),
+    do: Native.prober_probe_sent(prober, now, id, size)
+
+  @doc "Probe `id` was acknowledged. `false` (and counted) if it is not the probe in flight."
+  @spec acked(t(), probe_id(), time_ms()) :: boolean()
+  def acked(prober, id, now \\ now_ms()), do: Native.prober_probe_acked(prober, now, id)
+
+  @doc """
+  Probe `id` was lost, by `:timeout` or `:dup_ack`. `false` (and counted) if
+  it is not the probe in flight. A size is judged too big only after
+  `:max_probes` lost transmissions.
+  """
+  @spec lost(t(), probe_id(), :timeout | :dup_ack, time_ms()) :: boolean()
+  def lost(prober, id, reason, now \\ now_ms()),
+    do: Native.prober_probe_lost(prober, now, id, reason)
+
+  @doc """
+  True if `id` named one of the latest probes: keep its loss out of
+  congestion control (probe loss is not congestion, RFC 8899).
+  """
+  @spec probe?(t(), probe_id()) :: boolean()
+  def probe?(prober, id), do: Native.prober_is_probe(prober, id)
+
+  @doc "A data packet of `size` IP bytes was acknowledged (clears black-hole suspicion)."
+  @spec packet_acked(t(), pos_integer(), time_ms()) :: :ok
+  def packet_acked(prober, size, now \\ now_ms()),
+    do: Native.prober_packet_acked(prober, now, size)
+
+  @doc "A data packet of `size` IP bytes was lost (input of black-hole detection)."
+  @spec packet_lost(t(), pos_integer(), time_ms()) :: :ok
+  def packet_lost(prober, size, now \\ now_ms()),
+    do: Native.prober_packet_lost(prober, now, size)
+
+  @doc "An RTT sample in milliseconds (the probe timeout follows RFC 6298)."
+  @spec rtt_sample(t(), non_neg_integer()) :: :ok
+  def rtt_sample(prober, rtt_ms), do: Native.prober_rtt_sample(prober, rtt_ms)
+
+  @doc """
+  An ICMP Packet-Too-Big hint reporting `mtu`, quoting probe `quoted_probe`
+  (`nil` if the quoted packet matched no probe). Returns `:accepted` (the
+  size will be probed to confirm it) or why it was ignored.
+  """
+  @spec ptb(t(), pos_integer(), probe_id() | nil, time_ms()) ::
+          :accepted | :unmatched | :not_smaller | :below_floor | :not_probing
+  def ptb(prober, mtu, quoted_probe, now \\ now_ms()),
+    do: Native.prober_ptb(prober, now, mtu, quoted_probe)
+
+  @doc """
+  The local stack refused a send with EMSGSIZE because it knows the path MTU
+  is `mtu` (IP bytes). Trusted without matching (it never crossed the
+  network); the size is still confirmed by a probe.
+  """
+  @spec emsgsize(t(), pos_integer(), time_ms()) ::
+          :accepted | :not_smaller | :below_floor | :not_probing
+  def emsgsize(prober, mtu, now \\ now_ms()), do: Native.prober_emsgsize(prober, now, mtu)
+
+  @doc """
+  Makes data packet `id` of `size` IP bytes the probe if a probe of exactly
+  that size is due; `true` if it became the probe. One atomic call, for
+  transports that use real data packets as probes.
+  """
+  @spec claim_probe(t(), probe_id(), pos_integer(), time_ms()) :: boolean()
+  def claim_probe(prober, id, size, now \\ now_ms()),
+    do: Native.prober_claim_probe(prober, now, id, size)
+
+  @doc "Bytes of every packet that are not payload: the IP header plus `:packet_overhead`."
+  @spec overhead(t()) :: pos_integer()
+  def overhead(prober), do: Native.prober_overhead(prober)
+
+  @doc "Runs the timers due at `now`: probe timeouts and the next search."
+  @spec tick(t(), time_ms()) :: :ok
+  def tick(prober, now \\ now_ms()), do: Native.prober_tick(prober, now)
+
+  @doc "When `tick/2` must next run, or `nil`."
+  @spec deadline(t()) :: time_ms() | nil
+  def deadline(prober), do: Native.prober_deadline(prober)
+
+  @doc "Starts a search now. `false` if disabled, not connected or already searching."
+  @spec probe_now(t(), time_ms()) :: boolean()
+  def probe_now(prober, now \\ now_ms()), do: Native.prober_probe_now(prober, now)
+
+  @doc "Turns discovery on (a fresh search) or off (the fixed `:disabled_mtu`)."
+  @spec set_enabled(t(), boolean(), time_ms()) :: :ok
+  def set_enabled(prober, enabled, now \\ now_ms()),
+    do: Native.prober_set_enabled(prober, now, enabled)
+
+  @doc "Takes the notifications not yet seen, oldest first."
+  @spec notifications(t()) :: [notification()]
+  def notifications(prober), do: Native.prober_notifications(prober)
+
+  @doc "The current PLPMTU, in IP bytes."
+  @spec mtu(t()) :: pos_integer()
+  def mtu(prober), do: Native.prober_mtu(prober)
+
+  @doc "Payload bytes one datagram carries at the PLPMTU (after IP header and `:packet_overhead`)."
+  @spec payload_size(t()) :: non_neg_integer()
+  def payload_size(prober), do: Native.prober_payload_size(prober)
+
+  @doc "The RFC 8899 state."
+  @spec state(t()) :: state()
+  def state(prober), do: Native.prober_state(prober)
+
+  @doc "Counters since creation (probes, stale events, PTBs, black holes, fallbacks, ...)."
+  @spec stats(t()) :: %{atom() => non_neg_integer()}
+  def stats(prober), do: Native.prober_stats(prober)
+
+  @doc "The latest PLPMTU changes, oldest first (bounded)."
+  @spec history(t()) :: [
+          %{at: time_ms(), old: non_neg_integer(), new: pos_integer(), reason: change_reason()}
+        ]
+  def history(prober), do: Native.prober_history(prober)
+
+  @doc "A snapshot: state, mtu, payload size, search range, next probe, deadline, probe timeout."
+  @spec info(t()) :: %{atom() => term()}
+  def info(prober), do: Native.prober_info(prober)
+
+  @doc "The version of the Rust engine the NIF was built with, e.g. `\"0.1.0\"`."
   @spec core_version() :: String.t()
-  defdelegate core_version, to: PLPMTUD.Native
+  defdelegate core_version, to: Native
 end

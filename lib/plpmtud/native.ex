@@ -39,6 +39,32 @@ defmodule PLPMTUD.Native do
   # ---------------------------------------------------------------------------
 
   def core_version, do: :erlang.nif_error(:nif_not_loaded)
+  def config_keys, do: :erlang.nif_error(:nif_not_loaded)
+  def prober_new(_config), do: :erlang.nif_error(:nif_not_loaded)
+  def prober_connected(_prober, _now), do: :erlang.nif_error(:nif_not_loaded)
+  def prober_next_probe(_prober), do: :erlang.nif_error(:nif_not_loaded)
+  def prober_probe_sent(_prober, _now, _id, _size), do: :erlang.nif_error(:nif_not_loaded)
+  def prober_probe_acked(_prober, _now, _id), do: :erlang.nif_error(:nif_not_loaded)
+  def prober_probe_lost(_prober, _now, _id, _reason), do: :erlang.nif_error(:nif_not_loaded)
+  def prober_is_probe(_prober, _id), do: :erlang.nif_error(:nif_not_loaded)
+  def prober_packet_acked(_prober, _now, _size), do: :erlang.nif_error(:nif_not_loaded)
+  def prober_packet_lost(_prober, _now, _size), do: :erlang.nif_error(:nif_not_loaded)
+  def prober_rtt_sample(_prober, _rtt), do: :erlang.nif_error(:nif_not_loaded)
+  def prober_ptb(_prober, _now, _mtu, _quoted_probe), do: :erlang.nif_error(:nif_not_loaded)
+  def prober_emsgsize(_prober, _now, _mtu), do: :erlang.nif_error(:nif_not_loaded)
+  def prober_claim_probe(_prober, _now, _id, _size), do: :erlang.nif_error(:nif_not_loaded)
+  def prober_overhead(_prober), do: :erlang.nif_error(:nif_not_loaded)
+  def prober_tick(_prober, _now), do: :erlang.nif_error(:nif_not_loaded)
+  def prober_deadline(_prober), do: :erlang.nif_error(:nif_not_loaded)
+  def prober_probe_now(_prober, _now), do: :erlang.nif_error(:nif_not_loaded)
+  def prober_set_enabled(_prober, _now, _enabled), do: :erlang.nif_error(:nif_not_loaded)
+  def prober_notifications(_prober), do: :erlang.nif_error(:nif_not_loaded)
+  def prober_mtu(_prober), do: :erlang.nif_error(:nif_not_loaded)
+  def prober_payload_size(_prober), do: :erlang.nif_error(:nif_not_loaded)
+  def prober_state(_prober), do: :erlang.nif_error(:nif_not_loaded)
+  def prober_stats(_prober), do: :erlang.nif_error(:nif_not_loaded)
+  def prober_history(_prober), do: :erlang.nif_error(:nif_not_loaded)
+  def prober_info(_prober), do: :erlang.nif_error(:nif_not_loaded)
 
   # ---------------------------------------------------------------------------
   # End of NIF stubs.

@@ -110,7 +110,7 @@ pub enum ConfigError {
         /// Smallest accepted value.
         min: u64,
         /// The value given.
-        value: u64,
+        value: i128,
     },
     /// A value above its upper bound.
     #[error("{field} must be at most {max}, got {value}")]
@@ -120,21 +120,36 @@ pub enum ConfigError {
         /// Largest accepted value.
         max: u64,
         /// The value given.
-        value: u64,
+        value: i128,
     },
+    /// A value of the wrong kind (for example a string where an integer belongs).
+    #[error("{field} must be {expected}")]
+    WrongType {
+        /// Configuration key.
+        field: &'static str,
+        /// What the key accepts, in words.
+        expected: &'static str,
+    },
+    /// A key that is not a configuration key.
+    #[error("unknown configuration key")]
+    UnknownKey,
 }
 
 impl ConfigError {
     /// The configuration key at fault.
     pub fn field(&self) -> &'static str {
         match self {
-            ConfigError::TooSmall { field, .. } | ConfigError::TooLarge { field, .. } => field,
+            ConfigError::TooSmall { field, .. }
+            | ConfigError::TooLarge { field, .. }
+            | ConfigError::WrongType { field, .. } => field,
+            ConfigError::UnknownKey => "",
         }
     }
 }
 
 fn at_least(field: &'static str, value: u64, min: u64) -> Result<(), ConfigError> {
     if value < min {
+        let value = i128::from(value);
         return Err(ConfigError::TooSmall { field, min, value });
     }
     Ok(())
@@ -142,12 +157,177 @@ fn at_least(field: &'static str, value: u64, min: u64) -> Result<(), ConfigError
 
 fn at_most(field: &'static str, value: u64, max: u64) -> Result<(), ConfigError> {
     if value > max {
+        let value = i128::from(value);
         return Err(ConfigError::TooLarge { field, max, value });
     }
     Ok(())
 }
 
+/// A configuration value as it arrives from outside (the BEAM, a command line).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConfigValue<'a> {
+    /// An integer; wide enough to carry any out-of-range value for the error.
+    Int(i128),
+    /// A boolean.
+    Bool(bool),
+    /// A symbolic name (an atom on the BEAM).
+    Name(&'a str),
+    /// No value (`nil`, `undefined`): the default where the key allows it.
+    Nil,
+}
+
+/// Every configuration key [`Config::set`] accepts.
+pub const CONFIG_KEYS: [&str; 18] = [
+    "mtu_discovery_enabled",
+    "family",
+    "packet_overhead",
+    "mtu_floor",
+    "mtu_ceiling",
+    "disabled_mtu",
+    "search_threshold",
+    "strategy",
+    "max_probes",
+    "failure_threshold",
+    "probe_timeout",
+    "probe_timeout_mode",
+    "min_probe_timeout",
+    "max_probe_timeout",
+    "mtu_probe_interval",
+    "max_probe_interval",
+    "black_hole_threshold",
+    "aiutp_compat",
+];
+
+fn int_in<T: TryFrom<i128>>(
+    field: &'static str,
+    value: ConfigValue,
+    max: u64,
+) -> Result<T, ConfigError> {
+    let ConfigValue::Int(n) = value else {
+        return Err(ConfigError::WrongType {
+            field,
+            expected: "a non-negative integer",
+        });
+    };
+    if n < 0 {
+        return Err(ConfigError::TooSmall {
+            field,
+            min: 0,
+            value: n,
+        });
+    }
+    if n > i128::from(max) {
+        return Err(ConfigError::TooLarge {
+            field,
+            max,
+            value: n,
+        });
+    }
+    T::try_from(n).map_err(|_| ConfigError::TooLarge {
+        field,
+        max,
+        value: n,
+    })
+}
+
+fn flag(field: &'static str, value: ConfigValue) -> Result<bool, ConfigError> {
+    match value {
+        ConfigValue::Bool(b) => Ok(b),
+        _ => Err(ConfigError::WrongType {
+            field,
+            expected: "true or false",
+        }),
+    }
+}
+
+fn name<T>(
+    field: &'static str,
+    value: ConfigValue,
+    expected: &'static str,
+    choices: &[(&str, T)],
+) -> Result<T, ConfigError>
+where
+    T: Copy,
+{
+    if let ConfigValue::Name(given) = value {
+        if let Some(&(_, choice)) = choices.iter().find(|(n, _)| *n == given) {
+            return Ok(choice);
+        }
+    }
+    Err(ConfigError::WrongType { field, expected })
+}
+
 impl Config {
+    /// Sets one field by its configuration key. Checks the value's kind and
+    /// range only; [`Config::validate`] checks the whole.
+    ///
+    /// ```
+    /// use plpmtud_core::config::{Config, ConfigValue};
+    /// let mut c = Config::default();
+    /// c.set("mtu_floor", ConfigValue::Int(1200)).unwrap();
+    /// assert_eq!(c.floor, 1200);
+    /// assert!(c.set("mtu_flor", ConfigValue::Int(1200)).is_err());
+    /// ```
+    pub fn set(&mut self, key: &str, value: ConfigValue) -> Result<(), ConfigError> {
+        const U32: u64 = u32::MAX as u64;
+        const U64: u64 = u64::MAX;
+        match key {
+            "mtu_discovery_enabled" => self.enabled = flag("mtu_discovery_enabled", value)?,
+            "aiutp_compat" => self.aiutp_compat = flag("aiutp_compat", value)?,
+            "family" => {
+                let choices = [("inet", IpFamily::V4), ("inet6", IpFamily::V6)];
+                self.family = name("family", value, ":inet or :inet6", &choices)?;
+            }
+            "strategy" => {
+                let choices = [
+                    ("binary", Strategy::Binary),
+                    ("common_values", Strategy::CommonValues),
+                ];
+                self.strategy = name("strategy", value, ":binary or :common_values", &choices)?;
+            }
+            "probe_timeout_mode" => {
+                let choices = [
+                    ("rtt", ProbeTimeoutMode::Rtt),
+                    ("fixed", ProbeTimeoutMode::Fixed),
+                ];
+                self.probe_timeout_mode =
+                    name("probe_timeout_mode", value, ":rtt or :fixed", &choices)?;
+            }
+            "disabled_mtu" => {
+                self.disabled_mtu = match value {
+                    ConfigValue::Nil => None,
+                    _ => Some(int_in("disabled_mtu", value, U32)?),
+                }
+            }
+            "packet_overhead" => self.packet_overhead = int_in("packet_overhead", value, U32)?,
+            "mtu_floor" => self.floor = int_in("mtu_floor", value, U32)?,
+            "mtu_ceiling" => self.ceiling = int_in("mtu_ceiling", value, U32)?,
+            "search_threshold" => self.search_threshold = int_in("search_threshold", value, U32)?,
+            "max_probes" => self.max_probes = int_in("max_probes", value, U32)?,
+            "failure_threshold" => {
+                self.failure_threshold = int_in("failure_threshold", value, U32)?
+            }
+            "black_hole_threshold" => {
+                self.black_hole_threshold = int_in("black_hole_threshold", value, U32)?
+            }
+            "probe_timeout" => self.probe_timeout_ms = int_in("probe_timeout", value, U64)?,
+            "min_probe_timeout" => {
+                self.min_probe_timeout_ms = int_in("min_probe_timeout", value, U64)?
+            }
+            "max_probe_timeout" => {
+                self.max_probe_timeout_ms = int_in("max_probe_timeout", value, U64)?
+            }
+            "mtu_probe_interval" => {
+                self.probe_interval_ms = int_in("mtu_probe_interval", value, U64)?
+            }
+            "max_probe_interval" => {
+                self.max_probe_interval_ms = int_in("max_probe_interval", value, U64)?
+            }
+            _ => return Err(ConfigError::UnknownKey),
+        }
+        Ok(())
+    }
+
     /// The floor in effect: never below the family's minimum MTU (1280 on IPv6).
     pub fn effective_floor(&self) -> u32 {
         self.floor.max(self.family.min_mtu())
@@ -418,6 +598,51 @@ mod tests {
         assert_eq!(check(aiutp), Ok(()));
         assert_eq!(aiutp.effective_disabled_mtu(), 1344);
         assert_eq!(Config::default().effective_disabled_mtu(), 576);
+    }
+
+    #[test]
+    fn set_accepts_every_listed_key_and_refuses_others() {
+        let mut c = Config::default();
+        for key in CONFIG_KEYS {
+            let result = c.set(key, ConfigValue::Int(1));
+            let ok_or_typed = matches!(result, Ok(()) | Err(ConfigError::WrongType { .. }));
+            assert!(ok_or_typed, "{key}: {result:?}");
+        }
+        assert_eq!(
+            c.set("mtu_flor", ConfigValue::Int(1)),
+            Err(ConfigError::UnknownKey)
+        );
+    }
+
+    #[test]
+    fn set_checks_kind_and_range() {
+        let mut c = Config::default();
+        let err = c.set("mtu_floor", ConfigValue::Name("big")).unwrap_err();
+        assert_eq!(err.to_string(), "mtu_floor must be a non-negative integer");
+        let err = c.set("mtu_floor", ConfigValue::Int(-5)).unwrap_err();
+        assert_eq!(
+            err,
+            ConfigError::TooSmall {
+                field: "mtu_floor",
+                min: 0,
+                value: -5
+            }
+        );
+        let err = c.set("mtu_ceiling", ConfigValue::Int(1 << 40)).unwrap_err();
+        assert_eq!(err.field(), "mtu_ceiling");
+        let err = c.set("family", ConfigValue::Name("inet7")).unwrap_err();
+        assert_eq!(err.to_string(), "family must be :inet or :inet6");
+        c.set("family", ConfigValue::Name("inet6")).unwrap();
+        c.set("strategy", ConfigValue::Name("common_values"))
+            .unwrap();
+        c.set("disabled_mtu", ConfigValue::Int(1344)).unwrap();
+        c.set("disabled_mtu", ConfigValue::Nil).unwrap();
+        c.set("mtu_discovery_enabled", ConfigValue::Bool(false))
+            .unwrap();
+        assert_eq!(c.family, IpFamily::V6);
+        assert_eq!(c.strategy, Strategy::CommonValues);
+        assert_eq!(c.disabled_mtu, None);
+        assert!(!c.enabled);
     }
 
     #[test]

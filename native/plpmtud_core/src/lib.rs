@@ -14,7 +14,7 @@ pub mod search;
 pub mod sim;
 pub mod units;
 
-pub use config::{Config, ConfigError, ProbeTimeoutMode, Strategy};
+pub use config::{Config, ConfigError, ConfigValue, ProbeTimeoutMode, Strategy, CONFIG_KEYS};
 pub use prober::{
     ChangeReason, LossReason, MtuChange, Notification, ProbeError, Prober, PtbVerdict, State, Stats,
 };

@@ -164,6 +164,8 @@ pub struct Stats {
     pub ptb_accepted: u64,
     /// Packet-Too-Big hints ignored, for any reason.
     pub ptb_ignored: u64,
+    /// Local EMSGSIZE reports that lowered the search limit.
+    pub emsgsize_limits: u64,
     /// Checks that probing works at all, after repeated failed sizes.
     pub probing_checks: u64,
     /// Black-hole suspicions that a probe checked.
@@ -419,19 +421,34 @@ impl Prober {
             return verdict;
         }
         self.stats.ptb_accepted += 1;
-        self.abandon_probe();
-        self.purpose = Purpose::Search;
-        self.state = State::Searching;
-        self.losses_at_size = 0;
-        if reported_mtu < self.plpmtu {
-            self.confirmed = self.floor;
-            self.set_plpmtu(now_ms, reported_mtu, ChangeReason::Ptb);
-        }
-        self.limit = reported_mtu;
-        self.untouched = false;
-        self.forced = (reported_mtu > self.confirmed).then_some(reported_mtu);
-        self.advance(now_ms);
+        self.limit_size(now_ms, reported_mtu);
         PtbVerdict::Accepted
+    }
+
+    /// The local stack refused to send a packet because it knows the path
+    /// MTU is `mtu` (EMSGSIZE). It never crossed the network, so it needs no
+    /// matching; the size is still confirmed by a probe before it is trusted.
+    pub fn emsgsize(&mut self, now_ms: u64, mtu: u32) -> PtbVerdict {
+        let reference = match self.state {
+            State::Searching => self.limit.max(self.plpmtu),
+            State::Base | State::SearchComplete => self.plpmtu,
+            State::Disabled | State::Error => return PtbVerdict::NotProbing,
+        };
+        if mtu < self.floor {
+            return PtbVerdict::BelowFloor;
+        }
+        if mtu >= reference {
+            return PtbVerdict::NotSmaller;
+        }
+        self.stats.emsgsize_limits += 1;
+        self.limit_size(now_ms, mtu);
+        PtbVerdict::Accepted
+    }
+
+    /// Makes data packet `id` of `size` IP bytes the probe if a probe of
+    /// exactly that size is due; true if it became the probe (aiutp's `on_send`).
+    pub fn claim_probe(&mut self, now_ms: u64, id: u64, size: u32) -> bool {
+        self.next_probe() == Some(size) && self.probe_sent(now_ms, id, size).is_ok()
     }
 
     /// Handles timers due at `now_ms`: probe timeouts and the next search.
@@ -503,6 +520,11 @@ impl Prober {
     /// The current packetization-layer path MTU, in IP bytes.
     pub fn plpmtu(&self) -> u32 {
         self.plpmtu
+    }
+
+    /// Bytes of every packet that are not payload: IP header plus `packet_overhead`.
+    pub fn overhead_bytes(&self) -> u32 {
+        self.config.family.ip_header_bytes() + self.config.packet_overhead
     }
 
     /// Payload bytes one datagram may carry at the current PLPMTU, after the IP
@@ -676,6 +698,23 @@ impl Prober {
             mtu,
             next_search_in_ms: self.interval_ms,
         });
+    }
+
+    /// Sizes above `mtu` are known not to pass: search at most `mtu`, and
+    /// probe `mtu` itself next (lowering the PLPMTU to it meanwhile if needed).
+    fn limit_size(&mut self, now_ms: u64, mtu: u32) {
+        self.abandon_probe();
+        self.purpose = Purpose::Search;
+        self.state = State::Searching;
+        self.next_search_at_ms = None;
+        if mtu < self.plpmtu {
+            self.confirmed = self.floor;
+            self.set_plpmtu(now_ms, mtu, ChangeReason::Ptb);
+        }
+        self.limit = mtu;
+        self.untouched = false;
+        self.forced = (mtu > self.confirmed).then_some(mtu);
+        self.advance(now_ms);
     }
 
     fn judge_ptb(&self, reported_mtu: u32, quoted_probe: Option<u64>) -> PtbVerdict {

@@ -533,3 +533,35 @@ fn history_is_bounded() {
     assert_eq!(p.history().count(), plpmtud_core::prober::HISTORY_LEN);
     assert!(p.stats().notifications_dropped > 0);
 }
+
+#[test]
+fn emsgsize_limits_the_search_without_matching_and_is_confirmed() {
+    let mut p = complete_at_1500();
+    assert_eq!(p.emsgsize(10, 1600), PtbVerdict::NotSmaller);
+    assert_eq!(p.emsgsize(10, 100), PtbVerdict::BelowFloor);
+    assert_eq!(p.emsgsize(10, 1400), PtbVerdict::Accepted);
+    assert_eq!(p.plpmtu(), 1400);
+    assert_eq!(p.state(), State::Searching);
+    assert_eq!(p.next_probe(), Some(1400));
+    send(&mut p, 10, 5);
+    p.probe_acked(20, 5);
+    assert_eq!(p.state(), State::SearchComplete);
+    assert_eq!(p.plpmtu(), 1400);
+    assert_eq!(p.stats().emsgsize_limits, 1);
+}
+
+#[test]
+fn claim_probe_makes_a_packet_of_the_due_size_the_probe() {
+    let mut p = prober(Config {
+        packet_overhead: 28,
+        ..Config::default()
+    });
+    assert!(!p.claim_probe(0, 1, 1038), "not connected");
+    p.connected(0);
+    assert_eq!(p.overhead_bytes(), 48);
+    assert!(!p.claim_probe(0, 1, 1000), "wrong size");
+    assert!(p.claim_probe(0, 2, 1038));
+    assert!(!p.claim_probe(0, 3, 1038), "one probe in flight");
+    assert!(p.is_probe(2));
+    assert!(!p.is_probe(1));
+}

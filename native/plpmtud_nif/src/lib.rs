@@ -1,4 +1,10 @@
-//! Rustler glue between the BEAM and `plpmtud_core`: decode terms, call the core, encode results.
+//! Rustler glue between the BEAM and `plpmtud_core`: decode terms, call the
+//! core, encode results. No discovery logic lives here.
+
+mod atoms;
+mod config;
+mod encode;
+mod prober;
 
 /// The version of the core crate this NIF was built with.
 #[rustler::nif]

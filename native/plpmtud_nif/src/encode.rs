@@ -1,0 +1,131 @@
+//! Encoding core values as BEAM terms: atoms for enums, maps for records.
+
+use crate::atoms;
+use plpmtud_core::{ChangeReason, MtuChange, Notification, PtbVerdict, State, Stats};
+use rustler::{Atom, Encoder, Env, Term};
+
+fn map<'a>(env: Env<'a>, keys: &[&str], values: &[Term<'a>]) -> Term<'a> {
+    let keys: Vec<Term<'a>> = keys.iter().map(|k| atom(env, k).encode(env)).collect();
+    Term::map_from_arrays(env, &keys, values).expect("distinct atom keys")
+}
+
+fn atom(env: Env<'_>, name: &str) -> Atom {
+    Atom::from_str(env, name).expect("short static atom name")
+}
+
+/// The state as an RFC 8899 name.
+pub fn state(env: Env<'_>, state: State) -> Atom {
+    let name = match state {
+        State::Disabled => "disabled",
+        State::Base => "base",
+        State::Searching => "searching",
+        State::SearchComplete => "search_complete",
+        State::Error => "error",
+    };
+    atom(env, name)
+}
+
+/// A change reason as a snake_case atom.
+pub fn reason(env: Env<'_>, reason: ChangeReason) -> Atom {
+    let name = match reason {
+        ChangeReason::Initial => "initial",
+        ChangeReason::ProbeAcked => "probe_acked",
+        ChangeReason::Ptb => "ptb",
+        ChangeReason::ProbeFailed => "probe_failed",
+        ChangeReason::BlackHole => "black_hole",
+        ChangeReason::Fallback => "fallback",
+        ChangeReason::Disabled => "disabled",
+    };
+    atom(env, name)
+}
+
+/// A PTB verdict: `:accepted` or why it was ignored.
+pub fn ptb_verdict(verdict: PtbVerdict) -> Atom {
+    match verdict {
+        PtbVerdict::Accepted => atoms::accepted(),
+        PtbVerdict::Unmatched => atoms::unmatched(),
+        PtbVerdict::NotSmaller => atoms::not_smaller(),
+        PtbVerdict::BelowFloor => atoms::below_floor(),
+        PtbVerdict::NotProbing => atoms::not_probing(),
+    }
+}
+
+/// `%{at: ms, old: mtu, new: mtu, reason: atom}`.
+pub fn change<'a>(env: Env<'a>, c: &MtuChange) -> Term<'a> {
+    let values = [
+        c.at_ms.encode(env),
+        c.old.encode(env),
+        c.new.encode(env),
+        reason(env, c.reason).encode(env),
+    ];
+    map(env, &["at", "old", "new", "reason"], &values)
+}
+
+/// A notification as the tuple subscribers receive.
+pub fn notification<'a>(env: Env<'a>, n: &Notification) -> Term<'a> {
+    match *n {
+        Notification::MtuChanged(c) => {
+            (atoms::mtu_changed(), c.old, c.new, reason(env, c.reason)).encode(env)
+        }
+        Notification::SearchComplete { mtu } => (atoms::search_complete(), mtu).encode(env),
+        Notification::Fallback {
+            mtu,
+            next_search_in_ms,
+        } => (atoms::fallback(), mtu, next_search_in_ms).encode(env),
+        Notification::BlackHole { lost_mtu } => (atoms::black_hole(), lost_mtu).encode(env),
+    }
+}
+
+/// The counters as a map.
+pub fn stats<'a>(env: Env<'a>, s: &Stats) -> Term<'a> {
+    let pairs: [(&str, u64); 14] = [
+        ("probes_sent", s.probes_sent),
+        ("probes_acked", s.probes_acked),
+        ("probes_lost_timeout", s.probes_lost_timeout),
+        ("probes_lost_dup_ack", s.probes_lost_dup_ack),
+        ("stale_events", s.stale_events),
+        ("ptb_accepted", s.ptb_accepted),
+        ("ptb_ignored", s.ptb_ignored),
+        ("emsgsize_limits", s.emsgsize_limits),
+        ("probing_checks", s.probing_checks),
+        ("black_hole_checks", s.black_hole_checks),
+        ("black_holes", s.black_holes),
+        ("fallbacks", s.fallbacks),
+        ("searches_completed", s.searches_completed),
+        ("notifications_dropped", s.notifications_dropped),
+    ];
+    let keys: Vec<&str> = pairs.iter().map(|(k, _)| *k).collect();
+    let values: Vec<Term<'a>> = pairs.iter().map(|(_, v)| v.encode(env)).collect();
+    map(env, &keys, &values)
+}
+
+/// `%{...}` of the search as a whole, for `info/1`.
+pub fn info<'a>(env: Env<'a>, p: &plpmtud_core::Prober) -> Term<'a> {
+    let (confirmed, limit) = p.search_range();
+    let opt = |v: Option<u64>| v.map_or(atoms::nil().encode(env), |v| v.encode(env));
+    let values = [
+        state(env, p.state()).encode(env),
+        p.plpmtu().encode(env),
+        p.payload_size().encode(env),
+        confirmed.encode(env),
+        limit.encode(env),
+        opt(p.next_probe().map(u64::from)),
+        opt(p.deadline()),
+        p.probe_timeout_ms().encode(env),
+        p.config().enabled.encode(env),
+        p.overhead_bytes().encode(env),
+    ];
+    let keys = [
+        "state",
+        "mtu",
+        "payload_size",
+        "confirmed",
+        "limit",
+        "next_probe",
+        "deadline",
+        "probe_timeout",
+        "enabled",
+        "overhead",
+    ];
+    map(env, &keys, &values)
+}
