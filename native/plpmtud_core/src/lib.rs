@@ -19,3 +19,4 @@ pub use prober::{
     ChangeReason, LossReason, MtuChange, Notification, ProbeError, Prober, PtbVerdict, State, Stats,
 };
 pub use units::IpFamily;
+pub mod socket;

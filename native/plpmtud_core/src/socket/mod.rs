@@ -1,0 +1,291 @@
+//! A UDP socket with Don't-Fragment, kernel path-MTU queries, the ICMP error
+//! queue and batched sends: what PLPMTUD needs below it. Linux is the
+//! target; other platforms compile and report `Unsupported` where they lack
+//! an option.
+
+mod batch;
+mod df;
+pub mod endpoint;
+mod error;
+pub mod errqueue;
+
+pub use df::{df, set_df, DfPolicy};
+pub use error::{errno_name, SocketError};
+
+use crate::units::IpFamily;
+use errqueue::{ExtendedError, ParseError};
+use socket2::{Domain, Protocol, SockAddr, Socket, Type};
+use std::mem::{ManuallyDrop, MaybeUninit};
+use std::net::SocketAddr;
+use std::os::fd::{AsRawFd, FromRawFd, RawFd};
+
+/// Datagrams handed to one `sendmmsg` call.
+pub const BATCH_CHUNK: usize = 64;
+/// Bytes of the original datagram kept from an error-queue entry.
+pub const QUOTED_MAX: usize = 256;
+
+/// How to open a socket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OpenOptions {
+    /// Local address and port (port 0: any).
+    pub bind: SocketAddr,
+    /// Peer to connect to, for `send` and `path_mtu`.
+    pub connect: Option<SocketAddr>,
+    /// Don't-Fragment policy.
+    pub df: DfPolicy,
+    /// Queue ICMP errors for [`DfSocket::read_error`] (`IP_RECVERR`).
+    pub recv_errors: bool,
+    /// `SO_REUSEADDR`.
+    pub reuse_address: bool,
+}
+
+impl OpenOptions {
+    /// Options binding `bind`, DF `probe`, errors queued, not connected.
+    pub fn bind(bind: SocketAddr) -> OpenOptions {
+        OpenOptions {
+            bind,
+            connect: None,
+            df: DfPolicy::Probe,
+            recv_errors: true,
+            reuse_address: false,
+        }
+    }
+}
+
+/// One entry of the socket's error queue.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ErrorEntry {
+    /// The decoded extended error, or why it could not be decoded.
+    pub error: Result<ExtendedError, ParseError>,
+    /// Where the datagram that caused it was going.
+    pub dest: Option<SocketAddr>,
+    /// The start of that datagram (our own payload), at most [`QUOTED_MAX`] bytes.
+    pub quoted: Vec<u8>,
+}
+
+/// The outcome of a batched send.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BatchOutcome {
+    /// Datagrams the kernel accepted, from the front of the batch.
+    pub sent: usize,
+    /// Why the next datagram was not sent, if the batch stopped early.
+    pub error: Option<SocketError>,
+}
+
+/// A non-blocking UDP socket with a DF policy.
+#[derive(Debug)]
+pub struct DfSocket {
+    socket: ManuallyDrop<Socket>,
+    owned: bool,
+    family: IpFamily,
+}
+
+impl Drop for DfSocket {
+    fn drop(&mut self) {
+        if self.owned {
+            // SAFETY: dropped exactly once, here; an attached fd is never closed.
+            unsafe { ManuallyDrop::drop(&mut self.socket) };
+        }
+    }
+}
+
+fn family_of(addr: &SocketAddr) -> IpFamily {
+    match addr {
+        SocketAddr::V4(_) => IpFamily::V4,
+        SocketAddr::V6(_) => IpFamily::V6,
+    }
+}
+
+impl DfSocket {
+    /// Opens, configures, binds and (optionally) connects a UDP socket.
+    pub fn open(options: &OpenOptions) -> Result<DfSocket, SocketError> {
+        let family = family_of(&options.bind);
+        if let Some(peer) = options.connect {
+            if family_of(&peer) != family {
+                return Err(SocketError::Invalid(
+                    "peer and bind address families differ",
+                ));
+            }
+        }
+        let domain = match family {
+            IpFamily::V4 => Domain::IPV4,
+            IpFamily::V6 => Domain::IPV6,
+        };
+        let socket = Socket::new(domain, Type::DGRAM, Some(Protocol::UDP))?;
+        socket.set_nonblocking(true)?;
+        socket.set_reuse_address(options.reuse_address)?;
+        let this = DfSocket {
+            socket: ManuallyDrop::new(socket),
+            owned: true,
+            family,
+        };
+        this.set_df(options.df)?;
+        if options.recv_errors {
+            df::enable_recv_errors(this.raw_fd(), family)?;
+        }
+        this.socket.bind(&SockAddr::from(options.bind))?;
+        if let Some(peer) = options.connect {
+            this.socket.connect(&SockAddr::from(peer))?;
+        }
+        Ok(this)
+    }
+
+    /// Wraps an existing UDP socket's fd (gen_udp's `inet:getfd/1`) without
+    /// taking ownership: it is never closed here, and its blocking mode is
+    /// left alone (every call here passes `MSG_DONTWAIT`).
+    ///
+    /// # Safety
+    /// `fd` must be an open UDP socket that stays open while this value lives.
+    pub unsafe fn attach(fd: RawFd) -> Result<DfSocket, SocketError> {
+        // SAFETY: the caller guarantees `fd` is an open socket; ManuallyDrop
+        // and `owned: false` keep it from being closed.
+        let socket = ManuallyDrop::new(unsafe { Socket::from_raw_fd(fd) });
+        let mut this = DfSocket {
+            socket,
+            owned: false,
+            family: IpFamily::V4,
+        };
+        if this.socket.r#type()? != Type::DGRAM {
+            return Err(SocketError::Invalid("fd is not a datagram socket"));
+        }
+        let local = this.local_addr()?;
+        this.family = family_of(&local);
+        Ok(this)
+    }
+
+    /// Queue ICMP errors for [`DfSocket::read_error`].
+    pub fn enable_recv_errors(&self) -> Result<(), SocketError> {
+        df::enable_recv_errors(self.raw_fd(), self.family)
+    }
+
+    /// The IP version of the socket.
+    pub fn family(&self) -> IpFamily {
+        self.family
+    }
+
+    /// The OS file descriptor.
+    pub fn raw_fd(&self) -> RawFd {
+        self.socket.as_raw_fd()
+    }
+
+    /// True if the socket closes its fd when dropped (false when attached).
+    pub fn owns_fd(&self) -> bool {
+        self.owned
+    }
+
+    /// Sets the DF policy.
+    pub fn set_df(&self, policy: DfPolicy) -> Result<(), SocketError> {
+        set_df(self.raw_fd(), self.family, policy)
+    }
+
+    /// The DF policy, read back from the kernel.
+    pub fn df(&self) -> Result<DfPolicy, SocketError> {
+        df(self.raw_fd(), self.family)
+    }
+
+    /// The bound local address.
+    pub fn local_addr(&self) -> Result<SocketAddr, SocketError> {
+        self.socket
+            .local_addr()?
+            .as_socket()
+            .ok_or(SocketError::Invalid("not an IP socket"))
+    }
+
+    /// The connected peer, if connected.
+    pub fn peer_addr(&self) -> Option<SocketAddr> {
+        self.socket.peer_addr().ok().and_then(|a| a.as_socket())
+    }
+
+    /// The kernel's path MTU to the connected peer (`IP_MTU` / `IPV6_MTU`).
+    pub fn path_mtu(&self) -> Result<u32, SocketError> {
+        df::path_mtu(self.raw_fd(), self.family)
+    }
+
+    /// Sends one datagram to the connected peer, without blocking.
+    pub fn send(&self, data: &[u8]) -> Result<usize, SocketError> {
+        self.socket
+            .send_with_flags(data, libc::MSG_DONTWAIT)
+            .map_err(|e| self.with_mtu(SocketError::from(e), None))
+    }
+
+    /// Sends one datagram to `dest`, without blocking.
+    pub fn send_to(&self, data: &[u8], dest: SocketAddr) -> Result<usize, SocketError> {
+        self.socket
+            .send_to_with_flags(data, &SockAddr::from(dest), libc::MSG_DONTWAIT)
+            .map_err(|e| self.with_mtu(SocketError::from(e), Some(dest)))
+    }
+
+    /// Fills in the kernel's MTU for `EMSGSIZE`.
+    fn with_mtu(&self, error: SocketError, dest: Option<SocketAddr>) -> SocketError {
+        match error {
+            SocketError::MessageTooBig { mtu: None } => {
+                let mtu = match dest {
+                    None => self.path_mtu().ok(),
+                    Some(dest) => kernel_path_mtu(dest),
+                };
+                SocketError::MessageTooBig { mtu }
+            }
+            other => other,
+        }
+    }
+
+    /// Receives one datagram without blocking: `(length, source)`.
+    pub fn recv_from(&self, buf: &mut [u8]) -> Result<(usize, SocketAddr), SocketError> {
+        // SAFETY: u8 and MaybeUninit<u8> have the same layout; recv only writes.
+        let uninit = unsafe { &mut *(buf as *mut [u8] as *mut [MaybeUninit<u8>]) };
+        let (n, from) = self
+            .socket
+            .recv_from_with_flags(uninit, libc::MSG_DONTWAIT)?;
+        let from = from
+            .as_socket()
+            .ok_or(SocketError::Invalid("not an IP source"))?;
+        Ok((n, from))
+    }
+
+    /// Sends `datagrams` with `sendmmsg`, in chunks of [`BATCH_CHUNK`], to
+    /// `dest` or (when `None`) the connected peer. Stops at the first error.
+    pub fn send_batch(&self, datagrams: &[&[u8]], dest: Option<SocketAddr>) -> BatchOutcome {
+        let mut sent = 0;
+        for chunk in datagrams.chunks(BATCH_CHUNK) {
+            match batch::sendmmsg(self.raw_fd(), chunk, dest) {
+                Ok(n) => {
+                    sent += n;
+                    if n < chunk.len() {
+                        return BatchOutcome { sent, error: None };
+                    }
+                }
+                Err(e) => {
+                    let error = Some(self.with_mtu(e, dest));
+                    return BatchOutcome { sent, error };
+                }
+            }
+        }
+        BatchOutcome { sent, error: None }
+    }
+
+    /// Takes one entry off the error queue, if any (never blocks).
+    pub fn read_error(&self) -> Result<Option<ErrorEntry>, SocketError> {
+        batch::recv_error(self.raw_fd())
+    }
+
+    /// Clears a pending socket error (`SO_ERROR`) so `poll` stops reporting it.
+    pub fn take_error(&self) -> Option<SocketError> {
+        self.socket
+            .take_error()
+            .ok()
+            .flatten()
+            .map(SocketError::from)
+    }
+}
+
+/// The kernel's path MTU towards `dest`: the route's cached PMTU or the
+/// outgoing interface's MTU, read from a throwaway connected socket.
+pub fn kernel_path_mtu(dest: SocketAddr) -> Option<u32> {
+    let domain = match dest {
+        SocketAddr::V4(_) => Domain::IPV4,
+        SocketAddr::V6(_) => Domain::IPV6,
+    };
+    let probe = Socket::new(domain, Type::DGRAM, None).ok()?;
+    probe.connect(&SockAddr::from(dest)).ok()?;
+    df::path_mtu(probe.as_raw_fd(), family_of(&dest)).ok()
+}
