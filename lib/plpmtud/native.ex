@@ -66,6 +66,24 @@ defmodule PLPMTUD.Native do
   def prober_history(_prober), do: :erlang.nif_error(:nif_not_loaded)
   def prober_info(_prober), do: :erlang.nif_error(:nif_not_loaded)
 
+  def socket_open(_ip, _port, _connect, _df, _active, _recv_errors, _reuse_address),
+    do: :erlang.nif_error(:nif_not_loaded)
+
+  def socket_attach(_fd, _df, _recv_errors), do: :erlang.nif_error(:nif_not_loaded)
+  def socket_send(_socket, _data), do: :erlang.nif_error(:nif_not_loaded)
+  def socket_send_to(_socket, _ip, _port, _data), do: :erlang.nif_error(:nif_not_loaded)
+  def socket_send_batch(_socket, _datagrams, _dest), do: :erlang.nif_error(:nif_not_loaded)
+  def socket_recv(_socket, _timeout), do: :erlang.nif_error(:nif_not_loaded)
+  def socket_set_active(_socket, _active), do: :erlang.nif_error(:nif_not_loaded)
+  def socket_controlling_process(_socket, _pid), do: :erlang.nif_error(:nif_not_loaded)
+  def socket_close(_socket), do: :erlang.nif_error(:nif_not_loaded)
+  def socket_path_mtu(_socket), do: :erlang.nif_error(:nif_not_loaded)
+  def socket_df(_socket), do: :erlang.nif_error(:nif_not_loaded)
+  def socket_set_df(_socket, _df), do: :erlang.nif_error(:nif_not_loaded)
+  def socket_sockname(_socket), do: :erlang.nif_error(:nif_not_loaded)
+  def socket_peername(_socket), do: :erlang.nif_error(:nif_not_loaded)
+  def socket_stats(_socket), do: :erlang.nif_error(:nif_not_loaded)
+
   # ---------------------------------------------------------------------------
   # End of NIF stubs.
   # ---------------------------------------------------------------------------

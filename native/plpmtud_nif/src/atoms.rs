@@ -21,4 +21,5 @@ rustler::atoms! {
     not_smaller,
     below_floor,
     not_probing,
+    not_owner,
 }

@@ -5,6 +5,7 @@ mod atoms;
 mod config;
 mod encode;
 mod prober;
+mod socket;
 
 /// The version of the core crate this NIF was built with.
 #[rustler::nif]

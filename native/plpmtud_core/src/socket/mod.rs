@@ -193,7 +193,15 @@ impl DfSocket {
 
     /// The connected peer, if connected.
     pub fn peer_addr(&self) -> Option<SocketAddr> {
-        self.socket.peer_addr().ok().and_then(|a| a.as_socket())
+        self.peer().ok()
+    }
+
+    /// The connected peer; `ENOTCONN` when not connected.
+    pub fn peer(&self) -> Result<SocketAddr, SocketError> {
+        self.socket
+            .peer_addr()?
+            .as_socket()
+            .ok_or(SocketError::Invalid("not an IP socket"))
     }
 
     /// The kernel's path MTU to the connected peer (`IP_MTU` / `IPV6_MTU`).

@@ -1,0 +1,205 @@
+defmodule PLPMTUD.Socket do
+  @moduledoc """
+  A UDP socket with Don't-Fragment, the kernel's path MTU, ICMP
+  Packet-Too-Big reports and batched sends, implemented in Rust.
+
+  Like gen_udp, a socket belongs to its controlling process (the opener, or
+  whoever `controlling_process/2` names): it receives the socket's messages,
+  and the socket closes when that process exits. A socket also closes with
+  `close/1`; dropping the last reference without either keeps it open, as
+  with gen_udp.
+
+  Messages to the controlling process:
+
+    * `{:plpmtud_udp, socket, ip, port, data}` - a datagram (active modes);
+    * `{:plpmtud_udp_passive, socket}` - an `active: n` count ran out;
+    * `{:plpmtud_ptb, socket, %{mtu: m, offender: ip | nil, dest: {ip, port} | nil, quoted: binary}}`
+      - an ICMP Fragmentation-Needed / Packet-Too-Big for one of our datagrams,
+      read from the socket's error queue, whatever the active mode. `quoted`
+      is the start of our own datagram, so a prober can match it to a probe.
+      Other error-queue entries are counted in `stats/1` and dropped.
+
+  DF policies: `:probe` (DF set, the kernel's PMTU cache ignored: probes above
+  a cached size still leave; Linux only), `:do` (DF set; sends above the
+  kernel's PMTU fail with `{:error, {:emsgsize, mtu}}`), `:want`, `:dont`
+  (the kernel may fragment). On BSD/macOS only `:do` and `:dont` exist; the
+  others return `{:error, {:unsupported, what}}`.
+
+  Errors are gen_udp-like: POSIX atoms (`:econnrefused`, ...), `:eagain` when
+  the send buffer is full, `:closed`, and `{:emsgsize, mtu}` where `mtu` is
+  the path MTU the kernel knows for the destination (or `nil`).
+  """
+
+  alias PLPMTUD.Native
+
+  @typedoc "A socket handle."
+  @opaque t :: reference()
+
+  @typedoc "An IPv4 or IPv6 address tuple."
+  @type ip :: :inet.ip_address()
+
+  @typedoc "Don't-Fragment policy."
+  @type df :: :probe | :do | :want | :dont
+
+  @typedoc "How received datagrams are delivered."
+  @type active :: boolean() | :once | non_neg_integer()
+
+  @typedoc "Why a call failed."
+  @type reason ::
+          :closed | :eagain | :timeout | {:emsgsize, pos_integer() | nil} | atom() | tuple()
+
+  @open_defaults [
+    ip: nil,
+    family: :inet,
+    connect: nil,
+    df: :probe,
+    active: true,
+    recv_errors: true,
+    reuse_address: false
+  ]
+
+  @doc """
+  Opens a UDP socket bound to `port` (0: any).
+
+  ## Options
+
+    * `:ip` - local address (default: any address of `:family`)
+    * `:family` - `:inet` (default) or `:inet6`; implied by `:ip` when given
+    * `:connect` - `{ip, port}` of a peer, for `send/2` and `path_mtu/1`
+    * `:df` - `:probe` (default), `:do`, `:want` or `:dont`
+    * `:active` - `true` (default), `false`, `:once` or a count, as gen_udp
+    * `:recv_errors` - read ICMP errors from the error queue (default `true`)
+    * `:reuse_address` - `SO_REUSEADDR` (default `false`)
+
+  Unknown options raise `ArgumentError`.
+  """
+  @spec open(:inet.port_number(), keyword()) :: {:ok, t()} | {:error, reason()}
+  def open(port \\ 0, options \\ []) do
+    options = Keyword.validate!(options, @open_defaults)
+    ip = options[:ip] || any_address(options[:family])
+
+    Native.socket_open(
+      ip,
+      port,
+      options[:connect],
+      options[:df],
+      options[:active],
+      options[:recv_errors],
+      options[:reuse_address]
+    )
+  end
+
+  defp any_address(:inet), do: {0, 0, 0, 0}
+  defp any_address(:inet6), do: {0, 0, 0, 0, 0, 0, 0, 0}
+
+  defp any_address(other),
+    do: raise(ArgumentError, "family must be :inet or :inet6, got: #{inspect(other)}")
+
+  @doc """
+  Takes over sending on an existing gen_udp socket (a port from
+  `:gen_udp.open/2`) or an OS fd: sets `:df` (default `:probe`) and, unless
+  `recv_errors: false`, the error queue, whose Packet-Too-Big reports come to
+  the caller as `{:plpmtud_ptb, ...}`. Datagrams still go to gen_udp's owner.
+
+  The fd stays owned by gen_udp: `close/1` never closes it, and it must
+  outlive the returned socket.
+  """
+  @spec attach(port() | non_neg_integer(), keyword()) :: {:ok, t()} | {:error, reason()}
+  def attach(gen_udp_or_fd, options \\ []) do
+    options = Keyword.validate!(options, df: :probe, recv_errors: true)
+
+    with {:ok, fd} <- fd_of(gen_udp_or_fd) do
+      Native.socket_attach(fd, options[:df], options[:recv_errors])
+    end
+  end
+
+  defp fd_of(fd) when is_integer(fd) and fd >= 0, do: {:ok, fd}
+  defp fd_of(port) when is_port(port), do: :inet.getfd(port)
+
+  defp fd_of(other),
+    do: raise(ArgumentError, "expected a gen_udp socket or an fd, got: #{inspect(other)}")
+
+  @doc "Sends `data` to the connected peer without blocking."
+  @spec send(t(), iodata()) :: :ok | {:error, reason()}
+  def send(socket, data), do: Native.socket_send(socket, to_binary(data))
+
+  @doc "Sends `data` to `ip`:`port` without blocking."
+  @spec send_to(t(), ip(), :inet.port_number(), iodata()) :: :ok | {:error, reason()}
+  def send_to(socket, ip, port, data),
+    do: Native.socket_send_to(socket, ip, port, to_binary(data))
+
+  @doc """
+  Sends a list of binaries with `sendmmsg`, to `dest` (`{ip, port}`) or, when
+  `nil`, the connected peer. The NIF reports its time to the scheduler and
+  returns after about a time slice; this function then continues with the
+  rest, so other processes run in between.
+
+  Returns `{:ok, count}` when all were sent, or `{:error, sent, reason}` at
+  the first failure (`sent` datagrams went out).
+  """
+  @spec send_batch(t(), [binary()], {ip(), :inet.port_number()} | nil) ::
+          {:ok, non_neg_integer()} | {:error, non_neg_integer(), reason()}
+  def send_batch(socket, datagrams, dest \\ nil) when is_list(datagrams),
+    do: send_batch(socket, datagrams, dest, 0)
+
+  defp send_batch(socket, datagrams, dest, sent_before) do
+    case Native.socket_send_batch(socket, datagrams, dest) do
+      {:ok, sent} ->
+        {:ok, sent_before + sent}
+
+      {:partial, sent} ->
+        send_batch(socket, Enum.drop(datagrams, sent), dest, sent_before + sent)
+
+      {:error, sent, reason} ->
+        {:error, sent_before + sent, reason}
+    end
+  end
+
+  @doc """
+  Receives one datagram on a passive (`active: false`) socket, waiting at
+  most `timeout` ms on a dirty IO scheduler. `{:error, :timeout}` when none
+  came; `{:error, :closed}` when the socket is closed meanwhile.
+  """
+  @spec recv(t(), timeout()) ::
+          {:ok, {ip(), :inet.port_number(), binary()}} | {:error, reason()}
+  def recv(socket, timeout \\ :infinity), do: Native.socket_recv(socket, timeout)
+
+  @doc "Sets the active mode: `true`, `false`, `:once` or a count."
+  @spec set_active(t(), active()) :: :ok
+  def set_active(socket, active), do: Native.socket_set_active(socket, active)
+
+  @doc "Makes `pid` the controlling process. Only the current one may."
+  @spec controlling_process(t(), pid()) :: :ok | {:error, :not_owner | :closed}
+  def controlling_process(socket, pid), do: Native.socket_controlling_process(socket, pid)
+
+  @doc "Closes the socket (an attached fd is left open). Idempotent."
+  @spec close(t()) :: :ok
+  def close(socket), do: Native.socket_close(socket)
+
+  @doc "The kernel's path MTU to the connected peer (`IP_MTU` / `IPV6_MTU`)."
+  @spec path_mtu(t()) :: {:ok, pos_integer()} | {:error, reason()}
+  def path_mtu(socket), do: Native.socket_path_mtu(socket)
+
+  @doc "The DF policy, read back from the kernel."
+  @spec df(t()) :: {:ok, df()} | {:error, reason()}
+  def df(socket), do: Native.socket_df(socket)
+
+  @doc "Changes the DF policy."
+  @spec set_df(t(), df()) :: :ok | {:error, reason()}
+  def set_df(socket, df), do: Native.socket_set_df(socket, df)
+
+  @doc "The local address."
+  @spec sockname(t()) :: {:ok, {ip(), :inet.port_number()}} | {:error, reason()}
+  def sockname(socket), do: Native.socket_sockname(socket)
+
+  @doc "The connected peer."
+  @spec peername(t()) :: {:ok, {ip(), :inet.port_number()}} | {:error, reason()}
+  def peername(socket), do: Native.socket_peername(socket)
+
+  @doc "Counters: datagrams delivered, error-queue entries read and dropped, closed."
+  @spec stats(t()) :: %{atom() => non_neg_integer() | boolean()}
+  def stats(socket), do: Native.socket_stats(socket)
+
+  defp to_binary(data) when is_binary(data), do: data
+  defp to_binary(data), do: IO.iodata_to_binary(data)
+end
