@@ -66,7 +66,7 @@ defmodule PLPMTUD.Native do
   def prober_history(_prober), do: :erlang.nif_error(:nif_not_loaded)
   def prober_info(_prober), do: :erlang.nif_error(:nif_not_loaded)
 
-  def socket_open(_ip, _port, _connect, _df, _active, _recv_errors, _reuse_address),
+  def socket_open(_ip, _port, _connect, _df, _active, _recv_errors, _reuse_address, _netns),
     do: :erlang.nif_error(:nif_not_loaded)
 
   def socket_attach(_fd, _df, _recv_errors), do: :erlang.nif_error(:nif_not_loaded)

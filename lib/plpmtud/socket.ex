@@ -55,7 +55,8 @@ defmodule PLPMTUD.Socket do
     df: :probe,
     active: true,
     recv_errors: true,
-    reuse_address: false
+    reuse_address: false,
+    netns: nil
   ]
 
   @doc """
@@ -70,6 +71,8 @@ defmodule PLPMTUD.Socket do
     * `:active` - `true` (default), `false`, `:once` or a count, as gen_udp
     * `:recv_errors` - read ICMP errors from the error queue (default `true`)
     * `:reuse_address` - `SO_REUSEADDR` (default `false`)
+    * `:netns` - open the socket inside this network namespace: a name from
+      `ip netns add` (looked up in `/run/netns/`) or a path. Needs root; Linux.
 
   Unknown options raise `ArgumentError`.
   """
@@ -85,9 +88,17 @@ defmodule PLPMTUD.Socket do
       options[:df],
       options[:active],
       options[:recv_errors],
-      options[:reuse_address]
+      options[:reuse_address],
+      netns_path(options[:netns])
     )
   end
+
+  defp netns_path(nil), do: nil
+  defp netns_path("/" <> _ = path), do: path
+  defp netns_path(name) when is_binary(name), do: Path.join("/run/netns", name)
+
+  defp netns_path(other),
+    do: raise(ArgumentError, "netns must be a name or a path, got: #{inspect(other)}")
 
   defp any_address(:inet), do: {0, 0, 0, 0}
   defp any_address(:inet6), do: {0, 0, 0, 0, 0, 0, 0, 0}

@@ -210,6 +210,7 @@ fn socket_open<'a>(
     active: Term<'a>,
     recv_errors: bool,
     reuse_address: bool,
+    netns: Option<String>,
 ) -> NifResult<Term<'a>> {
     let connect = match connect {
         Some((ip, port)) => Some(decode_addr(ip, port)?),
@@ -223,13 +224,15 @@ fn socket_open<'a>(
         reuse_address,
     };
     let active = decode_active(active)?;
-    let opened = DfSocket::open(&options)
-        .and_then(Endpoint::new)
-        .and_then(|endpoint| {
-            let handle = new_handle(env, endpoint);
-            start_reader(&handle, active, true)?;
-            Ok(handle)
-        });
+    let socket = match netns {
+        Some(path) => DfSocket::open_in_netns(&options, std::path::Path::new(&path)),
+        None => DfSocket::open(&options),
+    };
+    let opened = socket.and_then(Endpoint::new).and_then(|endpoint| {
+        let handle = new_handle(env, endpoint);
+        start_reader(&handle, active, true)?;
+        Ok(handle)
+    });
     Ok(ok_or_error(env, opened))
 }
 

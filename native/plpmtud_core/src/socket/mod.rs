@@ -130,6 +130,27 @@ impl DfSocket {
         Ok(this)
     }
 
+    /// Opens the socket inside the network namespace at `netns` (for example
+    /// `/run/netns/NAME` from `ip netns add`): a short-lived thread enters the
+    /// namespace, opens the socket and exits; the socket stays in that
+    /// namespace. Needs `CAP_SYS_ADMIN`. Linux only.
+    pub fn open_in_netns(
+        options: &OpenOptions,
+        netns: &std::path::Path,
+    ) -> Result<DfSocket, SocketError> {
+        let options = *options;
+        let netns = netns.to_owned();
+        std::thread::Builder::new()
+            .name("plpmtud-netns".into())
+            .spawn(move || {
+                enter_netns(&netns)?;
+                DfSocket::open(&options)
+            })
+            .map_err(SocketError::from)?
+            .join()
+            .unwrap_or(Err(SocketError::Os(libc::EIO)))
+    }
+
     /// Wraps an existing UDP socket's fd (gen_udp's `inet:getfd/1`) without
     /// taking ownership: it is never closed here, and its blocking mode is
     /// left alone (every call here passes `MSG_DONTWAIT`).
@@ -284,6 +305,22 @@ impl DfSocket {
             .flatten()
             .map(SocketError::from)
     }
+}
+
+/// Moves the calling thread into the network namespace at `path`.
+#[cfg(target_os = "linux")]
+fn enter_netns(path: &std::path::Path) -> Result<(), SocketError> {
+    let file = std::fs::File::open(path)?;
+    // SAFETY: setns on an open namespace fd affects only this thread.
+    if unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) } != 0 {
+        return Err(SocketError::last_os_error());
+    }
+    Ok(())
+}
+
+#[cfg(not(target_os = "linux"))]
+fn enter_netns(_path: &std::path::Path) -> Result<(), SocketError> {
+    Err(SocketError::Unsupported("network namespaces (Linux only)"))
 }
 
 /// The kernel's path MTU towards `dest`: the route's cached PMTU or the
