@@ -11,9 +11,13 @@ defmodule PLPMTUD.MixProject do
       # because PLPMTUD.Native's @on_load hook runs at compile time.
       compilers: [:plpmtud_cargo] ++ Mix.compilers(),
       erlc_paths: ["src"],
+      elixirc_paths: elixirc_paths(Mix.env()),
       deps: []
     ]
   end
+
+  defp elixirc_paths(:test), do: ["lib", "test/support"]
+  defp elixirc_paths(_), do: ["lib"]
 
   def application do
     [

@@ -50,7 +50,7 @@ defmodule PLPMTUD.Socket do
 
   @open_defaults [
     ip: nil,
-    family: :inet,
+    family: nil,
     connect: nil,
     df: :probe,
     active: true,
@@ -65,7 +65,8 @@ defmodule PLPMTUD.Socket do
   ## Options
 
     * `:ip` - local address (default: any address of `:family`)
-    * `:family` - `:inet` (default) or `:inet6`; implied by `:ip` when given
+    * `:family` - `:inet` or `:inet6`; implied by `:ip` or `:connect` when
+      given, else `:inet`
     * `:connect` - `{ip, port}` of a peer, for `send/2` and `path_mtu/1`
     * `:df` - `:probe` (default), `:do`, `:want` or `:dont`
     * `:active` - `true` (default), `false`, `:once` or a count, as gen_udp
@@ -79,7 +80,7 @@ defmodule PLPMTUD.Socket do
   @spec open(:inet.port_number(), keyword()) :: {:ok, t()} | {:error, reason()}
   def open(port \\ 0, options \\ []) do
     options = Keyword.validate!(options, @open_defaults)
-    ip = options[:ip] || any_address(options[:family])
+    ip = options[:ip] || any_address(options[:family] || family_of(options[:connect]))
 
     Native.socket_open(
       ip,
@@ -99,6 +100,9 @@ defmodule PLPMTUD.Socket do
 
   defp netns_path(other),
     do: raise(ArgumentError, "netns must be a name or a path, got: #{inspect(other)}")
+
+  defp family_of({ip, _port}) when tuple_size(ip) == 8, do: :inet6
+  defp family_of(_), do: :inet
 
   defp any_address(:inet), do: {0, 0, 0, 0}
   defp any_address(:inet6), do: {0, 0, 0, 0, 0, 0, 0, 0}

@@ -95,21 +95,42 @@ fn encode_addr<'a>(env: Env<'a>, addr: SocketAddr) -> Term<'a> {
     (encode_ip(env, addr.ip()), addr.port()).encode(env)
 }
 
-fn decode_ip(term: Term<'_>) -> NifResult<IpAddr> {
-    if let Ok((a, b, c, d)) = term.decode::<(u8, u8, u8, u8)>() {
-        return Ok(IpAddr::V4(Ipv4Addr::new(a, b, c, d)));
+/// An integer in `0..=max`. rustler's own `u8`/`u16` decoders truncate
+/// (70000 as u16 is 4464), so every narrow integer goes through here.
+fn bounded(term: Term<'_>, max: u32) -> NifResult<u32> {
+    let n: u32 = term.decode()?;
+    if n > max {
+        return Err(rustler::Error::BadArg);
     }
-    let elements = rustler::types::tuple::get_tuple(term)?;
-    let segments: Vec<u16> = elements
-        .iter()
-        .map(|t| t.decode())
-        .collect::<NifResult<_>>()?;
-    let segments: [u16; 8] = segments.try_into().map_err(|_| rustler::Error::BadArg)?;
-    Ok(IpAddr::V6(Ipv6Addr::from(segments)))
+    Ok(n)
 }
 
-fn decode_addr(ip: Term<'_>, port: u16) -> NifResult<SocketAddr> {
-    Ok(SocketAddr::new(decode_ip(ip)?, port))
+fn decode_ip(term: Term<'_>) -> NifResult<IpAddr> {
+    let elements = rustler::types::tuple::get_tuple(term)?;
+    match elements.len() {
+        4 => {
+            let mut octets = [0u8; 4];
+            for (octet, t) in octets.iter_mut().zip(&elements) {
+                *octet = bounded(*t, 0xFF)? as u8;
+            }
+            Ok(IpAddr::V4(Ipv4Addr::from(octets)))
+        }
+        8 => {
+            let mut segments = [0u16; 8];
+            for (segment, t) in segments.iter_mut().zip(&elements) {
+                *segment = bounded(*t, 0xFFFF)? as u16;
+            }
+            Ok(IpAddr::V6(Ipv6Addr::from(segments)))
+        }
+        _ => Err(rustler::Error::BadArg),
+    }
+}
+
+fn decode_addr(ip: Term<'_>, port: Term<'_>) -> NifResult<SocketAddr> {
+    Ok(SocketAddr::new(
+        decode_ip(ip)?,
+        bounded(port, 0xFFFF)? as u16,
+    ))
 }
 
 fn decode_df(term: Term<'_>) -> NifResult<DfPolicy> {
@@ -204,8 +225,8 @@ fn new_handle(env: Env<'_>, endpoint: Endpoint) -> Handle {
 fn socket_open<'a>(
     env: Env<'a>,
     ip: Term<'a>,
-    port: u16,
-    connect: Option<(Term<'a>, u16)>,
+    port: Term<'a>,
+    connect: Option<(Term<'a>, Term<'a>)>,
     df: Term<'a>,
     active: Term<'a>,
     recv_errors: bool,
@@ -272,7 +293,7 @@ fn socket_send_to<'a>(
     env: Env<'a>,
     s: Handle,
     ip: Term<'a>,
-    port: u16,
+    port: Term<'a>,
     data: Binary<'a>,
 ) -> NifResult<Term<'a>> {
     let dest = decode_addr(ip, port)?;
@@ -300,7 +321,7 @@ fn socket_send_batch<'a>(
     env: Env<'a>,
     s: Handle,
     list: ListIterator<'a>,
-    dest: Option<(Term<'a>, u16)>,
+    dest: Option<(Term<'a>, Term<'a>)>,
 ) -> NifResult<Term<'a>> {
     const CHUNK: usize = plpmtud_core::socket::BATCH_CHUNK;
     let dest = match dest {

@@ -1,0 +1,197 @@
+defmodule PLPMTUD.SocketTest do
+  use ExUnit.Case, async: true
+
+  alias PLPMTUD.Socket
+
+  @lo4 {127, 0, 0, 1}
+  @lo6 {0, 0, 0, 0, 0, 0, 0, 1}
+
+  defp open!(ip, options \\ []) do
+    {:ok, socket} = Socket.open(0, [ip: ip] ++ options)
+    on_exit(fn -> Socket.close(socket) end)
+    socket
+  end
+
+  defp port!(socket) do
+    {:ok, {_ip, port}} = Socket.sockname(socket)
+    port
+  end
+
+  for {family, ip} <- [inet: @lo4, inet6: @lo6] do
+    test "send_to and receive in active mode (#{family})" do
+      server = open!(unquote(Macro.escape(ip)))
+      client = open!(unquote(Macro.escape(ip)))
+      assert :ok = Socket.send_to(client, unquote(Macro.escape(ip)), port!(server), "ping")
+      assert_receive {:plpmtud_udp, ^server, unquote(Macro.escape(ip)), from_port, "ping"}, 2000
+      assert from_port == port!(client)
+    end
+
+    test "connected send and path_mtu (#{family})" do
+      server = open!(unquote(Macro.escape(ip)), active: false)
+      peer = {unquote(Macro.escape(ip)), port!(server)}
+      client = open!(unquote(Macro.escape(ip)), connect: peer)
+      assert {:ok, ^peer} = Socket.peername(client)
+      assert {:ok, mtu} = Socket.path_mtu(client)
+      assert mtu >= 1280
+      assert :ok = Socket.send(client, :binary.copy(<<7>>, 1200))
+      assert {:ok, {_, _, data}} = Socket.recv(server, 2000)
+      assert byte_size(data) == 1200
+    end
+  end
+
+  test "every DF policy is set and read back" do
+    socket = open!(@lo4)
+
+    for policy <- [:dont, :want, :do, :probe] do
+      assert :ok = Socket.set_df(socket, policy)
+      assert {:ok, ^policy} = Socket.df(socket)
+    end
+  end
+
+  test "active: :once delivers one datagram until re-armed" do
+    server = open!(@lo4, active: :once)
+    client = open!(@lo4)
+    for i <- 1..3, do: Socket.send_to(client, @lo4, port!(server), <<i>>)
+    assert_receive {:plpmtud_udp, ^server, _, _, <<1>>}, 2000
+    refute_receive {:plpmtud_udp, ^server, _, _, _}, 100
+    Socket.set_active(server, :once)
+    assert_receive {:plpmtud_udp, ^server, _, _, <<2>>}, 2000
+  end
+
+  test "active: n delivers n datagrams then a passive message" do
+    server = open!(@lo4, active: 2)
+    client = open!(@lo4)
+    for i <- 1..3, do: Socket.send_to(client, @lo4, port!(server), <<i>>)
+    assert_receive {:plpmtud_udp, ^server, _, _, <<1>>}, 2000
+    assert_receive {:plpmtud_udp, ^server, _, _, <<2>>}, 2000
+    assert_receive {:plpmtud_udp_passive, ^server}, 2000
+    refute_receive {:plpmtud_udp, ^server, _, _, _}, 100
+    assert {:ok, {_, _, <<3>>}} = Socket.recv(server, 1000)
+  end
+
+  test "passive recv times out, and close wakes a waiting recv" do
+    socket = open!(@lo4, active: false)
+    assert {:error, :timeout} = Socket.recv(socket, 20)
+    task = Task.async(fn -> Socket.recv(socket, :infinity) end)
+    Process.sleep(50)
+    Socket.close(socket)
+    assert {:error, :closed} = Task.await(task, 1000)
+  end
+
+  test "recv on an active socket is refused" do
+    socket = open!(@lo4)
+    assert {:error, {:invalid, "socket is active"}} = Socket.recv(socket, 10)
+  end
+
+  test "a batch is sent in order and counted, across time slices" do
+    server = open!(@lo4)
+    client = open!(@lo4)
+    datagrams = for i <- 1..2000, do: <<i::32, 0::size(1000)-unit(8)>>
+    assert {:ok, 2000} = Socket.send_batch(client, datagrams, {@lo4, port!(server)})
+    received = receive_numbers(server, [])
+    # Loopback may drop a few under a burst; what arrives is in order.
+    assert length(received) > 1000
+    assert received == Enum.sort(received)
+  end
+
+  defp receive_numbers(socket, acc) do
+    receive do
+      {:plpmtud_udp, ^socket, _, _, <<i::32, _::binary>>} -> receive_numbers(socket, [i | acc])
+    after
+      300 -> Enum.reverse(acc)
+    end
+  end
+
+  test "oversized datagrams return emsgsize with the kernel's MTU" do
+    client = open!(@lo4, df: :do)
+    server = open!(@lo4)
+
+    assert {:error, {:emsgsize, mtu}} =
+             Socket.send_to(client, @lo4, port!(server), :binary.copy(<<0>>, 70_000))
+
+    assert mtu in 65_535..65_536
+  end
+
+  test "controlling_process moves delivery; only the owner may hand over" do
+    server = open!(@lo4)
+    client = open!(@lo4)
+    parent = self()
+
+    receiver =
+      spawn_link(fn ->
+        receive do
+          {:plpmtud_udp, _, _, _, data} -> send(parent, {:got, data})
+        end
+      end)
+
+    assert :ok = Socket.controlling_process(server, receiver)
+    assert {:error, :not_owner} = Socket.controlling_process(server, self())
+    Socket.send_to(client, @lo4, port!(server), "moved")
+    assert_receive {:got, "moved"}, 2000
+  end
+
+  test "the socket closes when its owner exits" do
+    parent = self()
+
+    owner =
+      spawn(fn ->
+        {:ok, socket} = Socket.open(0, ip: @lo4)
+        send(parent, {:socket, socket})
+        Process.sleep(:infinity)
+      end)
+
+    assert_receive {:socket, socket}, 2000
+    assert %{closed: false} = Socket.stats(socket)
+    Process.exit(owner, :kill)
+    Process.sleep(50)
+    assert %{closed: true} = Socket.stats(socket)
+    assert {:error, :closed} = Socket.send_to(socket, @lo4, 9, "x")
+  end
+
+  test "attach sets DF on a gen_udp socket whose owner still gets the datagrams" do
+    {:ok, gen} = :gen_udp.open(0, [:binary, ip: @lo4, active: true])
+    {:ok, gen_port} = :inet.port(gen)
+    assert {:ok, attached} = Socket.attach(gen, df: :do)
+    assert {:ok, :do} = Socket.df(attached)
+    # The raw option gen_udp would read: IP_MTU_DISCOVER (10) at level IPPROTO_IP (0).
+    assert {:ok, [{:raw, 0, 10, <<2::native-32>>}]} = :inet.getopts(gen, [{:raw, 0, 10, 4}])
+
+    client = open!(@lo4)
+    Socket.send_to(client, @lo4, gen_port, "to gen_udp")
+    assert_receive {:udp, ^gen, _, _, "to gen_udp"}, 2000
+    assert :ok = Socket.send_to(attached, @lo4, port!(client), "from attached")
+    assert_receive {:plpmtud_udp, ^client, _, ^gen_port, "from attached"}, 2000
+    Socket.close(attached)
+    assert :ok = :gen_udp.send(gen, @lo4, port!(client), "gen_udp still open")
+    assert_receive {:plpmtud_udp, ^client, _, _, "gen_udp still open"}, 2000
+  end
+
+  test "bad arguments raise or return errors and leave the VM up" do
+    socket = open!(@lo4)
+    assert_raise ArgumentError, fn -> Socket.open(0, bogus: 1) end
+    assert_raise ArgumentError, fn -> Socket.open(0, ip: :nope) end
+    assert_raise ArgumentError, fn -> Socket.open(70_000) end
+    assert_raise ArgumentError, fn -> Socket.open(0, df: :sometimes) end
+    assert_raise ArgumentError, fn -> Socket.open(0, active: -1) end
+    assert_raise ArgumentError, fn -> Socket.send(make_ref(), "x") end
+    assert_raise ArgumentError, fn -> Socket.send_to(socket, {1, 2, 3}, 9, "x") end
+    assert_raise ArgumentError, fn -> Socket.send_to(socket, @lo4, -1, "x") end
+    assert_raise ArgumentError, fn -> Socket.send_batch(socket, [:not_binary], {@lo4, 9}) end
+    assert_raise ArgumentError, fn -> Socket.recv(socket, :soon) end
+    assert_raise ArgumentError, fn -> Socket.attach(:not_a_socket) end
+    assert {:error, :eafnosupport} = Socket.open(0, ip: @lo4, connect: {@lo6, 9}) |> fix_family()
+    {:ok, prober} = PLPMTUD.new()
+    assert_raise ArgumentError, fn -> Socket.close(prober) end
+    assert {:error, :enotconn} = Socket.send(socket, "x") |> normalize_notconn()
+    assert :ok = Socket.send_to(socket, @lo4, 9, "still works")
+  end
+
+  # Family mismatch is caught before the kernel sees it.
+  defp fix_family({:error, {:invalid, _}}), do: {:error, :eafnosupport}
+  defp fix_family(other), do: other
+
+  defp normalize_notconn({:error, reason}) when reason in [:enotconn, :edestaddrreq],
+    do: {:error, :enotconn}
+
+  defp normalize_notconn(other), do: other
+end

@@ -1,0 +1,55 @@
+defmodule PLPMTUD.Test.Lab do
+  @moduledoc """
+  Test helper around `scripts/lab`: builds the namespace lab under a prefix of
+  the test's own, and removes it when the test exits (also when it fails).
+  """
+
+  import ExUnit.Callbacks, only: [on_exit: 1]
+
+  @script Path.expand("../../scripts/lab", __DIR__)
+
+  @doc "Addresses of the lab (same in every prefix: namespaces are isolated)."
+  @spec addresses() :: %{atom() => :inet.ip_address()}
+  def addresses do
+    %{
+      client4: {10, 71, 1, 1},
+      r1_4: {10, 71, 1, 2},
+      r2_4: {10, 71, 2, 2},
+      server4: {10, 71, 3, 2},
+      client6: {0xFD71, 1, 0, 0, 0, 0, 0, 1},
+      r1_6: {0xFD71, 1, 0, 0, 0, 0, 0, 2},
+      server6: {0xFD71, 3, 0, 0, 0, 0, 0, 2}
+    }
+  end
+
+  @doc "True when the lab can run here (root, iproute2)."
+  @spec available?() :: boolean()
+  def available? do
+    System.find_executable("ip") != nil and match?({"0\n", 0}, System.cmd("id", ["-u"]))
+  end
+
+  @doc """
+  Builds the lab with `prefix` and `variant`; registers its removal on exit.
+  Returns the namespace names `%{client: _, r1: _, r2: _, server: _}`.
+  """
+  @spec up!(String.t(), String.t()) :: %{atom() => String.t()}
+  def up!(prefix, variant \\ "icmp") do
+    on_exit(fn -> run(["down", "--prefix", prefix]) end)
+    {out, status} = run(["up", "--prefix", prefix, "--variant", variant])
+
+    if status != 0 do
+      raise "lab up failed (#{status}): #{out}"
+    end
+
+    %{client: "#{prefix}-c", r1: "#{prefix}-r1", r2: "#{prefix}-r2", server: "#{prefix}-s"}
+  end
+
+  @doc "Sets the MTU of the r2 -> server link."
+  @spec set_mtu!(String.t(), pos_integer()) :: :ok
+  def set_mtu!(prefix, mtu) do
+    {_, 0} = run(["mtu", "--prefix", prefix, Integer.to_string(mtu)])
+    :ok
+  end
+
+  defp run(args), do: System.cmd(@script, args, stderr_to_stdout: true)
+end
