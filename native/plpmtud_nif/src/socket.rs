@@ -106,24 +106,24 @@ fn bounded(term: Term<'_>, max: u32) -> NifResult<u32> {
 }
 
 fn decode_ip(term: Term<'_>) -> NifResult<IpAddr> {
-    let elements = rustler::types::tuple::get_tuple(term)?;
-    match elements.len() {
-        4 => {
-            let mut octets = [0u8; 4];
-            for (octet, t) in octets.iter_mut().zip(&elements) {
-                *octet = bounded(*t, 0xFF)? as u8;
-            }
-            Ok(IpAddr::V4(Ipv4Addr::from(octets)))
-        }
-        8 => {
-            let mut segments = [0u16; 8];
-            for (segment, t) in segments.iter_mut().zip(&elements) {
-                *segment = bounded(*t, 0xFFFF)? as u16;
-            }
-            Ok(IpAddr::V6(Ipv6Addr::from(segments)))
-        }
-        _ => Err(rustler::Error::BadArg),
+    if let Ok((a, b, c, d)) = term.decode::<(Term, Term, Term, Term)>() {
+        let octet = |t| bounded(t, 0xFF).map(|n| n as u8);
+        return Ok(IpAddr::V4(Ipv4Addr::new(
+            octet(a)?,
+            octet(b)?,
+            octet(c)?,
+            octet(d)?,
+        )));
     }
+    let elements = rustler::types::tuple::get_tuple(term)?;
+    if elements.len() != 8 {
+        return Err(rustler::Error::BadArg);
+    }
+    let mut segments = [0u16; 8];
+    for (segment, t) in segments.iter_mut().zip(&elements) {
+        *segment = bounded(*t, 0xFFFF)? as u16;
+    }
+    Ok(IpAddr::V6(Ipv6Addr::from(segments)))
 }
 
 fn decode_addr(ip: Term<'_>, port: Term<'_>) -> NifResult<SocketAddr> {
