@@ -66,8 +66,12 @@ defmodule PLPMTUD.Native do
   def prober_history(_prober), do: :erlang.nif_error(:nif_not_loaded)
   def prober_info(_prober), do: :erlang.nif_error(:nif_not_loaded)
 
-  def socket_open(_ip, _port, _connect, _df, _active, _recv_errors, _reuse_address, _netns),
+  def socket_open(_ip, _port, _connect, _df, _active, _recv_errors, _reuse, _netns, _icmp),
     do: :erlang.nif_error(:nif_not_loaded)
+
+  def wire_probe(_nonce, _ip_size, _payload_len), do: :erlang.nif_error(:nif_not_loaded)
+  def wire_ack(_nonce, _received_len), do: :erlang.nif_error(:nif_not_loaded)
+  def wire_parse(_datagram), do: :erlang.nif_error(:nif_not_loaded)
 
   def socket_attach(_fd, _df, _recv_errors), do: :erlang.nif_error(:nif_not_loaded)
   def socket_send(_socket, _data), do: :erlang.nif_error(:nif_not_loaded)

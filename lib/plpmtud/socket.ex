@@ -56,7 +56,8 @@ defmodule PLPMTUD.Socket do
     active: true,
     recv_errors: true,
     reuse_address: false,
-    netns: nil
+    netns: nil,
+    transport: :udp
   ]
 
   @doc """
@@ -72,6 +73,10 @@ defmodule PLPMTUD.Socket do
     * `:active` - `true` (default), `false`, `:once` or a count, as gen_udp
     * `:recv_errors` - read ICMP errors from the error queue (default `true`)
     * `:reuse_address` - `SO_REUSEADDR` (default `false`)
+    * `:transport` - `:udp` (default) or `:icmp_echo`: an unprivileged ping
+      socket whose datagrams are ICMP echo messages (the kernel sets the
+      identifier and checksum); allowed by the `net.ipv4.ping_group_range`
+      sysctl, else `{:error, :eacces}`
     * `:netns` - open the socket inside this network namespace: a name from
       `ip netns add` (looked up in `/run/netns/`) or a path. Needs root; Linux.
 
@@ -90,9 +95,16 @@ defmodule PLPMTUD.Socket do
       options[:active],
       options[:recv_errors],
       options[:reuse_address],
-      netns_path(options[:netns])
+      netns_path(options[:netns]),
+      icmp?(options[:transport])
     )
   end
+
+  defp icmp?(:udp), do: false
+  defp icmp?(:icmp_echo), do: true
+
+  defp icmp?(other),
+    do: raise(ArgumentError, "transport must be :udp or :icmp_echo, got: #{inspect(other)}")
 
   defp netns_path(nil), do: nil
   defp netns_path("/" <> _ = path), do: path

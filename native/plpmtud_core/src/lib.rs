@@ -8,15 +8,17 @@
 pub mod black_hole;
 pub mod config;
 pub mod prober;
+pub mod rate_limit;
 pub mod ring;
 pub mod rtt;
 pub mod search;
 pub mod sim;
+pub mod socket;
 pub mod units;
+pub mod wire;
 
 pub use config::{Config, ConfigError, ConfigValue, ProbeTimeoutMode, Strategy, CONFIG_KEYS};
 pub use prober::{
     ChangeReason, LossReason, MtuChange, Notification, ProbeError, Prober, PtbVerdict, State, Stats,
 };
 pub use units::IpFamily;
-pub mod socket;

@@ -6,6 +6,7 @@ mod config;
 mod encode;
 mod prober;
 mod socket;
+mod wire;
 
 /// The version of the core crate this NIF was built with.
 #[rustler::nif]

@@ -6,7 +6,9 @@ use crate::atoms;
 use parking_lot::Mutex;
 use plpmtud_core::socket::endpoint::{Active, Delivery, Endpoint};
 use plpmtud_core::socket::errqueue::ErrorKind;
-use plpmtud_core::socket::{errno_name, DfPolicy, DfSocket, ErrorEntry, OpenOptions, SocketError};
+use plpmtud_core::socket::{
+    errno_name, DfPolicy, DfSocket, ErrorEntry, OpenOptions, SocketError, Transport,
+};
 use rustler::types::list::ListIterator;
 use rustler::{
     Atom, Binary, Encoder, Env, LocalPid, Monitor, NifResult, OwnedBinary, OwnedEnv, Resource,
@@ -232,6 +234,7 @@ fn socket_open<'a>(
     recv_errors: bool,
     reuse_address: bool,
     netns: Option<String>,
+    icmp: bool,
 ) -> NifResult<Term<'a>> {
     let connect = match connect {
         Some((ip, port)) => Some(decode_addr(ip, port)?),
@@ -243,6 +246,11 @@ fn socket_open<'a>(
         df: decode_df(df)?,
         recv_errors,
         reuse_address,
+        transport: if icmp {
+            Transport::IcmpEcho
+        } else {
+            Transport::Udp
+        },
     };
     let active = decode_active(active)?;
     let socket = match netns {

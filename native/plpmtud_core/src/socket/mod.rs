@@ -24,6 +24,18 @@ pub const BATCH_CHUNK: usize = 64;
 /// Bytes of the original datagram kept from an error-queue entry.
 pub const QUOTED_MAX: usize = 256;
 
+/// What the datagrams carry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Transport {
+    /// UDP.
+    #[default]
+    Udp,
+    /// ICMP / ICMPv6 echo, on an unprivileged ping socket (`SOCK_DGRAM` +
+    /// `IPPROTO_ICMP`): datagrams are echo messages, the kernel fills in the
+    /// identifier and checksum. Allowed by the `net.ipv4.ping_group_range` sysctl.
+    IcmpEcho,
+}
+
 /// How to open a socket.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct OpenOptions {
@@ -37,6 +49,8 @@ pub struct OpenOptions {
     pub recv_errors: bool,
     /// `SO_REUSEADDR`.
     pub reuse_address: bool,
+    /// UDP or ICMP echo.
+    pub transport: Transport,
 }
 
 impl OpenOptions {
@@ -48,6 +62,7 @@ impl OpenOptions {
             df: DfPolicy::Probe,
             recv_errors: true,
             reuse_address: false,
+            transport: Transport::Udp,
         }
     }
 }
@@ -111,7 +126,12 @@ impl DfSocket {
             IpFamily::V4 => Domain::IPV4,
             IpFamily::V6 => Domain::IPV6,
         };
-        let socket = Socket::new(domain, Type::DGRAM, Some(Protocol::UDP))?;
+        let protocol = match (options.transport, family) {
+            (Transport::Udp, _) => Protocol::UDP,
+            (Transport::IcmpEcho, IpFamily::V4) => Protocol::ICMPV4,
+            (Transport::IcmpEcho, IpFamily::V6) => Protocol::ICMPV6,
+        };
+        let socket = Socket::new(domain, Type::DGRAM, Some(protocol))?;
         socket.set_nonblocking(true)?;
         socket.set_reuse_address(options.reuse_address)?;
         let this = DfSocket {

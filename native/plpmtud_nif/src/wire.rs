@@ -1,0 +1,48 @@
+//! The probe/ack datagram format, for the BEAM side of the autonomous prober
+//! and the responder.
+
+use crate::atoms;
+use plpmtud_core::wire::{self, Kind};
+use rustler::{Binary, Encoder, Env, NewBinary, Term};
+
+rustler::atoms! { probe, ack }
+
+/// A probe datagram of `payload_len` bytes for `nonce`, sent at `ip_size`.
+#[rustler::nif]
+fn wire_probe<'a>(env: Env<'a>, nonce: u64, ip_size: u32, payload_len: u32) -> Binary<'a> {
+    let bytes = wire::probe(nonce, ip_size, payload_len as usize);
+    let mut out = NewBinary::new(env, bytes.len());
+    out.as_mut_slice().copy_from_slice(&bytes);
+    out.into()
+}
+
+/// The ack of a probe with `nonce` of which `received_len` bytes arrived.
+#[rustler::nif]
+fn wire_ack<'a>(env: Env<'a>, nonce: u64, received_len: u32) -> Binary<'a> {
+    let bytes = wire::ack(nonce, received_len as usize);
+    let mut out = NewBinary::new(env, bytes.len());
+    out.as_mut_slice().copy_from_slice(&bytes);
+    out.into()
+}
+
+/// `{:probe | :ack, nonce, size}` or `{:error, reason}`.
+#[rustler::nif]
+fn wire_parse<'a>(env: Env<'a>, datagram: Binary<'a>) -> Term<'a> {
+    match wire::parse(&datagram) {
+        Ok(h) => {
+            let kind = match h.kind {
+                Kind::Probe => probe(),
+                Kind::Ack => ack(),
+            };
+            (kind, h.nonce, h.size).encode(env)
+        }
+        Err(e) => {
+            let reason = rustler::Atom::from_str(env, e.name()).map(|a| a.encode(env));
+            (
+                atoms::error(),
+                reason.unwrap_or_else(|_| e.name().encode(env)),
+            )
+                .encode(env)
+        }
+    }
+}
