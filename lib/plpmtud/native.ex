@@ -69,6 +69,8 @@ defmodule PLPMTUD.Native do
   def socket_open(_ip, _port, _connect, _df, _active, _recv_errors, _reuse, _netns, _icmp),
     do: :erlang.nif_error(:nif_not_loaded)
 
+  def rate_limiter_new(_per_second, _burst), do: :erlang.nif_error(:nif_not_loaded)
+  def rate_limiter_allow(_limiter, _now, _ip), do: :erlang.nif_error(:nif_not_loaded)
   def wire_probe(_nonce, _ip_size, _payload_len), do: :erlang.nif_error(:nif_not_loaded)
   def wire_ack(_nonce, _received_len), do: :erlang.nif_error(:nif_not_loaded)
   def wire_parse(_datagram), do: :erlang.nif_error(:nif_not_loaded)

@@ -5,6 +5,7 @@ mod atoms;
 mod config;
 mod encode;
 mod prober;
+mod rate_limit;
 mod socket;
 mod wire;
 

@@ -107,7 +107,8 @@ fn bounded(term: Term<'_>, max: u32) -> NifResult<u32> {
     Ok(n)
 }
 
-fn decode_ip(term: Term<'_>) -> NifResult<IpAddr> {
+/// An `{a, b, c, d}` or 8-tuple address.
+pub fn decode_ip(term: Term<'_>) -> NifResult<IpAddr> {
     if let Ok((a, b, c, d)) = term.decode::<(Term, Term, Term, Term)>() {
         let octet = |t| bounded(t, 0xFF).map(|n| n as u8);
         return Ok(IpAddr::V4(Ipv4Addr::new(
