@@ -1,0 +1,178 @@
+defmodule Mix.Tasks.Plpmtud.Probe do
+  @shortdoc "Discovers the path MTU to a host and prints each probe"
+
+  @moduledoc """
+  Discovers the path MTU to a host, printing each probe as it happens.
+
+      mix plpmtud.probe HOST[:PORT] [--mode udp|icmp] [--floor N] [--ceiling N]
+                        [--strategy binary|common] [--ipv6] [--netns NS] [--timeout MS]
+
+    * `--mode udp` (default) probes a `mix plpmtud.responder` on the host
+      (port 4821 unless given); `--mode icmp` sends ICMP echo requests to any
+      host that answers ping (needs `net.ipv4.ping_group_range` to allow the user).
+    * `--floor`, `--ceiling`: the search range in IP bytes (576..1500).
+    * `--strategy common` tries common path MTUs first.
+    * `--ipv6` resolves the host to an IPv6 address.
+    * `--netns NS` probes from inside a network namespace (root).
+
+  Ends with the path MTU, the UDP payload it allows, the probes used and the
+  time taken. Exit code 0 on success, 1 on failure, with a message.
+  """
+
+  use Mix.Task
+
+  alias PLPMTUD.PathProbe
+
+  @switches [
+    mode: :string,
+    floor: :integer,
+    ceiling: :integer,
+    strategy: :string,
+    ipv6: :boolean,
+    netns: :string,
+    timeout: :integer
+  ]
+
+  @impl Mix.Task
+  def run(args) do
+    {opts, rest, invalid} = OptionParser.parse(args, strict: @switches)
+
+    with [] <- invalid,
+         [target] <- rest do
+      Mix.Task.run("app.start")
+      probe(target, opts)
+    else
+      _ ->
+        Mix.raise("usage: mix plpmtud.probe HOST[:PORT] [options]; see `mix help plpmtud.probe`")
+    end
+  end
+
+  defp probe(target, opts) do
+    family = if opts[:ipv6], do: :inet6, else: :inet
+    mode = parse_mode(opts[:mode] || "udp")
+    {host, port} = split_port(target)
+    ip = resolve!(host, family)
+
+    config =
+      [floor: opts[:floor], ceiling: opts[:ceiling], strategy: parse_strategy(opts[:strategy])]
+      |> Enum.reject(fn {_, v} -> is_nil(v) end)
+      |> Enum.map(fn {k, v} -> {config_key(k), v} end)
+
+    Mix.shell().info(
+      "plpmtud probe #{:inet.ntoa(ip)}#{port_label(mode, port)} (#{mode}, #{family_label(family)})"
+    )
+
+    run_options = [
+      mode: mode,
+      port: port || PLPMTUD.Responder.default_port(),
+      netns: opts[:netns],
+      timeout: opts[:timeout] || 60_000,
+      config: config,
+      on_event: &print_event/1
+    ]
+
+    case PathProbe.run(ip, run_options) do
+      {:ok, result} ->
+        Mix.shell().info(
+          "path MTU #{result.mtu} (UDP payload #{result.udp_payload}) in #{result.probes} probes, " <>
+            "#{result.elapsed_ms} ms#{state_note(result.state)}"
+        )
+
+      {:error, reason} ->
+        Mix.raise("probe failed: #{explain(reason, mode)}")
+    end
+  end
+
+  defp config_key(:floor), do: :mtu_floor
+  defp config_key(:ceiling), do: :mtu_ceiling
+  defp config_key(key), do: key
+
+  defp parse_mode("udp"), do: :udp
+  defp parse_mode("icmp"), do: :icmp
+  defp parse_mode(other), do: Mix.raise("--mode must be udp or icmp, got: #{other}")
+
+  defp parse_strategy(nil), do: nil
+  defp parse_strategy("binary"), do: :binary
+  defp parse_strategy("common"), do: :common_values
+  defp parse_strategy(other), do: Mix.raise("--strategy must be binary or common, got: #{other}")
+
+  defp split_port("[" <> rest) do
+    case String.split(rest, "]:") do
+      [host, port] -> {host, parse_port(port)}
+      _ -> {String.trim_trailing(rest, "]"), nil}
+    end
+  end
+
+  defp split_port(target) do
+    case String.split(target, ":") do
+      [host, port] -> {host, parse_port(port)}
+      _ -> {target, nil}
+    end
+  end
+
+  defp parse_port(port) do
+    case Integer.parse(port) do
+      {n, ""} when n in 1..65_535 -> n
+      _ -> Mix.raise("bad port: #{port}")
+    end
+  end
+
+  defp resolve!(host, family) do
+    charlist = String.to_charlist(host)
+
+    case :inet.parse_address(charlist) do
+      {:ok, ip} ->
+        ip
+
+      {:error, _} ->
+        case :inet.getaddr(charlist, family) do
+          {:ok, ip} -> ip
+          {:error, reason} -> Mix.raise("cannot resolve #{host}: #{:inet.format_error(reason)}")
+        end
+    end
+  end
+
+  defp print_event({:probe_sent, id, size}),
+    do: Mix.shell().info("  #{pad(id, 3)}: #{pad(size, 5)} bytes  sent")
+
+  defp print_event({:probe_acked, id, size, rtt}),
+    do: Mix.shell().info("  #{pad(id, 3)}: #{pad(size, 5)} bytes  ok        #{rtt} ms")
+
+  defp print_event({:probe_lost, id, size, reason}),
+    do: Mix.shell().info("  #{pad(id, 3)}: #{pad(size, 5)} bytes  lost (#{reason})")
+
+  defp print_event({:ptb, mtu, verdict}),
+    do: Mix.shell().info("       ICMP packet too big: mtu #{mtu} (#{verdict})")
+
+  defp print_event({:emsgsize, mtu}),
+    do: Mix.shell().info("       local kernel: path MTU #{mtu} (EMSGSIZE)")
+
+  defp print_event({:ignored, reason}),
+    do: Mix.shell().info("       ignored a datagram (#{reason})")
+
+  defp print_event({:notification, _}), do: :ok
+
+  defp pad(value, width), do: value |> to_string() |> String.pad_leading(width)
+
+  defp port_label(:icmp, _port), do: ""
+  defp port_label(:udp, port), do: ":#{port || PLPMTUD.Responder.default_port()}"
+
+  defp family_label(:inet), do: "IPv4"
+  defp family_label(:inet6), do: "IPv6"
+
+  defp state_note(:search_complete), do: ""
+  defp state_note(:error), do: " (probes went unanswered: the floor is used)"
+  defp state_note(state), do: " (#{state})"
+
+  defp explain(:eacces, :icmp),
+    do:
+      "ICMP echo sockets are not allowed for this user (eacces); allow them with " <>
+        "`sysctl -w net.ipv4.ping_group_range=\"0 2147483647\"`"
+
+  defp explain(:enetunreach, _), do: "network unreachable (no route to the host)"
+  defp explain(:ehostunreach, _), do: "host unreachable"
+  defp explain(:eperm, _), do: "operation not permitted (eperm)"
+  defp explain(:econnrefused, :udp), do: "connection refused: is a responder running there?"
+  defp explain(:timeout, _), do: "no answer before the timeout"
+  defp explain(reason, _), do: inspect(reason)
+end

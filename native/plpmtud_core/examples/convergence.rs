@@ -1,0 +1,382 @@
+//! Convergence of the search over simulated paths, printed as markdown tables:
+//! probes and time to settle without loss, robustness under random loss, and
+//! accuracy over every path MTU from 576 to 1500.
+//!
+//! `cargo run --release -p plpmtud_core --example convergence > bench/results/convergence.md`
+
+use plpmtud_core::sim::{simulate, SimPath, SimResult, StopWhen};
+use plpmtud_core::{Config, State, Strategy};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// The command that produces this output.
+const COMMAND: &str = "cargo run --release -p plpmtud_core --example convergence";
+/// Path MTUs of the loss-free convergence table (default range 576..=1500).
+const PATH_MTUS: [u32; 12] = [
+    576, 600, 1000, 1280, 1350, 1380, 1400, 1420, 1450, 1480, 1492, 1500,
+];
+/// Path MTUs of the loss-free table with a 9000-byte ceiling.
+const JUMBO_PATH_MTUS: [u32; 2] = [1500, 9000];
+/// Ceiling of the jumbo table.
+const JUMBO_CEILING: u32 = 9000;
+/// Seeds (runs) per loss rate in the loss table.
+const SEEDS: u64 = 1000;
+/// Loss rates of the loss table, in percent.
+const LOSS_PERCENT: [u32; 6] = [0, 1, 2, 5, 10, 15];
+
+/// One prober configuration under comparison.
+#[derive(Debug, Clone, Copy)]
+enum Variant {
+    /// Default configuration: binary search.
+    Binary,
+    /// Default configuration with the common-values strategy.
+    CommonValues,
+    /// Binary search with `aiutp_compat: true`.
+    AiutpCompat,
+}
+
+/// Every variant, in table order.
+const VARIANTS: [Variant; 3] = [Variant::Binary, Variant::CommonValues, Variant::AiutpCompat];
+
+impl Variant {
+    /// The label used in the tables.
+    fn name(self) -> &'static str {
+        match self {
+            Variant::Binary => "Binary",
+            Variant::CommonValues => "CommonValues",
+            Variant::AiutpCompat => "aiutp_compat (Binary)",
+        }
+    }
+
+    /// The variant's configuration on top of `base`.
+    fn config(self, base: Config) -> Config {
+        match self {
+            Variant::Binary => Config {
+                strategy: Strategy::Binary,
+                ..base
+            },
+            Variant::CommonValues => Config {
+                strategy: Strategy::CommonValues,
+                ..base
+            },
+            Variant::AiutpCompat => Config {
+                strategy: Strategy::Binary,
+                aiutp_compat: true,
+                ..base
+            },
+        }
+    }
+}
+
+/// Runs `config` over `path` until the first completed search or fallback.
+fn settle(config: Config, path: &SimPath) -> SimResult {
+    let run = simulate(config, path, StopWhen::Settled);
+    assert!(run.settled, "run did not settle: {config:?} {path:?}");
+    run
+}
+
+/// Fewest probes any search needs to tell every size in `floor..=ceiling`
+/// apart to within `threshold` bytes: the smallest k with `threshold * 2^k >=
+/// ceiling - floor`, i.e. ceil(log2((ceiling - floor) / threshold)).
+fn min_probes(floor: u32, ceiling: u32, threshold: u32) -> u32 {
+    let span = u64::from(ceiling - floor);
+    let mut k = 0;
+    while u64::from(threshold) << k < span {
+        k += 1;
+    }
+    k
+}
+
+/// The civil date (year, month, day) of `days` since 1970-01-01 (H. Hinnant's algorithm).
+fn civil_from_days(days: i64) -> (i64, u32, u32) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    (year, month, day)
+}
+
+/// The current UTC time as ISO 8601, with the unix time in seconds.
+fn now_utc() -> String {
+    let secs = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let (y, m, d) = civil_from_days((secs / 86_400) as i64);
+    let t = secs % 86_400;
+    let (hh, mm, ss) = (t / 3600, t % 3600 / 60, t % 60);
+    format!("{y:04}-{m:02}-{d:02}T{hh:02}:{mm:02}:{ss:02}Z (unix {secs})")
+}
+
+/// Host name and available parallelism of this machine.
+fn machine() -> String {
+    let host = std::fs::read_to_string("/etc/hostname")
+        .map(|h| h.trim().to_string())
+        .unwrap_or_else(|_| "unknown host".to_string());
+    let cpus = std::thread::available_parallelism().map_or(0, |n| n.get());
+    format!("{host}, {cpus} CPUs available")
+}
+
+/// `part` of `whole` as a percentage with one decimal.
+fn percent(part: u64, whole: u64) -> String {
+    format!("{:.1} %", 100.0 * part as f64 / whole as f64)
+}
+
+/// The end state's name: where the run settled.
+fn end_state(run: &SimResult) -> &'static str {
+    match run.prober.state() {
+        State::SearchComplete => "search complete",
+        State::Error => "fallback",
+        State::Searching => "searching",
+        State::Base => "base",
+        State::Disabled => "disabled",
+    }
+}
+
+/// Prints the loss-free convergence table for paths `mtus` under `base`.
+fn convergence_table(base: Config, mtus: &[u32]) {
+    println!("| path MTU | strategy | distinct probe sizes | probing checks | probe transmissions | time to settle (ms) | PLPMTU found | bytes unused | ended in |");
+    println!("|---|---|---|---|---|---|---|---|---|");
+    let minimum = min_probes(base.floor, base.ceiling, base.search_threshold);
+    println!(
+        "| {}..{} | information-theoretic minimum at {} bytes | {minimum} | | | | | | |",
+        base.floor, base.ceiling, base.search_threshold
+    );
+    for variant in VARIANTS {
+        for &mtu in mtus {
+            let run = settle(variant.config(base), &SimPath::clean(mtu));
+            let found = run.prober.plpmtu();
+            println!(
+                "| {mtu} | {} | {} | {} | {} | {} | {found} | {} | {} |",
+                variant.name(),
+                run.probe_sizes.len(),
+                run.prober.stats().probing_checks,
+                run.probes_sent,
+                run.now_ms,
+                i64::from(mtu) - i64::from(found),
+                end_state(&run),
+            );
+        }
+    }
+    println!();
+}
+
+/// Prints the probe sizes, in the order first sent, for each variant and path.
+fn probe_sequences(base: Config, mtus: &[u32]) {
+    println!("| path MTU | strategy | probe sizes in order first sent |");
+    println!("|---|---|---|");
+    for variant in VARIANTS {
+        for &mtu in mtus {
+            let run = settle(variant.config(base), &SimPath::clean(mtu));
+            let sizes: Vec<String> = run.probe_sizes.iter().map(u32::to_string).collect();
+            println!("| {mtu} | {} | {} |", variant.name(), sizes.join(", "));
+        }
+    }
+    println!();
+}
+
+/// Outcome counts of many runs of one variant.
+#[derive(Debug, Default)]
+struct Tally {
+    /// Runs.
+    runs: u64,
+    /// Runs ending at most `search_threshold` bytes below the path MTU, not above.
+    within: u64,
+    /// Runs ending above the path MTU.
+    above: u64,
+    /// Runs ending more than `search_threshold` bytes below the path MTU.
+    short: u64,
+    /// Runs ending in a fallback (`State::Error`).
+    fallbacks: u64,
+    /// Probe transmissions, summed.
+    probes: u64,
+    /// Distinct probe sizes, summed.
+    sizes: u64,
+    /// Largest distinct probe sizes of one run.
+    max_sizes: usize,
+    /// Largest shortfall (path MTU - PLPMTU) of one run.
+    max_unused: u32,
+}
+
+impl Tally {
+    /// Adds one settled run over a path of `mtu` bytes.
+    fn add(&mut self, run: &SimResult, mtu: u32, threshold: u32) {
+        let found = run.prober.plpmtu();
+        self.runs += 1;
+        if found > mtu {
+            self.above += 1;
+        } else if mtu - found <= threshold {
+            self.within += 1;
+        } else {
+            self.short += 1;
+        }
+        self.max_unused = self.max_unused.max(mtu.saturating_sub(found));
+        self.fallbacks += u64::from(run.prober.state() == State::Error);
+        self.probes += run.probes_sent;
+        self.sizes += run.probe_sizes.len() as u64;
+        self.max_sizes = self.max_sizes.max(run.probe_sizes.len());
+    }
+
+    /// Mean of `total` over the runs, with two decimals.
+    fn mean(&self, total: u64) -> String {
+        format!("{:.2}", total as f64 / self.runs as f64)
+    }
+}
+
+/// Prints the loss table: seeded random paths at each loss rate.
+fn loss_table() {
+    let variants = [Variant::Binary, Variant::AiutpCompat];
+    println!("| loss | config | within 16 bytes below | above the path MTU | more than 16 bytes short | ended in fallback | mean probes sent |");
+    println!("|---|---|---|---|---|---|---|");
+    for loss in LOSS_PERCENT {
+        for variant in variants {
+            let config = variant.config(Config::default());
+            let mut tally = Tally::default();
+            for seed in 0..SEEDS {
+                let mtu = 576 + (seed * 7919 % 925) as u32;
+                let path = SimPath {
+                    loss: f64::from(loss) / 100.0,
+                    seed,
+                    ..SimPath::clean(mtu)
+                };
+                tally.add(&settle(config, &path), mtu, config.search_threshold);
+            }
+            let label = match variant {
+                Variant::Binary => "default (Binary)",
+                _ => variant.name(),
+            };
+            println!(
+                "| {loss} % | {label} | {} | {} | {} | {} | {} |",
+                percent(tally.within, tally.runs),
+                percent(tally.above, tally.runs),
+                percent(tally.short, tally.runs),
+                percent(tally.fallbacks, tally.runs),
+                tally.mean(tally.probes),
+            );
+        }
+    }
+    println!();
+}
+
+/// Prints the sweep over every path MTU from the default floor to the default ceiling.
+fn sweep_table() -> Vec<(Variant, Vec<u32>)> {
+    let base = Config::default();
+    let mut short_paths = Vec::new();
+    println!("| strategy | paths | more than 16 bytes short | above the path MTU | ended in fallback | largest shortfall (bytes) | mean distinct probe sizes | most distinct probe sizes | mean probe transmissions |");
+    println!("|---|---|---|---|---|---|---|---|---|");
+    for variant in VARIANTS {
+        let config = variant.config(base);
+        let mut tally = Tally::default();
+        let mut short = Vec::new();
+        for mtu in base.floor..=base.ceiling {
+            let run = settle(config, &SimPath::clean(mtu));
+            tally.add(&run, mtu, config.search_threshold);
+            if mtu.saturating_sub(run.prober.plpmtu()) > config.search_threshold {
+                short.push(mtu);
+            }
+        }
+        println!(
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+            variant.name(),
+            tally.runs,
+            tally.short,
+            tally.above,
+            tally.fallbacks,
+            tally.max_unused,
+            tally.mean(tally.sizes),
+            tally.max_sizes,
+            tally.mean(tally.probes),
+        );
+        short_paths.push((variant, short));
+    }
+    println!();
+    short_paths
+}
+
+/// Prints the path MTUs a variant left more than 16 bytes short, as ranges.
+fn short_ranges(short_paths: &[(Variant, Vec<u32>)]) {
+    for (variant, mtus) in short_paths {
+        if mtus.is_empty() {
+            continue;
+        }
+        let mut ranges: Vec<String> = Vec::new();
+        let mut start = mtus[0];
+        for pair in mtus.windows(2) {
+            if pair[1] != pair[0] + 1 {
+                ranges.push(format!("{start}–{}", pair[0]));
+                start = pair[1];
+            }
+        }
+        ranges.push(format!("{start}–{}", mtus[mtus.len() - 1]));
+        println!(
+            "- {}: {} path MTUs short, in {}",
+            variant.name(),
+            mtus.len(),
+            ranges.join(", ")
+        );
+    }
+    println!();
+}
+
+/// Prints the report.
+fn main() {
+    let base = Config::default();
+    let jumbo = Config {
+        ceiling: JUMBO_CEILING,
+        ..base
+    };
+    println!("# Convergence of the PLPMTUD search (simulated)");
+    println!();
+    println!("- command: `{COMMAND}`");
+    println!("- date: {}", now_utc());
+    println!("- machine: {}", machine());
+    println!(
+        "- simulator: `plpmtud_core::sim`, `SimPath::clean` (RTT 50 ms, no PTB, no data traffic), \
+         stopped at the first completed search or fallback (`StopWhen::Settled`)"
+    );
+    println!(
+        "- config: `Config::default()` (floor {}, ceiling {}, search threshold {}, max_probes {}, \
+         failure_threshold {}, RTT-derived probe timeout) unless stated",
+        base.floor, base.ceiling, base.search_threshold, base.max_probes, base.failure_threshold
+    );
+    println!(
+        "- \"distinct probe sizes\" counts each size probed once; \"probing checks\" counts the \
+         re-probes of the current PLPMTU after {} failed sizes in a row, which add a distinct \
+         size only when the PLPMTU is the (never probed) floor",
+        base.failure_threshold
+    );
+    println!();
+    println!("## 1. Convergence without loss");
+    println!();
+    println!("Ceiling {} (default):", base.ceiling);
+    println!();
+    convergence_table(base, &PATH_MTUS);
+    println!("Ceiling {JUMBO_CEILING}:");
+    println!();
+    convergence_table(jumbo, &JUMBO_PATH_MTUS);
+    println!("Probe sizes, ceiling {}:", base.ceiling);
+    println!();
+    probe_sequences(base, &PATH_MTUS);
+    println!("Probe sizes, ceiling {JUMBO_CEILING}:");
+    println!();
+    probe_sequences(jumbo, &JUMBO_PATH_MTUS);
+    println!("## 2. Loss robustness");
+    println!();
+    println!(
+        "{SEEDS} runs per row: run `s` (0..{SEEDS}) has seed `s` and path MTU \
+         `576 + (s * 7919 % 925)`; each probe that fits the path, or its acknowledgement, is \
+         lost with the given chance. Default range 576..1500, Binary search."
+    );
+    println!();
+    loss_table();
+    println!(
+        "## 3. Every path MTU from {} to {}, no loss",
+        base.floor, base.ceiling
+    );
+    println!();
+    let short_paths = sweep_table();
+    short_ranges(&short_paths);
+}
