@@ -14,7 +14,7 @@ export PATH := $(PATH):$(or $(CARGO_HOME),$(HOME)/.cargo)/bin
 # The project has no Mix deps; make sure nothing ever reaches for hex.pm.
 export HEX_OFFLINE := 1
 
-DEMO_CMD ?= cargo run --release -p plpmtud_core --example discover
+DEMO_CMD ?= mix plpmtud.demo
 
 .PHONY: demo test fmt clean tools
 
