@@ -17,7 +17,8 @@ use thiserror::Error;
 /// Entries kept in the MTU change history.
 pub const HISTORY_LEN: usize = 8;
 /// Notifications kept until polled; older ones are dropped (and counted).
-pub const NOTIFICATION_LEN: usize = 8;
+/// One event queues at most three, so polling after each event loses none.
+pub const NOTIFICATION_LEN: usize = 4;
 /// Probe ids remembered for [`Prober::is_probe`] after they were resolved.
 const RECENT_PROBES: usize = 4;
 

@@ -4,8 +4,8 @@
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Ring<T: Copy + Default, const N: usize> {
     items: [T; N],
-    start: usize,
-    len: usize,
+    start: u8,
+    len: u8,
 }
 
 impl<T: Copy + Default, const N: usize> Default for Ring<T, N> {
@@ -19,18 +19,22 @@ impl<T: Copy + Default, const N: usize> Default for Ring<T, N> {
 }
 
 impl<T: Copy + Default, const N: usize> Ring<T, N> {
+    /// Capacity; rings hold at most 255 values (indices are bytes).
+    const CAPACITY: usize = {
+        assert!(N > 0 && N <= 255, "a ring holds 1 to 255 values");
+        N
+    };
+
     /// Appends `value`; returns the oldest value if it had to be dropped.
     pub fn push(&mut self, value: T) -> Option<T> {
-        if N == 0 {
-            return Some(value);
-        }
-        if self.len == N {
-            let dropped = self.items[self.start];
-            self.items[self.start] = value;
-            self.start = (self.start + 1) % N;
+        let (start, len) = (usize::from(self.start), usize::from(self.len));
+        if len == Self::CAPACITY {
+            let dropped = self.items[start];
+            self.items[start] = value;
+            self.start = ((start + 1) % N) as u8;
             return Some(dropped);
         }
-        self.items[(self.start + self.len) % N] = value;
+        self.items[(start + len) % N] = value;
         self.len += 1;
         None
     }
@@ -40,20 +44,22 @@ impl<T: Copy + Default, const N: usize> Ring<T, N> {
         if self.len == 0 {
             return None;
         }
-        let value = self.items[self.start];
-        self.start = (self.start + 1) % N;
+        let start = usize::from(self.start);
+        let value = self.items[start];
+        self.start = ((start + 1) % N) as u8;
         self.len -= 1;
         Some(value)
     }
 
     /// Values from oldest to newest.
     pub fn iter(&self) -> impl DoubleEndedIterator<Item = &T> + '_ {
-        (0..self.len).map(move |i| &self.items[(self.start + i) % N])
+        let start = usize::from(self.start);
+        (0..usize::from(self.len)).map(move |i| &self.items[(start + i) % N])
     }
 
     /// Number of values held.
     pub fn len(&self) -> usize {
-        self.len
+        usize::from(self.len)
     }
 
     /// True when nothing is held.
