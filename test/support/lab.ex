@@ -29,13 +29,14 @@ defmodule PLPMTUD.Test.Lab do
   end
 
   @doc """
-  Builds the lab with `prefix` and `variant`; registers its removal on exit.
+  Builds the lab with `prefix`, `variant` and `extra` arguments (such as
+  `["--loss", "5"]`); registers its removal on exit.
   Returns the namespace names `%{client: _, r1: _, r2: _, server: _}`.
   """
-  @spec up!(String.t(), String.t()) :: %{atom() => String.t()}
-  def up!(prefix, variant \\ "icmp") do
+  @spec up!(String.t(), String.t(), [String.t()]) :: %{atom() => String.t()}
+  def up!(prefix, variant \\ "icmp", extra \\ []) do
     on_exit(fn -> run(["down", "--prefix", prefix]) end)
-    {out, status} = run(["up", "--prefix", prefix, "--variant", variant])
+    {out, status} = run(["up", "--prefix", prefix, "--variant", variant | extra])
 
     if status != 0 do
       raise "lab up failed (#{status}): #{out}"

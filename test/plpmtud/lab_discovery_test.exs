@@ -1,0 +1,92 @@
+defmodule PLPMTUD.LabDiscoveryTest do
+  use ExUnit.Case, async: false
+
+  alias PLPMTUD.{PathProbe, Responder}
+  alias PLPMTUD.Test.Lab
+
+  @moduletag :netns
+  @moduletag timeout: 120_000
+
+  defp discover(ns, ip, mode, config \\ []) do
+    parent = self()
+
+    PathProbe.run(ip,
+      mode: mode,
+      netns: ns.client,
+      timeout: 30_000,
+      config: config,
+      on_event: &send(parent, {:event, &1})
+    )
+  end
+
+  defp ptbs_received do
+    receive do
+      {:event, {:ptb, _, _}} -> 1 + ptbs_received()
+      {:event, _} -> ptbs_received()
+    after
+      0 -> 0
+    end
+  end
+
+  defp start_responder(ns) do
+    start_supervised!({Responder, netns: ns.server})
+  end
+
+  for variant <- ["icmp", "blackhole", "mismatch"],
+      {family, key} <- [{"ipv4", :server4}, {"ipv6", :server6}] do
+    test "#{variant} #{family}: found within 16 bytes below 1350, never above, UDP and ICMP modes" do
+      ns = Lab.up!("pll#{String.first(unquote(variant))}#{unquote(family)}", unquote(variant))
+      start_responder(ns)
+      ip = Lab.addresses()[unquote(key)]
+
+      for mode <- [:udp, :icmp] do
+        assert {:ok, result} = discover(ns, ip, mode)
+        assert result.mtu <= 1350, "#{mode}: #{result.mtu}"
+        assert result.mtu >= 1334, "#{mode}: #{result.mtu}"
+        assert result.state == :search_complete
+        ptbs = ptbs_received()
+
+        if unquote(variant) == "blackhole" do
+          assert ptbs == 0, "no ICMP may reach the client in a black hole"
+        end
+      end
+    end
+  end
+
+  test "random loss (nftables on r1, 5 %): still within 16 bytes below 1350" do
+    ns = Lab.up!("plllos", "icmp", ["--loss", "5"])
+    start_responder(ns)
+    assert {:ok, result} = discover(ns, Lab.addresses().server4, :udp)
+    assert result.mtu in 1334..1350
+  end
+
+  describe "the probe command" do
+    setup do
+      ns = Lab.up!("pllcli")
+      start_responder(ns)
+      %{ns: ns}
+    end
+
+    test "against the lab's responder and in ICMP mode, with output and exit codes", %{ns: ns} do
+      for args <- [["10.71.3.2"], ["10.71.3.2", "--mode", "icmp"]] do
+        {out, status} = mix(["plpmtud.probe" | args] ++ ["--netns", ns.client])
+        assert status == 0, out
+        assert out =~ ~r/path MTU 1350 \(UDP payload 1322\) in \d+ probes/
+        assert out =~ "ICMP packet too big: mtu 1370"
+      end
+
+      {out, status} =
+        mix(["plpmtud.probe", "10.71.3.99", "--netns", ns.client, "--timeout", "1500"])
+
+      assert status == 1
+      assert out =~ "no answer before the timeout"
+      {out, status} = mix(["plpmtud.probe"])
+      assert status == 1
+      assert out =~ "usage"
+    end
+  end
+
+  defp mix(args) do
+    System.cmd("mix", args, stderr_to_stdout: true, env: [{"MIX_ENV", "test"}])
+  end
+end
