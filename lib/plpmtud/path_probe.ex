@@ -18,7 +18,7 @@ defmodule PLPMTUD.PathProbe do
     * `{:notification, notification}` - see `PLPMTUD.notification/0`
   """
 
-  alias PLPMTUD.{Socket, Wire}
+  alias PLPMTUD.{Driver, Socket, Wire}
 
   @typedoc "The outcome of a discovery."
   @type result :: %{
@@ -61,31 +61,18 @@ defmodule PLPMTUD.PathProbe do
     family = if tuple_size(ip) == 4, do: :inet, else: :inet6
     mode = options[:mode]
     port = if mode == :icmp, do: 0, else: options[:port]
-    overhead = 8
-    config = Keyword.merge(options[:config], family: family, packet_overhead: overhead)
+    config = Keyword.merge(options[:config], family: family, packet_overhead: 8)
 
     with {:ok, prober} <- PLPMTUD.new(config),
          {:ok, socket} <- open(ip, port, family, mode, options[:netns]) do
       try do
         started = PLPMTUD.now_ms()
         PLPMTUD.connected(prober, started)
+        driver = Driver.new(prober, socket, mode, family)
+        give_up_at = started + options[:timeout]
 
-        state = %{
-          prober: prober,
-          socket: socket,
-          mode: mode,
-          family: family,
-          on_event: options[:on_event],
-          pending: %{},
-          next_id: 1,
-          probes: 0,
-          sizes: [],
-          ignored: 0,
-          give_up_at: started + options[:timeout]
-        }
-
-        with {:ok, state} <- loop(state) do
-          {:ok, result(state, started)}
+        with {:ok, driver} <- loop(driver, options[:on_event], give_up_at) do
+          {:ok, result(driver, started)}
         end
       after
         Socket.close(socket)
@@ -104,135 +91,54 @@ defmodule PLPMTUD.PathProbe do
     )
   end
 
-  defp result(state, started) do
-    mtu = PLPMTUD.mtu(state.prober)
+  defp result(driver, started) do
+    mtu = PLPMTUD.mtu(driver.prober)
 
     %{
       mtu: mtu,
-      udp_payload: mtu - Wire.ip_header(state.family) - 8,
-      state: PLPMTUD.state(state.prober),
-      probes: state.probes,
-      sizes: Enum.reverse(state.sizes),
+      udp_payload: mtu - Wire.ip_header(driver.family) - 8,
+      state: PLPMTUD.state(driver.prober),
+      probes: driver.probes,
+      sizes: Enum.reverse(driver.sizes),
       elapsed_ms: PLPMTUD.now_ms() - started,
-      ignored: state.ignored
+      ignored: driver.ignored
     }
   end
 
-  defp loop(state) do
+  defp loop(driver, on_event, give_up_at) do
     now = PLPMTUD.now_ms()
-    notify(state)
 
     cond do
-      PLPMTUD.state(state.prober) in [:search_complete, :error] ->
-        {:ok, state}
+      PLPMTUD.state(driver.prober) in [:search_complete, :error] ->
+        {:ok, driver}
 
-      now >= state.give_up_at ->
+      now >= give_up_at ->
         {:error, :timeout}
 
-      size = PLPMTUD.next_probe(state.prober) ->
-        with {:ok, state} <- send_probe(state, size, now), do: loop(state)
-
       true ->
-        state |> wait(now) |> loop()
+        with {:ok, events, driver} <- Driver.send_due(driver, now) do
+          Enum.each(events, on_event)
+          driver |> wait(on_event, now, give_up_at) |> loop(on_event, give_up_at)
+        end
     end
   end
 
-  defp send_probe(state, size, now) do
-    id = state.next_id
-    datagram = Wire.probe(state.mode, state.family, id, size)
+  defp wait(driver, on_event, now, give_up_at) do
+    timeout = min(Driver.timeout(driver, now), give_up_at - now)
+    socket = driver.socket
 
-    case Socket.send(state.socket, datagram) do
-      :ok ->
-        :ok = PLPMTUD.probe_sent(state.prober, id, size, now)
-        event(state, {:probe_sent, id, size})
+    {:ok, events, driver} =
+      receive do
+        {:plpmtud_udp, ^socket, _, _, _} = message ->
+          Driver.handle_message(driver, message, PLPMTUD.now_ms())
 
-        {:ok,
-         %{
-           state
-           | pending: Map.put(state.pending, probe_key(state, id), {id, size, now}),
-             next_id: id + 1,
-             probes: state.probes + 1,
-             sizes: if(size in state.sizes, do: state.sizes, else: [size | state.sizes])
-         }}
-
-      {:error, {:emsgsize, mtu}} when is_integer(mtu) ->
-        event(state, {:emsgsize, mtu})
-        PLPMTUD.emsgsize(state.prober, mtu, now)
-        {:ok, %{state | next_id: id + 1}}
-
-      {:error, reason} ->
-        {:error, reason}
-    end
-  end
-
-  # ICMP echo carries only the low 16 bits of the id.
-  defp probe_key(%{mode: :icmp}, id), do: rem(id, 65_536)
-  defp probe_key(_state, id), do: id
-
-  defp wait(state, now) do
-    deadline = PLPMTUD.deadline(state.prober) || state.give_up_at
-    timeout = max(min(deadline, state.give_up_at) - now, 0)
-    socket = state.socket
-
-    receive do
-      {:plpmtud_udp, ^socket, _ip, _port, data} -> answer(state, data)
-      {:plpmtud_ptb, ^socket, report} -> ptb(state, report)
-    after
-      timeout -> tick(state)
-    end
-  end
-
-  defp answer(state, data) do
-    now = PLPMTUD.now_ms()
-
-    with {:ack, key, _received} <- Wire.parse_reply(state.mode, state.family, data),
-         {{id, size, sent_at}, pending} <- Map.pop(state.pending, key),
-         true <- PLPMTUD.acked(state.prober, id, now) do
-      PLPMTUD.rtt_sample(state.prober, now - sent_at)
-      event(state, {:probe_acked, id, size, now - sent_at})
-      %{state | pending: pending}
-    else
-      {:ignored, reason} -> ignored(state, reason)
-      {nil, _pending} -> ignored(state, :unsolicited)
-      false -> ignored(state, :stale)
-    end
-  end
-
-  defp ptb(state, report) do
-    key = Wire.quoted_id(state.mode, report.quoted)
-
-    id =
-      case Map.get(state.pending, key) do
-        {id, _size, _sent_at} -> id
-        nil -> nil
+        {:plpmtud_ptb, ^socket, _} = message ->
+          Driver.handle_message(driver, message, PLPMTUD.now_ms())
+      after
+        max(timeout, 0) -> Driver.tick(driver, PLPMTUD.now_ms())
       end
 
-    verdict = PLPMTUD.ptb(state.prober, report.mtu, id)
-    event(state, {:ptb, report.mtu, verdict})
-    state
+    Enum.each(events, on_event)
+    driver
   end
-
-  defp tick(state) do
-    lost_before = PLPMTUD.stats(state.prober).probes_lost_timeout
-    PLPMTUD.tick(state.prober)
-
-    if PLPMTUD.stats(state.prober).probes_lost_timeout > lost_before do
-      {key, {id, size, _}} = Enum.max_by(state.pending, fn {_, {id, _, _}} -> id end)
-      event(state, {:probe_lost, id, size, :timeout})
-      %{state | pending: Map.delete(state.pending, key)}
-    else
-      state
-    end
-  end
-
-  defp ignored(state, reason) do
-    event(state, {:ignored, reason})
-    %{state | ignored: state.ignored + 1}
-  end
-
-  defp notify(state) do
-    for n <- PLPMTUD.notifications(state.prober), do: event(state, {:notification, n})
-  end
-
-  defp event(state, event), do: state.on_event.(event)
 end
