@@ -11,6 +11,13 @@ defmodule PLPMTUD.Driver do
     * `{:probe_sent, id, size}`, `{:probe_acked, id, size, rtt_ms}`,
       `{:probe_lost, id, size, :timeout}`
     * `{:ptb, mtu, verdict}`, `{:emsgsize, mtu}`, `{:ignored, reason}`
+    * `{:heartbeat_acked, size}`, `{:heartbeat_lost, size}`
+
+  Heartbeats (optional) stand in for a transport's data when the driver runs
+  alone: every `:heartbeat` ms it sends a datagram of the current PLPMTU and
+  reports its fate to the prober as a data packet (`PLPMTUD.packet_acked/3`,
+  `PLPMTUD.packet_lost/3`), which is what black-hole detection watches. They
+  are answered like probes, so the peer needs no extra support.
     * `{:notification, notification}` (see `t:PLPMTUD.notification/0`)
   """
 
@@ -22,6 +29,9 @@ defmodule PLPMTUD.Driver do
     :socket,
     :mode,
     :family,
+    heartbeat: nil,
+    next_heartbeat_at: 0,
+    heartbeats: %{},
     pending: %{},
     next_id: 1,
     probes: 0,
@@ -35,6 +45,9 @@ defmodule PLPMTUD.Driver do
           socket: Socket.t(),
           mode: Wire.mode(),
           family: Wire.family(),
+          heartbeat: pos_integer() | nil,
+          next_heartbeat_at: integer(),
+          heartbeats: %{non_neg_integer() => {pos_integer(), integer()}},
           pending: %{non_neg_integer() => {non_neg_integer(), pos_integer(), integer()}},
           next_id: pos_integer(),
           probes: non_neg_integer(),
@@ -45,10 +58,19 @@ defmodule PLPMTUD.Driver do
   @typedoc "What happened."
   @type event :: tuple()
 
-  @doc "A driver for `prober` over a connected `socket`."
-  @spec new(PLPMTUD.t(), Socket.t(), Wire.mode(), Wire.family()) :: t()
-  def new(prober, socket, mode, family),
-    do: %__MODULE__{prober: prober, socket: socket, mode: mode, family: family}
+  @doc """
+  A driver for `prober` over a connected `socket`; `heartbeat` is the
+  interval of heartbeats in ms, or `nil` for none.
+  """
+  @spec new(PLPMTUD.t(), Socket.t(), Wire.mode(), Wire.family(), pos_integer() | nil) :: t()
+  def new(prober, socket, mode, family, heartbeat \\ nil),
+    do: %__MODULE__{
+      prober: prober,
+      socket: socket,
+      mode: mode,
+      family: family,
+      heartbeat: heartbeat
+    }
 
   @doc """
   Sends the probe that is due, if any. `{:error, reason}` when the socket
@@ -57,8 +79,32 @@ defmodule PLPMTUD.Driver do
   @spec send_due(t(), integer()) :: {:ok, [event()], t()} | {:error, term()}
   def send_due(driver, now) do
     case PLPMTUD.next_probe(driver.prober) do
-      nil -> {:ok, notifications(driver), driver}
+      nil -> send_heartbeat(driver, now)
       size -> send_probe(driver, size, now)
+    end
+  end
+
+  defp send_heartbeat(%{heartbeat: nil} = driver, _now), do: {:ok, notifications(driver), driver}
+
+  defp send_heartbeat(driver, now) when now < driver.next_heartbeat_at,
+    do: {:ok, notifications(driver), driver}
+
+  defp send_heartbeat(driver, now) do
+    id = driver.next_id
+    size = PLPMTUD.mtu(driver.prober)
+    driver = %{driver | next_id: id + 1, next_heartbeat_at: now + driver.heartbeat}
+
+    case Socket.send(driver.socket, Wire.probe(driver.mode, driver.family, id, size)) do
+      :ok ->
+        heartbeats = Map.put(driver.heartbeats, key(driver, id), {size, now})
+        {:ok, notifications(driver), %{driver | heartbeats: heartbeats}}
+
+      {:error, {:emsgsize, mtu}} when is_integer(mtu) ->
+        PLPMTUD.emsgsize(driver.prober, mtu, now)
+        {:ok, [{:emsgsize, mtu} | notifications(driver)], driver}
+
+      {:error, reason} ->
+        {:error, reason}
     end
   end
 
@@ -109,7 +155,21 @@ defmodule PLPMTUD.Driver do
   def handle_message(_driver, _message, _now), do: :unknown
 
   defp answer(driver, data, now) do
-    with {:ack, key, _received} <- Wire.parse_reply(driver.mode, driver.family, data),
+    case Wire.parse_reply(driver.mode, driver.family, data) do
+      {:ack, key, _} when is_map_key(driver.heartbeats, key) -> heartbeat_acked(driver, key, now)
+      reply -> probe_answer(driver, reply, now)
+    end
+  end
+
+  defp heartbeat_acked(driver, key, now) do
+    {{size, _sent_at}, heartbeats} = Map.pop(driver.heartbeats, key)
+    PLPMTUD.packet_acked(driver.prober, size, now)
+    driver = %{driver | heartbeats: heartbeats}
+    {:ok, [{:heartbeat_acked, size} | notifications(driver)], driver}
+  end
+
+  defp probe_answer(driver, reply, now) do
+    with {:ack, key, _received} <- reply,
          {{id, size, sent_at}, pending} <- Map.pop(driver.pending, key),
          true <- PLPMTUD.acked(driver.prober, id, now) do
       PLPMTUD.rtt_sample(driver.prober, max(now - sent_at, 0))
@@ -137,9 +197,35 @@ defmodule PLPMTUD.Driver do
     {:ok, [{:ignored, reason}], %{driver | ignored: driver.ignored + 1}}
   end
 
-  @doc "Runs the prober's timers; reports the probe that timed out, if one did."
+  @doc """
+  Runs the prober's timers and the heartbeats' deadlines; reports the probe
+  and heartbeats that timed out.
+  """
   @spec tick(t(), integer()) :: {:ok, [event()], t()}
   def tick(driver, now) do
+    {lost, driver} = expire_heartbeats(driver, now)
+    {:ok, events, driver} = tick_prober(driver, now)
+    {:ok, lost ++ events, driver}
+  end
+
+  defp expire_heartbeats(driver, now) do
+    timeout = probe_timeout(driver)
+
+    {expired, alive} =
+      Enum.split_with(driver.heartbeats, fn {_, {_, sent_at}} -> now >= sent_at + timeout end)
+
+    lost =
+      for {_, {size, _}} <- Enum.sort_by(expired, fn {_, {_, t}} -> t end) do
+        PLPMTUD.packet_lost(driver.prober, size, now)
+        {:heartbeat_lost, size}
+      end
+
+    {lost, %{driver | heartbeats: Map.new(alive)}}
+  end
+
+  defp probe_timeout(driver), do: PLPMTUD.info(driver.prober).probe_timeout
+
+  defp tick_prober(driver, now) do
     lost_before = PLPMTUD.stats(driver.prober).probes_lost_timeout
     PLPMTUD.tick(driver.prober, now)
 
@@ -152,12 +238,23 @@ defmodule PLPMTUD.Driver do
     end
   end
 
-  @doc "Milliseconds until `tick/2` is due, or `:infinity`."
+  @doc "Milliseconds until `tick/2` or `send_due/2` is due, or `:infinity`."
   @spec timeout(t(), integer()) :: timeout()
   def timeout(driver, now) do
-    case PLPMTUD.deadline(driver.prober) do
-      nil -> :infinity
-      deadline -> max(deadline - now, 0)
+    heartbeat_expiries =
+      case driver.heartbeats do
+        empty when map_size(empty) == 0 -> []
+        beats -> [Enum.min(Enum.map(beats, fn {_, {_, t}} -> t end)) + probe_timeout(driver)]
+      end
+
+    next_heartbeat = if driver.heartbeat, do: [driver.next_heartbeat_at], else: []
+
+    case Enum.reject(
+           [PLPMTUD.deadline(driver.prober) | heartbeat_expiries ++ next_heartbeat],
+           &is_nil/1
+         ) do
+      [] -> :infinity
+      deadlines -> max(Enum.min(deadlines) - now, 0)
     end
   end
 
