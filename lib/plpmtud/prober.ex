@@ -1,0 +1,407 @@
+defmodule PLPMTUD.Prober do
+  @moduledoc """
+  A process that runs path-MTU discovery for one path: it holds a prober
+  handle, runs its probe-timeout and re-probe timers itself, and tells its
+  subscribers what changed.
+
+  Two ways to use it:
+
+    * **Fed by a transport** (the default): the transport sends the probes
+      and reports what happened (`probe_sent/3`, `acked/2`, `lost/3`,
+      `packet_acked/2`, `packet_lost/2`, `ptb/3`, `emsgsize/2`,
+      `rtt_sample/2`). When a probe is due, subscribers get
+      `{:plpmtud, prober, {:probe_due, size}}` (once per due size).
+    * **Autonomous**: given `:peer` (and optionally `:socket_options` or
+      `:mode`), it opens a DF socket and probes the peer itself: plpmtud
+      probes to a `PLPMTUD.Responder` (`mode: :udp`) or ICMP echo
+      (`mode: :icmp`). With `:heartbeat` (ms) it also sends a datagram of the
+      current PLPMTU that often and reports its fate as data, so black holes
+      are detected without a transport.
+
+  Subscribers receive `{:plpmtud, prober, event}` where `prober` is this
+  process's pid and `event` is one of `t:PLPMTUD.notification/0`:
+  `{:mtu_changed, old, new, reason}`, `{:search_complete, mtu}`,
+  `{:fallback, mtu, next_search_in_ms}`, `{:black_hole, lost_mtu}`; plus
+  `{:probe_due, size}` when fed by a transport, and `{:send_failed, reason}`
+  when the autonomous socket refuses a probe (it is retried after a second).
+  Subscribers are monitored; a subscriber that exits is dropped.
+
+  ## Options
+
+    * `:config` - prober options, see `PLPMTUD.Config` (merged over the app env)
+    * `:name` - register the process
+    * `:connected` - start discovery at once (default `true`)
+    * `:peer` - `{ip, port}`: autonomous mode towards this peer
+    * `:mode` - `:udp` (default) or `:icmp`, in autonomous mode
+    * `:heartbeat` - heartbeat interval in ms, in autonomous mode (default none)
+    * `:socket_options` - extra `PLPMTUD.Socket.open/2` options (e.g. `netns:`)
+    * `:subscribe` - pids to subscribe from the start
+  """
+
+  use GenServer
+
+  alias PLPMTUD.{Driver, Socket}
+
+  @typedoc "A prober process."
+  @type server :: GenServer.server()
+
+  # Retry a probe the socket refused (no route, ...) after this long.
+  @send_retry_ms 1_000
+
+  defstruct [:handle, :driver, :timer, subscribers: %{}, due_announced: nil, send_failed: false]
+
+  @doc "A child spec; `:name` in the options names the process."
+  @spec child_spec(keyword()) :: Supervisor.child_spec()
+  def child_spec(options) do
+    %{
+      id: Keyword.get(options, :name, __MODULE__),
+      start: {__MODULE__, :start_link, [options]}
+    }
+  end
+
+  @doc """
+  Starts a prober process. Returns `{:error, {:invalid_config, key, message}}`
+  for invalid values; unknown options or keys raise `ArgumentError` in the
+  caller.
+  """
+  @spec start_link(keyword()) :: GenServer.on_start()
+  def start_link(options \\ []) do
+    options =
+      Keyword.validate!(options, [
+        :name,
+        :peer,
+        config: [],
+        connected: true,
+        mode: :udp,
+        heartbeat: nil,
+        socket_options: [],
+        subscribe: []
+      ])
+
+    # Validate the configuration here, so a bad key raises in the caller.
+    _ = PLPMTUD.Config.build(options[:config])
+    gen_options = if options[:name], do: [name: options[:name]], else: []
+    GenServer.start_link(__MODULE__, options, gen_options)
+  end
+
+  @doc "The current PLPMTU in IP bytes."
+  @spec mtu(server()) :: pos_integer()
+  def mtu(server), do: GenServer.call(server, {:query, :mtu})
+
+  @doc "The payload one datagram carries at the current PLPMTU."
+  @spec payload_size(server()) :: non_neg_integer()
+  def payload_size(server), do: GenServer.call(server, {:query, :payload_size})
+
+  @doc "The RFC 8899 state."
+  @spec state(server()) :: PLPMTUD.state()
+  def state(server), do: GenServer.call(server, {:query, :state})
+
+  @doc "The prober's counters."
+  @spec stats(server()) :: map()
+  def stats(server), do: GenServer.call(server, {:query, :stats})
+
+  @doc "The latest PLPMTU changes, oldest first."
+  @spec history(server()) :: [map()]
+  def history(server), do: GenServer.call(server, {:query, :history})
+
+  @doc "A snapshot of the prober (see `PLPMTUD.info/1`)."
+  @spec info(server()) :: map()
+  def info(server), do: GenServer.call(server, {:query, :info})
+
+  @doc "Starts a search now. `false` if disabled or already searching."
+  @spec probe_now(server()) :: boolean()
+  def probe_now(server), do: GenServer.call(server, :probe_now)
+
+  @doc "Turns discovery on (a fresh search) or off (the fixed `disabled_mtu`)."
+  @spec set_enabled(server(), boolean()) :: :ok
+  def set_enabled(server, enabled) when is_boolean(enabled),
+    do: GenServer.call(server, {:set_enabled, enabled})
+
+  @doc "Subscribes `pid` (default: the caller) to this prober's events."
+  @spec subscribe(server(), pid()) :: :ok
+  def subscribe(server, pid \\ self()), do: GenServer.call(server, {:subscribe, pid})
+
+  @doc "Unsubscribes `pid` (default: the caller)."
+  @spec unsubscribe(server(), pid()) :: :ok
+  def unsubscribe(server, pid \\ self()), do: GenServer.call(server, {:unsubscribe, pid})
+
+  @doc "The transport sent probe `id` of `size` IP bytes."
+  @spec probe_sent(server(), PLPMTUD.probe_id(), pos_integer()) :: :ok | {:error, term()}
+  def probe_sent(server, id, size), do: GenServer.call(server, {:probe_sent, id, size})
+
+  @doc "Probe `id` was acknowledged; `false` if it was not the probe in flight."
+  @spec acked(server(), PLPMTUD.probe_id()) :: boolean()
+  def acked(server, id), do: GenServer.call(server, {:acked, id})
+
+  @doc "Probe `id` was lost by `:timeout` or `:dup_ack`; `false` if it was not the probe in flight."
+  @spec lost(server(), PLPMTUD.probe_id(), :timeout | :dup_ack) :: boolean()
+  def lost(server, id, reason) when reason in [:timeout, :dup_ack],
+    do: GenServer.call(server, {:lost, id, reason})
+
+  @doc "True if `id` named one of the latest probes (keep its loss out of congestion control)."
+  @spec probe?(server(), PLPMTUD.probe_id()) :: boolean()
+  def probe?(server, id), do: GenServer.call(server, {:query, {:probe?, id}})
+
+  @doc "A data packet of `size` IP bytes was acknowledged."
+  @spec packet_acked(server(), pos_integer()) :: :ok
+  def packet_acked(server, size), do: GenServer.cast(server, {:packet_acked, size})
+
+  @doc "A data packet of `size` IP bytes was lost."
+  @spec packet_lost(server(), pos_integer()) :: :ok
+  def packet_lost(server, size), do: GenServer.cast(server, {:packet_lost, size})
+
+  @doc "An RTT sample in ms."
+  @spec rtt_sample(server(), non_neg_integer()) :: :ok
+  def rtt_sample(server, rtt_ms), do: GenServer.cast(server, {:rtt_sample, rtt_ms})
+
+  @doc "An ICMP Packet-Too-Big reporting `mtu`, quoting probe `quoted_id` (or `nil`)."
+  @spec ptb(server(), pos_integer(), PLPMTUD.probe_id() | nil) :: atom()
+  def ptb(server, mtu, quoted_id), do: GenServer.call(server, {:ptb, mtu, quoted_id})
+
+  @doc "The local kernel refused a send with EMSGSIZE, knowing the path MTU `mtu`."
+  @spec emsgsize(server(), pos_integer()) :: atom()
+  def emsgsize(server, mtu), do: GenServer.call(server, {:emsgsize, mtu})
+
+  @impl GenServer
+  def init(options) do
+    with {:ok, handle} <- PLPMTUD.new(config_for_peer(options[:config], options[:peer])),
+         {:ok, driver} <- open_driver(handle, options) do
+      state = %__MODULE__{handle: handle, driver: driver}
+      state = Enum.reduce(options[:subscribe], state, &add_subscriber(&2, &1))
+      {:ok, state, {:continue, {:connected, options[:connected]}}}
+    else
+      {:error, reason} -> {:stop, reason}
+    end
+  end
+
+  # Autonomous probes are UDP or ICMP (8 bytes above IP) in the peer's family.
+  defp config_for_peer(config, nil), do: config
+
+  defp config_for_peer(config, {ip, _port}) do
+    family = if tuple_size(ip) == 4, do: :inet, else: :inet6
+    config |> Map.new() |> Map.put_new(:family, family)
+  end
+
+  defp open_driver(handle, options) do
+    case options[:peer] do
+      nil -> {:ok, nil}
+      {ip, port} -> open_socket(handle, ip, port, options)
+    end
+  end
+
+  defp open_socket(handle, ip, port, options) do
+    mode = options[:mode]
+    family = if tuple_size(ip) == 4, do: :inet, else: :inet6
+    transport = if mode == :icmp, do: :icmp_echo, else: :udp
+    port = if mode == :icmp, do: 0, else: port
+
+    socket_options =
+      Keyword.merge(
+        [connect: {ip, port}, df: :probe, active: true, transport: transport],
+        options[:socket_options]
+      )
+
+    with {:ok, socket} <- Socket.open(0, socket_options) do
+      {:ok, Driver.new(handle, socket, mode, family, options[:heartbeat])}
+    end
+  end
+
+  @impl GenServer
+  def handle_continue({:connected, true}, state) do
+    PLPMTUD.connected(state.handle, PLPMTUD.now_ms())
+    {:noreply, after_event(state)}
+  end
+
+  def handle_continue({:connected, false}, state), do: {:noreply, after_event(state)}
+
+  @impl GenServer
+  def handle_call({:query, query}, _from, state), do: {:reply, query(state.handle, query), state}
+
+  def handle_call(:probe_now, _from, state) do
+    reply = PLPMTUD.probe_now(state.handle, PLPMTUD.now_ms())
+    {:reply, reply, after_event(state)}
+  end
+
+  def handle_call({:set_enabled, enabled}, _from, state) do
+    PLPMTUD.set_enabled(state.handle, enabled, PLPMTUD.now_ms())
+    {:reply, :ok, after_event(state)}
+  end
+
+  def handle_call({:subscribe, pid}, _from, state), do: {:reply, :ok, add_subscriber(state, pid)}
+
+  def handle_call({:unsubscribe, pid}, _from, state) do
+    {ref, subscribers} = Map.pop(state.subscribers, pid)
+    if ref, do: Process.demonitor(ref, [:flush])
+    {:reply, :ok, %{state | subscribers: subscribers}}
+  end
+
+  def handle_call({:probe_sent, id, size}, _from, state) do
+    reply = PLPMTUD.probe_sent(state.handle, id, size, PLPMTUD.now_ms())
+    {:reply, reply, after_event(%{state | due_announced: nil})}
+  end
+
+  def handle_call({:acked, id}, _from, state),
+    do: {:reply, PLPMTUD.acked(state.handle, id, PLPMTUD.now_ms()), after_event(state)}
+
+  def handle_call({:lost, id, reason}, _from, state),
+    do: {:reply, PLPMTUD.lost(state.handle, id, reason, PLPMTUD.now_ms()), after_event(state)}
+
+  def handle_call({:ptb, mtu, id}, _from, state),
+    do: {:reply, PLPMTUD.ptb(state.handle, mtu, id, PLPMTUD.now_ms()), after_event(state)}
+
+  def handle_call({:emsgsize, mtu}, _from, state),
+    do: {:reply, PLPMTUD.emsgsize(state.handle, mtu, PLPMTUD.now_ms()), after_event(state)}
+
+  @impl GenServer
+  def handle_cast({:packet_acked, size}, state) do
+    PLPMTUD.packet_acked(state.handle, size, PLPMTUD.now_ms())
+    {:noreply, after_event(state)}
+  end
+
+  def handle_cast({:packet_lost, size}, state) do
+    PLPMTUD.packet_lost(state.handle, size, PLPMTUD.now_ms())
+    {:noreply, after_event(state)}
+  end
+
+  def handle_cast({:rtt_sample, rtt}, state) do
+    PLPMTUD.rtt_sample(state.handle, rtt)
+    {:noreply, state}
+  end
+
+  @impl GenServer
+  def handle_info({:tick, ref}, %{timer: {ref, _}} = state) do
+    now = PLPMTUD.now_ms()
+
+    state =
+      case state.driver do
+        nil ->
+          PLPMTUD.tick(state.handle, now)
+          state
+
+        driver ->
+          {:ok, events, driver} = Driver.tick(driver, now)
+          publish_driver_events(state, events)
+          %{state | driver: driver}
+      end
+
+    {:noreply, after_event(%{state | timer: nil})}
+  end
+
+  def handle_info({:tick, _stale}, state), do: {:noreply, state}
+
+  def handle_info({:DOWN, ref, :process, pid, _reason}, state) do
+    case state.subscribers do
+      %{^pid => ^ref} -> {:noreply, %{state | subscribers: Map.delete(state.subscribers, pid)}}
+      _ -> {:noreply, state}
+    end
+  end
+
+  def handle_info(message, %{driver: driver} = state) when driver != nil do
+    case Driver.handle_message(driver, message, PLPMTUD.now_ms()) do
+      {:ok, events, driver} ->
+        publish_driver_events(state, events)
+        {:noreply, after_event(%{state | driver: driver})}
+
+      :unknown ->
+        {:noreply, state}
+    end
+  end
+
+  def handle_info(_message, state), do: {:noreply, state}
+
+  @impl GenServer
+  def terminate(_reason, %{driver: %Driver{socket: socket}}), do: Socket.close(socket)
+  def terminate(_reason, _state), do: :ok
+
+  defp query(handle, :mtu), do: PLPMTUD.mtu(handle)
+  defp query(handle, :payload_size), do: PLPMTUD.payload_size(handle)
+  defp query(handle, :state), do: PLPMTUD.state(handle)
+  defp query(handle, :stats), do: PLPMTUD.stats(handle)
+  defp query(handle, :history), do: PLPMTUD.history(handle)
+  defp query(handle, :info), do: PLPMTUD.info(handle)
+  defp query(handle, {:probe?, id}), do: PLPMTUD.probe?(handle, id)
+
+  defp add_subscriber(state, pid) when is_map_key(state.subscribers, pid), do: state
+
+  defp add_subscriber(state, pid) when is_pid(pid) do
+    %{state | subscribers: Map.put(state.subscribers, pid, Process.monitor(pid))}
+  end
+
+  # After every event: send what is due (autonomous), publish notifications,
+  # announce a due probe (fed mode), and re-arm the one timer.
+  defp after_event(state) do
+    state = send_due(state)
+    publish(state, PLPMTUD.notifications(state.handle))
+    state |> announce_due() |> schedule()
+  end
+
+  defp send_due(%{driver: nil} = state), do: state
+
+  defp send_due(state) do
+    case Driver.send_due(state.driver, PLPMTUD.now_ms()) do
+      {:ok, events, driver} ->
+        publish_driver_events(state, events)
+        %{state | driver: driver, send_failed: false}
+
+      {:error, reason} ->
+        publish(state, [{:send_failed, reason}])
+        %{state | send_failed: true}
+    end
+  end
+
+  defp publish_driver_events(state, events) do
+    notifications = for {:notification, n} <- events, do: n
+    publish(state, notifications)
+  end
+
+  defp announce_due(%{driver: nil} = state) do
+    case PLPMTUD.next_probe(state.handle) do
+      nil ->
+        %{state | due_announced: nil}
+
+      size when size == state.due_announced ->
+        state
+
+      size ->
+        publish(state, [{:probe_due, size}])
+        %{state | due_announced: size}
+    end
+  end
+
+  defp announce_due(state), do: state
+
+  defp publish(state, events) do
+    for event <- events, pid <- Map.keys(state.subscribers) do
+      send(pid, {:plpmtud, self(), event})
+    end
+  end
+
+  defp schedule(state) do
+    now = PLPMTUD.now_ms()
+
+    timeout =
+      case state.driver do
+        nil -> deadline_timeout(PLPMTUD.deadline(state.handle), now)
+        driver -> Driver.timeout(driver, now)
+      end
+
+    timeout = if state.send_failed, do: min(timeout, @send_retry_ms), else: timeout
+
+    case {timeout, state.timer} do
+      {:infinity, nil} ->
+        state
+
+      {:infinity, {_ref, timer}} ->
+        Process.cancel_timer(timer)
+        %{state | timer: nil}
+
+      {ms, old} ->
+        if old, do: Process.cancel_timer(elem(old, 1))
+        ref = make_ref()
+        %{state | timer: {ref, Process.send_after(self(), {:tick, ref}, ms)}}
+    end
+  end
+
+  defp deadline_timeout(nil, _now), do: :infinity
+  defp deadline_timeout(deadline, now), do: max(deadline - now, 0)
+end
