@@ -534,6 +534,11 @@ impl Prober {
         payload_for_mtu(self.plpmtu, self.config.family, self.config.packet_overhead)
     }
 
+    /// The id of the probe in flight, if any.
+    pub fn probe_in_flight(&self) -> Option<u64> {
+        self.in_flight.map(|p| p.id)
+    }
+
     /// The current phase.
     pub fn state(&self) -> State {
         self.state

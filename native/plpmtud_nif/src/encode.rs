@@ -114,6 +114,7 @@ pub fn info<'a>(env: Env<'a>, p: &plpmtud_core::Prober) -> Term<'a> {
         p.probe_timeout_ms().encode(env),
         p.config().enabled.encode(env),
         p.overhead_bytes().encode(env),
+        opt(p.probe_in_flight()),
     ];
     let keys = [
         "state",
@@ -126,6 +127,7 @@ pub fn info<'a>(env: Env<'a>, p: &plpmtud_core::Prober) -> Term<'a> {
         "probe_timeout",
         "enabled",
         "overhead",
+        "probe_in_flight",
     ];
     map(env, &keys, &values)
 }

@@ -1,0 +1,187 @@
+%%% @doc Erlang facade of plpmtud for rebar3 and erlang.mk users (aiutp).
+%%%
+%%% Shaped by how aiutp's connection code calls its MTU module: sizes are
+%%% PAYLOAD bytes (what one packet carries for the transport), times are
+%%% non-negative integers in milliseconds that the caller passes (use
+%%% {@link now_ms/0}). The prober itself works in IP bytes; the handle
+%%% converts with the IP header (20 on IPv4, 40 on IPv6) plus
+%%% `packet_overhead' (aiutp: UDP 8 + uTP 20 = 28, so 48 per packet on IPv4:
+%%% an IP range of 576..1500 is a payload range of 528..1452).
+%%%
+%%% A probe is a real data packet of exactly {@link probe_size/1} bytes: the
+%%% sender builds one and calls {@link on_send/4}, which claims it as the
+%%% probe atomically. A lost probe is not congestion: keep it out of the
+%%% congestion window and resend its data at {@link packet_size/1}.
+%%%
+%%% Every call is one or two NIF calls that return in microseconds. Wrong
+%%% argument types raise `badarg'.
+-module(plpmtud).
+
+-export([new/1, connected/2, now_ms/0, packet_size/1, probe_size/1,
+         on_send/4, on_ack/3, on_ack/4, on_lost/4, on_lost/5, on_tick/2,
+         on_emsgsize/3, on_ptb/4, is_probing/1, info/1, reset/2]).
+
+-type handle() :: reference().
+-type ms() :: non_neg_integer().
+-type seq() :: non_neg_integer().
+-type bytes() :: non_neg_integer().
+-type change() :: unchanged | {changed, bytes()}.
+-type loss_reason() :: timeout | dup_ack | sack.
+-export_type([handle/0, change/0]).
+
+-define(NATIVE, 'Elixir.PLPMTUD.Native').
+
+%% @doc A prober for one connection. `Config' is a map with plpmtud's keys
+%% (`mtu_discovery_enabled', `mtu_floor', `mtu_ceiling' and
+%% `mtu_probe_interval' as aiutp names them, in IP bytes and ms, plus
+%% `packet_overhead', `family' (`inet' | `inet6'), `disabled_mtu', ...; see
+%% the README). With `mtu_discovery_enabled => false' it never probes and
+%% {@link packet_size/1} stays at `disabled_mtu' (aiutp today: 1344).
+%% Returns `{error, {invalid_config, Key, Message}}' for values out of range
+%% and `{error, {badarg, Message}}' for unknown keys or wrong types.
+-spec new(map()) -> {ok, handle()} | {error, term()}.
+new(Config) when is_map(Config) ->
+    try 'Elixir.PLPMTUD':new(Config)
+    catch
+        error:#{'__struct__' := 'Elixir.ArgumentError', message := Message} ->
+            {error, {badarg, Message}}
+    end;
+new(_Config) ->
+    {error, {badarg, <<"config must be a map">>}}.
+
+%% @doc The connection is up (aiutp: CS_CONNECTED): discovery starts.
+-spec connected(handle(), ms()) -> ok.
+connected(H, Now) -> ?NATIVE:prober_connected(H, Now).
+
+%% @doc Milliseconds since the VM started, from the monotonic clock.
+-spec now_ms() -> ms().
+now_ms() -> 'Elixir.PLPMTUD':now_ms().
+
+%% @doc The payload size to segment data with now.
+-spec packet_size(handle()) -> bytes().
+packet_size(H) -> ?NATIVE:prober_payload_size(H).
+
+%% @doc The payload size the next probe must have, or `none' when no probe
+%% is due (one is in flight, or the search is complete).
+-spec probe_size(handle()) -> bytes() | none.
+probe_size(H) ->
+    case ?NATIVE:prober_next_probe(H) of
+        nil -> none;
+        IpSize -> IpSize - ?NATIVE:prober_overhead(H)
+    end.
+
+%% @doc A packet `Seq' of `Bytes' payload is being sent: it becomes the probe
+%% (`probe') if a probe of exactly that size is due, atomically; otherwise
+%% `normal'. Sequence number 0 is a valid probe.
+-spec on_send(handle(), seq(), bytes(), ms()) -> probe | normal.
+on_send(H, Seq, Bytes, Now) ->
+    case ?NATIVE:prober_claim_probe(H, Now, Seq, Bytes + ?NATIVE:prober_overhead(H)) of
+        true -> probe;
+        false -> normal
+    end.
+
+%% @doc Packet `Seq' was acknowledged: if it was the probe, the packet size
+%% may grow.
+-spec on_ack(handle(), seq(), ms()) -> change().
+on_ack(H, Seq, Now) ->
+    changed(H, fun() -> ?NATIVE:prober_probe_acked(H, Now, Seq) end).
+
+%% @doc Like {@link on_ack/3}; a packet that was not the probe is reported as
+%% data of `Bytes' payload (this feeds black-hole detection).
+-spec on_ack(handle(), seq(), bytes(), ms()) -> change().
+on_ack(H, Seq, Bytes, Now) ->
+    changed(H, fun() ->
+        ?NATIVE:prober_probe_acked(H, Now, Seq) orelse
+            ?NATIVE:prober_packet_acked(H, Now, Bytes + ?NATIVE:prober_overhead(H)) =:= ok
+    end).
+
+%% @doc Packet `Seq' was lost (`sack' counts as `dup_ack'). Returns whether it
+%% was the probe (keep it out of congestion control and resend its data at
+%% the current size) and whether the packet size changed.
+-spec on_lost(handle(), seq(), loss_reason(), ms()) -> {boolean(), change()}.
+on_lost(H, Seq, Reason, Now) ->
+    WasProbe = ?NATIVE:prober_is_probe(H, Seq),
+    Change = changed(H, fun() -> ?NATIVE:prober_probe_lost(H, Now, Seq, loss(Reason)) end),
+    {WasProbe, Change}.
+
+%% @doc Like {@link on_lost/4}; a packet that was not a probe is reported as
+%% lost data of `Bytes' payload (black-hole detection).
+-spec on_lost(handle(), seq(), loss_reason(), bytes(), ms()) -> {boolean(), change()}.
+on_lost(H, Seq, Reason, Bytes, Now) ->
+    case ?NATIVE:prober_is_probe(H, Seq) of
+        true ->
+            on_lost(H, Seq, Reason, Now);
+        false ->
+            Size = Bytes + ?NATIVE:prober_overhead(H),
+            {false, changed(H, fun() -> ?NATIVE:prober_packet_lost(H, Now, Size) end)}
+    end.
+
+%% @doc Runs the probe timer, the re-probe and black-hole checks. Returns
+%% `{probe_lost, Seq}' when the probe in flight timed out, `restarted' when a
+%% new search began, otherwise `unchanged'. Call it at least every probe
+%% timeout (`info(H)' gives the next `deadline').
+-spec on_tick(handle(), ms()) -> unchanged | restarted | {probe_lost, seq()}.
+on_tick(H, Now) ->
+    #{state := Before, probe_in_flight := InFlight} = ?NATIVE:prober_info(H),
+    #{probes_lost_timeout := LostBefore} = ?NATIVE:prober_stats(H),
+    ok = ?NATIVE:prober_tick(H, Now),
+    #{probes_lost_timeout := LostAfter} = ?NATIVE:prober_stats(H),
+    After = ?NATIVE:prober_state(H),
+    if
+        LostAfter > LostBefore -> {probe_lost, InFlight};
+        Before =/= After, After =:= searching -> restarted;
+        true -> unchanged
+    end.
+
+%% @doc The DF send path got EMSGSIZE: the local kernel knows the path MTU is
+%% `IpMtu' (IP bytes). Returns the prober's verdict.
+-spec on_emsgsize(handle(), pos_integer(), ms()) -> atom().
+on_emsgsize(H, IpMtu, Now) -> ?NATIVE:prober_emsgsize(H, Now, IpMtu).
+
+%% @doc An ICMP Packet-Too-Big reporting `IpMtu', quoting packet `Matched'
+%% (its sequence number) or `undefined' when it matched none of ours.
+-spec on_ptb(handle(), pos_integer(), seq() | undefined, ms()) -> atom().
+on_ptb(H, IpMtu, Matched, Now) ->
+    Quoted = case Matched of
+        undefined -> nil;
+        Seq -> Seq
+    end,
+    ?NATIVE:prober_ptb(H, Now, IpMtu, Quoted).
+
+%% @doc True while a search (or a check of the current size) runs.
+-spec is_probing(handle()) -> boolean().
+is_probing(H) -> lists:member(?NATIVE:prober_state(H), [searching, base]).
+
+%% @doc State, sizes (payload and IP), counters and history in one map.
+-spec info(handle()) -> map().
+info(H) ->
+    Info = ?NATIVE:prober_info(H),
+    Info#{packet_size => packet_size(H),
+          probe_size => probe_size(H),
+          stats => ?NATIVE:prober_stats(H),
+          history => ?NATIVE:prober_history(H)}.
+
+%% @doc Starts over: a fresh search from the floor (discovery stays enabled
+%% or disabled as it was).
+-spec reset(handle(), ms()) -> ok.
+reset(H, Now) ->
+    case ?NATIVE:prober_info(H) of
+        #{enabled := true} ->
+            ok = ?NATIVE:prober_set_enabled(H, Now, false),
+            ?NATIVE:prober_set_enabled(H, Now, true);
+        #{enabled := false} ->
+            ok
+    end.
+
+loss(timeout) -> timeout;
+loss(dup_ack) -> dup_ack;
+loss(sack) -> dup_ack;
+loss(Other) -> erlang:error(badarg, [Other]).
+
+changed(H, Event) ->
+    Before = ?NATIVE:prober_payload_size(H),
+    _ = Event(),
+    case ?NATIVE:prober_payload_size(H) of
+        Before -> unchanged;
+        After -> {changed, After}
+    end.

@@ -1,0 +1,129 @@
+defmodule PLPMTUD.ErlangFacadeTest do
+  use ExUnit.Case, async: true
+
+  # aiutp on IPv4: IP 20 + UDP 8 + uTP 20 = 48 bytes per packet.
+  @aiutp %{packet_overhead: 28, probe_timeout_mode: :fixed, probe_timeout: 100}
+
+  defp new!(config \\ %{}) do
+    {:ok, h} = :plpmtud.new(Map.merge(@aiutp, config))
+    h
+  end
+
+  # Drives the search the way aiutp would: send a packet of probe_size,
+  # ack it when it fits the path's payload limit, tick past the timeout otherwise.
+  defp search(h, path_payload, now \\ 0, seq \\ 1) do
+    case :plpmtud.probe_size(h) do
+      :none ->
+        now
+
+      size ->
+        assert :probe = :plpmtud.on_send(h, seq, size, now)
+
+        if size <= path_payload do
+          :plpmtud.on_ack(h, seq, now + 10)
+          search(h, path_payload, now + 10, seq + 1)
+        else
+          assert {:probe_lost, ^seq} = :plpmtud.on_tick(h, now + 100)
+          search(h, path_payload, now + 100, seq + 1)
+        end
+    end
+  end
+
+  test "the range is 528..1452 payload bytes for 576..1500 and the first probe is 990" do
+    h = new!()
+    assert :plpmtud.packet_size(h) == 528
+    assert :plpmtud.probe_size(h) == :none
+    :ok = :plpmtud.connected(h, 0)
+    assert :plpmtud.probe_size(h) == 1038 - 48
+    assert :plpmtud.is_probing(h)
+  end
+
+  test "search to completion in payload units, within 16 bytes below the path" do
+    h = new!()
+    :plpmtud.connected(h, 0)
+    search(h, 1302)
+    size = :plpmtud.packet_size(h)
+    assert size in 1286..1302
+    refute :plpmtud.is_probing(h)
+    assert %{state: :search_complete, packet_size: ^size, probe_size: :none} = :plpmtud.info(h)
+  end
+
+  test "on_send claims only a packet of exactly the probe size, and seq 0 is a valid probe" do
+    h = new!()
+    :plpmtud.connected(h, 0)
+    assert :normal = :plpmtud.on_send(h, 5, 500, 0)
+    assert :probe = :plpmtud.on_send(h, 0, 990, 0)
+    assert :normal = :plpmtud.on_send(h, 6, 990, 0), "one probe in flight"
+    assert {:changed, 990} = :plpmtud.on_ack(h, 0, 5)
+    assert :unchanged = :plpmtud.on_ack(h, 0, 6)
+  end
+
+  test "a lost probe is reported as a probe; three losses lower the ceiling" do
+    h = new!()
+    :plpmtud.connected(h, 0)
+
+    for seq <- 1..3 do
+      assert :probe = :plpmtud.on_send(h, seq, 990, 0)
+      assert {true, :unchanged} = :plpmtud.on_lost(h, seq, :sack, 1)
+    end
+
+    assert :plpmtud.probe_size(h) == 806 - 48
+    assert {false, :unchanged} = :plpmtud.on_lost(h, 99, :timeout, 1000, 2)
+  end
+
+  test "fallback after repeated failures keeps the floor, and the next search is later" do
+    h = new!(%{mtu_probe_interval: 1000})
+    :plpmtud.connected(h, 0)
+    search(h, 100)
+    assert :plpmtud.packet_size(h) == 528
+    assert %{state: :error, deadline: deadline, stats: %{fallbacks: 1}} = :plpmtud.info(h)
+    assert :unchanged = :plpmtud.on_tick(h, deadline - 1)
+    assert :restarted = :plpmtud.on_tick(h, deadline)
+  end
+
+  test "re-probe after the interval keeps the packet size until a larger one is confirmed" do
+    h = new!(%{mtu_probe_interval: 500, mtu_ceiling: 1400})
+    :plpmtud.connected(h, 0)
+    now = search(h, 1200)
+    size = :plpmtud.packet_size(h)
+    assert :restarted = :plpmtud.on_tick(h, now + 500)
+    assert :plpmtud.packet_size(h) == size
+    search(h, 1352, now + 500, 100)
+    assert :plpmtud.packet_size(h) > size
+  end
+
+  test "disabled: never probes and keeps aiutp's fixed 1296-byte payload" do
+    h = new!(%{mtu_discovery_enabled: false, disabled_mtu: 1344})
+    :plpmtud.connected(h, 0)
+    assert :plpmtud.packet_size(h) == 1296
+    assert :plpmtud.probe_size(h) == :none
+    assert :normal = :plpmtud.on_send(h, 1, 1296, 0)
+    assert :unchanged = :plpmtud.on_tick(h, 10_000_000)
+  end
+
+  test "ICMP hints and EMSGSIZE in IP bytes; reset starts over" do
+    h = new!()
+    :plpmtud.connected(h, 0)
+    :probe = :plpmtud.on_send(h, 1, 990, 0)
+    assert :unmatched = :plpmtud.on_ptb(h, 900, :undefined, 1)
+    assert :accepted = :plpmtud.on_ptb(h, 900, 1, 1)
+    assert :plpmtud.probe_size(h) == 900 - 48
+    assert :not_smaller = :plpmtud.on_emsgsize(h, 1400, 2)
+    :ok = :plpmtud.reset(h, 3)
+    assert :plpmtud.probe_size(h) == 990
+  end
+
+  test "bad input gives error tuples or badarg, never a crash" do
+    assert {:error, {:badarg, msg}} = :plpmtud.new(%{mtu_flor: 1})
+    assert msg =~ "mtu_flor"
+    assert {:error, {:badarg, _}} = :plpmtud.new(%{mtu_floor: :big})
+    assert {:error, {:badarg, _}} = :plpmtud.new([:not_a_map])
+    assert {:error, {:invalid_config, :mtu_floor, _}} = :plpmtud.new(%{mtu_floor: 9_999})
+    h = new!()
+    assert_raise ArgumentError, fn -> :plpmtud.connected(h, -1) end
+    assert_raise ArgumentError, fn -> :plpmtud.on_send(h, -1, 990, 0) end
+    assert_raise ArgumentError, fn -> :plpmtud.on_lost(h, 1, :eaten, 0) end
+    assert_raise ArgumentError, fn -> :plpmtud.packet_size(make_ref()) end
+    assert :plpmtud.packet_size(h) == 528
+  end
+end
