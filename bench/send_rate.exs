@@ -23,6 +23,10 @@ payload = :binary.copy(<<0>>, 1200)
 sock_dest = %{family: :inet, addr: lo, port: sink_port}
 {:ok, pl} = Socket.open(0, ip: lo, df: :do, active: false)
 {:ok, pl_conn} = Socket.open(0, ip: lo, df: :do, active: false, connect: {lo, sink_port})
+{:ok, false} = Socket.set_gso(pl_conn, false)
+{:ok, pl_gso} = Socket.open(0, ip: lo, df: :do, active: false, connect: {lo, sink_port})
+{:ok, true} = Socket.set_gso(pl_gso, true)
+{:ok, false} = Socket.set_gso(pl, false)
 batch32 = List.duplicate(payload, 32)
 
 repeat = fn fun, n ->
@@ -41,6 +45,10 @@ methods = [
   {"PLPMTUD.Socket.send_batch/3 (32, to)",
    fn ->
      repeat.(fn -> Socket.send_batch(pl, batch32, {lo, sink_port}) end, div(count, 32))
+   end},
+  {"PLPMTUD.Socket.send_batch/2 (32, connected, GSO)",
+   fn ->
+     repeat.(fn -> Socket.send_batch(pl_gso, batch32) end, div(count, 32))
    end},
   {"PLPMTUD.Socket.send_batch/2 (32, connected)",
    fn ->
@@ -82,7 +90,18 @@ floor_rates =
     out |> String.trim() |> String.to_integer() |> Kernel.*(1.0)
   end
 
-rates = Map.put(rates, "plain Rust sendmmsg(32) loop, connected (outside the BEAM)", floor_rates)
+gso_floor_rates =
+  for _ <- 1..reps do
+    {out, 0} =
+      System.cmd("cargo", ~w(run -q --release -p plpmtud_core --example sendmmsg_floor #{count * 4} gso))
+
+    out |> String.trim() |> String.to_integer() |> Kernel.*(1.0)
+  end
+
+rates =
+  rates
+  |> Map.put("plain Rust sendmmsg(32) loop, connected (outside the BEAM)", floor_rates)
+  |> Map.put("plain Rust GSO(32) loop, connected (outside the BEAM)", gso_floor_rates)
 
 median = fn list ->
   sorted = Enum.sort(list)

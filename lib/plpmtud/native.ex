@@ -83,6 +83,7 @@ defmodule PLPMTUD.Native do
   def socket_set_active(_socket, _active), do: :erlang.nif_error(:nif_not_loaded)
   def socket_controlling_process(_socket, _pid), do: :erlang.nif_error(:nif_not_loaded)
   def socket_close(_socket), do: :erlang.nif_error(:nif_not_loaded)
+  def socket_set_gso(_socket, _enabled), do: :erlang.nif_error(:nif_not_loaded)
   def socket_path_mtu(_socket), do: :erlang.nif_error(:nif_not_loaded)
   def socket_df(_socket), do: :erlang.nif_error(:nif_not_loaded)
   def socket_set_df(_socket, _df), do: :erlang.nif_error(:nif_not_loaded)

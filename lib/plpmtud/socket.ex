@@ -156,8 +156,10 @@ defmodule PLPMTUD.Socket do
     do: Native.socket_send_to(socket, ip, port, to_binary(data))
 
   @doc """
-  Sends a list of binaries with `sendmmsg`, to `dest` (`{ip, port}`) or, when
-  `nil`, the connected peer. The NIF reports its time to the scheduler and
+  Sends a list of binaries to `dest` (`{ip, port}`) or, when `nil`, the
+  connected peer: runs of equal-sized datagrams (optionally ending with one
+  shorter) go as one UDP GSO send (`UDP_SEGMENT`) where the kernel has it,
+  the rest with `sendmmsg`. The NIF reports its time to the scheduler and
   returns after about a time slice; this function then continues with the
   rest, so other processes run in between.
 
@@ -190,6 +192,13 @@ defmodule PLPMTUD.Socket do
   @spec recv(t(), timeout()) ::
           {:ok, {ip(), :inet.port_number(), binary()}} | {:error, reason()}
   def recv(socket, timeout \\ :infinity), do: Native.socket_recv(socket, timeout)
+
+  @doc """
+  Turns UDP GSO for `send_batch/3` on or off. Returns `{:ok, enabled}`: GSO
+  stays off where the kernel refused it once (or off Linux).
+  """
+  @spec set_gso(t(), boolean()) :: {:ok, boolean()} | {:error, reason()}
+  def set_gso(socket, enabled), do: Native.socket_set_gso(socket, enabled)
 
   @doc "Sets the active mode: `true`, `false`, `:once` or a count."
   @spec set_active(t(), active()) :: :ok

@@ -2,7 +2,9 @@
 //! socket sending `COUNT` 1200-byte datagrams to a loopback sink with
 //! `sendmmsg` in batches of 32. Prints datagrams per second.
 //!
-//! `cargo run --release -p plpmtud_core --example sendmmsg_floor [COUNT]`
+//! `cargo run --release -p plpmtud_core --example sendmmsg_floor [COUNT] [gso]`
+//!
+//! With `gso`, the 32 datagrams go as one UDP GSO send instead.
 
 use plpmtud_core::socket::{DfSocket, OpenOptions};
 use std::time::Instant;
@@ -18,6 +20,7 @@ fn main() {
         ..OpenOptions::bind("127.0.0.1:0".parse().unwrap())
     };
     let sender = DfSocket::open(&options).unwrap();
+    sender.set_gso(std::env::args().nth(2).as_deref() == Some("gso"));
     let payload = vec![0u8; 1200];
     let batch: Vec<&[u8]> = vec![&payload[..]; 32];
     let started = Instant::now();

@@ -271,3 +271,31 @@ fn attach_sets_df_on_a_foreign_socket_without_closing_it() {
     let (n, _) = recv(&server, &mut buf);
     assert_eq!(&buf[..n], b"still open");
 }
+
+#[test]
+fn equal_sized_batches_go_out_with_gso_and_arrive_as_separate_datagrams() {
+    let server = open(V4);
+    let addr = server.local_addr().unwrap();
+    let client = open_connected(V4, addr);
+    assert!(client.gso_enabled());
+    let full: Vec<Vec<u8>> = (0..60u8).map(|i| vec![i; 1200]).collect();
+    let mut views: Vec<&[u8]> = full.iter().map(|d| d.as_slice()).collect();
+    let tail = vec![99u8; 500];
+    views.push(&tail);
+    let outcome = client.send_batch(&views, None);
+    assert_eq!(
+        outcome,
+        plpmtud_core::socket::BatchOutcome {
+            sent: 61,
+            error: None
+        }
+    );
+    assert!(client.gso_enabled(), "the kernel took the GSO sends");
+    let mut buf = [0u8; 2048];
+    for i in 0..60u8 {
+        let (n, _) = recv(&server, &mut buf);
+        assert_eq!((n, buf[0]), (1200, i));
+    }
+    let (n, _) = recv(&server, &mut buf);
+    assert_eq!((n, buf[0]), (500, 99));
+}

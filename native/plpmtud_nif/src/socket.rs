@@ -415,6 +415,18 @@ fn socket_controlling_process<'a>(env: Env<'a>, s: Handle, pid: LocalPid) -> Ter
     atoms::ok().encode(env)
 }
 
+/// Turns UDP GSO for batches on or off.
+#[rustler::nif]
+fn socket_set_gso<'a>(env: Env<'a>, s: Handle, enabled: bool) -> Term<'a> {
+    match s.endpoint.socket() {
+        Ok(sock) => {
+            sock.set_gso(enabled);
+            (atoms::ok(), sock.gso_enabled()).encode(env)
+        }
+        Err(e) => error_reason(env, e),
+    }
+}
+
 #[rustler::nif]
 fn socket_close(s: Handle) -> Atom {
     s.endpoint.close();

@@ -18,6 +18,7 @@ use socket2::{Domain, Protocol, SockAddr, Socket, Type};
 use std::mem::{ManuallyDrop, MaybeUninit};
 use std::net::SocketAddr;
 use std::os::fd::{AsRawFd, FromRawFd, RawFd};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 /// Datagrams handed to one `sendmmsg` call.
 pub const BATCH_CHUNK: usize = 64;
@@ -93,6 +94,8 @@ pub struct DfSocket {
     socket: ManuallyDrop<Socket>,
     owned: bool,
     family: IpFamily,
+    /// Cleared the first time the kernel refuses a GSO send.
+    gso: AtomicBool,
 }
 
 impl Drop for DfSocket {
@@ -138,6 +141,7 @@ impl DfSocket {
             socket: ManuallyDrop::new(socket),
             owned: true,
             family,
+            gso: AtomicBool::new(cfg!(target_os = "linux")),
         };
         this.set_df(options.df)?;
         if options.recv_errors {
@@ -185,6 +189,7 @@ impl DfSocket {
             socket,
             owned: false,
             family: IpFamily::V4,
+            gso: AtomicBool::new(cfg!(target_os = "linux")),
         };
         if this.socket.r#type()? != Type::DGRAM {
             return Err(SocketError::Invalid("fd is not a datagram socket"));
@@ -291,25 +296,59 @@ impl DfSocket {
         Ok((n, from))
     }
 
-    /// Sends `datagrams` with `sendmmsg`, in chunks of [`BATCH_CHUNK`], to
-    /// `dest` or (when `None`) the connected peer. Stops at the first error.
+    /// Sends `datagrams` to `dest` or (when `None`) the connected peer:
+    /// runs of equal-sized datagrams as one UDP GSO send (`UDP_SEGMENT`) where
+    /// the kernel has it, the rest with `sendmmsg` in chunks of
+    /// [`BATCH_CHUNK`]. Stops at the first error.
     pub fn send_batch(&self, datagrams: &[&[u8]], dest: Option<SocketAddr>) -> BatchOutcome {
         let mut sent = 0;
-        for chunk in datagrams.chunks(BATCH_CHUNK) {
-            match batch::sendmmsg(self.raw_fd(), chunk, dest) {
+        while sent < datagrams.len() {
+            let rest = &datagrams[sent..];
+            let gso_len = if self.gso.load(Ordering::Relaxed) {
+                batch::gso_prefix_len(rest)
+            } else {
+                0
+            };
+            let (wanted, result) = if gso_len > 0 {
+                match batch::send_gso(self.raw_fd(), &rest[..gso_len], dest) {
+                    Err(SocketError::Os(libc::EIO | libc::EINVAL))
+                    | Err(SocketError::Unsupported(_)) => {
+                        self.gso.store(false, Ordering::Relaxed);
+                        continue;
+                    }
+                    other => (gso_len, other),
+                }
+            } else {
+                let chunk = &rest[..rest.len().min(BATCH_CHUNK)];
+                (chunk.len(), batch::sendmmsg(self.raw_fd(), chunk, dest))
+            };
+            match result {
                 Ok(n) => {
                     sent += n;
-                    if n < chunk.len() {
-                        return BatchOutcome { sent, error: None };
+                    if n < wanted {
+                        break;
                     }
                 }
                 Err(e) => {
-                    let error = Some(self.with_mtu(e, dest));
-                    return BatchOutcome { sent, error };
+                    return BatchOutcome {
+                        sent,
+                        error: Some(self.with_mtu(e, dest)),
+                    }
                 }
             }
         }
         BatchOutcome { sent, error: None }
+    }
+
+    /// Whether batches still use UDP GSO on this socket.
+    pub fn gso_enabled(&self) -> bool {
+        self.gso.load(Ordering::Relaxed)
+    }
+
+    /// Turns UDP GSO for batches off (or back on, where the kernel has it).
+    pub fn set_gso(&self, enabled: bool) {
+        self.gso
+            .store(enabled && cfg!(target_os = "linux"), Ordering::Relaxed);
     }
 
     /// Takes one entry off the error queue, if any (never blocks).
