@@ -3,17 +3,28 @@
 
 use crate::atoms;
 use plpmtud_core::wire::{self, Kind};
-use rustler::{Binary, Encoder, Env, NewBinary, Term};
+use rustler::{Binary, Encoder, Env, NewBinary, NifResult, Term};
 
 rustler::atoms! { probe, ack }
 
-/// A probe datagram of `payload_len` bytes for `nonce`, sent at `ip_size`.
+/// The largest UDP payload: no probe is larger.
+const MAX_PAYLOAD: u32 = 65_535;
+
+/// A probe datagram of `payload_len` bytes (at most 65 535) for `nonce`, sent at `ip_size`.
 #[rustler::nif]
-fn wire_probe<'a>(env: Env<'a>, nonce: u64, ip_size: u32, payload_len: u32) -> Binary<'a> {
+fn wire_probe<'a>(
+    env: Env<'a>,
+    nonce: u64,
+    ip_size: u32,
+    payload_len: u32,
+) -> NifResult<Binary<'a>> {
+    if payload_len > MAX_PAYLOAD {
+        return Err(rustler::Error::BadArg);
+    }
     let bytes = wire::probe(nonce, ip_size, payload_len as usize);
     let mut out = NewBinary::new(env, bytes.len());
     out.as_mut_slice().copy_from_slice(&bytes);
-    out.into()
+    Ok(out.into())
 }
 
 /// The ack of a probe with `nonce` of which `received_len` bytes arrived.

@@ -182,6 +182,9 @@ impl DfSocket {
     /// # Safety
     /// `fd` must be an open UDP socket that stays open while this value lives.
     pub unsafe fn attach(fd: RawFd) -> Result<DfSocket, SocketError> {
+        if fd < 0 {
+            return Err(SocketError::Invalid("negative fd"));
+        }
         // SAFETY: the caller guarantees `fd` is an open socket; ManuallyDrop
         // and `owned: false` keep it from being closed.
         let socket = ManuallyDrop::new(unsafe { Socket::from_raw_fd(fd) });

@@ -1,0 +1,186 @@
+defmodule PLPMTUD.NifSafetyTest do
+  # Not async: the leak test compares the VM's memory before and after.
+  use ExUnit.Case, async: false
+
+  alias PLPMTUD.Native
+
+  @bad_values [
+    :an_atom,
+    -1,
+    Integer.pow(2, 70),
+    -Integer.pow(2, 70),
+    4_294_967_295,
+    1.5,
+    "",
+    "binary",
+    :binary.copy(<<0>>, 1_000_000),
+    [],
+    [1, 2, 3],
+    {},
+    {1, 2, 3, 4, 5},
+    %{},
+    nil
+  ]
+
+  # Valid arguments for every NIF; each position is replaced in turn by each bad value.
+  defp valid_calls(p, s) do
+    lo = {127, 0, 0, 1}
+
+    [
+      {:prober_new, [%{}]},
+      {:prober_connected, [p, 0]},
+      {:prober_next_probe, [p]},
+      {:prober_probe_sent, [p, 0, 1, 1038]},
+      {:prober_probe_acked, [p, 0, 1]},
+      {:prober_probe_lost, [p, 0, 1, :timeout]},
+      {:prober_is_probe, [p, 1]},
+      {:prober_packet_acked, [p, 0, 1000]},
+      {:prober_packet_lost, [p, 0, 1000]},
+      {:prober_rtt_sample, [p, 10]},
+      {:prober_ptb, [p, 0, 900, nil]},
+      {:prober_emsgsize, [p, 0, 900]},
+      {:prober_claim_probe, [p, 0, 2, 1038]},
+      {:prober_overhead, [p]},
+      {:prober_tick, [p, 0]},
+      {:prober_deadline, [p]},
+      {:prober_probe_now, [p, 0]},
+      {:prober_set_enabled, [p, 0, true]},
+      {:prober_notifications, [p]},
+      {:prober_mtu, [p]},
+      {:prober_payload_size, [p]},
+      {:prober_state, [p]},
+      {:prober_stats, [p]},
+      {:prober_history, [p]},
+      {:prober_info, [p]},
+      {:socket_open, [lo, 0, nil, :probe, false, true, false, nil, false]},
+      {:rate_limiter_new, [10, 10]},
+      {:wire_probe, [1, 1400, 1372]},
+      {:wire_ack, [1, 1372]},
+      {:wire_parse, ["PLPD"]},
+      {:socket_send, [s, "x"]},
+      {:socket_send_to, [s, lo, 9, "x"]},
+      {:socket_send_batch, [s, ["x"], {lo, 9}]},
+      {:socket_recv, [s, 0]},
+      {:socket_set_active, [s, false]},
+      {:socket_set_gso, [s, true]},
+      {:socket_path_mtu, [s]},
+      {:socket_df, [s]},
+      {:socket_set_df, [s, :do]},
+      {:socket_sockname, [s]},
+      {:socket_peername, [s]},
+      {:socket_stats, [s]}
+    ]
+  end
+
+  # Calls that must not run with a live, valid handle replaced (they close or hand over).
+  @last [:socket_close, :socket_controlling_process, :socket_attach, :rate_limiter_allow]
+
+  test "every NIF returns or raises ArgumentError for every bad argument, and the VM works on" do
+    {:ok, p} = PLPMTUD.new()
+    {:ok, s} = PLPMTUD.Socket.open(0, ip: {127, 0, 0, 1}, active: false)
+    {:ok, closed} = PLPMTUD.Socket.open(0, ip: {127, 0, 0, 1})
+    PLPMTUD.Socket.close(closed)
+    {:ok, other_prober} = PLPMTUD.new()
+    {:ok, bystander} = PLPMTUD.new()
+    bad = @bad_values ++ [make_ref(), self(), closed, other_prober, s]
+    exported = Native.__info__(:functions) |> Keyword.keys() |> MapSet.new()
+    calls = valid_calls(p, s)
+
+    covered =
+      MapSet.new(
+        Enum.map(calls, &elem(&1, 0)) ++ @last ++ [:core_version, :config_keys, :load_nif]
+      )
+
+    assert MapSet.subset?(exported, covered),
+           "untested NIFs: #{inspect(MapSet.difference(exported, covered))}"
+
+    outcomes =
+      for {fun, args} <- calls,
+          position <- 0..(length(args) - 1),
+          value <- bad,
+          # A valid 49-day receive timeout would rightly wait that long.
+          {fun, position, value} != {:socket_recv, 1, 4_294_967_295},
+          reduce: %{} do
+        acc ->
+          outcome = call_bounded(fun, List.replace_at(args, position, value))
+          Map.update(acc, outcome, [{fun, position, value}], &[{fun, position, value} | &1])
+      end
+
+    assert Map.keys(outcomes) -- [:returned, :argument_error] == [],
+           inspect(Map.drop(outcomes, [:returned, :argument_error]), limit: 20)
+
+    assert length(outcomes.argument_error) > 500
+
+    # Closing, handing over and attaching, with bad values, last.
+    for value <- bad do
+      for {fun, args} <- [
+            {:socket_controlling_process, [value, self()]},
+            {:socket_controlling_process, [closed, value]},
+            {:socket_attach, [value, :probe, true]},
+            {:socket_attach, [0, value, true]},
+            {:rate_limiter_allow, [Native.rate_limiter_new(1, 1), value, {1, 2, 3, 4}]},
+            {:socket_close, [value]}
+          ] do
+        try do
+          apply(Native, fun, args)
+        rescue
+          ArgumentError -> :ok
+        end
+      end
+    end
+
+    # A prober nobody touched, and the VM, still work.
+    :ok = PLPMTUD.connected(bystander, 0)
+    assert PLPMTUD.next_probe(bystander) == 1038
+  end
+
+  # Runs one call in a process of its own: it must return or raise
+  # ArgumentError within a second (anything else is reported as is).
+  defp call_bounded(fun, args) do
+    task =
+      Task.async(fn ->
+        try do
+          apply(Native, fun, args)
+          :returned
+        rescue
+          ArgumentError -> :argument_error
+          other -> {:raised, other}
+        end
+      end)
+
+    case Task.yield(task, 1_000) || Task.shutdown(task, :brutal_kill) do
+      {:ok, outcome} -> outcome
+      nil -> :hung
+    end
+  end
+
+  test "10 000 probers and 1 000 sockets created and dropped: memory returns to its baseline" do
+    measure = fn ->
+      :erlang.garbage_collect()
+      Process.sleep(50)
+      :erlang.memory(:total)
+    end
+
+    churn = fn ->
+      Task.async(fn ->
+        for _ <- 1..10_000, do: {:ok, _} = PLPMTUD.new()
+
+        for _ <- 1..1_000 do
+          {:ok, s} = PLPMTUD.Socket.open(0, ip: {127, 0, 0, 1}, active: false)
+          PLPMTUD.Socket.close(s)
+        end
+
+        :ok
+      end)
+      |> Task.await(60_000)
+    end
+
+    churn.()
+    baseline = measure.()
+    churn.()
+    churn.()
+    after_churn = measure.()
+    growth = after_churn - baseline
+    assert growth < max(baseline * 0.05, 2_000_000), "grew by #{growth} bytes from #{baseline}"
+  end
+end
