@@ -24,8 +24,7 @@ defmodule PLPMTUD.ProberLabTest do
 
   for {family, key} <- [{"ipv4", :server4}, {"ipv6", :server6}] do
     test "#{family}: the last link drops to 1280 and rises back to 1350 (black hole, no ICMP)" do
-      prefix = "plc#{unquote(family)}"
-      ns = Lab.up!(prefix, "blackhole")
+      ns = Lab.up!("plc#{unquote(family)}", "blackhole")
       start_supervised!({Responder, netns: ns.server})
       ip = Lab.addresses()[unquote(key)]
       floor = if unquote(family) == "ipv6", do: 1280, else: 576
@@ -41,14 +40,14 @@ defmodule PLPMTUD.ProberLabTest do
         )
 
       wait_for_mtu(prober, &(&1 in 1334..1350), 10_000)
-      Lab.set_mtu!(prefix, 1280)
+      Lab.set_mtu!(ns.prefix, 1280)
       # Detection: black_hole_threshold (3) heartbeats lost, one burst each,
       # then max_probes (3) checks of the PLPMTU, each one probe timeout.
       bound = 3 * @heartbeat + 3 * 100 + 1_000
       took = wait_for_mtu(prober, &(&1 <= 1280 and &1 >= floor), bound)
       assert_received {:plpmtud, ^prober, {:black_hole, _}}
       assert took <= bound
-      Lab.set_mtu!(prefix, 1350)
+      Lab.set_mtu!(ns.prefix, 1350)
       wait_for_mtu(prober, &(&1 in 1334..1350), @interval + 3_000)
       assert Prober.stats(prober).black_holes >= 1
     end

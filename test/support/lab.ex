@@ -29,12 +29,14 @@ defmodule PLPMTUD.Test.Lab do
   end
 
   @doc """
-  Builds the lab with `prefix`, `variant` and `extra` arguments (such as
-  `["--loss", "5"]`); registers its removal on exit.
-  Returns the namespace names `%{client: _, r1: _, r2: _, server: _}`.
+  Builds the lab with `base`, `variant` and `extra` arguments (such as
+  `["--loss", "5"]`); the prefix is `base-OSPID`, unique per run, and the
+  lab is removed on exit (`scripts/lab gc` removes what a killed run left).
+  Returns `%{prefix: _, client: _, r1: _, r2: _, server: _}`.
   """
   @spec up!(String.t(), String.t(), [String.t()]) :: %{atom() => String.t()}
-  def up!(prefix, variant \\ "icmp", extra \\ []) do
+  def up!(base, variant \\ "icmp", extra \\ []) do
+    prefix = "#{base}-#{System.pid()}"
     on_exit(fn -> run(["down", "--prefix", prefix]) end)
     {out, status} = run(["up", "--prefix", prefix, "--variant", variant | extra])
 
@@ -42,10 +44,23 @@ defmodule PLPMTUD.Test.Lab do
       raise "lab up failed (#{status}): #{out}"
     end
 
-    %{client: "#{prefix}-c", r1: "#{prefix}-r1", r2: "#{prefix}-r2", server: "#{prefix}-s"}
+    %{
+      prefix: prefix,
+      client: "#{prefix}-c",
+      r1: "#{prefix}-r1",
+      r2: "#{prefix}-r2",
+      server: "#{prefix}-s"
+    }
   end
 
-  @doc "Sets the MTU of the r2 -> server link."
+  @doc "Removes labs left by runs that were killed."
+  @spec gc() :: :ok
+  def gc do
+    run(["gc"])
+    :ok
+  end
+
+  @doc "Sets the MTU of the r2 -> server link of the lab with `prefix`."
   @spec set_mtu!(String.t(), pos_integer()) :: :ok
   def set_mtu!(prefix, mtu) do
     {_, 0} = run(["mtu", "--prefix", prefix, Integer.to_string(mtu)])

@@ -17,10 +17,9 @@ defmodule Mix.Tasks.Plpmtud.Demo do
 
   use Mix.Task
 
-  alias PLPMTUD.{PathProbe, Responder}
+  alias PLPMTUD.{PathProbe, Prober, Responder}
 
   @lab Path.expand("../../../scripts/lab", __DIR__)
-  @prefix "plpdemo"
   @server4 {10, 71, 3, 2}
   @server6 {0xFD71, 3, 0, 0, 0, 0, 0, 2}
 
@@ -63,33 +62,46 @@ defmodule Mix.Tasks.Plpmtud.Demo do
     if status != 0, do: Mix.raise("the simulated demo failed")
   end
 
+  # Unique per run; `scripts/lab gc` removes what an interrupted run left.
+  defp prefix, do: "plpdemo-#{System.pid()}"
+
   defp lab_demo(families) do
     started = System.monotonic_time(:millisecond)
+    System.cmd(@lab, ["gc"], stderr_to_stdout: true)
 
     info(
       "plpmtud demo: path-MTU discovery on real kernel paths\n" <>
         "  client -> r1 (link 1500) -> r2 (link 1370) -> server (link 1350), IPv4 and IPv6\n"
     )
 
-    rows =
+    {rows, changing} =
       try do
-        for {name, lab_args, true_mtu} <- @variants, family <- families do
-          with_lab(lab_args, fn -> run_variant(name, family, true_mtu) end)
-        end
+        rows =
+          for {name, lab_args, true_mtu} <- @variants, family <- families do
+            with_lab(lab_args, fn -> run_variant(name, family, true_mtu) end)
+          end
+
+        changing =
+          for family <- families do
+            with_lab(["--variant", "blackhole"], fn -> changing_mtu(family) end)
+          end
+
+        {rows, changing}
       after
-        System.cmd(@lab, ["down", "--prefix", @prefix], stderr_to_stdout: true)
+        System.cmd(@lab, ["down", "--prefix", prefix()], stderr_to_stdout: true)
       end
 
     print_table(rows)
+    print_changing(changing)
     info("\ndemo finished in #{div(System.monotonic_time(:millisecond) - started, 1000)} s")
   end
 
   defp with_lab(lab_args, fun) do
     {out, status} =
-      System.cmd(@lab, ["up", "--prefix", @prefix | lab_args], stderr_to_stdout: true)
+      System.cmd(@lab, ["up", "--prefix", prefix() | lab_args], stderr_to_stdout: true)
 
     if status != 0, do: Mix.raise("lab up failed: #{out}")
-    {:ok, responder} = Responder.start_link(netns: "#{@prefix}-s")
+    {:ok, responder} = Responder.start_link(netns: "#{prefix()}-s")
 
     try do
       fun.()
@@ -121,7 +133,7 @@ defmodule Mix.Tasks.Plpmtud.Demo do
   defp probe(server, mode, config, on_event) do
     PathProbe.run(server,
       mode: mode,
-      netns: "#{@prefix}-c",
+      netns: "#{prefix()}-c",
       timeout: 30_000,
       config: config,
       on_event: on_event
@@ -133,7 +145,7 @@ defmodule Mix.Tasks.Plpmtud.Demo do
     with exe when exe != nil <- System.find_executable("tracepath"),
          flag = if(family == :inet, do: "-4", else: "-6"),
          target = to_string(:inet.ntoa(server)),
-         args = ~w(10 ip netns exec #{@prefix}-c #{exe} #{flag} -n -m 4 #{target}),
+         args = ~w(10 ip netns exec #{prefix()}-c #{exe} #{flag} -n -m 4 #{target}),
          {out, status} <- System.cmd("timeout", args, stderr_to_stdout: true) do
       case Regex.run(~r/Resume: pmtu (\d+)/, out) do
         [_, pmtu] -> pmtu
@@ -144,6 +156,77 @@ defmodule Mix.Tasks.Plpmtud.Demo do
       nil -> "not installed"
     end
   end
+
+  # Variant c: an autonomous prober with heartbeats watches the path while
+  # the last link drops from 1350 to 1280 and rises back (black hole: no ICMP).
+  defp changing_mtu(family) do
+    server = if family == :inet, do: @server4, else: @server6
+
+    info(
+      "== c. MTU changes 1350 -> 1280 -> 1350 (black hole), #{family_label(family)}: plpmtud prober"
+    )
+
+    {:ok, prober} =
+      Prober.start_link(
+        peer: {server, Responder.default_port()},
+        heartbeat: 200,
+        socket_options: [netns: "#{prefix()}-c"],
+        config: [mtu_probe_interval: 3_000],
+        subscribe: [self()]
+      )
+
+    t0 = System.monotonic_time(:millisecond)
+    first = await_mtu(prober, &(&1 >= 1334), t0, 15_000)
+    System.cmd(@lab, ["mtu", "--prefix", prefix(), "1280"])
+    t_drop = System.monotonic_time(:millisecond)
+    dropped = await_mtu(prober, &(&1 <= 1280), t_drop, 15_000)
+    System.cmd(@lab, ["mtu", "--prefix", prefix(), "1350"])
+    t_rise = System.monotonic_time(:millisecond)
+    risen = await_mtu(prober, &(&1 >= 1334), t_rise, 15_000)
+    GenServer.stop(prober)
+    info("")
+    %{family: family, first: first, dropped: dropped, risen: risen}
+  end
+
+  # Prints the prober's MTU changes until `ok?` holds after a completed search.
+  defp await_mtu(prober, ok?, since, limit) do
+    receive do
+      {:plpmtud, ^prober, {:mtu_changed, old, new, reason}} ->
+        info(
+          "  #{pad(System.monotonic_time(:millisecond) - since, 6)} ms: #{old} -> #{new} (#{reason})"
+        )
+
+        await_mtu(prober, ok?, since, limit)
+
+      {:plpmtud, ^prober, {:search_complete, mtu}} ->
+        if ok?.(mtu),
+          do: {mtu, System.monotonic_time(:millisecond) - since},
+          else: await_mtu(prober, ok?, since, limit)
+
+      {:plpmtud, ^prober, _other} ->
+        await_mtu(prober, ok?, since, limit)
+    after
+      limit -> {Prober.mtu(prober), :timeout}
+    end
+  end
+
+  defp print_changing(rows) do
+    info(
+      "\n| c. MTU changes (black hole) | family | found at 1350 | after the drop to 1280 | after the rise to 1350 |"
+    )
+
+    info("|---|---|---|---|---|")
+
+    for row <- rows do
+      info(
+        "| autonomous prober, heartbeat 200 ms, re-probe 3 s | #{family_label(row.family)} | " <>
+          "#{changed(row.first)} | #{changed(row.dropped)} | #{changed(row.risen)} |"
+      )
+    end
+  end
+
+  defp changed({mtu, :timeout}), do: "#{mtu} (not settled)"
+  defp changed({mtu, ms}), do: "#{mtu} in #{ms} ms"
 
   defp print_event({:probe_sent, id, size}), do: info("  #{pad(id, 3)}: #{pad(size, 5)} sent")
 
