@@ -224,6 +224,13 @@ defmodule PLPMTUD do
   @spec info(t()) :: %{atom() => term()}
   def info(prober), do: Native.prober_info(prober)
 
+  @doc """
+  Checks the prober's internal invariants: `:ok` or `{:error, description}`.
+  For tests and diagnostics; a failure is a bug to report.
+  """
+  @spec check(t()) :: :ok | {:error, String.t()}
+  def check(prober), do: Native.prober_check(prober)
+
   @doc "The version of the Rust engine the NIF was built with, e.g. `\"0.1.0\"`."
   @spec core_version() :: String.t()
   defdelegate core_version, to: Native

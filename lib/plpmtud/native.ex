@@ -65,6 +65,7 @@ defmodule PLPMTUD.Native do
   def prober_stats(_prober), do: :erlang.nif_error(:nif_not_loaded)
   def prober_history(_prober), do: :erlang.nif_error(:nif_not_loaded)
   def prober_info(_prober), do: :erlang.nif_error(:nif_not_loaded)
+  def prober_check(_prober), do: :erlang.nif_error(:nif_not_loaded)
 
   def socket_open(_ip, _port, _connect, _df, _active, _recv_errors, _reuse, _netns, _icmp),
     do: :erlang.nif_error(:nif_not_loaded)

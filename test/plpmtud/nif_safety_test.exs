@@ -52,6 +52,7 @@ defmodule PLPMTUD.NifSafetyTest do
       {:prober_stats, [p]},
       {:prober_history, [p]},
       {:prober_info, [p]},
+      {:prober_check, [p]},
       {:socket_open, [lo, 0, nil, :probe, false, true, false, nil, false]},
       {:rate_limiter_new, [10, 10]},
       {:wire_probe, [1, 1400, 1372]},

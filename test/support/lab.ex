@@ -49,7 +49,8 @@ defmodule PLPMTUD.Test.Lab do
       client: "#{prefix}-c",
       r1: "#{prefix}-r1",
       r2: "#{prefix}-r2",
-      server: "#{prefix}-s"
+      server: "#{prefix}-s",
+      attacker: "#{prefix}-a"
     }
   end
 

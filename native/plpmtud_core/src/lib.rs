@@ -7,6 +7,7 @@
 
 pub mod black_hole;
 pub mod config;
+pub mod fuzz;
 pub mod prober;
 pub mod rate_limit;
 pub mod ring;

@@ -163,8 +163,16 @@ pub struct Stats {
     pub stale_events: u64,
     /// Packet-Too-Big hints accepted.
     pub ptb_accepted: u64,
-    /// Packet-Too-Big hints ignored, for any reason.
+    /// Packet-Too-Big hints ignored, for any reason (the sum of the four below).
     pub ptb_ignored: u64,
+    /// ... because the quoted packet was not a probe being resolved.
+    pub ptb_unmatched: u64,
+    /// ... because the reported MTU was not smaller than the quoted probe.
+    pub ptb_not_smaller: u64,
+    /// ... because the reported MTU was below the floor.
+    pub ptb_below_floor: u64,
+    /// ... because no search was running.
+    pub ptb_not_probing: u64,
     /// Local EMSGSIZE reports that lowered the search limit.
     pub emsgsize_limits: u64,
     /// Checks that probing works at all, after repeated failed sizes.
@@ -381,7 +389,7 @@ impl Prober {
         }
         self.black_hole.reset();
         self.failed_sizes = 0;
-        if let Purpose::CheckBlackHole { resume } = self.purpose {
+        if let (State::Base, Purpose::CheckBlackHole { resume }) = (self.state, self.purpose) {
             self.abandon_probe();
             self.resume_after_check(now_ms, resume);
         }
@@ -419,6 +427,12 @@ impl Prober {
         let verdict = self.judge_ptb(reported_mtu, quoted_probe);
         if verdict != PtbVerdict::Accepted {
             self.stats.ptb_ignored += 1;
+            match verdict {
+                PtbVerdict::Unmatched => self.stats.ptb_unmatched += 1,
+                PtbVerdict::NotSmaller => self.stats.ptb_not_smaller += 1,
+                PtbVerdict::BelowFloor => self.stats.ptb_below_floor += 1,
+                PtbVerdict::NotProbing | PtbVerdict::Accepted => self.stats.ptb_not_probing += 1,
+            }
             return verdict;
         }
         self.stats.ptb_accepted += 1;
@@ -498,7 +512,7 @@ impl Prober {
         }
         self.config.enabled = enabled;
         self.abandon_probe();
-        self.target = None;
+        self.purpose = Purpose::Search;
         self.forced = None;
         self.next_search_at_ms = None;
         self.state = State::Disabled;
@@ -574,6 +588,42 @@ impl Prober {
     /// The configuration in force (`enabled` reflects [`Prober::set_enabled`]).
     pub fn config(&self) -> &Config {
         &self.config
+    }
+
+    /// Checks the state machine's invariants; `Err` names the one broken.
+    /// For tests and fuzzing: it never fails on any event sequence.
+    pub fn check_invariants(&self) -> Result<(), &'static str> {
+        let c = &self.config;
+        if self.plpmtu < self.floor || self.plpmtu > c.ceiling {
+            return Err("plpmtu outside floor..=ceiling");
+        }
+        if (self.state == State::Disabled) != (!c.enabled || !self.connected) {
+            return Err("disabled exactly when not enabled or not connected");
+        }
+        if !c.enabled && self.plpmtu != c.effective_disabled_mtu() {
+            return Err("disabled_mtu in use while disabled");
+        }
+        if self.in_flight.is_some() && self.target.is_none() {
+            return Err("a probe in flight without a size");
+        }
+        match self.state {
+            State::Searching | State::Base
+                if self.next_probe().is_none() && self.deadline().is_none() =>
+            {
+                Err("searching with neither a probe due nor a deadline")
+            }
+            State::SearchComplete | State::Error if self.deadline().is_none() => {
+                Err("settled without a next search")
+            }
+            State::Searching if self.confirmed > self.limit => Err("confirmed above limit"),
+            State::Searching | State::Base => match self.target {
+                Some(size) if size < self.floor || size > c.ceiling => {
+                    Err("probe size out of range")
+                }
+                _ => Ok(()),
+            },
+            _ => Ok(()),
+        }
     }
 
     fn take_in_flight(&mut self, id: u64) -> Option<InFlight> {

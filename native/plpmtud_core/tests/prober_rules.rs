@@ -565,3 +565,19 @@ fn claim_probe_makes_a_packet_of_the_due_size_the_probe() {
     assert!(p.is_probe(2));
     assert!(!p.is_probe(1));
 }
+
+/// Found by the event-sequence fuzzer: disabling discovery during a
+/// black-hole check left the check armed, and a later full-size ack
+/// "resumed" a completed search while disabled.
+#[test]
+fn disabling_during_a_black_hole_check_cancels_it() {
+    let mut p = complete_at_1500();
+    for burst in 0..3u64 {
+        p.packet_lost(burst * 1_000, 1500);
+    }
+    assert_eq!(p.state(), State::Base);
+    p.set_enabled(3_000, false);
+    p.packet_acked(3_001, 1500);
+    assert_eq!(p.state(), State::Disabled);
+    assert_eq!(p.check_invariants(), Ok(()));
+}

@@ -78,7 +78,7 @@ pub fn notification<'a>(env: Env<'a>, n: &Notification) -> Term<'a> {
 
 /// The counters as a map.
 pub fn stats<'a>(env: Env<'a>, s: &Stats) -> Term<'a> {
-    let pairs: [(&str, u64); 14] = [
+    let pairs: [(&str, u64); 18] = [
         ("probes_sent", s.probes_sent),
         ("probes_acked", s.probes_acked),
         ("probes_lost_timeout", s.probes_lost_timeout),
@@ -86,6 +86,10 @@ pub fn stats<'a>(env: Env<'a>, s: &Stats) -> Term<'a> {
         ("stale_events", s.stale_events),
         ("ptb_accepted", s.ptb_accepted),
         ("ptb_ignored", s.ptb_ignored),
+        ("ptb_unmatched", s.ptb_unmatched),
+        ("ptb_not_smaller", s.ptb_not_smaller),
+        ("ptb_below_floor", s.ptb_below_floor),
+        ("ptb_not_probing", s.ptb_not_probing),
         ("emsgsize_limits", s.emsgsize_limits),
         ("probing_checks", s.probing_checks),
         ("black_hole_checks", s.black_hole_checks),

@@ -182,3 +182,12 @@ fn prober_history<'a>(env: Env<'a>, p: Handle) -> Vec<Term<'a>> {
 fn prober_info<'a>(env: Env<'a>, p: Handle) -> Term<'a> {
     encode::info(env, &p.0.lock())
 }
+
+/// `:ok`, or `{:error, invariant}` naming the invariant the prober breaks.
+#[rustler::nif]
+fn prober_check<'a>(env: Env<'a>, p: Handle) -> Term<'a> {
+    match p.0.lock().check_invariants() {
+        Ok(()) => atoms::ok().encode(env),
+        Err(broken) => (atoms::error(), broken).encode(env),
+    }
+}

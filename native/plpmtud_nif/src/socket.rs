@@ -318,13 +318,19 @@ fn socket_send_to<'a>(
     )
 }
 
-/// Share of a 1 ms time slice one chunk of 64 sends takes: the kernel costs
-/// 2.2–3.3 µs per datagram on the reference machine, so about 160 µs.
-const SLICE_PERCENT_PER_CHUNK: i32 = 16;
+/// Work one call may do before it returns to the scheduler.
+const CALL_BUDGET: std::time::Duration = std::time::Duration::from_micros(200);
 
-/// Sends datagrams from `list` in `sendmmsg` chunks until the list ends, an
-/// error stops it, or the time slice is used up: `{:ok, n}` (all sent),
-/// `{:partial, n}` (call again with the rest) or `{:error, n, reason}`.
+/// Reports `elapsed` to the scheduler as a share of a 1 ms time slice.
+fn report_time(env: Env<'_>, elapsed: std::time::Duration) -> bool {
+    let percent = (elapsed.as_micros() / 10).clamp(1, 100) as i32;
+    rustler::schedule::consume_timeslice(env, percent)
+}
+
+/// Sends datagrams from `list` in chunks (GSO or `sendmmsg`) until the list
+/// ends, an error stops it, or about 200 µs of work is done (reported to
+/// the scheduler): `{:ok, n}` (all sent), `{:partial, n}` (call again with
+/// the rest) or `{:error, n, reason}`.
 #[rustler::nif]
 fn socket_send_batch<'a>(
     env: Env<'a>,
@@ -341,6 +347,7 @@ fn socket_send_batch<'a>(
         Ok(socket) => socket,
         Err(e) => return Ok(error_reason(env, e)),
     };
+    let started = std::time::Instant::now();
     let mut list = list.peekable();
     let mut sent = 0usize;
     let mut chunk: Vec<Binary<'a>> = Vec::with_capacity(CHUNK);
@@ -358,12 +365,13 @@ fn socket_send_batch<'a>(
         if outcome.sent < views.len() {
             return Ok((partial(), sent).encode(env));
         }
-        if rustler::schedule::consume_timeslice(env, SLICE_PERCENT_PER_CHUNK)
-            && list.peek().is_some()
-        {
+        let elapsed = started.elapsed();
+        if elapsed >= CALL_BUDGET && list.peek().is_some() {
+            report_time(env, elapsed);
             return Ok((partial(), sent).encode(env));
         }
     }
+    report_time(env, started.elapsed());
     Ok((atoms::ok(), sent).encode(env))
 }
 

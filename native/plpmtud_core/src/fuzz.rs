@@ -1,0 +1,175 @@
+//! Fuzzing support: arbitrary bytes become prober events and configuration
+//! values, so any byte-level fuzzer (and proptest) can drive the state
+//! machine and the parsers. Test and benchmark code; not used at run time.
+
+use crate::config::{Config, ConfigValue, CONFIG_KEYS};
+use crate::prober::{LossReason, Prober};
+
+/// One event for the prober, decoded from fuzz input.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Event {
+    /// `connected`.
+    Connected,
+    /// Send the due probe (if any) as `id`.
+    SendProbe(u64),
+    /// `probe_acked(id)`.
+    Acked(u64),
+    /// `probe_lost(id, reason)`.
+    Lost(u64, LossReason),
+    /// `packet_acked(size)`.
+    PacketAcked(u32),
+    /// `packet_lost(size)`.
+    PacketLost(u32),
+    /// `rtt_sample(ms)`.
+    Rtt(u64),
+    /// `ptb(mtu, quoted)`.
+    Ptb(u32, Option<u64>),
+    /// `emsgsize(mtu)`.
+    Emsgsize(u32),
+    /// Time passes by this many ms, then `tick`.
+    Tick(u64),
+    /// `probe_now`.
+    ProbeNow,
+    /// `set_enabled`.
+    SetEnabled(bool),
+    /// `claim_probe(id, size)`.
+    Claim(u64, u32),
+}
+
+/// Reads fuzz bytes from the front; zero once exhausted.
+struct Bytes<'a>(&'a [u8]);
+
+impl Bytes<'_> {
+    fn u8(&mut self) -> u8 {
+        match self.0.split_first() {
+            Some((&b, rest)) => {
+                self.0 = rest;
+                b
+            }
+            None => 0,
+        }
+    }
+
+    fn u16(&mut self) -> u16 {
+        u16::from_le_bytes([self.u8(), self.u8()])
+    }
+
+    fn u32(&mut self) -> u32 {
+        u32::from(self.u16()) | (u32::from(self.u16()) << 16)
+    }
+}
+
+/// Decodes `data` into events (at most one per 3 bytes, bounded by 4096).
+pub fn events(data: &[u8]) -> Vec<Event> {
+    let mut bytes = Bytes(data);
+    let mut out = Vec::new();
+    while !bytes.0.is_empty() && out.len() < 4096 {
+        let id = u64::from(bytes.u8() % 8);
+        let event = match bytes.u8() % 13 {
+            0 => Event::Connected,
+            1 => Event::SendProbe(id),
+            2 => Event::Acked(id),
+            3 => Event::Lost(
+                id,
+                if bytes.u8() % 2 == 0 {
+                    LossReason::Timeout
+                } else {
+                    LossReason::DupAck
+                },
+            ),
+            4 => Event::PacketAcked(u32::from(bytes.u16())),
+            5 => Event::PacketLost(u32::from(bytes.u16())),
+            6 => Event::Rtt(u64::from(bytes.u16())),
+            7 => Event::Ptb(u32::from(bytes.u16()), (bytes.u8() % 2 == 0).then_some(id)),
+            8 => Event::Emsgsize(u32::from(bytes.u16())),
+            9 => Event::Tick(u64::from(bytes.u32() % 4_000_000)),
+            10 => Event::ProbeNow,
+            11 => Event::SetEnabled(bytes.u8() % 4 != 0),
+            _ => Event::Claim(id, u32::from(bytes.u16())),
+        };
+        out.push(event);
+    }
+    out
+}
+
+/// A configuration from fuzz bytes: each key gets a value of some kind, and
+/// only the settings [`Config::set`] and [`Config::validate`] accept survive.
+pub fn config(data: &[u8]) -> Config {
+    let mut bytes = Bytes(data);
+    let mut config = Config::default();
+    for _ in 0..(bytes.u8() % 6) {
+        let key = CONFIG_KEYS[usize::from(bytes.u8()) % CONFIG_KEYS.len()];
+        let value = match bytes.u8() % 4 {
+            0 => ConfigValue::Int(i128::from(bytes.u32() % 70_000)),
+            1 => ConfigValue::Bool(bytes.u8() % 2 == 0),
+            2 => ConfigValue::Name(
+                ["inet", "inet6", "binary", "common_values", "rtt", "fixed"]
+                    [usize::from(bytes.u8() % 6)],
+            ),
+            _ => ConfigValue::Nil,
+        };
+        let mut candidate = config;
+        if candidate.set(key, value).is_ok() && candidate.validate().is_ok() {
+            config = candidate;
+        }
+    }
+    config
+}
+
+/// Applies `event` at `*now` (advancing it for ticks).
+pub fn apply(prober: &mut Prober, now: &mut u64, event: Event) {
+    match event {
+        Event::Connected => prober.connected(*now),
+        Event::SendProbe(id) => {
+            if let Some(size) = prober.next_probe() {
+                prober
+                    .probe_sent(*now, id, size)
+                    .expect("the due probe is accepted");
+            }
+        }
+        Event::Acked(id) => {
+            prober.probe_acked(*now, id);
+        }
+        Event::Lost(id, reason) => {
+            prober.probe_lost(*now, id, reason);
+        }
+        Event::PacketAcked(size) => prober.packet_acked(*now, size),
+        Event::PacketLost(size) => prober.packet_lost(*now, size),
+        Event::Rtt(ms) => prober.rtt_sample(ms),
+        Event::Ptb(mtu, quoted) => {
+            prober.ptb(*now, mtu, quoted);
+        }
+        Event::Emsgsize(mtu) => {
+            prober.emsgsize(*now, mtu);
+        }
+        Event::Tick(dt) => {
+            *now += dt;
+            prober.tick(*now);
+        }
+        Event::ProbeNow => {
+            prober.probe_now(*now);
+        }
+        Event::SetEnabled(on) => prober.set_enabled(*now, on),
+        Event::Claim(id, size) => {
+            prober.claim_probe(*now, id, size);
+        }
+    }
+    while prober.poll_notification().is_some() {}
+}
+
+/// Runs the events of `data` on a prober configured from its first 32 bytes,
+/// checking the invariants after every event. `Err` names the broken one.
+pub fn run(data: &[u8]) -> Result<usize, String> {
+    let (head, tail) = data.split_at(data.len().min(32));
+    let config = config(head);
+    let mut prober = Prober::new(config).map_err(|e| format!("valid config refused: {e}"))?;
+    let mut now = 0u64;
+    let events = events(tail);
+    for (i, event) in events.iter().enumerate() {
+        apply(&mut prober, &mut now, *event);
+        prober
+            .check_invariants()
+            .map_err(|broken| format!("after event {i} {event:?}: {broken}"))?;
+    }
+    Ok(events.len())
+}

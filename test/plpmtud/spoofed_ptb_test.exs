@@ -1,0 +1,99 @@
+defmodule PLPMTUD.SpoofedPtbTest do
+  use ExUnit.Case, async: false
+
+  alias PLPMTUD.{Prober, Responder, Socket}
+  alias PLPMTUD.Test.Lab
+
+  @moduletag :netns
+  @moduletag timeout: 300_000
+
+  @root Path.expand("../..", __DIR__)
+
+  setup_all do
+    {out, status} =
+      System.cmd("cargo", ~w(build -q --release -p plpmtud_core --example forge_ptb),
+        cd: @root,
+        stderr_to_stdout: true
+      )
+
+    assert status == 0, out
+    target = System.get_env("CARGO_TARGET_DIR", Path.join(@root, "target"))
+    %{forge: Path.join(target, "release/examples/forge_ptb")}
+  end
+
+  defp forge(forge, ns, args) do
+    {out, status} =
+      System.cmd("ip", ["netns", "exec", ns.attacker, forge | args], stderr_to_stdout: true)
+
+    assert status == 0, out
+  end
+
+  defp settle(prober, limit \\ 10_000) do
+    receive do
+      {:plpmtud, ^prober, {:search_complete, mtu}} -> mtu
+    after
+      limit -> flunk("no completed search")
+    end
+  end
+
+  for {family, server_key, client_key} <- [
+        {"ipv4", :server4, :client4},
+        {"ipv6", :server6, :client6}
+      ] do
+    test "#{family}: forged PTBs of 68, 296, 552 and 1000 bytes are all refused and counted", %{
+      forge: forge
+    } do
+      # A black hole (routers send no ICMP), with an attacker beside r1.
+      ns = Lab.up!("pls#{unquote(family)}", "blackhole", ["--attacker"])
+      start_supervised!({Responder, netns: ns.server})
+      server = Lab.addresses()[unquote(server_key)]
+      client = Lab.addresses()[unquote(client_key)]
+
+      prober =
+        start_supervised!(
+          {Prober,
+           peer: {server, Responder.default_port()},
+           heartbeat: 100,
+           socket_options: [netns: ns.client],
+           subscribe: [self()]}
+        )
+
+      assert settle(prober) in 1334..1350
+      {:ok, {_, client_port}} = Socket.sockname(:sys.get_state(prober).driver.socket)
+
+      flow = [
+        to_string(:inet.ntoa(client)),
+        "#{client_port}",
+        to_string(:inet.ntoa(server)),
+        "#{Responder.default_port()}"
+      ]
+
+      for mtu <- [68, 296, 552, 1000], mode <- ["random", "guessed", "flow"] do
+        # Half during a search, half while settled.
+        Prober.probe_now(prober)
+        forge(forge, ns, [to_string(:inet.ntoa(client)), "#{mtu}", mode, "3" | flow])
+        assert settle(prober) in 1334..1350
+        forge(forge, ns, [to_string(:inet.ntoa(client)), "#{mtu}", mode, "3" | flow])
+      end
+
+      Process.sleep(300)
+      stats = Prober.stats(prober)
+
+      IO.puts(
+        "\n  #{unquote(family)} forged PTBs: accepted #{stats.ptb_accepted}, unmatched #{stats.ptb_unmatched}, " <>
+          "not probing #{stats.ptb_not_probing}, below floor #{stats.ptb_below_floor} (72 sent, 24 quoting the real flow)"
+      )
+
+      assert stats.ptb_accepted == 0
+      # Only "flow" forgeries match a socket; the kernel drops the others.
+      assert stats.ptb_ignored >= 12, inspect(stats)
+      assert stats.ptb_unmatched + stats.ptb_not_probing == stats.ptb_ignored
+      assert stats.ptb_unmatched > 0 and stats.ptb_not_probing > 0, inspect(stats)
+      assert Prober.mtu(prober) in 1334..1350
+      assert Prober.state(prober) == :search_complete
+      # Data kept flowing: the heartbeats were acknowledged all along.
+      assert stats.black_holes == 0
+      assert :ok = PLPMTUD.check(:sys.get_state(prober).handle)
+    end
+  end
+end
