@@ -319,7 +319,7 @@ fn socket_send_to<'a>(
 }
 
 /// Work one call may do before it returns to the scheduler.
-const CALL_BUDGET: std::time::Duration = std::time::Duration::from_micros(200);
+const CALL_BUDGET: std::time::Duration = std::time::Duration::from_micros(100);
 
 /// Reports `elapsed` to the scheduler as a share of a 1 ms time slice.
 fn report_time(env: Env<'_>, elapsed: std::time::Duration) -> bool {
@@ -328,7 +328,7 @@ fn report_time(env: Env<'_>, elapsed: std::time::Duration) -> bool {
 }
 
 /// Sends datagrams from `list` in chunks (GSO or `sendmmsg`) until the list
-/// ends, an error stops it, or about 200 µs of work is done (reported to
+/// ends, an error stops it, or about 100 µs of work is done (reported to
 /// the scheduler): `{:ok, n}` (all sent), `{:partial, n}` (call again with
 /// the rest) or `{:error, n, reason}`.
 #[rustler::nif]
