@@ -345,7 +345,7 @@ fn socket_send_batch<'a>(
     };
     let socket = match s.endpoint.socket() {
         Ok(socket) => socket,
-        Err(e) => return Ok(error_reason(env, e)),
+        Err(e) => return Ok((atoms::error(), 0, reason(env, e)).encode(env)),
     };
     let started = std::time::Instant::now();
     let mut list = list.peekable();
