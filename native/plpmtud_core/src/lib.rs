@@ -7,7 +7,9 @@
 
 pub mod black_hole;
 pub mod config;
+pub mod fragment;
 pub mod fuzz;
+pub mod overhead;
 pub mod prober;
 pub mod rate_limit;
 pub mod ring;
