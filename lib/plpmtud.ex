@@ -94,6 +94,14 @@ defmodule PLPMTUD do
   def connected(prober, now \\ now_ms()), do: Native.prober_connected(prober, now)
 
   @doc """
+  Like `connected/2` for a destination whose MTU is known (see
+  `PLPMTUD.Cache`): the first and, if acknowledged, only probe is `hint`.
+  """
+  @spec connected_with_hint(t(), pos_integer(), time_ms()) :: :ok
+  def connected_with_hint(prober, hint, now \\ now_ms()),
+    do: Native.prober_connected_hint(prober, now, hint)
+
+  @doc """
   The IP size to probe now, or `nil` when no probe is due. Send a packet of
   exactly this many IP bytes (DF set), then call `probe_sent/4`.
   """

@@ -36,6 +36,9 @@ defmodule PLPMTUD.Prober do
     * `:heartbeat` - heartbeat interval in ms, in autonomous mode (default none)
     * `:socket_options` - extra `PLPMTUD.Socket.open/2` options (e.g. `netns:`)
     * `:subscribe` - pids to subscribe from the start
+    * `:cache` - in autonomous mode, start from the node-wide
+      `PLPMTUD.Cache` (one probe confirms a cached MTU) and record what is
+      learnt there (default `false`)
   """
 
   use GenServer
@@ -48,7 +51,15 @@ defmodule PLPMTUD.Prober do
   # Retry a probe the socket refused (no route, ...) after this long.
   @send_retry_ms 1_000
 
-  defstruct [:handle, :driver, :timer, subscribers: %{}, due_announced: nil, send_failed: false]
+  defstruct [
+    :handle,
+    :driver,
+    :timer,
+    :cache_peer,
+    subscribers: %{},
+    due_announced: nil,
+    send_failed: false
+  ]
 
   @doc "A child spec; `:name` in the options names the process."
   @spec child_spec(keyword()) :: Supervisor.child_spec()
@@ -74,6 +85,7 @@ defmodule PLPMTUD.Prober do
         connected: true,
         mode: :udp,
         heartbeat: nil,
+        cache: false,
         socket_options: [],
         subscribe: []
       ])
@@ -166,7 +178,8 @@ defmodule PLPMTUD.Prober do
   def init(options) do
     with {:ok, handle} <- PLPMTUD.new(config_for_peer(options[:config], options[:peer])),
          {:ok, driver} <- open_driver(handle, options) do
-      state = %__MODULE__{handle: handle, driver: driver}
+      cache_peer = if options[:cache] && options[:peer], do: elem(options[:peer], 0)
+      state = %__MODULE__{handle: handle, driver: driver, cache_peer: cache_peer}
       state = Enum.reduce(options[:subscribe], state, &add_subscriber(&2, &1))
       {:ok, state, {:continue, {:connected, options[:connected]}}}
     else
@@ -208,7 +221,13 @@ defmodule PLPMTUD.Prober do
 
   @impl GenServer
   def handle_continue({:connected, true}, state) do
-    PLPMTUD.connected(state.handle, PLPMTUD.now_ms())
+    now = PLPMTUD.now_ms()
+
+    case state.cache_peer && PLPMTUD.Cache.lookup(state.cache_peer) do
+      %{mtu: mtu} -> PLPMTUD.connected_with_hint(state.handle, mtu, now)
+      _ -> PLPMTUD.connected(state.handle, now)
+    end
+
     {:noreply, after_event(state)}
   end
 
@@ -371,9 +390,22 @@ defmodule PLPMTUD.Prober do
   defp announce_due(state), do: state
 
   defp publish(state, events) do
+    remember(state.cache_peer, events)
+
     for event <- events, pid <- Map.keys(state.subscribers) do
       send(pid, {:plpmtud, self(), event})
     end
+  end
+
+  defp remember(nil, _events), do: :ok
+
+  defp remember(peer, events) do
+    Enum.each(events, fn
+      {:search_complete, mtu} -> PLPMTUD.Cache.record(peer, mtu, :probe_success)
+      {:mtu_changed, _old, new, :black_hole} -> PLPMTUD.Cache.record(peer, new, :black_hole)
+      {:mtu_changed, _old, new, :ptb} -> PLPMTUD.Cache.record(peer, new, :ptb)
+      _ -> :ok
+    end)
   end
 
   defp schedule(state) do

@@ -25,6 +25,8 @@ defmodule PLPMTUD.NifSafetyTest do
   # Valid arguments for every NIF; each position is replaced in turn by each bad value.
   defp valid_calls(p, s) do
     lo = {127, 0, 0, 1}
+    cache = Native.cache_new(100, 1_000)
+    reassembler = Native.reassembler_new(8, 65_536, 1_000)
 
     [
       {:prober_new, [%{}]},
@@ -53,6 +55,21 @@ defmodule PLPMTUD.NifSafetyTest do
       {:prober_history, [p]},
       {:prober_info, [p]},
       {:prober_check, [p]},
+      {:prober_connected_hint, [p, 0, 1400]},
+      {:cache_new, [100, 1000]},
+      {:cache_lookup, [cache, 0, lo]},
+      {:cache_record, [cache, 0, lo, 1400, :probe_success]},
+      {:cache_remove, [cache, lo]},
+      {:cache_group_mtu, [cache, 0, [lo]]},
+      {:cache_entries, [cache, 0]},
+      {:cache_stats, [cache]},
+      {:fragment_split, ["message", 1, 100]},
+      {:reassembler_new, [8, 65_536, 1_000]},
+      {:reassembler_push, [reassembler, 0, "fragment"]},
+      {:reassembler_stats, [reassembler]},
+      {:overhead_of, [[:ipv4, :udp]]},
+      {:standard_mtus, []},
+      {:tcp_set_mss, [0, 1000]},
       {:socket_open, [lo, 0, nil, :probe, false, true, false, nil, false]},
       {:rate_limiter_new, [10, 10]},
       {:wire_probe, [1, 1400, 1372]},
@@ -97,6 +114,7 @@ defmodule PLPMTUD.NifSafetyTest do
 
     outcomes =
       for {fun, args} <- calls,
+          args != [],
           position <- 0..(length(args) - 1),
           value <- bad,
           # A valid 49-day receive timeout would rightly wait that long.

@@ -6,6 +6,7 @@
 //! never sleeps, never allocates after construction and never panics.
 
 pub mod black_hole;
+pub mod cache;
 pub mod config;
 pub mod fragment;
 pub mod fuzz;

@@ -293,6 +293,23 @@ impl Prober {
         }
     }
 
+    /// Like [`Prober::connected`], for a destination whose path MTU is
+    /// already known (a node-wide cache): the first and, if it is
+    /// acknowledged, only probe is `hint`. If `hint` fails, the search goes
+    /// on below it; a hint outside the floor..=ceiling range is ignored.
+    pub fn connected_with_hint(&mut self, now_ms: u64, hint: u32) {
+        if self.connected {
+            return;
+        }
+        self.connected(now_ms);
+        if self.state == State::Searching && hint > self.floor && hint <= self.config.ceiling {
+            self.limit = hint;
+            self.untouched = false;
+            self.forced = Some(hint);
+            self.target = Some(hint);
+        }
+    }
+
     /// The size to probe next, if a probe is due now. Send exactly this many IP
     /// bytes with DF set, then call [`Prober::probe_sent`].
     pub fn next_probe(&self) -> Option<u32> {

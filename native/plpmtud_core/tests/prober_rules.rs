@@ -581,3 +581,30 @@ fn disabling_during_a_black_hole_check_cancels_it() {
     assert_eq!(p.state(), State::Disabled);
     assert_eq!(p.check_invariants(), Ok(()));
 }
+
+#[test]
+fn a_cached_hint_is_confirmed_by_one_probe() {
+    let mut p = prober(Config::default());
+    p.connected_with_hint(0, 1350);
+    assert_eq!(send(&mut p, 0, 1), 1350);
+    p.probe_acked(1, 1);
+    assert_eq!(p.state(), State::SearchComplete);
+    assert_eq!(p.plpmtu(), 1350);
+    assert_eq!(p.stats().probes_sent, 1);
+}
+
+#[test]
+fn a_stale_hint_that_fails_falls_back_to_the_search_below_it() {
+    let mut p = prober(Config::default());
+    p.connected_with_hint(0, 1400);
+    assert_eq!(lose(&mut p, 0, 1, 3), 1400);
+    assert_eq!(p.search_range(), (576, 1399));
+    assert_eq!(p.next_probe(), Some(987));
+    let mut q = prober(Config::default());
+    q.connected_with_hint(0, 9000);
+    assert_eq!(
+        q.next_probe(),
+        Some(1038),
+        "a hint above the ceiling is ignored"
+    );
+}

@@ -4,6 +4,7 @@
 mod atoms;
 mod config;
 mod encode;
+mod knowledge;
 mod prober;
 mod rate_limit;
 mod socket;

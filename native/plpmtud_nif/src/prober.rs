@@ -44,6 +44,12 @@ fn prober_connected(p: Handle, now: u64) -> Atom {
 }
 
 #[rustler::nif]
+fn prober_connected_hint(p: Handle, now: u64, hint: u32) -> Atom {
+    p.0.lock().connected_with_hint(now, hint);
+    atoms::ok()
+}
+
+#[rustler::nif]
 fn prober_next_probe(p: Handle) -> Option<u32> {
     p.0.lock().next_probe()
 }

@@ -80,7 +80,8 @@ fn ok_or_error<'a, T: Encoder>(env: Env<'a>, result: Result<T, SocketError>) -> 
     }
 }
 
-fn encode_ip<'a>(env: Env<'a>, ip: IpAddr) -> Term<'a> {
+/// `{a, b, c, d}` or an 8-tuple.
+pub fn encode_ip<'a>(env: Env<'a>, ip: IpAddr) -> Term<'a> {
     match ip {
         IpAddr::V4(v4) => {
             let [a, b, c, d] = v4.octets();
@@ -503,4 +504,18 @@ fn socket_stats<'a>(env: Env<'a>, s: Handle) -> Term<'a> {
         s.endpoint.is_closed().encode(env),
     ];
     Term::map_from_arrays(env, &keys, &values).unwrap_or_else(|_| atoms::error().encode(env))
+}
+
+/// Sets `TCP_MAXSEG` on the TCP socket `fd` (gen_tcp's `inet:getfd/1`) and
+/// reads it back: `{:ok, mss}` or `{:error, reason}`.
+#[rustler::nif]
+fn tcp_set_mss(env: Env<'_>, fd: i32, mss: u32) -> Term<'_> {
+    let result = (|| {
+        if fd < 0 {
+            return Err(SocketError::Invalid("negative fd"));
+        }
+        let mss = i32::try_from(mss).map_err(|_| SocketError::Invalid("mss too large"))?;
+        plpmtud_core::socket::set_tcp_mss(fd, mss)
+    })();
+    ok_or_error(env, result)
 }
