@@ -2,7 +2,8 @@ defmodule PLPMTUD.Application do
   @moduledoc """
   The `:plpmtud` application: creates the node-wide path-MTU cache
   (`PLPMTUD.Cache`; `:cache_capacity` entries, default 10 000, and
-  `:cache_ttl` ms, default 600 000, from the application environment).
+  `:cache_ttl` ms, default 600 000, from the application environment) and
+  the registry of running `PLPMTUD.Prober`s that `PLPMTUD.diagnostics/0` reads.
   """
   use Application
 
@@ -11,6 +12,7 @@ defmodule PLPMTUD.Application do
     capacity = Application.get_env(:plpmtud, :cache_capacity, 10_000)
     ttl = Application.get_env(:plpmtud, :cache_ttl, 600_000)
     PLPMTUD.Cache.init(capacity, ttl)
-    Supervisor.start_link([], strategy: :one_for_one, name: PLPMTUD.Supervisor)
+    children = [{Registry, keys: :duplicate, name: PLPMTUD.Registry}]
+    Supervisor.start_link(children, strategy: :one_for_one, name: PLPMTUD.Supervisor)
   end
 end

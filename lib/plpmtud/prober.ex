@@ -176,6 +176,8 @@ defmodule PLPMTUD.Prober do
 
   @impl GenServer
   def init(options) do
+    {:ok, _} = Registry.register(PLPMTUD.Registry, :probers, options[:peer])
+
     with {:ok, handle} <- PLPMTUD.new(config_for_peer(options[:config], options[:peer])),
          {:ok, driver} <- open_driver(handle, options) do
       cache_peer = if options[:cache] && options[:peer], do: elem(options[:peer], 0)

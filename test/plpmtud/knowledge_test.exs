@@ -79,3 +79,42 @@ defmodule PLPMTUD.KnowledgeTest do
     :gen_tcp.close(listener)
   end
 end
+
+defmodule PLPMTUD.DiagnosticsTest do
+  use ExUnit.Case, async: true
+
+  alias PLPMTUD.Diagnostics
+
+  @quiet %{
+    searches_completed: 10,
+    fallbacks: 0,
+    black_holes: 0,
+    ptb_unmatched: 0,
+    ptb_not_smaller: 0,
+    ptb_below_floor: 0
+  }
+
+  test "no warnings for healthy paths" do
+    assert Diagnostics.warnings([], [{{10, 0, 0, 1}, %{mtu: 1500, history: [1]}}], @quiet) == []
+  end
+
+  test "warnings say in plain words what looks wrong" do
+    v6 = {0xFD00, 0, 0, 0, 0, 0, 0, 1}
+    cache = [{v6, %{mtu: 1200, history: [1, 2, 3, 4]}}]
+    totals = %{@quiet | black_holes: 3, fallbacks: 1, ptb_unmatched: 20}
+    warnings = Diagnostics.warnings([], cache, totals) |> Enum.join("\n")
+    assert warnings =~ "frequent black holes"
+    assert warnings =~ "ICMP is probably filtered"
+    assert warnings =~ "fallback"
+    assert warnings =~ "forged"
+    assert warnings =~ "unstable"
+    assert warnings =~ "IPv6 path MTU below 1280 is impossible"
+  end
+
+  test "the report lists running probers" do
+    {:ok, pid} = PLPMTUD.Prober.start_link(connected: false)
+    report = PLPMTUD.diagnostics()
+    assert Enum.any?(report.probers, &(&1.pid == pid))
+    assert is_map(report.mtu_distribution)
+  end
+end

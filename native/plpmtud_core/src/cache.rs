@@ -8,7 +8,6 @@ use crate::ring::Ring;
 use parking_lot::Mutex;
 use std::collections::HashMap;
 use std::net::IpAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 const SHARDS: usize = 16;
 /// Changes kept per entry.
@@ -98,16 +97,19 @@ pub struct CacheStats {
     pub expirations: u64,
 }
 
+/// One lock's worth of entries, with its own counters (no shared cache line).
+#[derive(Debug, Default)]
+struct Shard {
+    entries: HashMap<IpAddr, PathEntry>,
+    stats: CacheStats,
+}
+
 /// The cache.
 #[derive(Debug)]
 pub struct PathCache {
-    shards: Vec<Mutex<HashMap<IpAddr, PathEntry>>>,
+    shards: Vec<Mutex<Shard>>,
     per_shard: usize,
     ttl_ms: u64,
-    hits: AtomicU64,
-    misses: AtomicU64,
-    evictions: AtomicU64,
-    expirations: AtomicU64,
 }
 
 fn shard_of(ip: &IpAddr) -> usize {
@@ -126,37 +128,33 @@ impl PathCache {
     /// A cache of at most `capacity` entries (at least 16) living `ttl_ms` each.
     pub fn new(capacity: usize, ttl_ms: u64) -> PathCache {
         PathCache {
-            shards: (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect(),
+            shards: (0..SHARDS).map(|_| Mutex::new(Shard::default())).collect(),
             per_shard: capacity.div_ceil(SHARDS).max(1),
             ttl_ms,
-            hits: AtomicU64::new(0),
-            misses: AtomicU64::new(0),
-            evictions: AtomicU64::new(0),
-            expirations: AtomicU64::new(0),
         }
     }
 
     /// The live entry for `ip` at `now_ms`, if any.
     pub fn lookup(&self, now_ms: u64, ip: IpAddr) -> Option<PathEntry> {
-        let mut shard = self.shards[shard_of(&ip)].lock();
-        let found = match shard.get_mut(&ip) {
+        let mut guard = self.shards[shard_of(&ip)].lock();
+        let shard = &mut *guard;
+        let found = match shard.entries.get_mut(&ip) {
             Some(entry) if now_ms.saturating_sub(entry.confirmed_at_ms) < self.ttl_ms => {
                 entry.last_used_ms = now_ms;
                 Some(*entry)
             }
             Some(_) => {
-                shard.remove(&ip);
-                self.expirations.fetch_add(1, Ordering::Relaxed);
+                shard.entries.remove(&ip);
+                shard.stats.expirations += 1;
                 None
             }
             None => None,
         };
-        let counter = if found.is_some() {
-            &self.hits
+        if found.is_some() {
+            shard.stats.hits += 1;
         } else {
-            &self.misses
-        };
-        counter.fetch_add(1, Ordering::Relaxed);
+            shard.stats.misses += 1;
+        }
         found
     }
 
@@ -164,18 +162,20 @@ impl PathCache {
     /// (+20), a loss or timeout lowers it (−25), a PTB or black hole resets it
     /// to 50; any new MTU is added to the history.
     pub fn record(&self, now_ms: u64, ip: IpAddr, mtu: u32, reason: CacheReason) {
-        let mut shard = self.shards[shard_of(&ip)].lock();
-        if !shard.contains_key(&ip) && shard.len() >= self.per_shard {
+        let mut guard = self.shards[shard_of(&ip)].lock();
+        let shard = &mut *guard;
+        if !shard.entries.contains_key(&ip) && shard.entries.len() >= self.per_shard {
             let lru = shard
+                .entries
                 .iter()
                 .min_by_key(|(_, e)| e.last_used_ms)
                 .map(|(k, _)| *k);
             if let Some(lru) = lru {
-                shard.remove(&lru);
-                self.evictions.fetch_add(1, Ordering::Relaxed);
+                shard.entries.remove(&lru);
+                shard.stats.evictions += 1;
             }
         }
-        let entry = shard.entry(ip).or_insert_with(|| PathEntry {
+        let entry = shard.entries.entry(ip).or_insert_with(|| PathEntry {
             mtu,
             confirmed_at_ms: now_ms,
             confidence: 50,
@@ -209,7 +209,11 @@ impl PathCache {
 
     /// Forgets `ip`.
     pub fn remove(&self, ip: IpAddr) -> bool {
-        self.shards[shard_of(&ip)].lock().remove(&ip).is_some()
+        self.shards[shard_of(&ip)]
+            .lock()
+            .entries
+            .remove(&ip)
+            .is_some()
     }
 
     /// Every live entry at `now_ms`.
@@ -219,6 +223,7 @@ impl PathCache {
             .flat_map(|shard| {
                 shard
                     .lock()
+                    .entries
                     .iter()
                     .filter(|(_, e)| now_ms.saturating_sub(e.confirmed_at_ms) < self.ttl_ms)
                     .map(|(k, e)| (*k, *e))
@@ -239,7 +244,7 @@ impl PathCache {
 
     /// Entries held (expired ones included until touched).
     pub fn len(&self) -> usize {
-        self.shards.iter().map(|s| s.lock().len()).sum()
+        self.shards.iter().map(|s| s.lock().entries.len()).sum()
     }
 
     /// True when nothing is held.
@@ -249,12 +254,17 @@ impl PathCache {
 
     /// Counters since creation.
     pub fn stats(&self) -> CacheStats {
-        CacheStats {
-            hits: self.hits.load(Ordering::Relaxed),
-            misses: self.misses.load(Ordering::Relaxed),
-            evictions: self.evictions.load(Ordering::Relaxed),
-            expirations: self.expirations.load(Ordering::Relaxed),
-        }
+        self.shards
+            .iter()
+            .fold(CacheStats::default(), |sum, shard| {
+                let s = shard.lock().stats;
+                CacheStats {
+                    hits: sum.hits + s.hits,
+                    misses: sum.misses + s.misses,
+                    evictions: sum.evictions + s.evictions,
+                    expirations: sum.expirations + s.expirations,
+                }
+            })
     }
 }
 

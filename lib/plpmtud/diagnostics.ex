@@ -1,0 +1,78 @@
+defmodule PLPMTUD.Diagnostics do
+  @moduledoc """
+  What this node knows about its paths, and what looks wrong: per-path
+  MTUs (running probers and the cache) and their distribution, discovery
+  outcomes, black holes, PTBs accepted and rejected by reason, fallbacks and
+  MTU changes, with plain-language warnings.
+  """
+
+  alias PLPMTUD.{Cache, Prober}
+
+  @counters ~w(searches_completed fallbacks black_holes ptb_accepted ptb_unmatched ptb_not_smaller
+               ptb_below_floor ptb_not_probing probes_sent probes_acked probes_lost_timeout
+               probes_lost_dup_ack)a
+
+  @doc "A report of every running prober and cache entry; see the module doc."
+  @spec report() :: map()
+  def report do
+    probers =
+      for {pid, peer} <- Registry.lookup(PLPMTUD.Registry, :probers), Process.alive?(pid) do
+        info = safe(fn -> Prober.info(pid) end)
+        stats = safe(fn -> Prober.stats(pid) end)
+        %{pid: pid, peer: peer, info: info, stats: stats}
+      end
+      |> Enum.filter(&(&1.info && &1.stats))
+
+    cache = Cache.entries()
+
+    totals =
+      Map.new(@counters, fn k -> {k, Enum.sum(Enum.map(probers, &Map.get(&1.stats, k, 0)))} end)
+
+    mtus = Enum.map(probers, & &1.info.mtu) ++ Enum.map(cache, fn {_, e} -> e.mtu end)
+
+    %{
+      probers: probers,
+      cache: cache,
+      cache_stats: Cache.stats(),
+      totals: totals,
+      mtu_distribution: Enum.frequencies(mtus),
+      warnings: warnings(probers, cache, totals)
+    }
+  end
+
+  defp safe(fun) do
+    fun.()
+  catch
+    :exit, _ -> nil
+  end
+
+  @doc "The warnings of a report, in plain language."
+  @spec warnings([map()], [{:inet.ip_address(), map()}], map()) :: [String.t()]
+  def warnings(probers, cache, totals) do
+    searches = max(totals.searches_completed, 1)
+
+    [
+      totals.black_holes * 10 >= searches and totals.black_holes > 0 &&
+        "frequent black holes (#{totals.black_holes} in #{totals.searches_completed} searches): " <>
+          "ICMP is probably filtered on these paths; keep black-hole detection on",
+      totals.fallbacks > 0 &&
+        "#{totals.fallbacks} fallback(s) to the floor: probes went unanswered (is the peer's responder running, or probing blocked?)",
+      totals.ptb_unmatched + totals.ptb_not_smaller + totals.ptb_below_floor > 10 &&
+        "#{totals.ptb_unmatched + totals.ptb_not_smaller + totals.ptb_below_floor} Packet-Too-Big messages did not match a probe: stale, or forged",
+      Enum.any?(cache, fn {_, e} -> length(e.history) >= 4 end) &&
+        "some paths changed MTU 4 times or more: unstable paths (tunnels coming and going?)",
+      impossible_ipv6(probers, cache)
+    ]
+    |> Enum.filter(&is_binary/1)
+  end
+
+  defp impossible_ipv6(probers, cache) do
+    low =
+      Enum.any?(cache, fn {ip, e} -> tuple_size(ip) == 8 and e.mtu < 1280 end) or
+        Enum.any?(probers, fn p ->
+          match?({ip, _} when tuple_size(ip) == 8, p.peer) and p.info.mtu < 1280
+        end)
+
+    low && "an IPv6 path MTU below 1280 is impossible: a bug or an attack"
+  end
+end
