@@ -94,36 +94,37 @@ defmodule PLPMTUD.Driver do
     size = PLPMTUD.mtu(driver.prober)
     driver = %{driver | next_id: id + 1, next_heartbeat_at: now + driver.heartbeat}
 
-    case Socket.send(driver.socket, Wire.probe(driver.mode, driver.family, id, size)) do
-      :ok ->
-        heartbeats = Map.put(driver.heartbeats, key(driver, id), {size, now})
-        {:ok, notifications(driver), %{driver | heartbeats: heartbeats}}
-
-      {:error, {:emsgsize, mtu}} when is_integer(mtu) ->
-        PLPMTUD.emsgsize(driver.prober, mtu, now)
-        {:ok, [{:emsgsize, mtu} | notifications(driver)], driver}
-
-      {:error, reason} ->
-        {:error, reason}
-    end
+    transmit(driver, id, size, now, fn driver ->
+      heartbeats = Map.put(driver.heartbeats, key(driver, id), {size, now})
+      {[], %{driver | heartbeats: heartbeats}}
+    end)
   end
 
   defp send_probe(driver, size, now) do
     id = driver.next_id
     driver = %{driver | next_id: id + 1}
 
+    transmit(driver, id, size, now, fn driver ->
+      :ok = PLPMTUD.probe_sent(driver.prober, id, size, now)
+
+      driver = %{
+        driver
+        | pending: Map.put(driver.pending, key(driver, id), {id, size, now}),
+          probes: driver.probes + 1,
+          sizes: if(size in driver.sizes, do: driver.sizes, else: [size | driver.sizes])
+      }
+
+      {[{:probe_sent, id, size}], driver}
+    end)
+  end
+
+  # Sends datagram `id` of `size` IP bytes; `sent` records it when the socket
+  # took it. A local EMSGSIZE goes to the prober; other errors are returned.
+  defp transmit(driver, id, size, now, sent) do
     case Socket.send(driver.socket, Wire.probe(driver.mode, driver.family, id, size)) do
       :ok ->
-        :ok = PLPMTUD.probe_sent(driver.prober, id, size, now)
-
-        driver = %{
-          driver
-          | pending: Map.put(driver.pending, key(driver, id), {id, size, now}),
-            probes: driver.probes + 1,
-            sizes: if(size in driver.sizes, do: driver.sizes, else: [size | driver.sizes])
-        }
-
-        {:ok, [{:probe_sent, id, size} | notifications(driver)], driver}
+        {events, driver} = sent.(driver)
+        {:ok, events ++ notifications(driver), driver}
 
       {:error, {:emsgsize, mtu}} when is_integer(mtu) ->
         PLPMTUD.emsgsize(driver.prober, mtu, now)

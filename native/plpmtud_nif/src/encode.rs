@@ -9,8 +9,23 @@ fn map<'a>(env: Env<'a>, keys: &[&str], values: &[Term<'a>]) -> Term<'a> {
     Term::map_from_arrays(env, &keys, values).expect("distinct atom keys")
 }
 
-fn atom(env: Env<'_>, name: &str) -> Atom {
+/// A map with atom keys from `(key, value)` pairs.
+pub fn pairs<'a>(env: Env<'a>, pairs: &[(&str, Term<'a>)]) -> Term<'a> {
+    let keys: Vec<&str> = pairs.iter().map(|(k, _)| *k).collect();
+    let values: Vec<Term<'a>> = pairs.iter().map(|(_, v)| *v).collect();
+    map(env, &keys, &values)
+}
+
+/// The atom `name` (short static names only).
+pub fn atom(env: Env<'_>, name: &str) -> Atom {
     Atom::from_str(env, name).expect("short static atom name")
+}
+
+/// A new binary holding a copy of `bytes`.
+pub fn binary<'a>(env: Env<'a>, bytes: &[u8]) -> Term<'a> {
+    rustler::OwnedBinary::from_slice(bytes)
+        .release(env)
+        .encode(env)
 }
 
 /// The state as an RFC 8899 name.

@@ -1,13 +1,13 @@
 //! Path knowledge for the BEAM: the node-wide cache, fragmentation,
 //! overheads and TCP MSS. Conversion and error mapping only.
 
-use crate::atoms;
 use crate::socket::decode_ip;
+use crate::{atoms, encode};
 use parking_lot::Mutex;
 use plpmtud_core::cache::{CacheReason, PathCache, PathEntry};
 use plpmtud_core::fragment::{self, Bounds, Reassembler, Reject};
 use plpmtud_core::overhead::{self, Layer};
-use rustler::{Atom, Binary, Encoder, Env, NewBinary, NifResult, Resource, ResourceArc, Term};
+use rustler::{Atom, Binary, Encoder, Env, NifResult, Resource, ResourceArc, Term};
 
 /// The path-MTU cache shared by reference.
 pub struct CacheResource(PathCache);
@@ -22,19 +22,7 @@ pub struct ReassemblerResource(Mutex<Reassembler>);
 impl Resource for ReassemblerResource {}
 
 fn atom<'a>(env: Env<'a>, name: &str) -> Term<'a> {
-    Atom::from_str(env, name).map_or_else(|_| name.encode(env), |a| a.encode(env))
-}
-
-fn map<'a>(env: Env<'a>, pairs: &[(&str, Term<'a>)]) -> Term<'a> {
-    let keys: Vec<Term<'a>> = pairs.iter().map(|(k, _)| atom(env, k)).collect();
-    let values: Vec<Term<'a>> = pairs.iter().map(|(_, v)| *v).collect();
-    Term::map_from_arrays(env, &keys, &values).unwrap_or_else(|_| atoms::error().encode(env))
-}
-
-fn binary<'a>(env: Env<'a>, bytes: &[u8]) -> Term<'a> {
-    let mut out = NewBinary::new(env, bytes.len());
-    out.as_mut_slice().copy_from_slice(bytes);
-    Binary::from(out).encode(env)
+    encode::atom(env, name).encode(env)
 }
 
 fn entry<'a>(env: Env<'a>, e: &PathEntry) -> Term<'a> {
@@ -42,7 +30,7 @@ fn entry<'a>(env: Env<'a>, e: &PathEntry) -> Term<'a> {
         .history
         .iter()
         .map(|c| {
-            map(
+            encode::pairs(
                 env,
                 &[
                     ("at", c.at_ms.encode(env)),
@@ -52,7 +40,7 @@ fn entry<'a>(env: Env<'a>, e: &PathEntry) -> Term<'a> {
             )
         })
         .collect();
-    map(
+    encode::pairs(
         env,
         &[
             ("mtu", e.mtu.encode(env)),
@@ -131,7 +119,7 @@ fn cache_entries<'a>(env: Env<'a>, c: ResourceArc<CacheResource>, now: u64) -> V
 #[rustler::nif]
 fn cache_stats(env: Env<'_>, c: ResourceArc<CacheResource>) -> Term<'_> {
     let s = c.0.stats();
-    map(
+    encode::pairs(
         env,
         &[
             ("hits", s.hits.encode(env)),
@@ -148,7 +136,7 @@ fn cache_stats(env: Env<'_>, c: ResourceArc<CacheResource>) -> Term<'_> {
 fn fragment_split<'a>(env: Env<'a>, message: Binary<'a>, id: u32, max_datagram: u32) -> Term<'a> {
     match fragment::split(&message, id, max_datagram as usize) {
         Ok(fragments) => {
-            let list: Vec<Term<'a>> = fragments.iter().map(|f| binary(env, f)).collect();
+            let list: Vec<Term<'a>> = fragments.iter().map(|f| encode::binary(env, f)).collect();
             (atoms::ok(), list).encode(env)
         }
         Err(e) => (atoms::error(), e.to_string()).encode(env),
@@ -185,7 +173,7 @@ fn reassembler_push<'a>(
     fragment: Binary<'a>,
 ) -> Term<'a> {
     match r.0.lock().push(now, &fragment) {
-        Ok(Some(message)) => (atoms::ok(), binary(env, &message)).encode(env),
+        Ok(Some(message)) => (atoms::ok(), encode::binary(env, &message)).encode(env),
         Ok(None) => atom(env, "more"),
         Err(reject) => (atoms::error(), atom(env, reject_name(reject))).encode(env),
     }
@@ -195,7 +183,7 @@ fn reassembler_push<'a>(
 fn reassembler_stats(env: Env<'_>, r: ResourceArc<ReassemblerResource>) -> Term<'_> {
     let guard = r.0.lock();
     let s = guard.stats();
-    map(
+    encode::pairs(
         env,
         &[
             ("completed", s.completed.encode(env)),

@@ -2,7 +2,7 @@
 //! `Endpoint`, delivery of datagrams and Packet-Too-Big reports to the
 //! controlling process, and error mapping.
 
-use crate::atoms;
+use crate::{atoms, encode};
 use parking_lot::Mutex;
 use plpmtud_core::socket::endpoint::{Active, Delivery, Endpoint};
 use plpmtud_core::socket::errqueue::ErrorKind;
@@ -11,8 +11,7 @@ use plpmtud_core::socket::{
 };
 use rustler::types::list::ListIterator;
 use rustler::{
-    Atom, Binary, Encoder, Env, LocalPid, Monitor, NifResult, OwnedBinary, OwnedEnv, Resource,
-    ResourceArc, Term,
+    Atom, Binary, Encoder, Env, LocalPid, Monitor, NifResult, OwnedEnv, Resource, ResourceArc, Term,
 };
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -164,16 +163,12 @@ fn packet_too_big(entry: &ErrorEntry) -> Option<(u32, Option<IpAddr>)> {
     }
 }
 
-fn binary<'a>(env: Env<'a>, bytes: &[u8]) -> Term<'a> {
-    OwnedBinary::from_slice(bytes).release(env).encode(env)
-}
-
 /// The message for one delivery to the controlling process.
 fn delivery_message<'a>(env: Env<'a>, socket: &Handle, d: &Delivery<'_>) -> Term<'a> {
     match d {
         Delivery::Datagram { from, data } => {
             let ip = encode_ip(env, from.ip());
-            let data = binary(env, data);
+            let data = encode::binary(env, data);
             (plpmtud_udp(), socket.clone(), ip, from.port(), data).encode(env)
         }
         Delivery::Passive => (plpmtud_udp_passive(), socket.clone()).encode(env),
@@ -185,7 +180,7 @@ fn delivery_message<'a>(env: Env<'a>, socket: &Handle, d: &Delivery<'_>) -> Term
                 reported.encode(env),
                 from.map_or(nil, |ip| encode_ip(env, ip)),
                 entry.dest.map_or(nil, |a| encode_addr(env, a)),
-                binary(env, &entry.quoted),
+                encode::binary(env, &entry.quoted),
             ];
             let report = Term::map_from_arrays(env, &keys, &values).unwrap_or(nil);
             (plpmtud_ptb(), socket.clone(), report).encode(env)
@@ -390,7 +385,7 @@ fn socket_recv<'a>(env: Env<'a>, s: Handle, timeout: Term<'a>) -> NifResult<Term
     let mut buf = vec![0u8; 65_535];
     Ok(match s.endpoint.recv(&mut buf, timeout_ms) {
         Ok((len, from)) => {
-            let data = binary(env, &buf[..len]);
+            let data = encode::binary(env, &buf[..len]);
             (atoms::ok(), (encode_ip(env, from.ip()), from.port(), data)).encode(env)
         }
         Err(SocketError::WouldBlock) => (atoms::error(), atoms::timeout()).encode(env),
@@ -486,24 +481,15 @@ fn socket_peername<'a>(env: Env<'a>, s: Handle) -> Term<'a> {
 fn socket_stats<'a>(env: Env<'a>, s: Handle) -> Term<'a> {
     let (datagrams, errors) = s.endpoint.counters();
     let dropped = s.errors_dropped.load(Ordering::Relaxed);
-    let keys = [
-        "datagrams_delivered",
-        "errors_read",
-        "errors_dropped",
-        "closed",
-    ]
-    .map(|k| {
-        Atom::from_str(env, k)
-            .map(|a| a.encode(env))
-            .unwrap_or_else(|_| k.encode(env))
-    });
-    let values = [
-        datagrams.encode(env),
-        errors.encode(env),
-        dropped.encode(env),
-        s.endpoint.is_closed().encode(env),
-    ];
-    Term::map_from_arrays(env, &keys, &values).unwrap_or_else(|_| atoms::error().encode(env))
+    encode::pairs(
+        env,
+        &[
+            ("datagrams_delivered", datagrams.encode(env)),
+            ("errors_read", errors.encode(env)),
+            ("errors_dropped", dropped.encode(env)),
+            ("closed", s.endpoint.is_closed().encode(env)),
+        ],
+    )
 }
 
 /// Sets `TCP_MAXSEG` on the TCP socket `fd` (gen_tcp's `inet:getfd/1`) and
