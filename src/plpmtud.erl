@@ -75,44 +75,53 @@ probe_size(H) ->
 %% `normal'. Sequence number 0 is a valid probe.
 -spec on_send(handle(), seq(), bytes(), ms()) -> probe | normal.
 on_send(H, Seq, Bytes, Now) ->
-    case ?NATIVE:prober_claim_probe(H, Now, Seq, Bytes + ?NATIVE:prober_overhead(H)) of
+    case ?NATIVE:prober_claim_probe(H, Now, Seq, ip_size(H, Bytes)) of
         true -> probe;
         false -> normal
     end.
 
 %% @doc Packet `Seq' was acknowledged: if it was the probe, the packet size
-%% may grow.
+%% may grow. Acks of other packets change nothing.
 -spec on_ack(handle(), seq(), ms()) -> change().
 on_ack(H, Seq, Now) ->
-    changed(H, fun() -> ?NATIVE:prober_probe_acked(H, Now, Seq) end).
+    ok = check_ms(Now),
+    changed(H, fun() -> probe_acked(H, Seq, Now) end).
 
 %% @doc Like {@link on_ack/3}; a packet that was not the probe is reported as
 %% data of `Bytes' payload (this feeds black-hole detection).
 -spec on_ack(handle(), seq(), bytes(), ms()) -> change().
 on_ack(H, Seq, Bytes, Now) ->
+    ok = check_ms(Now),
+    Size = ip_size(H, Bytes),
     changed(H, fun() ->
-        ?NATIVE:prober_probe_acked(H, Now, Seq) orelse
-            ?NATIVE:prober_packet_acked(H, Now, Bytes + ?NATIVE:prober_overhead(H)) =:= ok
+        probe_acked(H, Seq, Now) orelse
+            ?NATIVE:prober_packet_acked(H, Now, Size) =:= ok
     end).
 
 %% @doc Packet `Seq' was lost (`sack' counts as `dup_ack'). Returns whether it
-%% was the probe (keep it out of congestion control and resend its data at
-%% the current size) and whether the packet size changed.
+%% was a probe and whether the packet size changed. A lost probe is not
+%% congestion: keep it out of congestion control, and resend its data at the
+%% current {@link packet_size/1} (the probe was larger).
 -spec on_lost(handle(), seq(), loss_reason(), ms()) -> {boolean(), change()}.
 on_lost(H, Seq, Reason, Now) ->
-    WasProbe = ?NATIVE:prober_is_probe(H, Seq),
-    Change = changed(H, fun() -> ?NATIVE:prober_probe_lost(H, Now, Seq, loss(Reason)) end),
-    {WasProbe, Change}.
+    ok = check_ms(Now),
+    Loss = loss(Reason),
+    case ?NATIVE:prober_is_probe(H, Seq) of
+        true ->
+            {true, changed(H, fun() -> ?NATIVE:prober_probe_lost(H, Now, Seq, Loss) end)};
+        false ->
+            {false, unchanged}
+    end.
 
 %% @doc Like {@link on_lost/4}; a packet that was not a probe is reported as
 %% lost data of `Bytes' payload (black-hole detection).
 -spec on_lost(handle(), seq(), loss_reason(), bytes(), ms()) -> {boolean(), change()}.
 on_lost(H, Seq, Reason, Bytes, Now) ->
-    case ?NATIVE:prober_is_probe(H, Seq) of
-        true ->
-            on_lost(H, Seq, Reason, Now);
-        false ->
-            Size = Bytes + ?NATIVE:prober_overhead(H),
+    Size = ip_size(H, Bytes),
+    case on_lost(H, Seq, Reason, Now) of
+        {true, _} = Probe ->
+            Probe;
+        {false, unchanged} ->
             {false, changed(H, fun() -> ?NATIVE:prober_packet_lost(H, Now, Size) end)}
     end.
 
@@ -138,12 +147,16 @@ on_tick(H, Now) ->
 -spec on_emsgsize(handle(), pos_integer(), ms()) -> atom().
 on_emsgsize(H, IpMtu, Now) -> ?NATIVE:prober_emsgsize(H, Now, IpMtu).
 
-%% @doc An ICMP Packet-Too-Big reporting `IpMtu', quoting packet `Matched'
-%% (its sequence number) or `undefined' when it matched none of ours.
--spec on_ptb(handle(), pos_integer(), seq() | undefined, ms()) -> atom().
+%% @doc An ICMP Packet-Too-Big reporting `IpMtu' (IP bytes), quoting packet
+%% `Matched' (its sequence number), or `undefined' (or `false') when the
+%% quoted packet matched none of ours. Returns the prober's verdict:
+%% `accepted' (the size is probed next), `unmatched', `not_smaller',
+%% `below_floor' or `not_probing'.
+-spec on_ptb(handle(), pos_integer(), seq() | undefined | false, ms()) -> atom().
 on_ptb(H, IpMtu, Matched, Now) ->
     Quoted = case Matched of
         undefined -> nil;
+        false -> nil;
         Seq -> Seq
     end,
     ?NATIVE:prober_ptb(H, Now, IpMtu, Quoted).
@@ -177,6 +190,18 @@ loss(timeout) -> timeout;
 loss(dup_ack) -> dup_ack;
 loss(sack) -> dup_ack;
 loss(Other) -> erlang:error(badarg, [Other]).
+
+%% Only the probe in flight (or a recent one) is told to the prober as a
+%% probe ack: other packets would count as stale probe events.
+probe_acked(H, Seq, Now) ->
+    ?NATIVE:prober_is_probe(H, Seq) andalso ?NATIVE:prober_probe_acked(H, Now, Seq).
+
+%% Times reach the NIF (which checks them) only on some paths: check them always.
+check_ms(Now) when is_integer(Now), Now >= 0, Now =< 16#FFFFFFFFFFFFFFFF -> ok;
+check_ms(Now) -> erlang:error(badarg, [Now]).
+
+ip_size(H, Bytes) when is_integer(Bytes), Bytes >= 0 -> Bytes + ?NATIVE:prober_overhead(H);
+ip_size(_H, Bytes) -> erlang:error(badarg, [Bytes]).
 
 changed(H, Event) ->
     Before = ?NATIVE:prober_payload_size(H),

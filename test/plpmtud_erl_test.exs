@@ -113,6 +113,70 @@ defmodule PLPMTUD.ErlangFacadeTest do
     assert :plpmtud.probe_size(h) == 990
   end
 
+  test "a PTB quoting no packet of ours may say undefined or false" do
+    h = new!()
+    :plpmtud.connected(h, 0)
+    :probe = :plpmtud.on_send(h, 1, 990, 0)
+    assert :unmatched = :plpmtud.on_ptb(h, 900, false, 1)
+    assert :unmatched = :plpmtud.on_ptb(h, 900, 2, 1)
+    assert %{stats: %{ptb_unmatched: 2, ptb_accepted: 0}} = :plpmtud.info(h)
+  end
+
+  test "acks and losses of data packets are not stale probe events" do
+    h = new!()
+    :plpmtud.connected(h, 0)
+
+    for seq <- 1..50 do
+      assert :unchanged = :plpmtud.on_ack(h, seq, 0)
+      assert :unchanged = :plpmtud.on_ack(h, seq, 500, 0)
+      assert {false, :unchanged} = :plpmtud.on_lost(h, seq, :dup_ack, 0)
+      assert {false, :unchanged} = :plpmtud.on_lost(h, seq, :timeout, 500, 0)
+    end
+
+    assert %{stats: %{stale_events: 0, probes_sent: 0}} = :plpmtud.info(h)
+  end
+
+  test "a probe timed out by on_tick is still a probe when the transport reports it lost" do
+    h = new!()
+    :plpmtud.connected(h, 0)
+    :probe = :plpmtud.on_send(h, 7, 990, 0)
+    assert {:probe_lost, 7} = :plpmtud.on_tick(h, 100)
+    assert {true, :unchanged} = :plpmtud.on_lost(h, 7, :timeout, 990, 150)
+    assert %{stats: %{probes_lost_timeout: 1}} = :plpmtud.info(h)
+  end
+
+  test "black hole: full-size data lost in three bursts, the check probe lost, back to the floor" do
+    h = new!()
+    :plpmtud.connected(h, 0)
+    now = search(h, 1302)
+    size = :plpmtud.packet_size(h)
+    assert size in 1286..1302
+
+    # An ack of a full-size packet between bursts clears the suspicion.
+    for t <- [0, 100, 200], do: :plpmtud.on_lost(h, 1000 + t, :timeout, size, now + t)
+    :plpmtud.on_ack(h, 2000, size, now + 250)
+    assert :plpmtud.probe_size(h) == :none
+
+    now = now + 300
+
+    for t <- [0, 100, 200],
+        do: assert({false, :unchanged} = :plpmtud.on_lost(h, 3000 + t, :timeout, size, now + t))
+
+    assert :plpmtud.probe_size(h) == size
+    assert :plpmtud.is_probing(h)
+    now = now + 200
+
+    for {seq, t} <- [{4000, 0}, {4001, 100}] do
+      :probe = :plpmtud.on_send(h, seq, size, now + t)
+      assert {:probe_lost, ^seq} = :plpmtud.on_tick(h, now + t + 100)
+    end
+
+    :probe = :plpmtud.on_send(h, 4002, size, now + 200)
+    assert {true, {:changed, 528}} = :plpmtud.on_lost(h, 4002, :dup_ack, size, now + 250)
+    assert %{state: :searching, stats: %{black_holes: 1}} = :plpmtud.info(h)
+    assert :plpmtud.probe_size(h) < size
+  end
+
   test "bad input gives error tuples or badarg, never a crash" do
     assert {:error, {:badarg, msg}} = :plpmtud.new(%{mtu_flor: 1})
     assert msg =~ "mtu_flor"
@@ -124,6 +188,11 @@ defmodule PLPMTUD.ErlangFacadeTest do
     assert_raise ArgumentError, fn -> :plpmtud.on_send(h, -1, 990, 0) end
     assert_raise ArgumentError, fn -> :plpmtud.on_lost(h, 1, :eaten, 0) end
     assert_raise ArgumentError, fn -> :plpmtud.packet_size(make_ref()) end
+    assert_raise ArgumentError, fn -> :plpmtud.on_send(h, 1, :big, 0) end
+    assert_raise ArgumentError, fn -> :plpmtud.on_ack(h, 1, "990", 0) end
+    assert_raise ArgumentError, fn -> :plpmtud.on_ack(h, 1, -5) end
+    assert_raise ArgumentError, fn -> :plpmtud.on_lost(h, 99, :eaten, 500, 0) end
+    assert_raise ArgumentError, fn -> :plpmtud.on_lost(h, 99, :timeout, 500, 1.5) end
     assert :plpmtud.packet_size(h) == 528
   end
 end

@@ -83,6 +83,100 @@ defmodule PLPMTUDTest do
     assert %{ptb_accepted: 1, ptb_ignored: 3} = PLPMTUD.stats(p)
   end
 
+  test "a size is too big only after three lost transmissions; the MTU is untouched meanwhile" do
+    p = new!(probe_timeout_mode: :fixed, probe_timeout: 100)
+    :ok = PLPMTUD.connected(p, 0)
+
+    for {id, t} <- [{1, 0}, {2, 100}] do
+      :ok = PLPMTUD.probe_sent(p, id, 1038, t)
+      :ok = PLPMTUD.tick(p, t + 99)
+      assert PLPMTUD.deadline(p) == t + 100
+      :ok = PLPMTUD.tick(p, t + 100)
+      assert PLPMTUD.next_probe(p) == 1038, "still 1038 after loss #{id}"
+      assert PLPMTUD.info(p).limit == 1500
+    end
+
+    :ok = PLPMTUD.probe_sent(p, 3, 1038, 200)
+    assert PLPMTUD.lost(p, 3, :dup_ack, 210)
+    assert PLPMTUD.next_probe(p) == 806
+    assert %{limit: 1037, mtu: 576, state: :searching} = PLPMTUD.info(p)
+    assert %{probes_lost_timeout: 2, probes_lost_dup_ack: 1} = PLPMTUD.stats(p)
+    assert PLPMTUD.notifications(p) == []
+  end
+
+  test "each fallback doubles the wait before the next search, up to max_probe_interval" do
+    p =
+      new!(
+        probe_timeout_mode: :fixed,
+        probe_timeout: 10,
+        mtu_probe_interval: 1_000,
+        max_probe_interval: 3_000
+      )
+
+    :ok = PLPMTUD.connected(p, 0)
+
+    Enum.reduce([2_000, 3_000, 3_000], 0, fn wait, now ->
+      now = search(p, 100, now, now * 10 + 1)
+      assert PLPMTUD.state(p) == :error
+      assert {:fallback, 576, ^wait} = List.last(PLPMTUD.notifications(p))
+      assert PLPMTUD.deadline(p) == now + wait
+      :ok = PLPMTUD.tick(p, now + wait - 1)
+      assert PLPMTUD.state(p) == :error
+      :ok = PLPMTUD.tick(p, now + wait)
+      assert PLPMTUD.state(p) == :searching
+      now + wait
+    end)
+
+    assert PLPMTUD.stats(p).fallbacks == 3
+  end
+
+  test "re-probe after the interval: the MTU holds until a larger one is confirmed" do
+    p = new!(probe_timeout_mode: :fixed, probe_timeout: 50, mtu_probe_interval: 10_000)
+    :ok = PLPMTUD.connected(p, 0)
+    now = search(p, 1200)
+    mtu = PLPMTUD.mtu(p)
+    assert mtu in 1184..1200
+    assert PLPMTUD.deadline(p) == now + 10_000
+    _ = PLPMTUD.notifications(p)
+    :ok = PLPMTUD.tick(p, now + 10_000)
+    assert PLPMTUD.state(p) == :searching
+    # The path did not change: every larger size fails, the MTU stays.
+    now = search(p, 1200, now + 10_000, 100)
+    assert PLPMTUD.mtu(p) == mtu
+    assert [{:search_complete, ^mtu}] = PLPMTUD.notifications(p)
+    # It grew: the next re-probe finds it.
+    :ok = PLPMTUD.tick(p, now + 10_000)
+    search(p, 1400, now + 10_000, 200)
+    assert PLPMTUD.mtu(p) in 1384..1400
+  end
+
+  test "PTB hints and EMSGSIZE are ignored when no search runs" do
+    p = new!()
+    assert PLPMTUD.ptb(p, 900, nil, 0) == :not_probing
+    assert PLPMTUD.emsgsize(p, 900, 0) == :not_probing
+    :ok = PLPMTUD.connected(p, 0)
+    search(p, 1500)
+    assert PLPMTUD.state(p) == :search_complete
+    assert PLPMTUD.ptb(p, 900, 1, 1_000) == :not_probing
+    assert PLPMTUD.emsgsize(p, 1400, 1_000) == :accepted
+    assert PLPMTUD.next_probe(p) == 1400
+    assert PLPMTUD.mtu(p) == 1400
+    assert %{ptb_not_probing: 2, emsgsize_limits: 1} = PLPMTUD.stats(p)
+  end
+
+  test "turned off and on at run time: the fixed size, then a fresh search" do
+    p = new!(disabled_mtu: 1344)
+    :ok = PLPMTUD.connected(p, 0)
+    search(p, 1500)
+    :ok = PLPMTUD.set_enabled(p, false, 100)
+    assert %{state: :disabled, mtu: 1344} = PLPMTUD.info(p)
+    assert PLPMTUD.next_probe(p) == nil
+    assert PLPMTUD.probe_now(p, 100) == false
+    :ok = PLPMTUD.set_enabled(p, true, 200)
+    assert %{state: :searching, mtu: 576} = PLPMTUD.info(p)
+    assert PLPMTUD.next_probe(p) == 1038
+  end
+
   test "config: errors name the key; unknown keys and wrong types raise" do
     assert {:error, {:invalid_config, :mtu_floor, "mtu_floor must be at most 1500, got 2000"}} =
              PLPMTUD.new(mtu_floor: 2000)
@@ -99,7 +193,22 @@ defmodule PLPMTUDTest do
       PLPMTUD.new(mtu_floor: "1")
     end
 
+    assert {:error, {:invalid_config, :mtu_floor, _}} = PLPMTUD.new(%{mtu_floor: 10})
+    assert {:error, {:invalid_config, _, _}} = PLPMTUD.new(min_probe_timeout: 0)
+
+    assert {:error, {:invalid_config, :mtu_ceiling, _}} =
+             PLPMTUD.new(mtu_ceiling: Integer.pow(2, 70))
+
+    assert {:error, {:invalid_config, :mtu_floor, _}} = PLPMTUD.new(mtu_floor: -1)
+
+    assert_raise ArgumentError, ~r/strategy/, fn -> PLPMTUD.new(strategy: :random) end
+    assert_raise ArgumentError, ~r/family/, fn -> PLPMTUD.new(family: :inet4) end
     assert_raise ArgumentError, ~r/keyword list or a map/, fn -> PLPMTUD.new(:nope) end
+
+    assert_raise ArgumentError, ~r/unknown plpmtud option/, fn ->
+      PLPMTUD.new(%{"mtu_floor" => 1})
+    end
+
     assert PLPMTUD.mtu(new!(family: :inet6)) == 1280
   end
 end

@@ -4,13 +4,20 @@ defmodule PLPMTUD.Prober do
   handle, runs its probe-timeout and re-probe timers itself, and tells its
   subscribers what changed.
 
-  Two ways to use it:
+  Three ways to use it:
 
     * **Fed by a transport** (the default): the transport sends the probes
       and reports what happened (`probe_sent/3`, `acked/2`, `lost/3`,
       `packet_acked/2`, `packet_lost/2`, `ptb/3`, `emsgsize/2`,
       `rtt_sample/2`). When a probe is due, subscribers get
       `{:plpmtud, prober, {:probe_due, size}}` (once per due size).
+    * **With a probe sender**: given `:probe_sender`, a function of the IP
+      size that sends a probe of that size and returns `{:ok, id}`, the
+      prober sends each probe as soon as it is due and records it; the
+      transport reports only the answers (`acked/2`, `lost/3`, ...). The
+      function runs inside the prober process, so it must not call the
+      prober; `:error` or `{:error, reason}` is published as
+      `{:send_failed, reason}` and the probe is retried after a second.
     * **Autonomous**: given `:peer` (and optionally `:socket_options` or
       `:mode`), it opens a DF socket and probes the peer itself: plpmtud
       probes to a `PLPMTUD.Responder` (`mode: :udp`) or ICMP echo
@@ -23,14 +30,21 @@ defmodule PLPMTUD.Prober do
   `{:mtu_changed, old, new, reason}`, `{:search_complete, mtu}`,
   `{:fallback, mtu, next_search_in_ms}`, `{:black_hole, lost_mtu}`; plus
   `{:probe_due, size}` when fed by a transport, and `{:send_failed, reason}`
-  when the autonomous socket refuses a probe (it is retried after a second).
+  when a probe could not be sent (it is retried after a second).
   Subscribers are monitored; a subscriber that exits is dropped.
+
+  Arguments of the wrong type or out of range raise `ArgumentError` in the
+  caller; the prober process never sees them.
 
   ## Options
 
     * `:config` - prober options, see `PLPMTUD.Config` (merged over the app env)
     * `:name` - register the process
     * `:connected` - start discovery at once (default `true`)
+    * `:clock` - a 0-arity function returning the time in ms of a monotonic
+      clock (default `&PLPMTUD.now_ms/0`); every event is stamped with it
+    * `:probe_sender` - `(size -> {:ok, id} | :error | {:error, reason})`,
+      see above (not with `:peer`)
     * `:peer` - `{ip, port}`: autonomous mode towards this peer
     * `:mode` - `:udp` (default) or `:icmp`, in autonomous mode
     * `:heartbeat` - heartbeat interval in ms, in autonomous mode (default none)
@@ -44,18 +58,27 @@ defmodule PLPMTUD.Prober do
   use GenServer
 
   alias PLPMTUD.{Driver, Socket}
+  alias PLPMTUD.Prober.Subscribers
 
   @typedoc "A prober process."
   @type server :: GenServer.server()
 
-  # Retry a probe the socket refused (no route, ...) after this long.
+  @typedoc "Sends a probe of the given IP size; see the module doc."
+  @type probe_sender :: (pos_integer() -> {:ok, PLPMTUD.probe_id()} | :error | {:error, term()})
+
+  # Retry a probe that could not be sent (no route, ...) after this long.
   @send_retry_ms 1_000
+
+  @max_u32 0xFFFF_FFFF
+  @max_u64 0xFFFF_FFFF_FFFF_FFFF
 
   defstruct [
     :handle,
     :driver,
     :timer,
     :cache_peer,
+    :clock,
+    :probe_sender,
     subscribers: %{},
     due_announced: nil,
     send_failed: false
@@ -72,8 +95,8 @@ defmodule PLPMTUD.Prober do
 
   @doc """
   Starts a prober process. Returns `{:error, {:invalid_config, key, message}}`
-  for invalid values; unknown options or keys raise `ArgumentError` in the
-  caller.
+  for configuration values out of range; unknown options or keys and values
+  of the wrong type raise `ArgumentError` in the caller.
   """
   @spec start_link(keyword()) :: GenServer.on_start()
   def start_link(options \\ []) do
@@ -81,8 +104,10 @@ defmodule PLPMTUD.Prober do
       Keyword.validate!(options, [
         :name,
         :peer,
+        :probe_sender,
         config: [],
         connected: true,
+        clock: &PLPMTUD.now_ms/0,
         mode: :udp,
         heartbeat: nil,
         cache: false,
@@ -90,10 +115,35 @@ defmodule PLPMTUD.Prober do
         subscribe: []
       ])
 
-    # Validate the configuration here, so a bad key raises in the caller.
-    _ = PLPMTUD.Config.build(options[:config])
+    validate_start!(options)
     gen_options = if options[:name], do: [name: options[:name]], else: []
     GenServer.start_link(__MODULE__, options, gen_options)
+  end
+
+  # Raises in the caller for what would otherwise crash the new process.
+  # Values out of range are left to init/1, which stops with the reason.
+  defp validate_start!(options) do
+    unless is_function(options[:clock], 0) do
+      raise ArgumentError, ":clock must be a 0-arity function, got: #{inspect(options[:clock])}"
+    end
+
+    unless is_nil(options[:probe_sender]) or is_function(options[:probe_sender], 1) do
+      raise ArgumentError,
+            ":probe_sender must be a 1-arity function, got: #{inspect(options[:probe_sender])}"
+    end
+
+    if options[:probe_sender] && options[:peer] do
+      raise ArgumentError, ":probe_sender and :peer exclude each other"
+    end
+
+    unless Enum.all?(options[:subscribe], &is_pid/1) do
+      raise ArgumentError,
+            ":subscribe must be a list of pids, got: #{inspect(options[:subscribe])}"
+    end
+
+    # Unknown keys and wrong types raise here; the handle is dropped.
+    _ = PLPMTUD.new(options[:config])
+    :ok
   end
 
   @doc "The current PLPMTU in IP bytes."
@@ -120,59 +170,93 @@ defmodule PLPMTUD.Prober do
   @spec info(server()) :: map()
   def info(server), do: GenServer.call(server, {:query, :info})
 
+  @doc """
+  The prober handle inside the process, for reading without a process hop
+  (`PLPMTUD.mtu/1`, `PLPMTUD.payload_size/1`, `PLPMTUD.state/1`,
+  `PLPMTUD.info/1`) from the sending process. Read only: events and
+  `PLPMTUD.notifications/1` must go through this process, or its timers and
+  subscribers miss them.
+  """
+  @spec handle(server()) :: PLPMTUD.t()
+  def handle(server), do: GenServer.call(server, :handle)
+
   @doc "Starts a search now. `false` if disabled or already searching."
   @spec probe_now(server()) :: boolean()
   def probe_now(server), do: GenServer.call(server, :probe_now)
 
   @doc "Turns discovery on (a fresh search) or off (the fixed `disabled_mtu`)."
   @spec set_enabled(server(), boolean()) :: :ok
-  def set_enabled(server, enabled) when is_boolean(enabled),
-    do: GenServer.call(server, {:set_enabled, enabled})
+  def set_enabled(server, enabled),
+    do: GenServer.call(server, {:set_enabled, boolean!(enabled, "enabled")})
 
   @doc "Subscribes `pid` (default: the caller) to this prober's events."
   @spec subscribe(server(), pid()) :: :ok
-  def subscribe(server, pid \\ self()), do: GenServer.call(server, {:subscribe, pid})
+  def subscribe(server, pid \\ self()), do: GenServer.call(server, {:subscribe, pid!(pid)})
 
   @doc "Unsubscribes `pid` (default: the caller)."
   @spec unsubscribe(server(), pid()) :: :ok
-  def unsubscribe(server, pid \\ self()), do: GenServer.call(server, {:unsubscribe, pid})
+  def unsubscribe(server, pid \\ self()), do: GenServer.call(server, {:unsubscribe, pid!(pid)})
 
   @doc "The transport sent probe `id` of `size` IP bytes."
   @spec probe_sent(server(), PLPMTUD.probe_id(), pos_integer()) :: :ok | {:error, term()}
-  def probe_sent(server, id, size), do: GenServer.call(server, {:probe_sent, id, size})
+  def probe_sent(server, id, size),
+    do: GenServer.call(server, {:probe_sent, id!(id), u32!(size, "size")})
 
   @doc "Probe `id` was acknowledged; `false` if it was not the probe in flight."
   @spec acked(server(), PLPMTUD.probe_id()) :: boolean()
-  def acked(server, id), do: GenServer.call(server, {:acked, id})
+  def acked(server, id), do: GenServer.call(server, {:acked, id!(id)})
 
   @doc "Probe `id` was lost by `:timeout` or `:dup_ack`; `false` if it was not the probe in flight."
   @spec lost(server(), PLPMTUD.probe_id(), :timeout | :dup_ack) :: boolean()
-  def lost(server, id, reason) when reason in [:timeout, :dup_ack],
-    do: GenServer.call(server, {:lost, id, reason})
+  def lost(server, id, reason), do: GenServer.call(server, {:lost, id!(id), reason!(reason)})
 
   @doc "True if `id` named one of the latest probes (keep its loss out of congestion control)."
   @spec probe?(server(), PLPMTUD.probe_id()) :: boolean()
-  def probe?(server, id), do: GenServer.call(server, {:query, {:probe?, id}})
+  def probe?(server, id), do: GenServer.call(server, {:query, {:probe?, id!(id)}})
 
   @doc "A data packet of `size` IP bytes was acknowledged."
   @spec packet_acked(server(), pos_integer()) :: :ok
-  def packet_acked(server, size), do: GenServer.cast(server, {:packet_acked, size})
+  def packet_acked(server, size),
+    do: GenServer.cast(server, {:packet_acked, u32!(size, "size")})
 
   @doc "A data packet of `size` IP bytes was lost."
   @spec packet_lost(server(), pos_integer()) :: :ok
-  def packet_lost(server, size), do: GenServer.cast(server, {:packet_lost, size})
+  def packet_lost(server, size), do: GenServer.cast(server, {:packet_lost, u32!(size, "size")})
 
   @doc "An RTT sample in ms."
   @spec rtt_sample(server(), non_neg_integer()) :: :ok
-  def rtt_sample(server, rtt_ms), do: GenServer.cast(server, {:rtt_sample, rtt_ms})
+  def rtt_sample(server, rtt_ms), do: GenServer.cast(server, {:rtt_sample, u64!(rtt_ms, "rtt")})
 
   @doc "An ICMP Packet-Too-Big reporting `mtu`, quoting probe `quoted_id` (or `nil`)."
   @spec ptb(server(), pos_integer(), PLPMTUD.probe_id() | nil) :: atom()
-  def ptb(server, mtu, quoted_id), do: GenServer.call(server, {:ptb, mtu, quoted_id})
+  def ptb(server, mtu, quoted_id) do
+    quoted_id = if is_nil(quoted_id), do: nil, else: id!(quoted_id)
+    GenServer.call(server, {:ptb, u32!(mtu, "mtu"), quoted_id})
+  end
 
   @doc "The local kernel refused a send with EMSGSIZE, knowing the path MTU `mtu`."
   @spec emsgsize(server(), pos_integer()) :: atom()
-  def emsgsize(server, mtu), do: GenServer.call(server, {:emsgsize, mtu})
+  def emsgsize(server, mtu), do: GenServer.call(server, {:emsgsize, u32!(mtu, "mtu")})
+
+  defp id!(id), do: u64!(id, "probe id")
+
+  defp u64!(value, _what) when is_integer(value) and value >= 0 and value <= @max_u64, do: value
+  defp u64!(value, what), do: bad_argument!(what, "an integer in 0..2^64-1", value)
+
+  defp u32!(value, _what) when is_integer(value) and value >= 0 and value <= @max_u32, do: value
+  defp u32!(value, what), do: bad_argument!(what, "an integer in 0..2^32-1", value)
+
+  defp reason!(reason) when reason in [:timeout, :dup_ack], do: reason
+  defp reason!(reason), do: bad_argument!("loss reason", ":timeout or :dup_ack", reason)
+
+  defp boolean!(value, _what) when is_boolean(value), do: value
+  defp boolean!(value, what), do: bad_argument!(what, "a boolean", value)
+
+  defp pid!(pid) when is_pid(pid), do: pid
+  defp pid!(pid), do: bad_argument!("subscriber", "a pid", pid)
+
+  defp bad_argument!(what, expected, value),
+    do: raise(ArgumentError, "#{what} must be #{expected}, got: #{inspect(value)}")
 
   @impl GenServer
   def init(options) do
@@ -180,9 +264,15 @@ defmodule PLPMTUD.Prober do
 
     with {:ok, handle} <- PLPMTUD.new(config_for_peer(options[:config], options[:peer])),
          {:ok, driver} <- open_driver(handle, options) do
-      cache_peer = if options[:cache] && options[:peer], do: elem(options[:peer], 0)
-      state = %__MODULE__{handle: handle, driver: driver, cache_peer: cache_peer}
-      state = Enum.reduce(options[:subscribe], state, &add_subscriber(&2, &1))
+      state = %__MODULE__{
+        handle: handle,
+        driver: driver,
+        clock: options[:clock],
+        probe_sender: options[:probe_sender],
+        cache_peer: if(options[:cache] && options[:peer], do: elem(options[:peer], 0)),
+        subscribers: Enum.reduce(options[:subscribe], Subscribers.new(), &Subscribers.add(&2, &1))
+      }
+
       {:ok, state, {:continue, {:connected, options[:connected]}}}
     else
       {:error, reason} -> {:stop, reason}
@@ -223,7 +313,7 @@ defmodule PLPMTUD.Prober do
 
   @impl GenServer
   def handle_continue({:connected, true}, state) do
-    now = PLPMTUD.now_ms()
+    now = now(state)
 
     case state.cache_peer && PLPMTUD.Cache.lookup(state.cache_peer) do
       %{mtu: mtu} -> PLPMTUD.connected_with_hint(state.handle, mtu, now)
@@ -238,49 +328,49 @@ defmodule PLPMTUD.Prober do
   @impl GenServer
   def handle_call({:query, query}, _from, state), do: {:reply, query(state.handle, query), state}
 
+  def handle_call(:handle, _from, state), do: {:reply, state.handle, state}
+
   def handle_call(:probe_now, _from, state) do
-    reply = PLPMTUD.probe_now(state.handle, PLPMTUD.now_ms())
+    reply = PLPMTUD.probe_now(state.handle, now(state))
     {:reply, reply, after_event(state)}
   end
 
   def handle_call({:set_enabled, enabled}, _from, state) do
-    PLPMTUD.set_enabled(state.handle, enabled, PLPMTUD.now_ms())
+    PLPMTUD.set_enabled(state.handle, enabled, now(state))
     {:reply, :ok, after_event(state)}
   end
 
-  def handle_call({:subscribe, pid}, _from, state), do: {:reply, :ok, add_subscriber(state, pid)}
+  def handle_call({:subscribe, pid}, _from, state),
+    do: {:reply, :ok, %{state | subscribers: Subscribers.add(state.subscribers, pid)}}
 
-  def handle_call({:unsubscribe, pid}, _from, state) do
-    {ref, subscribers} = Map.pop(state.subscribers, pid)
-    if ref, do: Process.demonitor(ref, [:flush])
-    {:reply, :ok, %{state | subscribers: subscribers}}
-  end
+  def handle_call({:unsubscribe, pid}, _from, state),
+    do: {:reply, :ok, %{state | subscribers: Subscribers.remove(state.subscribers, pid)}}
 
   def handle_call({:probe_sent, id, size}, _from, state) do
-    reply = PLPMTUD.probe_sent(state.handle, id, size, PLPMTUD.now_ms())
+    reply = PLPMTUD.probe_sent(state.handle, id, size, now(state))
     {:reply, reply, after_event(%{state | due_announced: nil})}
   end
 
   def handle_call({:acked, id}, _from, state),
-    do: {:reply, PLPMTUD.acked(state.handle, id, PLPMTUD.now_ms()), after_event(state)}
+    do: {:reply, PLPMTUD.acked(state.handle, id, now(state)), after_event(state)}
 
   def handle_call({:lost, id, reason}, _from, state),
-    do: {:reply, PLPMTUD.lost(state.handle, id, reason, PLPMTUD.now_ms()), after_event(state)}
+    do: {:reply, PLPMTUD.lost(state.handle, id, reason, now(state)), after_event(state)}
 
   def handle_call({:ptb, mtu, id}, _from, state),
-    do: {:reply, PLPMTUD.ptb(state.handle, mtu, id, PLPMTUD.now_ms()), after_event(state)}
+    do: {:reply, PLPMTUD.ptb(state.handle, mtu, id, now(state)), after_event(state)}
 
   def handle_call({:emsgsize, mtu}, _from, state),
-    do: {:reply, PLPMTUD.emsgsize(state.handle, mtu, PLPMTUD.now_ms()), after_event(state)}
+    do: {:reply, PLPMTUD.emsgsize(state.handle, mtu, now(state)), after_event(state)}
 
   @impl GenServer
   def handle_cast({:packet_acked, size}, state) do
-    PLPMTUD.packet_acked(state.handle, size, PLPMTUD.now_ms())
+    PLPMTUD.packet_acked(state.handle, size, now(state))
     {:noreply, after_event(state)}
   end
 
   def handle_cast({:packet_lost, size}, state) do
-    PLPMTUD.packet_lost(state.handle, size, PLPMTUD.now_ms())
+    PLPMTUD.packet_lost(state.handle, size, now(state))
     {:noreply, after_event(state)}
   end
 
@@ -291,7 +381,7 @@ defmodule PLPMTUD.Prober do
 
   @impl GenServer
   def handle_info({:tick, ref}, %{timer: {ref, _}} = state) do
-    now = PLPMTUD.now_ms()
+    now = now(state)
 
     state =
       case state.driver do
@@ -310,15 +400,17 @@ defmodule PLPMTUD.Prober do
 
   def handle_info({:tick, _stale}, state), do: {:noreply, state}
 
-  def handle_info({:DOWN, ref, :process, pid, _reason}, state) do
-    case state.subscribers do
-      %{^pid => ^ref} -> {:noreply, %{state | subscribers: Map.delete(state.subscribers, pid)}}
-      _ -> {:noreply, state}
+  def handle_info({:DOWN, ref, :process, pid, _reason} = message, state) do
+    case Subscribers.down(state.subscribers, ref, pid) do
+      {:ok, subscribers} -> {:noreply, %{state | subscribers: subscribers}}
+      :unknown -> handle_other(message, state)
     end
   end
 
-  def handle_info(message, %{driver: driver} = state) when driver != nil do
-    case Driver.handle_message(driver, message, PLPMTUD.now_ms()) do
+  def handle_info(message, state), do: handle_other(message, state)
+
+  defp handle_other(message, %{driver: driver} = state) when driver != nil do
+    case Driver.handle_message(driver, message, now(state)) do
       {:ok, events, driver} ->
         publish_driver_events(state, events)
         {:noreply, after_event(%{state | driver: driver})}
@@ -328,11 +420,13 @@ defmodule PLPMTUD.Prober do
     end
   end
 
-  def handle_info(_message, state), do: {:noreply, state}
+  defp handle_other(_message, state), do: {:noreply, state}
 
   @impl GenServer
   def terminate(_reason, %{driver: %Driver{socket: socket}}), do: Socket.close(socket)
   def terminate(_reason, _state), do: :ok
+
+  defp now(state), do: state.clock.()
 
   defp query(handle, :mtu), do: PLPMTUD.mtu(handle)
   defp query(handle, :payload_size), do: PLPMTUD.payload_size(handle)
@@ -342,32 +436,51 @@ defmodule PLPMTUD.Prober do
   defp query(handle, :info), do: PLPMTUD.info(handle)
   defp query(handle, {:probe?, id}), do: PLPMTUD.probe?(handle, id)
 
-  defp add_subscriber(state, pid) when is_map_key(state.subscribers, pid), do: state
-
-  defp add_subscriber(state, pid) when is_pid(pid) do
-    %{state | subscribers: Map.put(state.subscribers, pid, Process.monitor(pid))}
-  end
-
-  # After every event: send what is due (autonomous), publish notifications,
-  # announce a due probe (fed mode), and re-arm the one timer.
+  # After every event: send what is due (sender or autonomous), publish
+  # notifications, announce a due probe (fed mode), and re-arm the one timer.
   defp after_event(state) do
     state = send_due(state)
     publish(state, PLPMTUD.notifications(state.handle))
     state |> announce_due() |> schedule()
   end
 
-  defp send_due(%{driver: nil} = state), do: state
+  defp send_due(%{driver: nil, probe_sender: nil} = state), do: state
+
+  defp send_due(%{driver: nil} = state) do
+    case PLPMTUD.next_probe(state.handle) do
+      nil -> %{state | send_failed: false}
+      size -> send_with_sender(state, size)
+    end
+  end
 
   defp send_due(state) do
-    case Driver.send_due(state.driver, PLPMTUD.now_ms()) do
+    case Driver.send_due(state.driver, now(state)) do
       {:ok, events, driver} ->
         publish_driver_events(state, events)
         %{state | driver: driver, send_failed: false}
 
       {:error, reason} ->
-        publish(state, [{:send_failed, reason}])
-        %{state | send_failed: true}
+        send_failed(state, reason)
     end
+  end
+
+  defp send_with_sender(state, size) do
+    case state.probe_sender.(size) do
+      {:ok, id} ->
+        :ok = PLPMTUD.probe_sent(state.handle, id, size, now(state))
+        %{state | send_failed: false}
+
+      :error ->
+        send_failed(state, :error)
+
+      {:error, reason} ->
+        send_failed(state, reason)
+    end
+  end
+
+  defp send_failed(state, reason) do
+    publish(state, [{:send_failed, reason}])
+    %{state | send_failed: true}
   end
 
   defp publish_driver_events(state, events) do
@@ -375,7 +488,7 @@ defmodule PLPMTUD.Prober do
     publish(state, notifications)
   end
 
-  defp announce_due(%{driver: nil} = state) do
+  defp announce_due(%{driver: nil, probe_sender: nil} = state) do
     case PLPMTUD.next_probe(state.handle) do
       nil ->
         %{state | due_announced: nil}
@@ -393,10 +506,7 @@ defmodule PLPMTUD.Prober do
 
   defp publish(state, events) do
     remember(state.cache_peer, events)
-
-    for event <- events, pid <- Map.keys(state.subscribers) do
-      send(pid, {:plpmtud, self(), event})
-    end
+    Subscribers.publish(state.subscribers, self(), events)
   end
 
   defp remember(nil, _events), do: :ok
@@ -411,7 +521,7 @@ defmodule PLPMTUD.Prober do
   end
 
   defp schedule(state) do
-    now = PLPMTUD.now_ms()
+    now = now(state)
 
     timeout =
       case state.driver do

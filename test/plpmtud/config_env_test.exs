@@ -20,4 +20,25 @@ defmodule PLPMTUD.ConfigEnvTest do
       Enum.each(previous, fn {k, v} -> Application.put_env(:plpmtud, k, v) end)
     end
   end
+
+  test "an invalid application environment is refused like an invalid option" do
+    previous = Application.fetch_env(:plpmtud, :mtu_floor)
+
+    try do
+      Application.put_env(:plpmtud, :mtu_floor, 2_000)
+      assert {:error, {:invalid_config, :mtu_floor, _}} = PLPMTUD.new()
+      assert {:error, {:invalid_config, :mtu_floor, _}} = :plpmtud.new(%{})
+      Process.flag(:trap_exit, true)
+      assert {:error, {:invalid_config, :mtu_floor, _}} = PLPMTUD.Prober.start_link()
+      # A per-prober option wins over the environment.
+      assert {:ok, _} = PLPMTUD.new(mtu_floor: 1_200)
+      {:ok, prober} = PLPMTUD.Prober.start_link(config: %{mtu_floor: 1_200})
+      assert PLPMTUD.Prober.mtu(prober) == 1_200
+    after
+      case previous do
+        {:ok, value} -> Application.put_env(:plpmtud, :mtu_floor, value)
+        :error -> Application.delete_env(:plpmtud, :mtu_floor)
+      end
+    end
+  end
 end
