@@ -13,8 +13,13 @@
 %%% probe atomically. A lost probe is not congestion: keep it out of the
 %%% congestion window and resend its data at {@link packet_size/1}.
 %%%
-%%% Every call is one or two NIF calls that return in microseconds. Wrong
-%%% argument types raise `badarg'.
+%%% Every call is a few NIF calls, well under a microsecond in all (the
+%%% ack and loss calls of data packets, and {@link on_tick/2} when nothing is
+%%% due, are the cheap paths). Like every event, {@link on_emsgsize/3} and
+%%% {@link on_ptb/4} take the caller's `Now'. Arguments of the wrong type or
+%%% out of range (a negative time or size, an unknown loss reason, a
+%%% reference that is not a handle) raise `badarg' (`ArgumentError' in
+%%% Elixir); {@link new/1} returns `{error, Reason}' instead.
 -module(plpmtud).
 
 -export([new/1, connected/2, now_ms/0, packet_size/1, probe_size/1,
@@ -85,18 +90,26 @@ on_send(H, Seq, Bytes, Now) ->
 -spec on_ack(handle(), seq(), ms()) -> change().
 on_ack(H, Seq, Now) ->
     ok = check_ms(Now),
-    changed(H, fun() -> probe_acked(H, Seq, Now) end).
+    case ?NATIVE:prober_is_probe(H, Seq) of
+        true -> changed(H, fun() -> ?NATIVE:prober_probe_acked(H, Now, Seq) end);
+        false -> unchanged
+    end.
 
-%% @doc Like {@link on_ack/3}; a packet that was not the probe is reported as
-%% data of `Bytes' payload (this feeds black-hole detection).
+%% @doc Like {@link on_ack/3}; a packet that was not the probe in flight is
+%% reported as data of `Bytes' payload (this feeds black-hole detection).
 -spec on_ack(handle(), seq(), bytes(), ms()) -> change().
 on_ack(H, Seq, Bytes, Now) ->
     ok = check_ms(Now),
     Size = ip_size(H, Bytes),
-    changed(H, fun() ->
-        probe_acked(H, Seq, Now) orelse
-            ?NATIVE:prober_packet_acked(H, Now, Size) =:= ok
-    end).
+    case ?NATIVE:prober_is_probe(H, Seq) of
+        true ->
+            changed(H, fun() ->
+                ?NATIVE:prober_probe_acked(H, Now, Seq) orelse
+                    ?NATIVE:prober_packet_acked(H, Now, Size)
+            end);
+        false ->
+            data(?NATIVE:prober_packet_acked(H, Now, Size))
+    end.
 
 %% @doc Packet `Seq' was lost (`sack' counts as `dup_ack'). Returns whether it
 %% was a probe and whether the packet size changed. A lost probe is not
@@ -119,27 +132,21 @@ on_lost(H, Seq, Reason, Now) ->
 on_lost(H, Seq, Reason, Bytes, Now) ->
     Size = ip_size(H, Bytes),
     case on_lost(H, Seq, Reason, Now) of
-        {true, _} = Probe ->
-            Probe;
-        {false, unchanged} ->
-            {false, changed(H, fun() -> ?NATIVE:prober_packet_lost(H, Now, Size) end)}
+        {true, _} = Probe -> Probe;
+        {false, unchanged} -> {false, data(?NATIVE:prober_packet_lost(H, Now, Size))}
     end.
 
 %% @doc Runs the probe timer, the re-probe and black-hole checks. Returns
 %% `{probe_lost, Seq}' when the probe in flight timed out, `restarted' when a
 %% new search began, otherwise `unchanged'. Call it at least every probe
-%% timeout (`info(H)' gives the next `deadline').
+%% timeout (`info(H)' gives the next `deadline'); when nothing is due it is
+%% one cheap NIF call.
 -spec on_tick(handle(), ms()) -> unchanged | restarted | {probe_lost, seq()}.
 on_tick(H, Now) ->
-    #{state := Before, probe_in_flight := InFlight} = ?NATIVE:prober_info(H),
-    #{probes_lost_timeout := LostBefore} = ?NATIVE:prober_stats(H),
-    ok = ?NATIVE:prober_tick(H, Now),
-    #{probes_lost_timeout := LostAfter} = ?NATIVE:prober_stats(H),
-    After = ?NATIVE:prober_state(H),
-    if
-        LostAfter > LostBefore -> {probe_lost, InFlight};
-        Before =/= After, After =:= searching -> restarted;
-        true -> unchanged
+    ok = check_ms(Now),
+    case ?NATIVE:prober_deadline(H) of
+        Deadline when is_integer(Deadline), Now >= Deadline -> run_timers(H, Now);
+        _ -> unchanged
     end.
 
 %% @doc The DF send path got EMSGSIZE: the local kernel knows the path MTU is
@@ -191,10 +198,21 @@ loss(dup_ack) -> dup_ack;
 loss(sack) -> dup_ack;
 loss(Other) -> erlang:error(badarg, [Other]).
 
-%% Only the probe in flight (or a recent one) is told to the prober as a
-%% probe ack: other packets would count as stale probe events.
-probe_acked(H, Seq, Now) ->
-    ?NATIVE:prober_is_probe(H, Seq) andalso ?NATIVE:prober_probe_acked(H, Now, Seq).
+%% A deadline has passed: the probe in flight (if any) times out, or the
+%% next search is due. The deadline is the probe's while one is in flight.
+run_timers(H, Now) ->
+    #{state := Before, probe_in_flight := InFlight} = ?NATIVE:prober_info(H),
+    ok = ?NATIVE:prober_tick(H, Now),
+    case {InFlight, ?NATIVE:prober_state(H)} of
+        {nil, searching} when Before =/= searching -> restarted;
+        {nil, _} -> unchanged;
+        {Seq, _} -> {probe_lost, Seq}
+    end.
+
+%% The fate of a data packet never changes the PLPMTU by itself (a black-hole
+%% suspicion only makes the next probe a check of the current size), so the
+%% packet size need not be compared around it.
+data(ok) -> unchanged.
 
 %% Times reach the NIF (which checks them) only on some paths: check them always.
 check_ms(Now) when is_integer(Now), Now >= 0, Now =< 16#FFFFFFFFFFFFFFFF -> ok;
