@@ -21,7 +21,7 @@ defmodule PLPMTUD.MixProject do
 
   def application do
     [
-      extra_applications: [:logger],
+      extra_applications: [:logger, :crypto],
       mod: {PLPMTUD.Application, []}
     ]
   end

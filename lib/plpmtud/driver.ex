@@ -19,6 +19,15 @@ defmodule PLPMTUD.Driver do
   `PLPMTUD.packet_lost/3`), which is what black-hole detection watches. They
   are answered like probes, so the peer needs no extra support.
     * `{:notification, notification}` (see `t:PLPMTUD.notification/0`)
+
+  Every datagram carries a fresh random 64-bit nonce, which is also the
+  probe's id for the prober: answers and ICMP errors are matched by the
+  nonce they echo or quote, so an off-path attacker who knows the 5-tuple
+  and this scheme still has to guess 64 random bits (RFC 8899 §4.6.1).
+
+  A local EMSGSIZE (the sender's own interface or route is narrower than
+  the probe) limits the search at once and the next probe is sent in the
+  same call, so discovery never waits on a probe that cannot leave.
   """
 
   alias PLPMTUD.{Socket, Wire}
@@ -33,7 +42,7 @@ defmodule PLPMTUD.Driver do
     next_heartbeat_at: 0,
     heartbeats: %{},
     pending: %{},
-    next_id: 1,
+    sent: 0,
     probes: 0,
     sizes: [],
     ignored: 0
@@ -47,9 +56,9 @@ defmodule PLPMTUD.Driver do
           family: Wire.family(),
           heartbeat: pos_integer() | nil,
           next_heartbeat_at: integer(),
-          heartbeats: %{non_neg_integer() => {pos_integer(), integer()}},
-          pending: %{non_neg_integer() => {non_neg_integer(), pos_integer(), integer()}},
-          next_id: pos_integer(),
+          heartbeats: %{Wire.nonce() => {pos_integer(), integer()}},
+          pending: %{Wire.nonce() => {pos_integer(), integer()}},
+          sent: non_neg_integer(),
           probes: non_neg_integer(),
           sizes: [pos_integer()],
           ignored: non_neg_integer()
@@ -77,10 +86,21 @@ defmodule PLPMTUD.Driver do
   refuses it for a reason other than its size.
   """
   @spec send_due(t(), integer()) :: {:ok, [event()], t()} | {:error, term()}
-  def send_due(driver, now) do
-    case PLPMTUD.next_probe(driver.prober) do
-      nil -> send_heartbeat(driver, now)
-      size -> send_probe(driver, size, now)
+  def send_due(driver, now), do: send_due(driver, now, [])
+
+  # Each EMSGSIZE lowers the search limit below the refused size, so the
+  # loop ends after at most log2(ceiling - floor) + 1 refusals.
+  defp send_due(driver, now, earlier) do
+    sent =
+      case PLPMTUD.next_probe(driver.prober) do
+        nil -> send_heartbeat(driver, now)
+        size -> send_probe(driver, size, now)
+      end
+
+    case sent do
+      {:retry, events, driver} -> send_due(driver, now, earlier ++ events)
+      {:ok, events, driver} -> {:ok, earlier ++ events, driver}
+      error -> error
     end
   end
 
@@ -90,54 +110,79 @@ defmodule PLPMTUD.Driver do
     do: {:ok, notifications(driver), driver}
 
   defp send_heartbeat(driver, now) do
-    id = driver.next_id
     size = PLPMTUD.mtu(driver.prober)
-    driver = %{driver | next_id: id + 1, next_heartbeat_at: now + driver.heartbeat}
+    driver = %{driver | next_heartbeat_at: now + driver.heartbeat}
 
-    transmit(driver, id, size, now, fn driver ->
-      heartbeats = Map.put(driver.heartbeats, key(driver, id), {size, now})
-      {[], %{driver | heartbeats: heartbeats}}
-    end)
-  end
+    case transmit(driver, size) do
+      {:ok, nonce, driver} ->
+        heartbeats = Map.put(driver.heartbeats, nonce, {size, now})
+        {:ok, notifications(driver), %{driver | heartbeats: heartbeats}}
 
-  defp send_probe(driver, size, now) do
-    id = driver.next_id
-    driver = %{driver | next_id: id + 1}
+      {:emsgsize, mtu, driver} ->
+        outcome = if lowered?(driver, size, mtu, now), do: :retry, else: :ok
+        {outcome, [{:emsgsize, mtu} | notifications(driver)], driver}
 
-    transmit(driver, id, size, now, fn driver ->
-      :ok = PLPMTUD.probe_sent(driver.prober, id, size, now)
-
-      driver = %{
-        driver
-        | pending: Map.put(driver.pending, key(driver, id), {id, size, now}),
-          probes: driver.probes + 1,
-          sizes: if(size in driver.sizes, do: driver.sizes, else: [size | driver.sizes])
-      }
-
-      {[{:probe_sent, id, size}], driver}
-    end)
-  end
-
-  # Sends datagram `id` of `size` IP bytes; `sent` records it when the socket
-  # took it. A local EMSGSIZE goes to the prober; other errors are returned.
-  defp transmit(driver, id, size, now, sent) do
-    case Socket.send(driver.socket, Wire.probe(driver.mode, driver.family, id, size)) do
-      :ok ->
-        {events, driver} = sent.(driver)
-        {:ok, events ++ notifications(driver), driver}
-
-      {:error, {:emsgsize, mtu}} when is_integer(mtu) ->
-        PLPMTUD.emsgsize(driver.prober, mtu, now)
-        {:ok, [{:emsgsize, mtu} | notifications(driver)], driver}
-
-      {:error, reason} ->
-        {:error, reason}
+      error ->
+        error
     end
   end
 
-  # ICMP echo carries only the low 16 bits of the id.
-  defp key(%{mode: :icmp}, id), do: rem(id, 65_536)
-  defp key(_driver, id), do: id
+  defp send_probe(driver, size, now) do
+    case transmit(driver, size) do
+      {:ok, nonce, driver} ->
+        {:ok, [{:probe_sent, nonce, size} | notifications(driver)],
+         probe_sent(driver, nonce, size, now)}
+
+      {:emsgsize, mtu, driver} ->
+        emsgsize(driver, size, mtu, now)
+
+      error ->
+        error
+    end
+  end
+
+  defp probe_sent(driver, nonce, size, now) do
+    :ok = PLPMTUD.probe_sent(driver.prober, nonce, size, now)
+
+    %{
+      driver
+      | pending: Map.put(driver.pending, nonce, {size, now}),
+        probes: driver.probes + 1,
+        sizes: if(size in driver.sizes, do: driver.sizes, else: [size | driver.sizes])
+    }
+  end
+
+  # The kernel refused a probe of `size` and knows a path MTU of `mtu`: no
+  # size above min(mtu, size - 1) can leave, whatever `mtu` says. When the
+  # prober cannot lower its limit (the size is already at the floor), the
+  # probe counts as sent and times out like a lost one: fallback, no stall.
+  defp emsgsize(driver, size, mtu, now) do
+    if lowered?(driver, size, mtu, now) do
+      {:retry, [{:emsgsize, mtu} | notifications(driver)], driver}
+    else
+      nonce = Wire.nonce()
+      driver = probe_sent(driver, nonce, size, now)
+      {:ok, [{:emsgsize, mtu}, {:probe_sent, nonce, size} | notifications(driver)], driver}
+    end
+  end
+
+  defp lowered?(driver, size, mtu, now),
+    do: PLPMTUD.emsgsize(driver.prober, min(mtu, size - 1), now) == :accepted
+
+  # Sends one datagram of `size` IP bytes under a fresh nonce.
+  defp transmit(driver, size) do
+    nonce = Wire.nonce()
+    driver = %{driver | sent: driver.sent + 1}
+
+    case Socket.send(
+           driver.socket,
+           Wire.probe(driver.mode, driver.family, nonce, size, driver.sent)
+         ) do
+      :ok -> {:ok, nonce, driver}
+      {:error, {:emsgsize, mtu}} when is_integer(mtu) -> {:emsgsize, mtu, driver}
+      {:error, reason} -> {:error, reason}
+    end
+  end
 
   @doc """
   Handles a message of the driver's socket: an answer or an ICMP error.
@@ -157,25 +202,28 @@ defmodule PLPMTUD.Driver do
 
   defp answer(driver, data, now) do
     case Wire.parse_reply(driver.mode, driver.family, data) do
-      {:ack, key, _} when is_map_key(driver.heartbeats, key) -> heartbeat_acked(driver, key, now)
-      reply -> probe_answer(driver, reply, now)
+      {:ack, nonce, _} when is_map_key(driver.heartbeats, nonce) ->
+        heartbeat_acked(driver, nonce, now)
+
+      reply ->
+        probe_answer(driver, reply, now)
     end
   end
 
-  defp heartbeat_acked(driver, key, now) do
-    {{size, _sent_at}, heartbeats} = Map.pop(driver.heartbeats, key)
+  defp heartbeat_acked(driver, nonce, now) do
+    {{size, _sent_at}, heartbeats} = Map.pop(driver.heartbeats, nonce)
     PLPMTUD.packet_acked(driver.prober, size, now)
     driver = %{driver | heartbeats: heartbeats}
     {:ok, [{:heartbeat_acked, size} | notifications(driver)], driver}
   end
 
   defp probe_answer(driver, reply, now) do
-    with {:ack, key, _received} <- reply,
-         {{id, size, sent_at}, pending} <- Map.pop(driver.pending, key),
-         true <- PLPMTUD.acked(driver.prober, id, now) do
+    with {:ack, nonce, _received} <- reply,
+         {{size, sent_at}, pending} <- Map.pop(driver.pending, nonce),
+         true <- PLPMTUD.acked(driver.prober, nonce, now) do
       PLPMTUD.rtt_sample(driver.prober, max(now - sent_at, 0))
       driver = %{driver | pending: pending}
-      {:ok, [{:probe_acked, id, size, now - sent_at} | notifications(driver)], driver}
+      {:ok, [{:probe_acked, nonce, size, now - sent_at} | notifications(driver)], driver}
     else
       {:ignored, reason} -> ignored(driver, reason)
       {nil, _pending} -> ignored(driver, :unsolicited)
@@ -184,12 +232,8 @@ defmodule PLPMTUD.Driver do
   end
 
   defp ptb(driver, report, now) do
-    id =
-      case Map.get(driver.pending, Wire.quoted_id(driver.mode, report.quoted)) do
-        {id, _size, _sent_at} -> id
-        nil -> nil
-      end
-
+    nonce = Wire.quoted_nonce(driver.mode, report.quoted)
+    id = if is_map_key(driver.pending, nonce), do: nonce
     verdict = PLPMTUD.ptb(driver.prober, report.mtu, id, now)
     {:ok, [{:ptb, report.mtu, verdict} | notifications(driver)], driver}
   end
@@ -231,9 +275,9 @@ defmodule PLPMTUD.Driver do
     PLPMTUD.tick(driver.prober, now)
 
     if PLPMTUD.stats(driver.prober).probes_lost_timeout > lost_before and driver.pending != %{} do
-      {key, {id, size, _}} = Enum.max_by(driver.pending, fn {_, {id, _, _}} -> id end)
-      driver = %{driver | pending: Map.delete(driver.pending, key)}
-      {:ok, [{:probe_lost, id, size, :timeout} | notifications(driver)], driver}
+      {nonce, {size, _}} = Enum.max_by(driver.pending, fn {_, {_, sent_at}} -> sent_at end)
+      driver = %{driver | pending: Map.delete(driver.pending, nonce)}
+      {:ok, [{:probe_lost, nonce, size, :timeout} | notifications(driver)], driver}
     else
       {:ok, notifications(driver), driver}
     end

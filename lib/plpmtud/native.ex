@@ -51,8 +51,13 @@ defmodule PLPMTUD.Native do
   def prober_packet_lost(_prober, _now, _size), do: :erlang.nif_error(:nif_not_loaded)
   def prober_rtt_sample(_prober, _rtt), do: :erlang.nif_error(:nif_not_loaded)
   def prober_ptb(_prober, _now, _mtu, _quoted_probe), do: :erlang.nif_error(:nif_not_loaded)
+  def prober_ptb_quoted(_prober, _now, _mtu, _id, _quoted), do: :erlang.nif_error(:nif_not_loaded)
   def prober_emsgsize(_prober, _now, _mtu), do: :erlang.nif_error(:nif_not_loaded)
   def prober_claim_probe(_prober, _now, _id, _size), do: :erlang.nif_error(:nif_not_loaded)
+
+  def prober_claim_probe_quoted(_prober, _now, _id, _size, _payload),
+    do: :erlang.nif_error(:nif_not_loaded)
+
   def prober_overhead(_prober), do: :erlang.nif_error(:nif_not_loaded)
   def prober_tick(_prober, _now), do: :erlang.nif_error(:nif_not_loaded)
   def prober_deadline(_prober), do: :erlang.nif_error(:nif_not_loaded)

@@ -19,34 +19,46 @@ defmodule PLPMTUD.Wire do
   @typedoc "IP family."
   @type family :: :inet | :inet6
 
+  @typedoc "A probe's random 64-bit nonce: its id, echoed by answers and quoted by ICMP errors."
+  @type nonce :: 0..0xFFFF_FFFF_FFFF_FFFF
+
+  @doc "A fresh nonce from the VM's strong random source."
+  @spec nonce() :: nonce()
+  def nonce do
+    <<nonce::64>> = :crypto.strong_rand_bytes(8)
+    nonce
+  end
+
   @doc "Bytes of IP header for `family`."
   @spec ip_header(family()) :: 20 | 40
   def ip_header(:inet), do: 20
   def ip_header(:inet6), do: 40
 
   @doc """
-  The datagram to hand to the socket for a probe of `ip_size` IP bytes named
-  `id`. For `:udp` it is the UDP payload; for `:icmp` the echo message (the
-  kernel fills in identifier and checksum; the sequence number is `id`'s low 16 bits).
+  The datagram to hand to the socket for a probe of `ip_size` IP bytes
+  carrying `nonce`. For `:udp` it is the UDP payload; for `:icmp` the echo
+  message (the kernel fills in identifier and checksum; the sequence number
+  is `seq`'s low 16 bits and the nonce opens the echoed data).
   """
-  @spec probe(mode(), family(), non_neg_integer(), pos_integer()) :: binary()
-  def probe(:udp, family, id, ip_size) do
-    Native.wire_probe(id, ip_size, max(ip_size - ip_header(family) - 8, 0))
+  @spec probe(mode(), family(), nonce(), pos_integer(), non_neg_integer()) :: binary()
+  def probe(mode, family, nonce, ip_size, seq \\ 0)
+
+  def probe(:udp, family, nonce, ip_size, _seq) do
+    Native.wire_probe(nonce, ip_size, max(ip_size - ip_header(family) - 8, 0))
   end
 
-  def probe(:icmp, family, id, ip_size) do
+  def probe(:icmp, family, nonce, ip_size, seq) do
     type = if family == :inet, do: 8, else: 128
-    padding = max(ip_size - ip_header(family) - 8, 0)
-    <<type, 0, 0::16, 0::16, id::16, 0::size(padding)-unit(8)>>
+    padding = max(ip_size - ip_header(family) - 16, 0)
+    <<type, 0, 0::16, 0::16, rem(seq, 65_536)::16, nonce::64, 0::size(padding)-unit(8)>>
   end
 
   @doc """
-  What a received datagram says: `{:ack, id, bytes_received}` for an answer
-  to one of our probes (for `:icmp`, `id` is the 16-bit sequence number),
-  or `{:ignored, reason}`.
+  What a received datagram says: `{:ack, nonce, bytes_received}` for an
+  answer to one of our probes, or `{:ignored, reason}`.
   """
   @spec parse_reply(mode(), family(), binary()) ::
-          {:ack, non_neg_integer(), non_neg_integer()} | {:ignored, atom()}
+          {:ack, nonce(), non_neg_integer()} | {:ignored, atom()}
   def parse_reply(:udp, _family, data) do
     case Native.wire_parse(data) do
       {:ack, nonce, received} -> {:ack, nonce, received}
@@ -55,9 +67,13 @@ defmodule PLPMTUD.Wire do
     end
   end
 
-  def parse_reply(:icmp, family, <<type, 0, _sum::16, _ident::16, seq::16, _::binary>> = data) do
+  def parse_reply(
+        :icmp,
+        family,
+        <<type, 0, _sum::16, _ident::16, _seq::16, nonce::64, _::binary>> = data
+      ) do
     if type == reply_type(family),
-      do: {:ack, seq, byte_size(data)},
+      do: {:ack, nonce, byte_size(data)},
       else: {:ignored, :not_an_echo_reply}
   end
 
@@ -67,20 +83,20 @@ defmodule PLPMTUD.Wire do
   defp reply_type(:inet6), do: 129
 
   @doc """
-  The probe id quoted at the start of one of our datagrams returned in an
+  The nonce quoted at the start of one of our datagrams returned in an
   ICMP error (`quoted`), or `nil` when it is not one of ours.
   """
-  @spec quoted_id(mode(), binary()) :: non_neg_integer() | nil
-  def quoted_id(:udp, quoted) do
+  @spec quoted_nonce(mode(), binary()) :: nonce() | nil
+  def quoted_nonce(:udp, quoted) do
     case Native.wire_parse(binary_part(quoted, 0, min(byte_size(quoted), 20))) do
       {:probe, nonce, _size} -> nonce
       _ -> nil
     end
   end
 
-  def quoted_id(:icmp, <<type, 0, _sum::16, _ident::16, seq::16, _::binary>>)
+  def quoted_nonce(:icmp, <<type, 0, _sum::16, _ident::16, _seq::16, nonce::64, _::binary>>)
       when type in [8, 128],
-      do: seq
+      do: nonce
 
-  def quoted_id(:icmp, _quoted), do: nil
+  def quoted_nonce(:icmp, _quoted), do: nil
 end

@@ -40,9 +40,10 @@ defmodule PLPMTUD.SpoofedPtbTest do
         {"ipv4", :server4, :client4},
         {"ipv6", :server6, :client6}
       ] do
-    test "#{family}: forged PTBs of 68, 296, 552 and 1000 bytes are all refused and counted", %{
-      forge: forge
-    } do
+    test "#{family}: forged PTBs of 68, 296, 552 and 1000 bytes are all refused and counted, also by an attacker who counts ids",
+         %{
+           forge: forge
+         } do
       # A black hole (routers send no ICMP), with an attacker beside r1.
       ns = Lab.up!("pls#{unquote(family)}", "blackhole", ["--attacker"])
       start_supervised!({Responder, netns: ns.server})
@@ -76,17 +77,26 @@ defmodule PLPMTUD.SpoofedPtbTest do
         forge(forge, ns, [to_string(:inet.ntoa(client)), "#{mtu}", mode, "3" | flow])
       end
 
+      # An attacker who knows the old id scheme (1, 2, 3, ... shared with
+      # heartbeats) quotes ids 1..500 of the real flow while a search runs.
+      for _ <- 1..3 do
+        Prober.probe_now(prober)
+        forge(forge, ns, [to_string(:inet.ntoa(client)), "1000", "counter", "500" | flow])
+        assert settle(prober) in 1334..1350
+      end
+
       Process.sleep(300)
       stats = Prober.stats(prober)
 
       IO.puts(
         "\n  #{unquote(family)} forged PTBs: accepted #{stats.ptb_accepted}, unmatched #{stats.ptb_unmatched}, " <>
-          "not probing #{stats.ptb_not_probing}, below floor #{stats.ptb_below_floor} (72 sent, 24 quoting the real flow)"
+          "not probing #{stats.ptb_not_probing}, below floor #{stats.ptb_below_floor} " <>
+          "(1 572 sent, 1 524 quoting the real flow)"
       )
 
       assert stats.ptb_accepted == 0
-      # Only "flow" forgeries match a socket; the kernel drops the others.
-      assert stats.ptb_ignored >= 12, inspect(stats)
+      # Only "flow" and "counter" forgeries match a socket; the kernel drops the others.
+      assert stats.ptb_ignored >= 12 + 500, inspect(stats)
       assert stats.ptb_unmatched + stats.ptb_not_probing == stats.ptb_ignored
       assert stats.ptb_unmatched > 0 and stats.ptb_not_probing > 0, inspect(stats)
       assert Prober.mtu(prober) in 1334..1350

@@ -6,7 +6,9 @@
 //!
 //! MODE: `random` (random bytes quoted), `guessed` (a UDP header between the
 //! flow's addresses with random ports), `flow` (the flow's real addresses
-//! and ports, quoting a plpmtud probe header with a random, wrong nonce).
+//! and ports, quoting a plpmtud probe header with a random, wrong nonce),
+//! `counter` (the flow's real addresses and ports, quoting nonces 1..=COUNT:
+//! an attacker who knows ids are counted from 1, as they were before nonces).
 
 use plpmtud_core::sim::SplitMix64;
 use socket2::{Domain, Protocol, SockAddr, Socket, Type};
@@ -28,16 +30,21 @@ fn random_bytes(rng: &mut SplitMix64, n: usize) -> Vec<u8> {
 }
 
 /// The quoted original datagram: an IP header, a UDP header and 20 bytes of payload.
-fn quoted(mode: &str, rng: &mut SplitMix64, flow: Option<(SocketAddr, SocketAddr)>) -> Vec<u8> {
+fn quoted(
+    mode: &str,
+    rng: &mut SplitMix64,
+    nonce: u64,
+    flow: Option<(SocketAddr, SocketAddr)>,
+) -> Vec<u8> {
     let Some((src, dst)) = flow.filter(|_| mode != "random") else {
         return random_bytes(rng, 68);
     };
-    let (sport, dport) = if mode == "flow" {
+    let (sport, dport) = if mode == "flow" || mode == "counter" {
         (src.port(), dst.port())
     } else {
         (rng.next_u64() as u16, rng.next_u64() as u16)
     };
-    let payload = plpmtud_core::wire::probe(rng.next_u64(), 1400, 20);
+    let payload = plpmtud_core::wire::probe(nonce, 1400, 20);
     let udp_len = (8 + 1372) as u16;
     let mut udp = Vec::new();
     udp.extend_from_slice(&sport.to_be_bytes());
@@ -87,7 +94,7 @@ fn main() {
     };
     let socket = Socket::new(domain, Type::RAW, Some(protocol)).expect("raw ICMP socket (root)");
     let dest = SockAddr::from(SocketAddr::new(target, 0));
-    for _ in 0..count {
+    for i in 1..=count {
         let mut message = match target {
             // Type 3 code 4: checksum, unused, next-hop MTU.
             IpAddr::V4(_) => {
@@ -102,7 +109,12 @@ fn main() {
                 m
             }
         };
-        message.extend_from_slice(&quoted(mode, &mut rng, flow));
+        let nonce = if mode == "counter" {
+            u64::from(i)
+        } else {
+            rng.next_u64()
+        };
+        message.extend_from_slice(&quoted(mode, &mut rng, nonce, flow));
         if target.is_ipv4() {
             let sum = checksum(&message);
             message[2..4].copy_from_slice(&sum.to_be_bytes());

@@ -12,6 +12,7 @@ pub mod fragment;
 pub mod fuzz;
 pub mod overhead;
 pub mod prober;
+pub mod quote;
 pub mod rate_limit;
 pub mod ring;
 pub mod rtt;

@@ -8,6 +8,7 @@
 
 use crate::black_hole::BlackHoleDetector;
 use crate::config::{Config, ConfigError, ProbeTimeoutMode};
+use crate::quote::fingerprint;
 use crate::ring::Ring;
 use crate::rtt::RttEstimator;
 use crate::search::next_probe_size;
@@ -200,6 +201,15 @@ enum Purpose {
     CheckBlackHole { resume: State },
 }
 
+/// A probe sent recently: what a PTB must quote to be believed.
+#[derive(Debug, Clone, Copy, Default)]
+struct ProbeRecord {
+    id: u64,
+    size: u32,
+    /// Fingerprint of its first bytes, when the caller gave them.
+    quote: Option<u64>,
+}
+
 #[derive(Debug, Clone, Copy)]
 struct InFlight {
     id: u64,
@@ -233,7 +243,7 @@ pub struct Prober {
     interval_ms: u64,
     rtt: RttEstimator,
     black_hole: BlackHoleDetector,
-    recent_probes: Ring<(u64, u32), RECENT_PROBES>,
+    recent_probes: Ring<ProbeRecord, RECENT_PROBES>,
     stats: Stats,
     history: Ring<MtuChange, HISTORY_LEN>,
     notifications: Ring<Notification, NOTIFICATION_LEN>,
@@ -319,8 +329,34 @@ impl Prober {
         }
     }
 
-    /// A probe of `size` bytes named `id` was sent at `now_ms`.
+    /// A probe of `size` bytes named `id` was sent at `now_ms`. A PTB for it
+    /// is believed when it names `id`: make ids unguessable (plpmtud's own
+    /// probes use random 64-bit nonces), or use [`Prober::probe_sent_quoted`].
     pub fn probe_sent(&mut self, now_ms: u64, id: u64, size: u32) -> Result<(), ProbeError> {
+        self.record_probe(now_ms, id, size, None)
+    }
+
+    /// Like [`Prober::probe_sent`] for a probe whose UDP payload starts with
+    /// `payload`: a PTB for it is believed only if it quotes the same first
+    /// [`crate::quote::QUOTE_LEN`] bytes ([`Prober::ptb_quoted`]), so a
+    /// guessable id (a 16-bit sequence number) is not enough to forge one.
+    pub fn probe_sent_quoted(
+        &mut self,
+        now_ms: u64,
+        id: u64,
+        size: u32,
+        payload: &[u8],
+    ) -> Result<(), ProbeError> {
+        self.record_probe(now_ms, id, size, Some(fingerprint(payload)))
+    }
+
+    fn record_probe(
+        &mut self,
+        now_ms: u64,
+        id: u64,
+        size: u32,
+        quote: Option<u64>,
+    ) -> Result<(), ProbeError> {
         if let Some(in_flight) = self.in_flight {
             return Err(ProbeError::InFlight { id: in_flight.id });
         }
@@ -336,7 +372,7 @@ impl Prober {
             sent_at_ms: now_ms,
             deadline_ms: now_ms.saturating_add(self.probe_timeout_ms()),
         });
-        self.recent_probes.push((id, size));
+        self.recent_probes.push(ProbeRecord { id, size, quote });
         self.stats.probes_sent += 1;
         Ok(())
     }
@@ -394,9 +430,7 @@ impl Prober {
     /// True if `id` names the probe in flight or one of the last few probes:
     /// the transport should keep such losses out of its congestion control.
     pub fn is_probe(&self, id: u64) -> bool {
-        self.recent_probes
-            .iter()
-            .any(|&(probe_id, _)| probe_id == id)
+        self.recent_probes.iter().any(|probe| probe.id == id)
     }
 
     /// A data packet of `size` IP bytes was acknowledged.
@@ -440,8 +474,32 @@ impl Prober {
     /// An ICMP Packet-Too-Big (or Fragmentation Needed) hint reporting
     /// `reported_mtu`; `quoted_probe` is the id of the probe the quoted packet
     /// matched (by nonce or sequence number), `None` if it matched none.
+    /// A probe sent with [`Prober::probe_sent_quoted`] is never matched this
+    /// way: its PTBs must go through [`Prober::ptb_quoted`].
     pub fn ptb(&mut self, now_ms: u64, reported_mtu: u32, quoted_probe: Option<u64>) -> PtbVerdict {
-        let verdict = self.judge_ptb(reported_mtu, quoted_probe);
+        self.handle_ptb(now_ms, reported_mtu, quoted_probe.map(|id| (id, None)))
+    }
+
+    /// A Packet-Too-Big hint for probe `id` whose quoted copy of the UDP
+    /// payload is `quoted`: accepted only if the quoted bytes are the ones
+    /// the probe was sent with ([`Prober::probe_sent_quoted`]).
+    pub fn ptb_quoted(
+        &mut self,
+        now_ms: u64,
+        reported_mtu: u32,
+        id: u64,
+        quoted: &[u8],
+    ) -> PtbVerdict {
+        self.handle_ptb(now_ms, reported_mtu, Some((id, Some(fingerprint(quoted)))))
+    }
+
+    fn handle_ptb(
+        &mut self,
+        now_ms: u64,
+        reported_mtu: u32,
+        quoted: Option<(u64, Option<u64>)>,
+    ) -> PtbVerdict {
+        let verdict = self.judge_ptb(reported_mtu, quoted);
         if verdict != PtbVerdict::Accepted {
             self.stats.ptb_ignored += 1;
             match verdict {
@@ -481,6 +539,12 @@ impl Prober {
     /// exactly that size is due; true if it became the probe (aiutp's `on_send`).
     pub fn claim_probe(&mut self, now_ms: u64, id: u64, size: u32) -> bool {
         self.next_probe() == Some(size) && self.probe_sent(now_ms, id, size).is_ok()
+    }
+
+    /// [`Prober::claim_probe`] for a packet whose UDP payload starts with
+    /// `payload`, so that its PTBs are checked against it ([`Prober::ptb_quoted`]).
+    pub fn claim_probe_quoted(&mut self, now_ms: u64, id: u64, size: u32, payload: &[u8]) -> bool {
+        self.next_probe() == Some(size) && self.probe_sent_quoted(now_ms, id, size, payload).is_ok()
     }
 
     /// Handles timers due at `now_ms`: probe timeouts and the next search.
@@ -790,18 +854,24 @@ impl Prober {
         self.advance(now_ms);
     }
 
-    fn judge_ptb(&self, reported_mtu: u32, quoted_probe: Option<u64>) -> PtbVerdict {
+    /// `quoted`: the probe id the PTB names and, if the caller had the quoted
+    /// bytes, their fingerprint.
+    fn judge_ptb(&self, reported_mtu: u32, quoted: Option<(u64, Option<u64>)>) -> PtbVerdict {
         if !matches!(self.state, State::Searching | State::Base) {
             return PtbVerdict::NotProbing;
         }
         let Some(target) = self.target else {
             return PtbVerdict::NotProbing;
         };
-        let quoted_size = quoted_probe.and_then(|id| {
+        let quoted_size = quoted.and_then(|(id, quoted_print)| {
             self.recent_probes
                 .iter()
-                .find(|&&(probe_id, size)| probe_id == id && size == target)
-                .map(|&(_, size)| size)
+                .find(|probe| {
+                    probe.id == id
+                        && probe.size == target
+                        && probe.quote.map_or(true, |sent| quoted_print == Some(sent))
+                })
+                .map(|probe| probe.size)
         });
         match quoted_size {
             None => PtbVerdict::Unmatched,

@@ -608,3 +608,50 @@ fn a_stale_hint_that_fails_falls_back_to_the_search_below_it() {
         "a hint above the ceiling is ignored"
     );
 }
+
+/// An attacker who knows the transport numbers its packets (uTP: 16-bit
+/// sequence numbers) and the 5-tuple forges PTBs naming every id; only the
+/// quoted bytes of the real probe make one believed.
+#[test]
+fn ptb_for_a_quoted_probe_needs_the_bytes_it_was_sent_with() {
+    let mut p = prober(Config::default());
+    p.connected(0);
+    let size = p.next_probe().unwrap();
+    let mut sent = vec![0u8; 1000];
+    sent[..20].copy_from_slice(b"uTP header 1234 5678");
+    sent[20..28].copy_from_slice(&0x1f2e_3d4c_5b6a_7988u64.to_be_bytes());
+    assert!(p.claim_probe_quoted(0, 41, size, &sent));
+    for guessed_id in 0..=u64::from(u16::MAX) {
+        assert_ne!(p.ptb(1, 600, Some(guessed_id)), PtbVerdict::Accepted);
+        let mut forged = sent[..64].to_vec();
+        forged[20..28].copy_from_slice(&guessed_id.to_be_bytes());
+        assert_ne!(
+            p.ptb_quoted(1, 600, guessed_id, &forged),
+            PtbVerdict::Accepted
+        );
+    }
+    assert_eq!(
+        p.ptb_quoted(1, 600, 41, &sent[..8]),
+        PtbVerdict::Unmatched,
+        "quote cut short"
+    );
+    assert_eq!(p.stats().ptb_accepted, 0);
+    assert_eq!(p.stats().ptb_unmatched, 2 * 65_536 + 1);
+    assert_eq!(p.ptb_quoted(1, 600, 41, &sent[..40]), PtbVerdict::Accepted);
+    assert_eq!(p.next_probe(), Some(600));
+}
+
+#[test]
+fn a_probe_sent_without_its_bytes_is_matched_by_id() {
+    let mut p = prober(Config::default());
+    p.connected(0);
+    let size = send(&mut p, 0, 0xDEAD_BEEF_CAFE_F00D);
+    assert_eq!(
+        p.ptb(1, size - 1, Some(0xDEAD_BEEF_CAFE_F00E)),
+        PtbVerdict::Unmatched
+    );
+    assert_eq!(
+        p.ptb(1, size - 1, Some(0xDEAD_BEEF_CAFE_F00D)),
+        PtbVerdict::Accepted
+    );
+}

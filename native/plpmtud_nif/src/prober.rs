@@ -3,7 +3,7 @@
 use crate::{atoms, config, encode};
 use parking_lot::Mutex;
 use plpmtud_core::{LossReason, ProbeError, Prober};
-use rustler::{Atom, Encoder, Env, Resource, ResourceArc, Term};
+use rustler::{Atom, Binary, Encoder, Env, Resource, ResourceArc, Term};
 
 /// A prober shared by reference with the BEAM; the lock is held for one call.
 pub struct ProberResource(Mutex<Prober>);
@@ -111,6 +111,12 @@ fn prober_ptb(p: Handle, now: u64, mtu: u32, quoted_probe: Option<u64>) -> Atom 
     encode::ptb_verdict(p.0.lock().ptb(now, mtu, quoted_probe))
 }
 
+/// A PTB for probe `id` quoting `quoted` (the UDP payload as the ICMP error copied it).
+#[rustler::nif]
+fn prober_ptb_quoted(p: Handle, now: u64, mtu: u32, id: u64, quoted: Binary<'_>) -> Atom {
+    encode::ptb_verdict(p.0.lock().ptb_quoted(now, mtu, id, quoted.as_slice()))
+}
+
 #[rustler::nif]
 fn prober_emsgsize(p: Handle, now: u64, mtu: u32) -> Atom {
     encode::ptb_verdict(p.0.lock().emsgsize(now, mtu))
@@ -119,6 +125,13 @@ fn prober_emsgsize(p: Handle, now: u64, mtu: u32) -> Atom {
 #[rustler::nif]
 fn prober_claim_probe(p: Handle, now: u64, id: u64, size: u32) -> bool {
     p.0.lock().claim_probe(now, id, size)
+}
+
+/// `claim_probe` for a packet whose UDP payload starts with `payload`.
+#[rustler::nif]
+fn prober_claim_probe_quoted(p: Handle, now: u64, id: u64, size: u32, payload: Binary<'_>) -> bool {
+    p.0.lock()
+        .claim_probe_quoted(now, id, size, payload.as_slice())
 }
 
 #[rustler::nif]
