@@ -2,14 +2,13 @@
 //! `Endpoint`, delivery of datagrams and Packet-Too-Big reports to the
 //! controlling process, and error mapping.
 
-use crate::{atoms, encode};
+use crate::{atoms, encode, list};
 use parking_lot::Mutex;
 use plpmtud_core::socket::endpoint::{Active, Delivery, Endpoint};
 use plpmtud_core::socket::errqueue::ErrorKind;
 use plpmtud_core::socket::{
     errno_name, DfPolicy, DfSocket, ErrorEntry, OpenOptions, SocketError, Transport,
 };
-use rustler::types::list::ListIterator;
 use rustler::{
     Atom, Binary, Encoder, Env, LocalPid, Monitor, NifResult, OwnedEnv, Resource, ResourceArc, Term,
 };
@@ -326,15 +325,19 @@ fn report_time(env: Env<'_>, elapsed: std::time::Duration) -> bool {
 /// Sends datagrams from `list` in chunks (GSO or `sendmmsg`) until the list
 /// ends, an error stops it, or about 100 µs of work is done (reported to
 /// the scheduler): `{:ok, n}` (all sent), `{:partial, n}` (call again with
-/// the rest) or `{:error, n, reason}`.
+/// the rest) or `{:error, n, reason}`. An improper list or an element that
+/// is not a binary is `ArgumentError`, raised before anything is sent.
 #[rustler::nif]
 fn socket_send_batch<'a>(
     env: Env<'a>,
     s: Handle,
-    list: ListIterator<'a>,
+    list: Term<'a>,
     dest: Option<(Term<'a>, Term<'a>)>,
 ) -> NifResult<Term<'a>> {
     const CHUNK: usize = plpmtud_core::socket::BATCH_CHUNK;
+    // Every element is checked before anything is sent, so a bad one raises
+    // without a partial send.
+    let list = list::checked::<Binary<'a>>(list)?;
     let dest = match dest {
         Some((ip, port)) => Some(decode_addr(ip, port)?),
         None => None,
