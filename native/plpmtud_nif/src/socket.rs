@@ -396,29 +396,38 @@ fn socket_recv<'a>(env: Env<'a>, s: Handle, timeout: Term<'a>) -> NifResult<Term
     })
 }
 
+/// Changes the active mode: `:ok`, or `{:error, :closed}` as every other
+/// call on a closed socket.
 #[rustler::nif]
-fn socket_set_active(s: Handle, active: Term<'_>) -> NifResult<Atom> {
+fn socket_set_active<'a>(env: Env<'a>, s: Handle, active: Term<'a>) -> NifResult<Term<'a>> {
     let active = decode_active(active)?;
-    s.endpoint.set_active(active);
-    Ok(atoms::ok())
+    Ok(match s.endpoint.set_active(active) {
+        Ok(()) => atoms::ok().encode(env),
+        Err(e) => error_reason(env, e),
+    })
 }
 
-/// Hands the socket to `pid`; only the current owner may.
+/// Hands the socket to `pid`; only the current owner may. As gen_udp:
+/// `{:error, :badarg}` for a pid that is not alive (the socket stays open
+/// with its owner), `{:error, :closed}` for a closed socket.
 #[rustler::nif]
 fn socket_controlling_process<'a>(env: Env<'a>, s: Handle, pid: LocalPid) -> Term<'a> {
+    if s.endpoint.is_closed() {
+        return error_reason(env, SocketError::Closed);
+    }
     let mut owner = s.owner.lock();
     if owner.0 != env.pid() {
         return (atoms::error(), atoms::not_owner()).encode(env);
     }
+    // Monitor the new owner before letting go of the old one: a dead pid
+    // cannot be monitored, and the socket then stays as it was.
+    let Some(monitor) = s.monitor(Some(env), &pid) else {
+        return (atoms::error(), atoms::badarg()).encode(env);
+    };
     if let Some(old) = owner.1.take() {
         s.demonitor(Some(env), &old);
     }
-    *owner = (pid, s.monitor(Some(env), &pid));
-    if owner.1.is_none() {
-        drop(owner);
-        s.endpoint.close();
-        return (atoms::error(), closed()).encode(env);
-    }
+    *owner = (pid, Some(monitor));
     atoms::ok().encode(env)
 }
 
