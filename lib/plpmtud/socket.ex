@@ -38,6 +38,9 @@ defmodule PLPMTUD.Socket do
   @typedoc "An IPv4 or IPv6 address tuple."
   @type ip :: :inet.ip_address()
 
+  @typedoc "An address tuple or a host name (string, charlist or atom) to resolve."
+  @type host :: ip() | String.t() | :inet.hostname()
+
   @typedoc "Don't-Fragment policy."
   @type df :: :probe | :do | :want | :dont
 
@@ -68,7 +71,10 @@ defmodule PLPMTUD.Socket do
     * `:ip` - local address (default: any address of `:family`)
     * `:family` - `:inet` or `:inet6`; implied by `:ip` or `:connect` when
       given, else `:inet`
-    * `:connect` - `{ip, port}` of a peer, for `send/2` and `path_mtu/1`
+    * `:connect` - `{host, port}` of a peer, for `send/2` and `path_mtu/1`;
+      a host name is resolved in the socket's family as gen_udp does (see
+      `resolve/2`), and one that does not resolve returns the resolver's
+      reason, such as `{:error, :nxdomain}`
     * `:df` - `:probe` (default), `:do`, `:want` or `:dont`
     * `:active` - `true` (default), `false`, `:once` or a count, as gen_udp
     * `:recv_errors` - read ICMP errors from the error queue (default `true`)
@@ -79,26 +85,59 @@ defmodule PLPMTUD.Socket do
       sysctl, else `{:error, :eacces}`
     * `:netns` - open the socket inside this network namespace: a name from
       `ip netns add` (looked up in `/run/netns/`) or a path. Needs root; Linux.
+      `{:error, :enoent}` when no such namespace exists, `:eperm` without
+      the privilege to enter it, `:einval` when the path is not a namespace.
 
   Unknown options raise `ArgumentError`.
   """
   @spec open(:inet.port_number(), keyword()) :: {:ok, t()} | {:error, reason()}
   def open(port \\ 0, options \\ []) do
     options = Keyword.validate!(options, @open_defaults)
-    ip = options[:ip] || any_address(options[:family] || family_of(options[:connect]))
+    family = options[:family] || family_of(options[:ip]) || family_of(options[:connect]) || :inet
 
-    Native.socket_open(
-      ip,
-      port,
-      options[:connect],
-      options[:df],
-      options[:active],
-      options[:recv_errors],
-      options[:reuse_address],
-      netns_path(options[:netns]),
-      icmp?(options[:transport])
-    )
+    with {:ok, connect} <- resolve_peer(options[:connect], family) do
+      Native.socket_open(
+        options[:ip] || any_address(family),
+        port,
+        connect,
+        options[:df],
+        options[:active],
+        options[:recv_errors],
+        options[:reuse_address],
+        netns_path(options[:netns]),
+        icmp?(options[:transport])
+      )
+    end
   end
+
+  @doc """
+  Resolves `host` to an address of `family` (`:inet` or `:inet6`) as gen_udp
+  does, with `:inet.getaddr/2`: an address tuple is returned as it is, a
+  host name (string, charlist or atom) is looked up, and one that does not
+  resolve returns the resolver's reason (`{:error, :nxdomain}`, or
+  `{:error, :einval}` for a malformed name).
+  """
+  @spec resolve(host(), :inet | :inet6) :: {:ok, ip()} | {:error, :inet.posix()}
+  def resolve(host, family) when family in [:inet, :inet6] do
+    cond do
+      is_tuple(host) -> {:ok, host}
+      is_binary(host) -> :inet.getaddr(String.to_charlist(host), family)
+      is_list(host) or is_atom(host) -> :inet.getaddr(host, family)
+      true -> raise ArgumentError, "expected an address or a host name, got: #{inspect(host)}"
+    end
+  end
+
+  def resolve(_host, family),
+    do: raise(ArgumentError, "family must be :inet or :inet6, got: #{inspect(family)}")
+
+  defp resolve_peer(nil, _family), do: {:ok, nil}
+
+  defp resolve_peer({host, port}, family) do
+    with {:ok, ip} <- resolve(host, family), do: {:ok, {ip, port}}
+  end
+
+  # Anything else reaches the NIF, which raises ArgumentError.
+  defp resolve_peer(other, _family), do: {:ok, other}
 
   defp icmp?(:udp), do: false
   defp icmp?(:icmp_echo), do: true
@@ -113,8 +152,10 @@ defmodule PLPMTUD.Socket do
   defp netns_path(other),
     do: raise(ArgumentError, "netns must be a name or a path, got: #{inspect(other)}")
 
-  defp family_of({ip, _port}) when tuple_size(ip) == 8, do: :inet6
-  defp family_of(_), do: :inet
+  defp family_of({ip, _port}), do: family_of(ip)
+  defp family_of(ip) when is_tuple(ip) and tuple_size(ip) == 8, do: :inet6
+  defp family_of(ip) when is_tuple(ip) and tuple_size(ip) == 4, do: :inet
+  defp family_of(_), do: nil
 
   defp any_address(:inet), do: {0, 0, 0, 0}
   defp any_address(:inet6), do: {0, 0, 0, 0, 0, 0, 0, 0}
@@ -150,10 +191,23 @@ defmodule PLPMTUD.Socket do
   @spec send(t(), iodata()) :: :ok | {:error, reason()}
   def send(socket, data), do: Native.socket_send(socket, to_binary(data))
 
-  @doc "Sends `data` to `ip`:`port` without blocking."
-  @spec send_to(t(), ip(), :inet.port_number(), iodata()) :: :ok | {:error, reason()}
-  def send_to(socket, ip, port, data),
-    do: Native.socket_send_to(socket, ip, port, to_binary(data))
+  @doc """
+  Sends `data` to `host`:`port` without blocking. A host name is resolved
+  in the socket's family (see `resolve/2`).
+  """
+  @spec send_to(t(), host(), :inet.port_number(), iodata()) :: :ok | {:error, reason()}
+  def send_to(socket, host, port, data) do
+    with {:ok, ip} <- resolve_for(socket, host) do
+      Native.socket_send_to(socket, ip, port, to_binary(data))
+    end
+  end
+
+  # Resolves `host` in the family of the socket's local address.
+  defp resolve_for(_socket, ip) when is_tuple(ip), do: {:ok, ip}
+
+  defp resolve_for(socket, host) do
+    with {:ok, {local, _port}} <- sockname(socket), do: resolve(host, family_of(local))
+  end
 
   @doc """
   Sends a list of binaries to `dest` (`{ip, port}`) or, when `nil`, the
@@ -164,12 +218,25 @@ defmodule PLPMTUD.Socket do
   rest, so other processes run in between.
 
   Returns `{:ok, count}` when all were sent, or `{:error, sent, reason}` at
-  the first failure (`sent` datagrams went out).
+  the first failure (`sent` datagrams went out). A host name in `dest` is
+  resolved as in `send_to/4`; `{:error, 0, reason}` when it does not
+  resolve. An improper list or an element that is not a binary raises
+  `ArgumentError` before anything is sent.
   """
-  @spec send_batch(t(), [binary()], {ip(), :inet.port_number()} | nil) ::
+  @spec send_batch(t(), [binary()], {host(), :inet.port_number()} | nil) ::
           {:ok, non_neg_integer()} | {:error, non_neg_integer(), reason()}
-  def send_batch(socket, datagrams, dest \\ nil) when is_list(datagrams),
-    do: send_batch(socket, datagrams, dest, 0)
+  def send_batch(socket, datagrams, dest \\ nil) when is_list(datagrams) do
+    case resolve_dest(socket, dest) do
+      {:ok, dest} -> send_batch(socket, datagrams, dest, 0)
+      {:error, reason} -> {:error, 0, reason}
+    end
+  end
+
+  defp resolve_dest(socket, {host, port}) do
+    with {:ok, ip} <- resolve_for(socket, host), do: {:ok, {ip, port}}
+  end
+
+  defp resolve_dest(_socket, dest), do: {:ok, dest}
 
   defp send_batch(socket, datagrams, dest, sent_before) do
     case Native.socket_send_batch(socket, datagrams, dest) do
@@ -200,12 +267,20 @@ defmodule PLPMTUD.Socket do
   @spec set_gso(t(), boolean()) :: {:ok, boolean()} | {:error, reason()}
   def set_gso(socket, enabled), do: Native.socket_set_gso(socket, enabled)
 
-  @doc "Sets the active mode: `true`, `false`, `:once` or a count."
-  @spec set_active(t(), active()) :: :ok
+  @doc """
+  Sets the active mode: `true`, `false`, `:once` or a count.
+  `{:error, :closed}` on a closed socket.
+  """
+  @spec set_active(t(), active()) :: :ok | {:error, :closed}
   def set_active(socket, active), do: Native.socket_set_active(socket, active)
 
-  @doc "Makes `pid` the controlling process. Only the current one may."
-  @spec controlling_process(t(), pid()) :: :ok | {:error, :not_owner | :closed}
+  @doc """
+  Makes `pid` the controlling process. Only the current one may
+  (`{:error, :not_owner}`). As with gen_udp, a `pid` that is not alive
+  returns `{:error, :badarg}` and the socket stays open with its owner;
+  a closed socket returns `{:error, :closed}`.
+  """
+  @spec controlling_process(t(), pid()) :: :ok | {:error, :not_owner | :badarg | :closed}
   def controlling_process(socket, pid), do: Native.socket_controlling_process(socket, pid)
 
   @doc "Closes the socket (an attached fd is left open). Idempotent."

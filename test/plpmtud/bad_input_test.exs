@@ -6,20 +6,9 @@ defmodule PLPMTUD.BadInputTest do
   use ExUnit.Case, async: true
 
   alias PLPMTUD.Prober
+  alias PLPMTUD.Test.BadValues
 
-  @never_valid [
-    :an_atom,
-    -1,
-    Integer.pow(2, 70),
-    -Integer.pow(2, 70),
-    1.5,
-    "binary",
-    [1, 2],
-    {1, 2},
-    %{a: 1}
-  ]
-
-  defp bad_values, do: @never_valid ++ [make_ref(), self(), fn -> 1 end]
+  defp bad_values, do: BadValues.never_valid() ++ [make_ref(), self(), fn -> 1 end]
 
   # Valid calls of every PLPMTUD function that takes arguments, on `p`.
   defp elixir_calls(p) do

@@ -3,24 +3,7 @@ defmodule PLPMTUD.NifSafetyTest do
   use ExUnit.Case, async: false
 
   alias PLPMTUD.Native
-
-  @bad_values [
-    :an_atom,
-    -1,
-    Integer.pow(2, 70),
-    -Integer.pow(2, 70),
-    4_294_967_295,
-    1.5,
-    "",
-    "binary",
-    :binary.copy(<<0>>, 1_000_000),
-    [],
-    [1, 2, 3],
-    {},
-    {1, 2, 3, 4, 5},
-    %{},
-    nil
-  ]
+  alias PLPMTUD.Test.BadValues
 
   # Valid arguments for every NIF; each position is replaced in turn by each bad value.
   defp valid_calls(p, s) do
@@ -102,7 +85,7 @@ defmodule PLPMTUD.NifSafetyTest do
     PLPMTUD.Socket.close(closed)
     {:ok, other_prober} = PLPMTUD.new()
     {:ok, bystander} = PLPMTUD.new()
-    bad = @bad_values ++ [make_ref(), self(), closed, other_prober, s]
+    bad = BadValues.edge_values() ++ [make_ref(), self(), closed, other_prober, s]
     exported = Native.__info__(:functions) |> Keyword.keys() |> MapSet.new()
     calls = valid_calls(p, s)
 
@@ -173,6 +156,47 @@ defmodule PLPMTUD.NifSafetyTest do
       {:ok, outcome} -> outcome
       nil -> :hung
     end
+  end
+
+  test "every list-taking function raises ArgumentError for improper lists and wrong-typed elements" do
+    {:ok, s} = PLPMTUD.Socket.open(0, ip: {127, 0, 0, 1}, active: false)
+    {:ok, sink} = PLPMTUD.Socket.open(0, ip: {127, 0, 0, 1}, active: false)
+    {:ok, {_, sink_port}} = PLPMTUD.Socket.sockname(sink)
+    dest = {{127, 0, 0, 1}, sink_port}
+
+    # Each public function whose NIF decodes a list, with a valid list and
+    # lists that must be refused: improper ones and wrong-typed elements.
+    cases = [
+      {&PLPMTUD.Cache.group_mtu/1, [{10, 0, 0, 1}], [:x, "10.0.0.1", {10, 0, 0, 256}]},
+      {&PLPMTUD.Overhead.overhead/1, [:ipv4, :udp], ["udp", :no_such_layer, 1]},
+      {&PLPMTUD.Overhead.payload_budget(1500, &1), [:ipv4, :udp], ["udp", 1]},
+      {&PLPMTUD.Socket.send_batch(s, &1, dest), ["a", "b"], [:a, 1, ~c"ab", <<1::1>>]},
+      {&PLPMTUD.Socket.send_batch(s, &1), ["a"], [:a, 1]}
+    ]
+
+    for {fun, valid, bad_elements} <- cases do
+      assert outcome(fun, valid) == :returned
+
+      lists =
+        BadValues.improper_lists() ++
+          [valid ++ :tail, [hd(valid) | hd(valid)]] ++
+          for(e <- bad_elements, do: valid ++ [e]) ++ for(e <- bad_elements, do: [e | valid])
+
+      for list <- lists do
+        assert outcome(fun, list) == :argument_error, "#{inspect(fun)} with #{inspect(list)}"
+      end
+    end
+
+    # A refused batch sent nothing: the sink got only the valid batches.
+    received = Stream.repeatedly(fn -> PLPMTUD.Socket.recv(sink, 100) end)
+    assert received |> Enum.take_while(&match?({:ok, _}, &1)) |> length() == 2
+  end
+
+  defp outcome(fun, arg) do
+    fun.(arg)
+    :returned
+  rescue
+    ArgumentError -> :argument_error
   end
 
   test "10 000 probers and 1 000 sockets created and dropped: memory returns to its baseline" do

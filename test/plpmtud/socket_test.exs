@@ -133,6 +133,66 @@ defmodule PLPMTUD.SocketTest do
     assert_receive {:got, "moved"}, 2000
   end
 
+  test "controlling_process to a dead pid returns :badarg as gen_udp and keeps the socket" do
+    dead = spawn(fn -> :ok end)
+    ref = Process.monitor(dead)
+    assert_receive {:DOWN, ^ref, :process, ^dead, _}, 2000
+
+    {:ok, gen} = :gen_udp.open(0, ip: @lo4)
+    gen_udp_reason = :gen_udp.controlling_process(gen, dead)
+    :gen_udp.close(gen)
+
+    server = open!(@lo4)
+    client = open!(@lo4)
+    assert Socket.controlling_process(server, dead) == gen_udp_reason
+    assert gen_udp_reason == {:error, :badarg}
+    assert %{closed: false} = Socket.stats(server)
+    # Still ours: delivery goes on to this process, and it may still hand over.
+    assert :ok = Socket.send_to(client, @lo4, port!(server), "still open")
+    assert_receive {:plpmtud_udp, ^server, _, _, "still open"}, 2000
+    assert :ok = Socket.controlling_process(server, self())
+  end
+
+  test "every call on a closed socket returns {:error, :closed}, set_active too" do
+    socket = open!(@lo4)
+    Socket.close(socket)
+    assert {:error, :closed} = Socket.set_active(socket, true)
+    assert {:error, :closed} = Socket.set_active(socket, :once)
+    assert {:error, :closed} = Socket.send_to(socket, @lo4, 9, "x")
+    assert {:error, :closed} = Socket.controlling_process(socket, self())
+  end
+
+  test "a missing network namespace is {:error, :enoent}" do
+    assert {:error, :enoent} = Socket.open(0, netns: "plpmtud-no-such-namespace")
+    assert {:error, :enoent} = Socket.open(0, netns: "/nonexistent/netns/file")
+  end
+
+  test "host names in connect:, send_to and send_batch resolve as gen_udp does" do
+    server = open!(@lo4, active: false)
+    port = port!(server)
+
+    for host <- ["localhost", ~c"localhost", :localhost] do
+      {:ok, client} = Socket.open(0, connect: {host, port})
+      assert {:ok, {@lo4, ^port}} = Socket.peername(client)
+      assert :ok = Socket.send(client, "by name")
+      assert {:ok, {@lo4, _, "by name"}} = Socket.recv(server, 2000)
+      Socket.close(client)
+    end
+
+    client = open!(@lo4)
+    assert :ok = Socket.send_to(client, "localhost", port, "send_to")
+    assert {:ok, {_, _, "send_to"}} = Socket.recv(server, 2000)
+    assert {:ok, 1} = Socket.send_batch(client, ["batch"], {~c"localhost", port})
+    assert {:ok, {_, _, "batch"}} = Socket.recv(server, 2000)
+
+    # Names that do not resolve are the resolver's error, in the caller, which lives on.
+    assert {:error, :nxdomain} = Socket.open(0, connect: {"no-such-host.invalid", 4000})
+    assert {:error, :einval} = Socket.open(0, connect: {[1 | 2], 4000})
+    assert {:error, :nxdomain} = Socket.send_to(client, "no-such-host.invalid", 9, "x")
+    assert {:error, 0, :nxdomain} = Socket.send_batch(client, ["x"], {"no-such-host.invalid", 9})
+    assert {:error, :nxdomain} = Socket.open(0, family: :inet6, connect: {"localhost.invalid", 9})
+  end
+
   test "the socket closes when its owner exits" do
     parent = self()
 

@@ -16,12 +16,13 @@ defmodule Mix.Tasks.Plpmtud.Probe do
     * `--netns NS` probes from inside a network namespace (root).
 
   Ends with the path MTU, the UDP payload it allows, the probes used and the
-  time taken. Exit code 0 on success, 1 on failure, with a message.
+  time taken. Exit code 0 on success, 1 on failure (also when no probe was
+  answered at all, or for an unknown option), with a one-line message.
   """
 
   use Mix.Task
 
-  alias PLPMTUD.PathProbe
+  alias PLPMTUD.{CLI, PathProbe}
 
   @switches [
     mode: :string,
@@ -35,13 +36,11 @@ defmodule Mix.Tasks.Plpmtud.Probe do
 
   @impl Mix.Task
   def run(args) do
-    {opts, rest, invalid} = OptionParser.parse(args, strict: @switches)
+    case CLI.parse!("plpmtud.probe", args, @switches) do
+      {opts, [target]} ->
+        Mix.Task.run("app.start")
+        probe(target, opts)
 
-    with [] <- invalid,
-         [target] <- rest do
-      Mix.Task.run("app.start")
-      probe(target, opts)
-    else
       _ ->
         Mix.raise("usage: mix plpmtud.probe HOST[:PORT] [options]; see `mix help plpmtud.probe`")
     end
@@ -50,8 +49,7 @@ defmodule Mix.Tasks.Plpmtud.Probe do
   defp probe(target, opts) do
     family = if opts[:ipv6], do: :inet6, else: :inet
     mode = parse_mode(opts[:mode] || "udp")
-    {host, port} = split_port(target)
-    ip = resolve!(host, family)
+    {ip, port} = CLI.target!("plpmtud.probe", target, family)
 
     config =
       [floor: opts[:floor], ceiling: opts[:ceiling], strategy: parse_strategy(opts[:strategy])]
@@ -72,6 +70,9 @@ defmodule Mix.Tasks.Plpmtud.Probe do
     ]
 
     case PathProbe.run(ip, run_options) do
+      {:ok, %{state: :error, probes: probes}} ->
+        Mix.raise("probe failed: none of #{probes} probes was answered#{unanswered_hint(mode)}")
+
       {:ok, result} ->
         Mix.shell().info(
           "path MTU #{result.mtu} (UDP payload #{result.udp_payload}) in #{result.probes} probes, " <>
@@ -95,42 +96,6 @@ defmodule Mix.Tasks.Plpmtud.Probe do
   defp parse_strategy("binary"), do: :binary
   defp parse_strategy("common"), do: :common_values
   defp parse_strategy(other), do: Mix.raise("--strategy must be binary or common, got: #{other}")
-
-  defp split_port("[" <> rest) do
-    case String.split(rest, "]:") do
-      [host, port] -> {host, parse_port(port)}
-      _ -> {String.trim_trailing(rest, "]"), nil}
-    end
-  end
-
-  defp split_port(target) do
-    case String.split(target, ":") do
-      [host, port] -> {host, parse_port(port)}
-      _ -> {target, nil}
-    end
-  end
-
-  defp parse_port(port) do
-    case Integer.parse(port) do
-      {n, ""} when n in 1..65_535 -> n
-      _ -> Mix.raise("bad port: #{port}")
-    end
-  end
-
-  defp resolve!(host, family) do
-    charlist = String.to_charlist(host)
-
-    case :inet.parse_address(charlist) do
-      {:ok, ip} ->
-        ip
-
-      {:error, _} ->
-        case :inet.getaddr(charlist, family) do
-          {:ok, ip} -> ip
-          {:error, reason} -> Mix.raise("cannot resolve #{host}: #{:inet.format_error(reason)}")
-        end
-    end
-  end
 
   defp print_event({:probe_sent, id, size}),
     do: Mix.shell().info("  #{pad(id, 3)}: #{pad(size, 5)} bytes  sent")
@@ -161,8 +126,10 @@ defmodule Mix.Tasks.Plpmtud.Probe do
   defp family_label(:inet6), do: "IPv6"
 
   defp state_note(:search_complete), do: ""
-  defp state_note(:error), do: " (probes went unanswered: the floor is used)"
   defp state_note(state), do: " (#{state})"
+
+  defp unanswered_hint(:udp), do: " (is a responder running there? see mix plpmtud.responder)"
+  defp unanswered_hint(:icmp), do: " (does the host answer ping?)"
 
   defp explain(:eacces, :icmp),
     do:

@@ -6,38 +6,60 @@ defmodule Mix.Tasks.Plpmtud.Report do
   recording the results in the cache), then prints the node's diagnostics:
   per-path MTUs, their distribution, counters and warnings.
 
-      mix plpmtud.report [HOST ...] [--mode udp|icmp] [--netns NS]
+      mix plpmtud.report [HOST[:PORT] ...] [--mode udp|icmp] [--ipv6] [--netns NS]
+
+  A host is a name or an address; the port is the responder's (4821 unless
+  given). A host that does not resolve, a prober that cannot start or an
+  unknown option stops the task with one line and exit status 1.
   """
 
   use Mix.Task
 
+  alias PLPMTUD.CLI
+
+  @task "plpmtud.report"
+  @switches [mode: :string, ipv6: :boolean, netns: :string]
+
   @impl Mix.Task
   def run(args) do
-    {opts, hosts, _} = OptionParser.parse(args, strict: [mode: :string, netns: :string])
+    {opts, targets} = CLI.parse!(@task, args, @switches)
+    mode = parse_mode(opts[:mode] || "udp")
+    family = if opts[:ipv6], do: :inet6, else: :inet
     Mix.Task.run("app.start")
-    mode = if opts[:mode] == "icmp", do: :icmp, else: :udp
 
-    for host <- hosts do
-      {:ok, ip} = :inet.parse_address(String.to_charlist(host))
-
-      {:ok, _} =
-        PLPMTUD.Prober.start_link(
-          peer: {ip, PLPMTUD.Responder.default_port()},
-          mode: mode,
-          cache: true,
-          socket_options: [netns: opts[:netns]],
-          subscribe: [self()]
-        )
-
-      receive do
-        {:plpmtud, _, {:search_complete, _}} -> :ok
-        {:plpmtud, _, {:fallback, _, _}} -> :ok
-      after
-        30_000 -> Mix.shell().info("#{host}: no result in 30 s")
-      end
+    for target <- targets do
+      {ip, port} = CLI.target!(@task, target, family)
+      discover(target, ip, port || PLPMTUD.Responder.default_port(), mode, opts[:netns])
     end
 
     print(PLPMTUD.diagnostics())
+  end
+
+  defp parse_mode("udp"), do: :udp
+  defp parse_mode("icmp"), do: :icmp
+  defp parse_mode(other), do: CLI.fail!(@task, "--mode must be udp or icmp, got: #{other}")
+
+  defp discover(target, ip, port, mode, netns) do
+    options = [
+      peer: {ip, port},
+      mode: mode,
+      cache: true,
+      socket_options: [netns: netns],
+      subscribe: [self()]
+    ]
+
+    case CLI.start_trapped(fn -> PLPMTUD.Prober.start_link(options) end) do
+      {:ok, _prober} ->
+        receive do
+          {:plpmtud, _, {:search_complete, _}} -> :ok
+          {:plpmtud, _, {:fallback, _, _}} -> :ok
+        after
+          30_000 -> Mix.shell().info("#{target}: no result in 30 s")
+        end
+
+      {:error, reason} ->
+        CLI.fail!(@task, "#{target}: cannot probe: #{CLI.describe(reason)}")
+    end
   end
 
   defp print(report) do

@@ -6,17 +6,23 @@ defmodule Mix.Tasks.Plpmtud.Responder do
 
       mix plpmtud.responder [--port P] [--bind ADDR] [--netns NS] [--rate N] [--burst N]
 
-  Prints its counters every 10 seconds; stop it with Ctrl-C.
+  Prints its counters every 10 seconds; stop it with Ctrl-C. When the port
+  cannot be opened (in use, or below 1024 without the privilege), or for an
+  unknown option, prints one line and exits with status 1.
   """
 
   use Mix.Task
+
+  alias PLPMTUD.CLI
+
+  @task "plpmtud.responder"
 
   @switches [port: :integer, bind: :string, netns: :string, rate: :integer, burst: :integer]
 
   @impl Mix.Task
   def run(args) do
-    {opts, _rest, invalid} = OptionParser.parse(args, strict: @switches)
-    if invalid != [], do: Mix.raise("unknown options: #{inspect(invalid)}")
+    {opts, rest} = CLI.parse!(@task, args, @switches)
+    if rest != [], do: CLI.fail!(@task, "unexpected argument: #{hd(rest)}")
     Mix.Task.run("app.start")
 
     options =
@@ -29,14 +35,17 @@ defmodule Mix.Tasks.Plpmtud.Responder do
       ]
       |> Enum.reject(fn {_, v} -> is_nil(v) end)
 
-    case PLPMTUD.Responder.start_link(options) do
+    case CLI.start_trapped(fn -> PLPMTUD.Responder.start_link(options) end) do
       {:ok, responder} ->
         {ip, port} = PLPMTUD.Responder.address(responder)
         Mix.shell().info("plpmtud responder on #{:inet.ntoa(ip)} port #{port}")
         report(responder)
 
+      {:error, {:open_failed, reason}} ->
+        CLI.fail!(@task, "port #{options[:port]}: #{CLI.describe(reason)}")
+
       {:error, reason} ->
-        Mix.raise("cannot start the responder: #{inspect(reason)}")
+        CLI.fail!(@task, "cannot start: #{CLI.describe(reason)}")
     end
   end
 
@@ -45,7 +54,7 @@ defmodule Mix.Tasks.Plpmtud.Responder do
   defp parse_ip(text) do
     case :inet.parse_address(String.to_charlist(text)) do
       {:ok, ip} -> ip
-      {:error, _} -> Mix.raise("--bind needs an IP address, got: #{text}")
+      {:error, _} -> CLI.fail!(@task, "--bind needs an IP address, got: #{text}")
     end
   end
 

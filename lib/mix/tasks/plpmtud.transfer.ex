@@ -21,7 +21,8 @@ defmodule Mix.Tasks.Plpmtud.Transfer do
 
   @impl Mix.Task
   def run(args) do
-    {opts, _, _} = OptionParser.parse(args, strict: [mb: :integer])
+    {opts, rest} = PLPMTUD.CLI.parse!("plpmtud.transfer", args, mb: :integer)
+    if rest != [], do: PLPMTUD.CLI.fail!("plpmtud.transfer", "unexpected argument: #{hd(rest)}")
     Mix.Task.run("app.start")
     bytes = Keyword.get(opts, :mb, 50) * 1_000_000
     rows = table(bytes)

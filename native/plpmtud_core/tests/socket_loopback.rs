@@ -196,7 +196,7 @@ fn active_once_delivers_one_then_waits_to_be_rearmed() {
     assert_eq!(rx.recv_timeout(WAIT).unwrap(), Some(0));
     assert!(rx.recv_timeout(QUIET).is_err());
     assert_eq!(endpoint.active(), Active::Off);
-    endpoint.set_active(Active::Once);
+    endpoint.set_active(Active::Once).unwrap();
     assert_eq!(rx.recv_timeout(WAIT).unwrap(), Some(1));
     assert!(rx.recv_timeout(QUIET).is_err());
 }
@@ -237,6 +237,10 @@ fn passive_recv_times_out_and_close_wakes_a_waiting_recv() {
     assert!(closing.elapsed() < Duration::from_secs(1));
     assert!(endpoint.is_closed());
     assert_eq!(endpoint.socket().unwrap_err(), SocketError::Closed);
+    assert_eq!(
+        endpoint.set_active(Active::On).unwrap_err(),
+        SocketError::Closed
+    );
 }
 
 #[test]

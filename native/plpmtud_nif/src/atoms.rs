@@ -22,4 +22,5 @@ rustler::atoms! {
     below_floor,
     not_probing,
     not_owner,
+    badarg,
 }

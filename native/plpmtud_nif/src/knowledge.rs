@@ -2,7 +2,7 @@
 //! overheads and TCP MSS. Conversion and error mapping only.
 
 use crate::socket::decode_ip;
-use crate::{atoms, encode};
+use crate::{atoms, encode, list};
 use parking_lot::Mutex;
 use plpmtud_core::cache::{CacheReason, PathCache, PathEntry};
 use plpmtud_core::fragment::{self, Bounds, Reassembler, Reject};
@@ -96,10 +96,9 @@ fn cache_group_mtu<'a>(
     env: Env<'a>,
     c: ResourceArc<CacheResource>,
     now: u64,
-    ips: Vec<Term<'a>>,
+    ips: Term<'a>,
 ) -> NifResult<Term<'a>> {
-    let ips = ips
-        .into_iter()
+    let ips = list::proper(ips)?
         .map(decode_ip)
         .collect::<NifResult<Vec<_>>>()?;
     Ok(match c.0.group_mtu(now, &ips) {
@@ -204,8 +203,8 @@ fn reassembler_stats(env: Env<'_>, r: ResourceArc<ReassemblerResource>) -> Term<
 
 /// Bytes a stack of layer names adds; `ArgumentError` for an unknown name.
 #[rustler::nif]
-fn overhead_of(env: Env<'_>, layers: Vec<Atom>) -> NifResult<u32> {
-    let stack = layers
+fn overhead_of<'a>(env: Env<'a>, layers: Term<'a>) -> NifResult<u32> {
+    let stack = list::decode_all::<Atom>(layers)?
         .into_iter()
         .map(|a| {
             a.to_term(env)

@@ -5,6 +5,7 @@ mod atoms;
 mod config;
 mod encode;
 mod knowledge;
+mod list;
 mod prober;
 mod rate_limit;
 mod socket;

@@ -2,14 +2,13 @@
 //! `Endpoint`, delivery of datagrams and Packet-Too-Big reports to the
 //! controlling process, and error mapping.
 
-use crate::{atoms, encode};
+use crate::{atoms, encode, list};
 use parking_lot::Mutex;
 use plpmtud_core::socket::endpoint::{Active, Delivery, Endpoint};
 use plpmtud_core::socket::errqueue::ErrorKind;
 use plpmtud_core::socket::{
     errno_name, DfPolicy, DfSocket, ErrorEntry, OpenOptions, SocketError, Transport,
 };
-use rustler::types::list::ListIterator;
 use rustler::{
     Atom, Binary, Encoder, Env, LocalPid, Monitor, NifResult, OwnedEnv, Resource, ResourceArc, Term,
 };
@@ -326,15 +325,19 @@ fn report_time(env: Env<'_>, elapsed: std::time::Duration) -> bool {
 /// Sends datagrams from `list` in chunks (GSO or `sendmmsg`) until the list
 /// ends, an error stops it, or about 100 µs of work is done (reported to
 /// the scheduler): `{:ok, n}` (all sent), `{:partial, n}` (call again with
-/// the rest) or `{:error, n, reason}`.
+/// the rest) or `{:error, n, reason}`. An improper list or an element that
+/// is not a binary is `ArgumentError`, raised before anything is sent.
 #[rustler::nif]
 fn socket_send_batch<'a>(
     env: Env<'a>,
     s: Handle,
-    list: ListIterator<'a>,
+    list: Term<'a>,
     dest: Option<(Term<'a>, Term<'a>)>,
 ) -> NifResult<Term<'a>> {
     const CHUNK: usize = plpmtud_core::socket::BATCH_CHUNK;
+    // Every element is checked before anything is sent, so a bad one raises
+    // without a partial send.
+    let list = list::checked::<Binary<'a>>(list)?;
     let dest = match dest {
         Some((ip, port)) => Some(decode_addr(ip, port)?),
         None => None,
@@ -393,29 +396,38 @@ fn socket_recv<'a>(env: Env<'a>, s: Handle, timeout: Term<'a>) -> NifResult<Term
     })
 }
 
+/// Changes the active mode: `:ok`, or `{:error, :closed}` as every other
+/// call on a closed socket.
 #[rustler::nif]
-fn socket_set_active(s: Handle, active: Term<'_>) -> NifResult<Atom> {
+fn socket_set_active<'a>(env: Env<'a>, s: Handle, active: Term<'a>) -> NifResult<Term<'a>> {
     let active = decode_active(active)?;
-    s.endpoint.set_active(active);
-    Ok(atoms::ok())
+    Ok(match s.endpoint.set_active(active) {
+        Ok(()) => atoms::ok().encode(env),
+        Err(e) => error_reason(env, e),
+    })
 }
 
-/// Hands the socket to `pid`; only the current owner may.
+/// Hands the socket to `pid`; only the current owner may. As gen_udp:
+/// `{:error, :badarg}` for a pid that is not alive (the socket stays open
+/// with its owner), `{:error, :closed}` for a closed socket.
 #[rustler::nif]
 fn socket_controlling_process<'a>(env: Env<'a>, s: Handle, pid: LocalPid) -> Term<'a> {
+    if s.endpoint.is_closed() {
+        return error_reason(env, SocketError::Closed);
+    }
     let mut owner = s.owner.lock();
     if owner.0 != env.pid() {
         return (atoms::error(), atoms::not_owner()).encode(env);
     }
+    // Monitor the new owner before letting go of the old one: a dead pid
+    // cannot be monitored, and the socket then stays as it was.
+    let Some(monitor) = s.monitor(Some(env), &pid) else {
+        return (atoms::error(), atoms::badarg()).encode(env);
+    };
     if let Some(old) = owner.1.take() {
         s.demonitor(Some(env), &old);
     }
-    *owner = (pid, s.monitor(Some(env), &pid));
-    if owner.1.is_none() {
-        drop(owner);
-        s.endpoint.close();
-        return (atoms::error(), closed()).encode(env);
-    }
+    *owner = (pid, Some(monitor));
     atoms::ok().encode(env)
 }
 

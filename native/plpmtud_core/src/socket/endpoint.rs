@@ -218,9 +218,14 @@ impl Endpoint {
     }
 
     /// Changes the active mode; the reader picks it up at once.
-    pub fn set_active(&self, active: Active) {
+    /// [`SocketError::Closed`] once the endpoint is closed.
+    pub fn set_active(&self, active: Active) -> Result<(), SocketError> {
+        if self.is_closed() {
+            return Err(SocketError::Closed);
+        }
         *self.control.active.lock() = active;
         self.control.wake.signal();
+        Ok(())
     }
 
     /// The active mode now.

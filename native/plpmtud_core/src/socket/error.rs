@@ -55,7 +55,7 @@ impl From<std::io::Error> for SocketError {
 /// The POSIX name of `errno` in lower case (`"econnrefused"`), as gen_udp
 /// reports reasons; `"eunknown"` for numbers not in the table.
 pub fn errno_name(errno: i32) -> &'static str {
-    const NAMES: [(i32, &str); 34] = [
+    const NAMES: &[(i32, &str)] = &[
         (libc::EACCES, "eacces"),
         (libc::EADDRINUSE, "eaddrinuse"),
         (libc::EADDRNOTAVAIL, "eaddrnotavail"),
@@ -63,10 +63,12 @@ pub fn errno_name(errno: i32) -> &'static str {
         (libc::EAGAIN, "eagain"),
         (libc::EALREADY, "ealready"),
         (libc::EBADF, "ebadf"),
+        (libc::EBUSY, "ebusy"),
         (libc::ECONNABORTED, "econnaborted"),
         (libc::ECONNREFUSED, "econnrefused"),
         (libc::ECONNRESET, "econnreset"),
         (libc::EDESTADDRREQ, "edestaddrreq"),
+        (libc::EEXIST, "eexist"),
         (libc::EFAULT, "efault"),
         (libc::EHOSTDOWN, "ehostdown"),
         (libc::EHOSTUNREACH, "ehostunreach"),
@@ -74,21 +76,31 @@ pub fn errno_name(errno: i32) -> &'static str {
         (libc::EINVAL, "einval"),
         (libc::EIO, "eio"),
         (libc::EISCONN, "eisconn"),
+        (libc::EISDIR, "eisdir"),
+        (libc::ELOOP, "eloop"),
         (libc::EMFILE, "emfile"),
         (libc::EMSGSIZE, "emsgsize"),
+        (libc::ENAMETOOLONG, "enametoolong"),
         (libc::ENETDOWN, "enetdown"),
         (libc::ENETUNREACH, "enetunreach"),
         (libc::ENFILE, "enfile"),
         (libc::ENOBUFS, "enobufs"),
+        (libc::ENODEV, "enodev"),
+        (libc::ENOENT, "enoent"),
         (libc::ENOMEM, "enomem"),
         (libc::ENOPROTOOPT, "enoprotoopt"),
+        (libc::ENOSPC, "enospc"),
+        (libc::ENOSYS, "enosys"),
         (libc::ENOTCONN, "enotconn"),
+        (libc::ENOTDIR, "enotdir"),
         (libc::ENOTSOCK, "enotsock"),
         (libc::EOPNOTSUPP, "eopnotsupp"),
         (libc::EPERM, "eperm"),
         (libc::EPIPE, "epipe"),
         (libc::EPROTONOSUPPORT, "eprotonosupport"),
         (libc::EPROTOTYPE, "eprototype"),
+        (libc::EROFS, "erofs"),
+        (libc::ESRCH, "esrch"),
         (libc::ETIMEDOUT, "etimedout"),
     ];
     NAMES
@@ -109,6 +121,9 @@ mod tests {
         assert_eq!(e(libc::ECONNREFUSED), SocketError::Os(libc::ECONNREFUSED));
         assert_eq!(errno_name(libc::ECONNREFUSED), "econnrefused");
         assert_eq!(errno_name(99_999), "eunknown");
+        // Opening a missing network namespace file fails with ENOENT.
+        assert_eq!(errno_name(libc::ENOENT), "enoent");
+        assert_eq!(errno_name(libc::ENOTDIR), "enotdir");
         assert_eq!(e(libc::EPERM).to_string(), "eperm (errno 1)");
     }
 }

@@ -1,0 +1,30 @@
+//! Decoding list arguments. rustler's `Vec<T>` and `ListIterator` decoders
+//! panic on an improper list (`[a | b]`) once they reach its tail, so every
+//! list argument goes through here instead: an improper list or an element
+//! of the wrong type is `ArgumentError` (`rustler::Error::BadArg`).
+
+use rustler::types::list::ListIterator;
+use rustler::{Decoder, NifResult, Term};
+
+/// An iterator over `term`, which must be a proper list. The check is
+/// `enif_get_list_length`, which fails on an improper list; it walks the
+/// list once without decoding the elements.
+pub fn proper(term: Term<'_>) -> NifResult<ListIterator<'_>> {
+    term.list_length()?;
+    term.into_list_iterator()
+}
+
+/// Every element of the proper list `term` decoded as `T`.
+pub fn decode_all<'a, T: Decoder<'a>>(term: Term<'a>) -> NifResult<Vec<T>> {
+    proper(term)?.map(|element| element.decode::<T>()).collect()
+}
+
+/// An iterator over the proper list `term` once every element is known to
+/// decode as `T`, for callers that must refuse a bad list before acting on
+/// any element (and without collecting it).
+pub fn checked<'a, T: Decoder<'a>>(term: Term<'a>) -> NifResult<ListIterator<'a>> {
+    for element in proper(term)? {
+        element.decode::<T>()?;
+    }
+    term.into_list_iterator()
+}
