@@ -430,10 +430,16 @@ mod tests {
         let first = split(b"first", 0, 100).unwrap();
         assert!(r.push(0, &first[0]).unwrap().is_some());
         for id in 1..RECENT_MESSAGES as u32 {
-            assert!(r.push(0, &split(b"x", id, 100).unwrap()[0]).unwrap().is_some());
+            assert!(r
+                .push(0, &split(b"x", id, 100).unwrap()[0])
+                .unwrap()
+                .is_some());
         }
         assert_eq!(r.push(0, &first[0]), Err(Reject::DuplicateMessage));
-        assert!(r.push(0, &split(b"x", 1000, 100).unwrap()[0]).unwrap().is_some());
+        assert!(r
+            .push(0, &split(b"x", 1000, 100).unwrap()[0])
+            .unwrap()
+            .is_some());
         assert_eq!(
             r.push(0, &first[0]),
             Ok(Some(b"first".to_vec())),
