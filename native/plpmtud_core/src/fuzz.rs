@@ -3,7 +3,7 @@
 //! machine and the parsers. Test and benchmark code; not used at run time.
 
 use crate::config::{Config, ConfigValue, CONFIG_KEYS};
-use crate::prober::{LossReason, Prober};
+use crate::prober::{ChangeReason, LossReason, Prober};
 
 /// One event for the prober, decoded from fuzz input.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -59,12 +59,15 @@ impl Bytes<'_> {
     }
 }
 
+/// Ids the decoder uses for probes: 0 to 7.
+pub const PROBE_IDS: u64 = 8;
+
 /// Decodes `data` into events (at most one per 3 bytes, bounded by 4096).
 pub fn events(data: &[u8]) -> Vec<Event> {
     let mut bytes = Bytes(data);
     let mut out = Vec::new();
     while !bytes.0.is_empty() && out.len() < 4096 {
-        let id = u64::from(bytes.u8() % 8);
+        let id = u64::from(bytes.u8()) % PROBE_IDS;
         let event = match bytes.u8() % 13 {
             0 => Event::Connected,
             1 => Event::SendProbe(id),
@@ -158,18 +161,118 @@ pub fn apply(prober: &mut Prober, now: &mut u64, event: Event) {
 }
 
 /// Runs the events of `data` on a prober configured from its first 32 bytes,
-/// checking the invariants after every event. `Err` names the broken one.
+/// checking after every event the invariants and the oracle of
+/// [`AckOracle`]. `Err` names the broken one.
 pub fn run(data: &[u8]) -> Result<usize, String> {
     let (head, tail) = data.split_at(data.len().min(32));
     let config = config(head);
     let mut prober = Prober::new(config).map_err(|e| format!("valid config refused: {e}"))?;
     let mut now = 0u64;
+    let mut oracle = AckOracle::default();
     let events = events(tail);
     for (i, event) in events.iter().enumerate() {
+        let before = oracle.before(&prober, *event);
         apply(&mut prober, &mut now, *event);
         prober
             .check_invariants()
             .map_err(|broken| format!("after event {i} {event:?}: {broken}"))?;
+        oracle
+            .after(&prober, *event, before)
+            .map_err(|broken| format!("after event {i} {event:?}: {broken}"))?;
     }
     Ok(events.len())
+}
+
+/// The harness's own record of the probes it sent, so that it can judge
+/// every rise of the PLPMTU: it must be to the size of the probe the harness
+/// acknowledged in that very event (the latest probe sent under the acked
+/// id). Decreases are always allowed, and so is switching discovery on or
+/// off, which applies the configured floor or `disabled_mtu` whatever it is.
+#[derive(Debug, Clone, Default)]
+pub struct AckOracle {
+    /// Size of the latest probe sent under each id (ids are 0..8).
+    sent: [Option<u32>; PROBE_IDS as usize],
+}
+
+impl AckOracle {
+    /// Call before applying `event`: notes the probe it sends, if any, and
+    /// returns the PLPMTU before it.
+    pub fn before(&mut self, prober: &Prober, event: Event) -> u32 {
+        let due = prober.next_probe();
+        match event {
+            Event::SendProbe(id) if due.is_some() => self.record(id, due),
+            Event::Claim(id, size) if due == Some(size) => self.record(id, due),
+            _ => {}
+        }
+        prober.plpmtu()
+    }
+
+    /// Call after applying `event`: `Err` if the PLPMTU rose without an
+    /// acknowledgement of a probe of exactly the new size.
+    pub fn after(&self, prober: &Prober, event: Event, before: u32) -> Result<(), String> {
+        let after = prober.plpmtu();
+        if after <= before || matches!(event, Event::SetEnabled(_)) {
+            return Ok(());
+        }
+        let reason = prober.history().next_back().map(|c| c.reason);
+        let acked = match event {
+            Event::Acked(id) => self.sent.get(id as usize).copied().flatten(),
+            _ => None,
+        };
+        if acked == Some(after) && reason == Some(ChangeReason::ProbeAcked) {
+            return Ok(());
+        }
+        Err(format!(
+            "PLPMTU rose {before} -> {after} ({reason:?}) without an acknowledged probe of \
+             that size (acked {acked:?})"
+        ))
+    }
+
+    fn record(&mut self, id: u64, size: Option<u32>) {
+        if let Some(slot) = self.sent.get_mut(id as usize) {
+            *slot = size;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_ack_oracle_accepts_only_a_rise_to_the_acked_probe() {
+        let mut prober = Prober::new(Config::default()).unwrap();
+        let mut now = 0;
+        let mut oracle = AckOracle::default();
+        for event in [Event::Connected, Event::SendProbe(1), Event::Acked(1)] {
+            let before = oracle.before(&prober, event);
+            apply(&mut prober, &mut now, event);
+            assert_eq!(oracle.after(&prober, event, before), Ok(()));
+        }
+        assert_eq!(prober.plpmtu(), 1038);
+        // The same rise, blamed on anything but the ack of a 1038-byte probe.
+        assert!(oracle.after(&prober, Event::Tick(0), 576).is_err());
+        assert!(oracle.after(&prober, Event::Acked(2), 576).is_err());
+        oracle.record(2, Some(1269));
+        assert!(oracle.after(&prober, Event::Acked(2), 576).is_err());
+        assert!(oracle.after(&prober, Event::Acked(1), 576).is_ok());
+    }
+
+    #[test]
+    fn claimed_probes_are_recorded_under_their_id() {
+        let mut prober = Prober::new(Config::default()).unwrap();
+        let mut now = 0;
+        let mut oracle = AckOracle::default();
+        for event in [
+            Event::Connected,
+            Event::Claim(3, 1000),
+            Event::Claim(3, 1038),
+        ] {
+            let before = oracle.before(&prober, event);
+            apply(&mut prober, &mut now, event);
+            assert_eq!(oracle.after(&prober, event, before), Ok(()));
+        }
+        assert_eq!(oracle.sent[3], Some(1038));
+        assert_eq!(prober.probe_in_flight(), Some(3));
+    }
 }

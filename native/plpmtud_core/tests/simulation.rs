@@ -414,7 +414,7 @@ proptest! {
     #![proptest_config(ProptestConfig { cases: 2000, ..ProptestConfig::default() })]
 
     #[test]
-    fn any_event_sequence_keeps_the_invariants(data in proptest::collection::vec(any::<u8>(), 0..600)) {
+    fn any_event_sequence_keeps_the_invariants_and_the_ack_oracle(data in proptest::collection::vec(any::<u8>(), 0..600)) {
         if let Err(broken) = plpmtud_core::fuzz::run(&data) {
             prop_assert!(false, "{}", broken);
         }
