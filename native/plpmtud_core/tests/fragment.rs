@@ -60,4 +60,13 @@ proptest! {
         r.expire(Bounds::default().timeout_ms);
         prop_assert_eq!(r.bytes_held(), 0);
     }
+
+    #[test]
+    fn any_datagram_stream_keeps_the_reassembler_within_its_bounds(
+        data in proptest::collection::vec(any::<u8>(), 0..3000),
+    ) {
+        if let Err(broken) = plpmtud_core::fuzz::reassemble(&data) {
+            prop_assert!(false, "{}", broken);
+        }
+    }
 }
