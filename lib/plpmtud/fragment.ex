@@ -7,6 +7,12 @@ defmodule PLPMTUD.Fragment do
   verifying the checksum, expiring incomplete messages and never holding
   more than its bounds. Corrupt, hostile or oversized fragments are refused
   and counted.
+
+  Duplicates are ignored both while a message is incomplete (`:duplicate`)
+  and after it was delivered: the reassembler remembers the last 128
+  delivered messages (id, count and checksum; a fixed 1.5 KiB), and any
+  fragment of one of them is refused as `:duplicate_message`, so a message
+  is never delivered twice and a late copy holds no memory.
   """
 
   alias PLPMTUD.Native
@@ -43,7 +49,7 @@ defmodule PLPMTUD.Fragment do
   Takes one received fragment: `{:ok, message}` when it completed a message,
   `:more` while fragments are missing, `{:error, reason}` when refused
   (`:malformed`, `:out_of_range`, `:inconsistent`, `:duplicate`,
-  `:too_large`, `:bad_checksum`).
+  `:duplicate_message`, `:too_large`, `:bad_checksum`).
   """
   @spec push(reassembler(), binary(), PLPMTUD.time_ms()) ::
           {:ok, binary()} | :more | {:error, atom()}

@@ -32,6 +32,7 @@ defmodule PLPMTUD.KnowledgeTest do
     assert {:error, :duplicate} = Fragment.push(r, first, 0)
     results = Enum.map(rest, &Fragment.push(r, &1, 0))
     assert {:ok, ^message} = List.last(Enum.reject(results, &(&1 == :more)))
+    assert {:error, :duplicate_message} = Fragment.push(r, first, 0)
 
     <<head::binary-size(20), byte, tail::binary>> =
       hd(elem(Fragment.split("hi there", 8, 100), 1))
@@ -40,7 +41,14 @@ defmodule PLPMTUD.KnowledgeTest do
              Fragment.push(r, head <> <<Bitwise.bxor(byte, 1)>> <> tail, 0)
 
     assert {:error, :malformed} = Fragment.push(r, "junk", 0)
-    assert %{duplicates: 1, bad_checksum: 1, malformed: 1, bytes_held: 0} = Fragment.stats(r)
+    assert %{
+             duplicates: 1,
+             duplicate_messages: 1,
+             completed: 1,
+             bad_checksum: 1,
+             malformed: 1,
+             bytes_held: 0
+           } = Fragment.stats(r)
     assert {:error, _} = Fragment.split("x", 1, 16)
   end
 

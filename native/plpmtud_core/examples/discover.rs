@@ -59,6 +59,9 @@ fn discover(strategy: Strategy, path_mtu: u32) {
                 println!("{at_ms:>7} ms  probe #{id:<3} {size:>5} bytes lost ({reason:?})")
             }
             Trace::Ptb { at_ms, mtu } => println!("{at_ms:>7} ms  packet too big: mtu {mtu}"),
+            Trace::PathMtu { at_ms, mtu, state } => {
+                println!("{at_ms:>7} ms  path mtu now {mtu} (prober {state:?})")
+            }
             Trace::Notified {
                 at_ms,
                 notification: Notification::MtuChanged(c),

@@ -2,12 +2,19 @@
 //! datagrams that fit the PLPMTU payload, and reassemble them in any order,
 //! with duplicates, under hard memory bounds.
 //!
+//! Duplicates are ignored: a second copy of a fragment still being held is
+//! refused as [`Reject::Duplicate`], and any fragment of one of the last
+//! [`RECENT_MESSAGES`] messages delivered (same id, count and checksum) is
+//! refused as [`Reject::DuplicateMessage`], so a late copy neither delivers
+//! a message twice nor starts a partial message that lingers until expiry.
+//!
 //! Every fragment starts with a 16-byte header, big-endian:
 //!
 //! ```text
 //! magic "PF" (2) | version 1 (1) | reserved 0 (1) | message id (4) | index (2) | count (2) | CRC32 of the whole message (4)
 //! ```
 
+use crate::ring::Ring;
 use std::collections::{BTreeMap, HashMap};
 use thiserror::Error;
 
@@ -17,31 +24,15 @@ const MAGIC: [u8; 2] = *b"PF";
 const VERSION: u8 = 1;
 /// Bookkeeping bytes charged per held fragment on top of its payload.
 const PER_FRAGMENT_COST: usize = 64;
+/// Delivered messages remembered so that their late duplicates are refused:
+/// a fixed ring of (id, count, checksum), 12 bytes each, 1.5 KiB per
+/// reassembler whatever the traffic. A duplicate arriving after this many
+/// newer messages were delivered is taken as a new message again.
+pub const RECENT_MESSAGES: usize = 128;
 
-/// CRC-32 (IEEE 802.3), table-driven.
+/// CRC-32 (IEEE 802.3, the zlib and Ethernet checksum), by `crc32fast`.
 pub fn crc32(data: &[u8]) -> u32 {
-    const TABLE: [u32; 256] = {
-        let mut table = [0u32; 256];
-        let mut i = 0;
-        while i < 256 {
-            let mut c = i as u32;
-            let mut k = 0;
-            while k < 8 {
-                c = if c & 1 != 0 {
-                    0xEDB8_8320 ^ (c >> 1)
-                } else {
-                    c >> 1
-                };
-                k += 1;
-            }
-            table[i] = c;
-            i += 1;
-        }
-        table
-    };
-    !data.iter().fold(!0u32, |crc, &b| {
-        TABLE[((crc ^ u32::from(b)) & 0xFF) as usize] ^ (crc >> 8)
-    })
+    crc32fast::hash(data)
 }
 
 /// Why a message could not be split.
@@ -101,6 +92,9 @@ pub enum Reject {
     /// Already held.
     #[error("duplicate fragment")]
     Duplicate,
+    /// A fragment of a message delivered recently (see [`RECENT_MESSAGES`]).
+    #[error("fragment of a message already delivered")]
+    DuplicateMessage,
     /// The message would need more than the reassembler may hold.
     #[error("message larger than the reassembler's bound")]
     TooLarge,
@@ -143,6 +137,8 @@ pub struct ReassemblyStats {
     pub inconsistent: u64,
     /// Duplicate fragments ignored.
     pub duplicates: u64,
+    /// Fragments of recently delivered messages ignored.
+    pub duplicate_messages: u64,
     /// Messages refused as larger than the bound.
     pub too_large: u64,
     /// Messages that failed their checksum.
@@ -170,6 +166,8 @@ pub struct Reassembler {
     bounds: Bounds,
     partials: HashMap<u32, Partial>,
     bytes_held: usize,
+    /// (id, count, checksum) of the latest messages delivered.
+    delivered: Ring<(u32, u16, u32), RECENT_MESSAGES>,
     stats: ReassemblyStats,
 }
 
@@ -180,6 +178,7 @@ impl Reassembler {
             bounds,
             partials: HashMap::new(),
             bytes_held: 0,
+            delivered: Ring::default(),
             stats: ReassemblyStats::default(),
         }
     }
@@ -189,12 +188,16 @@ impl Reassembler {
     pub fn push(&mut self, now_ms: u64, datagram: &[u8]) -> Result<Option<Vec<u8>>, Reject> {
         self.expire(now_ms);
         let result = self.take(now_ms, datagram);
+        if let Ok(Some(_)) = result {
+            self.stats.completed += 1;
+        }
         if let Err(reject) = result {
             let counter = match reject {
                 Reject::Malformed => &mut self.stats.malformed,
                 Reject::OutOfRange => &mut self.stats.out_of_range,
                 Reject::Inconsistent => &mut self.stats.inconsistent,
                 Reject::Duplicate => &mut self.stats.duplicates,
+                Reject::DuplicateMessage => &mut self.stats.duplicate_messages,
                 Reject::TooLarge => &mut self.stats.too_large,
                 Reject::BadChecksum => &mut self.stats.bad_checksum,
             };
@@ -215,10 +218,13 @@ impl Reassembler {
         if count == 0 || index >= count {
             return Err(Reject::OutOfRange);
         }
+        if self.delivered.iter().any(|&done| done == (id, count, crc)) {
+            return Err(Reject::DuplicateMessage);
+        }
         let payload = &datagram[HEADER_LEN..];
         let cost = payload.len() + PER_FRAGMENT_COST;
         if count == 1 {
-            return verify(payload.to_vec(), crc).map(Some);
+            return self.deliver(payload.to_vec(), id, count, crc);
         }
         if let Some(partial) = self.partials.get(&id) {
             if partial.count != count || partial.crc != crc {
@@ -251,7 +257,22 @@ impl Reassembler {
         let partial = self.partials.remove(&id).expect("present");
         self.bytes_held -= partial.bytes;
         let message: Vec<u8> = partial.fragments.into_values().flatten().collect();
-        verify(message, crc).map(Some)
+        self.deliver(message, id, count, crc)
+    }
+
+    /// Verifies a whole message and remembers it as delivered.
+    fn deliver(
+        &mut self,
+        message: Vec<u8>,
+        id: u32,
+        count: u16,
+        crc: u32,
+    ) -> Result<Option<Vec<u8>>, Reject> {
+        if crc32(&message) != crc {
+            return Err(Reject::BadChecksum);
+        }
+        self.delivered.push((id, count, crc));
+        Ok(Some(message))
     }
 
     /// Evicts the oldest other messages until `cost` more bytes and (for a
@@ -318,14 +339,6 @@ impl Reassembler {
     }
 }
 
-fn verify(message: Vec<u8>, crc: u32) -> Result<Vec<u8>, Reject> {
-    if crc32(&message) == crc {
-        Ok(message)
-    } else {
-        Err(Reject::BadChecksum)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -334,6 +347,10 @@ mod tests {
     fn crc32_matches_the_standard_check_value() {
         assert_eq!(crc32(b"123456789"), 0xCBF4_3926);
         assert_eq!(crc32(b""), 0);
+        assert_eq!(
+            crc32(b"The quick brown fox jumps over the lazy dog"),
+            0x414F_A339
+        );
     }
 
     #[test]
@@ -372,6 +389,62 @@ mod tests {
         assert_eq!(out, Some(message));
         assert_eq!(r.bytes_held(), 0);
         assert_eq!(r.stats().duplicates, 1);
+    }
+
+    #[test]
+    fn a_duplicate_of_a_one_fragment_message_is_not_delivered_twice() {
+        let mut r = Reassembler::new(Bounds::default());
+        let f = split(b"ping", 5, 100).unwrap();
+        assert_eq!(f.len(), 1);
+        assert_eq!(r.push(0, &f[0]), Ok(Some(b"ping".to_vec())));
+        assert_eq!(r.push(1, &f[0]), Err(Reject::DuplicateMessage));
+        assert_eq!(r.stats().duplicate_messages, 1);
+        assert_eq!(r.stats().completed, 1);
+        // The same id with other content is another message.
+        let g = split(b"pong", 5, 100).unwrap();
+        assert_eq!(r.push(2, &g[0]), Ok(Some(b"pong".to_vec())));
+        assert_eq!(r.stats().completed, 2);
+    }
+
+    #[test]
+    fn a_late_duplicate_of_a_finished_message_leaves_nothing_behind() {
+        let mut r = Reassembler::new(Bounds::default());
+        let message = vec![9u8; 3000];
+        let fragments = split(&message, 77, 1000).unwrap();
+        let mut out = None;
+        for f in &fragments {
+            out = r.push(0, f).unwrap().or(out);
+        }
+        assert_eq!(out, Some(message));
+        for f in &fragments {
+            assert_eq!(r.push(10, f), Err(Reject::DuplicateMessage));
+        }
+        assert_eq!((r.messages_held(), r.bytes_held()), (0, 0));
+        assert_eq!(r.stats().duplicate_messages, fragments.len() as u64);
+        assert_eq!(r.stats().expired + r.stats().evicted, 0);
+    }
+
+    #[test]
+    fn only_the_latest_delivered_messages_are_remembered() {
+        let mut r = Reassembler::new(Bounds::default());
+        let first = split(b"first", 0, 100).unwrap();
+        assert!(r.push(0, &first[0]).unwrap().is_some());
+        for id in 1..RECENT_MESSAGES as u32 {
+            assert!(r
+                .push(0, &split(b"x", id, 100).unwrap()[0])
+                .unwrap()
+                .is_some());
+        }
+        assert_eq!(r.push(0, &first[0]), Err(Reject::DuplicateMessage));
+        assert!(r
+            .push(0, &split(b"x", 1000, 100).unwrap()[0])
+            .unwrap()
+            .is_some());
+        assert_eq!(
+            r.push(0, &first[0]),
+            Ok(Some(b"first".to_vec())),
+            "forgotten after RECENT_MESSAGES newer deliveries"
+        );
     }
 
     #[test]

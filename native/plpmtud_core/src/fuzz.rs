@@ -1,9 +1,11 @@
-//! Fuzzing support: arbitrary bytes become prober events and configuration
-//! values, so any byte-level fuzzer (and proptest) can drive the state
-//! machine and the parsers. Test and benchmark code; not used at run time.
+//! Fuzzing support: arbitrary bytes become prober events, configuration
+//! values and fragment streams, so any byte-level fuzzer (and proptest) can
+//! drive the state machine, the parsers and the reassembler. Test and
+//! benchmark code; not used at run time.
 
 use crate::config::{Config, ConfigValue, CONFIG_KEYS};
-use crate::prober::{LossReason, Prober};
+use crate::fragment::{crc32, split, Bounds, Reassembler, HEADER_LEN};
+use crate::prober::{ChangeReason, LossReason, Prober};
 
 /// One event for the prober, decoded from fuzz input.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -59,12 +61,15 @@ impl Bytes<'_> {
     }
 }
 
+/// Ids the decoder uses for probes: 0 to 7.
+pub const PROBE_IDS: u64 = 8;
+
 /// Decodes `data` into events (at most one per 3 bytes, bounded by 4096).
 pub fn events(data: &[u8]) -> Vec<Event> {
     let mut bytes = Bytes(data);
     let mut out = Vec::new();
     while !bytes.0.is_empty() && out.len() < 4096 {
-        let id = u64::from(bytes.u8() % 8);
+        let id = u64::from(bytes.u8()) % PROBE_IDS;
         let event = match bytes.u8() % 13 {
             0 => Event::Connected,
             1 => Event::SendProbe(id),
@@ -158,18 +163,189 @@ pub fn apply(prober: &mut Prober, now: &mut u64, event: Event) {
 }
 
 /// Runs the events of `data` on a prober configured from its first 32 bytes,
-/// checking the invariants after every event. `Err` names the broken one.
+/// checking after every event the invariants and the oracle of
+/// [`AckOracle`]. `Err` names the broken one.
 pub fn run(data: &[u8]) -> Result<usize, String> {
     let (head, tail) = data.split_at(data.len().min(32));
     let config = config(head);
     let mut prober = Prober::new(config).map_err(|e| format!("valid config refused: {e}"))?;
     let mut now = 0u64;
+    let mut oracle = AckOracle::default();
     let events = events(tail);
     for (i, event) in events.iter().enumerate() {
+        let before = oracle.before(&prober, *event);
         apply(&mut prober, &mut now, *event);
         prober
             .check_invariants()
             .map_err(|broken| format!("after event {i} {event:?}: {broken}"))?;
+        oracle
+            .after(&prober, *event, before)
+            .map_err(|broken| format!("after event {i} {event:?}: {broken}"))?;
     }
     Ok(events.len())
+}
+
+/// The harness's own record of the probes it sent, so that it can judge
+/// every rise of the PLPMTU: it must be to the size of the probe the harness
+/// acknowledged in that very event (the latest probe sent under the acked
+/// id). Decreases are always allowed, and so is switching discovery on or
+/// off, which applies the configured floor or `disabled_mtu` whatever it is.
+#[derive(Debug, Clone, Default)]
+pub struct AckOracle {
+    /// Size of the latest probe sent under each id (ids are 0..8).
+    sent: [Option<u32>; PROBE_IDS as usize],
+}
+
+impl AckOracle {
+    /// Call before applying `event`: notes the probe it sends, if any, and
+    /// returns the PLPMTU before it.
+    pub fn before(&mut self, prober: &Prober, event: Event) -> u32 {
+        let due = prober.next_probe();
+        match event {
+            Event::SendProbe(id) if due.is_some() => self.record(id, due),
+            Event::Claim(id, size) if due == Some(size) => self.record(id, due),
+            _ => {}
+        }
+        prober.plpmtu()
+    }
+
+    /// Call after applying `event`: `Err` if the PLPMTU rose without an
+    /// acknowledgement of a probe of exactly the new size.
+    pub fn after(&self, prober: &Prober, event: Event, before: u32) -> Result<(), String> {
+        let after = prober.plpmtu();
+        if after <= before || matches!(event, Event::SetEnabled(_)) {
+            return Ok(());
+        }
+        let reason = prober.history().next_back().map(|c| c.reason);
+        let acked = match event {
+            Event::Acked(id) => self.sent.get(id as usize).copied().flatten(),
+            _ => None,
+        };
+        if acked == Some(after) && reason == Some(ChangeReason::ProbeAcked) {
+            return Ok(());
+        }
+        Err(format!(
+            "PLPMTU rose {before} -> {after} ({reason:?}) without an acknowledged probe of \
+             that size (acked {acked:?})"
+        ))
+    }
+
+    fn record(&mut self, id: u64, size: Option<u32>) {
+        if let Some(slot) = self.sent.get_mut(id as usize) {
+            *slot = size;
+        }
+    }
+}
+
+/// Feeds the datagrams of `data` to a [`Reassembler`] whose bounds come from
+/// its first bytes, checking after every datagram that the bounds hold and
+/// that any delivered message matches the checksum in its header. Datagrams
+/// are raw bytes or the fragments of a message split from the input (in a
+/// scrambled order, some repeated), so both junk and real fragments reach
+/// it. `Err` names what broke.
+pub fn reassemble(data: &[u8]) -> Result<usize, String> {
+    let mut bytes = Bytes(data);
+    let bounds = Bounds {
+        max_messages: usize::from(bytes.u8() % 16) + 1,
+        max_bytes: usize::from(bytes.u16()) + 1,
+        timeout_ms: u64::from(bytes.u16()),
+    };
+    let mut r = Reassembler::new(bounds);
+    let mut now = 0u64;
+    let mut pushed = 0;
+    while !bytes.0.is_empty() && pushed < 4096 {
+        now += u64::from(bytes.u8());
+        let len = usize::from(bytes.u16() % 2048).min(bytes.0.len());
+        let (body, rest) = bytes.0.split_at(len);
+        bytes.0 = rest;
+        let datagrams = match body.split_first() {
+            Some((&kind, message)) if kind % 2 == 1 => {
+                let id = u32::from(kind >> 5);
+                let size = HEADER_LEN + 1 + usize::from(kind >> 1);
+                let mut fragments = split(message, id, size).map_err(|e| e.to_string())?;
+                let n = fragments.len();
+                for i in 0..n {
+                    fragments.swap(i, (i * 7 + usize::from(kind)) % n);
+                }
+                let repeated: Vec<Vec<u8>> = fragments.iter().step_by(3).cloned().collect();
+                fragments.extend(repeated);
+                fragments
+            }
+            _ => vec![body.to_vec()],
+        };
+        for datagram in &datagrams {
+            pushed += 1;
+            if let Ok(Some(message)) = r.push(now, datagram) {
+                let crc =
+                    u32::from_be_bytes([datagram[12], datagram[13], datagram[14], datagram[15]]);
+                if crc32(&message) != crc {
+                    return Err(format!("delivered a message whose CRC is not {crc:#x}"));
+                }
+            }
+            if r.bytes_held() > bounds.max_bytes || r.stats().peak_bytes > bounds.max_bytes {
+                return Err(format!("{} bytes held over {:?}", r.bytes_held(), bounds));
+            }
+            if r.messages_held() > bounds.max_messages {
+                return Err(format!(
+                    "{} messages held over {:?}",
+                    r.messages_held(),
+                    bounds
+                ));
+            }
+        }
+    }
+    Ok(pushed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_ack_oracle_accepts_only_a_rise_to_the_acked_probe() {
+        let mut prober = Prober::new(Config::default()).unwrap();
+        let mut now = 0;
+        let mut oracle = AckOracle::default();
+        for event in [Event::Connected, Event::SendProbe(1), Event::Acked(1)] {
+            let before = oracle.before(&prober, event);
+            apply(&mut prober, &mut now, event);
+            assert_eq!(oracle.after(&prober, event, before), Ok(()));
+        }
+        assert_eq!(prober.plpmtu(), 1038);
+        // The same rise, blamed on anything but the ack of a 1038-byte probe.
+        assert!(oracle.after(&prober, Event::Tick(0), 576).is_err());
+        assert!(oracle.after(&prober, Event::Acked(2), 576).is_err());
+        oracle.record(2, Some(1269));
+        assert!(oracle.after(&prober, Event::Acked(2), 576).is_err());
+        assert!(oracle.after(&prober, Event::Acked(1), 576).is_ok());
+    }
+
+    #[test]
+    fn claimed_probes_are_recorded_under_their_id() {
+        let mut prober = Prober::new(Config::default()).unwrap();
+        let mut now = 0;
+        let mut oracle = AckOracle::default();
+        for event in [
+            Event::Connected,
+            Event::Claim(3, 1000),
+            Event::Claim(3, 1038),
+        ] {
+            let before = oracle.before(&prober, event);
+            apply(&mut prober, &mut now, event);
+            assert_eq!(oracle.after(&prober, event, before), Ok(()));
+        }
+        assert_eq!(oracle.sent[3], Some(1038));
+        assert_eq!(prober.probe_in_flight(), Some(3));
+    }
+
+    #[test]
+    fn the_reassembler_seeds_run_within_bounds() {
+        let seeds: [&[u8]; 3] = [
+            include_bytes!("../../../fuzz/seeds/fragment_reassemble/split_twice"),
+            include_bytes!("../../../fuzz/seeds/fragment_reassemble/one_fragment_and_junk"),
+            include_bytes!("../../../fuzz/seeds/fragment_reassemble/tight_bounds"),
+        ];
+        let pushed: Vec<usize> = seeds.iter().map(|s| reassemble(s).unwrap()).collect();
+        assert!(pushed.iter().all(|&n| n > 2), "{pushed:?}");
+    }
 }

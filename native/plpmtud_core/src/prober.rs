@@ -448,7 +448,11 @@ impl Prober {
 
     /// A data packet of `size` IP bytes was lost (black-hole detection input).
     pub fn packet_lost(&mut self, now_ms: u64, size: u32) {
-        let watching = matches!(self.state, State::Searching | State::SearchComplete);
+        // Error is watched too: the aiutp fallback keeps a size above the floor.
+        let watching = matches!(
+            self.state,
+            State::Searching | State::SearchComplete | State::Error
+        );
         if !watching || size < self.plpmtu || self.plpmtu <= self.floor {
             return;
         }

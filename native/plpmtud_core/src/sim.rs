@@ -1,11 +1,36 @@
 //! A deterministic path simulator for tests, benchmarks and the demo.
 //!
-//! A virtual clock, a path MTU that may change at given times, seeded random
-//! loss, an optional router that answers oversized probes with Packet-Too-Big,
-//! and optional data traffic at the PLPMTU. Same seed, same run.
+//! A virtual clock, a path MTU that may change at given times (also in the
+//! middle of a search), seeded random loss, acknowledgements that come late,
+//! twice or out of order, an optional router that answers oversized probes
+//! with Packet-Too-Big, and optional data traffic at the PLPMTU. Same seed,
+//! same run.
+//!
+//! Every acknowledgement carries the id of the probe it answers (ids are
+//! never reused), so a late acknowledgement can only be matched to the old
+//! probe it belongs to.
+//!
+//! # The oracle
+//!
+//! After every event the run checks, and records in [`SimResult::violations`]:
+//!
+//! - (a) the PLPMTU only rises when an acknowledgement of a probe of exactly
+//!   the new size is delivered (with [`ChangeReason::ProbeAcked`]), and that
+//!   probe was no larger than the path MTU when it was sent;
+//! - (b) once the path MTU has not changed for [`settle_ms`] (a full search
+//!   plus the longest probe interval), the PLPMTU is at most the path MTU when
+//!   the path carries data traffic (the only way an acknowledged transport
+//!   notices a path that shrank below a confirmed size), and also within the
+//!   search threshold of it when the path is [`SimPath::benign`].
+//!
+//! A known, accepted weakness: an acknowledgement arriving after the probe
+//! timeout is stale to the prober, so under long delays sizes that fit can be
+//! judged too big. That makes the result lower, never higher; (b)'s lower
+//! bound is therefore only checked on benign paths.
 
-use crate::config::Config;
-use crate::prober::{LossReason, Notification, Prober, State};
+use crate::config::{Config, ProbeTimeoutMode};
+use crate::prober::{ChangeReason, LossReason, Notification, Prober, State};
+use crate::search::COMMON_MTUS;
 
 /// SplitMix64: a tiny seeded generator, good enough for loss decisions.
 #[derive(Debug, Clone)]
@@ -49,6 +74,18 @@ pub struct SimPath {
     pub data_interval_ms: Option<u64>,
     /// Seed of the loss generator.
     pub seed: u64,
+    /// Chance that a probe's acknowledgement is held back by `late_ack_ms`.
+    pub late_ack: f64,
+    /// Extra delay of a late acknowledgement (ms); beyond the probe timeout
+    /// it arrives after the prober gave the probe up.
+    pub late_ack_ms: u64,
+    /// Chance that a probe's acknowledgement arrives twice.
+    pub dup_ack: f64,
+    /// Chance that a probe's acknowledgement gets a random extra delay of up
+    /// to `reorder_ms`, so it is overtaken by later packets.
+    pub reorder: f64,
+    /// Largest extra delay of a reordered (or duplicated) acknowledgement (ms).
+    pub reorder_ms: u64,
 }
 
 impl SimPath {
@@ -62,7 +99,36 @@ impl SimPath {
             ptb: false,
             data_interval_ms: None,
             seed: 1,
+            late_ack: 0.0,
+            late_ack_ms: 0,
+            dup_ack: 0.0,
+            reorder: 0.0,
+            reorder_ms: 0,
         }
+    }
+
+    /// When the path MTU last changed at or before `now_ms` (0 if never).
+    pub fn last_change_at(&self, now_ms: u64) -> u64 {
+        self.mtu_changes
+            .iter()
+            .take_while(|&&(at, _)| at <= now_ms)
+            .last()
+            .map_or(0, |&(at, _)| at)
+    }
+
+    /// True when nothing on the path can make a size that fits look too big:
+    /// no loss, no late acknowledgement, and every acknowledgement (however
+    /// reordered) arrives before the shortest probe timeout of `config`.
+    pub fn benign(&self, config: &Config) -> bool {
+        let shortest_timeout = match config.probe_timeout_mode {
+            ProbeTimeoutMode::Fixed => config.probe_timeout_ms,
+            ProbeTimeoutMode::Rtt => config.min_probe_timeout_ms.min(config.probe_timeout_ms),
+        };
+        let slowest_ack = self.rtt_ms + 1 + self.reorder_ms;
+        self.loss == 0.0
+            && self.late_ack == 0.0
+            && slowest_ack < shortest_timeout
+            && !config.aiutp_compat
     }
 
     /// The path MTU at `now_ms`.
@@ -73,6 +139,20 @@ impl SimPath {
             .last()
             .map_or(self.mtu, |&(_, mtu)| mtu)
     }
+}
+
+/// How long after the last path MTU change the oracle's part (b) applies: an
+/// upper bound on one search (every size, every retransmission, the probing
+/// check, each at the longest probe timeout) plus the longest probe interval.
+pub fn settle_ms(config: &Config) -> u64 {
+    let longest_timeout = match config.probe_timeout_mode {
+        ProbeTimeoutMode::Fixed => config.probe_timeout_ms,
+        ProbeTimeoutMode::Rtt => config.max_probe_timeout_ms.max(config.probe_timeout_ms),
+    };
+    let span = u64::from(config.ceiling.saturating_sub(config.floor).max(1));
+    let sizes = COMMON_MTUS.len() as u64 + u64::from(64 - span.leading_zeros()) + 4;
+    let search = sizes * u64::from(config.max_probes.max(1)) * longest_timeout;
+    search + config.max_probe_interval_ms.max(config.probe_interval_ms)
 }
 
 /// What happened, for printing and assertions.
@@ -116,6 +196,15 @@ pub enum Trace {
         /// Reported MTU.
         mtu: u32,
     },
+    /// The path MTU changed.
+    PathMtu {
+        /// Time (ms).
+        at_ms: u64,
+        /// The new path MTU.
+        mtu: u32,
+        /// The prober's state when it changed.
+        state: State,
+    },
     /// The prober said something.
     Notified {
         /// Time (ms).
@@ -149,9 +238,61 @@ pub struct SimResult {
     pub trace: Vec<Trace>,
     /// True if the run settled (for [`StopWhen::Settled`]).
     pub settled: bool,
+    /// Breaches of the oracle (see the module docs), in order; empty if none.
+    pub violations: Vec<String>,
 }
 
-#[derive(Debug, Clone, Copy)]
+/// Checks the oracle after each event.
+struct Oracle<'a> {
+    path: &'a SimPath,
+    settle_ms: u64,
+    threshold: u32,
+    benign: bool,
+    violations: Vec<String>,
+}
+
+impl Oracle<'_> {
+    /// `before` was the PLPMTU before the event; `acked` the probe
+    /// `(id, size, sent_at_ms)` whose acknowledgement the event delivered.
+    fn check(&mut self, prober: &Prober, now: u64, before: u32, acked: Option<(u64, u32, u64)>) {
+        if self.violations.len() >= 16 {
+            return;
+        }
+        let after = prober.plpmtu();
+        if after > before {
+            let reason = prober.history().next_back().map(|c| c.reason);
+            let fits = acked.is_some_and(|(_, size, sent_at)| {
+                size == after && size <= self.path.mtu_at(sent_at)
+            });
+            if !fits || reason != Some(ChangeReason::ProbeAcked) {
+                self.violations.push(format!(
+                    "at {now} ms: PLPMTU raised {before} -> {after} ({reason:?}) by {acked:?}, \
+                     not by an acknowledged probe of that size that fit the path"
+                ));
+            }
+        }
+        let path_mtu = self.path.mtu_at(now);
+        let quiet = now >= self.path.last_change_at(now).saturating_add(self.settle_ms);
+        if !quiet || self.path.data_interval_ms.is_none() {
+            return;
+        }
+        if after > path_mtu {
+            self.violations.push(format!(
+                "at {now} ms: settled PLPMTU {after} above the path MTU {path_mtu}"
+            ));
+        } else if self.benign
+            && path_mtu - after > self.threshold
+            && prober.state() != State::Disabled
+        {
+            self.violations.push(format!(
+                "at {now} ms: settled PLPMTU {after} more than {} below the path MTU {path_mtu}",
+                self.threshold
+            ));
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Pending {
     ProbeAck { id: u64, size: u32, sent_at_ms: u64 },
     ProbeDupAck { id: u64, size: u32 },
@@ -180,6 +321,14 @@ pub fn simulate(config: Config, path: &SimPath, stop: StopWhen) -> SimResult {
     };
     let mut settled = false;
     let mut last_probe: Option<(u64, u32)> = None;
+    let mut oracle = Oracle {
+        path,
+        settle_ms: settle_ms(&config),
+        threshold: config.search_threshold,
+        benign: path.benign(&config),
+        violations: Vec::new(),
+    };
+    let mut changes = path.mtu_changes.iter().copied().peekable();
     prober.connected(now);
     for _ in 0..MAX_STEPS {
         drain(&mut prober, now, &mut trace);
@@ -214,7 +363,18 @@ pub fn simulate(config: Config, path: &SimPath, stop: StopWhen) -> SimResult {
                     size,
                     sent_at_ms: now,
                 };
-                pending.push((now + path.rtt_ms, ack));
+                let mut at = now + path.rtt_ms;
+                if rng.chance(path.late_ack) {
+                    at += path.late_ack_ms;
+                }
+                if rng.chance(path.reorder) {
+                    at += rng.next_u64() % (path.reorder_ms + 1);
+                }
+                pending.push((at, ack));
+                if rng.chance(path.dup_ack) {
+                    let copy_at = at + 1 + rng.next_u64() % (path.reorder_ms + 1);
+                    pending.push((copy_at, ack));
+                }
                 continue;
             }
             if path.data_interval_ms.is_some() {
@@ -223,7 +383,8 @@ pub fn simulate(config: Config, path: &SimPath, stop: StopWhen) -> SimResult {
             continue;
         }
         let next_pending = pending.iter().map(|&(t, _)| t).min();
-        let wake = [next_pending, prober.deadline(), next_data]
+        let next_change = changes.peek().map(|&(at, _)| at.max(now));
+        let wake = [next_pending, prober.deadline(), next_data, next_change]
             .into_iter()
             .flatten()
             .min();
@@ -233,6 +394,17 @@ pub fn simulate(config: Config, path: &SimPath, stop: StopWhen) -> SimResult {
             break;
         }
         now = now.max(wake);
+        while let Some(&(at, mtu)) = changes.peek() {
+            if at > now {
+                break;
+            }
+            changes.next();
+            trace.push(Trace::PathMtu {
+                at_ms: at,
+                mtu,
+                state: prober.state(),
+            });
+        }
         if next_data == Some(now) {
             let size = prober.plpmtu();
             let lost = size > path.mtu_at(now) || rng.chance(path.loss);
@@ -244,12 +416,24 @@ pub fn simulate(config: Config, path: &SimPath, stop: StopWhen) -> SimResult {
             pending.push((now + path.rtt_ms, event));
             next_data = path.data_interval_ms.map(|dt| now + dt);
         }
-        while let Some(index) = pending.iter().position(|&(t, _)| t <= now) {
-            let (_, event) = pending.swap_remove(index);
+        while let Some(index) = earliest_due(&pending, now) {
+            let (_, event) = pending.remove(index);
+            let before = prober.plpmtu();
             deliver(&mut prober, now, event, &mut trace);
+            let acked = match event {
+                Pending::ProbeAck {
+                    id,
+                    size,
+                    sent_at_ms,
+                } => Some((id, size, sent_at_ms)),
+                _ => None,
+            };
+            oracle.check(&prober, now, before, acked);
         }
         let timeouts_before = prober.stats().probes_lost_timeout;
+        let before = prober.plpmtu();
         prober.tick(now);
+        oracle.check(&prober, now, before, None);
         if prober.stats().probes_lost_timeout > timeouts_before {
             if let Some((id, size)) = last_probe {
                 let reason = LossReason::Timeout;
@@ -270,7 +454,19 @@ pub fn simulate(config: Config, path: &SimPath, stop: StopWhen) -> SimResult {
         probes_sent,
         trace,
         settled,
+        violations: oracle.violations,
     }
+}
+
+/// The due event that was scheduled first (the earliest time, then the
+/// order of scheduling), so equal times keep their order.
+fn earliest_due(pending: &[(u64, Pending)], now: u64) -> Option<usize> {
+    pending
+        .iter()
+        .enumerate()
+        .filter(|(_, &(t, _))| t <= now)
+        .min_by_key(|(i, &(t, _))| (t, *i))
+        .map(|(i, _)| i)
 }
 
 fn deliver(prober: &mut Prober, now: u64, event: Pending, trace: &mut Vec<Trace>) {

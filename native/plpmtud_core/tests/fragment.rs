@@ -1,6 +1,6 @@
 //! Fragmentation round trips for random sizes, orders, losses and duplicates.
 
-use plpmtud_core::fragment::{split, Bounds, Reassembler};
+use plpmtud_core::fragment::{split, Bounds, Reassembler, Reject};
 use proptest::prelude::*;
 
 proptest! {
@@ -28,16 +28,19 @@ proptest! {
             if let Ok(Some(m)) = r.push(0, &fragments[i]) {
                 done.push(m);
             }
-            // A duplicate right after the original (before completion, it is
-            // refused; after it, it starts a partial message that expires).
-            if k % dup_every == 0 && k + 1 < n {
-                let _ = r.push(0, &fragments[i]);
+            // A duplicate right after the original: refused before the
+            // message completes and after it alike.
+            if k % dup_every == 0 {
+                prop_assert!(r.push(0, &fragments[i]).is_err());
             }
         }
         prop_assert_eq!(done.len(), 1);
         prop_assert_eq!(&done[0], &message);
-        r.expire(Bounds::default().timeout_ms);
-        prop_assert_eq!(r.bytes_held(), 0);
+        prop_assert_eq!((r.messages_held(), r.bytes_held()), (0, 0));
+        for f in &fragments {
+            prop_assert_eq!(r.push(1, f), Err(Reject::DuplicateMessage));
+        }
+        prop_assert_eq!((r.messages_held(), r.bytes_held()), (0, 0));
     }
 
     #[test]
@@ -56,5 +59,14 @@ proptest! {
         }
         r.expire(Bounds::default().timeout_ms);
         prop_assert_eq!(r.bytes_held(), 0);
+    }
+
+    #[test]
+    fn any_datagram_stream_keeps_the_reassembler_within_its_bounds(
+        data in proptest::collection::vec(any::<u8>(), 0..3000),
+    ) {
+        if let Err(broken) = plpmtud_core::fuzz::reassemble(&data) {
+            prop_assert!(false, "{}", broken);
+        }
     }
 }

@@ -134,6 +134,54 @@ fn aiutp_compat_stops_at_the_confirmed_floor_after_three_failures() {
 }
 
 #[test]
+fn aiutp_compat_fallback_above_the_floor_still_watches_for_black_holes() {
+    // Regression (simulation oracle): the aiutp fallback keeps the confirmed
+    // size, above the floor; when the path then shrank below it, losses were
+    // ignored in the Error state and the PLPMTU stayed above the path for good.
+    let mut p = prober(Config {
+        aiutp_compat: true,
+        ..fixed_timeout()
+    });
+    p.connected(0);
+    send(&mut p, 0, 1);
+    p.probe_acked(0, 1);
+    lose(&mut p, 0, 2, 1);
+    lose(&mut p, 0, 3, 1);
+    lose(&mut p, 0, 4, 1);
+    assert_eq!((p.state(), p.plpmtu()), (State::Error, 1038));
+    for burst in 0..3u64 {
+        p.packet_lost(1_000 + burst * 1_000, 1038);
+    }
+    assert_eq!(p.stats().black_hole_checks, 1);
+    assert_eq!(p.next_probe(), Some(1038));
+    assert_eq!(lose(&mut p, 3_100, 10, 1), 1038);
+    assert_eq!(p.stats().black_holes, 1);
+    assert_eq!(p.plpmtu(), 576);
+    assert_eq!(p.state(), State::Searching);
+}
+
+#[test]
+fn an_acked_black_hole_check_from_the_error_state_returns_to_it() {
+    let mut p = prober(Config {
+        aiutp_compat: true,
+        ..fixed_timeout()
+    });
+    p.connected(0);
+    send(&mut p, 0, 1);
+    p.probe_acked(0, 1);
+    lose(&mut p, 0, 2, 3);
+    let next_search = p.deadline();
+    for burst in 0..3u64 {
+        p.packet_lost(1_000 + burst * 1_000, 1038);
+    }
+    send(&mut p, 3_100, 10);
+    assert!(p.probe_acked(3_150, 10));
+    assert_eq!((p.state(), p.plpmtu()), (State::Error, 1038));
+    assert_eq!(p.deadline(), next_search);
+    assert!(p.check_invariants().is_ok());
+}
+
+#[test]
 fn timeout_comes_from_tick_at_the_deadline() {
     let mut p = prober(fixed_timeout());
     p.connected(0);

@@ -1,7 +1,7 @@
 //! The prober over the deterministic path simulator: accuracy on every path
 //! MTU, probe counts, loss robustness and property tests.
 
-use plpmtud_core::sim::{simulate, SimPath, StopWhen};
+use plpmtud_core::sim::{settle_ms, simulate, SimPath, SimResult, StopWhen, Trace};
 use plpmtud_core::{Config, ProbeTimeoutMode, State, Strategy as Search};
 use proptest::prelude::*;
 
@@ -10,7 +10,43 @@ const STRATEGIES: [Search; 2] = [Search::Binary, Search::CommonValues];
 fn settle(config: Config, path: &SimPath) -> plpmtud_core::sim::SimResult {
     let run = simulate(config, path, StopWhen::Settled);
     assert!(run.settled, "run did not settle: {path:?}");
+    assert_eq!(run.violations, Vec::<String>::new(), "{path:?}");
     run
+}
+
+/// A config whose probe intervals and timeouts keep [`settle_ms`] short.
+fn quick(config: Config) -> Config {
+    Config {
+        probe_interval_ms: 10_000,
+        max_probe_interval_ms: 80_000,
+        max_probe_timeout_ms: 2_000,
+        ..config
+    }
+}
+
+/// Runs until the oracle's part (b) has applied for a while after the last
+/// path MTU change, and checks the oracle held throughout.
+fn run_past_settling(config: Config, path: &SimPath) -> SimResult {
+    let last = path.mtu_changes.last().map_or(0, |&(at, _)| at);
+    let run = simulate(
+        config,
+        path,
+        StopWhen::At(last + settle_ms(&config) + 5_000),
+    );
+    assert_eq!(run.violations, Vec::<String>::new(), "{config:?} {path:?}");
+    run
+}
+
+fn changed_while_searching(run: &SimResult) -> bool {
+    run.trace.iter().any(|t| {
+        matches!(
+            t,
+            Trace::PathMtu {
+                state: State::Searching,
+                ..
+            }
+        )
+    })
 }
 
 #[test]
@@ -170,6 +206,104 @@ fn fifteen_percent_random_loss_is_not_a_black_hole() {
     }
 }
 
+#[test]
+fn the_oracle_reports_a_plpmtu_it_cannot_justify() {
+    // The path drops below the floor: nothing the prober does can fit it,
+    // and the oracle must say so.
+    let path = SimPath {
+        mtu_changes: vec![(2_000, 500)],
+        data_interval_ms: Some(25),
+        ..SimPath::clean(1500)
+    };
+    let config = quick(Config::default());
+    let last = 2_000 + settle_ms(&config) + 1_000;
+    let run = simulate(config, &path, StopWhen::At(last));
+    assert!(
+        run.violations
+            .iter()
+            .any(|v| v.contains("above the path MTU 500")),
+        "{:?}",
+        run.violations
+    );
+}
+
+#[test]
+fn a_path_that_shrinks_during_a_search_is_followed_down() {
+    for strategy in STRATEGIES {
+        let path = SimPath {
+            // The first probe (1038 or 1500) is on its way at 20 ms.
+            mtu_changes: vec![(20, 1300)],
+            data_interval_ms: Some(25),
+            ..SimPath::clean(1500)
+        };
+        let run = run_past_settling(
+            quick(Config {
+                strategy,
+                ..Config::default()
+            }),
+            &path,
+        );
+        assert!(changed_while_searching(&run), "{strategy:?}");
+        let found = run.prober.plpmtu();
+        assert!(found <= 1300 && 1300 - found <= 16, "{strategy:?}: {found}");
+    }
+}
+
+#[test]
+fn a_path_that_grows_during_a_search_is_found_by_the_next_search() {
+    for strategy in STRATEGIES {
+        let path = SimPath {
+            mtu_changes: vec![(120, 1450)],
+            data_interval_ms: Some(25),
+            ..SimPath::clean(1200)
+        };
+        let run = run_past_settling(
+            quick(Config {
+                strategy,
+                ..Config::default()
+            }),
+            &path,
+        );
+        assert!(changed_while_searching(&run), "{strategy:?}");
+        let found = run.prober.plpmtu();
+        assert!(found <= 1450 && 1450 - found <= 16, "{strategy:?}: {found}");
+    }
+}
+
+#[test]
+fn late_acknowledgements_are_stale_and_raise_nothing() {
+    let path = SimPath {
+        late_ack: 0.5,
+        late_ack_ms: 3_000,
+        data_interval_ms: Some(25),
+        seed: 7,
+        ..SimPath::clean(1400)
+    };
+    let config = Config {
+        probe_timeout_mode: ProbeTimeoutMode::Fixed,
+        ..quick(Config::default())
+    };
+    let run = run_past_settling(config, &path);
+    assert!(run.prober.stats().stale_events > 0);
+    assert!(run.prober.plpmtu() <= 1400);
+}
+
+#[test]
+fn duplicated_and_reordered_acknowledgements_change_nothing() {
+    for mtu in [1000, 1280, 1400, 1500] {
+        let clean = settle(Config::default(), &SimPath::clean(mtu));
+        let path = SimPath {
+            dup_ack: 1.0,
+            reorder: 1.0,
+            reorder_ms: 30,
+            ..SimPath::clean(mtu)
+        };
+        let run = settle(Config::default(), &path);
+        assert!(run.prober.stats().stale_events > 0, "{mtu}");
+        assert_eq!(run.prober.plpmtu(), clean.prober.plpmtu(), "{mtu}");
+    }
+}
+
 fn arb_config() -> impl Strategy<Value = Config> {
     (
         576u32..=1400,
@@ -222,10 +356,65 @@ proptest! {
 }
 
 proptest! {
+    #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+
+    #[test]
+    fn the_oracle_holds_under_late_duplicated_reordered_acks_and_mtu_changes(
+        config in arb_config(),
+        fixed_timeout in any::<bool>(),
+        mtus in proptest::collection::vec(0u32..9000, 1..4),
+        first_change in 0u64..500,
+        gaps in proptest::collection::vec(1u64..20_000, 2),
+        loss in prop_oneof![Just(0.0), 0.0f64..0.1],
+        late in prop_oneof![Just(0.0), 0.0f64..0.3],
+        dup in 0.0f64..0.5,
+        reorder in (0.0f64..0.5, 0u64..40),
+        ptb in any::<bool>(),
+        seed in any::<u64>(),
+    ) {
+        let config = Config {
+            probe_timeout_mode: if fixed_timeout { ProbeTimeoutMode::Fixed } else { ProbeTimeoutMode::Rtt },
+            ..quick(config)
+        };
+        let span = config.ceiling - config.floor + 1;
+        let mtu_of = |offset: u32| config.floor + offset % span;
+        let mut at = first_change;
+        let mut mtu_changes = Vec::new();
+        for (i, &offset) in mtus[1..].iter().enumerate() {
+            mtu_changes.push((at, mtu_of(offset)));
+            at += gaps[i];
+        }
+        let path = SimPath {
+            mtu: mtu_of(mtus[0]),
+            mtu_changes,
+            loss,
+            late_ack: late,
+            late_ack_ms: 2_500,
+            dup_ack: dup,
+            reorder: reorder.0,
+            reorder_ms: reorder.1,
+            ptb,
+            data_interval_ms: Some(50),
+            seed,
+            ..SimPath::clean(0)
+        };
+        let last = path.mtu_changes.last().map_or(0, |&(at, _)| at);
+        let run = simulate(config, &path, StopWhen::At(last + settle_ms(&config) + 1_000));
+        prop_assert!(run.violations.is_empty(), "{:?}", run.violations);
+        let found = run.prober.plpmtu();
+        let path_mtu = path.mtu_at(run.now_ms);
+        prop_assert!(found <= path_mtu, "{} above {}", found, path_mtu);
+        if path.benign(&config) {
+            prop_assert!(path_mtu - found <= config.search_threshold, "{} for {}", found, path_mtu);
+        }
+    }
+}
+
+proptest! {
     #![proptest_config(ProptestConfig { cases: 2000, ..ProptestConfig::default() })]
 
     #[test]
-    fn any_event_sequence_keeps_the_invariants(data in proptest::collection::vec(any::<u8>(), 0..600)) {
+    fn any_event_sequence_keeps_the_invariants_and_the_ack_oracle(data in proptest::collection::vec(any::<u8>(), 0..600)) {
         if let Err(broken) = plpmtud_core::fuzz::run(&data) {
             prop_assert!(false, "{}", broken);
         }

@@ -158,6 +158,7 @@ fn reject_name(r: Reject) -> &'static str {
         Reject::OutOfRange => "out_of_range",
         Reject::Inconsistent => "inconsistent",
         Reject::Duplicate => "duplicate",
+        Reject::DuplicateMessage => "duplicate_message",
         Reject::TooLarge => "too_large",
         Reject::BadChecksum => "bad_checksum",
     }
@@ -190,6 +191,7 @@ fn reassembler_stats(env: Env<'_>, r: ResourceArc<ReassemblerResource>) -> Term<
             ("out_of_range", s.out_of_range.encode(env)),
             ("inconsistent", s.inconsistent.encode(env)),
             ("duplicates", s.duplicates.encode(env)),
+            ("duplicate_messages", s.duplicate_messages.encode(env)),
             ("too_large", s.too_large.encode(env)),
             ("bad_checksum", s.bad_checksum.encode(env)),
             ("expired", s.expired.encode(env)),

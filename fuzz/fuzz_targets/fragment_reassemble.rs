@@ -1,0 +1,10 @@
+//! Arbitrary datagrams (junk and real fragments, scrambled and repeated)
+//! into a reassembler with arbitrary bounds: the bounds must hold after every
+//! datagram and every delivered message must match its header's CRC.
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| {
+    if let Err(broken) = plpmtud_core::fuzz::reassemble(data) {
+        panic!("{broken}");
+    }
+});
