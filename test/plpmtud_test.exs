@@ -211,4 +211,16 @@ defmodule PLPMTUDTest do
 
     assert PLPMTUD.mtu(new!(family: :inet6)) == 1280
   end
+
+  test "an IPv6 floor below 1280 is raised to 1280, and info says so" do
+    for floor <- [576, 600, 1279] do
+      p = new!(family: :inet6, mtu_floor: floor)
+      assert %{floor: 1280, ceiling: 1500, mtu: 1280} = PLPMTUD.info(p)
+      PLPMTUD.connected(p, 0)
+      assert PLPMTUD.next_probe(p) > 1280
+    end
+
+    assert %{floor: 1300} = PLPMTUD.info(new!(family: :inet6, mtu_floor: 1300))
+    assert %{floor: 600, mtu: 600} = PLPMTUD.info(new!(family: :inet, mtu_floor: 600))
+  end
 end

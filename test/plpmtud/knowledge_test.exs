@@ -41,6 +41,7 @@ defmodule PLPMTUD.KnowledgeTest do
              Fragment.push(r, head <> <<Bitwise.bxor(byte, 1)>> <> tail, 0)
 
     assert {:error, :malformed} = Fragment.push(r, "junk", 0)
+
     assert %{
              duplicates: 1,
              duplicate_messages: 1,
@@ -49,6 +50,7 @@ defmodule PLPMTUD.KnowledgeTest do
              malformed: 1,
              bytes_held: 0
            } = Fragment.stats(r)
+
     assert {:error, _} = Fragment.split("x", 1, 16)
   end
 

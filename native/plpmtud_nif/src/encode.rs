@@ -134,6 +134,8 @@ pub fn info<'a>(env: Env<'a>, p: &plpmtud_core::Prober) -> Term<'a> {
         p.config().enabled.encode(env),
         p.overhead_bytes().encode(env),
         opt(p.probe_in_flight()),
+        p.config().effective_floor().encode(env),
+        p.config().ceiling.encode(env),
     ];
     let keys = [
         "state",
@@ -147,6 +149,8 @@ pub fn info<'a>(env: Env<'a>, p: &plpmtud_core::Prober) -> Term<'a> {
         "enabled",
         "overhead",
         "probe_in_flight",
+        "floor",
+        "ceiling",
     ];
     map(env, &keys, &values)
 }
