@@ -82,31 +82,6 @@ defmodule PLPMTUD.CLI do
   end
 
   @doc """
-  Calls `start` (a `start_link` of a process that may stop in its `init/1`)
-  with exits trapped, so that such a stop is `{:error, reason}` here rather
-  than an exit of the caller through the link. The caller's `trap_exit`
-  flag is restored afterwards, and the stopped process's exit is consumed.
-  """
-  @spec start_trapped((() -> GenServer.on_start())) :: GenServer.on_start()
-  def start_trapped(start) do
-    trapping = Process.flag(:trap_exit, true)
-
-    try do
-      with {:error, reason} = error <- start.() do
-        receive do
-          {:EXIT, _pid, ^reason} -> :ok
-        after
-          1_000 -> :ok
-        end
-
-        error
-      end
-    after
-      Process.flag(:trap_exit, trapping)
-    end
-  end
-
-  @doc """
   A reason for a person: `"permission denied (eacces)"` for a POSIX atom,
   the term itself otherwise.
   """

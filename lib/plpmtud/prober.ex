@@ -45,7 +45,8 @@ defmodule PLPMTUD.Prober do
       clock (default `&PLPMTUD.now_ms/0`); every event is stamped with it
     * `:probe_sender` - `(size -> {:ok, id} | :error | {:error, reason})`,
       see above (not with `:peer`)
-    * `:peer` - `{ip, port}`: autonomous mode towards this peer
+    * `:peer` - `{host, port}`: autonomous mode towards this peer; `host` is
+      an address tuple or a host name, resolved when the prober starts
     * `:mode` - `:udp` (default) or `:icmp`, in autonomous mode
     * `:heartbeat` - heartbeat interval in ms, in autonomous mode (default none)
     * `:socket_options` - extra `PLPMTUD.Socket.open/2` options (e.g. `netns:`)
@@ -59,6 +60,7 @@ defmodule PLPMTUD.Prober do
 
   alias PLPMTUD.{Driver, Socket}
   alias PLPMTUD.Prober.Subscribers
+  alias PLPMTUD.Socket.Handover
 
   @typedoc "A prober process."
   @type server :: GenServer.server()
@@ -94,9 +96,24 @@ defmodule PLPMTUD.Prober do
   end
 
   @doc """
-  Starts a prober process. Returns `{:error, {:invalid_config, key, message}}`
-  for configuration values out of range; unknown options or keys and values
-  of the wrong type raise `ArgumentError` in the caller.
+  Starts a prober process linked to the caller.
+
+  What can fail is done in the caller before the process starts, and comes
+  back as `{:error, reason}` while the caller lives on, trapping exits or
+  not (under a supervisor it is a start failure):
+
+    * `{:error, {:invalid_config, key, message}}` for configuration values
+      out of range;
+    * in autonomous mode, the resolver's reason for a `:peer` host name
+      (string, charlist or atom) that does not resolve, such as
+      `{:error, :nxdomain}`: the name is resolved with
+      `PLPMTUD.Socket.resolve/2` in the `:family` of `:config` or
+      `:socket_options`, else IPv4 (an address tuple is taken as it is);
+    * in autonomous mode, `PLPMTUD.Socket.open/2`'s reason when the socket
+      cannot be opened, such as `{:error, :enoent}` for a missing `netns:`.
+
+  Unknown options or keys and values of the wrong type raise
+  `ArgumentError` in the caller.
   """
   @spec start_link(keyword()) :: GenServer.on_start()
   def start_link(options \\ []) do
@@ -117,11 +134,35 @@ defmodule PLPMTUD.Prober do
 
     validate_start!(options)
     gen_options = if options[:name], do: [name: options[:name]], else: []
-    GenServer.start_link(__MODULE__, options, gen_options)
+
+    # What can fail is done here, in the caller: a failure is
+    # `{:error, reason}` for it, never a stop of a linked process.
+    with {:ok, peer, family} <- resolve_peer(options),
+         {:ok, handle} <- PLPMTUD.new(config_for_peer(options[:config], family)) do
+      options = Keyword.merge(options, peer: peer, handle: handle, family: family)
+      start(options, gen_options)
+    end
+  end
+
+  defp start(options, gen_options) do
+    case open_socket(options) do
+      nil ->
+        GenServer.start_link(__MODULE__, options, gen_options)
+
+      {:ok, socket, active} ->
+        options = Keyword.merge(options, socket: socket, active: active)
+
+        Handover.start(socket, fn ->
+          GenServer.start_link(__MODULE__, options, gen_options)
+        end)
+
+      {:error, _} = error ->
+        error
+    end
   end
 
   # Raises in the caller for what would otherwise crash the new process.
-  # Values out of range are left to init/1, which stops with the reason.
+  # Values out of range are `{:error, reason}` from start_link/1.
   defp validate_start!(options) do
     unless is_function(options[:clock], 0) do
       raise ArgumentError, ":clock must be a 0-arity function, got: #{inspect(options[:clock])}"
@@ -136,6 +177,11 @@ defmodule PLPMTUD.Prober do
       raise ArgumentError, ":probe_sender and :peer exclude each other"
     end
 
+    unless peer?(options[:peer]) do
+      raise ArgumentError,
+            ":peer must be {host, port} with a port in 0..65535, got: #{inspect(options[:peer])}"
+    end
+
     unless Enum.all?(options[:subscribe], &is_pid/1) do
       raise ArgumentError,
             ":subscribe must be a list of pids, got: #{inspect(options[:subscribe])}"
@@ -145,6 +191,32 @@ defmodule PLPMTUD.Prober do
     _ = PLPMTUD.new(options[:config])
     :ok
   end
+
+  defp peer?(nil), do: true
+
+  defp peer?({host, port}) when is_integer(port) and port in 0..65_535,
+    do: is_tuple(host) or is_binary(host) or is_list(host) or is_atom(host)
+
+  defp peer?(_), do: false
+
+  # The peer's address, resolved in the family of the `:config` or the
+  # `:socket_options`, else of the address (a host name: IPv4).
+  defp resolve_peer(options) do
+    case options[:peer] do
+      nil ->
+        {:ok, nil, nil}
+
+      {host, port} ->
+        family =
+          Map.new(options[:config])[:family] || options[:socket_options][:family] ||
+            family_of(host)
+
+        with {:ok, ip} <- Socket.resolve(host, family), do: {:ok, {ip, port}, family_of(ip)}
+    end
+  end
+
+  defp family_of(ip) when is_tuple(ip) and tuple_size(ip) == 8, do: :inet6
+  defp family_of(_host), do: :inet
 
   @doc "The current PLPMTU in IP bytes."
   @spec mtu(server()) :: pos_integer()
@@ -261,57 +333,72 @@ defmodule PLPMTUD.Prober do
   @impl GenServer
   def init(options) do
     {:ok, _} = Registry.register(PLPMTUD.Registry, :probers, options[:peer])
+    handle = options[:handle]
 
-    with {:ok, handle} <- PLPMTUD.new(config_for_peer(options[:config], options[:peer])),
-         {:ok, driver} <- open_driver(handle, options) do
-      state = %__MODULE__{
-        handle: handle,
-        driver: driver,
-        clock: options[:clock],
-        probe_sender: options[:probe_sender],
-        cache_peer: if(options[:cache] && options[:peer], do: elem(options[:peer], 0)),
-        subscribers: Enum.reduce(options[:subscribe], Subscribers.new(), &Subscribers.add(&2, &1))
-      }
+    driver =
+      if options[:socket] do
+        Driver.new(
+          handle,
+          options[:socket],
+          options[:mode],
+          options[:family],
+          options[:heartbeat]
+        )
+      end
 
-      {:ok, state, {:continue, {:connected, options[:connected]}}}
-    else
-      {:error, reason} -> {:stop, reason}
-    end
+    state = %__MODULE__{
+      handle: handle,
+      driver: driver,
+      clock: options[:clock],
+      probe_sender: options[:probe_sender],
+      cache_peer: if(options[:cache] && options[:peer], do: elem(options[:peer], 0)),
+      subscribers: Enum.reduce(options[:subscribe], Subscribers.new(), &Subscribers.add(&2, &1))
+    }
+
+    {:ok, state, {:continue, {:take_socket, options[:active], options[:connected]}}}
   end
 
   # Autonomous probes are UDP or ICMP (8 bytes above IP) in the peer's family.
   defp config_for_peer(config, nil), do: config
+  defp config_for_peer(config, family), do: config |> Map.new() |> Map.put_new(:family, family)
 
-  defp config_for_peer(config, {ip, _port}) do
-    family = if tuple_size(ip) == 4, do: :inet, else: :inet6
-    config |> Map.new() |> Map.put_new(:family, family)
-  end
-
-  defp open_driver(handle, options) do
+  # Opened passive in the caller; the new process takes it (see init/1).
+  defp open_socket(options) do
     case options[:peer] do
-      nil -> {:ok, nil}
-      {ip, port} -> open_socket(handle, ip, port, options)
-    end
-  end
+      nil ->
+        nil
 
-  defp open_socket(handle, ip, port, options) do
-    mode = options[:mode]
-    family = if tuple_size(ip) == 4, do: :inet, else: :inet6
-    transport = if mode == :icmp, do: :icmp_echo, else: :udp
-    port = if mode == :icmp, do: 0, else: port
+      {ip, port} ->
+        mode = options[:mode]
+        transport = if mode == :icmp, do: :icmp_echo, else: :udp
+        port = if mode == :icmp, do: 0, else: port
 
-    socket_options =
-      Keyword.merge(
-        [connect: {ip, port}, df: :probe, active: true, transport: transport],
-        options[:socket_options]
-      )
+        socket_options =
+          Keyword.merge(
+            [connect: {ip, port}, df: :probe, active: true, transport: transport],
+            options[:socket_options]
+          )
 
-    with {:ok, socket} <- Socket.open(0, socket_options) do
-      {:ok, Driver.new(handle, socket, mode, family, options[:heartbeat])}
+        with {:ok, socket} <- Socket.open(0, Keyword.put(socket_options, :active, false)) do
+          {:ok, socket, socket_options[:active]}
+        end
     end
   end
 
   @impl GenServer
+  def handle_continue(
+        {:take_socket, active, connected},
+        %{driver: %Driver{socket: socket}} = state
+      ) do
+    case Handover.take(socket, active) do
+      :ok -> {:noreply, state, {:continue, {:connected, connected}}}
+      {:error, reason} -> {:stop, {:no_socket, reason}, state}
+    end
+  end
+
+  def handle_continue({:take_socket, _active, connected}, state),
+    do: {:noreply, state, {:continue, {:connected, connected}}}
+
   def handle_continue({:connected, true}, state) do
     now = now(state)
 

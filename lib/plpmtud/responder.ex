@@ -22,6 +22,7 @@ defmodule PLPMTUD.Responder do
   use GenServer
 
   alias PLPMTUD.{Native, Socket}
+  alias PLPMTUD.Socket.Handover
 
   @default_port 4821
 
@@ -29,11 +30,39 @@ defmodule PLPMTUD.Responder do
   @spec default_port() :: :inet.port_number()
   def default_port, do: @default_port
 
-  @doc "Starts a responder linked to the caller."
+  @doc """
+  Starts a responder linked to the caller. The socket is opened in the
+  caller, so a port that cannot be opened (in use, privileged, a missing
+  `:netns`, ...) returns `{:error, {:open_failed, reason}}` (such as
+  `{:error, {:open_failed, :eaddrinuse}}`) and the caller lives on, trapping
+  exits or not; under a supervisor it is a start failure. Unknown options
+  raise `ArgumentError` in the caller.
+  """
   @spec start_link(keyword()) :: GenServer.on_start()
   def start_link(options \\ []) do
-    {name, options} = Keyword.pop(options, :name)
-    GenServer.start_link(__MODULE__, options, if(name, do: [name: name], else: []))
+    options =
+      Keyword.validate!(options,
+        name: nil,
+        port: @default_port,
+        ip: {0, 0, 0, 0, 0, 0, 0, 0},
+        netns: nil,
+        rate: 100,
+        burst: 20
+      )
+
+    limiter = Native.rate_limiter_new(options[:rate], options[:burst])
+    socket_options = [ip: options[:ip], netns: options[:netns], df: :dont, active: false]
+    gen_options = if options[:name], do: [name: options[:name]], else: []
+
+    case Socket.open(options[:port], socket_options) do
+      {:ok, socket} ->
+        Handover.start(socket, fn ->
+          GenServer.start_link(__MODULE__, {socket, limiter}, gen_options)
+        end)
+
+      {:error, reason} ->
+        {:error, {:open_failed, reason}}
+    end
   end
 
   @doc "Counters: answered, rate_limited, and ignored datagrams by reason."
@@ -45,26 +74,17 @@ defmodule PLPMTUD.Responder do
   def address(server), do: GenServer.call(server, :address)
 
   @impl GenServer
-  def init(options) do
-    options =
-      Keyword.validate!(options,
-        port: @default_port,
-        ip: {0, 0, 0, 0, 0, 0, 0, 0},
-        netns: nil,
-        rate: 100,
-        burst: 20
-      )
+  def init({socket, limiter}) do
+    {:ok, address} = Socket.sockname(socket)
+    state = %{socket: socket, address: address, limiter: limiter, stats: %{answered: 0}}
+    {:ok, state, {:continue, :take_socket}}
+  end
 
-    socket_options = [ip: options[:ip], netns: options[:netns], df: :dont, active: true]
-
-    case Socket.open(options[:port], socket_options) do
-      {:ok, socket} ->
-        {:ok, address} = Socket.sockname(socket)
-        limiter = Native.rate_limiter_new(options[:rate], options[:burst])
-        {:ok, %{socket: socket, address: address, limiter: limiter, stats: %{answered: 0}}}
-
-      {:error, reason} ->
-        {:stop, {:open_failed, reason}}
+  @impl GenServer
+  def handle_continue(:take_socket, state) do
+    case Handover.take(state.socket, true) do
+      :ok -> {:noreply, state}
+      {:error, reason} -> {:stop, {:no_socket, reason}, state}
     end
   end
 

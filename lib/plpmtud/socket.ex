@@ -75,7 +75,14 @@ defmodule PLPMTUD.Socket do
       a host name is resolved in the socket's family as gen_udp does (see
       `resolve/2`), and one that does not resolve returns the resolver's
       reason, such as `{:error, :nxdomain}`
-    * `:df` - `:probe` (default), `:do`, `:want` or `:dont`
+    * `:df` - `:probe` (default), `:do`, `:want` or `:dont`. Use `:probe`
+      on a socket that probes: the kernel's PMTU cache is per destination
+      and lowered by any PTB that quotes a real flow, forged ones too
+      (IPv4 down to its `min_pmtu`, 552; IPv6 down to 1280). A `:do` socket
+      then fails every larger send with `{:error, {:emsgsize, mtu}}` and
+      cannot probe above it until the entry expires, while a `:probe` socket's probes still leave and
+      the prober validates the answers itself. `path_mtu/1` reports the
+      cached value in both modes. Shown in `test/plpmtud/df_mode_lab_test.exs`.
     * `:active` - `true` (default), `false`, `:once` or a count, as gen_udp
     * `:recv_errors` - read ICMP errors from the error queue (default `true`)
     * `:reuse_address` - `SO_REUSEADDR` (default `false`)

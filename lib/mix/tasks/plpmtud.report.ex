@@ -48,7 +48,7 @@ defmodule Mix.Tasks.Plpmtud.Report do
       subscribe: [self()]
     ]
 
-    case CLI.start_trapped(fn -> PLPMTUD.Prober.start_link(options) end) do
+    case PLPMTUD.Prober.start_link(options) do
       {:ok, _prober} ->
         receive do
           {:plpmtud, _, {:search_complete, _}} -> :ok

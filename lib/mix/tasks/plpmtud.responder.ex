@@ -35,7 +35,7 @@ defmodule Mix.Tasks.Plpmtud.Responder do
       ]
       |> Enum.reject(fn {_, v} -> is_nil(v) end)
 
-    case CLI.start_trapped(fn -> PLPMTUD.Responder.start_link(options) end) do
+    case PLPMTUD.Responder.start_link(options) do
       {:ok, responder} ->
         {ip, port} = PLPMTUD.Responder.address(responder)
         Mix.shell().info("plpmtud responder on #{:inet.ntoa(ip)} port #{port}")
