@@ -8,20 +8,23 @@ defmodule PLPMTUD do
   a NIF that returns in microseconds, with no process hop. For a process that
   runs the timers itself, see `PLPMTUD.Prober`.
 
-  Sizes are IP MTU bytes (the whole IP packet); `payload_size/1` gives the
-  payload one datagram carries. Times are milliseconds of a monotonic clock;
-  every event takes `now` and defaults it to `now_ms/0`.
+  Sizes are IP MTU bytes (the whole IP packet); the prober converts them to
+  the payload one datagram carries (`payload_size/1`, `payload_for/2`,
+  `ip_for/2`: the one place where the two units meet). Times are
+  milliseconds of a monotonic clock; every event takes `now` and defaults it
+  to `now_ms/0`.
 
-  A typical loop:
+  Every event function answers with the `t:event/0`s it produced, oldest
+  first (`[]` when nothing happened): act on the answer; there is nothing to
+  poll and no snapshot to compare.
 
-      {:ok, p} = PLPMTUD.new(packet_overhead: 28)
-      :ok = PLPMTUD.connected(p)
-      case PLPMTUD.next_probe(p) do
-        nil -> :nothing_due
-        size -> send a probe of `size` bytes named `id`; PLPMTUD.probe_sent(p, id, size)
-      end
-      # later: PLPMTUD.acked(p, id) or PLPMTUD.lost(p, id, :timeout | :dup_ack)
-      # at PLPMTUD.deadline(p): PLPMTUD.tick(p)
+      iex> {:ok, p} = PLPMTUD.new(packet_overhead: 28)
+      iex> [{:search_started, 1500}, {:probe_due, 1500, 1452}] = PLPMTUD.connected(p, 0)
+      iex> :ok = PLPMTUD.probe_sent(p, 7, 1500, 0)
+      iex> PLPMTUD.acked(p, 7, 3)
+      [{:probe_acked, 7, 1500, 3}, {:mtu_changed, 576, 1500, :probe_acked, 1452}, {:search_complete, 1500, 1452}]
+      iex> PLPMTUD.tick(p, 4)
+      []
 
   Wrong argument types raise `ArgumentError`; nothing here can crash the VM.
   """
@@ -44,12 +47,34 @@ defmodule PLPMTUD do
   @type change_reason ::
           :initial | :probe_acked | :ptb | :probe_failed | :black_hole | :fallback | :disabled
 
-  @typedoc "What a prober reports, oldest first, from `notifications/1`."
-  @type notification ::
-          {:mtu_changed, old :: pos_integer(), new :: pos_integer(), change_reason()}
-          | {:search_complete, mtu :: pos_integer()}
+  @typedoc "How a Packet-Too-Big or EMSGSIZE hint was judged."
+  @type verdict :: :accepted | :unmatched | :not_smaller | :below_floor | :not_probing
+
+  @typedoc """
+  One thing a call made happen. Sizes are IP bytes; `payload` is what a
+  datagram of that size carries for the transport.
+
+    * `{:probe_due, size, payload}` - send a probe of this size now
+    * `{:probe_acked, id, size, rtt_ms}`, `{:probe_lost, id, size, :timeout | :dup_ack}`
+      (a lost probe is never congestion)
+    * `{:mtu_changed, old, new, reason, payload}` - segment with `payload` from now on
+    * `{:search_started, limit}`, `{:search_complete, mtu, payload}`
+    * `{:fallback, mtu, next_search_in_ms}` - probing failed even at the PLPMTU
+    * `{:black_hole_suspected, mtu}`, `{:black_hole_confirmed, lost_mtu}`
+    * `{:ptb, mtu, verdict}`, `{:emsgsize, mtu, verdict}` - a hint and its verdict
+  """
+  @type event ::
+          {:probe_due, size :: pos_integer(), payload :: non_neg_integer()}
+          | {:probe_acked, probe_id(), size :: pos_integer(), rtt_ms :: non_neg_integer()}
+          | {:probe_lost, probe_id(), size :: pos_integer(), :timeout | :dup_ack}
+          | {:mtu_changed, old :: pos_integer(), new :: pos_integer(), change_reason(),
+             payload :: non_neg_integer()}
+          | {:search_started, limit :: pos_integer()}
+          | {:search_complete, mtu :: pos_integer(), payload :: non_neg_integer()}
           | {:fallback, mtu :: pos_integer(), next_search_in_ms :: non_neg_integer()}
-          | {:black_hole, lost_mtu :: pos_integer()}
+          | {:black_hole_suspected, mtu :: pos_integer()}
+          | {:black_hole_confirmed, lost_mtu :: pos_integer()}
+          | {:ptb | :emsgsize, mtu :: pos_integer(), verdict()}
 
   @typedoc "Why a configuration was refused."
   @type config_error :: {:invalid_config, Config.key(), String.t()}
@@ -89,15 +114,15 @@ defmodule PLPMTUD do
     end
   end
 
-  @doc "The connection is up: discovery starts. Repeated calls are ignored."
-  @spec connected(t(), time_ms()) :: :ok
+  @doc "The connection is up: discovery starts. Repeated calls are ignored (`[]`)."
+  @spec connected(t(), time_ms()) :: [event()]
   def connected(prober, now \\ now_ms()), do: Native.prober_connected(prober, now)
 
   @doc """
   Like `connected/2` for a destination whose MTU is known (see
   `PLPMTUD.Cache`): the first and, if acknowledged, only probe is `hint`.
   """
-  @spec connected_with_hint(t(), pos_integer(), time_ms()) :: :ok
+  @spec connected_with_hint(t(), pos_integer(), time_ms()) :: [event()]
   def connected_with_hint(prober, hint, now \\ now_ms()),
     do: Native.prober_connected_hint(prober, now, hint)
 
@@ -119,16 +144,19 @@ defmodule PLPMTUD do
   def probe_sent(prober, id, size, now \\ now_ms()),
     do: Native.prober_probe_sent(prober, now, id, size)
 
-  @doc "Probe `id` was acknowledged. `false` (and counted) if it is not the probe in flight."
-  @spec acked(t(), probe_id(), time_ms()) :: boolean()
+  @doc """
+  Probe `id` was acknowledged: `{:probe_acked, ...}` and what followed, or
+  `[]` (and counted as stale) if it is not the probe in flight.
+  """
+  @spec acked(t(), probe_id(), time_ms()) :: [event()]
   def acked(prober, id, now \\ now_ms()), do: Native.prober_probe_acked(prober, now, id)
 
   @doc """
-  Probe `id` was lost, by `:timeout` or `:dup_ack`. `false` (and counted) if
-  it is not the probe in flight. A size is judged too big only after
-  `:max_probes` lost transmissions.
+  Probe `id` was lost, by `:timeout` or `:dup_ack`: `{:probe_lost, ...}` and
+  what followed, or `[]` (and counted as stale) if it is not the probe in
+  flight. A size is judged too big only after `:max_probes` lost transmissions.
   """
-  @spec lost(t(), probe_id(), :timeout | :dup_ack, time_ms()) :: boolean()
+  @spec lost(t(), probe_id(), :timeout | :dup_ack, time_ms()) :: [event()]
   def lost(prober, id, reason, now \\ now_ms()),
     do: Native.prober_probe_lost(prober, now, id, reason)
 
@@ -140,12 +168,12 @@ defmodule PLPMTUD do
   def probe?(prober, id), do: Native.prober_is_probe(prober, id)
 
   @doc "A data packet of `size` IP bytes was acknowledged (clears black-hole suspicion)."
-  @spec packet_acked(t(), pos_integer(), time_ms()) :: :ok
+  @spec packet_acked(t(), pos_integer(), time_ms()) :: [event()]
   def packet_acked(prober, size, now \\ now_ms()),
     do: Native.prober_packet_acked(prober, now, size)
 
   @doc "A data packet of `size` IP bytes was lost (input of black-hole detection)."
-  @spec packet_lost(t(), pos_integer(), time_ms()) :: :ok
+  @spec packet_lost(t(), pos_integer(), time_ms()) :: [event()]
   def packet_lost(prober, size, now \\ now_ms()),
     do: Native.prober_packet_lost(prober, now, size)
 
@@ -155,21 +183,21 @@ defmodule PLPMTUD do
 
   @doc """
   An ICMP Packet-Too-Big hint reporting `mtu`, quoting probe `quoted_probe`
-  (`nil` if the quoted packet matched no probe). Returns `:accepted` (the
-  size will be probed to confirm it) or why it was ignored.
+  (`nil` if the quoted packet matched no probe). The answer starts with
+  `{:ptb, mtu, verdict}`: `:accepted` (the size will be probed to confirm
+  it) or why it was ignored.
   """
-  @spec ptb(t(), pos_integer(), probe_id() | nil, time_ms()) ::
-          :accepted | :unmatched | :not_smaller | :below_floor | :not_probing
+  @spec ptb(t(), pos_integer(), probe_id() | nil, time_ms()) :: [event()]
   def ptb(prober, mtu, quoted_probe, now \\ now_ms()),
     do: Native.prober_ptb(prober, now, mtu, quoted_probe)
 
   @doc """
   The local stack refused a send with EMSGSIZE because it knows the path MTU
   is `mtu` (IP bytes). Trusted without matching (it never crossed the
-  network); the size is still confirmed by a probe.
+  network); the size is still confirmed by a probe. The answer starts with
+  `{:emsgsize, mtu, verdict}`.
   """
-  @spec emsgsize(t(), pos_integer(), time_ms()) ::
-          :accepted | :not_smaller | :below_floor | :not_probing
+  @spec emsgsize(t(), pos_integer(), time_ms()) :: [event()]
   def emsgsize(prober, mtu, now \\ now_ms()), do: Native.prober_emsgsize(prober, now, mtu)
 
   @doc """
@@ -186,25 +214,33 @@ defmodule PLPMTUD do
   def overhead(prober), do: Native.prober_overhead(prober)
 
   @doc "Runs the timers due at `now`: probe timeouts and the next search."
-  @spec tick(t(), time_ms()) :: :ok
+  @spec tick(t(), time_ms()) :: [event()]
   def tick(prober, now \\ now_ms()), do: Native.prober_tick(prober, now)
 
   @doc "When `tick/2` must next run, or `nil`."
   @spec deadline(t()) :: time_ms() | nil
   def deadline(prober), do: Native.prober_deadline(prober)
 
-  @doc "Starts a search now. `false` if disabled, not connected or already searching."
-  @spec probe_now(t(), time_ms()) :: boolean()
+  @doc "The probe timeout in force now, in ms (fixed, or from the RTT samples)."
+  @spec probe_timeout(t()) :: pos_integer()
+  def probe_timeout(prober), do: Native.prober_probe_timeout(prober)
+
+  @doc "Starts a search now; `[]` if disabled, not connected or already searching."
+  @spec probe_now(t(), time_ms()) :: [event()]
   def probe_now(prober, now \\ now_ms()), do: Native.prober_probe_now(prober, now)
 
   @doc "Turns discovery on (a fresh search) or off (the fixed `:disabled_mtu`)."
-  @spec set_enabled(t(), boolean(), time_ms()) :: :ok
+  @spec set_enabled(t(), boolean(), time_ms()) :: [event()]
   def set_enabled(prober, enabled, now \\ now_ms()),
     do: Native.prober_set_enabled(prober, now, enabled)
 
-  @doc "Takes the notifications not yet seen, oldest first."
-  @spec notifications(t()) :: [notification()]
-  def notifications(prober), do: Native.prober_notifications(prober)
+  @doc "Payload bytes a datagram of `size` IP bytes carries (the prober's family and overhead)."
+  @spec payload_for(t(), pos_integer()) :: non_neg_integer()
+  def payload_for(prober, size), do: Native.prober_payload_for(prober, size)
+
+  @doc "IP bytes of a datagram carrying `payload` bytes of the transport's payload."
+  @spec ip_for(t(), non_neg_integer()) :: pos_integer()
+  def ip_for(prober, payload), do: Native.prober_ip_for(prober, payload)
 
   @doc "The current PLPMTU, in IP bytes."
   @spec mtu(t()) :: pos_integer()

@@ -13,10 +13,10 @@
 %%% probe atomically. A lost probe is not congestion: keep it out of the
 %%% congestion window and resend its data at {@link packet_size/1}.
 %%%
-%%% Every call is a few NIF calls, well under a microsecond in all (the
-%%% ack and loss calls of data packets, and {@link on_tick/2} when nothing is
-%%% due, are the cheap paths). Like every event, {@link on_emsgsize/3} and
-%%% {@link on_ptb/4} take the caller's `Now'. Arguments of the wrong type or
+%%% Every transport event is one NIF call that answers what happened (the
+%%% prober's events); the facade turns the answer into the small result
+%%% each call documents, and never compares snapshots. Like every event,
+%%% {@link on_emsgsize/3} and {@link on_ptb/4} take the caller's `Now'. Arguments of the wrong type or
 %%% out of range (a negative time or size, an unknown loss reason, a
 %%% reference that is not a handle) raise `badarg' (`ArgumentError' in
 %%% Elixir); {@link new/1} returns `{error, Reason}' instead.
@@ -56,11 +56,15 @@ new(_Config) ->
 
 %% @doc The connection is up (aiutp: CS_CONNECTED): discovery starts.
 -spec connected(handle(), ms()) -> ok.
-connected(H, Now) -> ?NATIVE:prober_connected(H, Now).
+connected(H, Now) ->
+    _ = ?NATIVE:prober_connected(H, Now),
+    ok.
 
 %% @doc Milliseconds since the VM started, from the monotonic clock.
 -spec now_ms() -> ms().
-now_ms() -> 'Elixir.PLPMTUD':now_ms().
+now_ms() ->
+    erlang:convert_time_unit(erlang:monotonic_time() - erlang:system_info(start_time),
+                             native, millisecond).
 
 %% @doc The payload size to segment data with now.
 -spec packet_size(handle()) -> bytes().
@@ -70,45 +74,29 @@ packet_size(H) -> ?NATIVE:prober_payload_size(H).
 %% is due (one is in flight, or the search is complete).
 -spec probe_size(handle()) -> bytes() | none.
 probe_size(H) ->
-    case ?NATIVE:prober_next_probe(H) of
+    case ?NATIVE:prober_next_probe_payload(H) of
         nil -> none;
-        IpSize -> IpSize - ?NATIVE:prober_overhead(H)
+        Bytes -> Bytes
     end.
 
 %% @doc A packet `Seq' of `Bytes' payload is being sent: it becomes the probe
 %% (`probe') if a probe of exactly that size is due, atomically; otherwise
 %% `normal'. Sequence number 0 is a valid probe.
 -spec on_send(handle(), seq(), bytes(), ms()) -> probe | normal.
-on_send(H, Seq, Bytes, Now) ->
-    case ?NATIVE:prober_claim_probe(H, Now, Seq, ip_size(H, Bytes)) of
-        true -> probe;
-        false -> normal
-    end.
+on_send(H, Seq, Bytes, Now) -> ?NATIVE:prober_on_send(H, Now, Seq, Bytes).
 
 %% @doc Packet `Seq' was acknowledged: if it was the probe, the packet size
 %% may grow. Acks of other packets change nothing.
 -spec on_ack(handle(), seq(), ms()) -> change().
-on_ack(H, Seq, Now) ->
-    ok = check_ms(Now),
-    case ?NATIVE:prober_is_probe(H, Seq) of
-        true -> changed(H, fun() -> ?NATIVE:prober_probe_acked(H, Now, Seq) end);
-        false -> unchanged
-    end.
+on_ack(H, Seq, Now) -> on_ack(H, Seq, 0, Now).
 
 %% @doc Like {@link on_ack/3}; a packet that was not the probe in flight is
 %% reported as data of `Bytes' payload (this feeds black-hole detection).
 -spec on_ack(handle(), seq(), bytes(), ms()) -> change().
 on_ack(H, Seq, Bytes, Now) ->
-    ok = check_ms(Now),
-    Size = ip_size(H, Bytes),
-    case ?NATIVE:prober_is_probe(H, Seq) of
-        true ->
-            changed(H, fun() ->
-                ?NATIVE:prober_probe_acked(H, Now, Seq) orelse
-                    ?NATIVE:prober_packet_acked(H, Now, Size)
-            end);
-        false ->
-            data(?NATIVE:prober_packet_acked(H, Now, Size))
+    case ?NATIVE:prober_on_ack(H, Now, Seq, Bytes) of
+        [] -> unchanged;
+        Events -> change(Events)
     end.
 
 %% @doc Packet `Seq' was lost (`sack' counts as `dup_ack'). Returns whether it
@@ -116,25 +104,14 @@ on_ack(H, Seq, Bytes, Now) ->
 %% congestion: keep it out of congestion control, and resend its data at the
 %% current {@link packet_size/1} (the probe was larger).
 -spec on_lost(handle(), seq(), loss_reason(), ms()) -> {boolean(), change()}.
-on_lost(H, Seq, Reason, Now) ->
-    ok = check_ms(Now),
-    Loss = loss(Reason),
-    case ?NATIVE:prober_is_probe(H, Seq) of
-        true ->
-            {true, changed(H, fun() -> ?NATIVE:prober_probe_lost(H, Now, Seq, Loss) end)};
-        false ->
-            {false, unchanged}
-    end.
+on_lost(H, Seq, Reason, Now) -> on_lost(H, Seq, Reason, 0, Now).
 
 %% @doc Like {@link on_lost/4}; a packet that was not a probe is reported as
 %% lost data of `Bytes' payload (black-hole detection).
 -spec on_lost(handle(), seq(), loss_reason(), bytes(), ms()) -> {boolean(), change()}.
 on_lost(H, Seq, Reason, Bytes, Now) ->
-    Size = ip_size(H, Bytes),
-    case on_lost(H, Seq, Reason, Now) of
-        {true, _} = Probe -> Probe;
-        {false, unchanged} -> {false, data(?NATIVE:prober_packet_lost(H, Now, Size))}
-    end.
+    {Probe, Events} = ?NATIVE:prober_on_lost(H, Now, Seq, loss(Reason), Bytes),
+    {Probe, change(Events)}.
 
 %% @doc Runs the probe timer, the re-probe and black-hole checks. Returns
 %% `{probe_lost, Seq}' when the probe in flight timed out, `restarted' when a
@@ -143,16 +120,15 @@ on_lost(H, Seq, Reason, Bytes, Now) ->
 %% one cheap NIF call.
 -spec on_tick(handle(), ms()) -> unchanged | restarted | {probe_lost, seq()}.
 on_tick(H, Now) ->
-    ok = check_ms(Now),
-    case ?NATIVE:prober_deadline(H) of
-        Deadline when is_integer(Deadline), Now >= Deadline -> run_timers(H, Now);
-        _ -> unchanged
+    case ?NATIVE:prober_tick(H, Now) of
+        [] -> unchanged;
+        Events -> tick_result(Events)
     end.
 
 %% @doc The DF send path got EMSGSIZE: the local kernel knows the path MTU is
 %% `IpMtu' (IP bytes). Returns the prober's verdict.
 -spec on_emsgsize(handle(), pos_integer(), ms()) -> atom().
-on_emsgsize(H, IpMtu, Now) -> ?NATIVE:prober_emsgsize(H, Now, IpMtu).
+on_emsgsize(H, IpMtu, Now) -> verdict(?NATIVE:prober_emsgsize(H, Now, IpMtu)).
 
 %% @doc An ICMP Packet-Too-Big reporting `IpMtu' (IP bytes), quoting packet
 %% `Matched' (its sequence number), or `undefined' (or `false') when the
@@ -166,7 +142,7 @@ on_ptb(H, IpMtu, Matched, Now) ->
         false -> nil;
         Seq -> Seq
     end,
-    ?NATIVE:prober_ptb(H, Now, IpMtu, Quoted).
+    verdict(?NATIVE:prober_ptb(H, Now, IpMtu, Quoted)).
 
 %% @doc True while a search (or a check of the current size) runs.
 -spec is_probing(handle()) -> boolean().
@@ -187,8 +163,9 @@ info(H) ->
 reset(H, Now) ->
     case ?NATIVE:prober_info(H) of
         #{enabled := true} ->
-            ok = ?NATIVE:prober_set_enabled(H, Now, false),
-            ?NATIVE:prober_set_enabled(H, Now, true);
+            _ = ?NATIVE:prober_set_enabled(H, Now, false),
+            _ = ?NATIVE:prober_set_enabled(H, Now, true),
+            ok;
         #{enabled := false} ->
             ok
     end.
@@ -198,33 +175,27 @@ loss(dup_ack) -> dup_ack;
 loss(sack) -> dup_ack;
 loss(Other) -> erlang:error(badarg, [Other]).
 
-%% A deadline has passed: the probe in flight (if any) times out, or the
-%% next search is due. The deadline is the probe's while one is in flight.
-run_timers(H, Now) ->
-    #{state := Before, probe_in_flight := InFlight} = ?NATIVE:prober_info(H),
-    ok = ?NATIVE:prober_tick(H, Now),
-    case {InFlight, ?NATIVE:prober_state(H)} of
-        {nil, searching} when Before =/= searching -> restarted;
-        {nil, _} -> unchanged;
-        {Seq, _} -> {probe_lost, Seq}
+%% A packet of 0 payload bytes is below any PLPMTU: the prober ignores its
+%% fate as data, so the 3- and 4-argument forms only ever act on probes.
+
+%% The packet size after the events of one call: the payload of the last
+%% change, if the PLPMTU changed.
+change(Events) ->
+    lists:foldl(fun({mtu_changed, _Old, _New, _Reason, Payload}, _) -> {changed, Payload};
+                   (_Event, Change) -> Change
+                end, unchanged, Events).
+
+%% What a tick did: the probe that timed out, else a new search, else nothing.
+tick_result(Events) ->
+    case [Seq || {probe_lost, Seq, _Size, timeout} <- Events] of
+        [Seq | _] -> {probe_lost, Seq};
+        [] ->
+            case lists:keymember(search_started, 1, Events) of
+                true -> restarted;
+                false -> unchanged
+            end
     end.
 
-%% The fate of a data packet never changes the PLPMTU by itself (a black-hole
-%% suspicion only makes the next probe a check of the current size), so the
-%% packet size need not be compared around it.
-data(ok) -> unchanged.
+%% The verdict on a hint: the answer's first event.
+verdict([{_Source, _Mtu, Verdict} | _]) -> Verdict.
 
-%% Times reach the NIF (which checks them) only on some paths: check them always.
-check_ms(Now) when is_integer(Now), Now >= 0, Now =< 16#FFFFFFFFFFFFFFFF -> ok;
-check_ms(Now) -> erlang:error(badarg, [Now]).
-
-ip_size(H, Bytes) when is_integer(Bytes), Bytes >= 0 -> Bytes + ?NATIVE:prober_overhead(H);
-ip_size(_H, Bytes) -> erlang:error(badarg, [Bytes]).
-
-changed(H, Event) ->
-    Before = ?NATIVE:prober_payload_size(H),
-    _ = Event(),
-    case ?NATIVE:prober_payload_size(H) of
-        Before -> unchanged;
-        After -> {changed, After}
-    end.

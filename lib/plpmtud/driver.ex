@@ -6,19 +6,20 @@ defmodule PLPMTUD.Driver do
   the socket (the socket's messages go to that process); `PLPMTUD.PathProbe`
   runs it in a loop, `PLPMTUD.Prober` in autonomous mode from its callbacks.
 
-  Every function returns the events it produced, oldest first:
+  Every function returns the events it produced, oldest first: the prober's
+  own answers (`t:PLPMTUD.event/0`: `{:probe_acked, ...}`, `{:probe_lost, ...}`,
+  `{:mtu_changed, ...}`, `{:ptb, mtu, verdict}`, `{:emsgsize, mtu, verdict}`,
+  ...), passed through as they come, and the driver's:
 
-    * `{:probe_sent, id, size}`, `{:probe_acked, id, size, rtt_ms}`,
-      `{:probe_lost, id, size, :timeout}`
-    * `{:ptb, mtu, verdict}`, `{:emsgsize, mtu}`, `{:ignored, reason}`
+    * `{:probe_sent, id, size}`
     * `{:heartbeat_acked, size}`, `{:heartbeat_lost, size}`
+    * `{:ignored, reason}` - a datagram that answers no pending probe
 
   Heartbeats (optional) stand in for a transport's data when the driver runs
   alone: every `:heartbeat` ms it sends a datagram of the current PLPMTU and
   reports its fate to the prober as a data packet (`PLPMTUD.packet_acked/3`,
   `PLPMTUD.packet_lost/3`), which is what black-hole detection watches. They
   are answered like probes, so the peer needs no extra support.
-    * `{:notification, notification}` (see `t:PLPMTUD.notification/0`)
 
   Every datagram carries a fresh random 64-bit nonce, which is also the
   probe's id for the prober: answers and ICMP errors are matched by the
@@ -64,8 +65,12 @@ defmodule PLPMTUD.Driver do
           ignored: non_neg_integer()
         }
 
-  @typedoc "What happened."
-  @type event :: tuple()
+  @typedoc "What happened: a prober event or one of the driver's own."
+  @type event ::
+          PLPMTUD.event()
+          | {:probe_sent, Wire.nonce(), pos_integer()}
+          | {:heartbeat_acked | :heartbeat_lost, pos_integer()}
+          | {:ignored, atom()}
 
   @doc """
   A driver for `prober` over a connected `socket`; `heartbeat` is the
@@ -82,8 +87,8 @@ defmodule PLPMTUD.Driver do
     }
 
   @doc """
-  Sends the probe that is due, if any. `{:error, reason}` when the socket
-  refuses it for a reason other than its size.
+  Sends the probe that is due, if any, else a heartbeat when one is due.
+  `{:error, reason}` when the socket refuses it for a reason other than its size.
   """
   @spec send_due(t(), integer()) :: {:ok, [event()], t()} | {:error, term()}
   def send_due(driver, now), do: send_due(driver, now, [])
@@ -104,10 +109,10 @@ defmodule PLPMTUD.Driver do
     end
   end
 
-  defp send_heartbeat(%{heartbeat: nil} = driver, _now), do: {:ok, notifications(driver), driver}
+  defp send_heartbeat(%{heartbeat: nil} = driver, _now), do: {:ok, [], driver}
 
   defp send_heartbeat(driver, now) when now < driver.next_heartbeat_at,
-    do: {:ok, notifications(driver), driver}
+    do: {:ok, [], driver}
 
   defp send_heartbeat(driver, now) do
     size = PLPMTUD.mtu(driver.prober)
@@ -115,12 +120,11 @@ defmodule PLPMTUD.Driver do
 
     case transmit(driver, size) do
       {:ok, nonce, driver} ->
-        heartbeats = Map.put(driver.heartbeats, nonce, {size, now})
-        {:ok, notifications(driver), %{driver | heartbeats: heartbeats}}
+        {:ok, [], %{driver | heartbeats: Map.put(driver.heartbeats, nonce, {size, now})}}
 
       {:emsgsize, mtu, driver} ->
-        outcome = if lowered?(driver, size, mtu, now), do: :retry, else: :ok
-        {outcome, [{:emsgsize, mtu} | notifications(driver)], driver}
+        events = limit(driver, size, mtu, now)
+        {if(lowered?(events), do: :retry, else: :ok), events, driver}
 
       error ->
         error
@@ -130,8 +134,7 @@ defmodule PLPMTUD.Driver do
   defp send_probe(driver, size, now) do
     case transmit(driver, size) do
       {:ok, nonce, driver} ->
-        {:ok, [{:probe_sent, nonce, size} | notifications(driver)],
-         probe_sent(driver, nonce, size, now)}
+        {:ok, [{:probe_sent, nonce, size}], probe_sent(driver, nonce, size, now)}
 
       {:emsgsize, mtu, driver} ->
         emsgsize(driver, size, mtu, now)
@@ -157,27 +160,28 @@ defmodule PLPMTUD.Driver do
   # prober cannot lower its limit (the size is already at the floor), the
   # probe counts as sent and times out like a lost one: fallback, no stall.
   defp emsgsize(driver, size, mtu, now) do
-    if lowered?(driver, size, mtu, now) do
-      {:retry, [{:emsgsize, mtu} | notifications(driver)], driver}
+    events = limit(driver, size, mtu, now)
+
+    if lowered?(events) do
+      {:retry, events, driver}
     else
       nonce = Wire.nonce()
-      driver = probe_sent(driver, nonce, size, now)
-      {:ok, [{:emsgsize, mtu}, {:probe_sent, nonce, size} | notifications(driver)], driver}
+      {:ok, events ++ [{:probe_sent, nonce, size}], probe_sent(driver, nonce, size, now)}
     end
   end
 
-  defp lowered?(driver, size, mtu, now),
-    do: PLPMTUD.emsgsize(driver.prober, min(mtu, size - 1), now) == :accepted
+  defp limit(driver, size, mtu, now), do: PLPMTUD.emsgsize(driver.prober, min(mtu, size - 1), now)
+
+  defp lowered?([{:emsgsize, _mtu, :accepted} | _]), do: true
+  defp lowered?(_events), do: false
 
   # Sends one datagram of `size` IP bytes under a fresh nonce.
   defp transmit(driver, size) do
     nonce = Wire.nonce()
     driver = %{driver | sent: driver.sent + 1}
+    datagram = Wire.probe(driver.mode, driver.family, nonce, size, driver.sent)
 
-    case Socket.send(
-           driver.socket,
-           Wire.probe(driver.mode, driver.family, nonce, size, driver.sent)
-         ) do
+    case Socket.send(driver.socket, datagram) do
       :ok -> {:ok, nonce, driver}
       {:error, {:emsgsize, mtu}} when is_integer(mtu) -> {:emsgsize, mtu, driver}
       {:error, reason} -> {:error, reason}
@@ -205,37 +209,36 @@ defmodule PLPMTUD.Driver do
       {:ack, nonce, _} when is_map_key(driver.heartbeats, nonce) ->
         heartbeat_acked(driver, nonce, now)
 
-      reply ->
-        probe_answer(driver, reply, now)
+      {:ack, nonce, _} when is_map_key(driver.pending, nonce) ->
+        probe_acked(driver, nonce, now)
+
+      {:ack, _nonce, _} ->
+        ignored(driver, :unsolicited)
+
+      {:ignored, reason} ->
+        ignored(driver, reason)
     end
   end
 
   defp heartbeat_acked(driver, nonce, now) do
     {{size, _sent_at}, heartbeats} = Map.pop(driver.heartbeats, nonce)
-    PLPMTUD.packet_acked(driver.prober, size, now)
-    driver = %{driver | heartbeats: heartbeats}
-    {:ok, [{:heartbeat_acked, size} | notifications(driver)], driver}
+    events = PLPMTUD.packet_acked(driver.prober, size, now)
+    {:ok, [{:heartbeat_acked, size} | events], %{driver | heartbeats: heartbeats}}
   end
 
-  defp probe_answer(driver, reply, now) do
-    with {:ack, nonce, _received} <- reply,
-         {{size, sent_at}, pending} <- Map.pop(driver.pending, nonce),
-         true <- PLPMTUD.acked(driver.prober, nonce, now) do
-      PLPMTUD.rtt_sample(driver.prober, max(now - sent_at, 0))
-      driver = %{driver | pending: pending}
-      {:ok, [{:probe_acked, nonce, size, now - sent_at} | notifications(driver)], driver}
-    else
-      {:ignored, reason} -> ignored(driver, reason)
-      {nil, _pending} -> ignored(driver, :unsolicited)
-      false -> ignored(driver, :stale)
+  defp probe_acked(driver, nonce, now) do
+    driver = %{driver | pending: Map.delete(driver.pending, nonce)}
+
+    case PLPMTUD.acked(driver.prober, nonce, now) do
+      [] -> ignored(driver, :stale)
+      events -> {:ok, events, driver}
     end
   end
 
   defp ptb(driver, report, now) do
     nonce = Wire.quoted_nonce(driver.mode, report.quoted)
     id = if is_map_key(driver.pending, nonce), do: nonce
-    verdict = PLPMTUD.ptb(driver.prober, report.mtu, id, now)
-    {:ok, [{:ptb, report.mtu, verdict} | notifications(driver)], driver}
+    {:ok, PLPMTUD.ptb(driver.prober, report.mtu, id, now), driver}
   end
 
   defp ignored(driver, reason) do
@@ -249,38 +252,32 @@ defmodule PLPMTUD.Driver do
   @spec tick(t(), integer()) :: {:ok, [event()], t()}
   def tick(driver, now) do
     {lost, driver} = expire_heartbeats(driver, now)
-    {:ok, events, driver} = tick_prober(driver, now)
-    {:ok, lost ++ events, driver}
+    events = PLPMTUD.tick(driver.prober, now)
+    {:ok, lost ++ events, forget_lost(driver, events)}
   end
 
   defp expire_heartbeats(driver, now) do
-    timeout = probe_timeout(driver)
+    timeout = PLPMTUD.probe_timeout(driver.prober)
 
     {expired, alive} =
       Enum.split_with(driver.heartbeats, fn {_, {_, sent_at}} -> now >= sent_at + timeout end)
 
     lost =
-      for {_, {size, _}} <- Enum.sort_by(expired, fn {_, {_, t}} -> t end) do
-        PLPMTUD.packet_lost(driver.prober, size, now)
-        {:heartbeat_lost, size}
-      end
+      for {_, {size, _}} <- Enum.sort_by(expired, fn {_, {_, t}} -> t end),
+          event <- [{:heartbeat_lost, size} | PLPMTUD.packet_lost(driver.prober, size, now)],
+          do: event
 
     {lost, %{driver | heartbeats: Map.new(alive)}}
   end
 
-  defp probe_timeout(driver), do: PLPMTUD.info(driver.prober).probe_timeout
+  defp forget_lost(driver, events) do
+    pending =
+      Enum.reduce(events, driver.pending, fn
+        {:probe_lost, nonce, _size, _reason}, pending -> Map.delete(pending, nonce)
+        _event, pending -> pending
+      end)
 
-  defp tick_prober(driver, now) do
-    lost_before = PLPMTUD.stats(driver.prober).probes_lost_timeout
-    PLPMTUD.tick(driver.prober, now)
-
-    if PLPMTUD.stats(driver.prober).probes_lost_timeout > lost_before and driver.pending != %{} do
-      {nonce, {size, _}} = Enum.max_by(driver.pending, fn {_, {_, sent_at}} -> sent_at end)
-      driver = %{driver | pending: Map.delete(driver.pending, nonce)}
-      {:ok, [{:probe_lost, nonce, size, :timeout} | notifications(driver)], driver}
-    else
-      {:ok, notifications(driver), driver}
-    end
+    %{driver | pending: pending}
   end
 
   @doc "Milliseconds until `tick/2` or `send_due/2` is due, or `:infinity`."
@@ -288,8 +285,12 @@ defmodule PLPMTUD.Driver do
   def timeout(driver, now) do
     heartbeat_expiries =
       case driver.heartbeats do
-        empty when map_size(empty) == 0 -> []
-        beats -> [Enum.min(Enum.map(beats, fn {_, {_, t}} -> t end)) + probe_timeout(driver)]
+        empty when map_size(empty) == 0 ->
+          []
+
+        beats ->
+          oldest = Enum.min(Enum.map(beats, fn {_, {_, t}} -> t end))
+          [oldest + PLPMTUD.probe_timeout(driver.prober)]
       end
 
     next_heartbeat = if driver.heartbeat, do: [driver.next_heartbeat_at], else: []
@@ -302,7 +303,4 @@ defmodule PLPMTUD.Driver do
       deadlines -> max(Enum.min(deadlines) - now, 0)
     end
   end
-
-  defp notifications(driver),
-    do: Enum.map(PLPMTUD.notifications(driver.prober), &{:notification, &1})
 end

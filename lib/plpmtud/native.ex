@@ -61,9 +61,18 @@ defmodule PLPMTUD.Native do
   def prober_overhead(_prober), do: :erlang.nif_error(:nif_not_loaded)
   def prober_tick(_prober, _now), do: :erlang.nif_error(:nif_not_loaded)
   def prober_deadline(_prober), do: :erlang.nif_error(:nif_not_loaded)
+  def prober_probe_timeout(_prober), do: :erlang.nif_error(:nif_not_loaded)
   def prober_probe_now(_prober, _now), do: :erlang.nif_error(:nif_not_loaded)
   def prober_set_enabled(_prober, _now, _enabled), do: :erlang.nif_error(:nif_not_loaded)
-  def prober_notifications(_prober), do: :erlang.nif_error(:nif_not_loaded)
+  def prober_next_probe_payload(_prober), do: :erlang.nif_error(:nif_not_loaded)
+  def prober_on_send(_prober, _now, _seq, _payload), do: :erlang.nif_error(:nif_not_loaded)
+  def prober_on_ack(_prober, _now, _seq, _payload), do: :erlang.nif_error(:nif_not_loaded)
+
+  def prober_on_lost(_prober, _now, _seq, _reason, _payload),
+    do: :erlang.nif_error(:nif_not_loaded)
+
+  def prober_ip_for(_prober, _payload), do: :erlang.nif_error(:nif_not_loaded)
+  def prober_payload_for(_prober, _size), do: :erlang.nif_error(:nif_not_loaded)
   def prober_mtu(_prober), do: :erlang.nif_error(:nif_not_loaded)
   def prober_payload_size(_prober), do: :erlang.nif_error(:nif_not_loaded)
   def prober_state(_prober), do: :erlang.nif_error(:nif_not_loaded)

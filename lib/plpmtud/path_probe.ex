@@ -7,15 +7,14 @@ defmodule PLPMTUD.PathProbe do
   Two modes: `:udp` probes a `PLPMTUD.Responder` on the peer; `:icmp` sends
   ICMP echo requests to any host that answers ping (no responder needed).
 
-  Every step is reported to `:on_event` as it happens, so a tool can print it:
+  Every step is reported to `:on_event` as it happens, so a tool can print
+  it: the events of `PLPMTUD.Driver` (`{:probe_sent, id, size}`,
+  `{:ignored, reason}`) and the prober's own (`t:PLPMTUD.event/0`), among
+  them:
 
-    * `{:probe_sent, id, size}`
-    * `{:probe_acked, id, size, rtt_ms}`
-    * `{:probe_lost, id, size, :timeout}`
+    * `{:probe_acked, id, size, rtt_ms}`, `{:probe_lost, id, size, :timeout}`
     * `{:ptb, mtu, verdict}` - an ICMP Packet-Too-Big and what the prober made of it
-    * `{:emsgsize, mtu}` - the local kernel refused a probe as too big
-    * `{:ignored, reason}` - a datagram that is no answer to a pending probe
-    * `{:notification, notification}` - see `PLPMTUD.notification/0`
+    * `{:emsgsize, mtu, verdict}` - the local kernel refused a probe as too big
   """
 
   alias PLPMTUD.{Driver, Socket, Wire}

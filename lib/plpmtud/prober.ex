@@ -10,7 +10,7 @@ defmodule PLPMTUD.Prober do
       and reports what happened (`probe_sent/3`, `acked/2`, `lost/3`,
       `packet_acked/2`, `packet_lost/2`, `ptb/3`, `emsgsize/2`,
       `rtt_sample/2`). When a probe is due, subscribers get
-      `{:plpmtud, prober, {:probe_due, size}}` (once per due size).
+      `{:plpmtud, prober, {:probe_due, size, payload}}` (once per due size).
     * **With a probe sender**: given `:probe_sender`, a function of the IP
       size that sends a probe of that size and returns `{:ok, id}`, the
       prober sends each probe as soon as it is due and records it; the
@@ -26,12 +26,14 @@ defmodule PLPMTUD.Prober do
       are detected without a transport.
 
   Subscribers receive `{:plpmtud, prober, event}` where `prober` is this
-  process's pid and `event` is one of `t:PLPMTUD.notification/0`:
-  `{:mtu_changed, old, new, reason}`, `{:search_complete, mtu}`,
-  `{:fallback, mtu, next_search_in_ms}`, `{:black_hole, lost_mtu}`; plus
-  `{:probe_due, size}` when fed by a transport, and `{:send_failed, reason}`
-  when a probe could not be sent (it is retried after a second).
-  Subscribers are monitored; a subscriber that exits is dropped.
+  process's pid and `event` is each `t:PLPMTUD.event/0` the prober answers,
+  as it answers it (`{:mtu_changed, old, new, reason, payload}`,
+  `{:search_complete, mtu, payload}`, `{:fallback, mtu, next_search_in_ms}`,
+  `{:black_hole_confirmed, lost_mtu}`, `{:probe_lost, ...}`, ...), with
+  `{:probe_due, size, payload}` only when fed by a transport; plus
+  `{:send_failed, reason}` when a probe could not be sent (it is retried
+  after a second). Subscribers are monitored; a subscriber that exits is
+  dropped.
 
   Arguments of the wrong type or out of range raise `ArgumentError` in the
   caller; the prober process never sees them.
@@ -82,7 +84,6 @@ defmodule PLPMTUD.Prober do
     :clock,
     :probe_sender,
     subscribers: %{},
-    due_announced: nil,
     send_failed: false
   ]
 
@@ -245,19 +246,18 @@ defmodule PLPMTUD.Prober do
   @doc """
   The prober handle inside the process, for reading without a process hop
   (`PLPMTUD.mtu/1`, `PLPMTUD.payload_size/1`, `PLPMTUD.state/1`,
-  `PLPMTUD.info/1`) from the sending process. Read only: events and
-  `PLPMTUD.notifications/1` must go through this process, or its timers and
-  subscribers miss them.
+  `PLPMTUD.info/1`) from the sending process. Read only: events must go
+  through this process, or its timers and subscribers miss them.
   """
   @spec handle(server()) :: PLPMTUD.t()
   def handle(server), do: GenServer.call(server, :handle)
 
-  @doc "Starts a search now. `false` if disabled or already searching."
-  @spec probe_now(server()) :: boolean()
+  @doc "Starts a search now; the prober's answer (`[]` if disabled or already searching)."
+  @spec probe_now(server()) :: [PLPMTUD.event()]
   def probe_now(server), do: GenServer.call(server, :probe_now)
 
-  @doc "Turns discovery on (a fresh search) or off (the fixed `disabled_mtu`)."
-  @spec set_enabled(server(), boolean()) :: :ok
+  @doc "Turns discovery on (a fresh search) or off (the fixed `disabled_mtu`); the prober's answer."
+  @spec set_enabled(server(), boolean()) :: [PLPMTUD.event()]
   def set_enabled(server, enabled),
     do: GenServer.call(server, {:set_enabled, boolean!(enabled, "enabled")})
 
@@ -274,12 +274,15 @@ defmodule PLPMTUD.Prober do
   def probe_sent(server, id, size),
     do: GenServer.call(server, {:probe_sent, id!(id), u32!(size, "size")})
 
-  @doc "Probe `id` was acknowledged; `false` if it was not the probe in flight."
-  @spec acked(server(), PLPMTUD.probe_id()) :: boolean()
+  @doc "Probe `id` was acknowledged; the prober's answer (`[]` if it was not the probe in flight)."
+  @spec acked(server(), PLPMTUD.probe_id()) :: [PLPMTUD.event()]
   def acked(server, id), do: GenServer.call(server, {:acked, id!(id)})
 
-  @doc "Probe `id` was lost by `:timeout` or `:dup_ack`; `false` if it was not the probe in flight."
-  @spec lost(server(), PLPMTUD.probe_id(), :timeout | :dup_ack) :: boolean()
+  @doc """
+  Probe `id` was lost by `:timeout` or `:dup_ack`; the prober's answer
+  (`[]` if it was not the probe in flight).
+  """
+  @spec lost(server(), PLPMTUD.probe_id(), :timeout | :dup_ack) :: [PLPMTUD.event()]
   def lost(server, id, reason), do: GenServer.call(server, {:lost, id!(id), reason!(reason)})
 
   @doc "True if `id` named one of the latest probes (keep its loss out of congestion control)."
@@ -299,15 +302,21 @@ defmodule PLPMTUD.Prober do
   @spec rtt_sample(server(), non_neg_integer()) :: :ok
   def rtt_sample(server, rtt_ms), do: GenServer.cast(server, {:rtt_sample, u64!(rtt_ms, "rtt")})
 
-  @doc "An ICMP Packet-Too-Big reporting `mtu`, quoting probe `quoted_id` (or `nil`)."
-  @spec ptb(server(), pos_integer(), PLPMTUD.probe_id() | nil) :: atom()
+  @doc """
+  An ICMP Packet-Too-Big reporting `mtu`, quoting probe `quoted_id` (or
+  `nil`); the prober's answer, starting with `{:ptb, mtu, verdict}`.
+  """
+  @spec ptb(server(), pos_integer(), PLPMTUD.probe_id() | nil) :: [PLPMTUD.event()]
   def ptb(server, mtu, quoted_id) do
     quoted_id = if is_nil(quoted_id), do: nil, else: id!(quoted_id)
     GenServer.call(server, {:ptb, u32!(mtu, "mtu"), quoted_id})
   end
 
-  @doc "The local kernel refused a send with EMSGSIZE, knowing the path MTU `mtu`."
-  @spec emsgsize(server(), pos_integer()) :: atom()
+  @doc """
+  The local kernel refused a send with EMSGSIZE, knowing the path MTU
+  `mtu`; the prober's answer, starting with `{:emsgsize, mtu, verdict}`.
+  """
+  @spec emsgsize(server(), pos_integer()) :: [PLPMTUD.event()]
   def emsgsize(server, mtu), do: GenServer.call(server, {:emsgsize, u32!(mtu, "mtu")})
 
   defp id!(id), do: u64!(id, "probe id")
@@ -402,30 +411,27 @@ defmodule PLPMTUD.Prober do
   def handle_continue({:connected, true}, state) do
     now = now(state)
 
-    case state.cache_peer && PLPMTUD.Cache.lookup(state.cache_peer) do
-      %{mtu: mtu} -> PLPMTUD.connected_with_hint(state.handle, mtu, now)
-      _ -> PLPMTUD.connected(state.handle, now)
-    end
+    events =
+      case state.cache_peer && PLPMTUD.Cache.lookup(state.cache_peer) do
+        %{mtu: mtu} -> PLPMTUD.connected_with_hint(state.handle, mtu, now)
+        _ -> PLPMTUD.connected(state.handle, now)
+      end
 
-    {:noreply, after_event(state)}
+    {:noreply, after_events(state, events)}
   end
 
-  def handle_continue({:connected, false}, state), do: {:noreply, after_event(state)}
+  def handle_continue({:connected, false}, state), do: {:noreply, after_events(state, [])}
 
   @impl GenServer
   def handle_call({:query, query}, _from, state), do: {:reply, query(state.handle, query), state}
 
   def handle_call(:handle, _from, state), do: {:reply, state.handle, state}
 
-  def handle_call(:probe_now, _from, state) do
-    reply = PLPMTUD.probe_now(state.handle, now(state))
-    {:reply, reply, after_event(state)}
-  end
+  def handle_call(:probe_now, _from, state),
+    do: answer(state, PLPMTUD.probe_now(state.handle, now(state)))
 
-  def handle_call({:set_enabled, enabled}, _from, state) do
-    PLPMTUD.set_enabled(state.handle, enabled, now(state))
-    {:reply, :ok, after_event(state)}
-  end
+  def handle_call({:set_enabled, enabled}, _from, state),
+    do: answer(state, PLPMTUD.set_enabled(state.handle, enabled, now(state)))
 
   def handle_call({:subscribe, pid}, _from, state),
     do: {:reply, :ok, %{state | subscribers: Subscribers.add(state.subscribers, pid)}}
@@ -433,33 +439,27 @@ defmodule PLPMTUD.Prober do
   def handle_call({:unsubscribe, pid}, _from, state),
     do: {:reply, :ok, %{state | subscribers: Subscribers.remove(state.subscribers, pid)}}
 
-  def handle_call({:probe_sent, id, size}, _from, state) do
-    reply = PLPMTUD.probe_sent(state.handle, id, size, now(state))
-    {:reply, reply, after_event(%{state | due_announced: nil})}
-  end
+  def handle_call({:probe_sent, id, size}, _from, state),
+    do: {:reply, PLPMTUD.probe_sent(state.handle, id, size, now(state)), after_events(state, [])}
 
   def handle_call({:acked, id}, _from, state),
-    do: {:reply, PLPMTUD.acked(state.handle, id, now(state)), after_event(state)}
+    do: answer(state, PLPMTUD.acked(state.handle, id, now(state)))
 
   def handle_call({:lost, id, reason}, _from, state),
-    do: {:reply, PLPMTUD.lost(state.handle, id, reason, now(state)), after_event(state)}
+    do: answer(state, PLPMTUD.lost(state.handle, id, reason, now(state)))
 
   def handle_call({:ptb, mtu, id}, _from, state),
-    do: {:reply, PLPMTUD.ptb(state.handle, mtu, id, now(state)), after_event(state)}
+    do: answer(state, PLPMTUD.ptb(state.handle, mtu, id, now(state)))
 
   def handle_call({:emsgsize, mtu}, _from, state),
-    do: {:reply, PLPMTUD.emsgsize(state.handle, mtu, now(state)), after_event(state)}
+    do: answer(state, PLPMTUD.emsgsize(state.handle, mtu, now(state)))
 
   @impl GenServer
-  def handle_cast({:packet_acked, size}, state) do
-    PLPMTUD.packet_acked(state.handle, size, now(state))
-    {:noreply, after_event(state)}
-  end
+  def handle_cast({:packet_acked, size}, state),
+    do: {:noreply, after_events(state, PLPMTUD.packet_acked(state.handle, size, now(state)))}
 
-  def handle_cast({:packet_lost, size}, state) do
-    PLPMTUD.packet_lost(state.handle, size, now(state))
-    {:noreply, after_event(state)}
-  end
+  def handle_cast({:packet_lost, size}, state),
+    do: {:noreply, after_events(state, PLPMTUD.packet_lost(state.handle, size, now(state)))}
 
   def handle_cast({:rtt_sample, rtt}, state) do
     PLPMTUD.rtt_sample(state.handle, rtt)
@@ -469,20 +469,16 @@ defmodule PLPMTUD.Prober do
   @impl GenServer
   def handle_info({:tick, ref}, %{timer: {ref, _}} = state) do
     now = now(state)
+    state = %{state | timer: nil}
 
-    state =
-      case state.driver do
-        nil ->
-          PLPMTUD.tick(state.handle, now)
-          state
+    case state.driver do
+      nil ->
+        {:noreply, after_events(state, PLPMTUD.tick(state.handle, now))}
 
-        driver ->
-          {:ok, events, driver} = Driver.tick(driver, now)
-          publish_driver_events(state, events)
-          %{state | driver: driver}
-      end
-
-    {:noreply, after_event(%{state | timer: nil})}
+      driver ->
+        {:ok, events, driver} = Driver.tick(driver, now)
+        {:noreply, after_events(%{state | driver: driver}, events)}
+    end
   end
 
   def handle_info({:tick, _stale}, state), do: {:noreply, state}
@@ -499,8 +495,7 @@ defmodule PLPMTUD.Prober do
   defp handle_other(message, %{driver: driver} = state) when driver != nil do
     case Driver.handle_message(driver, message, now(state)) do
       {:ok, events, driver} ->
-        publish_driver_events(state, events)
-        {:noreply, after_event(%{state | driver: driver})}
+        {:noreply, after_events(%{state | driver: driver}, events)}
 
       :unknown ->
         {:noreply, state}
@@ -523,12 +518,14 @@ defmodule PLPMTUD.Prober do
   defp query(handle, :info), do: PLPMTUD.info(handle)
   defp query(handle, {:probe?, id}), do: PLPMTUD.probe?(handle, id)
 
-  # After every event: send what is due (sender or autonomous), publish
-  # notifications, announce a due probe (fed mode), and re-arm the one timer.
-  defp after_event(state) do
-    state = send_due(state)
-    publish(state, PLPMTUD.notifications(state.handle))
-    state |> announce_due() |> schedule()
+  # Replies with the prober's answer to a call, after acting on it.
+  defp answer(state, events), do: {:reply, events, after_events(state, events)}
+
+  # After every event: publish what the prober answered, send what is due
+  # (sender or autonomous, publishing what that answers), re-arm the timer.
+  defp after_events(state, events) do
+    publish(state, events)
+    state |> send_due() |> schedule()
   end
 
   defp send_due(%{driver: nil, probe_sender: nil} = state), do: state
@@ -543,7 +540,7 @@ defmodule PLPMTUD.Prober do
   defp send_due(state) do
     case Driver.send_due(state.driver, now(state)) do
       {:ok, events, driver} ->
-        publish_driver_events(state, events)
+        publish(state, events)
         %{state | driver: driver, send_failed: false}
 
       {:error, reason} ->
@@ -570,39 +567,27 @@ defmodule PLPMTUD.Prober do
     %{state | send_failed: true}
   end
 
-  defp publish_driver_events(state, events) do
-    notifications = for {:notification, n} <- events, do: n
-    publish(state, notifications)
-  end
-
-  defp announce_due(%{driver: nil, probe_sender: nil} = state) do
-    case PLPMTUD.next_probe(state.handle) do
-      nil ->
-        %{state | due_announced: nil}
-
-      size when size == state.due_announced ->
-        state
-
-      size ->
-        publish(state, [{:probe_due, size}])
-        %{state | due_announced: size}
-    end
-  end
-
-  defp announce_due(state), do: state
-
+  # Subscribers get the prober's events (a due probe only when they send
+  # it: fed mode) and failed sends; the driver's own bookkeeping stays here.
   defp publish(state, events) do
-    remember(state.cache_peer, events)
-    Subscribers.publish(state.subscribers, self(), events)
+    fed? = state.driver == nil and state.probe_sender == nil
+    news = Enum.filter(events, &news?(&1, fed?))
+    remember(state.cache_peer, news)
+    Subscribers.publish(state.subscribers, self(), news)
   end
+
+  defp news?({:probe_due, _size, _payload}, fed?), do: fed?
+  defp news?({tag, _}, _fed?) when tag in [:heartbeat_acked, :heartbeat_lost, :ignored], do: false
+  defp news?({:probe_sent, _id, _size}, _fed?), do: false
+  defp news?(_event, _fed?), do: true
 
   defp remember(nil, _events), do: :ok
 
   defp remember(peer, events) do
     Enum.each(events, fn
-      {:search_complete, mtu} -> PLPMTUD.Cache.record(peer, mtu, :probe_success)
-      {:mtu_changed, _old, new, :black_hole} -> PLPMTUD.Cache.record(peer, new, :black_hole)
-      {:mtu_changed, _old, new, :ptb} -> PLPMTUD.Cache.record(peer, new, :ptb)
+      {:search_complete, mtu, _} -> PLPMTUD.Cache.record(peer, mtu, :probe_success)
+      {:mtu_changed, _, new, :black_hole, _} -> PLPMTUD.Cache.record(peer, new, :black_hole)
+      {:mtu_changed, _, new, :ptb, _} -> PLPMTUD.Cache.record(peer, new, :ptb)
       _ -> :ok
     end)
   end

@@ -97,25 +97,26 @@ defmodule Mix.Tasks.Plpmtud.Probe do
   defp parse_strategy("common"), do: :common_values
   defp parse_strategy(other), do: Mix.raise("--strategy must be binary or common, got: #{other}")
 
-  defp print_event({:probe_sent, id, size}),
-    do: Mix.shell().info("  #{pad(id, 3)}: #{pad(size, 5)} bytes  sent")
+  # Probe ids are random nonces: the size says which probe a line is about.
+  defp print_event({:probe_sent, _id, size}),
+    do: Mix.shell().info("  #{pad(size, 5)} bytes  sent")
 
-  defp print_event({:probe_acked, id, size, rtt}),
-    do: Mix.shell().info("  #{pad(id, 3)}: #{pad(size, 5)} bytes  ok        #{rtt} ms")
+  defp print_event({:probe_acked, _id, size, rtt}),
+    do: Mix.shell().info("  #{pad(size, 5)} bytes  ok        #{rtt} ms")
 
-  defp print_event({:probe_lost, id, size, reason}),
-    do: Mix.shell().info("  #{pad(id, 3)}: #{pad(size, 5)} bytes  lost (#{reason})")
+  defp print_event({:probe_lost, _id, size, reason}),
+    do: Mix.shell().info("  #{pad(size, 5)} bytes  lost (#{reason})")
 
   defp print_event({:ptb, mtu, verdict}),
     do: Mix.shell().info("       ICMP packet too big: mtu #{mtu} (#{verdict})")
 
-  defp print_event({:emsgsize, mtu}),
+  defp print_event({:emsgsize, mtu, _verdict}),
     do: Mix.shell().info("       local kernel: path MTU #{mtu} (EMSGSIZE)")
 
   defp print_event({:ignored, reason}),
     do: Mix.shell().info("       ignored a datagram (#{reason})")
 
-  defp print_event({:notification, _}), do: :ok
+  defp print_event(_prober_event), do: :ok
 
   defp pad(value, width), do: value |> to_string() |> String.pad_leading(width)
 

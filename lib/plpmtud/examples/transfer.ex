@@ -53,7 +53,7 @@ defmodule PLPMTUD.Examples.Transfer do
     {:ok, prober} =
       PLPMTUD.new(packet_overhead: @overhead, strategy: :common_values, mtu_probe_interval: 2_000)
 
-    :ok = PLPMTUD.connected(prober)
+    _events = PLPMTUD.connected(prober)
 
     state = %{
       socket: socket,

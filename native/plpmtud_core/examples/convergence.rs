@@ -420,8 +420,8 @@ fn false_black_holes() {
                 StopWhen::At(HOUR_MS),
             );
             let stats = run.prober.stats();
-            total += stats.black_holes;
-            checks += stats.black_hole_checks;
+            total += u64::from(stats.black_holes);
+            checks += u64::from(stats.black_hole_checks);
             runs_with += u64::from(stats.black_holes > 0);
             good += u64::from(1500 - run.prober.plpmtu().min(1500) <= 16);
         }

@@ -3,7 +3,7 @@
 //! `cargo run --release -p plpmtud_core --example discover [PATH_MTU ...]`
 
 use plpmtud_core::sim::{simulate, SimPath, StopWhen, Trace};
-use plpmtud_core::{Config, IpFamily, Notification, Strategy};
+use plpmtud_core::{Config, Event, IpFamily, Strategy};
 
 fn main() {
     let args: Vec<u32> = std::env::args()
@@ -42,19 +42,15 @@ fn discover(strategy: Strategy, path_mtu: u32) {
             Trace::ProbeSent { at_ms, id, size } => {
                 println!("{at_ms:>7} ms  probe #{id:<3} {size:>5} bytes sent")
             }
-            Trace::ProbeAcked {
+            Trace::Prober {
                 at_ms,
-                id,
-                size,
-                rtt_ms,
+                event: Event::ProbeAcked { id, size, rtt_ms },
             } => {
                 println!("{at_ms:>7} ms  probe #{id:<3} {size:>5} bytes acked (rtt {rtt_ms} ms)")
             }
-            Trace::ProbeLost {
+            Trace::Prober {
                 at_ms,
-                id,
-                size,
-                reason,
+                event: Event::ProbeLost { id, size, reason },
             } => {
                 println!("{at_ms:>7} ms  probe #{id:<3} {size:>5} bytes lost ({reason:?})")
             }
@@ -62,16 +58,13 @@ fn discover(strategy: Strategy, path_mtu: u32) {
             Trace::PathMtu { at_ms, mtu, state } => {
                 println!("{at_ms:>7} ms  path mtu now {mtu} (prober {state:?})")
             }
-            Trace::Notified {
+            Trace::Prober {
                 at_ms,
-                notification: Notification::MtuChanged(c),
+                event: Event::MtuChanged { old, new, reason },
             } => {
-                println!(
-                    "{at_ms:>7} ms  plpmtu {} -> {} ({:?})",
-                    c.old, c.new, c.reason
-                )
+                println!("{at_ms:>7} ms  plpmtu {old} -> {new} ({reason:?})")
             }
-            Trace::Notified { .. } => {}
+            Trace::Prober { .. } => {}
         }
     }
     let p = &run.prober;

@@ -4,8 +4,9 @@
 //! benchmark code; not used at run time.
 
 use crate::config::{Config, ConfigValue, CONFIG_KEYS};
+use crate::events::{ChangeReason, Event as Answer, Events, LossReason, EVENTS_MAX};
 use crate::fragment::{crc32, split, Bounds, Reassembler, HEADER_LEN};
-use crate::prober::{ChangeReason, LossReason, Prober};
+use crate::prober::Prober;
 
 /// One event for the prober, decoded from fuzz input.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -36,6 +37,10 @@ pub enum Event {
     SetEnabled(bool),
     /// `claim_probe(id, size)`.
     Claim(u64, u32),
+    /// `acked(id, size)`: a transport's ack, probe or data.
+    TransportAcked(u64, u32),
+    /// `lost(id, size, reason)`: a transport's loss, probe or data.
+    TransportLost(u64, u32, LossReason),
 }
 
 /// Reads fuzz bytes from the front; zero once exhausted.
@@ -70,7 +75,7 @@ pub fn events(data: &[u8]) -> Vec<Event> {
     let mut out = Vec::new();
     while !bytes.0.is_empty() && out.len() < 4096 {
         let id = u64::from(bytes.u8()) % PROBE_IDS;
-        let event = match bytes.u8() % 13 {
+        let event = match bytes.u8() % 15 {
             0 => Event::Connected,
             1 => Event::SendProbe(id),
             2 => Event::Acked(id),
@@ -90,7 +95,17 @@ pub fn events(data: &[u8]) -> Vec<Event> {
             9 => Event::Tick(u64::from(bytes.u32() % 4_000_000)),
             10 => Event::ProbeNow,
             11 => Event::SetEnabled(bytes.u8() % 4 != 0),
-            _ => Event::Claim(id, u32::from(bytes.u16())),
+            12 => Event::Claim(id, u32::from(bytes.u16())),
+            13 => Event::TransportAcked(id, u32::from(bytes.u16())),
+            _ => Event::TransportLost(
+                id,
+                u32::from(bytes.u16()),
+                if bytes.u8() % 2 == 0 {
+                    LossReason::Timeout
+                } else {
+                    LossReason::DupAck
+                },
+            ),
         };
         out.push(event);
     }
@@ -121,45 +136,80 @@ pub fn config(data: &[u8]) -> Config {
     config
 }
 
-/// Applies `event` at `*now` (advancing it for ticks).
-pub fn apply(prober: &mut Prober, now: &mut u64, event: Event) {
+/// Applies `event` at `*now` (advancing it for ticks); returns the prober's answer.
+pub fn apply(prober: &mut Prober, now: &mut u64, event: Event) -> Events {
     match event {
         Event::Connected => prober.connected(*now),
-        Event::SendProbe(id) => {
-            if let Some(size) = prober.next_probe() {
-                prober
-                    .probe_sent(*now, id, size)
-                    .expect("the due probe is accepted");
-            }
-        }
-        Event::Acked(id) => {
-            prober.probe_acked(*now, id);
-        }
-        Event::Lost(id, reason) => {
-            prober.probe_lost(*now, id, reason);
-        }
+        Event::SendProbe(id) => match prober.next_probe() {
+            Some(size) => prober
+                .probe_sent(*now, id, size)
+                .expect("the due probe is accepted"),
+            None => Events::default(),
+        },
+        Event::Acked(id) => prober.probe_acked(*now, id),
+        Event::Lost(id, reason) => prober.probe_lost(*now, id, reason),
         Event::PacketAcked(size) => prober.packet_acked(*now, size),
         Event::PacketLost(size) => prober.packet_lost(*now, size),
-        Event::Rtt(ms) => prober.rtt_sample(ms),
-        Event::Ptb(mtu, quoted) => {
-            prober.ptb(*now, mtu, quoted);
+        Event::Rtt(ms) => {
+            prober.rtt_sample(ms);
+            Events::default()
         }
-        Event::Emsgsize(mtu) => {
-            prober.emsgsize(*now, mtu);
-        }
+        Event::Ptb(mtu, quoted) => prober.ptb(*now, mtu, quoted),
+        Event::Emsgsize(mtu) => prober.emsgsize(*now, mtu),
         Event::Tick(dt) => {
             *now += dt;
-            prober.tick(*now);
+            prober.tick(*now)
         }
-        Event::ProbeNow => {
-            prober.probe_now(*now);
-        }
+        Event::ProbeNow => prober.probe_now(*now),
         Event::SetEnabled(on) => prober.set_enabled(*now, on),
         Event::Claim(id, size) => {
             prober.claim_probe(*now, id, size);
+            Events::default()
         }
+        Event::TransportAcked(id, size) => prober.acked(*now, id, size),
+        Event::TransportLost(id, size, reason) => prober.lost(*now, id, size, reason).1,
     }
-    while prober.poll_notification().is_some() {}
+}
+
+/// Checks that `answer` tells what the call did: every PLPMTU change is in
+/// it (from `before` to the PLPMTU now), a probe newly due is announced, and
+/// the list never filled up (so nothing was dropped).
+pub fn check_answer(
+    prober: &Prober,
+    answer: &Events,
+    (mtu_before, due_before): (u32, Option<u32>),
+) -> Result<(), String> {
+    if answer.len() >= EVENTS_MAX {
+        return Err(format!(
+            "{} events in one answer: some may be lost",
+            answer.len()
+        ));
+    }
+    let changes: Vec<(u32, u32)> = answer
+        .iter()
+        .filter_map(|e| match *e {
+            Answer::MtuChanged { old, new, .. } => Some((old, new)),
+            _ => None,
+        })
+        .collect();
+    let told = match (changes.first(), changes.last()) {
+        (Some(&(old, _)), Some(&(_, new))) => (old, new),
+        _ => (mtu_before, mtu_before),
+    };
+    if told != (mtu_before, prober.plpmtu()) || changes.windows(2).any(|w| w[0].1 != w[1].0) {
+        return Err(format!(
+            "PLPMTU went {mtu_before} -> {} but the answer says {changes:?}",
+            prober.plpmtu()
+        ));
+    }
+    let due = prober.next_probe();
+    let announced = answer
+        .iter()
+        .any(|e| matches!(*e, Answer::ProbeDue { size } if Some(size) == due));
+    if due.is_some() && due != due_before && !announced {
+        return Err(format!("probe {due:?} became due unannounced: {answer:?}"));
+    }
+    Ok(())
 }
 
 /// Runs the events of `data` on a prober configured from its first 32 bytes,
@@ -174,9 +224,12 @@ pub fn run(data: &[u8]) -> Result<usize, String> {
     let events = events(tail);
     for (i, event) in events.iter().enumerate() {
         let before = oracle.before(&prober, *event);
-        apply(&mut prober, &mut now, *event);
+        let due_before = prober.next_probe();
+        let answer = apply(&mut prober, &mut now, *event);
         prober
             .check_invariants()
+            .map_err(|broken| format!("after event {i} {event:?}: {broken}"))?;
+        check_answer(&prober, &answer, (before, due_before))
             .map_err(|broken| format!("after event {i} {event:?}: {broken}"))?;
         oracle
             .after(&prober, *event, before)
@@ -218,7 +271,9 @@ impl AckOracle {
         }
         let reason = prober.history().next_back().map(|c| c.reason);
         let acked = match event {
-            Event::Acked(id) => self.sent.get(id as usize).copied().flatten(),
+            Event::Acked(id) | Event::TransportAcked(id, _) => {
+                self.sent.get(id as usize).copied().flatten()
+            }
             _ => None,
         };
         if acked == Some(after) && reason == Some(ChangeReason::ProbeAcked) {

@@ -8,6 +8,7 @@
 pub mod black_hole;
 pub mod cache;
 pub mod config;
+pub mod events;
 pub mod fragment;
 pub mod fuzz;
 pub mod overhead;
@@ -23,7 +24,6 @@ pub mod units;
 pub mod wire;
 
 pub use config::{Config, ConfigError, ConfigValue, ProbeTimeoutMode, Strategy, CONFIG_KEYS};
-pub use prober::{
-    ChangeReason, LossReason, MtuChange, Notification, ProbeError, Prober, PtbVerdict, State, Stats,
-};
+pub use events::{ChangeReason, Event, Events, HintSource, LossReason, PtbVerdict};
+pub use prober::{MtuChange, ProbeError, Prober, State, Stats};
 pub use units::IpFamily;

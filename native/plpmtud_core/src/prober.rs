@@ -1,29 +1,41 @@
 //! The PLPMTUD state machine for one path (RFC 8899 §5.2), sans-IO.
 //!
-//! Events go in with the caller's monotonic time in milliseconds; the caller
-//! reads back the size to probe next ([`Prober::next_probe`]), when to wake the
-//! prober ([`Prober::deadline`]) and what changed ([`Prober::poll_notification`]).
-//! Sizes are IP MTU bytes. One probe is in flight at a time; the caller names
-//! each probe with an id of its choosing (aiutp: the packet's sequence number).
+//! Events go in with the caller's monotonic time in milliseconds; every
+//! event method answers with the [`Events`] it produced (a probe due, a probe
+//! acknowledged or lost, the PLPMTU changed, ...), so the caller acts on the
+//! answer and never compares snapshots. Queries ([`Prober::next_probe`],
+//! [`Prober::deadline`], [`Prober::plpmtu`]) read the state without changing it.
+//!
+//! Sizes are IP MTU bytes; the prober also knows the family and the
+//! per-packet overhead, so [`Prober::payload_for`] and [`Prober::ip_for`] are
+//! the one place where IP and payload sizes are converted. One probe is in
+//! flight at a time; the caller names each probe with an id of its choosing
+//! (aiutp: the packet's sequence number).
+//!
+//! The phase is data: each [`Phase`] variant carries exactly the fields that
+//! exist in it (the search range while searching, what to resume after a
+//! black-hole check, when the next search starts once settled), so states
+//! that must never exist cannot be built.
 
 use crate::black_hole::BlackHoleDetector;
 use crate::config::{Config, ConfigError, ProbeTimeoutMode};
+pub use crate::events::{ChangeReason, Event, Events, HintSource, LossReason, PtbVerdict};
 use crate::quote::fingerprint;
 use crate::ring::Ring;
 use crate::rtt::RttEstimator;
 use crate::search::next_probe_size;
-use crate::units::payload_for_mtu;
+use crate::units::{mtu_for_payload, payload_for_mtu, MAX_MTU};
+use std::num::NonZeroU64;
 use thiserror::Error;
 
 /// Entries kept in the MTU change history.
-pub const HISTORY_LEN: usize = 8;
-/// Notifications kept until polled; older ones are dropped (and counted).
-/// One event queues at most three, so polling after each event loses none.
-pub const NOTIFICATION_LEN: usize = 4;
-/// Probe ids remembered for [`Prober::is_probe`] after they were resolved.
+pub const HISTORY_LEN: usize = 6;
+/// Probes remembered for [`Prober::is_probe`] and PTB matching after they
+/// were resolved.
 const RECENT_PROBES: usize = 4;
 
-/// The prober's phase, with RFC 8899's names.
+/// The prober's phase, with RFC 8899's names (a summary of [`Prober`]'s
+/// internal phase for callers).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum State {
     /// Not probing: not yet connected, or discovery is disabled.
@@ -31,41 +43,12 @@ pub enum State {
     Disabled,
     /// Checking with a probe that the path still carries the current PLPMTU.
     Base,
-    /// Bisecting between the confirmed size and the ceiling.
+    /// Bisecting between the confirmed size and the limit.
     Searching,
     /// The search ended; the next one starts after the probe interval.
     SearchComplete,
     /// Probing failed even at the current PLPMTU; the floor is in use until the next search.
     Error,
-}
-
-/// Why a probe was declared lost.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum LossReason {
-    /// No acknowledgement before the probe timeout.
-    Timeout,
-    /// The transport inferred the loss from duplicate acknowledgements.
-    DupAck,
-}
-
-/// Why the PLPMTU changed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum ChangeReason {
-    /// Set when the prober was created or discovery was re-enabled.
-    #[default]
-    Initial,
-    /// A probe of the new size was acknowledged.
-    ProbeAcked,
-    /// A validated Packet-Too-Big lowered it (to be confirmed by a probe).
-    Ptb,
-    /// A probe of the unconfirmed size failed; back to the confirmed size.
-    ProbeFailed,
-    /// Full-size packets were black-holed; back to the floor.
-    BlackHole,
-    /// Probing failed even at the current PLPMTU; back to the floor.
-    Fallback,
-    /// Discovery was disabled; the fixed size applies.
-    Disabled,
 }
 
 /// One change of the PLPMTU.
@@ -79,52 +62,6 @@ pub struct MtuChange {
     pub new: u32,
     /// Why.
     pub reason: ChangeReason,
-}
-
-/// What the caller may want to tell the transport's users.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Notification {
-    /// The PLPMTU changed.
-    MtuChanged(MtuChange),
-    /// A search ended with this PLPMTU.
-    SearchComplete {
-        /// The PLPMTU found.
-        mtu: u32,
-    },
-    /// Probing failed at the current PLPMTU: the floor is used and the next
-    /// search is delayed by `next_search_in_ms`.
-    Fallback {
-        /// The PLPMTU now in use (the floor).
-        mtu: u32,
-        /// Time until the next search.
-        next_search_in_ms: u64,
-    },
-    /// A black hole at `lost_mtu` was confirmed; the search restarts from the floor.
-    BlackHole {
-        /// The PLPMTU that stopped working.
-        lost_mtu: u32,
-    },
-}
-
-impl Default for Notification {
-    fn default() -> Self {
-        Notification::SearchComplete { mtu: 0 }
-    }
-}
-
-/// How a Packet-Too-Big hint was judged.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PtbVerdict {
-    /// Accepted: the reported size will be probed to confirm it.
-    Accepted,
-    /// The quoted packet is not a probe being resolved now.
-    Unmatched,
-    /// The reported MTU is not smaller than the quoted probe.
-    NotSmaller,
-    /// The reported MTU is below the floor.
-    BelowFloor,
-    /// Discovery is not running.
-    NotProbing,
 }
 
 /// Why [`Prober::probe_sent`] refused a probe.
@@ -153,68 +90,154 @@ pub enum ProbeError {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Stats {
     /// Probes sent.
-    pub probes_sent: u64,
+    pub probes_sent: u32,
     /// Probes acknowledged.
-    pub probes_acked: u64,
+    pub probes_acked: u32,
     /// Probes lost by timeout.
-    pub probes_lost_timeout: u64,
+    pub probes_lost_timeout: u32,
     /// Probes lost by duplicate acknowledgements.
-    pub probes_lost_dup_ack: u64,
+    pub probes_lost_dup_ack: u32,
     /// Acks and losses naming no probe in flight.
-    pub stale_events: u64,
+    pub stale_events: u32,
     /// Packet-Too-Big hints accepted.
-    pub ptb_accepted: u64,
+    pub ptb_accepted: u32,
     /// Packet-Too-Big hints ignored, for any reason (the sum of the four below).
-    pub ptb_ignored: u64,
+    pub ptb_ignored: u32,
     /// ... because the quoted packet was not a probe being resolved.
-    pub ptb_unmatched: u64,
+    pub ptb_unmatched: u32,
     /// ... because the reported MTU was not smaller than the quoted probe.
-    pub ptb_not_smaller: u64,
+    pub ptb_not_smaller: u32,
     /// ... because the reported MTU was below the floor.
-    pub ptb_below_floor: u64,
+    pub ptb_below_floor: u32,
     /// ... because no search was running.
-    pub ptb_not_probing: u64,
+    pub ptb_not_probing: u32,
     /// Local EMSGSIZE reports that lowered the search limit.
-    pub emsgsize_limits: u64,
+    pub emsgsize_limits: u32,
     /// Checks that probing works at all, after repeated failed sizes.
-    pub probing_checks: u64,
+    pub probing_checks: u32,
     /// Black-hole suspicions that a probe checked.
-    pub black_hole_checks: u64,
+    pub black_hole_checks: u32,
     /// Black holes confirmed.
-    pub black_holes: u64,
+    pub black_holes: u32,
     /// Fallbacks to the floor.
-    pub fallbacks: u64,
+    pub fallbacks: u32,
     /// Searches completed.
-    pub searches_completed: u64,
-    /// Notifications dropped because nobody polled them.
-    pub notifications_dropped: u64,
+    pub searches_completed: u32,
 }
 
-/// Why the current probe is being sent.
+/// The bounds of a search: what is known so far.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Purpose {
-    /// A size inside the search range.
-    Search,
-    /// After repeated failures: does probing work at all? (rule 5)
-    CheckProbing,
-    /// After loss bursts: is the PLPMTU black-holed? Resume `resume` if not.
-    CheckBlackHole { resume: State },
+struct Range {
+    /// Largest size confirmed in this search.
+    confirmed: u32,
+    /// Largest size not known to be too big.
+    limit: u32,
+    /// Nothing has failed yet in this search.
+    untouched: bool,
+    /// Sizes failed in a row (rule 5: then check that probing works at all).
+    failed_sizes: u32,
+}
+
+/// The probe in flight.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct InFlight {
+    id: u64,
+    sent_at_ms: u64,
+    deadline_ms: u64,
+}
+
+/// One size being probed, across its transmissions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Attempt {
+    size: u32,
+    in_flight: Option<InFlight>,
+    losses: u32,
+}
+
+impl Attempt {
+    fn of(size: u32) -> Attempt {
+        Attempt {
+            size,
+            in_flight: None,
+            losses: 0,
+        }
+    }
+}
+
+/// What a black-hole check returns to when the PLPMTU passes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Resume {
+    Searching(Range),
+    Complete { next_search_at_ms: u64 },
+    Error { next_search_at_ms: u64 },
+}
+
+/// Why the PLPMTU itself is being probed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Check {
+    /// Sizes kept failing: does probing work at all? Resume the search if so.
+    Probing(Range),
+    /// Full-size packets keep getting lost: is the PLPMTU black-holed?
+    BlackHole(Resume),
+}
+
+/// The prober's phase, each with its own data.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    Disabled,
+    Searching { range: Range, attempt: Attempt },
+    Checking { check: Check, attempt: Attempt },
+    Complete { next_search_at_ms: u64 },
+    Error { next_search_at_ms: u64 },
 }
 
 /// A probe sent recently: what a PTB must quote to be believed.
 #[derive(Debug, Clone, Copy, Default)]
 struct ProbeRecord {
     id: u64,
+    /// Fingerprint of its first bytes (never 0), when the caller gave them.
+    quote: Option<NonZeroU64>,
     size: u32,
-    /// Fingerprint of its first bytes, when the caller gave them.
-    quote: Option<u64>,
 }
 
-#[derive(Debug, Clone, Copy)]
-struct InFlight {
-    id: u64,
-    deadline_ms: u64,
-    sent_at_ms: u64,
+/// A [`MtuChange`] as stored: MTUs fit 16 bits (at most [`MAX_MTU`]).
+#[derive(Debug, Clone, Copy, Default)]
+struct StoredChange {
+    at_ms: u64,
+    old: u16,
+    new: u16,
+    reason: ChangeReason,
+}
+
+impl StoredChange {
+    fn of(change: MtuChange) -> StoredChange {
+        let narrow = |mtu: u32| u16::try_from(mtu.min(MAX_MTU)).unwrap_or(u16::MAX);
+        StoredChange {
+            at_ms: change.at_ms,
+            old: narrow(change.old),
+            new: narrow(change.new),
+            reason: change.reason,
+        }
+    }
+
+    fn change(self) -> MtuChange {
+        MtuChange {
+            at_ms: self.at_ms,
+            old: u32::from(self.old),
+            new: u32::from(self.new),
+            reason: self.reason,
+        }
+    }
+}
+
+/// Adds one to a counter; counters stop at `u32::MAX` rather than wrap.
+fn bump(counter: &mut u32) {
+    *counter = counter.saturating_add(1);
+}
+
+/// The fingerprint of `bytes` as stored (0 is folded into 1).
+fn quote_of(bytes: &[u8]) -> NonZeroU64 {
+    NonZeroU64::new(fingerprint(bytes)).unwrap_or(NonZeroU64::MIN)
 }
 
 /// The PLPMTUD state machine for one path.
@@ -222,31 +245,15 @@ struct InFlight {
 pub struct Prober {
     config: Config,
     floor: u32,
-    state: State,
     connected: bool,
     plpmtu: u32,
-    /// Largest size confirmed in this search.
-    confirmed: u32,
-    /// Largest size not known to be too big in this search.
-    limit: u32,
-    /// Nothing has failed yet in this search.
-    untouched: bool,
-    purpose: Purpose,
-    /// The size being probed now (kept across retransmissions).
-    target: Option<u32>,
-    /// A size a validated PTB asked to confirm next.
-    forced: Option<u32>,
-    in_flight: Option<InFlight>,
-    losses_at_size: u32,
-    failed_sizes: u32,
-    next_search_at_ms: Option<u64>,
+    phase: Phase,
     interval_ms: u64,
     rtt: RttEstimator,
     black_hole: BlackHoleDetector,
     recent_probes: Ring<ProbeRecord, RECENT_PROBES>,
     stats: Stats,
-    history: Ring<MtuChange, HISTORY_LEN>,
-    notifications: Ring<Notification, NOTIFICATION_LEN>,
+    history: Ring<StoredChange, HISTORY_LEN>,
 }
 
 impl Prober {
@@ -260,79 +267,57 @@ impl Prober {
             config.effective_disabled_mtu()
         };
         let mut history = Ring::default();
-        history.push(MtuChange {
+        history.push(StoredChange::of(MtuChange {
             at_ms: 0,
             old: 0,
             new: plpmtu,
             reason: ChangeReason::Initial,
-        });
+        }));
         Ok(Prober {
             config,
             floor,
-            state: State::Disabled,
             connected: false,
             plpmtu,
-            confirmed: floor,
-            limit: config.ceiling,
-            untouched: true,
-            purpose: Purpose::Search,
-            target: None,
-            forced: None,
-            in_flight: None,
-            losses_at_size: 0,
-            failed_sizes: 0,
-            next_search_at_ms: None,
+            phase: Phase::Disabled,
             interval_ms: config.probe_interval_ms,
             rtt: RttEstimator::default(),
             black_hole: BlackHoleDetector::default(),
             recent_probes: Ring::default(),
             stats: Stats::default(),
             history,
-            notifications: Ring::default(),
         })
     }
 
     /// The connection is up: discovery starts (MTU-001). Repeated calls are ignored.
-    pub fn connected(&mut self, now_ms: u64) {
-        if self.connected {
-            return;
-        }
-        self.connected = true;
-        if self.config.enabled {
-            self.start_search(now_ms, self.config.ceiling);
-        }
+    pub fn connected(&mut self, now_ms: u64) -> Events {
+        self.answer(|p, out| p.connect(now_ms, None, out))
     }
 
     /// Like [`Prober::connected`], for a destination whose path MTU is
     /// already known (a node-wide cache): the first and, if it is
     /// acknowledged, only probe is `hint`. If `hint` fails, the search goes
     /// on below it; a hint outside the floor..=ceiling range is ignored.
-    pub fn connected_with_hint(&mut self, now_ms: u64, hint: u32) {
-        if self.connected {
-            return;
-        }
-        self.connected(now_ms);
-        if self.state == State::Searching && hint > self.floor && hint <= self.config.ceiling {
-            self.limit = hint;
-            self.untouched = false;
-            self.forced = Some(hint);
-            self.target = Some(hint);
-        }
+    pub fn connected_with_hint(&mut self, now_ms: u64, hint: u32) -> Events {
+        self.answer(|p, out| p.connect(now_ms, Some(hint), out))
     }
 
     /// The size to probe next, if a probe is due now. Send exactly this many IP
     /// bytes with DF set, then call [`Prober::probe_sent`].
     pub fn next_probe(&self) -> Option<u32> {
-        match self.in_flight {
-            Some(_) => None,
-            None => self.target,
+        match self.attempt() {
+            Some(Attempt {
+                size,
+                in_flight: None,
+                ..
+            }) => Some(*size),
+            _ => None,
         }
     }
 
     /// A probe of `size` bytes named `id` was sent at `now_ms`. A PTB for it
     /// is believed when it names `id`: make ids unguessable (plpmtud's own
     /// probes use random 64-bit nonces), or use [`Prober::probe_sent_quoted`].
-    pub fn probe_sent(&mut self, now_ms: u64, id: u64, size: u32) -> Result<(), ProbeError> {
+    pub fn probe_sent(&mut self, now_ms: u64, id: u64, size: u32) -> Result<Events, ProbeError> {
         self.record_probe(now_ms, id, size, None)
     }
 
@@ -346,197 +331,8 @@ impl Prober {
         id: u64,
         size: u32,
         payload: &[u8],
-    ) -> Result<(), ProbeError> {
-        self.record_probe(now_ms, id, size, Some(fingerprint(payload)))
-    }
-
-    fn record_probe(
-        &mut self,
-        now_ms: u64,
-        id: u64,
-        size: u32,
-        quote: Option<u64>,
-    ) -> Result<(), ProbeError> {
-        if let Some(in_flight) = self.in_flight {
-            return Err(ProbeError::InFlight { id: in_flight.id });
-        }
-        let expected = self.target.ok_or(ProbeError::NotDue)?;
-        if size != expected {
-            return Err(ProbeError::WrongSize {
-                expected,
-                got: size,
-            });
-        }
-        self.in_flight = Some(InFlight {
-            id,
-            sent_at_ms: now_ms,
-            deadline_ms: now_ms.saturating_add(self.probe_timeout_ms()),
-        });
-        self.recent_probes.push(ProbeRecord { id, size, quote });
-        self.stats.probes_sent += 1;
-        Ok(())
-    }
-
-    /// The probe `id` was acknowledged. Returns false (and counts it) when `id`
-    /// is not the probe in flight.
-    pub fn probe_acked(&mut self, now_ms: u64, id: u64) -> bool {
-        let Some(in_flight) = self.take_in_flight(id) else {
-            return false;
-        };
-        let Some(size) = self.target.take() else {
-            return false;
-        };
-        self.stats.probes_acked += 1;
-        self.rtt.sample(now_ms.saturating_sub(in_flight.sent_at_ms));
-        self.losses_at_size = 0;
-        self.failed_sizes = 0;
-        match self.purpose {
-            Purpose::Search => {
-                self.forced = None;
-                self.confirmed = self.confirmed.max(size);
-                self.limit = self.limit.max(self.confirmed);
-                if self.confirmed > self.plpmtu {
-                    self.set_plpmtu(now_ms, self.confirmed, ChangeReason::ProbeAcked);
-                }
-                self.advance(now_ms);
-            }
-            Purpose::CheckProbing => {
-                self.purpose = Purpose::Search;
-                self.state = State::Searching;
-                self.advance(now_ms);
-            }
-            Purpose::CheckBlackHole { resume } => self.resume_after_check(now_ms, resume),
-        }
-        true
-    }
-
-    /// The probe `id` was lost. Returns false (and counts it) when `id` is not
-    /// the probe in flight. Probe losses are not congestion: see [`Prober::is_probe`].
-    pub fn probe_lost(&mut self, now_ms: u64, id: u64, reason: LossReason) -> bool {
-        if self.take_in_flight(id).is_none() {
-            return false;
-        }
-        match reason {
-            LossReason::Timeout => self.stats.probes_lost_timeout += 1,
-            LossReason::DupAck => self.stats.probes_lost_dup_ack += 1,
-        }
-        self.losses_at_size += 1;
-        if self.losses_at_size >= self.config.effective_max_probes() {
-            self.size_failed(now_ms);
-        }
-        true
-    }
-
-    /// True if `id` names the probe in flight or one of the last few probes:
-    /// the transport should keep such losses out of its congestion control.
-    pub fn is_probe(&self, id: u64) -> bool {
-        self.recent_probes.iter().any(|probe| probe.id == id)
-    }
-
-    /// A data packet of `size` IP bytes was acknowledged.
-    pub fn packet_acked(&mut self, now_ms: u64, size: u32) {
-        if size < self.plpmtu {
-            return;
-        }
-        self.black_hole.reset();
-        self.failed_sizes = 0;
-        if let (State::Base, Purpose::CheckBlackHole { resume }) = (self.state, self.purpose) {
-            self.abandon_probe();
-            self.resume_after_check(now_ms, resume);
-        }
-    }
-
-    /// A data packet of `size` IP bytes was lost (black-hole detection input).
-    pub fn packet_lost(&mut self, now_ms: u64, size: u32) {
-        // Error is watched too: the aiutp fallback keeps a size above the floor.
-        let watching = matches!(
-            self.state,
-            State::Searching | State::SearchComplete | State::Error
-        );
-        if !watching || size < self.plpmtu || self.plpmtu <= self.floor {
-            return;
-        }
-        let window = self.probe_timeout_ms();
-        if !self
-            .black_hole
-            .on_full_size_lost(now_ms, window, self.config.black_hole_threshold)
-        {
-            return;
-        }
-        self.stats.black_hole_checks += 1;
-        self.black_hole.reset();
-        self.abandon_probe();
-        let resume = self.state;
-        self.begin_check(Purpose::CheckBlackHole { resume });
-    }
-
-    /// An RTT sample measured by the transport, in milliseconds.
-    pub fn rtt_sample(&mut self, rtt_ms: u64) {
-        self.rtt.sample(rtt_ms);
-    }
-
-    /// An ICMP Packet-Too-Big (or Fragmentation Needed) hint reporting
-    /// `reported_mtu`; `quoted_probe` is the id of the probe the quoted packet
-    /// matched (by nonce or sequence number), `None` if it matched none.
-    /// A probe sent with [`Prober::probe_sent_quoted`] is never matched this
-    /// way: its PTBs must go through [`Prober::ptb_quoted`].
-    pub fn ptb(&mut self, now_ms: u64, reported_mtu: u32, quoted_probe: Option<u64>) -> PtbVerdict {
-        self.handle_ptb(now_ms, reported_mtu, quoted_probe.map(|id| (id, None)))
-    }
-
-    /// A Packet-Too-Big hint for probe `id` whose quoted copy of the UDP
-    /// payload is `quoted`: accepted only if the quoted bytes are the ones
-    /// the probe was sent with ([`Prober::probe_sent_quoted`]).
-    pub fn ptb_quoted(
-        &mut self,
-        now_ms: u64,
-        reported_mtu: u32,
-        id: u64,
-        quoted: &[u8],
-    ) -> PtbVerdict {
-        self.handle_ptb(now_ms, reported_mtu, Some((id, Some(fingerprint(quoted)))))
-    }
-
-    fn handle_ptb(
-        &mut self,
-        now_ms: u64,
-        reported_mtu: u32,
-        quoted: Option<(u64, Option<u64>)>,
-    ) -> PtbVerdict {
-        let verdict = self.judge_ptb(reported_mtu, quoted);
-        if verdict != PtbVerdict::Accepted {
-            self.stats.ptb_ignored += 1;
-            match verdict {
-                PtbVerdict::Unmatched => self.stats.ptb_unmatched += 1,
-                PtbVerdict::NotSmaller => self.stats.ptb_not_smaller += 1,
-                PtbVerdict::BelowFloor => self.stats.ptb_below_floor += 1,
-                PtbVerdict::NotProbing | PtbVerdict::Accepted => self.stats.ptb_not_probing += 1,
-            }
-            return verdict;
-        }
-        self.stats.ptb_accepted += 1;
-        self.limit_size(now_ms, reported_mtu);
-        PtbVerdict::Accepted
-    }
-
-    /// The local stack refused to send a packet because it knows the path
-    /// MTU is `mtu` (EMSGSIZE). It never crossed the network, so it needs no
-    /// matching; the size is still confirmed by a probe before it is trusted.
-    pub fn emsgsize(&mut self, now_ms: u64, mtu: u32) -> PtbVerdict {
-        let reference = match self.state {
-            State::Searching => self.limit.max(self.plpmtu),
-            State::Base | State::SearchComplete => self.plpmtu,
-            State::Disabled | State::Error => return PtbVerdict::NotProbing,
-        };
-        if mtu < self.floor {
-            return PtbVerdict::BelowFloor;
-        }
-        if mtu >= reference {
-            return PtbVerdict::NotSmaller;
-        }
-        self.stats.emsgsize_limits += 1;
-        self.limit_size(now_ms, mtu);
-        PtbVerdict::Accepted
+    ) -> Result<Events, ProbeError> {
+        self.record_probe(now_ms, id, size, Some(quote_of(payload)))
     }
 
     /// Makes data packet `id` of `size` IP bytes the probe if a probe of
@@ -551,70 +347,182 @@ impl Prober {
         self.next_probe() == Some(size) && self.probe_sent_quoted(now_ms, id, size, payload).is_ok()
     }
 
-    /// Handles timers due at `now_ms`: probe timeouts and the next search.
-    pub fn tick(&mut self, now_ms: u64) {
-        if let Some(in_flight) = self.in_flight {
-            if now_ms >= in_flight.deadline_ms {
-                self.probe_lost(now_ms, in_flight.id, LossReason::Timeout);
+    /// The probe `id` was acknowledged. An id that is not the probe in
+    /// flight changes nothing (and is counted as stale): no `ProbeAcked`.
+    pub fn probe_acked(&mut self, now_ms: u64, id: u64) -> Events {
+        self.answer(|p, out| {
+            if p.in_flight_id() == Some(id) {
+                p.on_probe_acked(now_ms, out);
+            } else {
+                bump(&mut p.stats.stale_events);
             }
-        }
-        if let Some(at) = self.next_search_at_ms {
-            if now_ms >= at && matches!(self.state, State::SearchComplete | State::Error) {
-                self.start_search(now_ms, self.config.ceiling);
+        })
+    }
+
+    /// The probe `id` was lost. An id that is not the probe in flight changes
+    /// nothing (and is counted as stale): no `ProbeLost`. Probe losses are
+    /// not congestion.
+    pub fn probe_lost(&mut self, now_ms: u64, id: u64, reason: LossReason) -> Events {
+        self.answer(|p, out| {
+            if p.in_flight_id() == Some(id) {
+                p.on_probe_lost(now_ms, reason, out);
+            } else {
+                bump(&mut p.stats.stale_events);
             }
+        })
+    }
+
+    /// The transport's packet `id` of `size` IP bytes was acknowledged: the
+    /// probe's ack when `id` is the probe in flight (`ProbeAcked`), otherwise
+    /// a data packet's (black-hole detection). One call per ack.
+    pub fn acked(&mut self, now_ms: u64, id: u64, size: u32) -> Events {
+        self.answer(|p, out| {
+            if p.in_flight_id() == Some(id) {
+                p.on_probe_acked(now_ms, out);
+            } else {
+                p.on_packet_acked(now_ms, size, out);
+            }
+        })
+    }
+
+    /// The transport's packet `id` of `size` IP bytes was lost. Returns true
+    /// when `id` is a probe (the one in flight, or one resolved lately): keep
+    /// that loss out of congestion control. Other losses feed black-hole
+    /// detection. One call per loss.
+    pub fn lost(&mut self, now_ms: u64, id: u64, size: u32, reason: LossReason) -> (bool, Events) {
+        let probe = self.is_probe(id);
+        let events = self.answer(|p, out| {
+            if p.in_flight_id() == Some(id) {
+                p.on_probe_lost(now_ms, reason, out);
+            } else if !probe {
+                p.on_packet_lost(now_ms, size, out);
+            }
+        });
+        (probe, events)
+    }
+
+    /// True if `id` names the probe in flight or one of the last few probes:
+    /// the transport should keep such losses out of its congestion control.
+    pub fn is_probe(&self, id: u64) -> bool {
+        self.recent_probes.iter().any(|probe| probe.id == id)
+    }
+
+    /// A data packet of `size` IP bytes was acknowledged.
+    pub fn packet_acked(&mut self, now_ms: u64, size: u32) -> Events {
+        self.answer(|p, out| p.on_packet_acked(now_ms, size, out))
+    }
+
+    /// A data packet of `size` IP bytes was lost (black-hole detection input).
+    pub fn packet_lost(&mut self, now_ms: u64, size: u32) -> Events {
+        self.answer(|p, out| p.on_packet_lost(now_ms, size, out))
+    }
+
+    /// An RTT sample measured by the transport, in milliseconds.
+    pub fn rtt_sample(&mut self, rtt_ms: u64) {
+        self.rtt.sample(rtt_ms);
+    }
+
+    /// An ICMP Packet-Too-Big (or Fragmentation Needed) hint reporting
+    /// `reported_mtu`; `quoted_probe` is the id of the probe the quoted packet
+    /// matched (by nonce or sequence number), `None` if it matched none.
+    /// A probe sent with [`Prober::probe_sent_quoted`] is never matched this
+    /// way: its PTBs must go through [`Prober::ptb_quoted`]. The answer holds
+    /// a `Hint` event with the verdict.
+    pub fn ptb(&mut self, now_ms: u64, reported_mtu: u32, quoted_probe: Option<u64>) -> Events {
+        let quoted = quoted_probe.map(|id| (id, None));
+        self.answer(|p, out| p.on_ptb(now_ms, reported_mtu, quoted, out))
+    }
+
+    /// A Packet-Too-Big hint for probe `id` whose quoted copy of the UDP
+    /// payload is `quoted`: accepted only if the quoted bytes are the ones
+    /// the probe was sent with ([`Prober::probe_sent_quoted`]).
+    pub fn ptb_quoted(&mut self, now_ms: u64, reported_mtu: u32, id: u64, quoted: &[u8]) -> Events {
+        let quoted = Some((id, Some(quote_of(quoted))));
+        self.answer(|p, out| p.on_ptb(now_ms, reported_mtu, quoted, out))
+    }
+
+    /// The local stack refused to send a packet because it knows the path
+    /// MTU is `mtu` (EMSGSIZE). It never crossed the network, so it needs no
+    /// matching; the size is still confirmed by a probe before it is trusted.
+    pub fn emsgsize(&mut self, now_ms: u64, mtu: u32) -> Events {
+        self.answer(|p, out| {
+            let verdict = p.judge_emsgsize(mtu);
+            out.push(Event::Hint {
+                source: HintSource::Emsgsize,
+                mtu,
+                verdict,
+            });
+            if verdict == PtbVerdict::Accepted {
+                bump(&mut p.stats.emsgsize_limits);
+                p.limit_size(now_ms, mtu, out);
+            }
+        })
+    }
+
+    /// Handles timers due at `now_ms`: the probe timeout and the next search.
+    pub fn tick(&mut self, now_ms: u64) -> Events {
+        if self.deadline().map_or(true, |deadline| now_ms < deadline) {
+            return Events::default();
         }
+        self.answer(|p, out| {
+            if let Some(in_flight) = p.attempt().and_then(|a| a.in_flight) {
+                if now_ms >= in_flight.deadline_ms {
+                    p.on_probe_lost(now_ms, LossReason::Timeout, out);
+                }
+            }
+            if let Phase::Complete { next_search_at_ms } | Phase::Error { next_search_at_ms } =
+                p.phase
+            {
+                if now_ms >= next_search_at_ms {
+                    p.start_search(now_ms, p.config.ceiling, out);
+                }
+            }
+        })
     }
 
     /// When [`Prober::tick`] must next be called, if ever.
     pub fn deadline(&self) -> Option<u64> {
-        match self.in_flight {
-            Some(in_flight) => Some(in_flight.deadline_ms),
-            None => match self.state {
-                State::SearchComplete | State::Error => self.next_search_at_ms,
-                _ => None,
-            },
+        match self.phase {
+            Phase::Complete { next_search_at_ms } | Phase::Error { next_search_at_ms } => {
+                Some(next_search_at_ms)
+            }
+            _ => self
+                .attempt()
+                .and_then(|a| a.in_flight)
+                .map(|f| f.deadline_ms),
         }
     }
 
-    /// Starts a search now instead of at the next interval. False if discovery
-    /// is disabled, not connected or already searching.
-    pub fn probe_now(&mut self, now_ms: u64) -> bool {
-        if !self.config.enabled || !self.connected {
-            return false;
-        }
-        if !matches!(self.state, State::SearchComplete | State::Error) {
-            return false;
-        }
-        self.start_search(now_ms, self.config.ceiling);
-        true
+    /// Starts a search now instead of at the next interval. Nothing happens
+    /// (no `SearchStarted`) if discovery is disabled, not connected or
+    /// already searching.
+    pub fn probe_now(&mut self, now_ms: u64) -> Events {
+        self.answer(|p, out| {
+            if matches!(p.phase, Phase::Complete { .. } | Phase::Error { .. }) {
+                p.start_search(now_ms, p.config.ceiling, out);
+            }
+        })
     }
 
     /// Turns discovery on or off at run time. Off: the fixed `disabled_mtu`
     /// applies and no probes are due. On: a fresh search from the floor.
-    pub fn set_enabled(&mut self, now_ms: u64, enabled: bool) {
-        if enabled == self.config.enabled {
-            return;
-        }
-        self.config.enabled = enabled;
-        self.abandon_probe();
-        self.purpose = Purpose::Search;
-        self.forced = None;
-        self.next_search_at_ms = None;
-        self.state = State::Disabled;
-        if enabled {
-            self.set_plpmtu(now_ms, self.floor, ChangeReason::Initial);
-            if self.connected {
-                self.start_search(now_ms, self.config.ceiling);
+    pub fn set_enabled(&mut self, now_ms: u64, enabled: bool) -> Events {
+        self.answer(|p, out| {
+            if enabled == p.config.enabled {
+                return;
             }
-        } else {
-            let mtu = self.config.effective_disabled_mtu();
-            self.set_plpmtu(now_ms, mtu, ChangeReason::Disabled);
-        }
-    }
-
-    /// Takes the oldest notification not yet seen.
-    pub fn poll_notification(&mut self) -> Option<Notification> {
-        self.notifications.pop()
+            p.config.enabled = enabled;
+            p.phase = Phase::Disabled;
+            if enabled {
+                p.set_plpmtu(now_ms, p.floor, ChangeReason::Initial, out);
+                if p.connected {
+                    p.start_search(now_ms, p.config.ceiling, out);
+                }
+            } else {
+                let mtu = p.config.effective_disabled_mtu();
+                p.set_plpmtu(now_ms, mtu, ChangeReason::Disabled, out);
+            }
+        })
     }
 
     /// The current packetization-layer path MTU, in IP bytes.
@@ -627,25 +535,46 @@ impl Prober {
         self.config.family.ip_header_bytes() + self.config.packet_overhead
     }
 
-    /// Payload bytes one datagram may carry at the current PLPMTU, after the IP
-    /// header and the configured per-packet overhead.
+    /// Payload bytes one datagram of `ip_size` IP bytes carries (after the IP
+    /// header and the configured per-packet overhead; 0 if it has no room).
+    pub fn payload_for(&self, ip_size: u32) -> u32 {
+        payload_for_mtu(ip_size, self.config.family, self.config.packet_overhead)
+    }
+
+    /// IP bytes of a datagram carrying `payload` bytes of the transport's payload.
+    pub fn ip_for(&self, payload: u32) -> u32 {
+        mtu_for_payload(payload, self.config.family, self.config.packet_overhead)
+    }
+
+    /// Payload bytes one datagram may carry at the current PLPMTU.
     pub fn payload_size(&self) -> u32 {
-        payload_for_mtu(self.plpmtu, self.config.family, self.config.packet_overhead)
+        self.payload_for(self.plpmtu)
     }
 
     /// The id of the probe in flight, if any.
     pub fn probe_in_flight(&self) -> Option<u64> {
-        self.in_flight.map(|p| p.id)
+        self.in_flight_id()
     }
 
     /// The current phase.
     pub fn state(&self) -> State {
-        self.state
+        match self.phase {
+            Phase::Disabled => State::Disabled,
+            Phase::Searching { .. } => State::Searching,
+            Phase::Checking { .. } => State::Base,
+            Phase::Complete { .. } => State::SearchComplete,
+            Phase::Error { .. } => State::Error,
+        }
     }
 
-    /// The search range: (largest confirmed size, largest size not known too big).
+    /// The search range, (largest confirmed size, largest size not known too
+    /// big), while a search is running or paused by a check; otherwise
+    /// (PLPMTU, PLPMTU).
     pub fn search_range(&self) -> (u32, u32) {
-        (self.confirmed, self.limit)
+        match self.range() {
+            Some(range) => (range.confirmed, range.limit),
+            None => (self.plpmtu, self.plpmtu),
+        }
     }
 
     /// The probe timeout in force now.
@@ -666,8 +595,8 @@ impl Prober {
     }
 
     /// The latest PLPMTU changes, oldest first.
-    pub fn history(&self) -> impl DoubleEndedIterator<Item = &MtuChange> + '_ {
-        self.history.iter()
+    pub fn history(&self) -> impl DoubleEndedIterator<Item = MtuChange> + '_ {
+        self.history.iter().map(|stored| stored.change())
     }
 
     /// The configuration in force (`enabled` reflects [`Prober::set_enabled`]).
@@ -675,167 +604,418 @@ impl Prober {
         &self.config
     }
 
-    /// Checks the state machine's invariants; `Err` names the one broken.
-    /// For tests and fuzzing: it never fails on any event sequence.
+    /// Checks the invariants that the phase's types cannot express; `Err`
+    /// names the one broken. A test and fuzz oracle: it never fails on any
+    /// event sequence.
     pub fn check_invariants(&self) -> Result<(), &'static str> {
         let c = &self.config;
         if self.plpmtu < self.floor || self.plpmtu > c.ceiling {
             return Err("plpmtu outside floor..=ceiling");
         }
-        if (self.state == State::Disabled) != (!c.enabled || !self.connected) {
+        if (self.phase == Phase::Disabled) != (!c.enabled || !self.connected) {
             return Err("disabled exactly when not enabled or not connected");
         }
         if !c.enabled && self.plpmtu != c.effective_disabled_mtu() {
             return Err("disabled_mtu in use while disabled");
         }
-        if self.in_flight.is_some() && self.target.is_none() {
-            return Err("a probe in flight without a size");
+        if let Some(range) = self.range() {
+            if range.confirmed > range.limit {
+                return Err("confirmed above limit");
+            }
         }
-        match self.state {
-            State::Searching | State::Base
-                if self.next_probe().is_none() && self.deadline().is_none() =>
+        match self.phase {
+            Phase::Searching { attempt, .. } | Phase::Checking { attempt, .. }
+                if attempt.size < self.floor || attempt.size > c.ceiling =>
             {
-                Err("searching with neither a probe due nor a deadline")
+                Err("probe size out of range")
             }
-            State::SearchComplete | State::Error if self.deadline().is_none() => {
-                Err("settled without a next search")
+            Phase::Checking { attempt, .. } if attempt.size != self.plpmtu => {
+                Err("a check probes something other than the PLPMTU")
             }
-            State::Searching if self.confirmed > self.limit => Err("confirmed above limit"),
-            State::Searching | State::Base => match self.target {
-                Some(size) if size < self.floor || size > c.ceiling => {
-                    Err("probe size out of range")
-                }
-                _ => Ok(()),
-            },
             _ => Ok(()),
         }
     }
 
-    fn take_in_flight(&mut self, id: u64) -> Option<InFlight> {
-        match self.in_flight {
-            Some(in_flight) if in_flight.id == id => self.in_flight.take(),
-            _ => {
-                self.stats.stale_events += 1;
-                None
+    /// Runs `f` with an empty event list and adds `ProbeDue` when the call
+    /// made a probe due that was not due before (or due at another size).
+    fn answer(&mut self, f: impl FnOnce(&mut Self, &mut Events)) -> Events {
+        let due_before = self.next_probe();
+        let mut out = Events::default();
+        f(self, &mut out);
+        if let Some(size) = self.next_probe() {
+            if due_before != Some(size) {
+                out.push(Event::ProbeDue { size });
             }
+        }
+        out
+    }
+
+    fn attempt(&self) -> Option<&Attempt> {
+        match &self.phase {
+            Phase::Searching { attempt, .. } | Phase::Checking { attempt, .. } => Some(attempt),
+            _ => None,
         }
     }
 
-    fn abandon_probe(&mut self) {
-        self.in_flight = None;
-        self.target = None;
-        self.losses_at_size = 0;
+    fn attempt_mut(&mut self) -> Option<&mut Attempt> {
+        match &mut self.phase {
+            Phase::Searching { attempt, .. } | Phase::Checking { attempt, .. } => Some(attempt),
+            _ => None,
+        }
+    }
+
+    fn in_flight_id(&self) -> Option<u64> {
+        self.attempt().and_then(|a| a.in_flight).map(|f| f.id)
+    }
+
+    /// The search range, while a search runs or waits for a check.
+    fn range(&self) -> Option<Range> {
+        match self.phase {
+            Phase::Searching { range, .. }
+            | Phase::Checking {
+                check: Check::Probing(range) | Check::BlackHole(Resume::Searching(range)),
+                ..
+            } => Some(range),
+            _ => None,
+        }
+    }
+
+    fn connect(&mut self, now_ms: u64, hint: Option<u32>, out: &mut Events) {
+        if self.connected {
+            return;
+        }
+        self.connected = true;
+        if !self.config.enabled {
+            return;
+        }
+        self.start_search(now_ms, self.config.ceiling, out);
+        let hint = hint.filter(|&h| h > self.floor && h <= self.config.ceiling);
+        if let (Some(hint), Phase::Searching { range, attempt }) = (hint, &mut self.phase) {
+            range.limit = hint;
+            range.untouched = false;
+            *attempt = Attempt::of(hint);
+        }
+    }
+
+    fn record_probe(
+        &mut self,
+        now_ms: u64,
+        id: u64,
+        size: u32,
+        quote: Option<NonZeroU64>,
+    ) -> Result<Events, ProbeError> {
+        let timeout = self.probe_timeout_ms();
+        let attempt = self.attempt_mut().ok_or(ProbeError::NotDue)?;
+        if let Some(in_flight) = attempt.in_flight {
+            return Err(ProbeError::InFlight { id: in_flight.id });
+        }
+        if size != attempt.size {
+            return Err(ProbeError::WrongSize {
+                expected: attempt.size,
+                got: size,
+            });
+        }
+        attempt.in_flight = Some(InFlight {
+            id,
+            sent_at_ms: now_ms,
+            deadline_ms: now_ms.saturating_add(timeout),
+        });
+        self.recent_probes.push(ProbeRecord { id, size, quote });
+        bump(&mut self.stats.probes_sent);
+        Ok(Events::default())
+    }
+
+    fn on_probe_acked(&mut self, now_ms: u64, out: &mut Events) {
+        let Some(Attempt {
+            size,
+            in_flight: Some(in_flight),
+            ..
+        }) = self.attempt().copied()
+        else {
+            return;
+        };
+        let rtt_ms = now_ms.saturating_sub(in_flight.sent_at_ms);
+        bump(&mut self.stats.probes_acked);
+        self.rtt.sample(rtt_ms);
+        out.push(Event::ProbeAcked {
+            id: in_flight.id,
+            size,
+            rtt_ms,
+        });
+        match self.phase {
+            Phase::Searching { mut range, .. } => {
+                range.failed_sizes = 0;
+                range.confirmed = range.confirmed.max(size);
+                range.limit = range.limit.max(range.confirmed);
+                if range.confirmed > self.plpmtu {
+                    self.set_plpmtu(now_ms, range.confirmed, ChangeReason::ProbeAcked, out);
+                }
+                self.advance(now_ms, range, out);
+            }
+            Phase::Checking {
+                check: Check::Probing(mut range),
+                ..
+            } => {
+                range.failed_sizes = 0;
+                self.advance(now_ms, range, out);
+            }
+            Phase::Checking {
+                check: Check::BlackHole(resume),
+                ..
+            } => self.resume(now_ms, resume, out),
+            Phase::Disabled | Phase::Complete { .. } | Phase::Error { .. } => {}
+        }
+    }
+
+    fn on_probe_lost(&mut self, now_ms: u64, reason: LossReason, out: &mut Events) {
+        let max_probes = self.config.effective_max_probes();
+        let Some(attempt) = self.attempt_mut() else {
+            return;
+        };
+        let Some(in_flight) = attempt.in_flight.take() else {
+            return;
+        };
+        attempt.losses += 1;
+        let (size, failed) = (attempt.size, attempt.losses >= max_probes);
+        match reason {
+            LossReason::Timeout => bump(&mut self.stats.probes_lost_timeout),
+            LossReason::DupAck => bump(&mut self.stats.probes_lost_dup_ack),
+        }
+        out.push(Event::ProbeLost {
+            id: in_flight.id,
+            size,
+            reason,
+        });
+        if failed {
+            self.size_failed(now_ms, size, out);
+        }
+    }
+
+    fn on_packet_acked(&mut self, now_ms: u64, size: u32, out: &mut Events) {
+        if size < self.plpmtu {
+            return;
+        }
+        self.black_hole.reset();
+        match &mut self.phase {
+            Phase::Searching { range, .. } => range.failed_sizes = 0,
+            Phase::Checking {
+                check: Check::BlackHole(resume),
+                ..
+            } => {
+                let resume = *resume;
+                self.resume(now_ms, resume, out);
+            }
+            _ => {}
+        }
+    }
+
+    fn on_packet_lost(&mut self, now_ms: u64, size: u32, out: &mut Events) {
+        // Error is watched too: the aiutp fallback keeps a size above the floor.
+        let resume = match self.phase {
+            Phase::Searching { range, .. } => Resume::Searching(range),
+            Phase::Complete { next_search_at_ms } => Resume::Complete { next_search_at_ms },
+            Phase::Error { next_search_at_ms } => Resume::Error { next_search_at_ms },
+            Phase::Disabled | Phase::Checking { .. } => return,
+        };
+        if size < self.plpmtu || self.plpmtu <= self.floor {
+            return;
+        }
+        let window = self.probe_timeout_ms();
+        if !self
+            .black_hole
+            .on_full_size_lost(now_ms, window, self.config.black_hole_threshold)
+        {
+            return;
+        }
+        bump(&mut self.stats.black_hole_checks);
+        self.black_hole.reset();
+        out.push(Event::BlackHoleSuspected { mtu: self.plpmtu });
+        self.phase = Phase::Checking {
+            check: Check::BlackHole(resume),
+            attempt: Attempt::of(self.plpmtu),
+        };
+    }
+
+    fn on_ptb(
+        &mut self,
+        now_ms: u64,
+        reported_mtu: u32,
+        quoted: Option<(u64, Option<NonZeroU64>)>,
+        out: &mut Events,
+    ) {
+        let verdict = self.judge_ptb(reported_mtu, quoted);
+        out.push(Event::Hint {
+            source: HintSource::Ptb,
+            mtu: reported_mtu,
+            verdict,
+        });
+        let s = &mut self.stats;
+        match verdict {
+            PtbVerdict::Accepted => {
+                bump(&mut s.ptb_accepted);
+                self.limit_size(now_ms, reported_mtu, out);
+                return;
+            }
+            PtbVerdict::Unmatched => bump(&mut s.ptb_unmatched),
+            PtbVerdict::NotSmaller => bump(&mut s.ptb_not_smaller),
+            PtbVerdict::BelowFloor => bump(&mut s.ptb_below_floor),
+            PtbVerdict::NotProbing => bump(&mut s.ptb_not_probing),
+        }
+        bump(&mut s.ptb_ignored);
+    }
+
+    /// `quoted`: the probe id the PTB names and, if the caller had the quoted
+    /// bytes, their fingerprint.
+    fn judge_ptb(
+        &self,
+        reported_mtu: u32,
+        quoted: Option<(u64, Option<NonZeroU64>)>,
+    ) -> PtbVerdict {
+        let Some(target) = self.attempt().map(|a| a.size) else {
+            return PtbVerdict::NotProbing;
+        };
+        let matched = quoted.is_some_and(|(id, quoted_print)| {
+            self.recent_probes.iter().any(|probe| {
+                probe.id == id
+                    && probe.size == target
+                    && probe.quote.map_or(true, |sent| quoted_print == Some(sent))
+            })
+        });
+        if !matched {
+            PtbVerdict::Unmatched
+        } else if reported_mtu >= target {
+            PtbVerdict::NotSmaller
+        } else if reported_mtu < self.floor {
+            PtbVerdict::BelowFloor
+        } else {
+            PtbVerdict::Accepted
+        }
+    }
+
+    fn judge_emsgsize(&self, mtu: u32) -> PtbVerdict {
+        let reference = match self.phase {
+            Phase::Searching { range, .. } => range.limit.max(self.plpmtu),
+            Phase::Checking { .. } | Phase::Complete { .. } => self.plpmtu,
+            Phase::Disabled | Phase::Error { .. } => return PtbVerdict::NotProbing,
+        };
+        if mtu < self.floor {
+            PtbVerdict::BelowFloor
+        } else if mtu >= reference {
+            PtbVerdict::NotSmaller
+        } else {
+            PtbVerdict::Accepted
+        }
     }
 
     /// A new search from the current PLPMTU up to `limit`.
-    fn start_search(&mut self, now_ms: u64, limit: u32) {
-        self.state = State::Searching;
-        self.purpose = Purpose::Search;
-        self.confirmed = self.plpmtu;
-        self.limit = limit.max(self.plpmtu);
-        self.untouched = true;
-        self.forced = None;
-        self.failed_sizes = 0;
-        self.losses_at_size = 0;
-        self.next_search_at_ms = None;
+    fn start_search(&mut self, now_ms: u64, limit: u32, out: &mut Events) {
+        let limit = limit.max(self.plpmtu);
         self.black_hole.reset();
-        self.advance(now_ms);
-    }
-
-    /// Chooses the next search size, or completes the search.
-    fn advance(&mut self, now_ms: u64) {
-        let c = &self.config;
-        let next = self.forced.or_else(|| {
-            next_probe_size(
-                c.strategy,
-                self.confirmed,
-                self.limit,
-                c.search_threshold,
-                self.untouched,
-            )
-        });
-        match next {
-            Some(size) => self.target = Some(size),
-            None => self.complete_search(now_ms),
-        }
-    }
-
-    fn complete_search(&mut self, now_ms: u64) {
-        self.target = None;
-        self.state = State::SearchComplete;
-        self.interval_ms = self.config.probe_interval_ms;
-        self.next_search_at_ms = Some(now_ms.saturating_add(self.interval_ms));
-        self.stats.searches_completed += 1;
-        self.notify(Notification::SearchComplete { mtu: self.plpmtu });
-    }
-
-    fn begin_check(&mut self, purpose: Purpose) {
-        self.state = State::Base;
-        self.purpose = purpose;
-        self.losses_at_size = 0;
-        self.target = Some(self.plpmtu);
-    }
-
-    fn resume_after_check(&mut self, now_ms: u64, resume: State) {
-        self.purpose = Purpose::Search;
-        self.state = resume;
-        if resume == State::Searching {
-            self.advance(now_ms);
-        }
-    }
-
-    /// `max_probes` transmissions of the target size were lost.
-    fn size_failed(&mut self, now_ms: u64) {
-        let Some(size) = self.target.take() else {
-            return;
+        out.push(Event::SearchStarted { limit });
+        let range = Range {
+            confirmed: self.plpmtu,
+            limit,
+            untouched: true,
+            failed_sizes: 0,
         };
-        self.losses_at_size = 0;
-        match self.purpose {
-            Purpose::Search => {
-                self.forced = None;
-                self.limit = size.saturating_sub(1).max(self.confirmed);
-                self.untouched = false;
-                self.failed_sizes += 1;
-                if self.plpmtu > self.confirmed {
-                    self.set_plpmtu(now_ms, self.confirmed, ChangeReason::ProbeFailed);
+        self.advance(now_ms, range, out);
+    }
+
+    /// Chooses the next size of `range`, or completes the search.
+    fn advance(&mut self, now_ms: u64, range: Range, out: &mut Events) {
+        let c = &self.config;
+        match next_probe_size(
+            c.strategy,
+            range.confirmed,
+            range.limit,
+            c.search_threshold,
+            range.untouched,
+        ) {
+            Some(size) => self.search(range, size),
+            None => self.complete_search(now_ms, out),
+        }
+    }
+
+    fn search(&mut self, range: Range, size: u32) {
+        self.phase = Phase::Searching {
+            range,
+            attempt: Attempt::of(size),
+        };
+    }
+
+    fn complete_search(&mut self, now_ms: u64, out: &mut Events) {
+        self.interval_ms = self.config.probe_interval_ms;
+        self.phase = Phase::Complete {
+            next_search_at_ms: now_ms.saturating_add(self.interval_ms),
+        };
+        bump(&mut self.stats.searches_completed);
+        out.push(Event::SearchComplete { mtu: self.plpmtu });
+    }
+
+    fn resume(&mut self, now_ms: u64, resume: Resume, out: &mut Events) {
+        match resume {
+            Resume::Searching(range) => self.advance(now_ms, range, out),
+            Resume::Complete { next_search_at_ms } => {
+                self.phase = Phase::Complete { next_search_at_ms }
+            }
+            Resume::Error { next_search_at_ms } => self.phase = Phase::Error { next_search_at_ms },
+        }
+    }
+
+    /// `max_probes` transmissions of `size` were lost.
+    fn size_failed(&mut self, now_ms: u64, size: u32, out: &mut Events) {
+        match self.phase {
+            Phase::Searching { mut range, .. } => {
+                range.limit = size.saturating_sub(1).max(range.confirmed);
+                range.untouched = false;
+                range.failed_sizes += 1;
+                if self.plpmtu > range.confirmed {
+                    self.set_plpmtu(now_ms, range.confirmed, ChangeReason::ProbeFailed, out);
                 }
-                let tripped = self.failed_sizes >= self.config.failure_threshold;
+                let tripped = range.failed_sizes >= self.config.failure_threshold;
                 if tripped && self.config.aiutp_compat {
-                    self.fall_back(now_ms, self.confirmed);
+                    self.fall_back(now_ms, range.confirmed, out);
                     return;
                 }
-                self.advance(now_ms);
-                if tripped && self.state == State::Searching {
-                    self.stats.probing_checks += 1;
-                    self.begin_check(Purpose::CheckProbing);
+                self.advance(now_ms, range, out);
+                if tripped && self.state() == State::Searching {
+                    bump(&mut self.stats.probing_checks);
+                    self.phase = Phase::Checking {
+                        check: Check::Probing(range),
+                        attempt: Attempt::of(self.plpmtu),
+                    };
                 }
             }
-            Purpose::CheckProbing => self.fall_back(now_ms, self.floor),
-            Purpose::CheckBlackHole { .. } => {
+            Phase::Checking {
+                check: Check::Probing(_),
+                ..
+            } => self.fall_back(now_ms, self.floor, out),
+            Phase::Checking {
+                check: Check::BlackHole(_),
+                ..
+            } => {
                 let lost_mtu = self.plpmtu;
-                self.stats.black_holes += 1;
-                self.notify(Notification::BlackHole { lost_mtu });
-                self.set_plpmtu(now_ms, self.floor, ChangeReason::BlackHole);
-                self.start_search(now_ms, lost_mtu.saturating_sub(1));
+                bump(&mut self.stats.black_holes);
+                out.push(Event::BlackHoleConfirmed { lost_mtu });
+                self.set_plpmtu(now_ms, self.floor, ChangeReason::BlackHole, out);
+                self.start_search(now_ms, lost_mtu.saturating_sub(1), out);
             }
+            Phase::Disabled | Phase::Complete { .. } | Phase::Error { .. } => {}
         }
     }
 
     /// Gives up probing until the (doubled) interval passes; `mtu` stays in use.
-    fn fall_back(&mut self, now_ms: u64, mtu: u32) {
-        self.purpose = Purpose::Search;
-        self.target = None;
-        self.forced = None;
-        self.failed_sizes = 0;
-        self.state = State::Error;
-        self.stats.fallbacks += 1;
-        self.set_plpmtu(now_ms, mtu, ChangeReason::Fallback);
+    fn fall_back(&mut self, now_ms: u64, mtu: u32, out: &mut Events) {
+        bump(&mut self.stats.fallbacks);
+        self.set_plpmtu(now_ms, mtu, ChangeReason::Fallback, out);
         self.interval_ms = self
             .interval_ms
             .saturating_mul(2)
             .min(self.config.max_probe_interval_ms);
-        self.next_search_at_ms = Some(now_ms.saturating_add(self.interval_ms));
-        self.notify(Notification::Fallback {
+        self.phase = Phase::Error {
+            next_search_at_ms: now_ms.saturating_add(self.interval_ms),
+        };
+        out.push(Event::Fallback {
             mtu,
             next_search_in_ms: self.interval_ms,
         });
@@ -843,68 +1023,39 @@ impl Prober {
 
     /// Sizes above `mtu` are known not to pass: search at most `mtu`, and
     /// probe `mtu` itself next (lowering the PLPMTU to it meanwhile if needed).
-    fn limit_size(&mut self, now_ms: u64, mtu: u32) {
-        self.abandon_probe();
-        self.purpose = Purpose::Search;
-        self.state = State::Searching;
-        self.next_search_at_ms = None;
-        if mtu < self.plpmtu {
-            self.confirmed = self.floor;
-            self.set_plpmtu(now_ms, mtu, ChangeReason::Ptb);
-        }
-        self.limit = mtu;
-        self.untouched = false;
-        self.forced = (mtu > self.confirmed).then_some(mtu);
-        self.advance(now_ms);
-    }
-
-    /// `quoted`: the probe id the PTB names and, if the caller had the quoted
-    /// bytes, their fingerprint.
-    fn judge_ptb(&self, reported_mtu: u32, quoted: Option<(u64, Option<u64>)>) -> PtbVerdict {
-        if !matches!(self.state, State::Searching | State::Base) {
-            return PtbVerdict::NotProbing;
-        }
-        let Some(target) = self.target else {
-            return PtbVerdict::NotProbing;
-        };
-        let quoted_size = quoted.and_then(|(id, quoted_print)| {
-            self.recent_probes
-                .iter()
-                .find(|probe| {
-                    probe.id == id
-                        && probe.size == target
-                        && probe.quote.map_or(true, |sent| quoted_print == Some(sent))
-                })
-                .map(|probe| probe.size)
+    fn limit_size(&mut self, now_ms: u64, mtu: u32, out: &mut Events) {
+        let mut range = self.range().unwrap_or(Range {
+            confirmed: self.plpmtu,
+            limit: mtu,
+            untouched: false,
+            failed_sizes: 0,
         });
-        match quoted_size {
-            None => PtbVerdict::Unmatched,
-            Some(size) if reported_mtu >= size => PtbVerdict::NotSmaller,
-            Some(_) if reported_mtu < self.floor => PtbVerdict::BelowFloor,
-            Some(_) => PtbVerdict::Accepted,
+        if mtu < self.plpmtu {
+            range.confirmed = self.floor;
+            self.set_plpmtu(now_ms, mtu, ChangeReason::Ptb, out);
+        }
+        range.limit = mtu;
+        range.untouched = false;
+        if mtu > range.confirmed {
+            self.search(range, mtu);
+        } else {
+            self.advance(now_ms, range, out);
         }
     }
 
-    fn set_plpmtu(&mut self, now_ms: u64, new: u32, reason: ChangeReason) {
+    fn set_plpmtu(&mut self, now_ms: u64, new: u32, reason: ChangeReason, out: &mut Events) {
         let old = self.plpmtu;
         if old == new {
             return;
         }
         self.plpmtu = new;
         self.black_hole.reset();
-        let change = MtuChange {
+        self.history.push(StoredChange::of(MtuChange {
             at_ms: now_ms,
             old,
             new,
             reason,
-        };
-        self.history.push(change);
-        self.notify(Notification::MtuChanged(change));
-    }
-
-    fn notify(&mut self, notification: Notification) {
-        if self.notifications.push(notification).is_some() {
-            self.stats.notifications_dropped += 1;
-        }
+        }));
+        out.push(Event::MtuChanged { old, new, reason });
     }
 }

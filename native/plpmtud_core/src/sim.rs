@@ -29,7 +29,8 @@
 //! bound is therefore only checked on benign paths.
 
 use crate::config::{Config, ProbeTimeoutMode};
-use crate::prober::{ChangeReason, LossReason, Notification, Prober, State};
+use crate::events::{ChangeReason, Event, Events, LossReason};
+use crate::prober::{Prober, State};
 use crate::search::COMMON_MTUS;
 
 /// SplitMix64: a tiny seeded generator, good enough for loss decisions.
@@ -167,28 +168,6 @@ pub enum Trace {
         /// Size (IP bytes).
         size: u32,
     },
-    /// A probe was acknowledged.
-    ProbeAcked {
-        /// Time (ms).
-        at_ms: u64,
-        /// Probe id.
-        id: u64,
-        /// Size (IP bytes).
-        size: u32,
-        /// Round-trip time (ms).
-        rtt_ms: u64,
-    },
-    /// A probe was declared lost.
-    ProbeLost {
-        /// Time (ms).
-        at_ms: u64,
-        /// Probe id.
-        id: u64,
-        /// Size (IP bytes).
-        size: u32,
-        /// How the loss was found.
-        reason: LossReason,
-    },
     /// A Packet-Too-Big reached the prober.
     Ptb {
         /// Time (ms).
@@ -205,12 +184,12 @@ pub enum Trace {
         /// The prober's state when it changed.
         state: State,
     },
-    /// The prober said something.
-    Notified {
+    /// The prober answered a call with this event.
+    Prober {
         /// Time (ms).
         at_ms: u64,
-        /// What.
-        notification: Notification,
+        /// What happened.
+        event: Event,
     },
 }
 
@@ -320,7 +299,6 @@ pub fn simulate(config: Config, path: &SimPath, stop: StopWhen) -> SimResult {
         StopWhen::Settled => u64::MAX,
     };
     let mut settled = false;
-    let mut last_probe: Option<(u64, u32)> = None;
     let mut oracle = Oracle {
         path,
         settle_ms: settle_ms(&config),
@@ -329,9 +307,8 @@ pub fn simulate(config: Config, path: &SimPath, stop: StopWhen) -> SimResult {
         violations: Vec::new(),
     };
     let mut changes = path.mtu_changes.iter().copied().peekable();
-    prober.connected(now);
+    record(&mut trace, now, prober.connected(now));
     for _ in 0..MAX_STEPS {
-        drain(&mut prober, now, &mut trace);
         if stop == StopWhen::Settled
             && matches!(prober.state(), State::SearchComplete | State::Error)
         {
@@ -351,7 +328,6 @@ pub fn simulate(config: Config, path: &SimPath, stop: StopWhen) -> SimResult {
                 id,
                 size,
             });
-            last_probe = Some((id, size));
             let path_mtu = path.mtu_at(now);
             if size > path_mtu {
                 if path.ptb {
@@ -419,7 +395,8 @@ pub fn simulate(config: Config, path: &SimPath, stop: StopWhen) -> SimResult {
         while let Some(index) = earliest_due(&pending, now) {
             let (_, event) = pending.remove(index);
             let before = prober.plpmtu();
-            deliver(&mut prober, now, event, &mut trace);
+            let events = deliver(&mut prober, now, event, &mut trace);
+            record(&mut trace, now, events);
             let acked = match event {
                 Pending::ProbeAck {
                     id,
@@ -430,23 +407,10 @@ pub fn simulate(config: Config, path: &SimPath, stop: StopWhen) -> SimResult {
             };
             oracle.check(&prober, now, before, acked);
         }
-        let timeouts_before = prober.stats().probes_lost_timeout;
         let before = prober.plpmtu();
-        prober.tick(now);
+        record(&mut trace, now, prober.tick(now));
         oracle.check(&prober, now, before, None);
-        if prober.stats().probes_lost_timeout > timeouts_before {
-            if let Some((id, size)) = last_probe {
-                let reason = LossReason::Timeout;
-                trace.push(Trace::ProbeLost {
-                    at_ms: now,
-                    id,
-                    size,
-                    reason,
-                });
-            }
-        }
     }
-    drain(&mut prober, now, &mut trace);
     SimResult {
         prober,
         now_ms: now,
@@ -469,48 +433,23 @@ fn earliest_due(pending: &[(u64, Pending)], now: u64) -> Option<usize> {
         .map(|(i, _)| i)
 }
 
-fn deliver(prober: &mut Prober, now: u64, event: Pending, trace: &mut Vec<Trace>) {
+fn deliver(prober: &mut Prober, now: u64, event: Pending, trace: &mut Vec<Trace>) -> Events {
     match event {
-        Pending::ProbeAck {
-            id,
-            size,
-            sent_at_ms,
-        } => {
-            if prober.probe_acked(now, id) {
-                let rtt_ms = now - sent_at_ms;
-                trace.push(Trace::ProbeAcked {
-                    at_ms: now,
-                    id,
-                    size,
-                    rtt_ms,
-                });
-            }
-        }
-        Pending::ProbeDupAck { id, size } => {
-            if prober.probe_lost(now, id, LossReason::DupAck) {
-                let reason = LossReason::DupAck;
-                trace.push(Trace::ProbeLost {
-                    at_ms: now,
-                    id,
-                    size,
-                    reason,
-                });
-            }
-        }
+        Pending::ProbeAck { id, .. } => prober.probe_acked(now, id),
+        Pending::ProbeDupAck { id, .. } => prober.probe_lost(now, id, LossReason::DupAck),
         Pending::Ptb { id, mtu } => {
             trace.push(Trace::Ptb { at_ms: now, mtu });
-            prober.ptb(now, mtu, Some(id));
+            prober.ptb(now, mtu, Some(id))
         }
         Pending::DataAck { size } => prober.packet_acked(now, size),
         Pending::DataLost { size } => prober.packet_lost(now, size),
     }
 }
 
-fn drain(prober: &mut Prober, now: u64, trace: &mut Vec<Trace>) {
-    while let Some(notification) = prober.poll_notification() {
-        trace.push(Trace::Notified {
-            at_ms: now,
-            notification,
-        });
-    }
+fn record(trace: &mut Vec<Trace>, now: u64, events: Events) {
+    trace.extend(
+        events
+            .iter()
+            .map(|&event| Trace::Prober { at_ms: now, event }),
+    );
 }

@@ -93,7 +93,7 @@ fn binary_search_uses_at_most_six_sizes_plus_one_check() {
         let run = settle(Config::default(), &SimPath::clean(mtu));
         let checks = run.prober.stats().probing_checks;
         assert!(checks <= 1, "mtu {mtu}: {checks} checks");
-        let search_sizes = run.probe_sizes.len() as u64 - checks;
+        let search_sizes = run.probe_sizes.len() as u64 - u64::from(checks);
         assert!(search_sizes <= 6, "mtu {mtu}: sizes {:?}", run.probe_sizes);
     }
 }

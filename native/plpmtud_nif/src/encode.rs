@@ -1,7 +1,10 @@
 //! Encoding core values as BEAM terms: atoms for enums, maps for records.
 
 use crate::atoms;
-use plpmtud_core::{ChangeReason, MtuChange, Notification, PtbVerdict, State, Stats};
+use plpmtud_core::{
+    ChangeReason, Event, Events, HintSource, LossReason, MtuChange, Prober, PtbVerdict, State,
+    Stats,
+};
 use rustler::{Atom, Encoder, Env, Term};
 
 fn map<'a>(env: Env<'a>, keys: &[&str], values: &[Term<'a>]) -> Term<'a> {
@@ -29,29 +32,94 @@ pub fn binary<'a>(env: Env<'a>, bytes: &[u8]) -> Term<'a> {
 }
 
 /// The state as an RFC 8899 name.
-pub fn state(env: Env<'_>, state: State) -> Atom {
-    let name = match state {
-        State::Disabled => "disabled",
-        State::Base => "base",
-        State::Searching => "searching",
-        State::SearchComplete => "search_complete",
-        State::Error => "error",
-    };
-    atom(env, name)
+pub fn state(state: State) -> Atom {
+    match state {
+        State::Disabled => atoms::disabled(),
+        State::Base => atoms::base(),
+        State::Searching => atoms::searching(),
+        State::SearchComplete => atoms::search_complete(),
+        State::Error => atoms::error(),
+    }
 }
 
 /// A change reason as a snake_case atom.
-pub fn reason(env: Env<'_>, reason: ChangeReason) -> Atom {
-    let name = match reason {
-        ChangeReason::Initial => "initial",
-        ChangeReason::ProbeAcked => "probe_acked",
-        ChangeReason::Ptb => "ptb",
-        ChangeReason::ProbeFailed => "probe_failed",
-        ChangeReason::BlackHole => "black_hole",
-        ChangeReason::Fallback => "fallback",
-        ChangeReason::Disabled => "disabled",
-    };
-    atom(env, name)
+pub fn reason(reason: ChangeReason) -> Atom {
+    match reason {
+        ChangeReason::Initial => atoms::initial(),
+        ChangeReason::ProbeAcked => atoms::probe_acked(),
+        ChangeReason::Ptb => atoms::ptb(),
+        ChangeReason::ProbeFailed => atoms::probe_failed(),
+        ChangeReason::BlackHole => atoms::black_hole(),
+        ChangeReason::Fallback => atoms::fallback(),
+        ChangeReason::Disabled => atoms::disabled(),
+    }
+}
+
+/// A loss reason: `:timeout` or `:dup_ack`.
+pub fn loss(reason: LossReason) -> Atom {
+    match reason {
+        LossReason::Timeout => atoms::timeout(),
+        LossReason::DupAck => atoms::dup_ack(),
+    }
+}
+
+/// One event of the prober's answer as a tagged tuple; sizes that the
+/// transport segments with come in both units (IP bytes, then payload
+/// bytes from the prober's own conversion).
+pub fn event<'a>(env: Env<'a>, p: &Prober, e: &Event) -> Term<'a> {
+    match *e {
+        Event::ProbeDue { size } => (atoms::probe_due(), size, p.payload_for(size)).encode(env),
+        Event::ProbeAcked { id, size, rtt_ms } => {
+            (atoms::probe_acked(), id, size, rtt_ms).encode(env)
+        }
+        Event::ProbeLost { id, size, reason } => {
+            (atoms::probe_lost(), id, size, loss(reason)).encode(env)
+        }
+        Event::MtuChanged { old, new, reason } => {
+            let payload = p.payload_for(new);
+            (
+                atoms::mtu_changed(),
+                old,
+                new,
+                self::reason(reason),
+                payload,
+            )
+                .encode(env)
+        }
+        Event::SearchStarted { limit } => (atoms::search_started(), limit).encode(env),
+        Event::SearchComplete { mtu } => {
+            (atoms::search_complete(), mtu, p.payload_for(mtu)).encode(env)
+        }
+        Event::Fallback {
+            mtu,
+            next_search_in_ms,
+        } => (atoms::fallback(), mtu, next_search_in_ms).encode(env),
+        Event::BlackHoleSuspected { mtu } => (atoms::black_hole_suspected(), mtu).encode(env),
+        Event::BlackHoleConfirmed { lost_mtu } => {
+            (atoms::black_hole_confirmed(), lost_mtu).encode(env)
+        }
+        Event::Hint {
+            source,
+            mtu,
+            verdict,
+        } => {
+            let tag = match source {
+                HintSource::Ptb => atoms::ptb(),
+                HintSource::Emsgsize => atoms::emsgsize(),
+            };
+            (tag, mtu, ptb_verdict(verdict)).encode(env)
+        }
+    }
+}
+
+/// The answer of one call: its events, oldest first (`[]` when nothing happened).
+pub fn events<'a>(env: Env<'a>, p: &Prober, events: &Events) -> Term<'a> {
+    events
+        .iter()
+        .rev()
+        .fold(Term::list_new_empty(env), |list, e| {
+            list.list_prepend(event(env, p, e))
+        })
 }
 
 /// A PTB verdict: `:accepted` or why it was ignored.
@@ -71,29 +139,14 @@ pub fn change<'a>(env: Env<'a>, c: &MtuChange) -> Term<'a> {
         c.at_ms.encode(env),
         c.old.encode(env),
         c.new.encode(env),
-        reason(env, c.reason).encode(env),
+        reason(c.reason).encode(env),
     ];
     map(env, &["at", "old", "new", "reason"], &values)
 }
 
-/// A notification as the tuple subscribers receive.
-pub fn notification<'a>(env: Env<'a>, n: &Notification) -> Term<'a> {
-    match *n {
-        Notification::MtuChanged(c) => {
-            (atoms::mtu_changed(), c.old, c.new, reason(env, c.reason)).encode(env)
-        }
-        Notification::SearchComplete { mtu } => (atoms::search_complete(), mtu).encode(env),
-        Notification::Fallback {
-            mtu,
-            next_search_in_ms,
-        } => (atoms::fallback(), mtu, next_search_in_ms).encode(env),
-        Notification::BlackHole { lost_mtu } => (atoms::black_hole(), lost_mtu).encode(env),
-    }
-}
-
 /// The counters as a map.
 pub fn stats<'a>(env: Env<'a>, s: &Stats) -> Term<'a> {
-    let pairs: [(&str, u64); 18] = [
+    let pairs: [(&str, u32); 17] = [
         ("probes_sent", s.probes_sent),
         ("probes_acked", s.probes_acked),
         ("probes_lost_timeout", s.probes_lost_timeout),
@@ -111,7 +164,6 @@ pub fn stats<'a>(env: Env<'a>, s: &Stats) -> Term<'a> {
         ("black_holes", s.black_holes),
         ("fallbacks", s.fallbacks),
         ("searches_completed", s.searches_completed),
-        ("notifications_dropped", s.notifications_dropped),
     ];
     let keys: Vec<&str> = pairs.iter().map(|(k, _)| *k).collect();
     let values: Vec<Term<'a>> = pairs.iter().map(|(_, v)| v.encode(env)).collect();
@@ -123,7 +175,7 @@ pub fn info<'a>(env: Env<'a>, p: &plpmtud_core::Prober) -> Term<'a> {
     let (confirmed, limit) = p.search_range();
     let opt = |v: Option<u64>| v.map_or(atoms::nil().encode(env), |v| v.encode(env));
     let values = [
-        state(env, p.state()).encode(env),
+        state(p.state()).encode(env),
         p.plpmtu().encode(env),
         p.payload_size().encode(env),
         confirmed.encode(env),

@@ -1,8 +1,11 @@
 //! The prober as a resource: one NIF per core event and query, each O(1).
+//! Every event NIF returns the core's answer (its events) from the same
+//! call; the `on_*` NIFs take the transport's payload bytes (converted by
+//! the core) so that each transport event of the Erlang facade is one call.
 
 use crate::{atoms, config, encode};
 use parking_lot::Mutex;
-use plpmtud_core::{LossReason, ProbeError, Prober};
+use plpmtud_core::{Events, LossReason, ProbeError, Prober};
 use rustler::{Atom, Binary, Encoder, Env, Resource, ResourceArc, Term};
 
 /// A prober shared by reference with the BEAM; the lock is held for one call.
@@ -12,6 +15,23 @@ pub struct ProberResource(Mutex<Prober>);
 impl Resource for ProberResource {}
 
 type Handle = ResourceArc<ProberResource>;
+
+/// Runs `f` on the prober and encodes the events it answered.
+fn answer<'a>(env: Env<'a>, p: &Handle, f: impl FnOnce(&mut Prober) -> Events) -> Term<'a> {
+    let mut prober = p.0.lock();
+    let events = f(&mut prober);
+    encode::events(env, &prober, &events)
+}
+
+fn loss_reason(reason: Atom) -> rustler::NifResult<LossReason> {
+    if reason == atoms::timeout() {
+        Ok(LossReason::Timeout)
+    } else if reason == atoms::dup_ack() {
+        Ok(LossReason::DupAck)
+    } else {
+        Err(rustler::Error::BadArg)
+    }
+}
 
 /// `{:ok, handle}` or `{:error, reason}` from a configuration map.
 #[rustler::nif]
@@ -38,15 +58,13 @@ fn config_keys(env: Env<'_>) -> Vec<Atom> {
 }
 
 #[rustler::nif]
-fn prober_connected(p: Handle, now: u64) -> Atom {
-    p.0.lock().connected(now);
-    atoms::ok()
+fn prober_connected(env: Env<'_>, p: Handle, now: u64) -> Term<'_> {
+    answer(env, &p, |prober| prober.connected(now))
 }
 
 #[rustler::nif]
-fn prober_connected_hint(p: Handle, now: u64, hint: u32) -> Atom {
-    p.0.lock().connected_with_hint(now, hint);
-    atoms::ok()
+fn prober_connected_hint(env: Env<'_>, p: Handle, now: u64, hint: u32) -> Term<'_> {
+    answer(env, &p, |prober| prober.connected_with_hint(now, hint))
 }
 
 #[rustler::nif]
@@ -54,10 +72,17 @@ fn prober_next_probe(p: Handle) -> Option<u32> {
     p.0.lock().next_probe()
 }
 
+/// `probe_size` of the facade: the due probe in payload bytes, or nil.
+#[rustler::nif]
+fn prober_next_probe_payload(p: Handle) -> Option<u32> {
+    let prober = p.0.lock();
+    prober.next_probe().map(|size| prober.payload_for(size))
+}
+
 #[rustler::nif]
 fn prober_probe_sent<'a>(env: Env<'a>, p: Handle, now: u64, id: u64, size: u32) -> Term<'a> {
     match p.0.lock().probe_sent(now, id, size) {
-        Ok(()) => atoms::ok().encode(env),
+        Ok(_) => atoms::ok().encode(env),
         Err(ProbeError::NotDue) => (atoms::error(), atoms::not_due()).encode(env),
         Err(ProbeError::InFlight { id }) => (atoms::error(), (atoms::in_flight(), id)).encode(env),
         Err(ProbeError::WrongSize { expected, .. }) => {
@@ -67,20 +92,20 @@ fn prober_probe_sent<'a>(env: Env<'a>, p: Handle, now: u64, id: u64, size: u32) 
 }
 
 #[rustler::nif]
-fn prober_probe_acked(p: Handle, now: u64, id: u64) -> bool {
-    p.0.lock().probe_acked(now, id)
+fn prober_probe_acked(env: Env<'_>, p: Handle, now: u64, id: u64) -> Term<'_> {
+    answer(env, &p, |prober| prober.probe_acked(now, id))
 }
 
 #[rustler::nif]
-fn prober_probe_lost(p: Handle, now: u64, id: u64, reason: Atom) -> rustler::NifResult<bool> {
-    let reason = if reason == atoms::timeout() {
-        LossReason::Timeout
-    } else if reason == atoms::dup_ack() {
-        LossReason::DupAck
-    } else {
-        return Err(rustler::Error::BadArg);
-    };
-    Ok(p.0.lock().probe_lost(now, id, reason))
+fn prober_probe_lost(
+    env: Env<'_>,
+    p: Handle,
+    now: u64,
+    id: u64,
+    reason: Atom,
+) -> rustler::NifResult<Term<'_>> {
+    let reason = loss_reason(reason)?;
+    Ok(answer(env, &p, |prober| prober.probe_lost(now, id, reason)))
 }
 
 #[rustler::nif]
@@ -89,15 +114,13 @@ fn prober_is_probe(p: Handle, id: u64) -> bool {
 }
 
 #[rustler::nif]
-fn prober_packet_acked(p: Handle, now: u64, size: u32) -> Atom {
-    p.0.lock().packet_acked(now, size);
-    atoms::ok()
+fn prober_packet_acked(env: Env<'_>, p: Handle, now: u64, size: u32) -> Term<'_> {
+    answer(env, &p, |prober| prober.packet_acked(now, size))
 }
 
 #[rustler::nif]
-fn prober_packet_lost(p: Handle, now: u64, size: u32) -> Atom {
-    p.0.lock().packet_lost(now, size);
-    atoms::ok()
+fn prober_packet_lost(env: Env<'_>, p: Handle, now: u64, size: u32) -> Term<'_> {
+    answer(env, &p, |prober| prober.packet_lost(now, size))
 }
 
 #[rustler::nif]
@@ -107,19 +130,28 @@ fn prober_rtt_sample(p: Handle, rtt: u64) -> Atom {
 }
 
 #[rustler::nif]
-fn prober_ptb(p: Handle, now: u64, mtu: u32, quoted_probe: Option<u64>) -> Atom {
-    encode::ptb_verdict(p.0.lock().ptb(now, mtu, quoted_probe))
+fn prober_ptb(env: Env<'_>, p: Handle, now: u64, mtu: u32, quoted: Option<u64>) -> Term<'_> {
+    answer(env, &p, |prober| prober.ptb(now, mtu, quoted))
 }
 
 /// A PTB for probe `id` quoting `quoted` (the UDP payload as the ICMP error copied it).
 #[rustler::nif]
-fn prober_ptb_quoted(p: Handle, now: u64, mtu: u32, id: u64, quoted: Binary<'_>) -> Atom {
-    encode::ptb_verdict(p.0.lock().ptb_quoted(now, mtu, id, quoted.as_slice()))
+fn prober_ptb_quoted<'a>(
+    env: Env<'a>,
+    p: Handle,
+    now: u64,
+    mtu: u32,
+    id: u64,
+    quoted: Binary<'a>,
+) -> Term<'a> {
+    answer(env, &p, |prober| {
+        prober.ptb_quoted(now, mtu, id, quoted.as_slice())
+    })
 }
 
 #[rustler::nif]
-fn prober_emsgsize(p: Handle, now: u64, mtu: u32) -> Atom {
-    encode::ptb_verdict(p.0.lock().emsgsize(now, mtu))
+fn prober_emsgsize(env: Env<'_>, p: Handle, now: u64, mtu: u32) -> Term<'_> {
+    answer(env, &p, |prober| prober.emsgsize(now, mtu))
 }
 
 #[rustler::nif]
@@ -134,15 +166,72 @@ fn prober_claim_probe_quoted(p: Handle, now: u64, id: u64, size: u32, payload: B
         .claim_probe_quoted(now, id, size, payload.as_slice())
 }
 
+/// The facade's `on_send`: packet `seq` of `payload` bytes is the probe
+/// (`:probe`) if a probe of exactly that size is due, else `:normal`.
+#[rustler::nif]
+fn prober_on_send(p: Handle, now: u64, seq: u64, payload: u32) -> Atom {
+    let mut prober = p.0.lock();
+    let size = prober.ip_for(payload);
+    if prober.claim_probe(now, seq, size) {
+        atoms::probe()
+    } else {
+        atoms::normal()
+    }
+}
+
+/// The facade's `on_ack`: packet `seq` of `payload` bytes was acknowledged.
+#[rustler::nif]
+fn prober_on_ack(env: Env<'_>, p: Handle, now: u64, seq: u64, payload: u32) -> Term<'_> {
+    answer(env, &p, |prober| {
+        let size = prober.ip_for(payload);
+        prober.acked(now, seq, size)
+    })
+}
+
+/// The facade's `on_lost`: `{is_probe, events}` for packet `seq` of
+/// `payload` bytes.
+#[rustler::nif]
+fn prober_on_lost<'a>(
+    env: Env<'a>,
+    p: Handle,
+    now: u64,
+    seq: u64,
+    reason: Atom,
+    payload: u32,
+) -> rustler::NifResult<Term<'a>> {
+    let reason = loss_reason(reason)?;
+    let mut prober = p.0.lock();
+    let size = prober.ip_for(payload);
+    let (probe, events) = prober.lost(now, seq, size, reason);
+    Ok((probe, encode::events(env, &prober, &events)).encode(env))
+}
+
 #[rustler::nif]
 fn prober_overhead(p: Handle) -> u32 {
     p.0.lock().overhead_bytes()
 }
 
+/// IP bytes of a datagram carrying `payload` bytes (the core's conversion).
 #[rustler::nif]
-fn prober_tick(p: Handle, now: u64) -> Atom {
-    p.0.lock().tick(now);
-    atoms::ok()
+fn prober_ip_for(p: Handle, payload: u32) -> u32 {
+    p.0.lock().ip_for(payload)
+}
+
+/// Payload bytes of a datagram of `size` IP bytes (the core's conversion).
+#[rustler::nif]
+fn prober_payload_for(p: Handle, size: u32) -> u32 {
+    p.0.lock().payload_for(size)
+}
+
+#[rustler::nif]
+fn prober_tick(env: Env<'_>, p: Handle, now: u64) -> Term<'_> {
+    answer(env, &p, |prober| prober.tick(now))
+}
+
+/// The probe timeout in force now (ms).
+#[rustler::nif]
+fn prober_probe_timeout(p: Handle) -> u64 {
+    p.0.lock().probe_timeout_ms()
 }
 
 #[rustler::nif]
@@ -151,23 +240,13 @@ fn prober_deadline(p: Handle) -> Option<u64> {
 }
 
 #[rustler::nif]
-fn prober_probe_now(p: Handle, now: u64) -> bool {
-    p.0.lock().probe_now(now)
+fn prober_probe_now(env: Env<'_>, p: Handle, now: u64) -> Term<'_> {
+    answer(env, &p, |prober| prober.probe_now(now))
 }
 
 #[rustler::nif]
-fn prober_set_enabled(p: Handle, now: u64, enabled: bool) -> Atom {
-    p.0.lock().set_enabled(now, enabled);
-    atoms::ok()
-}
-
-/// Takes every pending notification, oldest first.
-#[rustler::nif]
-fn prober_notifications<'a>(env: Env<'a>, p: Handle) -> Vec<Term<'a>> {
-    let mut prober = p.0.lock();
-    std::iter::from_fn(|| prober.poll_notification())
-        .map(|n| encode::notification(env, &n))
-        .collect()
+fn prober_set_enabled(env: Env<'_>, p: Handle, now: u64, enabled: bool) -> Term<'_> {
+    answer(env, &p, |prober| prober.set_enabled(now, enabled))
 }
 
 #[rustler::nif]
@@ -181,8 +260,8 @@ fn prober_payload_size(p: Handle) -> u32 {
 }
 
 #[rustler::nif]
-fn prober_state(env: Env<'_>, p: Handle) -> Atom {
-    encode::state(env, p.0.lock().state())
+fn prober_state(p: Handle) -> Atom {
+    encode::state(p.0.lock().state())
 }
 
 #[rustler::nif]
@@ -194,7 +273,7 @@ fn prober_stats<'a>(env: Env<'a>, p: Handle) -> Term<'a> {
 #[rustler::nif]
 fn prober_history<'a>(env: Env<'a>, p: Handle) -> Vec<Term<'a>> {
     let prober = p.0.lock();
-    prober.history().map(|c| encode::change(env, c)).collect()
+    prober.history().map(|c| encode::change(env, &c)).collect()
 }
 
 #[rustler::nif]

@@ -1,0 +1,235 @@
+//! What one call into the prober produced: every event method answers with
+//! an [`Events`] list, so no caller ever compares snapshots to learn what
+//! happened. The list lives inline (no allocation on the hot path).
+
+/// Why the PLPMTU changed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ChangeReason {
+    /// Set when the prober was created or discovery was re-enabled.
+    #[default]
+    Initial,
+    /// A probe of the new size was acknowledged.
+    ProbeAcked,
+    /// A validated Packet-Too-Big or a local EMSGSIZE lowered it (to be
+    /// confirmed by a probe).
+    Ptb,
+    /// A probe of the unconfirmed size failed; back to the confirmed size.
+    ProbeFailed,
+    /// Full-size packets were black-holed; back to the floor.
+    BlackHole,
+    /// Probing failed even at the current PLPMTU; back to the floor.
+    Fallback,
+    /// Discovery was disabled; the fixed size applies.
+    Disabled,
+}
+
+/// Why a probe was declared lost.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LossReason {
+    /// No acknowledgement before the probe timeout.
+    Timeout,
+    /// The transport inferred the loss (duplicate acknowledgements, SACK).
+    DupAck,
+}
+
+/// Where a size limit came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HintSource {
+    /// An ICMP Packet-Too-Big / Fragmentation Needed from the path.
+    Ptb,
+    /// The local stack refused a send (EMSGSIZE): it knows a smaller MTU.
+    Emsgsize,
+}
+
+/// How a Packet-Too-Big or EMSGSIZE hint was judged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PtbVerdict {
+    /// Accepted: the reported size will be probed to confirm it.
+    Accepted,
+    /// The quoted packet is not a probe being resolved now (or its quoted
+    /// bytes differ from what was sent).
+    Unmatched,
+    /// The reported MTU is not smaller than the quoted probe.
+    NotSmaller,
+    /// The reported MTU is below the floor.
+    BelowFloor,
+    /// Discovery is not running.
+    NotProbing,
+}
+
+/// One thing that happened inside the prober. Sizes are IP MTU bytes; use
+/// [`crate::Prober::payload_for`] for the transport's payload bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Event {
+    /// A probe of `size` is due now: send it (or claim a packet of that size).
+    ProbeDue {
+        /// IP bytes of the probe.
+        size: u32,
+    },
+    /// The probe `id` of `size` was acknowledged `rtt_ms` after it was sent.
+    ProbeAcked {
+        /// The probe's id.
+        id: u64,
+        /// Its IP size.
+        size: u32,
+        /// Time from send to acknowledgement.
+        rtt_ms: u64,
+    },
+    /// The probe `id` of `size` was lost. Never congestion: keep it out of
+    /// the congestion window.
+    ProbeLost {
+        /// The probe's id.
+        id: u64,
+        /// Its IP size.
+        size: u32,
+        /// How the loss was learned.
+        reason: LossReason,
+    },
+    /// The PLPMTU changed.
+    MtuChanged {
+        /// Before.
+        old: u32,
+        /// After.
+        new: u32,
+        /// Why.
+        reason: ChangeReason,
+    },
+    /// A search began (at connection, after the probe interval, on request).
+    SearchStarted {
+        /// The largest size it may probe.
+        limit: u32,
+    },
+    /// A search ended with this PLPMTU.
+    SearchComplete {
+        /// The PLPMTU found.
+        mtu: u32,
+    },
+    /// Probing failed even at the current PLPMTU: `mtu` (the floor) is used
+    /// and the next search waits `next_search_in_ms`.
+    Fallback {
+        /// The PLPMTU now in use.
+        mtu: u32,
+        /// Time until the next search.
+        next_search_in_ms: u64,
+    },
+    /// Full-size packets keep getting lost: a probe of `mtu` checks the path.
+    BlackHoleSuspected {
+        /// The PLPMTU being checked.
+        mtu: u32,
+    },
+    /// The check failed: `lost_mtu` no longer passes; the search restarts
+    /// from the floor below it.
+    BlackHoleConfirmed {
+        /// The PLPMTU that stopped working.
+        lost_mtu: u32,
+    },
+    /// A Packet-Too-Big or EMSGSIZE hint of `mtu` was judged.
+    Hint {
+        /// Where it came from.
+        source: HintSource,
+        /// The MTU it reported.
+        mtu: u32,
+        /// What the prober made of it.
+        verdict: PtbVerdict,
+    },
+}
+
+/// Most events one call can produce (a failed black-hole check: the lost
+/// probe, the confirmation, the change, the new search and its first probe).
+pub const EVENTS_MAX: usize = 8;
+
+/// The events of one call, oldest first, held inline.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Events {
+    items: [Option<Event>; EVENTS_MAX],
+    len: u8,
+}
+
+impl Default for Events {
+    fn default() -> Self {
+        Events {
+            items: [None; EVENTS_MAX],
+            len: 0,
+        }
+    }
+}
+
+impl Events {
+    /// Appends `event`. The prober never produces more than [`EVENTS_MAX`]
+    /// per call (the fuzz oracle checks it); a further one is dropped.
+    pub(crate) fn push(&mut self, event: Event) {
+        if let Some(slot) = self.items.get_mut(usize::from(self.len)) {
+            *slot = Some(event);
+            self.len += 1;
+        }
+    }
+
+    /// The events, oldest first.
+    pub fn iter(&self) -> impl DoubleEndedIterator<Item = &Event> + '_ {
+        self.items[..usize::from(self.len)].iter().flatten()
+    }
+
+    /// Number of events.
+    pub fn len(&self) -> usize {
+        usize::from(self.len)
+    }
+
+    /// True when the call changed nothing worth telling.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The last `MtuChanged` of the call, if any: (old, new, reason).
+    pub fn mtu_change(&self) -> Option<(u32, u32, ChangeReason)> {
+        self.iter()
+            .filter_map(|e| match *e {
+                Event::MtuChanged { old, new, reason } => Some((old, new, reason)),
+                _ => None,
+            })
+            .last()
+    }
+}
+
+impl<'a> IntoIterator for &'a Events {
+    type Item = &'a Event;
+    type IntoIter = std::iter::Flatten<std::slice::Iter<'a, Option<Event>>>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.items[..usize::from(self.len)].iter().flatten()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn holds_events_in_order_and_finds_the_last_change() {
+        let mut events = Events::default();
+        assert!(events.is_empty());
+        events.push(Event::MtuChanged {
+            old: 576,
+            new: 1000,
+            reason: ChangeReason::ProbeAcked,
+        });
+        events.push(Event::ProbeDue { size: 1200 });
+        events.push(Event::MtuChanged {
+            old: 1000,
+            new: 900,
+            reason: ChangeReason::Ptb,
+        });
+        assert_eq!(events.len(), 3);
+        assert_eq!(events.mtu_change(), Some((1000, 900, ChangeReason::Ptb)));
+        assert_eq!(events.iter().nth(1), Some(&Event::ProbeDue { size: 1200 }));
+    }
+
+    #[test]
+    fn a_full_list_drops_what_does_not_fit() {
+        let mut events = Events::default();
+        for size in 0..EVENTS_MAX as u32 + 3 {
+            events.push(Event::ProbeDue { size });
+        }
+        assert_eq!(events.len(), EVENTS_MAX);
+        assert_eq!(events.iter().last(), Some(&Event::ProbeDue { size: 7 }));
+    }
+}
