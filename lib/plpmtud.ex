@@ -100,17 +100,9 @@ defmodule PLPMTUD do
   @spec new(Config.options()) :: {:ok, t()} | {:error, config_error()}
   def new(options \\ []) do
     case Native.prober_new(Config.build(options)) do
-      {:ok, prober} ->
-        {:ok, prober}
-
-      {:error, {:bad_option, key, expected}} ->
-        raise ArgumentError, "plpmtud option #{inspect(key)} must be #{expected}"
-
-      {:error, {:unknown_option, key}} ->
-        raise ArgumentError, "unknown plpmtud option #{inspect(key)}"
-
-      {:error, {:invalid_config, _key, _message}} = error ->
-        error
+      {:ok, prober} -> {:ok, prober}
+      {:error, {:badarg, _key, message}} -> raise ArgumentError, message
+      {:error, {:invalid_config, _key, _message}} = error -> error
     end
   end
 

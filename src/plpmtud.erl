@@ -22,7 +22,7 @@
 %%% Elixir); {@link new/1} returns `{error, Reason}' instead.
 -module(plpmtud).
 
--export([new/1, connected/2, now_ms/0, packet_size/1, probe_size/1,
+-export([new/1, config/1, connected/2, now_ms/0, packet_size/1, probe_size/1,
          on_send/4, on_ack/3, on_ack/4, on_lost/4, on_lost/5, on_tick/2,
          on_emsgsize/3, on_ptb/4, is_probing/1, info/1, reset/2]).
 
@@ -42,17 +42,25 @@
 %% `packet_overhead', `family' (`inet' | `inet6'), `disabled_mtu', ...; see
 %% the README). With `mtu_discovery_enabled => false' it never probes and
 %% {@link packet_size/1} stays at `disabled_mtu' (aiutp today: 1344).
-%% Returns `{error, {invalid_config, Key, Message}}' for values out of range
-%% and `{error, {badarg, Message}}' for unknown keys or wrong types.
--spec new(map()) -> {ok, handle()} | {error, term()}.
+%% Returns `{error, {invalid_config, Key, Message}}' for unknown keys,
+%% values of the wrong kind and values out of range, `Message' saying which.
+-spec new(map()) -> {ok, handle()} | {error, {invalid_config, atom(), binary()}}.
 new(Config) when is_map(Config) ->
-    try 'Elixir.PLPMTUD':new(Config)
-    catch
-        error:#{'__struct__' := 'Elixir.ArgumentError', message := Message} ->
-            {error, {badarg, Message}}
+    case ?NATIVE:prober_new(config(Config)) of
+        {ok, H} -> {ok, H};
+        {error, {badarg, Key, Message}} -> {error, {invalid_config, Key, Message}};
+        {error, {invalid_config, _Key, _Message}} = Error -> Error
     end;
 new(_Config) ->
-    {error, {badarg, <<"config must be a map">>}}.
+    {error, {invalid_config, config, <<"config must be a map">>}}.
+
+%% @doc `Options' over the `plpmtud' application environment (only its
+%% configuration keys: other entries belong to other parts of the
+%% application). What {@link new/1} does before it builds the prober.
+-spec config(map()) -> map().
+config(Options) when is_map(Options) ->
+    Env = maps:with(?NATIVE:config_keys(), maps:from_list(application:get_all_env(plpmtud))),
+    maps:merge(Env, Options).
 
 %% @doc The connection is up (aiutp: CS_CONNECTED): discovery starts.
 -spec connected(handle(), ms()) -> ok.

@@ -178,11 +178,17 @@ defmodule PLPMTUD.ErlangFacadeTest do
   end
 
   test "bad input gives error tuples or badarg, never a crash" do
-    assert {:error, {:badarg, msg}} = :plpmtud.new(%{mtu_flor: 1})
-    assert msg =~ "mtu_flor"
-    assert {:error, {:badarg, _}} = :plpmtud.new(%{mtu_floor: :big})
-    assert {:error, {:badarg, _}} = :plpmtud.new([:not_a_map])
-    assert {:error, {:invalid_config, :mtu_floor, _}} = :plpmtud.new(%{mtu_floor: 9_999})
+    assert {:error, {:invalid_config, :mtu_flor, msg}} = :plpmtud.new(%{mtu_flor: 1})
+    assert msg == "unknown plpmtud option mtu_flor"
+
+    assert {:error, {:invalid_config, :mtu_floor, "mtu_floor must be a non-negative integer"}} =
+             :plpmtud.new(%{mtu_floor: :big})
+
+    assert {:error, {:invalid_config, :config, _}} = :plpmtud.new([:not_a_map])
+
+    assert {:error, {:invalid_config, :mtu_floor, "mtu_floor must be at most 65535, got 99999"}} =
+             :plpmtud.new(%{mtu_floor: 99_999})
+
     h = new!()
     assert_raise ArgumentError, fn -> :plpmtud.connected(h, -1) end
     assert_raise ArgumentError, fn -> :plpmtud.on_send(h, -1, 990, 0) end

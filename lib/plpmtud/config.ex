@@ -1,38 +1,28 @@
 defmodule PLPMTUD.Config do
+  # The keys, their kinds, defaults and docs come from the Rust core's one
+  # configuration table (`plpmtud_core::config`), read at compile time.
+  @table PLPMTUD.Native.config_table_entries()
+
+  # "in 68..65535" for integer keys whose table range says something.
+  range_doc = fn
+    "a non-negative" <> _, {min, max} when max < 0xFFFF_FFFF -> " in #{min}..#{max}"
+    "a non-negative" <> _, {min, _max} when min > 0 -> ", at least #{min}"
+    _expected, _range -> ""
+  end
+
   @moduledoc """
   Prober configuration: the `:plpmtud` application environment merged with
-  per-prober options.
+  per-prober options. Sizes are IP MTU bytes, times milliseconds.
 
-  Keys (IP MTU bytes and milliseconds):
+  Keys (default in parentheses), from the core's configuration table:
 
-    * `:mtu_discovery_enabled` (`true`) - probe at all; when `false` the
-      PLPMTU is `:disabled_mtu` and no probe is ever due.
-    * `:mtu_floor` (`576`) - the smallest PLPMTU, used without a probe.
-      On IPv6 the floor in effect is never below 1280.
-    * `:mtu_ceiling` (`1500`) - the largest size ever probed.
-    * `:mtu_probe_interval` (`1_800_000`, 30 minutes) - from a completed
-      search to the next one.
-    * `:family` (`:inet`) - `:inet` or `:inet6`; decides the IP header size.
-    * `:packet_overhead` (`8`) - bytes per packet above the IP header
-      (UDP 8, plus the transport's own header; aiutp: 28).
-    * `:disabled_mtu` (`nil`: the floor) - the PLPMTU while disabled
-      (aiutp's fixed 1296-byte payload is 1344 on IPv4).
-    * `:search_threshold` (`16`) - the search ends when the range is at most this.
-    * `:strategy` (`:binary`) - or `:common_values`.
-    * `:max_probes` (`3`) - lost transmissions before a size is too big.
-    * `:failure_threshold` (`3`) - failed sizes before probing itself is checked.
-    * `:probe_timeout` (`1000`) - probe timeout before RTT samples, or always
-      when `:probe_timeout_mode` is `:fixed`.
-    * `:probe_timeout_mode` (`:rtt`) - or `:fixed`.
-    * `:min_probe_timeout` (`100`), `:max_probe_timeout` (`10_000`) - bounds
-      of an RTT-derived probe timeout.
-    * `:max_probe_interval` (`14_400_000`) - cap of the interval after fallbacks double it.
-    * `:black_hole_threshold` (`3`) - loss bursts of full-size packets before a
-      probe checks the PLPMTU.
-    * `:aiutp_compat` (`false`) - aiutp's literal rules, for comparison only.
+  #{Enum.map_join(@table, "\n", fn {key, expected, default, range, doc} -> "  * `#{inspect(key)}` (`#{inspect(default)}`; #{expected}#{range_doc.(expected, range)}) - #{doc}" end)}
 
-  Application environment entries under other keys are ignored (they belong
-  to other parts of the application); unknown per-prober options are an error.
+  Values out of range or inconsistent make `PLPMTUD.new/1` return
+  `{:error, {:invalid_config, key, message}}`; unknown keys and values of
+  the wrong kind raise `ArgumentError`. Application environment entries
+  under other keys are ignored (they belong to other parts of the
+  application).
   """
 
   @typedoc "A configuration key."
@@ -43,32 +33,15 @@ defmodule PLPMTUD.Config do
 
   @doc "Every key a prober accepts."
   @spec keys() :: [key()]
-  def keys, do: PLPMTUD.Native.config_keys()
+  def keys, do: for({key, _expected, _default, _range, _doc} <- @table, do: key)
 
   @doc """
-  Merges the application environment with `options` into one map.
-
-  Raises `ArgumentError` when `options` is neither a keyword list nor a map,
-  or names a key that is not a configuration key.
+  Merges the application environment with `options` into one map (see
+  `:plpmtud.config/1`). Raises `ArgumentError` when `options` is neither a
+  keyword list nor a map.
   """
   @spec build(options()) :: %{key() => term()}
-  def build(options \\ []) do
-    keys = keys()
-    options = to_map(options)
-
-    case Enum.reject(Map.keys(options), &(&1 in keys)) do
-      [] ->
-        :plpmtud
-        |> Application.get_all_env()
-        |> Map.new()
-        |> Map.take(keys)
-        |> Map.merge(options)
-
-      unknown ->
-        raise ArgumentError,
-              "unknown plpmtud option(s) #{inspect(unknown)}; known: #{inspect(keys)}"
-    end
-  end
+  def build(options \\ []), do: :plpmtud.config(to_map(options))
 
   defp to_map(options) when is_map(options), do: options
 

@@ -40,6 +40,7 @@ defmodule PLPMTUD.Native do
 
   def core_version, do: :erlang.nif_error(:nif_not_loaded)
   def config_keys, do: :erlang.nif_error(:nif_not_loaded)
+  def config_table_entries, do: :erlang.nif_error(:nif_not_loaded)
   def prober_new(_config), do: :erlang.nif_error(:nif_not_loaded)
   def prober_connected(_prober, _now), do: :erlang.nif_error(:nif_not_loaded)
   def prober_next_probe(_prober), do: :erlang.nif_error(:nif_not_loaded)

@@ -1,14 +1,18 @@
-//! Prober configuration: defaults from aiutp's requirements (MTU-006) and
-//! RFC 8899, and validation that names the offending field.
+//! Prober configuration: one table of keys (name, kind, default, static
+//! range, one-line doc) from which the defaults, [`Config::set`], the key
+//! list and the BEAM's documentation all derive, and [`Config::validate`]
+//! for the rules that tie keys together.
 //!
-//! Field names in errors are the configuration keys the BEAM side uses
-//! (`mtu_floor`, `mtu_ceiling`, ...), so an error can be acted on as is.
+//! Key names are the ones the BEAM side uses (`mtu_floor`, `mtu_ceiling`,
+//! ...), so an error names what the user wrote.
 
 use crate::units::{IpFamily, MAX_MTU};
 use thiserror::Error;
 
 /// One minute in milliseconds.
 const MINUTE_MS: u64 = 60_000;
+const U32: u64 = u32::MAX as u64;
+const U64: u64 = u64::MAX;
 
 /// How the next probe size is chosen inside the search range.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -29,74 +33,6 @@ pub enum ProbeTimeoutMode {
     /// and `max_probe_timeout`; `probe_timeout` until the first sample.
     #[default]
     Rtt,
-}
-
-/// Validated settings of one prober. Sizes are IP MTU bytes, times milliseconds.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Config {
-    /// `mtu_discovery_enabled`: probe at all; when false the PLPMTU is `disabled_mtu`.
-    pub enabled: bool,
-    /// `family`: IPv4 or IPv6 path.
-    pub family: IpFamily,
-    /// `packet_overhead`: bytes per packet above the IP header (UDP 8, plus the transport's header).
-    pub packet_overhead: u32,
-    /// `mtu_floor`: the smallest PLPMTU; assumed to work without a probe.
-    pub floor: u32,
-    /// `mtu_ceiling`: the largest size ever probed.
-    pub ceiling: u32,
-    /// `disabled_mtu`: the PLPMTU while discovery is disabled (default: the floor).
-    pub disabled_mtu: Option<u32>,
-    /// `search_threshold`: the search completes when `ceiling - floor` is at most this.
-    pub search_threshold: u32,
-    /// `strategy`: how probe sizes are chosen.
-    pub strategy: Strategy,
-    /// `max_probes`: lost transmissions of one size before it is judged too big (RFC 8899 MAX_PROBES).
-    pub max_probes: u32,
-    /// `failure_threshold`: consecutive failed sizes before the prober checks that probing works.
-    pub failure_threshold: u32,
-    /// `probe_timeout`: probe timeout before RTT samples (or always, in fixed mode).
-    pub probe_timeout_ms: u64,
-    /// `probe_timeout_mode`: fixed or RTT-derived.
-    pub probe_timeout_mode: ProbeTimeoutMode,
-    /// `min_probe_timeout`: lower bound of an RTT-derived probe timeout.
-    pub min_probe_timeout_ms: u64,
-    /// `max_probe_timeout`: upper bound of an RTT-derived probe timeout.
-    pub max_probe_timeout_ms: u64,
-    /// `mtu_probe_interval`: time from a completed search to the next one.
-    pub probe_interval_ms: u64,
-    /// `max_probe_interval`: cap of the interval after it is doubled by fallbacks.
-    pub max_probe_interval_ms: u64,
-    /// `black_hole_threshold`: loss bursts of full-size packets, with no full-size
-    /// packet acknowledged, before the PLPMTU is checked by a probe.
-    pub black_hole_threshold: u32,
-    /// `aiutp_compat`: aiutp's literal rules (one loss fails a size; three failed
-    /// sizes in a row end the search). For comparison only.
-    pub aiutp_compat: bool,
-}
-
-impl Default for Config {
-    fn default() -> Self {
-        Config {
-            enabled: true,
-            family: IpFamily::V4,
-            packet_overhead: 8,
-            floor: 576,
-            ceiling: 1500,
-            disabled_mtu: None,
-            search_threshold: 16,
-            strategy: Strategy::Binary,
-            max_probes: 3,
-            failure_threshold: 3,
-            probe_timeout_ms: 1_000,
-            probe_timeout_mode: ProbeTimeoutMode::Rtt,
-            min_probe_timeout_ms: 100,
-            max_probe_timeout_ms: 10_000,
-            probe_interval_ms: 30 * MINUTE_MS,
-            max_probe_interval_ms: 8 * 30 * MINUTE_MS,
-            black_hole_threshold: 3,
-            aiutp_compat: false,
-        }
-    }
 }
 
 /// Why a configuration was refused. `field` is the configuration key.
@@ -176,158 +112,253 @@ pub enum ConfigValue<'a> {
     Nil,
 }
 
-/// Every configuration key [`Config::set`] accepts.
-pub const CONFIG_KEYS: [&str; 18] = [
-    "mtu_discovery_enabled",
-    "family",
-    "packet_overhead",
-    "mtu_floor",
-    "mtu_ceiling",
-    "disabled_mtu",
-    "search_threshold",
-    "strategy",
-    "max_probes",
-    "failure_threshold",
-    "probe_timeout",
-    "probe_timeout_mode",
-    "min_probe_timeout",
-    "max_probe_timeout",
-    "mtu_probe_interval",
-    "max_probe_interval",
-    "black_hole_threshold",
-    "aiutp_compat",
-];
+/// A Rust type a configuration key holds: how it is read from a
+/// [`ConfigValue`] and shown back as one.
+trait Setting: Sized + Copy {
+    /// What the key accepts, in words (for errors and docs).
+    const EXPECTED: &'static str;
+    /// Reads `value` for `key`, within `min..=max` for integers.
+    fn read(key: &'static str, value: ConfigValue, min: u64, max: u64)
+        -> Result<Self, ConfigError>;
+    /// The value, as the outside writes it.
+    fn shown(self) -> ConfigValue<'static>;
+}
 
-fn int_in<T: TryFrom<i128>>(
-    field: &'static str,
-    value: ConfigValue,
-    max: u64,
-) -> Result<T, ConfigError> {
+fn int_in(key: &'static str, value: ConfigValue, min: u64, max: u64) -> Result<u64, ConfigError> {
     let ConfigValue::Int(n) = value else {
         return Err(ConfigError::WrongType {
-            field,
+            field: key,
             expected: "a non-negative integer",
         });
     };
-    if n < 0 {
+    if n < i128::from(min) {
         return Err(ConfigError::TooSmall {
-            field,
-            min: 0,
+            field: key,
+            min,
             value: n,
         });
     }
     if n > i128::from(max) {
         return Err(ConfigError::TooLarge {
-            field,
+            field: key,
             max,
             value: n,
         });
     }
-    T::try_from(n).map_err(|_| ConfigError::TooLarge {
-        field,
-        max,
-        value: n,
+    Ok(n as u64)
+}
+
+impl Setting for u32 {
+    const EXPECTED: &'static str = "a non-negative integer";
+    fn read(key: &'static str, value: ConfigValue, min: u64, max: u64) -> Result<u32, ConfigError> {
+        int_in(key, value, min, max.min(U32)).map(|n| n as u32)
+    }
+    fn shown(self) -> ConfigValue<'static> {
+        ConfigValue::Int(i128::from(self))
+    }
+}
+
+impl Setting for u64 {
+    const EXPECTED: &'static str = "a non-negative integer";
+    fn read(key: &'static str, value: ConfigValue, min: u64, max: u64) -> Result<u64, ConfigError> {
+        int_in(key, value, min, max)
+    }
+    fn shown(self) -> ConfigValue<'static> {
+        ConfigValue::Int(i128::from(self))
+    }
+}
+
+impl Setting for Option<u32> {
+    const EXPECTED: &'static str = "a non-negative integer or nil";
+    fn read(
+        key: &'static str,
+        value: ConfigValue,
+        min: u64,
+        max: u64,
+    ) -> Result<Self, ConfigError> {
+        match value {
+            ConfigValue::Nil => Ok(None),
+            value => u32::read(key, value, min, max).map(Some),
+        }
+    }
+    fn shown(self) -> ConfigValue<'static> {
+        self.map_or(ConfigValue::Nil, u32::shown)
+    }
+}
+
+impl Setting for bool {
+    const EXPECTED: &'static str = "true or false";
+    fn read(key: &'static str, value: ConfigValue, _: u64, _: u64) -> Result<bool, ConfigError> {
+        match value {
+            ConfigValue::Bool(b) => Ok(b),
+            _ => Err(ConfigError::WrongType {
+                field: key,
+                expected: Self::EXPECTED,
+            }),
+        }
+    }
+    fn shown(self) -> ConfigValue<'static> {
+        ConfigValue::Bool(self)
+    }
+}
+
+/// Settings that are one of a few names.
+macro_rules! named_setting {
+    ($ty:ty, $expected:literal, $($name:literal => $variant:expr),+) => {
+        impl Setting for $ty {
+            const EXPECTED: &'static str = $expected;
+            fn read(key: &'static str, value: ConfigValue, _: u64, _: u64) -> Result<Self, ConfigError> {
+                match value {
+                    $(ConfigValue::Name($name) => Ok($variant),)+
+                    _ => Err(ConfigError::WrongType { field: key, expected: $expected }),
+                }
+            }
+            fn shown(self) -> ConfigValue<'static> {
+                $(if self == $variant { return ConfigValue::Name($name); })+
+                unreachable!("every variant has a name")
+            }
+        }
+    };
+}
+
+named_setting!(IpFamily, ":inet or :inet6", "inet" => IpFamily::V4, "inet6" => IpFamily::V6);
+named_setting!(Strategy, ":binary or :common_values",
+    "binary" => Strategy::Binary, "common_values" => Strategy::CommonValues);
+named_setting!(ProbeTimeoutMode, ":rtt or :fixed",
+    "rtt" => ProbeTimeoutMode::Rtt, "fixed" => ProbeTimeoutMode::Fixed);
+
+/// One configuration key, as the table writes it once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KeySpec {
+    /// The key (`mtu_floor`).
+    pub key: &'static str,
+    /// What it accepts, in words.
+    pub expected: &'static str,
+    /// Its default.
+    pub default: ConfigValue<'static>,
+    /// Smallest integer accepted (0 for other kinds).
+    pub min: u64,
+    /// Largest integer accepted.
+    pub max: u64,
+    /// One line of documentation.
+    pub doc: &'static str,
+}
+
+/// The configuration table: `key => field: Type = default, min..=max, "doc"`.
+/// Everything about a key is written here once; `Config`'s fields, its
+/// defaults, [`Config::set`], [`CONFIG_KEYS`] and [`CONFIG_TABLE`] follow.
+macro_rules! config_table {
+    ($($(#[$attr:meta])* $key:literal => $field:ident: $ty:ty = $default:expr, $min:literal..=$max:expr, $doc:literal;)+) => {
+        /// Validated settings of one prober. Sizes are IP MTU bytes, times milliseconds.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        pub struct Config {
+            $(#[doc = concat!("`", $key, "`: ", $doc)] $(#[$attr])* pub $field: $ty,)+
+        }
+
+        impl Default for Config {
+            fn default() -> Self {
+                Config { $($field: $default,)+ }
+            }
+        }
+
+        /// Every configuration key [`Config::set`] accepts, in table order.
+        pub const CONFIG_KEYS: &[&str] = &[$($key,)+];
+
+        /// The configuration table: each key's kind, default, range and doc.
+        pub const CONFIG_TABLE: &[KeySpec] = &[$(KeySpec {
+            key: $key,
+            expected: <$ty as Setting>::EXPECTED,
+            default: ConfigValue::Nil,
+            min: $min,
+            max: $max,
+            doc: $doc,
+        },)+];
+
+        impl Config {
+            /// Sets one field by its configuration key. Checks the value's
+            /// kind and static range only; [`Config::validate`] checks the whole.
+            ///
+            /// ```
+            /// use plpmtud_core::config::{Config, ConfigValue};
+            /// let mut c = Config::default();
+            /// c.set("mtu_floor", ConfigValue::Int(1200)).unwrap();
+            /// assert_eq!(c.floor, 1200);
+            /// assert!(c.set("mtu_flor", ConfigValue::Int(1200)).is_err());
+            /// ```
+            pub fn set(&mut self, key: &str, value: ConfigValue) -> Result<(), ConfigError> {
+                match key {
+                    $($key => self.$field = <$ty as Setting>::read($key, value, $min, $max)?,)+
+                    _ => return Err(ConfigError::UnknownKey),
+                }
+                Ok(())
+            }
+
+            /// The value of one key, as the outside writes it; `None` for an unknown key.
+            pub fn get(&self, key: &str) -> Option<ConfigValue<'static>> {
+                match key {
+                    $($key => Some(self.$field.shown()),)+
+                    _ => None,
+                }
+            }
+
+            /// Checks every key's static range (the table's `min..=max`).
+            fn check_ranges(&self) -> Result<(), ConfigError> {
+                $(<$ty as Setting>::read($key, self.$field.shown(), $min, $max)?;)+
+                Ok(())
+            }
+        }
+    };
+}
+
+config_table! {
+    "mtu_discovery_enabled" => enabled: bool = true, 0..=1,
+        "probe at all; when false the PLPMTU is `disabled_mtu` and no probe is ever due";
+    "family" => family: IpFamily = IpFamily::V4, 0..=0,
+        "the IP family of the path: `inet` or `inet6` (decides the IP header size)";
+    "packet_overhead" => packet_overhead: u32 = 8, 0..=U32,
+        "bytes per packet above the IP header: UDP 8 plus the transport's header (aiutp: 28)";
+    "mtu_floor" => floor: u32 = 576, 68..=65_535,
+        "the smallest PLPMTU, used without a probe (on IPv6 never below 1280)";
+    "mtu_ceiling" => ceiling: u32 = 1500, 68..=65_535,
+        "the largest size ever probed";
+    "disabled_mtu" => disabled_mtu: Option<u32> = None, 68..=65_535,
+        "the PLPMTU while discovery is disabled (nil: the floor; aiutp's 1296-byte payload is 1344)";
+    "search_threshold" => search_threshold: u32 = 16, 1..=U32,
+        "the search ends when the range is at most this many bytes";
+    "strategy" => strategy: Strategy = Strategy::Binary, 0..=0,
+        "how probe sizes are chosen: `binary` or `common_values`";
+    "max_probes" => max_probes: u32 = 3, 1..=255,
+        "lost transmissions of one size before it is judged too big (RFC 8899 MAX_PROBES)";
+    "failure_threshold" => failure_threshold: u32 = 3, 1..=255,
+        "sizes failed in a row before the prober checks that probing works at all";
+    "probe_timeout" => probe_timeout_ms: u64 = 1_000, 1..=U64,
+        "probe timeout (ms) before RTT samples, or always when `probe_timeout_mode` is `fixed`";
+    "probe_timeout_mode" => probe_timeout_mode: ProbeTimeoutMode = ProbeTimeoutMode::Rtt, 0..=0,
+        "`rtt` (RFC 6298 from RTT samples) or `fixed`";
+    "min_probe_timeout" => min_probe_timeout_ms: u64 = 100, 1..=U64,
+        "lower bound (ms) of an RTT-derived probe timeout";
+    "max_probe_timeout" => max_probe_timeout_ms: u64 = 10_000, 1..=U64,
+        "upper bound (ms) of an RTT-derived probe timeout";
+    "mtu_probe_interval" => probe_interval_ms: u64 = 30 * MINUTE_MS, 1..=U64,
+        "time (ms) from a completed search to the next one";
+    "max_probe_interval" => max_probe_interval_ms: u64 = 8 * 30 * MINUTE_MS, 1..=U64,
+        "cap (ms) of the interval after fallbacks double it";
+    "black_hole_threshold" => black_hole_threshold: u32 = 3, 1..=255,
+        "loss bursts of full-size packets, none acknowledged, before a probe checks the PLPMTU";
+    "aiutp_compat" => aiutp_compat: bool = false, 0..=1,
+        "aiutp's literal rules (one loss fails a size; three failed sizes end the search), for comparison only";
+}
+
+/// The table with each key's default filled in from [`Config::default`].
+pub fn config_table() -> impl Iterator<Item = KeySpec> {
+    let defaults = Config::default();
+    CONFIG_TABLE.iter().map(move |spec| KeySpec {
+        default: defaults.get(spec.key).unwrap_or(ConfigValue::Nil),
+        ..*spec
     })
 }
 
-fn flag(field: &'static str, value: ConfigValue) -> Result<bool, ConfigError> {
-    match value {
-        ConfigValue::Bool(b) => Ok(b),
-        _ => Err(ConfigError::WrongType {
-            field,
-            expected: "true or false",
-        }),
-    }
-}
-
-fn name<T>(
-    field: &'static str,
-    value: ConfigValue,
-    expected: &'static str,
-    choices: &[(&str, T)],
-) -> Result<T, ConfigError>
-where
-    T: Copy,
-{
-    if let ConfigValue::Name(given) = value {
-        if let Some(&(_, choice)) = choices.iter().find(|(n, _)| *n == given) {
-            return Ok(choice);
-        }
-    }
-    Err(ConfigError::WrongType { field, expected })
-}
-
 impl Config {
-    /// Sets one field by its configuration key. Checks the value's kind and
-    /// range only; [`Config::validate`] checks the whole.
-    ///
-    /// ```
-    /// use plpmtud_core::config::{Config, ConfigValue};
-    /// let mut c = Config::default();
-    /// c.set("mtu_floor", ConfigValue::Int(1200)).unwrap();
-    /// assert_eq!(c.floor, 1200);
-    /// assert!(c.set("mtu_flor", ConfigValue::Int(1200)).is_err());
-    /// ```
-    pub fn set(&mut self, key: &str, value: ConfigValue) -> Result<(), ConfigError> {
-        const U32: u64 = u32::MAX as u64;
-        const U64: u64 = u64::MAX;
-        match key {
-            "mtu_discovery_enabled" => self.enabled = flag("mtu_discovery_enabled", value)?,
-            "aiutp_compat" => self.aiutp_compat = flag("aiutp_compat", value)?,
-            "family" => {
-                let choices = [("inet", IpFamily::V4), ("inet6", IpFamily::V6)];
-                self.family = name("family", value, ":inet or :inet6", &choices)?;
-            }
-            "strategy" => {
-                let choices = [
-                    ("binary", Strategy::Binary),
-                    ("common_values", Strategy::CommonValues),
-                ];
-                self.strategy = name("strategy", value, ":binary or :common_values", &choices)?;
-            }
-            "probe_timeout_mode" => {
-                let choices = [
-                    ("rtt", ProbeTimeoutMode::Rtt),
-                    ("fixed", ProbeTimeoutMode::Fixed),
-                ];
-                self.probe_timeout_mode =
-                    name("probe_timeout_mode", value, ":rtt or :fixed", &choices)?;
-            }
-            "disabled_mtu" => {
-                self.disabled_mtu = match value {
-                    ConfigValue::Nil => None,
-                    _ => Some(int_in("disabled_mtu", value, U32)?),
-                }
-            }
-            "packet_overhead" => self.packet_overhead = int_in("packet_overhead", value, U32)?,
-            "mtu_floor" => self.floor = int_in("mtu_floor", value, U32)?,
-            "mtu_ceiling" => self.ceiling = int_in("mtu_ceiling", value, U32)?,
-            "search_threshold" => self.search_threshold = int_in("search_threshold", value, U32)?,
-            "max_probes" => self.max_probes = int_in("max_probes", value, U32)?,
-            "failure_threshold" => {
-                self.failure_threshold = int_in("failure_threshold", value, U32)?
-            }
-            "black_hole_threshold" => {
-                self.black_hole_threshold = int_in("black_hole_threshold", value, U32)?
-            }
-            "probe_timeout" => self.probe_timeout_ms = int_in("probe_timeout", value, U64)?,
-            "min_probe_timeout" => {
-                self.min_probe_timeout_ms = int_in("min_probe_timeout", value, U64)?
-            }
-            "max_probe_timeout" => {
-                self.max_probe_timeout_ms = int_in("max_probe_timeout", value, U64)?
-            }
-            "mtu_probe_interval" => {
-                self.probe_interval_ms = int_in("mtu_probe_interval", value, U64)?
-            }
-            "max_probe_interval" => {
-                self.max_probe_interval_ms = int_in("max_probe_interval", value, U64)?
-            }
-            _ => return Err(ConfigError::UnknownKey),
-        }
-        Ok(())
-    }
-
     /// The floor in effect: never below the family's minimum MTU (1280 on IPv6).
     pub fn effective_floor(&self) -> u32 {
         self.floor.max(self.family.min_mtu())
@@ -347,17 +378,14 @@ impl Config {
         }
     }
 
-    /// Checks every field; the first violation is returned, never clamped.
+    /// Checks every key's range and the rules that tie keys together; the
+    /// first violation is returned, never clamped.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        let min_mtu = u64::from(self.family.min_mtu());
-        let floor = u64::from(self.floor);
+        self.check_ranges()?;
         let ceiling = u64::from(self.ceiling);
-        at_least("mtu_floor", floor, u64::from(crate::units::IPV4_MIN_MTU))?;
-        at_most("mtu_floor", floor, u64::from(MAX_MTU))?;
-        at_least("mtu_ceiling", ceiling, min_mtu)?;
-        at_most("mtu_ceiling", ceiling, u64::from(MAX_MTU))?;
+        at_least("mtu_ceiling", ceiling, u64::from(self.family.min_mtu()))?;
+        at_most("mtu_floor", u64::from(self.floor), ceiling)?;
         let effective_floor = u64::from(self.effective_floor());
-        at_most("mtu_floor", floor, ceiling)?;
         let max_overhead = effective_floor - 1 - u64::from(self.family.ip_header_bytes());
         at_most(
             "packet_overhead",
@@ -368,18 +396,11 @@ impl Config {
             at_least("disabled_mtu", u64::from(mtu), effective_floor)?;
             at_most("disabled_mtu", u64::from(mtu), ceiling)?;
         }
-        at_least("search_threshold", u64::from(self.search_threshold), 1)?;
-        at_least("max_probes", u64::from(self.max_probes), 1)?;
-        at_most("max_probes", u64::from(self.max_probes), 255)?;
-        at_least("failure_threshold", u64::from(self.failure_threshold), 1)?;
-        at_most("failure_threshold", u64::from(self.failure_threshold), 255)?;
-        at_least("min_probe_timeout", self.min_probe_timeout_ms, 1)?;
         at_least(
             "max_probe_timeout",
             self.max_probe_timeout_ms,
             self.min_probe_timeout_ms,
         )?;
-        at_least("probe_timeout", self.probe_timeout_ms, 1)?;
         if self.probe_timeout_mode == ProbeTimeoutMode::Rtt {
             at_least(
                 "probe_timeout",
@@ -392,25 +413,19 @@ impl Config {
                 self.max_probe_timeout_ms,
             )?;
         }
-        at_least("mtu_probe_interval", self.probe_interval_ms, 1)?;
         at_least(
             "max_probe_interval",
             self.max_probe_interval_ms,
             self.probe_interval_ms,
         )?;
-        at_least(
-            "black_hole_threshold",
-            u64::from(self.black_hole_threshold),
-            1,
-        )?;
-        at_most(
-            "black_hole_threshold",
-            u64::from(self.black_hole_threshold),
-            255,
-        )?;
         Ok(())
     }
 }
+
+const _: () = assert!(
+    MAX_MTU == 65_535,
+    "the table's MTU ranges assume 16-bit MTUs"
+);
 
 #[cfg(test)]
 mod tests {
@@ -603,11 +618,17 @@ mod tests {
     #[test]
     fn set_accepts_every_listed_key_and_refuses_others() {
         let mut c = Config::default();
-        for key in CONFIG_KEYS {
-            let result = c.set(key, ConfigValue::Int(1));
-            let ok_or_typed = matches!(result, Ok(()) | Err(ConfigError::WrongType { .. }));
-            assert!(ok_or_typed, "{key}: {result:?}");
+        let table: Vec<KeySpec> = config_table().collect();
+        assert_eq!(table.len(), CONFIG_KEYS.len());
+        for spec in &table {
+            assert_eq!(c.set(spec.key, spec.default), Ok(()), "{}", spec.key);
+            assert_eq!(c.get(spec.key), Some(spec.default), "{}", spec.key);
+            assert!(!spec.doc.is_empty() && !spec.expected.is_empty());
         }
+        assert_eq!(c, Config::default());
+        assert_eq!(table[3].default, ConfigValue::Int(576));
+        assert_eq!(table[1].default, ConfigValue::Name("inet"));
+        assert_eq!(table[5].default, ConfigValue::Nil);
         assert_eq!(
             c.set("mtu_flor", ConfigValue::Int(1)),
             Err(ConfigError::UnknownKey)
@@ -624,7 +645,7 @@ mod tests {
             err,
             ConfigError::TooSmall {
                 field: "mtu_floor",
-                min: 0,
+                min: 68,
                 value: -5
             }
         );

@@ -610,7 +610,7 @@ fn history_and_stats_record_changes_with_reasons() {
     p.connected(0);
     send(&mut p, 0, 1);
     p.probe_acked(7, 1).acked();
-    let history: Vec<_> = p.history().copied().collect();
+    let history: Vec<_> = p.history().collect();
     assert_eq!(history.len(), 2);
     assert_eq!(
         (history[0].new, history[0].reason),

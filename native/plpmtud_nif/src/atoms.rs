@@ -1,4 +1,5 @@
-//! Atoms used across the NIF.
+//! Every atom of the NIF: the fixed ones, made once, and [`named`] for
+//! names that come from the core at run time.
 
 rustler::atoms! {
     ok,
@@ -40,4 +41,28 @@ rustler::atoms! {
     disabled,
     base,
     searching,
+    plpmtud_udp,
+    plpmtud_udp_passive,
+    plpmtud_ptb,
+    partial,
+    eagain,
+    closed,
+    unsupported,
+    invalid,
+    infinity,
+    once,
+    mtu,
+    offender,
+    dest,
+    quoted,
+    ack,
+    more,
+}
+
+/// The atom for a name the core gives at run time (a counter, a layer, an
+/// errno): every other atom is one of the fixed atoms above. A name the
+/// atom table refuses (longer than 255 bytes) comes back as a string.
+pub fn named<'a>(env: rustler::Env<'a>, name: &str) -> rustler::Term<'a> {
+    use rustler::Encoder;
+    rustler::Atom::from_str(env, name).map_or_else(|_| name.encode(env), |a| a.encode(env))
 }

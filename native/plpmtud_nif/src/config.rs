@@ -1,47 +1,12 @@
-//! Decoding a configuration map into a validated `plpmtud_core::Config`.
+//! Decoding a configuration map into a validated `plpmtud_core::Config`,
+//! and the configuration table for the BEAM's documentation.
 
 use crate::atoms;
+use crate::error::NifError;
+use plpmtud_core::config::config_table;
 use plpmtud_core::{Config, ConfigError, ConfigValue};
 use rustler::types::map::MapIterator;
 use rustler::{Encoder, Env, Term, TermType};
-
-/// Why a configuration map was refused, ready to encode.
-pub enum ConfigFailure<'a> {
-    /// The map is not a map, or a key is not an atom.
-    NotAMap,
-    /// A key the core does not know.
-    Unknown(Term<'a>),
-    /// A value of the wrong kind: `{:bad_option, key, expected}`.
-    BadOption(&'static str, &'static str),
-    /// A value out of range or inconsistent: `{:invalid_config, key, message}`.
-    Invalid(ConfigError),
-}
-
-impl<'a> ConfigFailure<'a> {
-    /// `{:error, reason}` for the BEAM side.
-    pub fn encode(&self, env: Env<'a>) -> Term<'a> {
-        let reason = match self {
-            ConfigFailure::NotAMap => atoms::bad_option().encode(env),
-            ConfigFailure::Unknown(key) => (atoms::unknown_option(), *key).encode(env),
-            ConfigFailure::BadOption(field, expected) => {
-                (atoms::bad_option(), field_atom(env, field), *expected).encode(env)
-            }
-            ConfigFailure::Invalid(e) => (
-                atoms::invalid_config(),
-                field_atom(env, e.field()),
-                e.to_string(),
-            )
-                .encode(env),
-        };
-        (atoms::error(), reason).encode(env)
-    }
-}
-
-fn field_atom<'a>(env: Env<'a>, field: &str) -> Term<'a> {
-    rustler::Atom::from_str(env, field)
-        .map(|a| a.encode(env))
-        .unwrap_or_else(|_| field.encode(env))
-}
 
 fn value_of<'s>(term: Term<'_>, atom_name: &'s mut String) -> ConfigValue<'s> {
     match term.get_type() {
@@ -63,25 +28,58 @@ fn value_of<'s>(term: Term<'_>, atom_name: &'s mut String) -> ConfigValue<'s> {
     }
 }
 
+fn config_arg(key: &str, message: &str) -> NifError {
+    NifError::ConfigArg {
+        key: key.to_owned(),
+        message: message.to_owned(),
+    }
+}
+
 /// Applies every `key => value` of `map` over the defaults and validates.
-pub fn decode(map: Term<'_>) -> Result<Config, ConfigFailure<'_>> {
-    let entries = MapIterator::new(map).ok_or(ConfigFailure::NotAMap)?;
+pub fn decode(map: Term<'_>) -> Result<Config, NifError> {
+    let entries =
+        MapIterator::new(map).ok_or_else(|| config_arg("config", "config must be a map"))?;
     let mut config = Config::default();
     for (key, value) in entries {
         let Ok(name) = key.atom_to_string() else {
-            return Err(ConfigFailure::Unknown(key));
+            return Err(config_arg("config", "unknown plpmtud option: keys are atoms"));
         };
         let mut atom_name = String::new();
         let value = value_of(value, &mut atom_name);
         match config.set(&name, value) {
             Ok(()) => {}
-            Err(ConfigError::UnknownKey) => return Err(ConfigFailure::Unknown(key)),
-            Err(ConfigError::WrongType { field, expected }) => {
-                return Err(ConfigFailure::BadOption(field, expected))
+            Err(ConfigError::UnknownKey) => {
+                return Err(config_arg(&name, &format!("unknown plpmtud option {name}")))
             }
-            Err(e) => return Err(ConfigFailure::Invalid(e)),
+            Err(e) => return Err(e.into()),
         }
     }
-    config.validate().map_err(ConfigFailure::Invalid)?;
+    config.validate()?;
     Ok(config)
+}
+
+fn value_term<'a>(env: Env<'a>, value: ConfigValue) -> Term<'a> {
+    match value {
+        ConfigValue::Int(n) => n.encode(env),
+        ConfigValue::Bool(b) => b.encode(env),
+        ConfigValue::Name(name) => atoms::named(env, name),
+        ConfigValue::Nil => atoms::nil().encode(env),
+    }
+}
+
+/// `[{key, expected, default, {min, max}, doc}]`: the core's configuration table.
+#[rustler::nif]
+fn config_table_entries(env: Env<'_>) -> Vec<Term<'_>> {
+    config_table()
+        .map(|spec| {
+            (
+                atoms::named(env, spec.key),
+                spec.expected,
+                value_term(env, spec.default),
+                (spec.min, spec.max),
+                spec.doc,
+            )
+                .encode(env)
+        })
+        .collect()
 }

@@ -8,7 +8,7 @@ use plpmtud_core::{
 use rustler::{Atom, Encoder, Env, Term};
 
 fn map<'a>(env: Env<'a>, keys: &[&str], values: &[Term<'a>]) -> Term<'a> {
-    let keys: Vec<Term<'a>> = keys.iter().map(|k| atom(env, k).encode(env)).collect();
+    let keys: Vec<Term<'a>> = keys.iter().map(|k| atoms::named(env, k)).collect();
     Term::map_from_arrays(env, &keys, values).expect("distinct atom keys")
 }
 
@@ -17,11 +17,6 @@ pub fn pairs<'a>(env: Env<'a>, pairs: &[(&str, Term<'a>)]) -> Term<'a> {
     let keys: Vec<&str> = pairs.iter().map(|(k, _)| *k).collect();
     let values: Vec<Term<'a>> = pairs.iter().map(|(_, v)| *v).collect();
     map(env, &keys, &values)
-}
-
-/// The atom `name` (short static names only).
-pub fn atom(env: Env<'_>, name: &str) -> Atom {
-    Atom::from_str(env, name).expect("short static atom name")
 }
 
 /// A new binary holding a copy of `bytes`.

@@ -21,9 +21,7 @@ pub struct ReassemblerResource(Mutex<Reassembler>);
 #[rustler::resource_impl]
 impl Resource for ReassemblerResource {}
 
-fn atom<'a>(env: Env<'a>, name: &str) -> Term<'a> {
-    encode::atom(env, name).encode(env)
-}
+use crate::atoms::named as atom;
 
 fn entry<'a>(env: Env<'a>, e: &PathEntry) -> Term<'a> {
     let history: Vec<Term<'a>> = e

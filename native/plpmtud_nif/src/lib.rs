@@ -4,6 +4,7 @@
 mod atoms;
 mod config;
 mod encode;
+mod error;
 mod knowledge;
 mod list;
 mod prober;

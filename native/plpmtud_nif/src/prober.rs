@@ -3,9 +3,10 @@
 //! call; the `on_*` NIFs take the transport's payload bytes (converted by
 //! the core) so that each transport event of the Erlang facade is one call.
 
+use crate::error::NifError;
 use crate::{atoms, config, encode};
 use parking_lot::Mutex;
-use plpmtud_core::{Events, LossReason, ProbeError, Prober};
+use plpmtud_core::{Events, LossReason, Prober};
 use rustler::{Atom, Binary, Encoder, Env, Resource, ResourceArc, Term};
 
 /// A prober shared by reference with the BEAM; the lock is held for one call.
@@ -33,27 +34,27 @@ fn loss_reason(reason: Atom) -> rustler::NifResult<LossReason> {
     }
 }
 
-/// `{:ok, handle}` or `{:error, reason}` from a configuration map.
+/// `{:ok, handle}` or `{:error, reason}` from a configuration map:
+/// `{:badarg, key, message}` for a key of the wrong kind or unknown,
+/// `{:invalid_config, key, message}` for a value out of range.
 #[rustler::nif]
 fn prober_new<'a>(env: Env<'a>, config: Term<'a>) -> Term<'a> {
-    match config::decode(config) {
-        Ok(config) => match Prober::new(config) {
-            Ok(prober) => {
-                let handle = ResourceArc::new(ProberResource(Mutex::new(prober)));
-                (atoms::ok(), handle).encode(env)
-            }
-            Err(e) => config::ConfigFailure::Invalid(e).encode(env),
-        },
-        Err(failure) => failure.encode(env),
+    let prober = config::decode(config).and_then(|c| Ok(Prober::new(c)?));
+    match prober {
+        Ok(prober) => {
+            let handle = ResourceArc::new(ProberResource(Mutex::new(prober)));
+            (atoms::ok(), handle).encode(env)
+        }
+        Err(e) => e.to_term(env),
     }
 }
 
 /// The configuration keys the core accepts.
 #[rustler::nif]
-fn config_keys(env: Env<'_>) -> Vec<Atom> {
+fn config_keys(env: Env<'_>) -> Vec<Term<'_>> {
     plpmtud_core::CONFIG_KEYS
         .iter()
-        .filter_map(|k| Atom::from_str(env, k).ok())
+        .map(|k| atoms::named(env, k))
         .collect()
 }
 
@@ -79,15 +80,12 @@ fn prober_next_probe_payload(p: Handle) -> Option<u32> {
     prober.next_probe().map(|size| prober.payload_for(size))
 }
 
+/// `:ok`, or `{:error, :not_due | {:in_flight, id} | {:wrong_size, expected}}`.
 #[rustler::nif]
-fn prober_probe_sent<'a>(env: Env<'a>, p: Handle, now: u64, id: u64, size: u32) -> Term<'a> {
+fn prober_probe_sent(env: Env<'_>, p: Handle, now: u64, id: u64, size: u32) -> Term<'_> {
     match p.0.lock().probe_sent(now, id, size) {
         Ok(_) => atoms::ok().encode(env),
-        Err(ProbeError::NotDue) => (atoms::error(), atoms::not_due()).encode(env),
-        Err(ProbeError::InFlight { id }) => (atoms::error(), (atoms::in_flight(), id)).encode(env),
-        Err(ProbeError::WrongSize { expected, .. }) => {
-            (atoms::error(), (atoms::wrong_size(), expected)).encode(env)
-        }
+        Err(e) => NifError::from(e).to_term(env),
     }
 }
 

@@ -2,36 +2,17 @@
 //! `Endpoint`, delivery of datagrams and Packet-Too-Big reports to the
 //! controlling process, and error mapping.
 
+use crate::error::NifError;
 use crate::{atoms, encode, list};
 use parking_lot::Mutex;
 use plpmtud_core::socket::endpoint::{Active, Delivery, Endpoint};
 use plpmtud_core::socket::errqueue::ErrorKind;
-use plpmtud_core::socket::{
-    errno_name, DfPolicy, DfSocket, ErrorEntry, OpenOptions, SocketError, Transport,
-};
+use plpmtud_core::socket::{DfPolicy, DfSocket, ErrorEntry, OpenOptions, SocketError, Transport};
 use rustler::{
     Atom, Binary, Encoder, Env, LocalPid, Monitor, NifResult, OwnedEnv, Resource, ResourceArc, Term,
 };
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::atomic::{AtomicU64, Ordering};
-
-rustler::atoms! {
-    plpmtud_udp,
-    plpmtud_udp_passive,
-    plpmtud_ptb,
-    partial,
-    eagain,
-    closed,
-    emsgsize,
-    unsupported,
-    invalid,
-    infinity,
-    once,
-    mtu,
-    offender,
-    dest,
-    quoted,
-}
 
 /// A socket owned by one controlling process, closed when that process exits.
 pub struct SocketResource {
@@ -53,22 +34,14 @@ impl Resource for SocketResource {
 
 type Handle = ResourceArc<SocketResource>;
 
-/// `{:error, reason}` with gen_udp-like reasons.
-fn error_reason<'a>(env: Env<'a>, e: SocketError) -> Term<'a> {
-    (atoms::error(), reason(env, e)).encode(env)
+/// `{:error, reason}` with gen_udp-like reasons (see [`NifError`]).
+fn error_reason(env: Env<'_>, e: SocketError) -> Term<'_> {
+    NifError::from(e).to_term(env)
 }
 
 /// A gen_udp-like reason: a POSIX atom, `:eagain`, `:closed`, `{:emsgsize, mtu}`, ...
-fn reason<'a>(env: Env<'a>, e: SocketError) -> Term<'a> {
-    match e {
-        SocketError::MessageTooBig { mtu } => (emsgsize(), mtu).encode(env),
-        SocketError::WouldBlock => eagain().encode(env),
-        SocketError::Closed => closed().encode(env),
-        SocketError::Unsupported(what) => (unsupported(), what).encode(env),
-        SocketError::Invalid(what) => (invalid(), what).encode(env),
-        SocketError::Os(errno) => Atom::from_str(env, errno_name(errno))
-            .map_or_else(|_| errno.encode(env), |a| a.encode(env)),
-    }
+fn reason(env: Env<'_>, e: SocketError) -> Term<'_> {
+    NifError::from(e).encode(env)
 }
 
 fn ok_or_error<'a, T: Encoder>(env: Env<'a>, result: Result<T, SocketError>) -> Term<'a> {
@@ -144,7 +117,7 @@ fn decode_active(term: Term<'_>) -> NifResult<Active> {
     if let Ok(flag) = term.decode::<bool>() {
         return Ok(if flag { Active::On } else { Active::Off });
     }
-    if matches!(term.decode::<Atom>(), Ok(a) if a == once()) {
+    if matches!(term.decode::<Atom>(), Ok(a) if a == atoms::once()) {
         return Ok(Active::Once);
     }
     match term.decode::<u32>()? {
@@ -168,13 +141,19 @@ fn delivery_message<'a>(env: Env<'a>, socket: &Handle, d: &Delivery<'_>) -> Term
         Delivery::Datagram { from, data } => {
             let ip = encode_ip(env, from.ip());
             let data = encode::binary(env, data);
-            (plpmtud_udp(), socket.clone(), ip, from.port(), data).encode(env)
+            (atoms::plpmtud_udp(), socket.clone(), ip, from.port(), data).encode(env)
         }
-        Delivery::Passive => (plpmtud_udp_passive(), socket.clone()).encode(env),
+        Delivery::Passive => (atoms::plpmtud_udp_passive(), socket.clone()).encode(env),
         Delivery::Error(entry) => {
             let nil = atoms::nil().encode(env);
             let (reported, from) = packet_too_big(entry).unwrap_or((0, None));
-            let keys = [mtu(), offender(), dest(), quoted()].map(|a| a.encode(env));
+            let keys = [
+                atoms::mtu(),
+                atoms::offender(),
+                atoms::dest(),
+                atoms::quoted(),
+            ]
+            .map(|a| a.encode(env));
             let values = [
                 reported.encode(env),
                 from.map_or(nil, |ip| encode_ip(env, ip)),
@@ -182,7 +161,7 @@ fn delivery_message<'a>(env: Env<'a>, socket: &Handle, d: &Delivery<'_>) -> Term
                 encode::binary(env, &entry.quoted),
             ];
             let report = Term::map_from_arrays(env, &keys, &values).unwrap_or(nil);
-            (plpmtud_ptb(), socket.clone(), report).encode(env)
+            (atoms::plpmtud_ptb(), socket.clone(), report).encode(env)
         }
     }
 }
@@ -362,12 +341,12 @@ fn socket_send_batch<'a>(
             return Ok((atoms::error(), sent, reason(env, e)).encode(env));
         }
         if outcome.sent < views.len() {
-            return Ok((partial(), sent).encode(env));
+            return Ok((atoms::partial(), sent).encode(env));
         }
         let elapsed = started.elapsed();
         if elapsed >= CALL_BUDGET && list.peek().is_some() {
             report_time(env, elapsed);
-            return Ok((partial(), sent).encode(env));
+            return Ok((atoms::partial(), sent).encode(env));
         }
     }
     report_time(env, started.elapsed());
@@ -377,7 +356,7 @@ fn socket_send_batch<'a>(
 /// Receives one datagram in passive mode; runs on a dirty IO scheduler.
 #[rustler::nif(schedule = "DirtyIo")]
 fn socket_recv<'a>(env: Env<'a>, s: Handle, timeout: Term<'a>) -> NifResult<Term<'a>> {
-    let timeout_ms = if matches!(timeout.decode::<Atom>(), Ok(a) if a == infinity()) {
+    let timeout_ms = if matches!(timeout.decode::<Atom>(), Ok(a) if a == atoms::infinity()) {
         None
     } else {
         Some(timeout.decode::<u32>()?)
@@ -458,7 +437,7 @@ fn socket_path_mtu<'a>(env: Env<'a>, s: Handle) -> Term<'a> {
 fn socket_df<'a>(env: Env<'a>, s: Handle) -> Term<'a> {
     let df = s.endpoint.socket().and_then(|sock| sock.df());
     match df {
-        Ok(policy) => (atoms::ok(), Atom::from_str(env, policy.name()).ok()).encode(env),
+        Ok(policy) => (atoms::ok(), atoms::named(env, policy.name())).encode(env),
         Err(e) => error_reason(env, e),
     }
 }

@@ -5,8 +5,6 @@ use crate::atoms;
 use plpmtud_core::wire::{self, Kind};
 use rustler::{Binary, Encoder, Env, NewBinary, NifResult, Term};
 
-rustler::atoms! { probe, ack }
-
 /// The largest UDP payload: no probe is larger.
 const MAX_PAYLOAD: u32 = 65_535;
 
@@ -42,18 +40,11 @@ fn wire_parse<'a>(env: Env<'a>, datagram: Binary<'a>) -> Term<'a> {
     match wire::parse(&datagram) {
         Ok(h) => {
             let kind = match h.kind {
-                Kind::Probe => probe(),
-                Kind::Ack => ack(),
+                Kind::Probe => atoms::probe(),
+                Kind::Ack => atoms::ack(),
             };
             (kind, h.nonce, h.size).encode(env)
         }
-        Err(e) => {
-            let reason = rustler::Atom::from_str(env, e.name()).map(|a| a.encode(env));
-            (
-                atoms::error(),
-                reason.unwrap_or_else(|_| e.name().encode(env)),
-            )
-                .encode(env)
-        }
+        Err(e) => (atoms::error(), atoms::named(env, e.name())).encode(env),
     }
 }
