@@ -186,7 +186,7 @@ impl Events {
                 Event::MtuChanged { old, new, reason } => Some((old, new, reason)),
                 _ => None,
             })
-            .last()
+            .next_back()
     }
 }
 
