@@ -93,7 +93,7 @@ floor_rates =
 gso_floor_rates =
   for _ <- 1..reps do
     {out, 0} =
-      System.cmd("cargo", ~w(run -q --release -p plpmtud_core --example sendmmsg_floor #{count * 4} gso))
+      System.cmd("cargo", ~w(run -q --release -p plpmtud_udp --example sendmmsg_floor #{count * 4} gso))
 
     out |> String.trim() |> String.to_integer() |> Kernel.*(1.0)
   end

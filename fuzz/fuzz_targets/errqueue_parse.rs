@@ -1,7 +1,7 @@
 //! Error-queue control messages and socket addresses: never panic.
 #![no_main]
 
-use plpmtud_core::socket::errqueue;
+use plpmtud_udp::errqueue;
 
 libfuzzer_sys::fuzz_target!(|data: &[u8]| {
     if let Ok(err) = errqueue::parse_control(data) {

@@ -22,7 +22,7 @@ defmodule PLPMTUD.DfModeLabTest do
 
   setup_all do
     {out, status} =
-      System.cmd("cargo", ~w(build -q --release -p plpmtud_core --example forge_ptb),
+      System.cmd("cargo", ~w(build -q --release -p plpmtud_udp --example forge_ptb),
         cd: @root,
         stderr_to_stdout: true
       )

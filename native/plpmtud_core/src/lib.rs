@@ -1,15 +1,18 @@
 //! plpmtud core: sans-IO packetization-layer path MTU discovery (RFC 4821 / RFC 8899).
 //!
 //! The [`prober::Prober`] is one state machine per path: the caller passes
-//! monotonic time in (milliseconds) with each event and reads back what to
-//! probe next and when it next needs to be woken. It never reads a clock,
-//! never sleeps, never allocates after construction and never panics.
+//! monotonic time in (milliseconds) with each event and gets back the
+//! [`Events`] it produced. It never reads a clock, never sleeps, never
+//! allocates after construction and never panics. There are no sockets,
+//! threads or libc here: the DF socket is the `plpmtud_udp` crate. The
+//! path simulator and the fuzzing harness are behind the `sim` feature.
 
 pub mod black_hole;
 pub mod cache;
 pub mod config;
 pub mod events;
 pub mod fragment;
+#[cfg(feature = "sim")]
 pub mod fuzz;
 pub mod overhead;
 pub mod prober;
@@ -18,8 +21,8 @@ pub mod rate_limit;
 pub mod ring;
 pub mod rtt;
 pub mod search;
+#[cfg(feature = "sim")]
 pub mod sim;
-pub mod socket;
 pub mod units;
 pub mod wire;
 

@@ -42,7 +42,10 @@ pub fn decode(map: Term<'_>) -> Result<Config, NifError> {
     let mut config = Config::default();
     for (key, value) in entries {
         let Ok(name) = key.atom_to_string() else {
-            return Err(config_arg("config", "unknown plpmtud option: keys are atoms"));
+            return Err(config_arg(
+                "config",
+                "unknown plpmtud option: keys are atoms",
+            ));
         };
         let mut atom_name = String::new();
         let value = value_of(value, &mut atom_name);

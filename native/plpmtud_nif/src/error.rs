@@ -3,8 +3,8 @@
 //! (or, for [`NifError::BadArg`], raises `badarg`).
 
 use crate::atoms;
-use plpmtud_core::socket::{errno_name, SocketError};
 use plpmtud_core::{ConfigError, ProbeError};
+use plpmtud_udp::{errno_name, SocketError};
 use rustler::{Encoder, Env, Term};
 
 /// Every way a NIF call can fail.

@@ -2,11 +2,13 @@
 //! core, encode results. No discovery logic lives here.
 
 mod atoms;
+mod cache;
 mod config;
 mod encode;
 mod error;
-mod knowledge;
+mod fragment;
 mod list;
+mod overhead;
 mod prober;
 mod rate_limit;
 mod socket;

@@ -5,20 +5,17 @@
 use crate::error::NifError;
 use crate::{atoms, encode, list};
 use parking_lot::Mutex;
-use plpmtud_core::socket::endpoint::{Active, Delivery, Endpoint};
-use plpmtud_core::socket::errqueue::ErrorKind;
-use plpmtud_core::socket::{DfPolicy, DfSocket, ErrorEntry, OpenOptions, SocketError, Transport};
+use plpmtud_udp::endpoint::{Active, Delivery, Endpoint};
+use plpmtud_udp::{DfPolicy, DfSocket, OpenOptions, SocketError, Transport};
 use rustler::{
     Atom, Binary, Encoder, Env, LocalPid, Monitor, NifResult, OwnedEnv, Resource, ResourceArc, Term,
 };
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
-use std::sync::atomic::{AtomicU64, Ordering};
 
 /// A socket owned by one controlling process, closed when that process exits.
 pub struct SocketResource {
     endpoint: Endpoint,
     owner: Mutex<(LocalPid, Option<Monitor>)>,
-    errors_dropped: AtomicU64,
 }
 
 #[rustler::resource_impl]
@@ -126,15 +123,6 @@ fn decode_active(term: Term<'_>) -> NifResult<Active> {
     }
 }
 
-/// The reported MTU when `entry` is an ICMP Packet-Too-Big; other entries are dropped.
-fn packet_too_big(entry: &ErrorEntry) -> Option<(u32, Option<IpAddr>)> {
-    let err = entry.error.ok()?;
-    match err.kind() {
-        ErrorKind::PacketTooBig { mtu } => Some((mtu, err.offender)),
-        _ => None,
-    }
-}
-
 /// The message for one delivery to the controlling process.
 fn delivery_message<'a>(env: Env<'a>, socket: &Handle, d: &Delivery<'_>) -> Term<'a> {
     match d {
@@ -144,9 +132,12 @@ fn delivery_message<'a>(env: Env<'a>, socket: &Handle, d: &Delivery<'_>) -> Term
             (atoms::plpmtud_udp(), socket.clone(), ip, from.port(), data).encode(env)
         }
         Delivery::Passive => (atoms::plpmtud_udp_passive(), socket.clone()).encode(env),
-        Delivery::Error(entry) => {
+        Delivery::PacketTooBig {
+            mtu: reported,
+            offender: from,
+            entry,
+        } => {
             let nil = atoms::nil().encode(env);
-            let (reported, from) = packet_too_big(entry).unwrap_or((0, None));
             let keys = [
                 atoms::mtu(),
                 atoms::offender(),
@@ -172,12 +163,6 @@ fn start_reader(handle: &Handle, active: Active, read_data: bool) -> Result<(), 
     handle
         .endpoint
         .start_reader(active, read_data, move |delivery| {
-            if let Delivery::Error(entry) = &delivery {
-                if packet_too_big(entry).is_none() {
-                    socket.errors_dropped.fetch_add(1, Ordering::Relaxed);
-                    return true;
-                }
-            }
             let owner = socket.owner.lock().0;
             env.send_and_clear(&owner, |env| delivery_message(env, &socket, &delivery))
                 .is_ok()
@@ -189,7 +174,6 @@ fn new_handle(env: Env<'_>, endpoint: Endpoint) -> Handle {
     let handle = ResourceArc::new(SocketResource {
         endpoint,
         owner: Mutex::new((owner, None)),
-        errors_dropped: AtomicU64::new(0),
     });
     let monitor = handle.monitor(Some(env), &owner);
     handle.owner.lock().1 = monitor;
@@ -313,7 +297,7 @@ fn socket_send_batch<'a>(
     list: Term<'a>,
     dest: Option<(Term<'a>, Term<'a>)>,
 ) -> NifResult<Term<'a>> {
-    const CHUNK: usize = plpmtud_core::socket::BATCH_CHUNK;
+    const CHUNK: usize = plpmtud_udp::BATCH_CHUNK;
     // Every element is checked before anything is sent, so a bad one raises
     // without a partial send.
     let list = list::checked::<Binary<'a>>(list)?;
@@ -361,9 +345,6 @@ fn socket_recv<'a>(env: Env<'a>, s: Handle, timeout: Term<'a>) -> NifResult<Term
     } else {
         Some(timeout.decode::<u32>()?)
     };
-    if s.endpoint.active() != Active::Off {
-        return Ok(error_reason(env, SocketError::Invalid("socket is active")));
-    }
     let mut buf = vec![0u8; 65_535];
     Ok(match s.endpoint.recv(&mut buf, timeout_ms) {
         Ok((len, from)) => {
@@ -470,8 +451,7 @@ fn socket_peername<'a>(env: Env<'a>, s: Handle) -> Term<'a> {
 /// Counters: datagrams and PTB reports delivered, error-queue entries dropped.
 #[rustler::nif]
 fn socket_stats<'a>(env: Env<'a>, s: Handle) -> Term<'a> {
-    let (datagrams, errors) = s.endpoint.counters();
-    let dropped = s.errors_dropped.load(Ordering::Relaxed);
+    let (datagrams, errors, dropped) = s.endpoint.counters();
     encode::pairs(
         env,
         &[
@@ -492,7 +472,7 @@ fn tcp_set_mss(env: Env<'_>, fd: i32, mss: u32) -> Term<'_> {
             return Err(SocketError::Invalid("negative fd"));
         }
         let mss = i32::try_from(mss).map_err(|_| SocketError::Invalid("mss too large"))?;
-        plpmtud_core::socket::set_tcp_mss(fd, mss)
+        plpmtud_udp::set_tcp_mss(fd, mss)
     })();
     ok_or_error(env, result)
 }

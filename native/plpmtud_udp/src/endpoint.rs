@@ -8,7 +8,7 @@
 
 use super::{DfSocket, ErrorEntry, SocketError};
 use parking_lot::{Mutex, RwLock};
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -55,8 +55,17 @@ pub enum Delivery<'a> {
         /// Its payload.
         data: &'a [u8],
     },
-    /// An error-queue entry (ICMP error), delivered whatever the active mode.
-    Error(&'a ErrorEntry),
+    /// An ICMP Packet-Too-Big (or Fragmentation Needed) from the error
+    /// queue, delivered whatever the active mode. Other ICMP errors are
+    /// counted ([`ReaderCounters::errors_dropped`]) and not delivered.
+    PacketTooBig {
+        /// The MTU it reports.
+        mtu: u32,
+        /// The router that sent it, when known.
+        offender: Option<IpAddr>,
+        /// The error-queue entry (destination and quoted bytes).
+        entry: &'a ErrorEntry,
+    },
     /// An `Active::Count` ran out; the socket is now passive.
     Passive,
 }
@@ -66,8 +75,10 @@ pub enum Delivery<'a> {
 pub struct ReaderCounters {
     /// Datagrams delivered.
     pub datagrams: AtomicU64,
-    /// Error-queue entries delivered.
+    /// Packet-Too-Big reports delivered.
     pub errors: AtomicU64,
+    /// Error-queue entries that were no Packet-Too-Big, dropped.
+    pub errors_dropped: AtomicU64,
 }
 
 /// A non-blocking pipe used as an event.
@@ -233,24 +244,30 @@ impl Endpoint {
         *self.control.active.lock()
     }
 
-    /// Datagrams and error-queue entries the reader delivered.
-    pub fn counters(&self) -> (u64, u64) {
+    /// Datagrams and Packet-Too-Big reports the reader delivered, and
+    /// error-queue entries it dropped (ICMP errors that are no PTB).
+    pub fn counters(&self) -> (u64, u64, u64) {
         let c = &self.control.counters;
         (
             c.datagrams.load(Ordering::Relaxed),
             c.errors.load(Ordering::Relaxed),
+            c.errors_dropped.load(Ordering::Relaxed),
         )
     }
 
     /// Receives one datagram, waiting at most `timeout_ms` (`None`: forever).
-    /// Returns [`SocketError::WouldBlock`] on timeout and
-    /// [`SocketError::Closed`] if the socket is closed meanwhile.
+    /// Returns [`SocketError::WouldBlock`] on timeout,
+    /// [`SocketError::Closed`] if the socket is closed meanwhile and
+    /// [`SocketError::Invalid`] while an active mode delivers datagrams.
     pub fn recv(
         &self,
         buf: &mut [u8],
         timeout_ms: Option<u32>,
     ) -> Result<(usize, SocketAddr), SocketError> {
         let socket = self.socket()?;
+        if self.active() != Active::Off {
+            return Err(SocketError::Invalid("socket is active"));
+        }
         let timeout = timeout_ms.map_or(-1, |t| i32::try_from(t).unwrap_or(i32::MAX));
         loop {
             match socket.recv_from(buf) {
@@ -362,8 +379,20 @@ where
     for _ in 0..READ_BURST {
         match socket.read_error() {
             Ok(Some(entry)) => {
+                let Some((mtu, offender)) = entry.packet_too_big() else {
+                    control
+                        .counters
+                        .errors_dropped
+                        .fetch_add(1, Ordering::Relaxed);
+                    continue;
+                };
                 control.counters.errors.fetch_add(1, Ordering::Relaxed);
-                if !sink(Delivery::Error(&entry)) {
+                let delivery = Delivery::PacketTooBig {
+                    mtu,
+                    offender,
+                    entry: &entry,
+                };
+                if !sink(delivery) {
                     return false;
                 }
             }

@@ -12,8 +12,8 @@ pub mod errqueue;
 pub use df::{df, set_df, DfPolicy};
 pub use error::{errno_name, SocketError};
 
-use crate::units::IpFamily;
 use errqueue::{ExtendedError, ParseError};
+use plpmtud_core::IpFamily;
 use socket2::{Domain, Protocol, SockAddr, Socket, Type};
 use std::mem::{ManuallyDrop, MaybeUninit};
 use std::net::SocketAddr;
@@ -77,6 +77,18 @@ pub struct ErrorEntry {
     pub dest: Option<SocketAddr>,
     /// The start of that datagram (our own payload), at most [`QUOTED_MAX`] bytes.
     pub quoted: Vec<u8>,
+}
+
+impl ErrorEntry {
+    /// The reported MTU and the router that sent it, when this entry is an
+    /// ICMP Packet-Too-Big / Fragmentation Needed; `None` for any other error.
+    pub fn packet_too_big(&self) -> Option<(u32, Option<std::net::IpAddr>)> {
+        let err = self.error.as_ref().ok()?;
+        match err.kind() {
+            errqueue::ErrorKind::PacketTooBig { mtu } => Some((mtu, err.offender)),
+            _ => None,
+        }
+    }
 }
 
 /// The outcome of a batched send.

@@ -1,7 +1,7 @@
 //! Sockets inside network namespaces this test creates (root only; CI runs
 //! as root). Each namespace is removed when its guard drops, also on failure.
 
-use plpmtud_core::socket::{DfSocket, OpenOptions, SocketError, Transport};
+use plpmtud_udp::{DfSocket, OpenOptions, SocketError, Transport};
 use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant};

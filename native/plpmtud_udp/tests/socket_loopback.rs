@@ -1,9 +1,9 @@
 //! The DF socket on loopback: DF policies, sends, batches, EMSGSIZE, the
 //! error queue, and the endpoint's reader in every active mode.
 
-use plpmtud_core::socket::endpoint::{Active, Delivery, Endpoint};
-use plpmtud_core::socket::errqueue::ErrorKind;
-use plpmtud_core::socket::{DfPolicy, DfSocket, OpenOptions, SocketError};
+use plpmtud_udp::endpoint::{Active, Delivery, Endpoint};
+use plpmtud_udp::errqueue::ErrorKind;
+use plpmtud_udp::{DfPolicy, DfSocket, OpenOptions, SocketError};
 use std::net::SocketAddr;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
@@ -163,7 +163,7 @@ fn endpoint_with_reader(active: Active) -> (Endpoint, SocketAddr, mpsc::Receiver
         .start_reader(active, true, move |d| match d {
             Delivery::Datagram { data, .. } => tx.send(Some(data[0])).is_ok(),
             Delivery::Passive => tx.send(None).is_ok(),
-            Delivery::Error(_) => true,
+            Delivery::PacketTooBig { .. } => true,
         })
         .unwrap();
     (endpoint, addr, rx)
@@ -178,6 +178,27 @@ fn send_numbers(to: SocketAddr, numbers: std::ops::Range<u8>) {
 
 const WAIT: Duration = Duration::from_secs(2);
 const QUIET: Duration = Duration::from_millis(100);
+
+/// An ICMP error that is no Packet-Too-Big (port unreachable) is counted
+/// and dropped by the reader; the socket refuses a passive recv while active.
+#[test]
+fn errors_other_than_ptb_are_counted_not_delivered() {
+    let (endpoint, _addr, rx) = endpoint_with_reader(Active::On);
+    let closed_port = open(V4).local_addr().unwrap();
+    let socket = endpoint.socket().unwrap();
+    socket.send_to(b"PLPMTUD-probe-nonce", closed_port).unwrap();
+    let started = std::time::Instant::now();
+    while endpoint.counters().2 == 0 && started.elapsed() < WAIT {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    assert_eq!(endpoint.counters().1, 0, "no PTB was delivered");
+    assert_eq!(endpoint.counters().2, 1, "the port unreachable was counted");
+    assert!(rx.recv_timeout(QUIET).is_err());
+    assert_eq!(
+        endpoint.recv(&mut [0u8; 16], Some(0)),
+        Err(SocketError::Invalid("socket is active"))
+    );
+}
 
 #[test]
 fn active_on_delivers_everything() {
@@ -289,7 +310,7 @@ fn equal_sized_batches_go_out_with_gso_and_arrive_as_separate_datagrams() {
     let outcome = client.send_batch(&views, None);
     assert_eq!(
         outcome,
-        plpmtud_core::socket::BatchOutcome {
+        plpmtud_udp::BatchOutcome {
             sent: 61,
             error: None
         }

@@ -2,7 +2,7 @@
 //! (socket2 has no API for it).
 
 use super::SocketError;
-use crate::units::IpFamily;
+use plpmtud_core::IpFamily;
 use std::os::fd::RawFd;
 
 /// Whether and how datagrams carry Don't-Fragment.

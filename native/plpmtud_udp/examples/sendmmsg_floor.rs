@@ -6,7 +6,7 @@
 //!
 //! With `gso`, the 32 datagrams go as one UDP GSO send instead.
 
-use plpmtud_core::socket::{DfSocket, OpenOptions};
+use plpmtud_udp::{DfSocket, OpenOptions};
 use std::time::Instant;
 
 fn main() {
