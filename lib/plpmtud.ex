@@ -267,10 +267,6 @@ defmodule PLPMTUD do
   @spec check(t()) :: :ok | {:error, String.t()}
   def check(prober), do: Native.prober_check(prober)
 
-  @doc "What this node knows about its paths and what looks wrong (see `PLPMTUD.Diagnostics`)."
-  @spec diagnostics() :: map()
-  defdelegate diagnostics, to: PLPMTUD.Diagnostics, as: :report
-
   @doc "The version of the Rust engine the NIF was built with, e.g. `\"0.1.0\"`."
   @spec core_version() :: String.t()
   defdelegate core_version, to: Native

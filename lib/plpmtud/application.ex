@@ -3,7 +3,7 @@ defmodule PLPMTUD.Application do
   The `:plpmtud` application: creates the node-wide path-MTU cache
   (`PLPMTUD.Cache`; `:cache_capacity` entries, default 10 000, and
   `:cache_ttl` ms, default 600 000, from the application environment) and
-  the registry of running `PLPMTUD.Prober`s that `PLPMTUD.diagnostics/0` reads.
+  the registry of running `PLPMTUD.Prober`s that `PLPMTUD.Diagnostics.report/0` reads.
   """
   use Application
 

@@ -6,7 +6,7 @@ defmodule PLPMTUD.Diagnostics do
   MTU changes, with plain-language warnings.
   """
 
-  alias PLPMTUD.{Cache, Prober}
+  alias PLPMTUD.{Cache, Prober, Socket}
 
   @counters ~w(searches_completed fallbacks black_holes ptb_accepted ptb_unmatched ptb_not_smaller
                ptb_below_floor ptb_not_probing probes_sent probes_acked probes_lost_timeout
@@ -68,10 +68,8 @@ defmodule PLPMTUD.Diagnostics do
 
   defp impossible_ipv6(probers, cache) do
     low =
-      Enum.any?(cache, fn {ip, e} -> tuple_size(ip) == 8 and e.mtu < 1280 end) or
-        Enum.any?(probers, fn p ->
-          match?({ip, _} when tuple_size(ip) == 8, p.peer) and p.info.mtu < 1280
-        end)
+      Enum.any?(cache, fn {ip, e} -> Socket.family_of(ip) == :inet6 and e.mtu < 1280 end) or
+        Enum.any?(probers, fn p -> Socket.family_of(p.peer) == :inet6 and p.info.mtu < 1280 end)
 
     low && "an IPv6 path MTU below 1280 is impossible: a bug or an attack"
   end

@@ -179,7 +179,8 @@ defmodule PLPMTUD.Driver do
   defp transmit(driver, size) do
     nonce = Wire.nonce()
     driver = %{driver | sent: driver.sent + 1}
-    datagram = Wire.probe(driver.mode, driver.family, nonce, size, driver.sent)
+    sizes = {size, PLPMTUD.payload_for(driver.prober, size)}
+    datagram = Wire.probe(driver.mode, driver.family, nonce, sizes, driver.sent)
 
     case Socket.send(driver.socket, datagram) do
       :ok -> {:ok, nonce, driver}

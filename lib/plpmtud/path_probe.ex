@@ -17,7 +17,7 @@ defmodule PLPMTUD.PathProbe do
     * `{:emsgsize, mtu, verdict}` - the local kernel refused a probe as too big
   """
 
-  alias PLPMTUD.{Driver, Socket, Wire}
+  alias PLPMTUD.{Driver, Socket}
 
   @typedoc "The outcome of a discovery."
   @type result :: %{
@@ -57,7 +57,7 @@ defmodule PLPMTUD.PathProbe do
         on_event: fn _ -> :ok end
       )
 
-    family = if tuple_size(ip) == 4, do: :inet, else: :inet6
+    family = Socket.family_of(ip)
     mode = options[:mode]
     port = if mode == :icmp, do: 0, else: options[:port]
     config = Keyword.merge(options[:config], family: family, packet_overhead: 8)
@@ -95,7 +95,7 @@ defmodule PLPMTUD.PathProbe do
 
     %{
       mtu: mtu,
-      udp_payload: mtu - Wire.ip_header(driver.family) - 8,
+      udp_payload: PLPMTUD.payload_size(driver.prober),
       state: PLPMTUD.state(driver.prober),
       probes: driver.probes,
       sizes: Enum.reverse(driver.sizes),

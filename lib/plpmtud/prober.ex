@@ -188,8 +188,6 @@ defmodule PLPMTUD.Prober do
             ":subscribe must be a list of pids, got: #{inspect(options[:subscribe])}"
     end
 
-    # Unknown keys and wrong types raise here; the handle is dropped.
-    _ = PLPMTUD.new(options[:config])
     :ok
   end
 
@@ -210,14 +208,12 @@ defmodule PLPMTUD.Prober do
       {host, port} ->
         family =
           Map.new(options[:config])[:family] || options[:socket_options][:family] ||
-            family_of(host)
+            Socket.family_of(host) || :inet
 
-        with {:ok, ip} <- Socket.resolve(host, family), do: {:ok, {ip, port}, family_of(ip)}
+        with {:ok, ip} <- Socket.resolve(host, family),
+             do: {:ok, {ip, port}, Socket.family_of(ip)}
     end
   end
-
-  defp family_of(ip) when is_tuple(ip) and tuple_size(ip) == 8, do: :inet6
-  defp family_of(_host), do: :inet
 
   @doc "The current PLPMTU in IP bytes."
   @spec mtu(server()) :: pos_integer()

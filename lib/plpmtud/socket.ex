@@ -159,10 +159,15 @@ defmodule PLPMTUD.Socket do
   defp netns_path(other),
     do: raise(ArgumentError, "netns must be a name or a path, got: #{inspect(other)}")
 
-  defp family_of({ip, _port}), do: family_of(ip)
-  defp family_of(ip) when is_tuple(ip) and tuple_size(ip) == 8, do: :inet6
-  defp family_of(ip) when is_tuple(ip) and tuple_size(ip) == 4, do: :inet
-  defp family_of(_), do: nil
+  @doc """
+  The family of an address tuple, or of the address of an `{address, port}`
+  pair: `:inet`, `:inet6`, or `nil` for anything else (a host name).
+  """
+  @spec family_of(term()) :: :inet | :inet6 | nil
+  def family_of({ip, port}) when is_integer(port), do: family_of(ip)
+  def family_of(ip) when is_tuple(ip) and tuple_size(ip) == 8, do: :inet6
+  def family_of(ip) when is_tuple(ip) and tuple_size(ip) == 4, do: :inet
+  def family_of(_), do: nil
 
   defp any_address(:inet), do: {0, 0, 0, 0}
   defp any_address(:inet6), do: {0, 0, 0, 0, 0, 0, 0, 0}

@@ -7,8 +7,9 @@ defmodule PLPMTUD.Wire do
     * `:icmp` - an ICMP / ICMPv6 echo request padded to the probe size, on a
       ping socket, answered by any host that answers ping.
 
-  Sizes here are IP bytes; the header overheads are explicit: IPv4 20, IPv6
-  40, then UDP 8 or ICMP 8.
+  The prober that asks for a probe converts its IP size to the payload the
+  datagram carries (`PLPMTUD.payload_for/2`: its family's IP header and 8
+  bytes of UDP or ICMP header): the one place sizes are converted.
   """
 
   alias PLPMTUD.Native
@@ -29,27 +30,23 @@ defmodule PLPMTUD.Wire do
     nonce
   end
 
-  @doc "Bytes of IP header for `family`."
-  @spec ip_header(family()) :: 20 | 40
-  def ip_header(:inet), do: 20
-  def ip_header(:inet6), do: 40
-
   @doc """
   The datagram to hand to the socket for a probe of `ip_size` IP bytes
-  carrying `nonce`. For `:udp` it is the UDP payload; for `:icmp` the echo
+  carrying `nonce`, whose UDP payload (`:udp`) or echo data (`:icmp`) is
+  `payload` bytes. For `:udp` it is the UDP payload; for `:icmp` the echo
   message (the kernel fills in identifier and checksum; the sequence number
   is `seq`'s low 16 bits and the nonce opens the echoed data).
   """
-  @spec probe(mode(), family(), nonce(), pos_integer(), non_neg_integer()) :: binary()
-  def probe(mode, family, nonce, ip_size, seq \\ 0)
+  @spec probe(mode(), family(), nonce(), {pos_integer(), non_neg_integer()}, non_neg_integer()) ::
+          binary()
+  def probe(mode, family, nonce, sizes, seq \\ 0)
 
-  def probe(:udp, family, nonce, ip_size, _seq) do
-    Native.wire_probe(nonce, ip_size, max(ip_size - ip_header(family) - 8, 0))
-  end
+  def probe(:udp, _family, nonce, {ip_size, payload}, _seq),
+    do: Native.wire_probe(nonce, ip_size, payload)
 
-  def probe(:icmp, family, nonce, ip_size, seq) do
+  def probe(:icmp, family, nonce, {_ip_size, payload}, seq) do
     type = if family == :inet, do: 8, else: 128
-    padding = max(ip_size - ip_header(family) - 16, 0)
+    padding = max(payload - 8, 0)
     <<type, 0, 0::16, 0::16, rem(seq, 65_536)::16, nonce::64, 0::size(padding)-unit(8)>>
   end
 

@@ -56,11 +56,17 @@ defmodule PLPMTUD.DfModeLabTest do
     assert status == 0, out
   end
 
+  # UDP payload of a datagram of @size IP bytes, by a prober's conversion.
+  defp payload(family) do
+    {:ok, p} = PLPMTUD.new(family: family, packet_overhead: 8)
+    PLPMTUD.payload_for(p, @size)
+  end
+
   # Sends a probe of @size IP bytes; on success, waits for the responder's ack.
   defp probe(socket, family) do
     nonce = Wire.nonce()
 
-    with :ok <- Socket.send(socket, Wire.probe(:udp, family, nonce, @size)) do
+    with :ok <- Socket.send(socket, Wire.probe(:udp, family, nonce, {@size, payload(family)})) do
       receive do
         {:plpmtud_udp, ^socket, _ip, _port, data} ->
           assert {:ack, ^nonce, received} = Wire.parse_reply(:udp, family, data)
@@ -82,7 +88,7 @@ defmodule PLPMTUD.DfModeLabTest do
     test "#{family}: forged PTBs poison the kernel's PMTU; df: :do sockets then get EMSGSIZE, df: :probe sockets keep probing",
          %{forge: forge} do
       family = unquote(family)
-      payload = @size - Wire.ip_header(family) - 8
+      payload = payload(family)
       # A black hole (routers send no ICMP), with an attacker beside r1.
       ns = Lab.up!("pldf#{family}", "blackhole", ["--attacker"])
       start_supervised!({Responder, netns: ns.server})

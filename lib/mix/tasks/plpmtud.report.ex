@@ -32,7 +32,7 @@ defmodule Mix.Tasks.Plpmtud.Report do
       discover(target, ip, port || PLPMTUD.Responder.default_port(), mode, opts[:netns])
     end
 
-    print(PLPMTUD.diagnostics())
+    print(PLPMTUD.Diagnostics.report())
   end
 
   defp parse_mode("udp"), do: :udp

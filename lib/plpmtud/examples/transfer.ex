@@ -51,7 +51,12 @@ defmodule PLPMTUD.Examples.Transfer do
       Socket.open(0, netns: client.netns, connect: {server.ip, port}, df: :probe, active: true)
 
     {:ok, prober} =
-      PLPMTUD.new(packet_overhead: @overhead, strategy: :common_values, mtu_probe_interval: 2_000)
+      PLPMTUD.new(
+        family: Socket.family_of(server.ip),
+        packet_overhead: @overhead,
+        strategy: :common_values,
+        mtu_probe_interval: 2_000
+      )
 
     _events = PLPMTUD.connected(prober)
 
@@ -219,7 +224,7 @@ defmodule PLPMTUD.Examples.Transfer do
         do: {current, false},
         else: {len, probe?}
 
-    ip_size = len + @overhead + 20
+    ip_size = PLPMTUD.ip_for(state.prober, len)
     probe? = probe? and PLPMTUD.claim_probe(state.prober, id, ip_size)
     payload = binary_part(state.data, offset, len)
     :ok = send_or_drop(state.socket, <<id::64, offset::64, 0::32, payload::binary>>)
@@ -268,12 +273,11 @@ defmodule PLPMTUD.Examples.Transfer do
   defp segment_size(%{sizing: {:fixed, payload}}, max_len), do: {min(payload, max_len), false}
 
   defp segment_size(%{sizing: :plpmtud, prober: p}, max_len) do
-    case PLPMTUD.next_probe(p) do
-      ip_size when is_integer(ip_size) and ip_size - @overhead - 20 <= max_len ->
-        {ip_size - @overhead - 20, true}
-
-      _ ->
-        {min(PLPMTUD.payload_size(p), max_len), false}
+    with size when is_integer(size) <- PLPMTUD.next_probe(p),
+         payload when payload <= max_len <- PLPMTUD.payload_for(p, size) do
+      {payload, true}
+    else
+      _ -> {min(PLPMTUD.payload_size(p), max_len), false}
     end
   end
 
