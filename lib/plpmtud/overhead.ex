@@ -25,8 +25,8 @@ defmodule PLPMTUD.Overhead do
 
   @doc "The TCP MSS for a path MTU: MTU − IP header − TCP header (no options)."
   @spec mss(pos_integer(), :inet | :inet6) :: non_neg_integer()
-  def mss(mtu, :inet), do: max(mtu - 40, 0)
-  def mss(mtu, :inet6), do: max(mtu - 60, 0)
+  def mss(mtu, :inet), do: payload_budget(mtu, [:ipv4, :tcp])
+  def mss(mtu, :inet6), do: payload_budget(mtu, [:ipv6, :tcp])
 
   @doc """
   Sets `TCP_MAXSEG` to `mss` on a gen_tcp socket (through its fd) and
