@@ -321,8 +321,12 @@ config_table! {
         "the smallest PLPMTU, used without a probe (on IPv6 never below 1280)";
     "mtu_ceiling" => ceiling: u32 = 1500, 68..=65_535,
         "the largest size ever probed";
+    "mtu_initial" => initial: Option<u32> = None, 68..=65_535,
+        "the PLPMTU before any probe confirmed one (nil: the floor; aiutp: 1344); probed first, and if it fails the search goes on below it from the floor";
     "disabled_mtu" => disabled_mtu: Option<u32> = None, 68..=65_535,
         "the PLPMTU while discovery is disabled (nil: the floor; aiutp's 1296-byte payload is 1344)";
+    "padding_overhead" => padding_overhead: u32 = 0, 0..=65_535,
+        "bytes a padding extension adds by itself when a data packet is padded up to a probe (uTP: 2 for the extension header)";
     "search_threshold" => search_threshold: u32 = 16, 1..=U32,
         "the search ends when the range is at most this many bytes";
     "strategy" => strategy: Strategy = Strategy::Binary, 0..=0,
@@ -364,6 +368,11 @@ impl Config {
         self.floor.max(self.family.min_mtu())
     }
 
+    /// The PLPMTU from the start of discovery until a probe confirms one.
+    pub fn effective_initial_mtu(&self) -> u32 {
+        self.initial.unwrap_or_else(|| self.effective_floor())
+    }
+
     /// The PLPMTU while discovery is disabled.
     pub fn effective_disabled_mtu(&self) -> u32 {
         self.disabled_mtu.unwrap_or_else(|| self.effective_floor())
@@ -392,9 +401,11 @@ impl Config {
             u64::from(self.packet_overhead),
             max_overhead,
         )?;
-        if let Some(mtu) = self.disabled_mtu {
-            at_least("disabled_mtu", u64::from(mtu), effective_floor)?;
-            at_most("disabled_mtu", u64::from(mtu), ceiling)?;
+        for (key, mtu) in [("disabled_mtu", self.disabled_mtu), ("mtu_initial", self.initial)] {
+            if let Some(mtu) = mtu {
+                at_least(key, u64::from(mtu), effective_floor)?;
+                at_most(key, u64::from(mtu), ceiling)?;
+            }
         }
         at_least(
             "max_probe_timeout",

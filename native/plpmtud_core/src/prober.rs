@@ -262,7 +262,7 @@ impl Prober {
         config.validate()?;
         let floor = config.effective_floor();
         let plpmtu = if config.enabled {
-            floor
+            config.effective_initial_mtu()
         } else {
             config.effective_disabled_mtu()
         };
@@ -514,9 +514,10 @@ impl Prober {
             p.config.enabled = enabled;
             p.phase = Phase::Disabled;
             if enabled {
-                p.set_plpmtu(now_ms, p.floor, ChangeReason::Initial, out);
+                let initial = p.config.effective_initial_mtu();
+                p.set_plpmtu(now_ms, initial, ChangeReason::Initial, out);
                 if p.connected {
-                    p.start_search(now_ms, p.config.ceiling, out);
+                    p.begin(now_ms, None, out);
                 }
             } else {
                 let mtu = p.config.effective_disabled_mtu();
@@ -685,15 +686,28 @@ impl Prober {
             return;
         }
         self.connected = true;
-        if !self.config.enabled {
-            return;
+        if self.config.enabled {
+            self.begin(now_ms, hint, out);
         }
+    }
+
+    /// The first search of a connection. A cached `hint` is probed first
+    /// and bounds the search; otherwise `mtu_initial`, in use but not yet
+    /// confirmed, is probed first (when above the floor). Either way the
+    /// floor is the only size confirmed so far, so a failure of that first
+    /// probe continues the search below it, at the floor meanwhile.
+    fn begin(&mut self, now_ms: u64, hint: Option<u32>, out: &mut Events) {
         self.start_search(now_ms, self.config.ceiling, out);
         let hint = hint.filter(|&h| h > self.floor && h <= self.config.ceiling);
-        if let (Some(hint), Phase::Searching { range, attempt }) = (hint, &mut self.phase) {
-            range.limit = hint;
-            range.untouched = false;
-            *attempt = Attempt::of(hint);
+        let initial = Some(self.plpmtu).filter(|&mtu| mtu > self.floor);
+        let first = hint.or(initial);
+        if let (Some(first), Phase::Searching { range, attempt }) = (first, &mut self.phase) {
+            range.confirmed = self.floor;
+            if hint.is_some() {
+                range.limit = first;
+                range.untouched = false;
+            }
+            *attempt = Attempt::of(first);
         }
     }
 
