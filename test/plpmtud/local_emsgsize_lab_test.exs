@@ -49,7 +49,7 @@ defmodule PLPMTUD.LocalEmsgsizeLabTest do
            subscribe: [self()]}
         )
 
-      assert_receive {:plpmtud, ^prober, {:search_complete, 1400}}, 3_000
+      assert_receive {:plpmtud, ^prober, {:search_complete, 1400, _payload}}, 3_000
       assert Prober.mtu(prober) == 1400
       assert Prober.stats(prober).emsgsize_limits >= 1
       assert :ok = PLPMTUD.check(:sys.get_state(prober).handle)
