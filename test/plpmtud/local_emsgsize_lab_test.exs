@@ -32,7 +32,7 @@ defmodule PLPMTUD.LocalEmsgsizeLabTest do
         assert result.mtu == 1400, "#{mode}: #{inspect(result)}"
         assert result.state == :search_complete
         assert result.elapsed_ms < 2_000, "#{mode}: #{result.elapsed_ms} ms"
-        assert_received {:event, {:emsgsize, 1400}}
+        assert_received {:event, {:emsgsize, 1400, :accepted}}
       end
     end
 
