@@ -2,23 +2,33 @@ defmodule PLPMTUDTest do
   use ExUnit.Case, async: true
 
   # A responder stand-in: drives the functional API against a path of
-  # `path_mtu` bytes with explicit times; returns the final time.
-  defp search(p, path_mtu, now \\ 0, id \\ 1) do
-    case PLPMTUD.next_probe(p) do
-      nil ->
-        now
+  # `path_mtu` bytes with explicit times, sending each probe the prober's
+  # answers announce (`{:probe_due, size, payload}`, always last).
+  # `events` is the answer that starts it; returns the final time and
+  # every event of the search, oldest first.
+  defp search(p, path_mtu, events, now \\ 0, id \\ 1, seen \\ []) do
+    seen = seen ++ events
 
-      size ->
+    case List.last(events) do
+      {:probe_due, size, payload} ->
+        assert PLPMTUD.next_probe(p) == size
+        assert payload == PLPMTUD.payload_for(p, size)
         :ok = PLPMTUD.probe_sent(p, id, size, now)
 
         if size <= path_mtu do
-          true = PLPMTUD.acked(p, id, now + 5)
-          search(p, path_mtu, now + 5, id + 1)
+          events = PLPMTUD.acked(p, id, now + 5)
+          assert [{:probe_acked, ^id, ^size, 5} | _] = events
+          search(p, path_mtu, events, now + 5, id + 1, seen)
         else
           deadline = PLPMTUD.deadline(p)
-          :ok = PLPMTUD.tick(p, deadline)
-          search(p, path_mtu, deadline, id + 1)
+          events = PLPMTUD.tick(p, deadline)
+          assert [{:probe_lost, ^id, ^size, :timeout} | _] = events
+          search(p, path_mtu, events, deadline, id + 1, seen)
         end
+
+      _ ->
+        assert PLPMTUD.next_probe(p) == nil
+        {now, seen}
     end
   end
 
@@ -27,45 +37,69 @@ defmodule PLPMTUDTest do
     p
   end
 
+  defp changes(events),
+    do: for({:mtu_changed, old, new, reason, _} <- events, do: {old, new, reason})
+
   test "the NIF is loaded and reports the core version" do
     assert PLPMTUD.core_version() =~ ~r/^\d+\.\d+\.\d+$/
   end
 
-  test "search to completion: within 16 bytes below the path, never above" do
+  test "search to completion: within 16 bytes below the path, never above; the events tell it" do
     for path <- [576, 700, 1000, 1280, 1350, 1420, 1492, 1500] do
-      p = new!()
-      :ok = PLPMTUD.connected(p, 0)
-      search(p, path)
+      p = new!(packet_overhead: 28)
+
+      assert [{:search_started, 1500}, {:probe_due, 1038, 990}] =
+               started = PLPMTUD.connected(p, 0)
+
+      assert PLPMTUD.connected(p, 1) == []
+      {_now, events} = search(p, path, started)
+      mtu = PLPMTUD.mtu(p)
       assert PLPMTUD.state(p) == :search_complete
-      assert PLPMTUD.mtu(p) in (path - 16)..path, "path #{path}: #{PLPMTUD.mtu(p)}"
+      assert mtu in (path - 16)..path, "path #{path}: #{mtu}"
+      assert List.last(events) == {:search_complete, mtu, mtu - 20 - 28}
+      # Every change is an acknowledged probe, each from the one before.
+      changes = changes(events)
+      assert Enum.all?(changes, &match?({_, _, :probe_acked}, &1))
+
+      assert Enum.map(changes, &elem(&1, 0)) ==
+               Enum.drop([576 | Enum.map(changes, &elem(&1, 1))], -1)
+
+      assert (changes == [] and mtu == 576) or elem(List.last(changes), 1) == mtu
     end
   end
 
-  test "first probe 1038, then 1269 on an ack; notifications say why" do
+  test "first probe 1038, then 1269 on an ack; the answers say why" do
     p = new!()
-    :ok = PLPMTUD.connected(p, 0)
+    assert [{:search_started, 1500}, {:probe_due, 1038, 1010}] = PLPMTUD.connected(p, 0)
     assert PLPMTUD.next_probe(p) == 1038
     :ok = PLPMTUD.probe_sent(p, 1, 1038, 0)
     assert PLPMTUD.probe?(p, 1)
-    assert PLPMTUD.acked(p, 1, 3)
+
+    assert PLPMTUD.acked(p, 1, 3) == [
+             {:probe_acked, 1, 1038, 3},
+             {:mtu_changed, 576, 1038, :probe_acked, 1010},
+             {:probe_due, 1269, 1241}
+           ]
+
     assert PLPMTUD.next_probe(p) == 1269
-    assert [{:mtu_changed, 576, 1038, :probe_acked}] = PLPMTUD.notifications(p)
+    assert PLPMTUD.acked(p, 1, 4) == [], "a stale ack changes nothing"
     assert [%{new: 576, reason: :initial}, %{at: 3, old: 576, new: 1038}] = PLPMTUD.history(p)
   end
 
   test "timeouts lower the ceiling after three losses; fallback doubles the interval" do
     p = new!(probe_timeout_mode: :fixed, probe_timeout: 100)
-    :ok = PLPMTUD.connected(p, 0)
-    search(p, 100)
+    {_now, events} = search(p, 100, PLPMTUD.connected(p, 0))
     assert PLPMTUD.state(p) == :error
     assert PLPMTUD.mtu(p) == 576
-    assert {:fallback, 576, 3_600_000} in PLPMTUD.notifications(p)
+    assert List.last(events) == {:fallback, 576, 3_600_000}
+    assert changes(events) == []
+    assert length(for {:probe_lost, _, _, :timeout} <- events, do: 1) == 12
     assert %{fallbacks: 1, probes_lost_timeout: 12} = PLPMTUD.stats(p)
   end
 
   test "disabled: never a probe, the fixed size" do
     p = new!(mtu_discovery_enabled: false, disabled_mtu: 1344, packet_overhead: 28)
-    :ok = PLPMTUD.connected(p, 0)
+    assert PLPMTUD.connected(p, 0) == []
     assert PLPMTUD.next_probe(p) == nil
     assert PLPMTUD.payload_size(p) == 1296
     assert PLPMTUD.deadline(p) == nil
@@ -73,35 +107,45 @@ defmodule PLPMTUDTest do
 
   test "PTB hints: accepted only when they quote the probe and report less" do
     p = new!()
-    :ok = PLPMTUD.connected(p, 0)
+    PLPMTUD.connected(p, 0)
     :ok = PLPMTUD.probe_sent(p, 1, 1038, 0)
-    assert PLPMTUD.ptb(p, 900, nil, 1) == :unmatched
-    assert PLPMTUD.ptb(p, 1100, 1, 1) == :not_smaller
-    assert PLPMTUD.ptb(p, 500, 1, 1) == :below_floor
-    assert PLPMTUD.ptb(p, 900, 1, 1) == :accepted
+    assert PLPMTUD.ptb(p, 900, nil, 1) == [{:ptb, 900, :unmatched}]
+    assert PLPMTUD.ptb(p, 1100, 1, 1) == [{:ptb, 1100, :not_smaller}]
+    assert PLPMTUD.ptb(p, 500, 1, 1) == [{:ptb, 500, :below_floor}]
+    assert PLPMTUD.ptb(p, 900, 1, 1) == [{:ptb, 900, :accepted}, {:probe_due, 900, 872}]
     assert PLPMTUD.next_probe(p) == 900
     assert %{ptb_accepted: 1, ptb_ignored: 3} = PLPMTUD.stats(p)
   end
 
   test "a size is too big only after three lost transmissions; the MTU is untouched meanwhile" do
     p = new!(probe_timeout_mode: :fixed, probe_timeout: 100)
-    :ok = PLPMTUD.connected(p, 0)
+    PLPMTUD.connected(p, 0)
 
     for {id, t} <- [{1, 0}, {2, 100}] do
       :ok = PLPMTUD.probe_sent(p, id, 1038, t)
-      :ok = PLPMTUD.tick(p, t + 99)
+      assert PLPMTUD.tick(p, t + 99) == []
       assert PLPMTUD.deadline(p) == t + 100
-      :ok = PLPMTUD.tick(p, t + 100)
-      assert PLPMTUD.next_probe(p) == 1038, "still 1038 after loss #{id}"
+
+      assert PLPMTUD.tick(p, t + 100) == [
+               {:probe_lost, id, 1038, :timeout},
+               {:probe_due, 1038, 1010}
+             ],
+             "still 1038 after loss #{id}"
+
       assert PLPMTUD.info(p).limit == 1500
     end
 
     :ok = PLPMTUD.probe_sent(p, 3, 1038, 200)
-    assert PLPMTUD.lost(p, 3, :dup_ack, 210)
+
+    assert PLPMTUD.lost(p, 3, :dup_ack, 210) == [
+             {:probe_lost, 3, 1038, :dup_ack},
+             {:probe_due, 806, 778}
+           ]
+
+    assert PLPMTUD.lost(p, 3, :dup_ack, 211) == [], "a stale loss changes nothing"
     assert PLPMTUD.next_probe(p) == 806
     assert %{limit: 1037, mtu: 576, state: :searching} = PLPMTUD.info(p)
     assert %{probes_lost_timeout: 2, probes_lost_dup_ack: 1} = PLPMTUD.stats(p)
-    assert PLPMTUD.notifications(p) == []
   end
 
   test "each fallback doubles the wait before the next search, up to max_probe_interval" do
@@ -113,18 +157,19 @@ defmodule PLPMTUDTest do
         max_probe_interval: 3_000
       )
 
-    :ok = PLPMTUD.connected(p, 0)
+    started = PLPMTUD.connected(p, 0)
 
-    Enum.reduce([2_000, 3_000, 3_000], 0, fn wait, now ->
-      now = search(p, 100, now, now * 10 + 1)
+    Enum.reduce([2_000, 3_000, 3_000], {0, started}, fn wait, {now, started} ->
+      {now, events} = search(p, 100, started, now, now * 10 + 1)
       assert PLPMTUD.state(p) == :error
-      assert {:fallback, 576, ^wait} = List.last(PLPMTUD.notifications(p))
+      assert {:fallback, 576, ^wait} = List.last(events)
       assert PLPMTUD.deadline(p) == now + wait
-      :ok = PLPMTUD.tick(p, now + wait - 1)
+      assert PLPMTUD.tick(p, now + wait - 1) == []
       assert PLPMTUD.state(p) == :error
-      :ok = PLPMTUD.tick(p, now + wait)
+      started = PLPMTUD.tick(p, now + wait)
+      assert started == [{:search_started, 1500}, {:probe_due, 1038, 1010}]
       assert PLPMTUD.state(p) == :searching
-      now + wait
+      {now + wait, started}
     end)
 
     assert PLPMTUD.stats(p).fallbacks == 3
@@ -132,33 +177,37 @@ defmodule PLPMTUDTest do
 
   test "re-probe after the interval: the MTU holds until a larger one is confirmed" do
     p = new!(probe_timeout_mode: :fixed, probe_timeout: 50, mtu_probe_interval: 10_000)
-    :ok = PLPMTUD.connected(p, 0)
-    now = search(p, 1200)
+    {now, _} = search(p, 1200, PLPMTUD.connected(p, 0))
     mtu = PLPMTUD.mtu(p)
     assert mtu in 1184..1200
     assert PLPMTUD.deadline(p) == now + 10_000
-    _ = PLPMTUD.notifications(p)
-    :ok = PLPMTUD.tick(p, now + 10_000)
+    started = PLPMTUD.tick(p, now + 10_000)
+    assert [{:search_started, 1500}, {:probe_due, _, _}] = started
     assert PLPMTUD.state(p) == :searching
     # The path did not change: every larger size fails, the MTU stays.
-    now = search(p, 1200, now + 10_000, 100)
+    {now, events} = search(p, 1200, started, now + 10_000, 100)
     assert PLPMTUD.mtu(p) == mtu
-    assert [{:search_complete, ^mtu}] = PLPMTUD.notifications(p)
+    assert changes(events) == []
+    assert List.last(events) == {:search_complete, mtu, mtu - 28}
     # It grew: the next re-probe finds it.
-    :ok = PLPMTUD.tick(p, now + 10_000)
-    search(p, 1400, now + 10_000, 200)
+    {_, events} = search(p, 1400, PLPMTUD.tick(p, now + 10_000), now + 10_000, 200)
     assert PLPMTUD.mtu(p) in 1384..1400
+    assert [{^mtu, _, :probe_acked} | _] = changes(events)
   end
 
   test "PTB hints and EMSGSIZE are ignored when no search runs" do
     p = new!()
-    assert PLPMTUD.ptb(p, 900, nil, 0) == :not_probing
-    assert PLPMTUD.emsgsize(p, 900, 0) == :not_probing
-    :ok = PLPMTUD.connected(p, 0)
-    search(p, 1500)
+    assert PLPMTUD.ptb(p, 900, nil, 0) == [{:ptb, 900, :not_probing}]
+    assert PLPMTUD.emsgsize(p, 900, 0) == [{:emsgsize, 900, :not_probing}]
+    search(p, 1500, PLPMTUD.connected(p, 0))
     assert PLPMTUD.state(p) == :search_complete
-    assert PLPMTUD.ptb(p, 900, 1, 1_000) == :not_probing
-    assert PLPMTUD.emsgsize(p, 1400, 1_000) == :accepted
+    mtu = PLPMTUD.mtu(p)
+    assert PLPMTUD.ptb(p, 900, 1, 1_000) == [{:ptb, 900, :not_probing}]
+
+    assert [{:emsgsize, 1400, :accepted}, {:mtu_changed, ^mtu, 1400, :ptb, 1372} | _] =
+             events = PLPMTUD.emsgsize(p, 1400, 1_000)
+
+    assert List.last(events) == {:probe_due, 1400, 1372}
     assert PLPMTUD.next_probe(p) == 1400
     assert PLPMTUD.mtu(p) == 1400
     assert %{ptb_not_probing: 2, emsgsize_limits: 1} = PLPMTUD.stats(p)
@@ -166,15 +215,23 @@ defmodule PLPMTUDTest do
 
   test "turned off and on at run time: the fixed size, then a fresh search" do
     p = new!(disabled_mtu: 1344)
-    :ok = PLPMTUD.connected(p, 0)
-    search(p, 1500)
-    :ok = PLPMTUD.set_enabled(p, false, 100)
+    search(p, 1500, PLPMTUD.connected(p, 0))
+    mtu = PLPMTUD.mtu(p)
+    assert PLPMTUD.set_enabled(p, false, 100) == [{:mtu_changed, mtu, 1344, :disabled, 1316}]
+    assert PLPMTUD.set_enabled(p, false, 100) == []
     assert %{state: :disabled, mtu: 1344} = PLPMTUD.info(p)
     assert PLPMTUD.next_probe(p) == nil
-    assert PLPMTUD.probe_now(p, 100) == false
-    :ok = PLPMTUD.set_enabled(p, true, 200)
+    assert PLPMTUD.probe_now(p, 100) == []
+
+    assert PLPMTUD.set_enabled(p, true, 200) == [
+             {:mtu_changed, 1344, 576, :initial, 548},
+             {:search_started, 1500},
+             {:probe_due, 1038, 1010}
+           ]
+
     assert %{state: :searching, mtu: 576} = PLPMTUD.info(p)
     assert PLPMTUD.next_probe(p) == 1038
+    assert PLPMTUD.probe_now(p, 200) == [], "already searching"
   end
 
   test "config: errors name the key; unknown keys and wrong types raise" do
@@ -216,8 +273,9 @@ defmodule PLPMTUDTest do
     for floor <- [576, 600, 1279] do
       p = new!(family: :inet6, mtu_floor: floor)
       assert %{floor: 1280, ceiling: 1500, mtu: 1280} = PLPMTUD.info(p)
-      PLPMTUD.connected(p, 0)
-      assert PLPMTUD.next_probe(p) > 1280
+      assert [{:search_started, 1500}, {:probe_due, size, _}] = PLPMTUD.connected(p, 0)
+      assert size > 1280
+      assert PLPMTUD.next_probe(p) == size
     end
 
     assert %{floor: 1300} = PLPMTUD.info(new!(family: :inet6, mtu_floor: 1300))

@@ -41,11 +41,13 @@ defmodule PLPMTUD.BadInputTest do
       {:tick, [p]},
       {:tick, [p, 0]},
       {:deadline, [p]},
+      {:probe_timeout, [p]},
       {:probe_now, [p]},
       {:probe_now, [p, 0]},
       {:set_enabled, [p, true]},
       {:set_enabled, [p, true, 0]},
-      {:notifications, [p]},
+      {:payload_for, [p, 1038]},
+      {:ip_for, [p, 1010]},
       {:mtu, [p]},
       {:payload_size, [p]},
       {:state, [p]},
@@ -152,9 +154,12 @@ defmodule PLPMTUD.BadInputTest do
     assert PLPMTUD.core_version() =~ ~r/^\d+\.\d+\.\d+$/
     assert is_integer(PLPMTUD.now_ms())
     # Another prober works as ever.
-    :ok = PLPMTUD.connected(bystander, 0)
+    assert [{:search_started, 1500}, {:probe_due, 1038, 1010}] = PLPMTUD.connected(bystander, 0)
     :ok = PLPMTUD.probe_sent(bystander, 0, 1038, 0)
-    assert PLPMTUD.acked(bystander, 0, 1)
+
+    assert [{:probe_acked, 0, 1038, 1}, {:mtu_changed, 576, 1038, :probe_acked, 1010} | _] =
+             PLPMTUD.acked(bystander, 0, 1)
+
     assert PLPMTUD.mtu(bystander) == 1038
   end
 
@@ -204,7 +209,10 @@ defmodule PLPMTUD.BadInputTest do
     assert Prober.stats(prober).stale_events == 0
     assert :sys.get_state(prober).subscribers == %{}
     :ok = Prober.probe_sent(prober, 5, 1038)
-    assert Prober.acked(prober, 5)
+
+    assert [{:probe_acked, 5, 1038, _}, {:mtu_changed, 576, 1038, :probe_acked, 990} | _] =
+             Prober.acked(prober, 5)
+
     assert Prober.mtu(prober) == 1038
 
     for options <- [[config: :nope], [config: [mtu_floor: :big]], [clock: 1], [colour: :red]] do

@@ -9,7 +9,7 @@ defmodule PLPMTUD.CacheLabTest do
 
   defp completed(prober) do
     receive do
-      {:plpmtud, ^prober, {:search_complete, mtu}} -> mtu
+      {:plpmtud, ^prober, {:search_complete, mtu, _payload}} -> mtu
     after
       15_000 -> flunk("no completed search")
     end

@@ -9,10 +9,10 @@ defmodule PLPMTUD.ConfigEnvTest do
       Application.put_env(:plpmtud, :mtu_ceiling, 1400)
       Application.put_env(:plpmtud, :not_a_prober_key, :ignored)
       {:ok, p} = PLPMTUD.new()
-      :ok = PLPMTUD.connected(p, 0)
+      assert [{:search_started, 1400} | _] = PLPMTUD.connected(p, 0)
       assert PLPMTUD.info(p).limit == 1400
       {:ok, p} = PLPMTUD.new(mtu_ceiling: 1500)
-      :ok = PLPMTUD.connected(p, 0)
+      assert [{:search_started, 1500} | _] = PLPMTUD.connected(p, 0)
       assert PLPMTUD.info(p).limit == 1500
     after
       Application.delete_env(:plpmtud, :mtu_ceiling)

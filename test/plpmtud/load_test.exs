@@ -5,9 +5,38 @@ defmodule PLPMTUD.LoadTest do
   @moduletag :load
   @moduletag timeout: 300_000
 
+  # An answer of the prober: at most 8 events, each of a known shape.
+  defp events?(answer) when is_list(answer) and length(answer) <= 8,
+    do: Enum.all?(answer, &event?/1)
+
+  defp events?(_answer), do: false
+
+  defp sent_error?({:error, :not_due}), do: true
+  defp sent_error?({:error, {:in_flight, _}}), do: true
+  defp sent_error?({:error, {:wrong_size, _}}), do: true
+  defp sent_error?(_answer), do: false
+
+  defp event?({:probe_due, size, payload}), do: size in 576..1500 and payload < size
+  defp event?({:probe_acked, _id, size, rtt}), do: size in 576..1500 and rtt >= 0
+  defp event?({:probe_lost, _id, size, :dup_ack}), do: size in 576..1500
+  defp event?({:probe_lost, _id, size, :timeout}), do: size in 576..1500
+  defp event?({:search_started, limit}), do: limit in 576..1500
+  defp event?({:search_complete, mtu, payload}), do: mtu in 576..1500 and payload < mtu
+  defp event?({:fallback, 576, wait}), do: wait > 0
+  defp event?({:black_hole_suspected, mtu}), do: mtu in 576..1500
+  defp event?({:black_hole_confirmed, mtu}), do: mtu in 576..1500
+
+  defp event?({:ptb, 900, verdict}),
+    do: verdict in [:accepted, :unmatched, :not_smaller, :below_floor, :not_probing]
+
+  defp event?({:mtu_changed, old, new, reason, payload}),
+    do: old != new and new in 576..1500 and payload < new and is_atom(reason)
+
+  defp event?(_), do: false
+
   test "1000 processes x 1000 events on one prober: invariants hold throughout" do
     {:ok, p} = PLPMTUD.new(probe_timeout_mode: :fixed, probe_timeout: 10)
-    :ok = PLPMTUD.connected(p, 0)
+    assert [{:search_started, 1500}, {:probe_due, 1038, _}] = PLPMTUD.connected(p, 0)
 
     1..1000
     |> Task.async_stream(
@@ -16,30 +45,34 @@ defmodule PLPMTUD.LoadTest do
           now = worker * 1000 + i
           id = worker * 1_000_000 + i
 
-          case rem(i, 7) do
-            0 ->
-              with size when is_integer(size) <- PLPMTUD.next_probe(p),
-                   do: PLPMTUD.probe_sent(p, id, size, now)
+          answer =
+            case rem(i, 7) do
+              0 ->
+                with size when is_integer(size) <- PLPMTUD.next_probe(p),
+                     do: PLPMTUD.probe_sent(p, id, size, now),
+                     else: (nil -> [])
 
-            1 ->
-              PLPMTUD.acked(p, id - 1, now)
+              1 ->
+                PLPMTUD.acked(p, id - 1, now)
 
-            2 ->
-              PLPMTUD.lost(p, id - 2, :dup_ack, now)
+              2 ->
+                PLPMTUD.lost(p, id - 2, :dup_ack, now)
 
-            3 ->
-              PLPMTUD.packet_acked(p, 1200, now)
+              3 ->
+                PLPMTUD.packet_acked(p, 1200, now)
 
-            4 ->
-              PLPMTUD.packet_lost(p, PLPMTUD.mtu(p), now)
+              4 ->
+                PLPMTUD.packet_lost(p, PLPMTUD.mtu(p), now)
 
-            5 ->
-              PLPMTUD.tick(p, now)
+              5 ->
+                PLPMTUD.tick(p, now)
 
-            6 ->
-              PLPMTUD.notifications(p)
-          end
+              6 ->
+                PLPMTUD.ptb(p, 900, id - 6, now)
+            end
 
+          # A probe may be taken by another process between the two calls.
+          true = answer == :ok or sent_error?(answer) or events?(answer)
           if rem(i, 100) == 0, do: :ok = PLPMTUD.check(p)
           :ok
         end)
@@ -101,7 +134,7 @@ defmodule PLPMTUD.LoadTest do
   # reader thread would compete with the schedulers for the 2 cores.)
   test "NIF calls under load return in well under 1 ms" do
     {:ok, p} = PLPMTUD.new()
-    :ok = PLPMTUD.connected(p, 0)
+    assert [{:search_started, 1500}, {:probe_due, 1038, _}] = PLPMTUD.connected(p, 0)
     {:ok, sink} = PLPMTUD.Socket.open(0, ip: {127, 0, 0, 1}, active: false)
     {:ok, {_, port}} = PLPMTUD.Socket.sockname(sink)
     {:ok, s} = PLPMTUD.Socket.open(0, ip: {127, 0, 0, 1}, connect: {{127, 0, 0, 1}, port})

@@ -32,7 +32,7 @@ defmodule PLPMTUD.LocalEmsgsizeLabTest do
         assert result.mtu == 1400, "#{mode}: #{inspect(result)}"
         assert result.state == :search_complete
         assert result.elapsed_ms < 2_000, "#{mode}: #{result.elapsed_ms} ms"
-        assert_received {:event, {:emsgsize, 1400}}
+        assert_received {:event, {:emsgsize, 1400, :accepted}}
       end
     end
 
@@ -49,7 +49,7 @@ defmodule PLPMTUD.LocalEmsgsizeLabTest do
            subscribe: [self()]}
         )
 
-      assert_receive {:plpmtud, ^prober, {:search_complete, 1400}}, 3_000
+      assert_receive {:plpmtud, ^prober, {:search_complete, 1400, _payload}}, 3_000
       assert Prober.mtu(prober) == 1400
       assert Prober.stats(prober).emsgsize_limits >= 1
       assert :ok = PLPMTUD.check(:sys.get_state(prober).handle)

@@ -11,12 +11,15 @@ defmodule PLPMTUD.MemoryTest do
   end
 
   # A prober as a transport leaves it: connected, a probe in flight, an
-  # ack, notifications queued.
+  # ack, and the answers they got back.
   defp busy_prober do
     {:ok, p} = PLPMTUD.new()
-    :ok = PLPMTUD.connected(p, 0)
+    [{:search_started, 1500}, {:probe_due, 1038, _}] = PLPMTUD.connected(p, 0)
     :ok = PLPMTUD.probe_sent(p, 1, 1038, 0)
-    true = PLPMTUD.acked(p, 1, 5)
+
+    [{:probe_acked, 1, 1038, 5}, {:mtu_changed, 576, 1038, :probe_acked, _}, _] =
+      PLPMTUD.acked(p, 1, 5)
+
     :ok = PLPMTUD.probe_sent(p, 2, 1269, 5)
     p
   end

@@ -32,7 +32,13 @@ defmodule PLPMTUD.NifSafetyTest do
       {:prober_deadline, [p]},
       {:prober_probe_now, [p, 0]},
       {:prober_set_enabled, [p, 0, true]},
-      {:prober_notifications, [p]},
+      {:prober_probe_timeout, [p]},
+      {:prober_payload_for, [p, 1038]},
+      {:prober_ip_for, [p, 1010]},
+      {:prober_next_probe_payload, [p]},
+      {:prober_on_send, [p, 0, 4, 1010]},
+      {:prober_on_ack, [p, 0, 4, 1010]},
+      {:prober_on_lost, [p, 0, 4, :timeout, 1010]},
       {:prober_mtu, [p]},
       {:prober_payload_size, [p]},
       {:prober_state, [p]},
@@ -134,7 +140,7 @@ defmodule PLPMTUD.NifSafetyTest do
     end
 
     # A prober nobody touched, and the VM, still work.
-    :ok = PLPMTUD.connected(bystander, 0)
+    assert [{:search_started, 1500}, {:probe_due, 1038, 1010}] = PLPMTUD.connected(bystander, 0)
     assert PLPMTUD.next_probe(bystander) == 1038
   end
 

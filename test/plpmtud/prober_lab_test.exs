@@ -48,7 +48,7 @@ defmodule PLPMTUD.ProberLabTest do
       bound = 3 * @heartbeat + 3 * 100 + 1_000
       took = wait_for_mtu(prober, &(&1 in 1264..1280), bound)
       _ = floor
-      assert_received {:plpmtud, ^prober, {:black_hole, _}}
+      assert_received {:plpmtud, ^prober, {:black_hole_confirmed, _}}
       assert took <= bound
       Lab.set_mtu!(ns.prefix, 1350)
       wait_for_mtu(prober, &(&1 in 1334..1350), @interval + 3_000)

@@ -7,7 +7,7 @@ defmodule PLPMTUD.ProberTest do
   # A probe timeout with room for a busy machine.
   @sender [probe_timeout_mode: :fixed, probe_timeout: 50, mtu_probe_interval: 200]
 
-  # A transport stand-in: answers {:probe_due, size} by sending the probe and
+  # A transport stand-in: answers {:probe_due, size, payload} by sending the probe and
   # acknowledging it when it fits `path_mtu`; lost ones time out in the prober.
   defp transport(path_mtu) do
     parent = self()
@@ -21,10 +21,14 @@ defmodule PLPMTUD.ProberTest do
 
   defp transport_loop(prober, path_mtu, parent, id) do
     receive do
-      {:plpmtud, ^prober, {:probe_due, size}} ->
+      {:plpmtud, ^prober, {:probe_due, size, payload}} ->
+        ^payload = size - 28
         :ok = Prober.probe_sent(prober, id, size)
         send(parent, {:sent, size})
-        if size <= path_mtu, do: Prober.acked(prober, id)
+
+        if size <= path_mtu,
+          do: [{:probe_acked, ^id, ^size, _rtt} | _] = Prober.acked(prober, id)
+
         transport_loop(prober, path_mtu, parent, id + 1)
 
       {:plpmtud, ^prober, event} ->
@@ -102,11 +106,12 @@ defmodule PLPMTUD.ProberTest do
     end) || flunk("condition not met within #{ms} ms")
   end
 
-  describe "fed by a transport ({:probe_due, size})" do
+  describe "fed by a transport ({:probe_due, size, payload})" do
     test "search completes with a simulated responder and keeps the result" do
       prober = start_connected(1400, @fast)
-      assert_receive {:event, {:search_complete, mtu}}, 3_000
+      assert_receive {:event, {:search_complete, mtu, payload}}, 3_000
       assert mtu in 1384..1400
+      assert payload == mtu - 28
       assert Prober.mtu(prober) == mtu
       assert Prober.state(prober) == :search_complete
       assert Prober.payload_size(prober) == mtu - 28
@@ -119,7 +124,7 @@ defmodule PLPMTUD.ProberTest do
       assert_receive {:sent, 1038}, 1_000
       assert_receive {:sent, 806}, 1_000
       assert Prober.info(prober).limit == 1037
-      assert_receive {:event, {:search_complete, mtu}}, 3_000
+      assert_receive {:event, {:search_complete, mtu, _}}, 3_000
       assert mtu in 984..1000
     end
 
@@ -133,11 +138,11 @@ defmodule PLPMTUD.ProberTest do
 
     test "re-probe after the interval keeps the current MTU until a larger one is confirmed" do
       prober = start_connected(1400, @fast)
-      assert_receive {:event, {:search_complete, mtu}}, 3_000
+      assert_receive {:event, {:search_complete, mtu, _}}, 3_000
       flush()
       assert_receive {:sent, _}, 1_000
       assert Prober.mtu(prober) == mtu
-      assert_receive {:event, {:search_complete, ^mtu}}, 3_000
+      assert_receive {:event, {:search_complete, ^mtu, _}}, 3_000
       assert Prober.stats(prober).searches_completed >= 2
     end
 
@@ -151,19 +156,29 @@ defmodule PLPMTUD.ProberTest do
       refute_receive {:sent, _}, 300
       assert Prober.mtu(prober) == 1344
       assert Prober.state(prober) == :disabled
-      assert Prober.probe_now(prober) == false
-      :ok = Prober.set_enabled(prober, true)
+      assert Prober.probe_now(prober) == []
+
+      assert Prober.set_enabled(prober, true) == [
+               {:mtu_changed, 1344, 576, :initial, 548},
+               {:search_started, 1500},
+               {:probe_due, 1038, 1010}
+             ]
+
+      assert_receive {:event, {:mtu_changed, 1344, 576, :initial, 548}}, 1_000
+      assert_receive {:event, {:search_started, 1500}}, 1_000
       assert_receive {:sent, 1038}, 1_000
     end
 
     test "a due size is announced once, and again after its probe is lost" do
       prober = start_supervised!({Prober, config: @fast, subscribe: [self()]})
-      assert_receive {:plpmtud, ^prober, {:probe_due, 1038}}, 500
+      assert_receive {:plpmtud, ^prober, {:search_started, 1500}}, 500
+      assert_receive {:plpmtud, ^prober, {:probe_due, 1038, 1010}}, 500
       :ok = Prober.packet_acked(prober, 600)
       _ = Prober.info(prober)
-      refute_received {:plpmtud, ^prober, {:probe_due, _}}
+      refute_received {:plpmtud, ^prober, {:probe_due, _, _}}
       :ok = Prober.probe_sent(prober, 7, 1038)
-      assert_receive {:plpmtud, ^prober, {:probe_due, 1038}}, 500
+      assert_receive {:plpmtud, ^prober, {:probe_lost, 7, 1038, :timeout}}, 500
+      assert_receive {:plpmtud, ^prober, {:probe_due, 1038, 1010}}, 100
       assert Prober.stats(prober).probes_lost_timeout == 1
     end
   end
@@ -174,11 +189,14 @@ defmodule PLPMTUD.ProberTest do
       # lost below the ceiling, so the long timeout costs nothing.
       config = Keyword.merge(@sender, probe_timeout: 1_000, mtu_ceiling: 1400)
       {prober, _} = start_with_sender(1400, config, delay: 3)
-      assert_receive {:plpmtud, ^prober, {:mtu_changed, 576, 988, :probe_acked}}, 1_000
-      assert_receive {:plpmtud, ^prober, {:search_complete, mtu}}, 3_000
+      assert_receive {:plpmtud, ^prober, {:search_started, 1400}}, 1_000
+      assert_receive {:plpmtud, ^prober, {:probe_acked, _id, 988, _rtt}}, 1_000
+      assert_receive {:plpmtud, ^prober, {:mtu_changed, 576, 988, :probe_acked, 960}}, 1_000
+      assert_receive {:plpmtud, ^prober, {:search_complete, mtu, payload}}, 3_000
       assert mtu in 1384..1400
-      assert_received {:plpmtud, ^prober, {:mtu_changed, _, ^mtu, :probe_acked}}
-      refute_received {:plpmtud, ^prober, {:probe_due, _}}
+      assert payload == mtu - 28
+      assert_received {:plpmtud, ^prober, {:mtu_changed, _, ^mtu, :probe_acked, ^payload}}
+      refute_received {:plpmtud, ^prober, {:probe_due, _, _}}
       assert %{mtu: ^mtu, state: :search_complete} = Prober.info(prober)
 
       assert %{probes_sent: n, probes_acked: n, probes_lost_timeout: 0} = Prober.stats(prober)
@@ -190,9 +208,11 @@ defmodule PLPMTUD.ProberTest do
       assert_receive {:sent, 806}, 500
       assert Prober.info(prober).limit == 1037
       assert Prober.stats(prober).probes_lost_timeout == 3
-      assert_receive {:plpmtud, ^prober, {:search_complete, mtu}}, 3_000
+      assert_receive {:plpmtud, ^prober, {:search_complete, mtu, _}}, 3_000
       assert mtu in 984..1000
-      assert [] == for({:plpmtud, _, {:mtu_changed, _, new, _}} <- flush(), new > 1000, do: new)
+
+      assert [] ==
+               for({:plpmtud, _, {:mtu_changed, _, new, _, _}} <- flush(), new > 1000, do: new)
     end
 
     test "fallback after three failed sizes, then the next search waits the doubled interval" do
@@ -210,7 +230,7 @@ defmodule PLPMTUD.ProberTest do
 
     test "re-probe after the interval keeps the old MTU meanwhile and finds a larger one" do
       {prober, responder} = start_with_sender(1200, Keyword.put(@sender, :mtu_ceiling, 1300))
-      assert_receive {:plpmtud, ^prober, {:search_complete, old}}, 2_000
+      assert_receive {:plpmtud, ^prober, {:search_complete, old, _}}, 2_000
       assert old in 1184..1200
       flush()
 
@@ -219,16 +239,16 @@ defmodule PLPMTUD.ProberTest do
       assert size > old
       assert Prober.mtu(prober) == old
       assert Prober.state(prober) == :searching
-      assert_receive {:plpmtud, ^prober, {:search_complete, ^old}}, 2_000
-      assert [] == for({:plpmtud, _, {:mtu_changed, _, _, _}} = m <- flush(), do: m)
+      assert_receive {:plpmtud, ^prober, {:search_complete, ^old, _}}, 2_000
+      assert [] == for({:plpmtud, _, {:mtu_changed, _, _, _, _}} = m <- flush(), do: m)
       assert Prober.stats(prober).searches_completed == 2
 
       # The path grows: the next re-probe finds it.
       send(responder, {:path_mtu, 1300})
-      assert_receive {:plpmtud, ^prober, {:search_complete, new}}, 2_000
+      assert_receive {:plpmtud, ^prober, {:search_complete, new, _}}, 2_000
       assert new in 1284..1300
 
-      for {:plpmtud, ^prober, {:mtu_changed, _, mtu, _}} <- flush(),
+      for {:plpmtud, ^prober, {:mtu_changed, _, mtu, _, _}} <- flush(),
           do: assert(mtu > old, "dropped to #{mtu} while re-probing")
     end
 
@@ -236,7 +256,7 @@ defmodule PLPMTUD.ProberTest do
       # No re-probe in between: starting a search clears the loss bursts.
       config = Keyword.merge(@sender, mtu_ceiling: 1400, mtu_probe_interval: 60_000)
       {prober, responder} = start_with_sender(1400, config)
-      assert_receive {:plpmtud, ^prober, {:search_complete, mtu}}, 2_000
+      assert_receive {:plpmtud, ^prober, {:search_complete, mtu, _}}, 2_000
       send(responder, {:path_mtu, 1200})
 
       # Bursts are told apart by the probe timeout (50 ms).
@@ -246,9 +266,10 @@ defmodule PLPMTUD.ProberTest do
         Process.sleep(55)
       end
 
-      assert_receive {:plpmtud, ^prober, {:black_hole, ^mtu}}, 2_000
-      assert_receive {:plpmtud, ^prober, {:mtu_changed, ^mtu, 576, :black_hole}}, 100
-      assert_receive {:plpmtud, ^prober, {:search_complete, new}}, 3_000
+      assert_receive {:plpmtud, ^prober, {:black_hole_suspected, ^mtu}}, 2_000
+      assert_receive {:plpmtud, ^prober, {:black_hole_confirmed, ^mtu}}, 2_000
+      assert_receive {:plpmtud, ^prober, {:mtu_changed, ^mtu, 576, :black_hole, 548}}, 100
+      assert_receive {:plpmtud, ^prober, {:search_complete, new, _}}, 3_000
       assert new in 1184..1200
       assert %{black_hole_checks: 1, black_holes: 1} = Prober.stats(prober)
     end
@@ -303,13 +324,13 @@ defmodule PLPMTUD.ProberTest do
     assert_receive {:probe, 1038}, 500
     assert Prober.stats(prober).probes_lost_timeout == 1
     :atomics.put(clock, 1, 1_025)
-    assert Prober.acked(prober, 1)
+    assert [{:probe_acked, 1, 1038, 5} | _] = Prober.acked(prober, 1)
     assert [_, %{at: 1_025, old: 576, new: 1038}] = Prober.history(prober)
   end
 
   test "handle/1 reads the prober without a process hop" do
     {prober, _} = start_with_sender(1400, @sender)
-    assert_receive {:plpmtud, ^prober, {:search_complete, mtu}}, 3_000
+    assert_receive {:plpmtud, ^prober, {:search_complete, mtu, _}}, 3_000
     handle = Prober.handle(prober)
     assert PLPMTUD.mtu(handle) == mtu
     assert PLPMTUD.payload_size(handle) == Prober.payload_size(prober)
@@ -326,9 +347,9 @@ defmodule PLPMTUD.ProberTest do
     Process.exit(subscriber, :kill)
     assert_receive {:DOWN, ^ref, :process, ^subscriber, :killed}
     assert eventually(fn -> map_size(:sys.get_state(prober).subscribers) == 1 end)
-    assert Prober.probe_now(prober) == false
-    :ok = Prober.set_enabled(prober, false)
-    assert_receive {:plpmtud, ^prober, {:mtu_changed, 576, 1344, :disabled}}, 100
+    assert Prober.probe_now(prober) == []
+    assert Prober.set_enabled(prober, false) == [{:mtu_changed, 576, 1344, :disabled, 1316}]
+    assert_receive {:plpmtud, ^prober, {:mtu_changed, 576, 1344, :disabled, 1316}}, 100
     :ok = Prober.unsubscribe(prober)
     assert :sys.get_state(prober).subscribers == %{}
     assert Process.alive?(prober)
@@ -344,7 +365,7 @@ defmodule PLPMTUD.ProberTest do
       )
 
     Process.exit(subscriber, :kill)
-    assert_receive {:plpmtud, ^prober, {:search_complete, _}}, 3_000
+    assert_receive {:plpmtud, ^prober, {:search_complete, _, _}}, 3_000
     assert Map.keys(:sys.get_state(prober).subscribers) == [self()]
   end
 

@@ -30,7 +30,7 @@ defmodule PLPMTUD.SpoofedPtbTest do
 
   defp settle(prober, limit \\ 10_000) do
     receive do
-      {:plpmtud, ^prober, {:search_complete, mtu}} -> mtu
+      {:plpmtud, ^prober, {:search_complete, mtu, _payload}} -> mtu
     after
       limit -> flunk("no completed search")
     end

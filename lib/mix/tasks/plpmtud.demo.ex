@@ -191,14 +191,14 @@ defmodule Mix.Tasks.Plpmtud.Demo do
   # Prints the prober's MTU changes until `ok?` holds after a completed search.
   defp await_mtu(prober, ok?, since, limit) do
     receive do
-      {:plpmtud, ^prober, {:mtu_changed, old, new, reason}} ->
+      {:plpmtud, ^prober, {:mtu_changed, old, new, reason, _payload}} ->
         info(
           "  #{pad(System.monotonic_time(:millisecond) - since, 6)} ms: #{old} -> #{new} (#{reason})"
         )
 
         await_mtu(prober, ok?, since, limit)
 
-      {:plpmtud, ^prober, {:search_complete, mtu}} ->
+      {:plpmtud, ^prober, {:search_complete, mtu, _payload}} ->
         if ok?.(mtu),
           do: {mtu, System.monotonic_time(:millisecond) - since},
           else: await_mtu(prober, ok?, since, limit)

@@ -51,7 +51,7 @@ defmodule Mix.Tasks.Plpmtud.Report do
     case PLPMTUD.Prober.start_link(options) do
       {:ok, _prober} ->
         receive do
-          {:plpmtud, _, {:search_complete, _}} -> :ok
+          {:plpmtud, _, {:search_complete, _, _}} -> :ok
           {:plpmtud, _, {:fallback, _, _}} -> :ok
         after
           30_000 -> Mix.shell().info("#{target}: no result in 30 s")
