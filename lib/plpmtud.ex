@@ -193,6 +193,16 @@ defmodule PLPMTUD do
   def emsgsize(prober, mtu, now \\ now_ms()), do: Native.prober_emsgsize(prober, now, mtu)
 
   @doc """
+  The local stack refused to send a packet of `refused` IP bytes
+  (EMSGSIZE), knowing the path MTU `kernel_mtu` (or `nil` when it could not
+  be read): no size above `min(kernel_mtu, refused - 1)` can leave. The
+  answer starts with `{:emsgsize, limit, verdict}`.
+  """
+  @spec send_refused(t(), pos_integer(), pos_integer() | nil, time_ms()) :: [event()]
+  def send_refused(prober, refused, kernel_mtu, now \\ now_ms()),
+    do: Native.prober_send_refused(prober, now, refused, kernel_mtu)
+
+  @doc """
   Makes data packet `id` of `size` IP bytes the probe if a probe of exactly
   that size is due; `true` if it became the probe. One atomic call, for
   transports that use real data packets as probes.

@@ -22,7 +22,8 @@
 %%% Elixir); {@link new/1} returns `{error, Reason}' instead.
 -module(plpmtud).
 
--export([new/1, config/1, connected/2, now_ms/0, packet_size/1, probe_size/1,
+-export([new/1, config/1, connected/2, connected/3, probe_padding/2, on_lost_batch/4,
+         on_send_refused/5, set_df/2, df/1, kernel_mtu/1, send_fragmentable/3, now_ms/0, packet_size/1, probe_size/1,
          on_send/4, on_ack/3, on_ack/4, on_lost/4, on_lost/5, on_tick/2,
          on_emsgsize/3, on_ptb/4, is_probing/1, info/1, reset/2]).
 
@@ -32,9 +33,16 @@
 -type bytes() :: non_neg_integer().
 -type change() :: unchanged | {changed, bytes()}.
 -type loss_reason() :: timeout | dup_ack | sack.
--export_type([handle/0, change/0]).
+-type df_policy() :: probe | do | want | dont.
+-export_type([handle/0, change/0, df_policy/0]).
 
 -define(NATIVE, 'Elixir.PLPMTUD.Native').
+-define(IPPROTO_IP, 0).
+-define(IPPROTO_IPV6, 41).
+-define(IP_MTU_DISCOVER, 10).
+-define(IP_MTU, 14).
+-define(IPV6_MTU_DISCOVER, 23).
+-define(IPV6_MTU, 24).
 
 %% @doc A prober for one connection. `Config' is a map with plpmtud's keys
 %% (`mtu_discovery_enabled', `mtu_floor', `mtu_ceiling' and
@@ -46,27 +54,56 @@
 %% values of the wrong kind and values out of range, `Message' saying which.
 -spec new(map()) -> {ok, handle()} | {error, {invalid_config, atom(), binary()}}.
 new(Config) when is_map(Config) ->
-    case ?NATIVE:prober_new(config(Config)) of
-        {ok, H} -> {ok, H};
-        {error, {badarg, Key, Message}} -> {error, {invalid_config, Key, Message}};
-        {error, {invalid_config, _Key, _Message}} = Error -> Error
+    case config(Config) of
+        {ok, Merged} ->
+            case ?NATIVE:prober_new(Merged) of
+                {ok, H} -> {ok, H};
+                {error, {badarg, Key, Message}} -> {error, {invalid_config, Key, Message}};
+                {error, {invalid_config, _Key, _Message}} = Error -> Error
+            end;
+        {error, _} = Error ->
+            Error
     end;
 new(_Config) ->
     {error, {invalid_config, config, <<"config must be a map">>}}.
 
 %% @doc `Options' over the `plpmtud' application environment (only its
 %% configuration keys: other entries belong to other parts of the
-%% application). What {@link new/1} does before it builds the prober.
--spec config(map()) -> map().
+%% application), or the first key of `Options' that is no configuration
+%% key. What {@link new/1} does before it builds the prober.
+-spec config(map()) -> {ok, map()} | {error, {invalid_config, term(), binary()}}.
 config(Options) when is_map(Options) ->
-    Env = maps:with(?NATIVE:config_keys(), maps:from_list(application:get_all_env(plpmtud))),
-    maps:merge(Env, Options).
+    Keys = ?NATIVE:config_keys(),
+    case [Key || Key <- maps:keys(Options), not lists:member(Key, Keys)] of
+        [] ->
+            Env = maps:with(Keys, maps:from_list(application:get_all_env(plpmtud))),
+            {ok, maps:merge(Env, Options)};
+        [Key | _] ->
+            Message = iolist_to_binary(io_lib:format("unknown plpmtud option ~p", [Key])),
+            {error, {invalid_config, Key, Message}}
+    end;
+config(Options) ->
+    erlang:error(badarg, [Options]).
 
 %% @doc The connection is up (aiutp: CS_CONNECTED): discovery starts.
 -spec connected(handle(), ms()) -> ok.
 connected(H, Now) ->
     _ = ?NATIVE:prober_connected(H, Now),
     ok.
+
+%% @doc Like {@link connected/2}, for a transport that sends on the gen_udp
+%% `Socket': discovery starts only if the socket sets Don't-Fragment
+%% (`probe' or `do', see {@link set_df/2}). Without DF the kernel would
+%% fragment a probe that is too big and the probe would "succeed" above the
+%% path MTU, so the handle refuses: `{error, {no_df, Policy}}', and no probe
+%% is ever due (the packet size stays at `mtu_initial').
+-spec connected(handle(), ms(), gen_udp:socket()) -> ok | {error, {no_df, df_policy()} | term()}.
+connected(H, Now, Socket) ->
+    case df(Socket) of
+        {ok, Policy} when Policy =:= probe; Policy =:= do -> connected(H, Now);
+        {ok, Policy} -> {error, {no_df, Policy}};
+        {error, _} = Error -> Error
+    end.
 
 %% @doc Milliseconds since the VM started, from the monotonic clock.
 -spec now_ms() -> ms().
@@ -92,6 +129,20 @@ probe_size(H) ->
 %% `normal'. Sequence number 0 is a valid probe.
 -spec on_send(handle(), seq(), bytes(), ms()) -> probe | normal.
 on_send(H, Seq, Bytes, Now) -> ?NATIVE:prober_on_send(H, Now, Seq, Bytes).
+
+%% @doc Padding that makes a data packet carrying `DataBytes' payload the
+%% due probe: the padding's own bytes, after the `padding_overhead' of its
+%% header (uTP: an extension header), so that `DataBytes +
+%% padding_overhead + Padding' is exactly {@link probe_size/1}. `none' when
+%% no probe is due or the packet does not fit under it. Send the padded
+%% packet, then {@link on_send/4} with its whole payload; if that probe is
+%% lost, resend its data as it was, without the padding: nothing is re-cut.
+-spec probe_padding(handle(), bytes()) -> bytes() | none.
+probe_padding(H, DataBytes) ->
+    case ?NATIVE:prober_padding_for(H, DataBytes) of
+        nil -> none;
+        Padding -> Padding
+    end.
 
 %% @doc Packet `Seq' was acknowledged: if it was the probe, the packet size
 %% may grow. Acks of other packets change nothing.
@@ -120,6 +171,30 @@ on_lost(H, Seq, Reason, Now) -> on_lost(H, Seq, Reason, 0, Now).
 on_lost(H, Seq, Reason, Bytes, Now) ->
     {Probe, Events} = ?NATIVE:prober_on_lost(H, Now, Seq, loss(Reason), Bytes),
     {Probe, change(Events)}.
+
+%% @doc Packets lost together (one SACK or duplicate-ack batch), each as
+%% `{Seq, PayloadBytes}': one call for the batch. Returns the sequence
+%% numbers that were probes (the one in flight, or one resolved lately) and
+%% whether the packet size changed. The congestion rule: a batch whose
+%% losses are all probes leaves the window alone; if any loss in it is not
+%% a probe, count the batch as usual (the probes in it add nothing).
+-spec on_lost_batch(handle(), [{seq(), bytes()}], loss_reason(), ms()) -> {[seq()], change()}.
+on_lost_batch(H, Losses, Reason, Now) ->
+    {Probes, Events} = ?NATIVE:prober_on_lost_batch(H, Now, loss(Reason), Losses),
+    {Probes, change(Events)}.
+
+%% @doc The gen_udp `Socket' refused to send a packet of `Bytes' payload
+%% with `{error, emsgsize}': the local kernel knows a smaller path MTU. The
+%% kernel's MTU is read from the socket when it is connected ({@link
+%% kernel_mtu/1}); either way no size above the refused one can leave.
+%% Returns whether the packet size changed.
+-spec on_send_refused(handle(), gen_udp:socket(), emsgsize, bytes(), ms()) -> change().
+on_send_refused(H, Socket, emsgsize, Bytes, Now) ->
+    KernelMtu = case kernel_mtu(Socket) of
+        {ok, Mtu} -> Mtu;
+        {error, _} -> nil
+    end,
+    change(?NATIVE:prober_on_send_refused(H, Now, Bytes, KernelMtu)).
 
 %% @doc Runs the probe timer, the re-probe and black-hole checks. Returns
 %% `{probe_lost, Seq}' when the probe in flight timed out, `restarted' when a
@@ -152,6 +227,69 @@ on_ptb(H, IpMtu, Matched, Now) ->
     end,
     verdict(?NATIVE:prober_ptb(H, Now, IpMtu, Quoted)).
 
+%% @doc Sets the Don't-Fragment policy of a gen_udp `Socket' (IPv4 or
+%% IPv6, from its address): `probe' for probing (DF set, and the kernel's
+%% own PMTU cache ignored, so forged ICMP cannot shrink it), `do' (DF set,
+%% the kernel's cache obeyed), `want' (gen_udp's default: the kernel may
+%% fragment) or `dont'. Linux.
+-spec set_df(gen_udp:socket(), df_policy()) -> ok | {error, term()}.
+set_df(Socket, Policy) ->
+    Value = df_value(Policy),
+    case family(Socket) of
+        {ok, inet} -> inet:setopts(Socket, [{raw, ?IPPROTO_IP, ?IP_MTU_DISCOVER, <<Value:32/native>>}]);
+        {ok, inet6} -> inet:setopts(Socket, [{raw, ?IPPROTO_IPV6, ?IPV6_MTU_DISCOVER, <<Value:32/native>>}]);
+        {error, _} = Error -> Error
+    end.
+
+%% @doc The Don't-Fragment policy of a gen_udp `Socket', read from the kernel.
+-spec df(gen_udp:socket()) -> {ok, df_policy()} | {error, term()}.
+df(Socket) ->
+    Option = case family(Socket) of
+        {ok, inet} -> {ok, {?IPPROTO_IP, ?IP_MTU_DISCOVER}};
+        {ok, inet6} -> {ok, {?IPPROTO_IPV6, ?IPV6_MTU_DISCOVER}};
+        {error, _} = Error -> Error
+    end,
+    case Option of
+        {ok, {Level, Name}} ->
+            case raw_int(Socket, Level, Name) of
+                {ok, Value} -> df_policy(Value);
+                {error, _} = Error2 -> Error2
+            end;
+        {error, _} = Error3 ->
+            Error3
+    end.
+
+%% @doc The local kernel's path MTU (IP bytes) to the peer of a connected
+%% gen_udp `Socket' (`IP_MTU' / `IPV6_MTU').
+-spec kernel_mtu(gen_udp:socket()) -> {ok, pos_integer()} | {error, term()}.
+kernel_mtu(Socket) ->
+    case family(Socket) of
+        {ok, inet} -> raw_int(Socket, ?IPPROTO_IP, ?IP_MTU);
+        {ok, inet6} -> raw_int(Socket, ?IPPROTO_IPV6, ?IPV6_MTU);
+        {error, _} = Error -> Error
+    end.
+
+%% @doc Sends `Packet' on a connected gen_udp `Socket' so that it may be
+%% fragmented to fit `PlpmtuIp': for a packet sent before the PLPMTU fell,
+%% which the transport cannot re-cut (a numbered uTP packet). IPv4: DF is
+%% off for this send, so routers may fragment it; IPv6: the source
+%% fragments it to at most `PlpmtuIp'. The socket's DF policy is put back
+%% afterwards. Use it for such retransmissions only.
+-spec send_fragmentable(gen_udp:socket(), iodata(), pos_integer()) -> ok | {error, term()}.
+send_fragmentable(Socket, Packet, PlpmtuIp) when is_integer(PlpmtuIp), PlpmtuIp > 0 ->
+    case df(Socket) of
+        {ok, Policy} ->
+            {ok, Family} = family(Socket),
+            ok = fragmentable(Socket, Family, dont, PlpmtuIp),
+            Sent = gen_udp:send(Socket, Packet),
+            ok = fragmentable(Socket, Family, Policy, 0),
+            Sent;
+        {error, _} = Error ->
+            Error
+    end;
+send_fragmentable(_Socket, _Packet, PlpmtuIp) ->
+    erlang:error(badarg, [PlpmtuIp]).
+
 %% @doc True while a search (or a check of the current size) runs.
 -spec is_probing(handle()) -> boolean().
 is_probing(H) -> lists:member(?NATIVE:prober_state(H), [searching, base]).
@@ -177,6 +315,40 @@ reset(H, Now) ->
         #{enabled := false} ->
             ok
     end.
+
+%% Linux socket options (uapi/linux/in.h, in6.h) and IP_PMTUDISC_* values.
+fragmentable(Socket, inet, Policy, _Mtu) ->
+    set_df(Socket, Policy);
+fragmentable(Socket, inet6, Policy, Mtu) ->
+    ok = set_df(Socket, Policy),
+    inet:setopts(Socket, [{raw, ?IPPROTO_IPV6, ?IPV6_MTU, <<Mtu:32/native>>}]).
+
+family(Socket) ->
+    case inet:sockname(Socket) of
+        {ok, {Ip, _Port}} when tuple_size(Ip) =:= 4 -> {ok, inet};
+        {ok, {Ip, _Port}} when tuple_size(Ip) =:= 8 -> {ok, inet6};
+        {ok, _} -> {error, einval};
+        {error, _} = Error -> Error
+    end.
+
+raw_int(Socket, Level, Name) ->
+    case inet:getopts(Socket, [{raw, Level, Name, 4}]) of
+        {ok, [{raw, Level, Name, <<Value:32/native-signed>>}]} -> {ok, Value};
+        {ok, _} -> {error, einval};
+        {error, _} = Error -> Error
+    end.
+
+df_value(dont) -> 0;
+df_value(want) -> 1;
+df_value(do) -> 2;
+df_value(probe) -> 3;
+df_value(Other) -> erlang:error(badarg, [Other]).
+
+df_policy(0) -> {ok, dont};
+df_policy(1) -> {ok, want};
+df_policy(2) -> {ok, do};
+df_policy(3) -> {ok, probe};
+df_policy(_) -> {error, einval}.
 
 loss(timeout) -> timeout;
 loss(dup_ack) -> dup_ack;

@@ -202,3 +202,82 @@ defmodule PLPMTUD.ErlangFacadeTest do
     assert :plpmtud.packet_size(h) == 528
   end
 end
+
+defmodule PLPMTUD.ErlangTransportContractTest do
+  use ExUnit.Case, async: true
+
+  # aiutp: UDP 8 + uTP 20 above IP; a padding extension header of 2 bytes.
+  @aiutp %{
+    packet_overhead: 28,
+    padding_overhead: 2,
+    probe_timeout_mode: :fixed,
+    probe_timeout: 100
+  }
+
+  defp new!(config \\ %{}) do
+    {:ok, h} = :plpmtud.new(Map.merge(@aiutp, config))
+    h
+  end
+
+  test "mtu_initial: aiutp's 1296-byte payload from the start, probed first, kept when it passes" do
+    h = new!(%{mtu_initial: 1344})
+    assert :plpmtud.packet_size(h) == 1296
+    :ok = :plpmtud.connected(h, 0)
+    assert :plpmtud.probe_size(h) == 1296
+    assert :probe = :plpmtud.on_send(h, 1, 1296, 0)
+    assert :unchanged = :plpmtud.on_ack(h, 1, 1296, 5)
+    assert :plpmtud.probe_size(h) == 1374
+  end
+
+  test "a data packet padded up to the probe: exact sizes, and its loss alone is no congestion" do
+    h = new!()
+    :ok = :plpmtud.connected(h, 0)
+    assert :plpmtud.probe_size(h) == 990
+    assert :plpmtud.probe_padding(h, 500) == 488
+    assert :plpmtud.probe_padding(h, 988) == 0
+    assert :plpmtud.probe_padding(h, 989) == :none
+    assert :probe = :plpmtud.on_send(h, 7, 500 + 2 + 488, 0)
+    assert :plpmtud.probe_padding(h, 500) == :none, "a probe is in flight"
+    # A SACK batch: the probe and two data packets below the PLPMTU.
+    assert {[7], :unchanged} =
+             :plpmtud.on_lost_batch(h, [{5, 400}, {7, 990}, {8, 400}], :sack, 10)
+
+    # A batch of only the probe's later loss report: a probe, no data loss.
+    assert {[7], :unchanged} = :plpmtud.on_lost_batch(h, [{7, 990}], :timeout, 20)
+    assert {[], :unchanged} = :plpmtud.on_lost_batch(h, [], :sack, 20)
+    assert_raise ArgumentError, fn -> :plpmtud.on_lost_batch(h, [{1, 2} | :x], :sack, 20) end
+    assert_raise ArgumentError, fn -> :plpmtud.on_lost_batch(h, [{1, -2}], :sack, 20) end
+  end
+
+  for family <- [:inet, :inet6] do
+    test "#{family}: DF on a gen_udp socket, refused without it, fragmentable sends" do
+      ip = if unquote(family) == :inet, do: {127, 0, 0, 1}, else: {0, 0, 0, 0, 0, 0, 0, 1}
+
+      {:ok, server} =
+        :gen_udp.open(0, [:binary, unquote(family), ip: ip, active: false, buffer: 65_536])
+
+      {:ok, port} = :inet.port(server)
+      {:ok, s} = :gen_udp.open(0, [:binary, unquote(family), ip: ip, active: false])
+      :ok = :gen_udp.connect(s, ip, port)
+      assert {:ok, :want} = :plpmtud.df(s)
+      h = new!(%{family: unquote(family)})
+      assert {:error, {:no_df, :want}} = :plpmtud.connected(h, 0, s)
+      assert :plpmtud.probe_size(h) == :none, "no discovery without DF"
+
+      for policy <- [:dont, :do, :probe] do
+        assert :ok = :plpmtud.set_df(s, policy)
+        assert {:ok, ^policy} = :plpmtud.df(s)
+      end
+
+      assert :ok = :plpmtud.connected(h, 0, s)
+      assert :plpmtud.probe_size(h) != :none
+      assert {:ok, mtu} = :plpmtud.kernel_mtu(s)
+      assert mtu in 65_535..65_536, "loopback's MTU"
+      assert :ok = :plpmtud.send_fragmentable(s, :binary.copy(<<7>>, 3000), 1280)
+      assert {:ok, {_, _, data}} = :gen_udp.recv(server, 0, 1_000)
+      assert byte_size(data) == 3000
+      assert {:ok, :probe} = :plpmtud.df(s), "the policy is put back"
+      assert_raise ArgumentError, fn -> :plpmtud.set_df(s, :sometimes) end
+    end
+  end
+end

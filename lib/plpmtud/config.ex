@@ -38,10 +38,15 @@ defmodule PLPMTUD.Config do
   @doc """
   Merges the application environment with `options` into one map (see
   `:plpmtud.config/1`). Raises `ArgumentError` when `options` is neither a
-  keyword list nor a map.
+  keyword list nor a map, or names a key that is no configuration key.
   """
   @spec build(options()) :: %{key() => term()}
-  def build(options \\ []), do: :plpmtud.config(to_map(options))
+  def build(options \\ []) do
+    case :plpmtud.config(to_map(options)) do
+      {:ok, config} -> config
+      {:error, {:invalid_config, _key, message}} -> raise ArgumentError, message
+    end
+  end
 
   defp to_map(options) when is_map(options), do: options
 

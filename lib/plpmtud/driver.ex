@@ -155,8 +155,8 @@ defmodule PLPMTUD.Driver do
     }
   end
 
-  # The kernel refused a probe of `size` and knows a path MTU of `mtu`: no
-  # size above min(mtu, size - 1) can leave, whatever `mtu` says. When the
+  # The kernel refused a probe of `size` and knows a path MTU of `mtu`
+  # (`PLPMTUD.send_refused/4` takes it from there). When the
   # prober cannot lower its limit (the size is already at the floor), the
   # probe counts as sent and times out like a lost one: fallback, no stall.
   defp emsgsize(driver, size, mtu, now) do
@@ -170,7 +170,7 @@ defmodule PLPMTUD.Driver do
     end
   end
 
-  defp limit(driver, size, mtu, now), do: PLPMTUD.emsgsize(driver.prober, min(mtu, size - 1), now)
+  defp limit(driver, size, mtu, now), do: PLPMTUD.send_refused(driver.prober, size, mtu, now)
 
   defp lowered?([{:emsgsize, _mtu, :accepted} | _]), do: true
   defp lowered?(_events), do: false

@@ -54,6 +54,13 @@ defmodule PLPMTUD.Native do
   def prober_ptb(_prober, _now, _mtu, _quoted_probe), do: :erlang.nif_error(:nif_not_loaded)
   def prober_ptb_quoted(_prober, _now, _mtu, _id, _quoted), do: :erlang.nif_error(:nif_not_loaded)
   def prober_emsgsize(_prober, _now, _mtu), do: :erlang.nif_error(:nif_not_loaded)
+
+  def prober_send_refused(_prober, _now, _refused, _kernel_mtu),
+    do: :erlang.nif_error(:nif_not_loaded)
+
+  def prober_on_send_refused(_prober, _now, _payload, _kernel_mtu),
+    do: :erlang.nif_error(:nif_not_loaded)
+
   def prober_claim_probe(_prober, _now, _id, _size), do: :erlang.nif_error(:nif_not_loaded)
 
   def prober_claim_probe_quoted(_prober, _now, _id, _size, _payload),
@@ -73,6 +80,11 @@ defmodule PLPMTUD.Native do
     do: :erlang.nif_error(:nif_not_loaded)
 
   def prober_ip_for(_prober, _payload), do: :erlang.nif_error(:nif_not_loaded)
+  def prober_padding_for(_prober, _data), do: :erlang.nif_error(:nif_not_loaded)
+
+  def prober_on_lost_batch(_prober, _now, _reason, _losses),
+    do: :erlang.nif_error(:nif_not_loaded)
+
   def prober_payload_for(_prober, _size), do: :erlang.nif_error(:nif_not_loaded)
   def prober_mtu(_prober), do: :erlang.nif_error(:nif_not_loaded)
   def prober_payload_size(_prober), do: :erlang.nif_error(:nif_not_loaded)
@@ -108,6 +120,10 @@ defmodule PLPMTUD.Native do
 
   def socket_attach(_fd, _df, _recv_errors), do: :erlang.nif_error(:nif_not_loaded)
   def socket_send(_socket, _data), do: :erlang.nif_error(:nif_not_loaded)
+
+  def socket_send_fragmentable(_socket, _data, _plpmtu),
+    do: :erlang.nif_error(:nif_not_loaded)
+
   def socket_send_to(_socket, _ip, _port, _data), do: :erlang.nif_error(:nif_not_loaded)
   def socket_send_batch(_socket, _datagrams, _dest), do: :erlang.nif_error(:nif_not_loaded)
   def socket_recv(_socket, _timeout), do: :erlang.nif_error(:nif_not_loaded)

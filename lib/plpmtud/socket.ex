@@ -204,6 +204,18 @@ defmodule PLPMTUD.Socket do
   def send(socket, data), do: Native.socket_send(socket, to_binary(data))
 
   @doc """
+  Sends `data` to the connected peer so that it may be fragmented to fit
+  `plpmtu` (IP bytes): for a packet that was sent before the PLPMTU fell
+  and cannot be re-cut (a numbered uTP packet). IPv4: DF is off for this
+  datagram, so routers may fragment it; IPv6: the source fragments it to
+  at most `plpmtu`. The socket's DF policy is restored afterwards. Use it
+  for such retransmissions only: one lost fragment loses the datagram.
+  """
+  @spec send_fragmentable(t(), iodata(), pos_integer()) :: :ok | {:error, reason()}
+  def send_fragmentable(socket, data, plpmtu),
+    do: Native.socket_send_fragmentable(socket, to_binary(data), plpmtu)
+
+  @doc """
   Sends `data` to `host`:`port` without blocking. A host name is resolved
   in the socket's family (see `resolve/2`).
   """

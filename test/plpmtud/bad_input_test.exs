@@ -61,6 +61,7 @@ defmodule PLPMTUD.BadInputTest do
   defp erlang_calls(h) do
     [
       {:new, [%{}]},
+      {:config, [%{}]},
       {:connected, [h, 0]},
       {:packet_size, [h]},
       {:probe_size, [h]},
@@ -105,7 +106,7 @@ defmodule PLPMTUD.BadInputTest do
         value <- bad_values(),
         not (is_pid(value) and fun in [:subscribe, :unsubscribe]),
         outcome = call_bounded(module, fun, List.replace_at(args, position, value)),
-        outcome != :argument_error and not (fun == :new and outcome == :error_tuple) do
+        outcome != :argument_error and not (fun in [:new, :config] and outcome == :error_tuple) do
       {fun, position, value, outcome}
     end
   end

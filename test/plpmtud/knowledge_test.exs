@@ -123,7 +123,7 @@ defmodule PLPMTUD.DiagnosticsTest do
 
   test "the report lists running probers" do
     {:ok, pid} = PLPMTUD.Prober.start_link(connected: false)
-    report = PLPMTUD.diagnostics()
+    report = PLPMTUD.Diagnostics.report()
     assert Enum.any?(report.probers, &(&1.pid == pid))
     assert is_map(report.mtu_distribution)
   end

@@ -97,7 +97,8 @@ defmodule PLPMTUD.NifSafetyTest do
 
     covered =
       MapSet.new(
-        Enum.map(calls, &elem(&1, 0)) ++ @last ++ [:core_version, :config_keys, :load_nif]
+        Enum.map(calls, &elem(&1, 0)) ++
+          @last ++ [:core_version, :config_keys, :config_table_entries, :load_nif]
       )
 
     assert MapSet.subset?(exported, covered),

@@ -401,7 +401,10 @@ impl Config {
             u64::from(self.packet_overhead),
             max_overhead,
         )?;
-        for (key, mtu) in [("disabled_mtu", self.disabled_mtu), ("mtu_initial", self.initial)] {
+        for (key, mtu) in [
+            ("disabled_mtu", self.disabled_mtu),
+            ("mtu_initial", self.initial),
+        ] {
             if let Some(mtu) = mtu {
                 at_least(key, u64::from(mtu), effective_floor)?;
                 at_most(key, u64::from(mtu), ceiling)?;

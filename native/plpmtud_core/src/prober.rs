@@ -459,6 +459,21 @@ impl Prober {
         })
     }
 
+    /// The local stack refused to send a packet of `refused_size` IP bytes
+    /// (EMSGSIZE), knowing the path MTU `kernel_mtu` when the caller could
+    /// read it: no size above `min(kernel_mtu, refused_size - 1)` can leave.
+    pub fn send_refused(
+        &mut self,
+        now_ms: u64,
+        refused_size: u32,
+        kernel_mtu: Option<u32>,
+    ) -> Events {
+        let limit = refused_size
+            .saturating_sub(1)
+            .min(kernel_mtu.unwrap_or(u32::MAX));
+        self.emsgsize(now_ms, limit)
+    }
+
     /// Handles timers due at `now_ms`: the probe timeout and the next search.
     pub fn tick(&mut self, now_ms: u64) -> Events {
         if self.deadline().map_or(true, |deadline| now_ms < deadline) {
@@ -545,6 +560,18 @@ impl Prober {
     /// IP bytes of a datagram carrying `payload` bytes of the transport's payload.
     pub fn ip_for(&self, payload: u32) -> u32 {
         mtu_for_payload(payload, self.config.family, self.config.packet_overhead)
+    }
+
+    /// Padding to add to a data packet carrying `data` payload bytes so that
+    /// it becomes the due probe: the padding's own bytes, after the
+    /// `padding_overhead` of its header (a uTP extension). `None` when no
+    /// probe is due or the packet does not fit under it. The transport
+    /// sends `data + padding_overhead + padding` bytes, all of it counted
+    /// by the probe's size; if the probe is lost, its data alone is resent,
+    /// as it was, without the padding.
+    pub fn padding_for(&self, data: u32) -> Option<u32> {
+        let probe = self.payload_for(self.next_probe()?);
+        probe.checked_sub(data.checked_add(self.config.padding_overhead)?)
     }
 
     /// Payload bytes one datagram may carry at the current PLPMTU.

@@ -768,3 +768,89 @@ fn a_probe_sent_without_its_bytes_is_matched_by_id() {
         PtbVerdict::Accepted
     );
 }
+
+/// aiutp's fixed size (IP 1344, payload 1296) is in use from the start;
+/// the first probe confirms it and the search goes on above it.
+#[test]
+fn mtu_initial_is_used_at_once_and_probed_first() {
+    let config = Config {
+        initial: Some(1344),
+        packet_overhead: 28,
+        ..Config::default()
+    };
+    let mut p = prober(config);
+    assert_eq!(p.plpmtu(), 1344);
+    assert_eq!(p.payload_size(), 1296);
+    let events = p.connected(0);
+    assert_eq!(
+        events.iter().copied().collect::<Vec<_>>(),
+        vec![
+            Event::SearchStarted { limit: 1500 },
+            Event::ProbeDue { size: 1344 }
+        ]
+    );
+    assert_eq!(
+        p.search_range(),
+        (576, 1500),
+        "nothing above the floor is confirmed yet"
+    );
+    send(&mut p, 0, 1);
+    assert!(p.probe_acked(10, 1).acked());
+    assert_eq!(p.plpmtu(), 1344);
+    assert_eq!(p.search_range(), (1344, 1500));
+    assert_eq!(p.next_probe(), Some(1422));
+}
+
+/// On a path narrower than `mtu_initial` the first probe fails: the floor
+/// is used while the search continues below the failed size.
+#[test]
+fn a_failed_mtu_initial_falls_to_the_floor_and_searches_below_it() {
+    let config = Config {
+        initial: Some(1344),
+        ..fixed_timeout()
+    };
+    let mut p = prober(config);
+    p.connected(0);
+    let events = lose_events(&mut p, 0, 1, 3);
+    assert!(events.contains(&Event::MtuChanged {
+        old: 1344,
+        new: 576,
+        reason: ChangeReason::ProbeFailed
+    }));
+    assert_eq!(p.search_range(), (576, 1343));
+    assert_eq!(p.next_probe(), Some(959));
+}
+
+#[test]
+fn mtu_initial_outside_floor_and_ceiling_is_refused() {
+    for initial in [500, 1600] {
+        let config = Config {
+            initial: Some(initial),
+            ..Config::default()
+        };
+        let err = Prober::new(config).unwrap_err();
+        assert_eq!(err.field(), "mtu_initial");
+    }
+}
+
+/// A data packet padded up to the due probe: data + the padding header +
+/// the padding is exactly the probe's payload.
+#[test]
+fn padding_fills_a_data_packet_up_to_the_probe() {
+    let config = Config {
+        packet_overhead: 28,
+        padding_overhead: 2,
+        ..Config::default()
+    };
+    let mut p = prober(config);
+    assert_eq!(p.padding_for(500), None, "no probe is due before connected");
+    p.connected(0);
+    let probe_payload = p.payload_for(p.next_probe().unwrap());
+    assert_eq!(probe_payload, 990);
+    assert_eq!(p.padding_for(500), Some(488));
+    assert_eq!(p.padding_for(988), Some(0));
+    assert_eq!(p.padding_for(989), None, "the padding header does not fit");
+    assert_eq!(p.padding_for(u32::MAX), None);
+    assert!(p.claim_probe(0, 7, p.ip_for(500 + 2 + 488)));
+    assert_eq!(p.padding_for(500), None, "a probe is in flight");
+}

@@ -4,7 +4,7 @@
 //! the core) so that each transport event of the Erlang facade is one call.
 
 use crate::error::NifError;
-use crate::{atoms, config, encode};
+use crate::{atoms, config, encode, list};
 use parking_lot::Mutex;
 use plpmtud_core::{Events, LossReason, Prober};
 use rustler::{Atom, Binary, Encoder, Env, Resource, ResourceArc, Term};
@@ -152,6 +152,35 @@ fn prober_emsgsize(env: Env<'_>, p: Handle, now: u64, mtu: u32) -> Term<'_> {
     answer(env, &p, |prober| prober.emsgsize(now, mtu))
 }
 
+/// EMSGSIZE for a packet of `refused` IP bytes; `kernel_mtu` if known.
+#[rustler::nif]
+fn prober_send_refused(
+    env: Env<'_>,
+    p: Handle,
+    now: u64,
+    refused: u32,
+    kernel_mtu: Option<u32>,
+) -> Term<'_> {
+    answer(env, &p, |prober| {
+        prober.send_refused(now, refused, kernel_mtu)
+    })
+}
+
+/// The facade's EMSGSIZE for a packet of `payload` bytes; `kernel_mtu` if known.
+#[rustler::nif]
+fn prober_on_send_refused(
+    env: Env<'_>,
+    p: Handle,
+    now: u64,
+    payload: u32,
+    kernel_mtu: Option<u32>,
+) -> Term<'_> {
+    answer(env, &p, |prober| {
+        let refused = prober.ip_for(payload);
+        prober.send_refused(now, refused, kernel_mtu)
+    })
+}
+
 #[rustler::nif]
 fn prober_claim_probe(p: Handle, now: u64, id: u64, size: u32) -> bool {
     p.0.lock().claim_probe(now, id, size)
@@ -202,6 +231,40 @@ fn prober_on_lost<'a>(
     let size = prober.ip_for(payload);
     let (probe, events) = prober.lost(now, seq, size, reason);
     Ok((probe, encode::events(env, &prober, &events)).encode(env))
+}
+
+/// Padding (payload bytes) that makes a data packet of `data` payload
+/// bytes the due probe, or nil.
+#[rustler::nif]
+fn prober_padding_for(p: Handle, data: u32) -> Option<u32> {
+    p.0.lock().padding_for(data)
+}
+
+/// The facade's `on_lost` for a batch `[{seq, payload}]` lost together:
+/// `{probe_seqs, events}`, the sequence numbers that were probes (keep them
+/// out of congestion control) and every event of the batch, oldest first.
+#[rustler::nif]
+fn prober_on_lost_batch<'a>(
+    env: Env<'a>,
+    p: Handle,
+    now: u64,
+    reason: Atom,
+    losses: Term<'a>,
+) -> rustler::NifResult<Term<'a>> {
+    let reason = loss_reason(reason)?;
+    let losses = list::decode_all::<(u64, u32)>(losses)?;
+    let mut prober = p.0.lock();
+    let mut probes = Vec::new();
+    let mut events = Vec::new();
+    for (seq, payload) in losses {
+        let size = prober.ip_for(payload);
+        let (probe, answer) = prober.lost(now, seq, size, reason);
+        if probe {
+            probes.push(seq);
+        }
+        events.extend(answer.iter().map(|e| encode::event(env, &prober, e)));
+    }
+    Ok((probes, events).encode(env))
 }
 
 #[rustler::nif]

@@ -255,6 +255,24 @@ fn socket_send<'a>(env: Env<'a>, s: Handle, data: Binary<'a>) -> Term<'a> {
     }
 }
 
+/// Sends one datagram to the connected peer, fragmentable to `plpmtu`.
+#[rustler::nif]
+fn socket_send_fragmentable<'a>(
+    env: Env<'a>,
+    s: Handle,
+    data: Binary<'a>,
+    plpmtu: u32,
+) -> Term<'a> {
+    match s
+        .endpoint
+        .socket()
+        .and_then(|sock| sock.send_fragmentable(&data, plpmtu))
+    {
+        Ok(_) => atoms::ok().encode(env),
+        Err(e) => error_reason(env, e),
+    }
+}
+
 #[rustler::nif]
 fn socket_send_to<'a>(
     env: Env<'a>,

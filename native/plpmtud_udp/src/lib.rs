@@ -284,6 +284,24 @@ impl DfSocket {
             .map_err(|e| self.with_mtu(SocketError::from(e), Some(dest)))
     }
 
+    /// Sends one datagram to the connected peer that may be fragmented on
+    /// its way to fit `plpmtu` (IP bytes): for a packet sent before the
+    /// PLPMTU fell, which a transport cannot re-cut (uTP's numbered
+    /// packets). IPv4: DF is off for this send, so routers may fragment it;
+    /// IPv6: the source fragments it to at most `plpmtu`. The DF policy in
+    /// force is put back afterwards. Use it for such retransmissions only:
+    /// a fragment lost loses the whole datagram.
+    pub fn send_fragmentable(&self, data: &[u8], plpmtu: u32) -> Result<usize, SocketError> {
+        let (fd, family) = (self.raw_fd(), self.family);
+        let policy = df::df(fd, family)?;
+        df::set_df(fd, family, DfPolicy::Dont)?;
+        let sent = df::set_fragment_size(fd, family, Some(plpmtu)).and_then(|()| self.send(data));
+        let restored =
+            df::set_fragment_size(fd, family, None).and_then(|()| df::set_df(fd, family, policy));
+        let sent = sent?;
+        restored.map(|()| sent)
+    }
+
     /// Fills in the kernel's MTU for `EMSGSIZE`.
     fn with_mtu(&self, error: SocketError, dest: Option<SocketAddr>) -> SocketError {
         match error {
