@@ -34,7 +34,7 @@
 -type loss_reason() :: timeout | dup_ack | sack.
 -export_type([handle/0, change/0]).
 
--define(NATIVE, 'Elixir.PLPMTUD.Native').
+-define(NATIVE, plpmtud_nif).
 
 %% @doc A prober for one connection. `Config' is a map with plpmtud's keys
 %% (`mtu_discovery_enabled', `mtu_floor', `mtu_ceiling' and
@@ -43,13 +43,23 @@
 %% the README). With `mtu_discovery_enabled => false' it never probes and
 %% {@link packet_size/1} stays at `disabled_mtu' (aiutp today: 1344).
 %% Returns `{error, {invalid_config, Key, Message}}' for unknown keys,
-%% values of the wrong kind and values out of range, `Message' saying which.
--spec new(map()) -> {ok, handle()} | {error, {invalid_config, atom(), binary()}}.
+%% values of the wrong kind and values out of range, `Message' saying which,
+%% and `{error, {nif_not_loaded, PathTried, Reason}}' when the NIF library
+%% (`priv/native/plpmtud_nif.so') could not be loaded (see
+%% {@link plpmtud_nif:status/0}).
+-spec new(map()) -> {ok, handle()}
+                    | {error, {invalid_config, atom(), binary()}
+                              | plpmtud_nif:load_error()}.
 new(Config) when is_map(Config) ->
-    case ?NATIVE:prober_new(config(Config)) of
-        {ok, H} -> {ok, H};
-        {error, {badarg, Key, Message}} -> {error, {invalid_config, Key, Message}};
-        {error, {invalid_config, _Key, _Message}} = Error -> Error
+    case ?NATIVE:status() of
+        ok ->
+            case ?NATIVE:prober_new(config(Config)) of
+                {ok, H} -> {ok, H};
+                {error, {badarg, Key, Message}} -> {error, {invalid_config, Key, Message}};
+                {error, {invalid_config, _Key, _Message}} = Error -> Error
+            end;
+        {error, _} = Error ->
+            Error
     end;
 new(_Config) ->
     {error, {invalid_config, config, <<"config must be a map">>}}.
