@@ -7,8 +7,10 @@ defmodule PLPMTUD.MixProject do
       version: "0.1.0",
       elixir: "~> 1.14",
       start_permanent: Mix.env() == :prod,
-      # The Rust NIF must be built (and copied into priv/) before :elixir runs,
-      # because PLPMTUD.Native's @on_load hook runs at compile time.
+      # The Rust NIF must be built (and copied into priv/) before :elixir runs:
+      # PLPMTUD.Config calls it at compile time (the Erlang module plpmtud_nif,
+      # src/plpmtud_nif.erl, loads it). rebar3 builds the same library with
+      # scripts/build-nif (rebar.config).
       compilers: [:plpmtud_cargo] ++ Mix.compilers(),
       erlc_paths: ["src"],
       elixirc_paths: elixirc_paths(Mix.env()),
@@ -30,7 +32,8 @@ end
 defmodule Mix.Tasks.Compile.PlpmtudCargo do
   @moduledoc """
   Builds the `plpmtud_nif` Rust crate with cargo and copies the resulting
-  cdylib to `priv/native/plpmtud_nif.so`, where `PLPMTUD.Native` loads it.
+  cdylib to `priv/native/plpmtud_nif.so`, where `:plpmtud_nif` loads it
+  (rebar3 users get the same file from `scripts/build-nif`).
 
   This compiler is defined in `mix.exs` (not in `lib/`) so that it exists
   before anything in `lib/` is compiled; it is not shipped in the app.
@@ -50,7 +53,8 @@ defmodule Mix.Tasks.Compile.PlpmtudCargo do
 
     * `PLPMTUD_SKIP_CARGO=1` - never run cargo. Use when
       `priv/native/plpmtud_nif.so` is provided by other means (for example a
-      prebuilt artifact); if it is missing, loading `PLPMTUD.Native` fails.
+      prebuilt artifact); if it is missing, `:plpmtud_nif.status/0` says so
+      and compiling `PLPMTUD.Config` fails.
     * `CARGO_TARGET_DIR` - honoured when locating cargo's output.
     * `CARGO` - the cargo executable to run (default: `cargo` on `PATH`).
   """

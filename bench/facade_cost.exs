@@ -29,25 +29,25 @@ events = [
 ]
 
 bare =
-  {"bare NIF call returning an atom (prober_state)", fn _ -> PLPMTUD.Native.prober_state(h) end}
+  {"bare NIF call returning an atom (prober_state)", fn _ -> :plpmtud_nif.prober_state(h) end}
 
 # NIF calls per event, counted by call_count tracing of the NIF module.
 count_calls = fn fun ->
-  :erlang.trace_pattern({PLPMTUD.Native, :_, :_}, true, [:call_count])
+  :erlang.trace_pattern({:plpmtud_nif, :_, :_}, true, [:call_count])
   :erlang.trace(self(), true, [:call])
   fun.(0)
   :erlang.trace(self(), false, [:call])
 
   n =
-    for {f, a} <- PLPMTUD.Native.__info__(:functions), reduce: 0 do
+    for {f, a} <- :plpmtud_nif.module_info(:exports) -- [module_info: 0, module_info: 1, status: 0], reduce: 0 do
       acc ->
-        case :erlang.trace_info({PLPMTUD.Native, f, a}, :call_count) do
+        case :erlang.trace_info({:plpmtud_nif, f, a}, :call_count) do
           {:call_count, c} when is_integer(c) -> acc + c
           _ -> acc
         end
     end
 
-  :erlang.trace_pattern({PLPMTUD.Native, :_, :_}, false, [:call_count])
+  :erlang.trace_pattern({:plpmtud_nif, :_, :_}, false, [:call_count])
   n
 end
 

@@ -29,7 +29,8 @@ defmodule PLPMTUD do
   Wrong argument types raise `ArgumentError`; nothing here can crash the VM.
   """
 
-  alias PLPMTUD.{Config, Native}
+  alias :plpmtud_nif, as: Native
+  alias PLPMTUD.Config
 
   @typedoc "A prober handle (a NIF resource; freed when no longer referenced)."
   @opaque t :: reference()

@@ -36,13 +36,14 @@
 -type df_policy() :: probe | do | want | dont.
 -export_type([handle/0, change/0, df_policy/0]).
 
--define(NATIVE, 'Elixir.PLPMTUD.Native').
+-define(NATIVE, plpmtud_nif).
 -define(IPPROTO_IP, 0).
 -define(IPPROTO_IPV6, 41).
 -define(IP_MTU_DISCOVER, 10).
 -define(IP_MTU, 14).
 -define(IPV6_MTU_DISCOVER, 23).
 -define(IPV6_MTU, 24).
+-define(MAX_U64, 16#FFFFFFFFFFFFFFFF).
 
 %% @doc A prober for one connection. `Config' is a map with plpmtud's keys
 %% (`mtu_discovery_enabled', `mtu_floor', `mtu_ceiling' and
@@ -51,9 +52,19 @@
 %% the README). With `mtu_discovery_enabled => false' it never probes and
 %% {@link packet_size/1} stays at `disabled_mtu' (aiutp today: 1344).
 %% Returns `{error, {invalid_config, Key, Message}}' for unknown keys,
-%% values of the wrong kind and values out of range, `Message' saying which.
--spec new(map()) -> {ok, handle()} | {error, {invalid_config, atom(), binary()}}.
+%% values of the wrong kind and values out of range, `Message' saying which,
+%% and `{error, {nif_not_loaded, PathTried, Reason}}' when the NIF library
+%% (`priv/native/plpmtud_nif.so') could not be loaded (see
+%% {@link plpmtud_nif:status/0}).
+-spec new(map()) -> {ok, handle()}
+                    | {error, {invalid_config, atom(), binary()}
+                              | plpmtud_nif:load_error()}.
 new(Config) when is_map(Config) ->
+    maybe_new(?NATIVE:status(), Config);
+new(_Config) ->
+    {error, {invalid_config, config, <<"config must be a map">>}}.
+
+maybe_new(ok, Config) ->
     case config(Config) of
         {ok, Merged} ->
             case ?NATIVE:prober_new(Merged) of
@@ -64,8 +75,8 @@ new(Config) when is_map(Config) ->
         {error, _} = Error ->
             Error
     end;
-new(_Config) ->
-    {error, {invalid_config, config, <<"config must be a map">>}}.
+maybe_new({error, _} = NotLoaded, _Config) ->
+    NotLoaded.
 
 %% @doc `Options' over the `plpmtud' application environment (only its
 %% configuration keys: other entries belong to other parts of the
@@ -98,12 +109,15 @@ connected(H, Now) ->
 %% path MTU, so the handle refuses: `{error, {no_df, Policy}}', and no probe
 %% is ever due (the packet size stays at `mtu_initial').
 -spec connected(handle(), ms(), gen_udp:socket()) -> ok | {error, {no_df, df_policy()} | term()}.
-connected(H, Now, Socket) ->
+connected(H, Now, Socket) when is_integer(Now), Now >= 0, Now =< ?MAX_U64 ->
+    _ = ?NATIVE:prober_deadline(H),
     case df(Socket) of
         {ok, Policy} when Policy =:= probe; Policy =:= do -> connected(H, Now);
         {ok, Policy} -> {error, {no_df, Policy}};
         {error, _} = Error -> Error
-    end.
+    end;
+connected(_H, Now, _Socket) ->
+    erlang:error(badarg, [Now]).
 
 %% @doc Milliseconds since the VM started, from the monotonic clock.
 -spec now_ms() -> ms().
@@ -190,11 +204,14 @@ on_lost_batch(H, Losses, Reason, Now) ->
 %% Returns whether the packet size changed.
 -spec on_send_refused(handle(), gen_udp:socket(), emsgsize, bytes(), ms()) -> change().
 on_send_refused(H, Socket, emsgsize, Bytes, Now) ->
+    _ = family(Socket),
     KernelMtu = case kernel_mtu(Socket) of
         {ok, Mtu} -> Mtu;
         {error, _} -> nil
     end,
-    change(?NATIVE:prober_on_send_refused(H, Now, Bytes, KernelMtu)).
+    change(?NATIVE:prober_on_send_refused(H, Now, Bytes, KernelMtu));
+on_send_refused(_H, _Socket, Reason, _Bytes, _Now) ->
+    erlang:error(badarg, [Reason]).
 
 %% @doc Runs the probe timer, the re-probe and black-hole checks. Returns
 %% `{probe_lost, Seq}' when the probe in flight timed out, `restarted' when a
@@ -276,7 +293,9 @@ kernel_mtu(Socket) ->
 %% fragments it to at most `PlpmtuIp'. The socket's DF policy is put back
 %% afterwards. Use it for such retransmissions only.
 -spec send_fragmentable(gen_udp:socket(), iodata(), pos_integer()) -> ok | {error, term()}.
-send_fragmentable(Socket, Packet, PlpmtuIp) when is_integer(PlpmtuIp), PlpmtuIp > 0 ->
+send_fragmentable(Socket, Packet, PlpmtuIp)
+  when is_integer(PlpmtuIp), PlpmtuIp >= 68, PlpmtuIp =< 65535 ->
+    _ = iolist_size(Packet),
     case df(Socket) of
         {ok, Policy} ->
             {ok, Family} = family(Socket),
@@ -323,13 +342,15 @@ fragmentable(Socket, inet6, Policy, Mtu) ->
     ok = set_df(Socket, Policy),
     inet:setopts(Socket, [{raw, ?IPPROTO_IPV6, ?IPV6_MTU, <<Mtu:32/native>>}]).
 
-family(Socket) ->
+family(Socket) when is_port(Socket); element(1, Socket) =:= '$inet' ->
     case inet:sockname(Socket) of
         {ok, {Ip, _Port}} when tuple_size(Ip) =:= 4 -> {ok, inet};
         {ok, {Ip, _Port}} when tuple_size(Ip) =:= 8 -> {ok, inet6};
         {ok, _} -> {error, einval};
         {error, _} = Error -> Error
-    end.
+    end;
+family(Socket) ->
+    erlang:error(badarg, [Socket]).
 
 raw_int(Socket, Level, Name) ->
     case inet:getopts(Socket, [{raw, Level, Name, 4}]) of

@@ -12,7 +12,7 @@ defmodule PLPMTUD.Cache do
   records what it learns.
   """
 
-  alias PLPMTUD.Native
+  alias :plpmtud_nif, as: Native
 
   @key {__MODULE__, :cache}
 

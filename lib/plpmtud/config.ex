@@ -1,7 +1,7 @@
 defmodule PLPMTUD.Config do
   # The keys, their kinds, defaults and docs come from the Rust core's one
   # configuration table (`plpmtud_core::config`), read at compile time.
-  @table PLPMTUD.Native.config_table_entries()
+  @table :plpmtud_nif.config_table_entries()
 
   # "in 68..65535" for integer keys whose table range says something.
   range_doc = fn

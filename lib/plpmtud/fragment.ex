@@ -15,7 +15,7 @@ defmodule PLPMTUD.Fragment do
   is never delivered twice and a late copy holds no memory.
   """
 
-  alias PLPMTUD.Native
+  alias :plpmtud_nif, as: Native
 
   @typedoc "A reassembler (one per peer)."
   @opaque reassembler :: reference()

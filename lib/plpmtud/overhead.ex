@@ -9,7 +9,7 @@ defmodule PLPMTUD.Overhead do
   UDP and VXLAN), `:utp` 20, `:quic_short` 29.
   """
 
-  alias PLPMTUD.Native
+  alias :plpmtud_nif, as: Native
 
   @doc "Bytes a stack of layers adds to every packet; unknown layers raise `ArgumentError`."
   @spec overhead([atom()]) :: non_neg_integer()

@@ -21,7 +21,8 @@ defmodule PLPMTUD.Responder do
 
   use GenServer
 
-  alias PLPMTUD.{Native, Socket}
+  alias :plpmtud_nif, as: Native
+  alias PLPMTUD.Socket
   alias PLPMTUD.Socket.Handover
 
   @default_port 4821

@@ -30,7 +30,7 @@ defmodule PLPMTUD.Socket do
   the path MTU the kernel knows for the destination (or `nil`).
   """
 
-  alias PLPMTUD.Native
+  alias :plpmtud_nif, as: Native
 
   @typedoc "A socket handle."
   @opaque t :: reference()

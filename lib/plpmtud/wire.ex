@@ -12,7 +12,7 @@ defmodule PLPMTUD.Wire do
   bytes of UDP or ICMP header): the one place sizes are converted.
   """
 
-  alias PLPMTUD.Native
+  alias :plpmtud_nif, as: Native
 
   @typedoc "How probes travel."
   @type mode :: :udp | :icmp

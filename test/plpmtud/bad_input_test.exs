@@ -48,6 +48,8 @@ defmodule PLPMTUD.BadInputTest do
       {:set_enabled, [p, true, 0]},
       {:payload_for, [p, 1038]},
       {:ip_for, [p, 1010]},
+      {:send_refused, [p, 1400, nil]},
+      {:send_refused, [p, 1400, 1300, 0]},
       {:mtu, [p]},
       {:payload_size, [p]},
       {:state, [p]},
@@ -59,10 +61,23 @@ defmodule PLPMTUD.BadInputTest do
   end
 
   defp erlang_calls(h) do
+    {:ok, sink} = :gen_udp.open(0, [:binary, ip: {127, 0, 0, 1}, active: false])
+    {:ok, port} = :inet.port(sink)
+    {:ok, s} = :gen_udp.open(0, [:binary, ip: {127, 0, 0, 1}, active: false])
+    :ok = :gen_udp.connect(s, {127, 0, 0, 1}, port)
+
     [
       {:new, [%{}]},
       {:config, [%{}]},
       {:connected, [h, 0]},
+      {:connected, [h, 0, s]},
+      {:probe_padding, [h, 500]},
+      {:on_lost_batch, [h, [{1, 500}], :sack, 0]},
+      {:on_send_refused, [h, s, :emsgsize, 1400, 0]},
+      {:set_df, [s, :probe]},
+      {:df, [s]},
+      {:kernel_mtu, [s]},
+      {:send_fragmentable, [s, "x", 1280]},
       {:packet_size, [h]},
       {:probe_size, [h]},
       {:on_send, [h, 1, 990, 0]},
@@ -105,6 +120,8 @@ defmodule PLPMTUD.BadInputTest do
         position <- positions.(args),
         value <- bad_values(),
         not (is_pid(value) and fun in [:subscribe, :unsubscribe]),
+        # A datagram's data is any iodata, and some "bad" values are iodata.
+        not (fun == :send_fragmentable and position == 1 and iodata?(value)),
         outcome = call_bounded(module, fun, List.replace_at(args, position, value)),
         outcome != :argument_error and not (fun in [:new, :config] and outcome == :error_tuple) do
       {fun, position, value, outcome}
@@ -112,6 +129,12 @@ defmodule PLPMTUD.BadInputTest do
   end
 
   defp all_positions(args), do: Enum.to_list(0..(length(args) - 1)//1)
+
+  defp iodata?(value) do
+    is_integer(IO.iodata_length(value))
+  rescue
+    ArgumentError -> false
+  end
 
   # Runs one call in a process of its own: it must end within a second.
   defp call_bounded(module, fun, args) do

@@ -20,4 +20,4 @@ fn core_version() -> &'static str {
     env!("CARGO_PKG_VERSION")
 }
 
-rustler::init!("Elixir.PLPMTUD.Native");
+rustler::init!("plpmtud_nif");

@@ -1,0 +1,183 @@
+%%% @doc The plpmtud NIF library (`native/plpmtud_nif', a Rust cdylib), for
+%%% Erlang and Elixir alike: the native functions of plpmtud, loaded from
+%%% `priv/native/plpmtud_nif.so' of the `plpmtud' application.
+%%%
+%%% Internal: use the {@link plpmtud} facade (Erlang) or `PLPMTUD' (Elixir).
+%%% The functions below {@link status/0} are stubs that the library replaces
+%%% when it loads; keep their names and arities in sync with the
+%%% `#[rustler::nif]' functions of the crate (loading fails with the missing
+%%% one named otherwise).
+%%%
+%%% Loading the library never stops this module from loading: when it fails
+%%% (the library was not built, or was built for another system), the reason
+%%% is kept and {@link status/0} returns it; every stub then raises
+%%% `erlang:nif_error({nif_not_loaded, PathTried, Reason})'. Needs no Elixir.
+-module(plpmtud_nif).
+
+-export([status/0]).
+
+%% NIF stubs (see the module documentation).
+-export([core_version/0, config_keys/0, config_table_entries/0, prober_new/1,
+         prober_connected/2, prober_next_probe/1, prober_probe_sent/4,
+         prober_probe_acked/3, prober_probe_lost/4, prober_is_probe/2,
+         prober_packet_acked/3, prober_packet_lost/3, prober_rtt_sample/2, prober_ptb/4,
+         prober_ptb_quoted/5, prober_emsgsize/3, prober_claim_probe/4,
+         prober_claim_probe_quoted/5, prober_overhead/1, prober_tick/2,
+         prober_deadline/1, prober_probe_timeout/1, prober_probe_now/2,
+         prober_set_enabled/3, prober_next_probe_payload/1, prober_on_send/4,
+         prober_on_ack/4, prober_on_lost/5, prober_ip_for/2, prober_payload_for/2,
+         prober_padding_for/2, prober_on_lost_batch/4, prober_send_refused/4,
+         prober_on_send_refused/4, socket_send_fragmentable/3,
+         prober_mtu/1, prober_payload_size/1, prober_state/1, prober_stats/1,
+         prober_history/1, prober_info/1, prober_check/1, prober_connected_hint/3,
+         cache_new/2, cache_lookup/3, cache_record/5, cache_remove/2, cache_group_mtu/3,
+         cache_entries/2, cache_stats/1, fragment_split/3, reassembler_new/3,
+         reassembler_push/3, reassembler_stats/1, overhead_of/1, standard_mtus/0,
+         tcp_set_mss/2, socket_open/9, rate_limiter_new/2, rate_limiter_allow/3,
+         wire_probe/3, wire_ack/2, wire_parse/1, socket_attach/3, socket_send/2,
+         socket_send_to/4, socket_send_batch/3, socket_recv/2, socket_set_active/2,
+         socket_controlling_process/2, socket_close/1, socket_set_gso/2,
+         socket_path_mtu/1, socket_df/1, socket_set_df/2, socket_sockname/1,
+         socket_peername/1, socket_stats/1]).
+
+-on_load(load/0).
+
+-define(STATUS_KEY, {?MODULE, status}).
+
+-type load_error() :: {nif_not_loaded, PathTried :: file:filename() | undefined,
+                       Reason :: term()}.
+-export_type([load_error/0]).
+
+%% @doc Whether the NIF library is loaded: `ok', or
+%% `{error, {nif_not_loaded, PathTried, Reason}}' with the library file that
+%% was tried (`undefined' if the `plpmtud' application's directory could not
+%% be found) and the reason `erlang:load_nif/2' gave.
+-spec status() -> ok | {error, load_error()}.
+status() ->
+    persistent_term:get(?STATUS_KEY, {error, {nif_not_loaded, undefined, not_attempted}}).
+
+%% Runs when the module is loaded; always returns ok so that the module loads
+%% (and status/0 can tell why) even without its library.
+-spec load() -> ok.
+load() ->
+    Status = case library_path() of
+        {ok, Path} ->
+            %% Drop old code of this module first: the library has no
+            %% upgrade callback, so loading it while old code still holds it
+            %% fails with {error, {upgrade, _}} (on a reload).
+            _ = code:purge(?MODULE),
+            case erlang:load_nif(Path, 0) of
+                ok -> ok;
+                {error, Reason} -> {error, {nif_not_loaded, Path ++ ".so", Reason}}
+            end;
+        {error, Reason} ->
+            {error, {nif_not_loaded, undefined, Reason}}
+    end,
+    persistent_term:put(?STATUS_KEY, Status),
+    ok.
+
+%% The library, without its extension (as erlang:load_nif/2 takes it), in
+%% priv/native/ of the plpmtud application; when the application is not
+%% known to the code server (its ebin is not in a directory named plpmtud),
+%% beside the ebin this module was loaded from.
+-spec library_path() -> {ok, string()} | {error, term()}.
+library_path() ->
+    case code:priv_dir(plpmtud) of
+        Priv when is_list(Priv) ->
+            {ok, filename:absname(filename:join([Priv, "native", "plpmtud_nif"]))};
+        {error, _} ->
+            case code:which(?MODULE) of
+                Beam when is_list(Beam) ->
+                    App = filename:dirname(filename:dirname(filename:absname(Beam))),
+                    {ok, filename:join([App, "priv", "native", "plpmtud_nif"])};
+                Other ->
+                    {error, {no_priv_dir, plpmtud, Other}}
+            end
+    end.
+
+-spec not_loaded() -> no_return().
+not_loaded() ->
+    case status() of
+        {error, Error} -> erlang:nif_error(Error);
+        ok -> erlang:nif_error(nif_not_loaded)
+    end.
+
+%% NIF stubs, replaced by the library when it loads.
+core_version() -> not_loaded().
+config_keys() -> not_loaded().
+config_table_entries() -> not_loaded().
+prober_new(_Config) -> not_loaded().
+prober_connected(_Prober, _Now) -> not_loaded().
+prober_next_probe(_Prober) -> not_loaded().
+prober_probe_sent(_Prober, _Now, _Id, _Size) -> not_loaded().
+prober_probe_acked(_Prober, _Now, _Id) -> not_loaded().
+prober_probe_lost(_Prober, _Now, _Id, _Reason) -> not_loaded().
+prober_is_probe(_Prober, _Id) -> not_loaded().
+prober_packet_acked(_Prober, _Now, _Size) -> not_loaded().
+prober_packet_lost(_Prober, _Now, _Size) -> not_loaded().
+prober_rtt_sample(_Prober, _Rtt) -> not_loaded().
+prober_ptb(_Prober, _Now, _Mtu, _QuotedProbe) -> not_loaded().
+prober_ptb_quoted(_Prober, _Now, _Mtu, _Id, _Quoted) -> not_loaded().
+prober_emsgsize(_Prober, _Now, _Mtu) -> not_loaded().
+prober_claim_probe(_Prober, _Now, _Id, _Size) -> not_loaded().
+prober_claim_probe_quoted(_Prober, _Now, _Id, _Size, _Payload) -> not_loaded().
+prober_overhead(_Prober) -> not_loaded().
+prober_tick(_Prober, _Now) -> not_loaded().
+prober_deadline(_Prober) -> not_loaded().
+prober_probe_timeout(_Prober) -> not_loaded().
+prober_probe_now(_Prober, _Now) -> not_loaded().
+prober_set_enabled(_Prober, _Now, _Enabled) -> not_loaded().
+prober_next_probe_payload(_Prober) -> not_loaded().
+prober_on_send(_Prober, _Now, _Seq, _Payload) -> not_loaded().
+prober_on_ack(_Prober, _Now, _Seq, _Payload) -> not_loaded().
+prober_on_lost(_Prober, _Now, _Seq, _Reason, _Payload) -> not_loaded().
+prober_ip_for(_Prober, _Payload) -> not_loaded().
+prober_payload_for(_Prober, _Size) -> not_loaded().
+prober_padding_for(_Prober, _Data) -> not_loaded().
+prober_on_lost_batch(_Prober, _Now, _Reason, _Losses) -> not_loaded().
+prober_send_refused(_Prober, _Now, _Refused, _KernelMtu) -> not_loaded().
+prober_on_send_refused(_Prober, _Now, _Payload, _KernelMtu) -> not_loaded().
+socket_send_fragmentable(_Socket, _Data, _Plpmtu) -> not_loaded().
+prober_mtu(_Prober) -> not_loaded().
+prober_payload_size(_Prober) -> not_loaded().
+prober_state(_Prober) -> not_loaded().
+prober_stats(_Prober) -> not_loaded().
+prober_history(_Prober) -> not_loaded().
+prober_info(_Prober) -> not_loaded().
+prober_check(_Prober) -> not_loaded().
+prober_connected_hint(_Prober, _Now, _Hint) -> not_loaded().
+cache_new(_Capacity, _Ttl) -> not_loaded().
+cache_lookup(_Cache, _Now, _Ip) -> not_loaded().
+cache_record(_Cache, _Now, _Ip, _Mtu, _Reason) -> not_loaded().
+cache_remove(_Cache, _Ip) -> not_loaded().
+cache_group_mtu(_Cache, _Now, _Ips) -> not_loaded().
+cache_entries(_Cache, _Now) -> not_loaded().
+cache_stats(_Cache) -> not_loaded().
+fragment_split(_Message, _Id, _MaxDatagram) -> not_loaded().
+reassembler_new(_Messages, _Bytes, _Timeout) -> not_loaded().
+reassembler_push(_Reassembler, _Now, _Fragment) -> not_loaded().
+reassembler_stats(_Reassembler) -> not_loaded().
+overhead_of(_Layers) -> not_loaded().
+standard_mtus() -> not_loaded().
+tcp_set_mss(_Fd, _Mss) -> not_loaded().
+socket_open(_Ip, _Port, _Connect, _Df, _Active, _RecvErrors, _Reuse, _Netns, _Icmp) -> not_loaded().
+rate_limiter_new(_PerSecond, _Burst) -> not_loaded().
+rate_limiter_allow(_Limiter, _Now, _Ip) -> not_loaded().
+wire_probe(_Nonce, _IpSize, _PayloadLen) -> not_loaded().
+wire_ack(_Nonce, _ReceivedLen) -> not_loaded().
+wire_parse(_Datagram) -> not_loaded().
+socket_attach(_Fd, _Df, _RecvErrors) -> not_loaded().
+socket_send(_Socket, _Data) -> not_loaded().
+socket_send_to(_Socket, _Ip, _Port, _Data) -> not_loaded().
+socket_send_batch(_Socket, _Datagrams, _Dest) -> not_loaded().
+socket_recv(_Socket, _Timeout) -> not_loaded().
+socket_set_active(_Socket, _Active) -> not_loaded().
+socket_controlling_process(_Socket, _Pid) -> not_loaded().
+socket_close(_Socket) -> not_loaded().
+socket_set_gso(_Socket, _Enabled) -> not_loaded().
+socket_path_mtu(_Socket) -> not_loaded().
+socket_df(_Socket) -> not_loaded().
+socket_set_df(_Socket, _Df) -> not_loaded().
+socket_sockname(_Socket) -> not_loaded().
+socket_peername(_Socket) -> not_loaded().
+socket_stats(_Socket) -> not_loaded().
