@@ -19,10 +19,12 @@ defmodule PLPMTUD do
   poll and no snapshot to compare.
 
       iex> {:ok, p} = PLPMTUD.new(packet_overhead: 28)
-      iex> [{:search_started, 1500}, {:probe_due, 1500, 1452}] = PLPMTUD.connected(p, 0)
-      iex> :ok = PLPMTUD.probe_sent(p, 7, 1500, 0)
+      iex> PLPMTUD.connected(p, 0)
+      [{:search_started, 1500}, {:probe_due, 1038, 990}]
+      iex> PLPMTUD.probe_sent(p, 7, 1038, 0)
+      :ok
       iex> PLPMTUD.acked(p, 7, 3)
-      [{:probe_acked, 7, 1500, 3}, {:mtu_changed, 576, 1500, :probe_acked, 1452}, {:search_complete, 1500, 1452}]
+      [{:probe_acked, 7, 1038, 3}, {:mtu_changed, 576, 1038, :probe_acked, 990}, {:probe_due, 1269, 1221}]
       iex> PLPMTUD.tick(p, 4)
       []
 

@@ -1,6 +1,8 @@
 defmodule PLPMTUDTest do
   use ExUnit.Case, async: true
 
+  doctest PLPMTUD
+
   # A responder stand-in: drives the functional API against a path of
   # `path_mtu` bytes with explicit times, sending each probe the prober's
   # answers announce (`{:probe_due, size, payload}`, always last).
