@@ -98,4 +98,26 @@ defmodule PLPMTUD.CLI do
   @doc "Stops the task with `task: message` on one line and exit status 1."
   @spec fail!(String.t(), String.t()) :: no_return()
   def fail!(task, message), do: Mix.raise("#{task}: #{message}")
+
+  @doc """
+  Writes a results report (as in `bench/results/`) to `path`: the `title`
+  as a heading, then the command that produced it, the machine and the
+  date, then `lines`. Creates the directory when missing.
+  """
+  @spec write_report!(Path.t(), String.t(), String.t(), [String.t()]) :: :ok
+  def write_report!(path, title, command, lines) do
+    {:ok, host} = :inet.gethostname()
+
+    header = [
+      "# #{title}",
+      "",
+      "- command: `#{command}`",
+      "- machine: #{host}, #{System.schedulers_online()} schedulers, OTP #{System.otp_release()}",
+      "- date: #{DateTime.utc_now() |> DateTime.to_iso8601()}",
+      ""
+    ]
+
+    File.mkdir_p!(Path.dirname(path))
+    File.write!(path, Enum.join(header ++ lines, "\n") <> "\n")
+  end
 end

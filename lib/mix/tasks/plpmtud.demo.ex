@@ -9,10 +9,11 @@ defmodule Mix.Tasks.Plpmtud.Demo do
   `tracepath` when it is installed. Prints each probe of one run per variant
   and a table of all of them.
 
-      mix plpmtud.demo [--quick]
+      mix plpmtud.demo [--quick] [--out FILE]
 
   Without root or `ip`, it runs the simulated path instead and says why.
-  `--quick` runs only IPv4.
+  `--quick` runs only IPv4. `--out FILE` also writes the tables to FILE
+  with the command, machine and date (`bench/results/demo.md`).
   """
 
   use Mix.Task
@@ -32,12 +33,18 @@ defmodule Mix.Tasks.Plpmtud.Demo do
 
   @impl Mix.Task
   def run(args) do
-    {opts, _, _} = OptionParser.parse(args, strict: [quick: :boolean])
+    {opts, _, _} = OptionParser.parse(args, strict: [quick: :boolean, out: :string])
     Mix.Task.run("app.start")
 
-    case lab_unavailable_reason() do
-      nil -> lab_demo(if opts[:quick], do: [:inet], else: [:inet, :inet6])
-      reason -> simulated_demo(reason)
+    case {lab_unavailable_reason(), opts[:out]} do
+      {nil, out} ->
+        lab_demo(if(opts[:quick], do: [:inet], else: [:inet, :inet6]), out, args)
+
+      {reason, nil} ->
+        simulated_demo(reason)
+
+      {reason, _} ->
+        Mix.raise("plpmtud.demo: --out needs the namespace lab: #{reason}")
     end
   end
 
@@ -65,7 +72,7 @@ defmodule Mix.Tasks.Plpmtud.Demo do
   # Unique per run; `scripts/lab gc` removes what an interrupted run left.
   defp prefix, do: "plpdemo-#{System.pid()}"
 
-  defp lab_demo(families) do
+  defp lab_demo(families, out, args) do
     started = System.monotonic_time(:millisecond)
     System.cmd(@lab, ["gc"], stderr_to_stdout: true)
 
@@ -91,9 +98,24 @@ defmodule Mix.Tasks.Plpmtud.Demo do
         System.cmd(@lab, ["down", "--prefix", prefix()], stderr_to_stdout: true)
       end
 
-    print_table(rows)
-    print_changing(changing)
-    info("\ndemo finished in #{div(System.monotonic_time(:millisecond) - started, 1000)} s")
+    lines = table(rows) ++ [""] ++ changing_table(changing)
+    Enum.each(lines, &info/1)
+    finished = "demo finished in #{div(System.monotonic_time(:millisecond) - started, 1000)} s"
+    info("\n" <> finished)
+
+    if out do
+      PLPMTUD.CLI.write_report!(
+        out,
+        "The discovery demo on the namespace lab",
+        Enum.join(["mix plpmtud.demo" | args], " "),
+        [
+          "- path: client -> r1 (link 1500) -> r2 (link 1370) -> server (link 1350); #{finished}",
+          "" | lines
+        ]
+      )
+
+      info("wrote #{out}")
+    end
   end
 
   defp with_lab(lab_args, fun) do
@@ -210,19 +232,15 @@ defmodule Mix.Tasks.Plpmtud.Demo do
     end
   end
 
-  defp print_changing(rows) do
-    info(
-      "\n| c. MTU changes (black hole) | family | found at 1350 | after the drop to 1280 | after the rise to 1350 |"
-    )
-
-    info("|---|---|---|---|---|")
-
-    for row <- rows do
-      info(
-        "| autonomous prober, heartbeat 200 ms, re-probe 3 s | #{family_label(row.family)} | " <>
-          "#{changed(row.first)} | #{changed(row.dropped)} | #{changed(row.risen)} |"
-      )
-    end
+  defp changing_table(rows) do
+    [
+      "| c. MTU changes (black hole) | family | found at 1350 | after the drop to 1280 | after the rise to 1350 |",
+      "|---|---|---|---|---|"
+      | for row <- rows do
+          "| autonomous prober, heartbeat 200 ms, re-probe 3 s | #{family_label(row.family)} | " <>
+            "#{changed(row.first)} | #{changed(row.dropped)} | #{changed(row.risen)} |"
+        end
+    ]
   end
 
   defp changed({mtu, :timeout}), do: "#{mtu} (not settled)"
@@ -237,19 +255,15 @@ defmodule Mix.Tasks.Plpmtud.Demo do
   defp print_event({:ptb, mtu, verdict}), do: info("       ICMP too big: mtu #{mtu} (#{verdict})")
   defp print_event(_), do: :ok
 
-  defp print_table(rows) do
-    info(
-      "| variant | family | true path MTU | plpmtud | probes | time | aiutp_compat | probes | time | ICMP-echo mode | tracepath |"
-    )
-
-    info("|---|---|---|---|---|---|---|---|---|---|---|")
-
-    for row <- rows do
-      info(
-        "| #{row.variant} | #{family_label(row.family)} | #{row.true_mtu} | " <>
-          "#{cells(row.default)} | #{cells(row.compat)} | #{mtu_cell(row.icmp)} | #{row.tracepath} |"
-      )
-    end
+  defp table(rows) do
+    [
+      "| variant | family | true path MTU | plpmtud | probes | time | aiutp_compat | probes | time | ICMP-echo mode | tracepath |",
+      "|---|---|---|---|---|---|---|---|---|---|---|"
+      | for row <- rows do
+          "| #{row.variant} | #{family_label(row.family)} | #{row.true_mtu} | " <>
+            "#{cells(row.default)} | #{cells(row.compat)} | #{mtu_cell(row.icmp)} | #{row.tracepath} |"
+        end
+    ]
   end
 
   defp cells({:ok, r}), do: "#{r.mtu}#{state_mark(r.state)} | #{r.probes} | #{r.elapsed_ms} ms"

@@ -7,7 +7,10 @@ defmodule Mix.Tasks.Plpmtud.Transfer do
   payload (aiutp today), a fixed 1452-byte payload with DF and no discovery,
   and plpmtud.
 
-      mix plpmtud.transfer [--mb N]     (default 50)
+      mix plpmtud.transfer [--mb N] [--out FILE]     (default 50 MB)
+
+  `--out FILE` also writes the table to FILE with the command, machine and
+  date (`bench/results/transfer_50mb.md`).
 
   Variants: 1500 clean; 1350 with ICMP; 1350 black hole; 1350 -> 1280 ->
   1350 mid-transfer (black hole, re-probe every second).
@@ -21,25 +24,33 @@ defmodule Mix.Tasks.Plpmtud.Transfer do
 
   @impl Mix.Task
   def run(args) do
-    {opts, rest} = PLPMTUD.CLI.parse!("plpmtud.transfer", args, mb: :integer)
+    {opts, rest} = PLPMTUD.CLI.parse!("plpmtud.transfer", args, mb: :integer, out: :string)
     if rest != [], do: PLPMTUD.CLI.fail!("plpmtud.transfer", "unexpected argument: #{hd(rest)}")
     Mix.Task.run("app.start")
     bytes = Keyword.get(opts, :mb, 50) * 1_000_000
     rows = table(bytes)
-    info = &Mix.shell().info/1
 
-    info.(
-      "| path | sizing | completed | goodput MB/s | payload at end | packets | retransmissions | probe bytes | first full-size packet |"
-    )
+    lines = [
+      "| path | sizing | completed | goodput MB/s | payload at end | packets | retransmissions | probe bytes | first full-size packet |",
+      "|---|---|---|---|---|---|---|---|---|"
+      | for {variant, sizing, r} <- rows do
+          "| #{variant} | #{label(sizing)} | #{if r.completed, do: "yes", else: "stalled"}#{if r.completed and not r.checksum_ok, do: " (BAD DATA)"} | " <>
+            "#{r.goodput_mb_s} | #{r.payload_at_end} | #{r.packets} | #{r.retransmissions} | " <>
+            "#{:erlang.float_to_binary(r.probe_share * 100, decimals: 3)} % | #{first(r.first_full_ms)} |"
+        end
+    ]
 
-    info.("|---|---|---|---|---|---|---|---|---|")
+    Enum.each(lines, &Mix.shell().info/1)
 
-    for {variant, sizing, r} <- rows do
-      info.(
-        "| #{variant} | #{label(sizing)} | #{if r.completed, do: "yes", else: "stalled"}#{if r.completed and not r.checksum_ok, do: " (BAD DATA)"} | " <>
-          "#{r.goodput_mb_s} | #{r.payload_at_end} | #{r.packets} | #{r.retransmissions} | " <>
-          "#{:erlang.float_to_binary(r.probe_share * 100, decimals: 3)} % | #{first(r.first_full_ms)} |"
+    if out = opts[:out] do
+      PLPMTUD.CLI.write_report!(
+        out,
+        "A #{div(bytes, 1_000_000)} MB transfer across the namespace lab",
+        Enum.join(["mix plpmtud.transfer" | args], " "),
+        lines
       )
+
+      Mix.shell().info("wrote #{out}")
     end
   end
 
