@@ -22,7 +22,7 @@
 %%% Elixir); {@link new/1} returns `{error, Reason}' instead.
 -module(plpmtud).
 
--export([new/1, config/1, connected/2, connected/3, probe_padding/2, on_lost_batch/4,
+-export([new/1, config/1, connected/2, connected/3, probe_padding/2, on_lost_batch/4, on_rtt/2,
          on_send_refused/5, set_df/2, df/1, kernel_mtu/1, send_fragmentable/3, now_ms/0, packet_size/1, probe_size/1,
          on_send/4, on_ack/3, on_ack/4, on_lost/4, on_lost/5, on_tick/2,
          on_emsgsize/3, on_ptb/4, is_probing/1, info/1, reset/2]).
@@ -212,6 +212,13 @@ on_send_refused(H, Socket, emsgsize, Bytes, Now) ->
     change(?NATIVE:prober_on_send_refused(H, Now, Bytes, KernelMtu));
 on_send_refused(_H, _Socket, Reason, _Bytes, _Now) ->
     erlang:error(badarg, [Reason]).
+
+%% @doc An RTT sample of the transport in milliseconds (the handshake's,
+%% or any acked packet's): probe timeouts follow it (RFC 6298) instead of
+%% the 1 s used before any sample, so report the handshake's RTT before
+%% {@link connected/3} and samples as they come.
+-spec on_rtt(handle(), ms()) -> ok.
+on_rtt(H, RttMs) -> ?NATIVE:prober_rtt_sample(H, RttMs).
 
 %% @doc Runs the probe timer, the re-probe and black-hole checks. Returns
 %% `{probe_lost, Seq}' when the probe in flight timed out, `restarted' when a
