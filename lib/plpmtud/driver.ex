@@ -12,6 +12,7 @@ defmodule PLPMTUD.Driver do
   ...), passed through as they come, and the driver's:
 
     * `{:probe_sent, id, size}`
+    * `{:base_rtt, rtt_ms}` - the answer to the base datagram (below)
     * `{:heartbeat_acked, size}`, `{:heartbeat_lost, size}`
     * `{:ignored, reason}` - a datagram that answers no pending probe
 
@@ -25,6 +26,12 @@ defmodule PLPMTUD.Driver do
   probe's id for the prober: answers and ICMP errors are matched by the
   nonce they echo or quote, so an off-path attacker who knows the 5-tuple
   and this scheme still has to guess 64 random bits (RFC 8899 §4.6.1).
+
+  With its first send the driver also sends one base datagram of the
+  current PLPMTU (the floor, or `mtu_initial`), which the path carries: its
+  answer is the first RTT sample, so probe timeouts follow the path's RTT
+  from the first probe on (the first probe's own 1 s wait shrinks with it)
+  instead of waiting 1 s per lost probe until a probe is answered.
 
   A local EMSGSIZE (the sender's own interface or route is narrower than
   the probe) limits the search at once and the next probe is sent in the
@@ -40,6 +47,7 @@ defmodule PLPMTUD.Driver do
     :mode,
     :family,
     heartbeat: nil,
+    base: nil,
     next_heartbeat_at: 0,
     heartbeats: %{},
     pending: %{},
@@ -56,6 +64,7 @@ defmodule PLPMTUD.Driver do
           mode: Wire.mode(),
           family: Wire.family(),
           heartbeat: pos_integer() | nil,
+          base: nil | {Wire.nonce(), integer()} | :done,
           next_heartbeat_at: integer(),
           heartbeats: %{Wire.nonce() => {pos_integer(), integer()}},
           pending: %{Wire.nonce() => {pos_integer(), integer()}},
@@ -69,6 +78,7 @@ defmodule PLPMTUD.Driver do
   @type event ::
           PLPMTUD.event()
           | {:probe_sent, Wire.nonce(), pos_integer()}
+          | {:base_rtt, non_neg_integer()}
           | {:heartbeat_acked | :heartbeat_lost, pos_integer()}
           | {:ignored, atom()}
 
@@ -91,6 +101,13 @@ defmodule PLPMTUD.Driver do
   `{:error, reason}` when the socket refuses it for a reason other than its size.
   """
   @spec send_due(t(), integer()) :: {:ok, [event()], t()} | {:error, term()}
+  def send_due(%{base: nil} = driver, now) do
+    case transmit(driver, PLPMTUD.mtu(driver.prober)) do
+      {:ok, nonce, driver} -> send_due(%{driver | base: {nonce, now}}, now, [])
+      _refused_or_failed -> send_due(%{driver | base: :done}, now, [])
+    end
+  end
+
   def send_due(driver, now), do: send_due(driver, now, [])
 
   # Each EMSGSIZE lowers the search limit below the refused size, so the
@@ -207,6 +224,12 @@ defmodule PLPMTUD.Driver do
 
   defp answer(driver, data, now) do
     case Wire.parse_reply(driver.mode, driver.family, data) do
+      {:ack, nonce, _} when driver.base != nil and elem(driver.base, 0) == nonce ->
+        {_, sent_at} = driver.base
+        rtt = max(now - sent_at, 0)
+        PLPMTUD.rtt_sample(driver.prober, rtt)
+        {:ok, [{:base_rtt, rtt}], %{driver | base: :done}}
+
       {:ack, nonce, _} when is_map_key(driver.heartbeats, nonce) ->
         heartbeat_acked(driver, nonce, now)
 

@@ -459,7 +459,7 @@ defmodule PLPMTUD.Prober do
 
   def handle_cast({:rtt_sample, rtt}, state) do
     PLPMTUD.rtt_sample(state.handle, rtt)
-    {:noreply, state}
+    {:noreply, schedule(state)}
   end
 
   @impl GenServer

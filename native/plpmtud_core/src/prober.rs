@@ -417,9 +417,18 @@ impl Prober {
         self.answer(|p, out| p.on_packet_lost(now_ms, size, out))
     }
 
-    /// An RTT sample measured by the transport, in milliseconds.
+    /// An RTT sample measured by the transport, in milliseconds. The probe
+    /// in flight, sent with the timeout in force then (1 s before any
+    /// sample), times out by the new timeout if that is sooner: a first
+    /// sample that arrives while the first probe is out shortens its wait.
+    /// See [`Prober::deadline`] afterwards.
     pub fn rtt_sample(&mut self, rtt_ms: u64) {
         self.rtt.sample(rtt_ms);
+        let timeout = self.probe_timeout_ms();
+        if let Some(in_flight) = self.attempt_mut().and_then(|a| a.in_flight.as_mut()) {
+            let sooner = in_flight.sent_at_ms.saturating_add(timeout);
+            in_flight.deadline_ms = in_flight.deadline_ms.min(sooner);
+        }
     }
 
     /// An ICMP Packet-Too-Big (or Fragmentation Needed) hint reporting

@@ -445,7 +445,7 @@ fn probe_timeout_follows_rtt_samples_within_bounds() {
     assert_eq!(fixed.probe_timeout_ms(), 1000);
     let mut tiny = prober(Config::default());
     tiny.rtt_sample(1);
-    assert_eq!(tiny.probe_timeout_ms(), 100, "bounded by min_probe_timeout");
+    assert_eq!(tiny.probe_timeout_ms(), 20, "bounded by min_probe_timeout");
 }
 
 /// A prober that completed a search at 1500 (common values, one probe).
@@ -853,4 +853,20 @@ fn padding_fills_a_data_packet_up_to_the_probe() {
     assert_eq!(p.padding_for(u32::MAX), None);
     assert!(p.claim_probe(0, 7, p.ip_for(500 + 2 + 488)));
     assert_eq!(p.padding_for(500), None, "a probe is in flight");
+}
+
+/// The first probe leaves before any RTT sample (timeout 1 s); a sample
+/// that arrives meanwhile (the transport's handshake, a base exchange)
+/// brings its deadline in, never out.
+#[test]
+fn an_rtt_sample_shortens_the_wait_of_the_probe_in_flight() {
+    let mut p = prober(Config::default());
+    p.connected(0);
+    send(&mut p, 0, 1);
+    assert_eq!(p.deadline(), Some(1_000));
+    p.rtt_sample(2);
+    assert_eq!(p.deadline(), Some(20), "min_probe_timeout");
+    p.rtt_sample(5_000);
+    assert_eq!(p.deadline(), Some(20), "a later, larger sample never extends it");
+    assert!(p.tick(20).lost());
 }
