@@ -867,6 +867,10 @@ fn an_rtt_sample_shortens_the_wait_of_the_probe_in_flight() {
     p.rtt_sample(2);
     assert_eq!(p.deadline(), Some(20), "min_probe_timeout");
     p.rtt_sample(5_000);
-    assert_eq!(p.deadline(), Some(20), "a later, larger sample never extends it");
+    assert_eq!(
+        p.deadline(),
+        Some(20),
+        "a later, larger sample never extends it"
+    );
     assert!(p.tick(20).lost());
 }
