@@ -14,22 +14,12 @@ defmodule PLPMTUD.DfModeLabTest do
   @moduletag :netns
   @moduletag timeout: 120_000
 
-  @root Path.expand("../..", __DIR__)
-
   # The probe size (IP bytes): above the poisoned values, below the lab's
   # real path MTU of 1350.
   @size 1300
 
   setup_all do
-    {out, status} =
-      System.cmd("cargo", ~w(build -q --release -p plpmtud_udp --example forge_ptb),
-        cd: @root,
-        stderr_to_stdout: true
-      )
-
-    assert status == 0, out
-    target = System.get_env("CARGO_TARGET_DIR", Path.join(@root, "target"))
-    %{forge: Path.join(target, "release/examples/forge_ptb")}
+    %{forge: Lab.build_forge_ptb!()}
   end
 
   # One forged PTB of `mtu` quoting the flow of `socket` (its real

@@ -7,18 +7,8 @@ defmodule PLPMTUD.SpoofedPtbTest do
   @moduletag :netns
   @moduletag timeout: 300_000
 
-  @root Path.expand("../..", __DIR__)
-
   setup_all do
-    {out, status} =
-      System.cmd("cargo", ~w(build -q --release -p plpmtud_udp --example forge_ptb),
-        cd: @root,
-        stderr_to_stdout: true
-      )
-
-    assert status == 0, out
-    target = System.get_env("CARGO_TARGET_DIR", Path.join(@root, "target"))
-    %{forge: Path.join(target, "release/examples/forge_ptb")}
+    %{forge: Lab.build_forge_ptb!()}
   end
 
   defp forge(forge, ns, args) do

@@ -7,6 +7,7 @@ defmodule PLPMTUD.Test.Lab do
   import ExUnit.Callbacks, only: [on_exit: 1]
 
   @script Path.expand("../../scripts/lab", __DIR__)
+  @root Path.expand("../..", __DIR__)
 
   @doc "Addresses of the lab (same in every prefix: namespaces are isolated)."
   @spec addresses() :: %{atom() => :inet.ip_address()}
@@ -66,6 +67,23 @@ defmodule PLPMTUD.Test.Lab do
   def set_mtu!(prefix, mtu) do
     {_, 0} = run(["mtu", "--prefix", prefix, Integer.to_string(mtu)])
     :ok
+  end
+
+  @doc """
+  Builds `forge_ptb` (the plpmtud_udp example that forges ICMP
+  Packet-Too-Big messages from an attacker's namespace) and returns its path.
+  """
+  @spec build_forge_ptb!() :: String.t()
+  def build_forge_ptb! do
+    {out, status} =
+      System.cmd("cargo", ~w(build -q --release -p plpmtud_udp --example forge_ptb),
+        cd: @root,
+        stderr_to_stdout: true
+      )
+
+    if status != 0, do: raise("building forge_ptb failed: #{out}")
+    target = System.get_env("CARGO_TARGET_DIR", Path.join(@root, "target"))
+    Path.join(target, "release/examples/forge_ptb")
   end
 
   defp run(args), do: System.cmd(@script, args, stderr_to_stdout: true)
