@@ -177,7 +177,9 @@ on_ack(H, Seq, Bytes, Now) ->
 %% congestion: keep it out of congestion control, and resend its data at the
 %% current {@link packet_size/1} (the probe was larger).
 -spec on_lost(handle(), seq(), loss_reason(), ms()) -> {boolean(), change()}.
-on_lost(H, Seq, Reason, Now) -> on_lost(H, Seq, Reason, 0, Now).
+on_lost(H, Seq, Reason, Now) ->
+    {Probe, Events} = ?NATIVE:prober_on_lost(H, Now, Seq, loss(Reason), nil),
+    {Probe, change(Events)}.
 
 %% @doc Like {@link on_lost/4}; a packet that was not a probe is reported as
 %% lost data of `Bytes' payload (black-hole detection).
@@ -384,7 +386,7 @@ loss(sack) -> dup_ack;
 loss(Other) -> erlang:error(badarg, [Other]).
 
 %% A packet of 0 payload bytes is below any PLPMTU: the prober ignores its
-%% fate as data, so the 3- and 4-argument forms only ever act on probes.
+%% fate as data, so on_ack/3 only ever acts on probes.
 
 %% The packet size after the events of one call: the payload of the last
 %% change, if the PLPMTU changed.

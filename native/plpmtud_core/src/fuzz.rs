@@ -167,7 +167,7 @@ pub fn apply(prober: &mut Prober, now: &mut u64, event: Event) -> Events {
             Events::default()
         }
         Event::TransportAcked(id, size) => prober.acked(*now, id, size),
-        Event::TransportLost(id, size, reason) => prober.lost(*now, id, size, reason).1,
+        Event::TransportLost(id, size, reason) => prober.lost(*now, id, Some(size), reason).1,
     }
 }
 

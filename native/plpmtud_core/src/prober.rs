@@ -389,14 +389,27 @@ impl Prober {
     /// when `id` is a probe (the one in flight, or one resolved lately): keep
     /// that loss out of congestion control. Other losses feed black-hole
     /// detection. One call per loss.
-    pub fn lost(&mut self, now_ms: u64, id: u64, size: u32, reason: LossReason) -> (bool, Events) {
-        let probe = self.is_probe(id);
-        let events = self.answer(|p, out| {
-            if p.in_flight_id() == Some(id) {
-                p.on_probe_lost(now_ms, reason, out);
-            } else if !probe {
-                p.on_packet_lost(now_ms, size, out);
-            }
+    ///
+    /// A packet is a probe when a recent probe had its id and its size: a
+    /// transport that cannot renumber (uTP) resends a lost probe's data
+    /// under the same id at its normal size, and a loss of that resend is a
+    /// data loss. `size: None` when the caller does not know the size: the
+    /// id alone decides, and nothing feeds black-hole detection.
+    pub fn lost(
+        &mut self,
+        now_ms: u64,
+        id: u64,
+        size: Option<u32>,
+        reason: LossReason,
+    ) -> (bool, Events) {
+        let probe = self
+            .recent_probes
+            .iter()
+            .any(|probe| probe.id == id && size.map_or(true, |given| given == probe.size));
+        let events = self.answer(|p, out| match size {
+            _ if probe && p.in_flight_id() == Some(id) => p.on_probe_lost(now_ms, reason, out),
+            Some(size) if !probe => p.on_packet_lost(now_ms, size, out),
+            _ => {}
         });
         (probe, events)
     }

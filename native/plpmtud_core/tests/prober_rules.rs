@@ -874,3 +874,24 @@ fn an_rtt_sample_shortens_the_wait_of_the_probe_in_flight() {
     );
     assert!(p.tick(20).lost());
 }
+
+/// uTP cannot renumber: a lost probe's data goes again under the same
+/// sequence number at its normal size. A loss of that resend is data.
+#[test]
+fn a_resend_of_a_lost_probes_data_under_its_id_is_data() {
+    let mut p = prober(Config {
+        max_probes: 1,
+        ..Config::default()
+    });
+    p.connected(0);
+    let size = send(&mut p, 0, 9);
+    let (probe, events) = p.lost(1, 9, Some(size), LossReason::DupAck);
+    assert!(probe && events.lost());
+    let (probe, events) = p.lost(2, 9, Some(600), LossReason::DupAck);
+    assert!(!probe, "the resend of its data is no probe");
+    assert!(!events.lost());
+    assert!(
+        p.lost(3, 9, None, LossReason::DupAck).0,
+        "by id alone, when the size is unknown"
+    );
+}

@@ -216,7 +216,7 @@ fn prober_on_ack(env: Env<'_>, p: Handle, now: u64, seq: u64, payload: u32) -> T
 }
 
 /// The facade's `on_lost`: `{is_probe, events}` for packet `seq` of
-/// `payload` bytes.
+/// `payload` bytes (nil: size unknown, the sequence number alone decides).
 #[rustler::nif]
 fn prober_on_lost<'a>(
     env: Env<'a>,
@@ -224,11 +224,11 @@ fn prober_on_lost<'a>(
     now: u64,
     seq: u64,
     reason: Atom,
-    payload: u32,
+    payload: Option<u32>,
 ) -> rustler::NifResult<Term<'a>> {
     let reason = loss_reason(reason)?;
     let mut prober = p.0.lock();
-    let size = prober.ip_for(payload);
+    let size = payload.map(|payload| prober.ip_for(payload));
     let (probe, events) = prober.lost(now, seq, size, reason);
     Ok((probe, encode::events(env, &prober, &events)).encode(env))
 }
@@ -258,7 +258,7 @@ fn prober_on_lost_batch<'a>(
     let mut events = Vec::new();
     for (seq, payload) in losses {
         let size = prober.ip_for(payload);
-        let (probe, answer) = prober.lost(now, seq, size, reason);
+        let (probe, answer) = prober.lost(now, seq, Some(size), reason);
         if probe {
             probes.push(seq);
         }
