@@ -77,6 +77,7 @@
                     probes := non_neg_integer(),
                     window_reductions := non_neg_integer(),
                     probe_window_reductions := non_neg_integer(),
+                    data_losses_called_probes := non_neg_integer(),
                     bytes_acked := non_neg_integer(),
                     crc_sent := non_neg_integer(),
                     crc_received := non_neg_integer() | undefined,
@@ -128,6 +129,7 @@
             probes = 0 :: non_neg_integer(),
             reductions = 0 :: non_neg_integer(),
             probe_reductions = 0 :: non_neg_integer(),
+            called_probes = 0 :: non_neg_integer(),
             refused = 0 :: non_neg_integer(),
             fragmentable = 0 :: non_neg_integer(),
             changes = [] :: [{non_neg_integer(), non_neg_integer()}]}).
@@ -160,7 +162,10 @@ padding_overhead() -> ?PADDING_OVERHEAD.
 %% `goodput_mb_s' (stream bytes acknowledged per second, in MB), the
 %% payload per packet at the end, datagrams sent, retransmissions, probes,
 %% window reductions and how many of them were caused by batches of probe
-%% losses only (by the sender's own records: it must be 0), gen_udp sends
+%% losses only (by the sender's own records: it must be 0), losses of
+%% packets that were no probe when sent (a lost probe's data resent under
+%% its sequence number) that {@link plpmtud:on_lost_batch/4} answered as
+%% probes, gen_udp sends
 %% refused with `emsgsize', fragmentable sends, the packet size changes
 %% (`{AtMs, Payload}') and the prober's info.
 -spec run(options()) -> result().
@@ -511,11 +516,13 @@ lost_batch(Seqs, Reason, #s{h = H, pkts = Pkts} = S0, Now) ->
                                              Reason, Now),
     S1 = lists:foldl(fun({Seq, P}, S) -> to_rtx(Seq, P, S) end, S0, Lost),
     Data = [L || {Seq, _} = L <- Lost, not lists:member(Seq, Probes)],
-    S2 = case Data of
-        [] -> S1;
-        _ -> decrease(Reason, Lost, S1)
+    CalledProbes = [Seq || {Seq, #pkt{probe = false}} <- Lost, lists:member(Seq, Probes)],
+    S2 = S1#s{called_probes = S1#s.called_probes + length(CalledProbes)},
+    S3 = case Data of
+        [] -> S2;
+        _ -> decrease(Reason, Lost, S2)
     end,
-    change(Change, S2).
+    change(Change, S3).
 
 decrease(Reason, Lost, #s{cwnd = Cwnd, ps = Ps} = S) ->
     Min = 2 * max(Ps, 576),
@@ -582,6 +589,7 @@ finish(S, Receiver, CrcSent) ->
       probes => S#s.probes,
       window_reductions => S#s.reductions,
       probe_window_reductions => S#s.probe_reductions,
+      data_losses_called_probes => S#s.called_probes,
       bytes_acked => S#s.acked,
       crc_sent => CrcSent,
       crc_received => CrcReceived,
