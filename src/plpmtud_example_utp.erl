@@ -1,0 +1,599 @@
+%%% @doc An example transport shaped like uTP, over gen_udp, sized with the
+%%% Erlang facade {@link plpmtud}: an example, not part of plpmtud's API.
+%%%
+%%% {@link run/1} moves a stream of deterministic pseudo-random bytes from a
+%%% sender (the calling process) to a receiver ({@link
+%%% plpmtud_example_utp_receiver}), optionally each in its own network
+%%% namespace, and reports what happened.
+%%%
+%%% == Wire format ==
+%%% Every datagram starts with a 20-byte header, as uTP's, with 32-bit
+%%% sequence numbers: `<<TypeVer:8, Ext:8, ConnId:16, Wnd:32, Seq:32,
+%%% Ack:32, Reserved:32>>' (`TypeVer' 16#01 for data, 16#21 for an ack).
+%%% A data packet carries one segment of the stream; once sent it is never
+%%% re-cut: a retransmission resends exactly its bytes (same sequence
+%%% number, same data). A probe is a new data packet padded up to the probe
+%%% size with a padding extension (`Ext' 3: `<<Next:8, Len:16, Padding:Len>>',
+%%% so `padding_overhead' is 3); if it is lost its data is resent without
+%%% the padding. An ack carries the next sequence number the receiver needs
+%%% and, when it holds later packets, a selective-ACK extension (`Ext' 1:
+%%% `<<Next:8, Len:8, Bitmap:Len>>', bit I for packet `Ack + 1 + I').
+%%%
+%%% == Sender ==
+%%% A packet is lost when three packets sent after it were acknowledged
+%%% (uTP's rule, counted in transmission order so that a retransmission
+%%% starts afresh), or by the retransmission timeout (RFC 6298, at least 200
+%%% ms, doubled on each expiry up to 1 s), which declares every packet in
+%%% flight lost. The losses found together form one batch for {@link
+%%% plpmtud:on_lost_batch/4}. The congestion window (bytes) grows by the
+%%% bytes acknowledged in slow start and by about one packet per window
+%%% after; a batch with a loss that is no probe halves it (once per batch,
+%%% and not again for packets sent before the last decrease), a timeout
+%%% drops it to its minimum. A batch of probe losses only leaves it alone.
+%%% One probe may leave when the window is full (a black-hole check must
+%%% get through while old data waits).
+%%%
+%%% When the packet size falls, every packet in flight that is bigger is
+%%% sent again at once, and every packet bigger than the packet size is sent
+%%% with {@link plpmtud:send_fragmentable/3}: it cannot be re-cut.
+-module(plpmtud_example_utp).
+
+-export([run/1, header_bytes/0, padding_overhead/0]).
+
+-define(HEADER, 20).
+-define(UDP, 8).
+-define(PADDING_OVERHEAD, 3).
+-define(DATA, 16#01).
+-define(STATE, 16#21).
+-define(EXT_NONE, 0).
+-define(EXT_SACK, 1).
+-define(EXT_PADDING, 3).
+-define(TICK_MS, 10).
+-define(MIN_RTO, 200).
+-define(MAX_RTO, 1000).
+-define(MAX_CWND, 512 * 1024).
+-define(ACTIVE, 200).
+
+-type sizing() :: plpmtud | {fixed, pos_integer()}.
+-type event() :: {float(), fun(() -> term())}.
+-type options() :: #{server_ip := inet:ip_address(),
+                     port => inet:port_number(),
+                     bytes => pos_integer(),
+                     sizing => sizing(),
+                     client_netns => string() | undefined,
+                     server_netns => string() | undefined,
+                     events => [event()],
+                     probe_interval => pos_integer(),
+                     stall_ms => pos_integer(),
+                     max_ms => pos_integer(),
+                     seed => integer()}.
+-type result() :: #{completed := boolean(),
+                    identical := boolean(),
+                    time_ms := non_neg_integer(),
+                    goodput_mb_s := float(),
+                    payload_at_end := non_neg_integer(),
+                    packets := non_neg_integer(),
+                    retransmissions := non_neg_integer(),
+                    probes := non_neg_integer(),
+                    window_reductions := non_neg_integer(),
+                    probe_window_reductions := non_neg_integer(),
+                    data_losses_called_probes := non_neg_integer(),
+                    bytes_acked := non_neg_integer(),
+                    crc_sent := non_neg_integer(),
+                    crc_received := non_neg_integer() | undefined,
+                    send_refused := non_neg_integer(),
+                    fragmentable_sends := non_neg_integer(),
+                    size_changes := [{non_neg_integer(), non_neg_integer()}],
+                    prober := map()}.
+-export_type([options/0, result/0, sizing/0]).
+
+-record(pkt, {data :: binary(),
+              probe = false :: boolean(),
+              wire :: non_neg_integer(),
+              tx :: non_neg_integer(),
+              sent :: non_neg_integer(),
+              count = 1 :: pos_integer(),
+              where = flight :: flight | rtx}).
+
+-record(s, {socket :: gen_udp:socket(),
+            h :: plpmtud:handle(),
+            sizing :: sizing(),
+            ip_overhead :: pos_integer(),
+            data :: binary(),
+            total :: non_neg_integer(),
+            next_off = 0 :: non_neg_integer(),
+            next_seq = 0 :: non_neg_integer(),
+            base = 0 :: non_neg_integer(),
+            pkts = #{} :: #{non_neg_integer() => #pkt{}},
+            flight :: gb_trees:tree(non_neg_integer(), non_neg_integer()),
+            flight_bytes = 0 :: non_neg_integer(),
+            rtx :: gb_sets:set(non_neg_integer()),
+            txc = 0 :: non_neg_integer(),
+            top3 = [] :: [non_neg_integer()],
+            cwnd :: pos_integer(),
+            ssthresh = ?MAX_CWND :: pos_integer(),
+            recover_tx = -1 :: integer(),
+            srtt = undefined :: undefined | number(),
+            rttvar = 0 :: number(),
+            rto = 1000 :: pos_integer(),
+            ps :: non_neg_integer(),
+            acked = 0 :: non_neg_integer(),
+            events = [] :: [event()],
+            started :: non_neg_integer(),
+            last_progress :: non_neg_integer(),
+            next_tick = 0 :: non_neg_integer(),
+            stall_ms :: pos_integer(),
+            deadline :: non_neg_integer(),
+            packets = 0 :: non_neg_integer(),
+            retransmissions = 0 :: non_neg_integer(),
+            probes = 0 :: non_neg_integer(),
+            reductions = 0 :: non_neg_integer(),
+            probe_reductions = 0 :: non_neg_integer(),
+            called_probes = 0 :: non_neg_integer(),
+            refused = 0 :: non_neg_integer(),
+            fragmentable = 0 :: non_neg_integer(),
+            changes = [] :: [{non_neg_integer(), non_neg_integer()}]}).
+
+%% @doc Bytes of the transport header in every datagram (20, as uTP).
+-spec header_bytes() -> pos_integer().
+header_bytes() -> ?HEADER.
+
+%% @doc Bytes the padding extension adds by itself (its header).
+-spec padding_overhead() -> pos_integer().
+padding_overhead() -> ?PADDING_OVERHEAD.
+
+%% @doc Transfers `bytes' (default 5 000 000) from a sender in the calling
+%% process to a receiver at `server_ip':`port' (default 7400) and returns
+%% the result.
+%%
+%% Options: `sizing' is `plpmtud' (the default: segments at {@link
+%% plpmtud:packet_size/1}, probes padded data, DF `probe'), `{fixed, 1296}'
+%% (aiutp today: the kernel's default DF policy `want') or `{fixed, N}' for
+%% other sizes (DF `probe'). `client_netns' and `server_netns' name network
+%% namespaces (under `/run/netns', root) for the two sockets. `events' are
+%% `{Fraction, Fun}': `Fun' runs once when that fraction of the stream is
+%% acknowledged (for instance a change of a link's MTU). `probe_interval'
+%% is plpmtud's `mtu_probe_interval' (default 30 000 ms). Every wait is
+%% bounded: the run gives up after `stall_ms' (default 5 000) without
+%% progress, or `max_ms' (default 120 000) in all.
+%%
+%% The result: `completed' (every byte acknowledged), `identical' (the
+%% receiver's CRC-32 of the whole stream equals the sender's), `time_ms',
+%% `goodput_mb_s' (stream bytes acknowledged per second, in MB), the
+%% payload per packet at the end, datagrams sent, retransmissions, probes,
+%% window reductions and how many of them were caused by batches of probe
+%% losses only (by the sender's own records: it must be 0), losses of
+%% packets that were no probe when sent (a lost probe's data resent under
+%% its sequence number) that {@link plpmtud:on_lost_batch/4} answered as
+%% probes, gen_udp sends
+%% refused with `emsgsize', fragmentable sends, the packet size changes
+%% (`{AtMs, Payload}') and the prober's info.
+-spec run(options()) -> result().
+run(#{server_ip := ServerIp} = Options) ->
+    Port = maps:get(port, Options, 7400),
+    Total = maps:get(bytes, Options, 5000000),
+    Sizing = maps:get(sizing, Options, plpmtud),
+    Family = case tuple_size(ServerIp) of 4 -> inet; 8 -> inet6 end,
+    Data = stream(Total, maps:get(seed, Options, 1)),
+    {ok, Receiver} = plpmtud_example_utp_receiver:start(
+                       #{ip => ServerIp, port => Port, total => Total,
+                         netns => maps:get(server_netns, Options, undefined)}),
+    try
+        {ok, Socket} = open(Family, ServerIp, Port, maps:get(client_netns, Options, undefined)),
+        try
+            ok = plpmtud:set_df(Socket, df(Sizing)),
+            H = prober(Sizing, Family, maps:get(probe_interval, Options, 30000)),
+            Now = plpmtud:now_ms(),
+            case {plpmtud:connected(H, Now, Socket), Sizing} of
+                {ok, _} -> ok;
+                {{error, {no_df, _}}, {fixed, _}} -> ok
+            end,
+            S0 = #s{socket = Socket, h = H, sizing = Sizing,
+                    ip_overhead = ip_header(Family) + ?UDP + ?HEADER,
+                    data = Data, total = Total, flight = gb_trees:empty(),
+                    rtx = gb_sets:empty(), ps = plpmtud:packet_size(H),
+                    cwnd = 16 * 1024, events = lists:keysort(1, maps:get(events, Options, [])),
+                    started = Now, last_progress = Now,
+                    stall_ms = maps:get(stall_ms, Options, 5000),
+                    deadline = Now + maps:get(max_ms, Options, 120000)},
+            S = loop(S0),
+            finish(S, Receiver, erlang:crc32(Data))
+        after
+            gen_udp:close(Socket)
+        end
+    after
+        plpmtud_example_utp_receiver:stop(Receiver)
+    end.
+
+stream(Total, Seed) ->
+    {Bytes, _} = rand:bytes_s(Total, rand:seed_s(exsss, Seed)),
+    Bytes.
+
+open(Family, Ip, Port, Netns) ->
+    NsOpts = case Netns of
+        undefined -> [];
+        Name -> [{netns, "/run/netns/" ++ Name}]
+    end,
+    case gen_udp:open(0, [binary, Family, {active, ?ACTIVE}, {recbuf, 1 bsl 20},
+                          {sndbuf, 4 bsl 20} | NsOpts]) of
+        {ok, Socket} ->
+            ok = gen_udp:connect(Socket, Ip, Port),
+            {ok, Socket};
+        {error, _} = Error ->
+            Error
+    end.
+
+df({fixed, 1296}) -> want;
+df(_Sizing) -> probe.
+
+ip_header(inet) -> 20;
+ip_header(inet6) -> 40.
+
+prober(Sizing, Family, Interval) ->
+    Base = #{packet_overhead => ?UDP + ?HEADER, padding_overhead => ?PADDING_OVERHEAD,
+             family => Family, probe_timeout_mode => rtt, mtu_probe_interval => Interval},
+    Config = case Sizing of
+        plpmtud ->
+            Base#{mtu_initial => 1344};
+        {fixed, Payload} ->
+            Ip = Payload + ip_header(Family) + ?UDP + ?HEADER,
+            Base#{mtu_discovery_enabled => false, disabled_mtu => Ip,
+                  mtu_ceiling => max(Ip, 1500)}
+    end,
+    {ok, H} = plpmtud:new(Config),
+    H.
+
+%% --- the sender's loop ---------------------------------------------------
+
+loop(#s{acked = Total, total = Total} = S) ->
+    S;
+loop(S0) ->
+    Now = plpmtud:now_ms(),
+    case Now - S0#s.last_progress > S0#s.stall_ms orelse Now > S0#s.deadline of
+        true ->
+            S0;
+        false ->
+            S = fill(tick(events(S0), Now)),
+            Socket = S#s.socket,
+            Wait = max(0, S#s.next_tick - plpmtud:now_ms()),
+            receive
+                {udp, Socket, _Ip, _Port, Datagram} ->
+                    loop(on_datagram(Datagram, S));
+                {udp_passive, Socket} ->
+                    ok = inet:setopts(Socket, [{active, ?ACTIVE}]),
+                    loop(S)
+            after Wait ->
+                loop(S)
+            end
+    end.
+
+events(#s{events = [{Fraction, Fun} | Rest], acked = Acked, total = Total} = S)
+  when Acked >= Fraction * Total ->
+    _ = Fun(),
+    events(S#s{events = Rest});
+events(S) ->
+    S.
+
+%% The prober's timer, then the retransmission timer, every TICK_MS.
+tick(#s{next_tick = Next} = S, Now) when Now < Next ->
+    S;
+tick(#s{h = H} = S0, Now) ->
+    S1 = case plpmtud:on_tick(H, Now) of
+        {probe_lost, Seq} -> probe_timed_out(Seq, S0);
+        _ -> S0
+    end,
+    S2 = size_now(S1),
+    rto_check(S2#s{next_tick = Now + ?TICK_MS}, Now).
+
+%% The probe in flight timed out: its data goes again, unpadded; the
+%% prober has counted the loss and the window is not touched.
+probe_timed_out(Seq, #s{pkts = Pkts} = S) ->
+    case Pkts of
+        #{Seq := #pkt{where = flight} = P} -> to_rtx(Seq, P, S);
+        _ -> S
+    end.
+
+rto_check(#s{flight = Flight, pkts = Pkts, rto = Rto} = S, Now) ->
+    case gb_trees:is_empty(Flight) of
+        true ->
+            S;
+        false ->
+            {_Tx, Seq} = gb_trees:smallest(Flight),
+            #pkt{sent = Sent} = maps:get(Seq, Pkts),
+            case Now - Sent >= Rto of
+                true ->
+                    Lost = gb_trees:values(Flight),
+                    S1 = lost_batch(Lost, timeout, S, Now),
+                    S1#s{rto = min(S1#s.rto * 2, ?MAX_RTO)};
+                false ->
+                    S
+            end
+    end.
+
+%% --- sending -------------------------------------------------------------
+
+%% Retransmissions first, then new data, while the window has room; one
+%% probe may go when it is full.
+fill(#s{rtx = Rtx} = S) ->
+    case gb_sets:is_empty(Rtx) of
+        false ->
+            {Seq, Rtx1} = gb_sets:take_smallest(Rtx),
+            #pkt{data = Data} = maps:get(Seq, S#s.pkts),
+            case room(byte_size(Data), S) of
+                true -> fill(resend(Seq, S#s{rtx = Rtx1}));
+                false -> fill_new(S, true)
+            end;
+        true ->
+            fill_new(S, false)
+    end.
+
+fill_new(#s{next_off = Off, total = Total} = S, _Blocked) when Off >= Total ->
+    S;
+fill_new(#s{h = H} = S, Blocked) ->
+    {Len, Padding, ProbeShaped} = plan(plpmtud:probe_size(H), S),
+    case Blocked orelse not room(Len, S) of
+        false -> fill(send_new(Len, Padding, S));
+        true when ProbeShaped -> send_new(Len, Padding, S);
+        true -> S
+    end.
+
+room(Bytes, #s{flight_bytes = 0}) -> Bytes >= 0;
+room(Bytes, #s{flight_bytes = F, cwnd = Cwnd}) -> F + Bytes =< Cwnd.
+
+%% The next segment: at the packet size, or padded up to the probe size
+%% when a probe is due (cut at the probe size if that is smaller), and
+%% whether it is shaped as the due probe.
+plan(none, #s{next_off = Off, total = Total, ps = Ps}) ->
+    {min(Total - Off, Ps), none, false};
+plan(Probe, #s{h = H, next_off = Off, total = Total, ps = Ps}) ->
+    Remaining = Total - Off,
+    Len = min(Remaining, Ps),
+    Cut = Probe - ?PADDING_OVERHEAD,
+    case plpmtud:probe_padding(H, Len) of
+        _ when Len >= Probe -> {Probe, none, true};
+        none when Cut > 0, Cut =< Remaining -> {Cut, plpmtud:probe_padding(H, Cut), true};
+        none -> {Len, none, false};
+        Padding -> {Len, Padding, true}
+    end.
+
+send_new(Len, Padding, #s{h = H, next_off = Off} = S) ->
+    Seq = S#s.next_seq,
+    Data = binary:part(S#s.data, Off, Len),
+    {Datagram, Wire} = case Padding of
+        none ->
+            {[header(Seq, ?EXT_NONE), Data], Len};
+        _ ->
+            {[header(Seq, ?EXT_PADDING), <<?EXT_NONE, Padding:16>>, binary:copy(<<0>>, Padding), Data],
+             Len + ?PADDING_OVERHEAD + Padding}
+    end,
+    Now = plpmtud:now_ms(),
+    S1 = S#s{next_seq = Seq + 1, next_off = Off + Len, packets = S#s.packets + 1},
+    P = #pkt{data = Data, wire = Wire, tx = S1#s.txc, sent = Now},
+    case gen_udp:send(S#s.socket, Datagram) of
+        {error, emsgsize} ->
+            Queued = S1#s{pkts = (S1#s.pkts)#{Seq => P#pkt{where = rtx}},
+                          rtx = gb_sets:add(Seq, S1#s.rtx)},
+            refused(Wire, Queued, Now);
+        _Sent ->
+            IsProbe = plpmtud:on_send(H, Seq, Wire, Now) =:= probe,
+            in_flight(Seq, P#pkt{probe = IsProbe}, S1#s{probes = S1#s.probes + bool(IsProbe)})
+    end.
+
+%% A retransmission: the same bytes, never padded, fragmentable when the
+%% packet size has fallen below it.
+resend(Seq, #s{pkts = Pkts, ps = Ps, socket = Socket} = S) ->
+    #pkt{data = Data, count = Count} = P = maps:get(Seq, Pkts),
+    Len = byte_size(Data),
+    Datagram = [header(Seq, ?EXT_NONE), Data],
+    Now = plpmtud:now_ms(),
+    S1 = S#s{packets = S#s.packets + 1, retransmissions = S#s.retransmissions + 1},
+    {Sent, S2} = case Len > Ps of
+        true ->
+            {plpmtud:send_fragmentable(Socket, Datagram, Ps + S#s.ip_overhead),
+             S1#s{fragmentable = S1#s.fragmentable + 1}};
+        false ->
+            {gen_udp:send(Socket, Datagram), S1}
+    end,
+    S3 = in_flight(Seq, P#pkt{wire = Len, probe = false, tx = S2#s.txc, sent = Now,
+                              count = Count + 1}, S2),
+    case Sent of
+        {error, emsgsize} -> refused(Len, S3, Now);
+        _ -> S3
+    end.
+
+%% gen_udp refused the packet: the prober learns the kernel's MTU. A new
+%% packet refused is sent again at once, unpadded (on Linux a connected
+%% socket also reports an ICMP error about an earlier datagram this way); a
+%% retransmission refused waits for the retransmission timer, or goes at
+%% once, fragmentable, if the packet size fell below it.
+refused(Bytes, #s{h = H, socket = Socket} = S, Now) ->
+    change(plpmtud:on_send_refused(H, Socket, emsgsize, Bytes, Now),
+           S#s{refused = S#s.refused + 1}).
+
+in_flight(Seq, #pkt{wire = Wire, tx = Tx} = P, S) ->
+    S#s{pkts = (S#s.pkts)#{Seq => P#pkt{where = flight}},
+        flight = gb_trees:insert(Tx, Seq, S#s.flight),
+        flight_bytes = S#s.flight_bytes + Wire,
+        txc = Tx + 1}.
+
+to_rtx(Seq, #pkt{tx = Tx, wire = Wire} = P, S) ->
+    S#s{pkts = (S#s.pkts)#{Seq => P#pkt{where = rtx}},
+        flight = gb_trees:delete(Tx, S#s.flight),
+        flight_bytes = S#s.flight_bytes - Wire,
+        rtx = gb_sets:add(Seq, S#s.rtx)}.
+
+header(Seq, Ext) ->
+    <<?DATA, Ext, 0:16, 0:32, Seq:32, 0:32, 0:32>>.
+
+bool(true) -> 1;
+bool(false) -> 0.
+
+%% --- acks and losses -----------------------------------------------------
+
+on_datagram(<<?STATE, Ext, _Conn:16, _Wnd:32, _Seq:32, Next:32, _:32, Rest/binary>>, S0) ->
+    Now = plpmtud:now_ms(),
+    Sacked = case {Ext, Rest} of
+        {?EXT_SACK, <<_NextExt, Len, Bitmap:Len/binary, _/binary>>} -> sacked(Bitmap, Next + 1);
+        _ -> []
+    end,
+    Cumulative = case Next > S0#s.base of
+        true -> lists:seq(S0#s.base, Next - 1);
+        false -> []
+    end,
+    S1 = lists:foldl(fun(Seq, S) -> acked(Seq, S, Now) end, S0, Cumulative ++ Sacked),
+    S2 = case Next > S1#s.base of
+        true -> S1#s{base = Next, last_progress = Now};
+        false -> S1
+    end,
+    sack_losses(S2, Now);
+on_datagram(_Other, S) ->
+    S.
+
+sacked(Bitmap, First) ->
+    [First + 8 * I + Bit || {I, Byte} <- lists:zip(lists:seq(0, byte_size(Bitmap) - 1),
+                                                    binary_to_list(Bitmap)),
+                            Bit <- lists:seq(0, 7), Byte band (1 bsl Bit) =/= 0].
+
+acked(Seq, #s{pkts = Pkts, h = H} = S, Now) ->
+    case maps:take(Seq, Pkts) of
+        error ->
+            S;
+        {#pkt{data = Data, wire = Wire, tx = Tx, where = Where} = P, Pkts1} ->
+            S1 = case Where of
+                flight -> S#s{flight = gb_trees:delete(Tx, S#s.flight),
+                              flight_bytes = S#s.flight_bytes - Wire};
+                rtx -> S#s{rtx = gb_sets:delete(Seq, S#s.rtx)}
+            end,
+            S2 = rtt(P, S1, Now),
+            S3 = grow(Wire, S2#s{pkts = Pkts1, acked = S2#s.acked + byte_size(Data),
+                                 top3 = top3(Tx, S2#s.top3)}),
+            change(plpmtud:on_ack(H, Seq, Wire, Now), S3)
+    end.
+
+top3(Tx, Top) -> lists:sublist(lists:reverse(lists:sort([Tx | Top])), 3).
+
+%% RFC 6298, from packets sent once only (Karn).
+rtt(#pkt{count = 1, sent = Sent}, S, Now) ->
+    R = Now - Sent,
+    {Srtt, Var} = case S#s.srtt of
+        undefined -> {R, R / 2};
+        Old -> {0.875 * Old + 0.125 * R, 0.75 * S#s.rttvar + 0.25 * abs(Old - R)}
+    end,
+    S#s{srtt = Srtt, rttvar = Var,
+        rto = min(?MAX_RTO, max(?MIN_RTO, round(Srtt + 4 * Var)))};
+rtt(_P, S, _Now) ->
+    S.
+
+grow(Bytes, #s{cwnd = Cwnd, ssthresh = Ssthresh} = S) when Cwnd < Ssthresh ->
+    S#s{cwnd = min(?MAX_CWND, Cwnd + Bytes)};
+grow(Bytes, #s{cwnd = Cwnd, ps = Ps} = S) ->
+    S#s{cwnd = min(?MAX_CWND, Cwnd + max(1, Bytes * Ps div Cwnd))}.
+
+%% A packet is lost when three packets sent after it were acknowledged.
+sack_losses(#s{top3 = [_, _, Third]} = S, Now) ->
+    case lost_before(Third, S#s.flight, []) of
+        [] -> S;
+        Lost -> lost_batch(Lost, sack, S, Now)
+    end;
+sack_losses(S, _Now) ->
+    S.
+
+lost_before(Limit, Flight, Acc) ->
+    case gb_trees:is_empty(Flight) of
+        true ->
+            lists:reverse(Acc);
+        false ->
+            case gb_trees:take_smallest(Flight) of
+                {Tx, Seq, Flight1} when Tx < Limit -> lost_before(Limit, Flight1, [Seq | Acc]);
+                _ -> lists:reverse(Acc)
+            end
+    end.
+
+%% One batch of losses: one call to the prober, one decision on the window.
+lost_batch(Seqs, Reason, #s{h = H, pkts = Pkts} = S0, Now) ->
+    Lost = [{Seq, maps:get(Seq, Pkts)} || Seq <- Seqs],
+    {Probes, Change} = plpmtud:on_lost_batch(H, [{Seq, P#pkt.wire} || {Seq, P} <- Lost],
+                                             Reason, Now),
+    S1 = lists:foldl(fun({Seq, P}, S) -> to_rtx(Seq, P, S) end, S0, Lost),
+    Data = [L || {Seq, _} = L <- Lost, not lists:member(Seq, Probes)],
+    CalledProbes = [Seq || {Seq, #pkt{probe = false}} <- Lost, lists:member(Seq, Probes)],
+    S2 = S1#s{called_probes = S1#s.called_probes + length(CalledProbes)},
+    S3 = case Data of
+        [] -> S2;
+        _ -> decrease(Reason, Lost, S2)
+    end,
+    change(Change, S3).
+
+decrease(Reason, Lost, #s{cwnd = Cwnd, ps = Ps} = S) ->
+    Min = 2 * max(Ps, 576),
+    Fresh = lists:any(fun({_, #pkt{tx = Tx}}) -> Tx >= S#s.recover_tx end, Lost),
+    case Reason =:= timeout orelse Fresh of
+        false ->
+            S;
+        true ->
+            Ssthresh = max(Min, Cwnd div 2),
+            NewCwnd = case Reason of
+                timeout -> Min;
+                sack -> Ssthresh
+            end,
+            ByProbes = lists:all(fun({_, #pkt{probe = Probe}}) -> Probe end, Lost),
+            S#s{cwnd = NewCwnd, ssthresh = Ssthresh, recover_tx = S#s.txc,
+                reductions = S#s.reductions + 1,
+                probe_reductions = S#s.probe_reductions + bool(ByProbes)}
+    end.
+
+%% --- the packet size -----------------------------------------------------
+
+change(unchanged, S) -> S;
+change({changed, _}, S) -> size_now(S).
+
+%% Follows plpmtud:packet_size/1. When it falls, every packet in flight
+%% that is bigger is resent at once (fragmentable: it cannot be re-cut).
+size_now(#s{h = H, ps = Old} = S) ->
+    case plpmtud:packet_size(H) of
+        Old ->
+            S;
+        New ->
+            Changes = [{plpmtud:now_ms() - S#s.started, New} | S#s.changes],
+            S1 = S#s{ps = New, changes = Changes},
+            case New < Old of
+                true -> requeue_bigger(New, S1);
+                false -> S1
+            end
+    end.
+
+requeue_bigger(Ps, #s{pkts = Pkts} = S) ->
+    Bigger = [{Seq, P} || {_Tx, Seq} <- gb_trees:to_list(S#s.flight),
+                          #pkt{data = Data} = P <- [maps:get(Seq, Pkts)],
+                          byte_size(Data) > Ps],
+    lists:foldl(fun({Seq, P}, Acc) -> to_rtx(Seq, P, Acc) end, S, Bigger).
+
+%% --- the result ----------------------------------------------------------
+
+finish(S, Receiver, CrcSent) ->
+    Completed = S#s.acked =:= S#s.total,
+    CrcReceived = receive
+        {utp_received, Receiver, Crc, _Bytes} -> Crc
+    after
+        case Completed of true -> 2000; false -> 0 end -> undefined
+    end,
+    Time = max(1, plpmtud:now_ms() - S#s.started),
+    Info = plpmtud:info(S#s.h),
+    #{completed => Completed,
+      identical => Completed andalso CrcReceived =:= CrcSent,
+      time_ms => Time,
+      goodput_mb_s => round(S#s.acked / Time / 10) / 100,
+      payload_at_end => plpmtud:packet_size(S#s.h),
+      packets => S#s.packets,
+      retransmissions => S#s.retransmissions,
+      probes => S#s.probes,
+      window_reductions => S#s.reductions,
+      probe_window_reductions => S#s.probe_reductions,
+      data_losses_called_probes => S#s.called_probes,
+      bytes_acked => S#s.acked,
+      crc_sent => CrcSent,
+      crc_received => CrcReceived,
+      send_refused => S#s.refused,
+      fragmentable_sends => S#s.fragmentable,
+      size_changes => lists:reverse(S#s.changes),
+      prober => maps:without([history], Info)}.

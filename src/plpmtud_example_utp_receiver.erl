@@ -1,0 +1,160 @@
+%%% @doc The receiving end of {@link plpmtud_example_utp}: an example, not
+%%% part of plpmtud's API.
+%%%
+%%% It delivers the data packets of one stream in sequence order, strips
+%%% the padding extension of probes, keeps the CRC-32 of the bytes
+%%% delivered so far and acknowledges every datagram it gets with the next
+%%% sequence number it needs plus a selective-ACK bitmap of the packets it
+%%% holds beyond it (see {@link plpmtud_example_utp} for the wire format).
+%%% When `Total' bytes are delivered it tells its owner
+%%% `{utp_received, Pid, Crc32, Bytes}' and goes on acknowledging (the
+%%% sender may still miss the last acks) until it is told to stop.
+-module(plpmtud_example_utp_receiver).
+
+-export([start/1, stop/1]).
+
+-define(DATA, 16#01).
+-define(STATE, 16#21).
+-define(EXT_NONE, 0).
+-define(EXT_SACK, 1).
+-define(EXT_PADDING, 3).
+%% Selective ACKs cover at most this many packets beyond the cumulative ack.
+-define(SACK_BITS, 1024).
+-define(ACTIVE, 200).
+
+-record(r, {socket :: gen_udp:socket(),
+            owner :: pid(),
+            total :: non_neg_integer(),
+            next = 0 :: non_neg_integer(),
+            held = #{} :: #{non_neg_integer() => binary()},
+            top = -1 :: integer(),
+            delivered = 0 :: non_neg_integer(),
+            crc = 0 :: non_neg_integer(),
+            reported = false :: boolean()}).
+
+%% @doc Starts a receiver owned by the calling process and waits (at most 5
+%% s) until its socket is open. `Options': `ip' (the address to bind),
+%% `port', `total' (stream bytes), and `netns' (a namespace name under
+%% `/run/netns', or `undefined' for the caller's own).
+-spec start(#{ip := inet:ip_address(), port := inet:port_number(),
+              total := non_neg_integer(), netns => string() | undefined}) ->
+          {ok, pid()} | {error, term()}.
+start(#{ip := Ip, port := Port, total := Total} = Options) ->
+    Owner = self(),
+    Netns = maps:get(netns, Options, undefined),
+    {Pid, Ref} = spawn_monitor(fun() -> init(Owner, Ip, Port, Total, Netns) end),
+    receive
+        {utp_receiver_ready, Pid} ->
+            erlang:demonitor(Ref, [flush]),
+            {ok, Pid};
+        {'DOWN', Ref, process, Pid, Reason} ->
+            {error, Reason}
+    after 5000 ->
+        erlang:demonitor(Ref, [flush]),
+        exit(Pid, kill),
+        {error, timeout}
+    end.
+
+%% @doc Stops the receiver `Pid' (its socket closes with it); waits at most
+%% 2 s.
+-spec stop(pid()) -> ok.
+stop(Pid) ->
+    Ref = erlang:monitor(process, Pid),
+    Pid ! {utp_receiver_stop, self()},
+    receive
+        {'DOWN', Ref, process, Pid, _} -> ok
+    after 2000 ->
+        exit(Pid, kill),
+        receive {'DOWN', Ref, process, Pid, _} -> ok after 1000 -> ok end
+    end.
+
+init(Owner, Ip, Port, Total, Netns) ->
+    Family = case tuple_size(Ip) of 4 -> inet; 8 -> inet6 end,
+    NsOpts = case Netns of
+        undefined -> [];
+        Name -> [{netns, "/run/netns/" ++ Name}]
+    end,
+    Opts = [binary, Family, {ip, Ip}, {active, ?ACTIVE}, {recbuf, 4 bsl 20},
+            {sndbuf, 1 bsl 20}, {reuseaddr, true} | NsOpts],
+    case gen_udp:open(Port, Opts) of
+        {ok, Socket} ->
+            Owner ! {utp_receiver_ready, self()},
+            loop(#r{socket = Socket, owner = Owner, total = Total, crc = erlang:crc32(<<>>)});
+        {error, Reason} ->
+            exit({open_failed, Reason})
+    end.
+
+loop(#r{socket = Socket, owner = Owner} = R) ->
+    receive
+        {udp, Socket, Ip, Port, Datagram} ->
+            R1 = on_datagram(Datagram, R),
+            _ = gen_udp:send(Socket, Ip, Port, ack(R1)),
+            loop(report(R1));
+        {udp_passive, Socket} ->
+            ok = inet:setopts(Socket, [{active, ?ACTIVE}]),
+            loop(R);
+        {utp_receiver_stop, Owner} ->
+            gen_udp:close(Socket);
+        _Other ->
+            loop(R)
+    end.
+
+on_datagram(<<?DATA, Ext, _Conn:16, _Wnd:32, Seq:32, _Ack:32, _Reserved:32, Rest/binary>>, R) ->
+    case strip(Ext, Rest) of
+        {ok, Data} -> hold(Seq, Data, R);
+        error -> R
+    end;
+on_datagram(_Other, R) ->
+    R.
+
+%% The padding extension (3 bytes of header: next extension, 16-bit length)
+%% and its bytes go; the data is what follows.
+strip(?EXT_NONE, Data) ->
+    {ok, Data};
+strip(?EXT_PADDING, <<Next, Len:16, _Padding:Len/binary, Rest/binary>>) ->
+    strip(Next, Rest);
+strip(_Ext, _Rest) ->
+    error.
+
+hold(Seq, _Data, #r{next = Next} = R) when Seq < Next ->
+    R;
+hold(Seq, Data, #r{next = Seq} = R) ->
+    deliver(R#r{next = Seq + 1, delivered = R#r.delivered + byte_size(Data),
+                crc = erlang:crc32(R#r.crc, Data)});
+hold(Seq, Data, #r{held = Held, top = Top} = R) ->
+    R#r{held = Held#{Seq => Data}, top = max(Top, Seq)}.
+
+deliver(#r{next = Next, held = Held} = R) ->
+    case maps:take(Next, Held) of
+        {Data, Held1} ->
+            deliver(R#r{next = Next + 1, held = Held1,
+                        delivered = R#r.delivered + byte_size(Data),
+                        crc = erlang:crc32(R#r.crc, Data)});
+        error ->
+            R
+    end.
+
+report(#r{reported = false, delivered = Total, total = Total, owner = Owner, crc = Crc} = R) ->
+    Owner ! {utp_received, self(), Crc, Total},
+    R#r{reported = true};
+report(R) ->
+    R.
+
+%% The cumulative ack is the next sequence number needed; bit I of the
+%% bitmap (least significant bit first in each byte, as uTP) says packet
+%% Next + 1 + I is held. The bitmap is a multiple of 4 bytes.
+ack(#r{next = Next, held = Held, top = Top}) when map_size(Held) > 0, Top > Next ->
+    Bits = min(Top - Next, ?SACK_BITS),
+    Bytes = ((Bits + 31) div 32) * 4,
+    Bitmap = << <<(byte(Held, Next + 1 + 8 * I))>> || I <- lists:seq(0, Bytes - 1) >>,
+    <<?STATE, ?EXT_SACK, 0:16, 0:32, 0:32, Next:32, 0:32, ?EXT_NONE, Bytes, Bitmap/binary>>;
+ack(#r{next = Next}) ->
+    <<?STATE, ?EXT_NONE, 0:16, 0:32, 0:32, Next:32, 0:32>>.
+
+byte(Held, First) ->
+    lists:foldl(fun(Bit, Acc) ->
+                        case maps:is_key(First + Bit, Held) of
+                            true -> Acc bor (1 bsl Bit);
+                            false -> Acc
+                        end
+                end, 0, lists:seq(0, 7)).
