@@ -200,10 +200,12 @@ on_lost_batch(H, Losses, Reason, Now) ->
     {Probes, change(Events)}.
 
 %% @doc The gen_udp `Socket' refused to send a packet of `Bytes' payload
-%% with `{error, emsgsize}': the local kernel knows a smaller path MTU. The
-%% kernel's MTU is read from the socket when it is connected ({@link
-%% kernel_mtu/1}); either way no size above the refused one can leave.
-%% Returns whether the packet size changed.
+%% with `{error, emsgsize}'. A connected socket reports a queued ICMP error
+%% of an earlier datagram that way on the next send, so send the packet
+%% once more first: only if that is refused too does the kernel know a
+%% smaller path MTU. The kernel's MTU is then read from the socket when it
+%% is connected ({@link kernel_mtu/1}) and is the limit; otherwise no size
+%% above the refused one can leave. Returns whether the packet size changed.
 -spec on_send_refused(handle(), gen_udp:socket(), emsgsize, bytes(), ms()) -> change().
 on_send_refused(H, Socket, emsgsize, Bytes, Now) ->
     _ = family(Socket),
@@ -223,11 +225,12 @@ on_send_refused(_H, _Socket, Reason, _Bytes, _Now) ->
 on_rtt(H, RttMs) -> ?NATIVE:prober_rtt_sample(H, RttMs).
 
 %% @doc Runs the probe timer, the re-probe and black-hole checks. Returns
-%% `{probe_lost, Seq}' when the probe in flight timed out, `restarted' when a
-%% new search began, otherwise `unchanged'. Call it at least every probe
+%% `{probe_lost, Seq, Change}' when the probe in flight timed out (`Change'
+%% says whether the packet size changed with it), `restarted' when a new
+%% search began, otherwise `unchanged'. Call it at least every probe
 %% timeout (`info(H)' gives the next `deadline'); when nothing is due it is
 %% one cheap NIF call.
--spec on_tick(handle(), ms()) -> unchanged | restarted | {probe_lost, seq()}.
+-spec on_tick(handle(), ms()) -> unchanged | restarted | {probe_lost, seq(), change()}.
 on_tick(H, Now) ->
     case ?NATIVE:prober_tick(H, Now) of
         [] -> unchanged;
@@ -398,7 +401,7 @@ change(Events) ->
 %% What a tick did: the probe that timed out, else a new search, else nothing.
 tick_result(Events) ->
     case [Seq || {probe_lost, Seq, _Size, timeout} <- Events] of
-        [Seq | _] -> {probe_lost, Seq};
+        [Seq | _] -> {probe_lost, Seq, change(Events)};
         [] ->
             case lists:keymember(search_started, 1, Events) of
                 true -> restarted;

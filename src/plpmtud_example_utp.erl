@@ -279,7 +279,7 @@ tick(#s{next_tick = Next} = S, Now) when Now < Next ->
     S;
 tick(#s{h = H} = S0, Now) ->
     S1 = case plpmtud:on_tick(H, Now) of
-        {probe_lost, Seq} -> probe_timed_out(Seq, S0);
+        {probe_lost, Seq, _Change} -> probe_timed_out(Seq, S0);
         _ -> S0
     end,
     S2 = size_now(S1),

@@ -23,7 +23,7 @@ defmodule PLPMTUD.ErlangFacadeTest do
           :plpmtud.on_ack(h, seq, now + 10)
           search(h, path_payload, now + 10, seq + 1)
         else
-          assert {:probe_lost, ^seq} = :plpmtud.on_tick(h, now + 100)
+          assert {:probe_lost, ^seq, _change} = :plpmtud.on_tick(h, now + 100)
           search(h, path_payload, now + 100, seq + 1)
         end
     end
@@ -140,7 +140,7 @@ defmodule PLPMTUD.ErlangFacadeTest do
     h = new!()
     :plpmtud.connected(h, 0)
     :probe = :plpmtud.on_send(h, 7, 990, 0)
-    assert {:probe_lost, 7} = :plpmtud.on_tick(h, 100)
+    assert {:probe_lost, 7, :unchanged} = :plpmtud.on_tick(h, 100)
     assert {true, :unchanged} = :plpmtud.on_lost(h, 7, :timeout, 990, 150)
     assert %{stats: %{probes_lost_timeout: 1}} = :plpmtud.info(h)
   end
@@ -168,7 +168,7 @@ defmodule PLPMTUD.ErlangFacadeTest do
 
     for {seq, t} <- [{4000, 0}, {4001, 100}] do
       :probe = :plpmtud.on_send(h, seq, size, now + t)
-      assert {:probe_lost, ^seq} = :plpmtud.on_tick(h, now + t + 100)
+      assert {:probe_lost, ^seq, _change} = :plpmtud.on_tick(h, now + t + 100)
     end
 
     :probe = :plpmtud.on_send(h, 4002, size, now + 200)
@@ -279,5 +279,44 @@ defmodule PLPMTUD.ErlangTransportContractTest do
       assert {:ok, :probe} = :plpmtud.df(s), "the policy is put back"
       assert_raise ArgumentError, fn -> :plpmtud.set_df(s, :sometimes) end
     end
+  end
+end
+
+defmodule PLPMTUD.ErlangTickChangeTest do
+  use ExUnit.Case, async: true
+
+  test "a probe timeout that changes the packet size says so" do
+    {:ok, h} =
+      :plpmtud.new(%{
+        packet_overhead: 28,
+        mtu_initial: 1344,
+        probe_timeout_mode: :fixed,
+        probe_timeout: 100
+      })
+
+    :ok = :plpmtud.connected(h, 0)
+
+    for {seq, now} <- [{1, 0}, {2, 100}] do
+      assert :probe = :plpmtud.on_send(h, seq, 1296, now)
+      assert {:probe_lost, ^seq, :unchanged} = :plpmtud.on_tick(h, now + 100)
+    end
+
+    assert :probe = :plpmtud.on_send(h, 3, 1296, 200)
+    assert {:probe_lost, 3, {:changed, 528}} = :plpmtud.on_tick(h, 300)
+    assert :plpmtud.packet_size(h) == 528
+  end
+
+  test "EMSGSIZE with the kernel's MTU above the refused size keeps the packet size" do
+    {:ok, h} = :plpmtud.new(%{packet_overhead: 28, family: :inet6, mtu_initial: 1344})
+    :ok = :plpmtud.connected(h, 0)
+    # An earlier probe's ICMP error, reported on this send: only the search
+    # is bounded by the kernel's 1370; the packet size stays.
+    assert [{:emsgsize, 1370, :accepted}, {:probe_due, 1370, 1302}] =
+             :plpmtud_nif.prober_on_send_refused(h, 2, 1276, 1370)
+
+    assert :plpmtud.packet_size(h) == 1276
+
+    assert [{:emsgsize, 1343, :accepted}, {:mtu_changed, 1344, 1343, :ptb, 1275} | _] =
+             :plpmtud_nif.prober_on_send_refused(h, 3, 1276, nil)
   end
 end

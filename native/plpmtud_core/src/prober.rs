@@ -482,17 +482,18 @@ impl Prober {
     }
 
     /// The local stack refused to send a packet of `refused_size` IP bytes
-    /// (EMSGSIZE), knowing the path MTU `kernel_mtu` when the caller could
-    /// read it: no size above `min(kernel_mtu, refused_size - 1)` can leave.
+    /// (EMSGSIZE). With the kernel's path MTU `kernel_mtu` (read from a
+    /// connected socket), that is the limit: a connected socket also
+    /// reports an earlier datagram's ICMP error as EMSGSIZE on the next
+    /// send, and then the refused packet itself may fit. Without it, no
+    /// size above `refused_size - 1` can leave.
     pub fn send_refused(
         &mut self,
         now_ms: u64,
         refused_size: u32,
         kernel_mtu: Option<u32>,
     ) -> Events {
-        let limit = refused_size
-            .saturating_sub(1)
-            .min(kernel_mtu.unwrap_or(u32::MAX));
+        let limit = kernel_mtu.unwrap_or(refused_size.saturating_sub(1));
         self.emsgsize(now_ms, limit)
     }
 
