@@ -23,7 +23,7 @@
 -module(plpmtud).
 
 -export([new/1, config/1, connected/2, connected/3, probe_padding/2, on_lost_batch/4, on_rtt/2,
-         on_send_refused/5, set_df/2, df/1, kernel_mtu/1, send_fragmentable/3, now_ms/0, packet_size/1, probe_size/1,
+         on_send_refused/5, set_df/2, df/1, kernel_mtu/1, send_fragmentable/2, now_ms/0, packet_size/1, probe_size/1,
          on_send/4, on_ack/3, on_ack/4, on_lost/4, on_lost/5, on_tick/2,
          on_emsgsize/3, on_ptb/4, is_probing/1, info/1, reset/2]).
 
@@ -298,28 +298,30 @@ kernel_mtu(Socket) ->
         {error, _} = Error -> Error
     end.
 
-%% @doc Sends `Packet' on a connected gen_udp `Socket' so that it may be
-%% fragmented to fit `PlpmtuIp': for a packet sent before the PLPMTU fell,
-%% which the transport cannot re-cut (a numbered uTP packet). IPv4: DF is
-%% off for this send, so routers may fragment it; IPv6: the source
-%% fragments it to at most `PlpmtuIp'. The socket's DF policy is put back
-%% afterwards. Use it for such retransmissions only.
--spec send_fragmentable(gen_udp:socket(), iodata(), pos_integer()) -> ok | {error, term()}.
-send_fragmentable(Socket, Packet, PlpmtuIp)
-  when is_integer(PlpmtuIp), PlpmtuIp >= 68, PlpmtuIp =< 65535 ->
+%% @doc Sends `Packet' on a connected IPv4 gen_udp `Socket' with DF off,
+%% so that routers may fragment it to fit: for a packet sent before the
+%% PLPMTU fell, which the transport cannot re-cut (a numbered uTP packet). The socket's DF policy is put back afterwards. Use it for
+%% such retransmissions only. On IPv6 routers never fragment, and Linux
+%% fragments at the source only above the route's MTU (which a black hole
+%% never lowers), so this returns `{error, enotsup}' without sending: the
+%% transport must carry such a packet in pieces its peer joins (see the
+%% example transport's fragment extension).
+-spec send_fragmentable(gen_udp:socket(), iodata()) -> ok | {error, term()}.
+send_fragmentable(Socket, Packet) ->
     _ = iolist_size(Packet),
-    case df(Socket) of
-        {ok, Policy} ->
-            {ok, Family} = family(Socket),
-            ok = fragmentable(Socket, Family, dont, PlpmtuIp),
+    case {family(Socket), df(Socket)} of
+        {{ok, inet}, {ok, Policy}} ->
+            ok = set_df(Socket, dont),
             Sent = gen_udp:send(Socket, Packet),
-            ok = fragmentable(Socket, Family, Policy, 0),
+            ok = set_df(Socket, Policy),
             Sent;
-        {error, _} = Error ->
+        {{ok, inet6}, _} ->
+            {error, enotsup};
+        {{error, _} = Error, _} ->
+            Error;
+        {_, {error, _} = Error} ->
             Error
-    end;
-send_fragmentable(_Socket, _Packet, PlpmtuIp) ->
-    erlang:error(badarg, [PlpmtuIp]).
+    end.
 
 %% @doc True while a search (or a check of the current size) runs.
 -spec is_probing(handle()) -> boolean().
@@ -348,12 +350,6 @@ reset(H, Now) ->
     end.
 
 %% Linux socket options (uapi/linux/in.h, in6.h) and IP_PMTUDISC_* values.
-fragmentable(Socket, inet, Policy, _Mtu) ->
-    set_df(Socket, Policy);
-fragmentable(Socket, inet6, Policy, Mtu) ->
-    ok = set_df(Socket, Policy),
-    inet:setopts(Socket, [{raw, ?IPPROTO_IPV6, ?IPV6_MTU, <<Mtu:32/native>>}]).
-
 family(Socket) when is_port(Socket); element(1, Socket) =:= '$inet' ->
     case inet:sockname(Socket) of
         {ok, {Ip, _Port}} when tuple_size(Ip) =:= 4 -> {ok, inet};

@@ -35,7 +35,7 @@
 %%%
 %%% When the packet size falls, every packet in flight that is bigger is
 %%% sent again at once, and every packet bigger than the packet size is sent
-%%% with {@link plpmtud:send_fragmentable/3}: it cannot be re-cut.
+%%% with {@link plpmtud:send_fragmentable/2}: it cannot be re-cut.
 -module(plpmtud_example_utp).
 
 -export([run/1, header_bytes/0, padding_overhead/0]).
@@ -389,7 +389,7 @@ resend(Seq, #s{pkts = Pkts, ps = Ps, socket = Socket} = S) ->
     S1 = S#s{packets = S#s.packets + 1, retransmissions = S#s.retransmissions + 1},
     {Sent, S2} = case Len > Ps of
         true ->
-            {plpmtud:send_fragmentable(Socket, Datagram, Ps + S#s.ip_overhead),
+            {plpmtud:send_fragmentable(Socket, Datagram),
              S1#s{fragmentable = S1#s.fragmentable + 1}};
         false ->
             {gen_udp:send(Socket, Datagram), S1}

@@ -27,7 +27,7 @@
          prober_set_enabled/3, prober_next_probe_payload/1, prober_on_send/4,
          prober_on_ack/4, prober_on_lost/5, prober_ip_for/2, prober_payload_for/2,
          prober_padding_for/2, prober_on_lost_batch/4, prober_send_refused/4,
-         prober_on_send_refused/4, socket_send_fragmentable/3,
+         prober_on_send_refused/4, socket_send_fragmentable/2,
          prober_mtu/1, prober_payload_size/1, prober_state/1, prober_stats/1,
          prober_history/1, prober_info/1, prober_check/1, prober_connected_hint/3,
          cache_new/2, cache_lookup/3, cache_record/5, cache_remove/2, cache_group_mtu/3,
@@ -137,7 +137,7 @@ prober_padding_for(_Prober, _Data) -> not_loaded().
 prober_on_lost_batch(_Prober, _Now, _Reason, _Losses) -> not_loaded().
 prober_send_refused(_Prober, _Now, _Refused, _KernelMtu) -> not_loaded().
 prober_on_send_refused(_Prober, _Now, _Payload, _KernelMtu) -> not_loaded().
-socket_send_fragmentable(_Socket, _Data, _Plpmtu) -> not_loaded().
+socket_send_fragmentable(_Socket, _Data) -> not_loaded().
 prober_mtu(_Prober) -> not_loaded().
 prober_payload_size(_Prober) -> not_loaded().
 prober_state(_Prober) -> not_loaded().

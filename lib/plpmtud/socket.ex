@@ -204,16 +204,18 @@ defmodule PLPMTUD.Socket do
   def send(socket, data), do: Native.socket_send(socket, to_binary(data))
 
   @doc """
-  Sends `data` to the connected peer so that it may be fragmented to fit
-  `plpmtu` (IP bytes): for a packet that was sent before the PLPMTU fell
-  and cannot be re-cut (a numbered uTP packet). IPv4: DF is off for this
-  datagram, so routers may fragment it; IPv6: the source fragments it to
-  at most `plpmtu`. The socket's DF policy is restored afterwards. Use it
-  for such retransmissions only: one lost fragment loses the datagram.
+  Sends `data` to the connected IPv4 peer with DF off for this datagram,
+  so that routers may fragment it: for a packet sent before the PLPMTU
+  fell that cannot be re-cut (a numbered uTP packet). The socket's DF
+  policy is restored afterwards. Use it for such retransmissions only: one
+  lost fragment loses the datagram. On IPv6 routers never fragment and
+  Linux fragments at the source only above the route's MTU, so this is
+  `{:error, {:unsupported, _}}`: the transport must carry the packet in
+  pieces its peer joins.
   """
-  @spec send_fragmentable(t(), iodata(), pos_integer()) :: :ok | {:error, reason()}
-  def send_fragmentable(socket, data, plpmtu),
-    do: Native.socket_send_fragmentable(socket, to_binary(data), plpmtu)
+  @spec send_fragmentable(t(), iodata()) :: :ok | {:error, reason()}
+  def send_fragmentable(socket, data),
+    do: Native.socket_send_fragmentable(socket, to_binary(data))
 
   @doc """
   Sends `data` to `host`:`port` without blocking. A host name is resolved

@@ -78,7 +78,7 @@ defmodule PLPMTUD.BadInputTest do
       {:set_df, [s, :probe]},
       {:df, [s]},
       {:kernel_mtu, [s]},
-      {:send_fragmentable, [s, "x", 1280]},
+      {:send_fragmentable, [s, "x"]},
       {:packet_size, [h]},
       {:probe_size, [h]},
       {:on_send, [h, 1, 990, 0]},

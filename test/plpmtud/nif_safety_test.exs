@@ -71,7 +71,7 @@ defmodule PLPMTUD.NifSafetyTest do
       {:wire_ack, [1, 1372]},
       {:wire_parse, ["PLPD"]},
       {:socket_send, [s, "x"]},
-      {:socket_send_fragmentable, [s, "x", 1280]},
+      {:socket_send_fragmentable, [s, "x"]},
       {:socket_send_to, [s, lo, 9, "x"]},
       {:socket_send_batch, [s, ["x"], {lo, 9}]},
       {:socket_recv, [s, 0]},

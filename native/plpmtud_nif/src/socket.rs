@@ -255,18 +255,14 @@ fn socket_send<'a>(env: Env<'a>, s: Handle, data: Binary<'a>) -> Term<'a> {
     }
 }
 
-/// Sends one datagram to the connected peer, fragmentable to `plpmtu`.
+/// Sends one datagram to the connected IPv4 peer with DF off (routers may
+/// fragment it); `{:error, {:unsupported, _}}` on IPv6.
 #[rustler::nif]
-fn socket_send_fragmentable<'a>(
-    env: Env<'a>,
-    s: Handle,
-    data: Binary<'a>,
-    plpmtu: u32,
-) -> Term<'a> {
+fn socket_send_fragmentable<'a>(env: Env<'a>, s: Handle, data: Binary<'a>) -> Term<'a> {
     match s
         .endpoint
         .socket()
-        .and_then(|sock| sock.send_fragmentable(&data, plpmtu))
+        .and_then(|sock| sock.send_fragmentable(&data))
     {
         Ok(_) => atoms::ok().encode(env),
         Err(e) => error_reason(env, e),

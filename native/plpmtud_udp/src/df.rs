@@ -132,23 +132,6 @@ mod platform {
         }
     }
 
-    /// Lets the next sends be fragmented to at most `mtu` (IPv4: DF off,
-    /// routers may fragment; IPv6: the source fragments to `mtu`), or, with
-    /// `None`, back to no source fragment size (IPv6; IPv4 needs nothing).
-    pub fn set_fragment_size(
-        fd: RawFd,
-        family: IpFamily,
-        mtu: Option<u32>,
-    ) -> Result<(), SocketError> {
-        match family {
-            IpFamily::V4 => Ok(()),
-            IpFamily::V6 => {
-                let size = mtu.map_or(0, |m| i32::try_from(m).unwrap_or(i32::MAX));
-                set_int_option(fd, libc::IPPROTO_IPV6, libc::IPV6_MTU, size)
-            }
-        }
-    }
-
     pub fn path_mtu(fd: RawFd, family: IpFamily) -> Result<u32, SocketError> {
         let mtu = match family {
             IpFamily::V4 => get_int_option(fd, libc::IPPROTO_IP, libc::IP_MTU)?,
@@ -202,14 +185,6 @@ mod platform {
     pub fn path_mtu(_fd: RawFd, _family: IpFamily) -> Result<u32, SocketError> {
         Err(SocketError::Unsupported("path MTU query (Linux only)"))
     }
-
-    pub fn set_fragment_size(
-        _fd: RawFd,
-        _family: IpFamily,
-        _mtu: Option<u32>,
-    ) -> Result<(), SocketError> {
-        Err(SocketError::Unsupported("fragmentable sends (Linux only)"))
-    }
 }
 
 #[cfg(not(any(
@@ -236,17 +211,9 @@ mod platform {
     pub fn path_mtu(_fd: RawFd, _family: IpFamily) -> Result<u32, SocketError> {
         Err(SocketError::Unsupported("path MTU query (Linux only)"))
     }
-
-    pub fn set_fragment_size(
-        _fd: RawFd,
-        _family: IpFamily,
-        _mtu: Option<u32>,
-    ) -> Result<(), SocketError> {
-        Err(SocketError::Unsupported("fragmentable sends (Linux only)"))
-    }
 }
 
-pub(crate) use platform::{enable_recv_errors, path_mtu, set_fragment_size};
+pub(crate) use platform::{enable_recv_errors, path_mtu};
 
 /// Sets `policy` on the socket `fd` of `family`.
 pub fn set_df(fd: RawFd, family: IpFamily, policy: DfPolicy) -> Result<(), SocketError> {

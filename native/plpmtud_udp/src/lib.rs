@@ -284,20 +284,24 @@ impl DfSocket {
             .map_err(|e| self.with_mtu(SocketError::from(e), Some(dest)))
     }
 
-    /// Sends one datagram to the connected peer that may be fragmented on
-    /// its way to fit `plpmtu` (IP bytes): for a packet sent before the
-    /// PLPMTU fell, which a transport cannot re-cut (uTP's numbered
-    /// packets). IPv4: DF is off for this send, so routers may fragment it;
-    /// IPv6: the source fragments it to at most `plpmtu`. The DF policy in
-    /// force is put back afterwards. Use it for such retransmissions only:
-    /// a fragment lost loses the whole datagram.
-    pub fn send_fragmentable(&self, data: &[u8], plpmtu: u32) -> Result<usize, SocketError> {
+    /// Sends one datagram to the connected IPv4 peer with DF off, so that
+    /// routers may fragment it: for a packet sent before the PLPMTU fell,
+    /// which a transport cannot re-cut (uTP's numbered packets). The DF
+    /// policy in force is put back afterwards. Use it for such
+    /// retransmissions only: a fragment lost loses the whole datagram. IPv6
+    /// routers never fragment and Linux fragments at the source only above
+    /// the route's MTU, so on IPv6 this is [`SocketError::Unsupported`].
+    pub fn send_fragmentable(&self, data: &[u8]) -> Result<usize, SocketError> {
         let (fd, family) = (self.raw_fd(), self.family);
+        if family == IpFamily::V6 {
+            return Err(SocketError::Unsupported(
+                "fragmentation below the route's MTU on IPv6",
+            ));
+        }
         let policy = df::df(fd, family)?;
         df::set_df(fd, family, DfPolicy::Dont)?;
-        let sent = df::set_fragment_size(fd, family, Some(plpmtu)).and_then(|()| self.send(data));
-        let restored =
-            df::set_fragment_size(fd, family, None).and_then(|()| df::set_df(fd, family, policy));
+        let sent = self.send(data);
+        let restored = df::set_df(fd, family, policy);
         let sent = sent?;
         restored.map(|()| sent)
     }
