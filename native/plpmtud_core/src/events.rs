@@ -2,6 +2,8 @@
 //! an [`Events`] list, so no caller ever compares snapshots to learn what
 //! happened. The list lives inline (no allocation on the hot path).
 
+use arrayvec::ArrayVec;
+
 /// Why the PLPMTU changed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum ChangeReason {
@@ -138,45 +140,32 @@ pub enum Event {
 /// probe, the confirmation, the change, the new search and its first probe).
 pub const EVENTS_MAX: usize = 8;
 
-/// The events of one call, oldest first, held inline.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// The events of one call, oldest first, held inline (no allocation).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Events {
-    items: [Option<Event>; EVENTS_MAX],
-    len: u8,
-}
-
-impl Default for Events {
-    fn default() -> Self {
-        Events {
-            items: [None; EVENTS_MAX],
-            len: 0,
-        }
-    }
+    items: ArrayVec<Event, EVENTS_MAX>,
 }
 
 impl Events {
     /// Appends `event`. The prober never produces more than [`EVENTS_MAX`]
     /// per call (the fuzz oracle checks it); a further one is dropped.
     pub(crate) fn push(&mut self, event: Event) {
-        if let Some(slot) = self.items.get_mut(usize::from(self.len)) {
-            *slot = Some(event);
-            self.len += 1;
-        }
+        let _ = self.items.try_push(event);
     }
 
     /// The events, oldest first.
     pub fn iter(&self) -> impl DoubleEndedIterator<Item = &Event> + '_ {
-        self.items[..usize::from(self.len)].iter().flatten()
+        self.items.iter()
     }
 
     /// Number of events.
     pub fn len(&self) -> usize {
-        usize::from(self.len)
+        self.items.len()
     }
 
     /// True when the call changed nothing worth telling.
     pub fn is_empty(&self) -> bool {
-        self.len == 0
+        self.items.is_empty()
     }
 
     /// The last `MtuChanged` of the call, if any: (old, new, reason).
@@ -192,10 +181,10 @@ impl Events {
 
 impl<'a> IntoIterator for &'a Events {
     type Item = &'a Event;
-    type IntoIter = std::iter::Flatten<std::slice::Iter<'a, Option<Event>>>;
+    type IntoIter = std::slice::Iter<'a, Event>;
 
     fn into_iter(self) -> Self::IntoIter {
-        self.items[..usize::from(self.len)].iter().flatten()
+        self.items.iter()
     }
 }
 
