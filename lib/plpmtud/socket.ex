@@ -16,18 +16,26 @@ defmodule PLPMTUD.Socket do
     * `{:plpmtud_ptb, socket, %{mtu: m, offender: ip | nil, dest: {ip, port} | nil, quoted: binary}}`
       - an ICMP Fragmentation-Needed / Packet-Too-Big for one of our datagrams,
       read from the socket's error queue, whatever the active mode. `quoted`
-      is the start of our own datagram, so a prober can match it to a probe.
-      Other error-queue entries are counted in `stats/1` and dropped.
+      is the start of our own datagram, so a prober can match it to a probe;
+    * `{:plpmtud_udp_error, socket, reason}` - any other ICMP error for one of
+      our datagrams, as a POSIX atom (`:econnrefused` for port unreachable,
+      `:ehostunreach`, ...), in active modes only, like gen_udp's
+      `{:udp_error, socket, reason}`; it does not count against `:once` or
+      `active: n`. In passive mode, and for local errors, error-queue
+      entries are counted in `stats/1` (`errors_dropped`) and dropped.
 
   DF policies: `:probe` (DF set, the kernel's PMTU cache ignored: probes above
   a cached size still leave; Linux only), `:do` (DF set; sends above the
   kernel's PMTU fail with `{:error, {:emsgsize, mtu}}`), `:want`, `:dont`
   (the kernel may fragment). On BSD/macOS only `:do` and `:dont` exist; the
-  others return `{:error, {:unsupported, what}}`.
+  others return `{:error, :enotsup}`.
 
-  Errors are gen_udp-like: POSIX atoms (`:econnrefused`, ...), `:eagain` when
+  Errors are gen_udp's: POSIX atoms (`:econnrefused`, ...), `:eagain` when
   the send buffer is full, `:closed`, and `{:emsgsize, mtu}` where `mtu` is
-  the path MTU the kernel knows for the destination (or `nil`).
+  the path MTU the kernel knows for the destination (or `nil`). As with
+  gen_udp, `recv/2` on an active socket is `{:error, :einval}`, a peer of
+  the other family `{:error, :eafnosupport}`, a host name that does not
+  resolve `{:error, :nxdomain}`, and what the platform lacks `{:error, :enotsup}`.
   """
 
   alias :plpmtud_nif, as: Native
@@ -278,7 +286,8 @@ defmodule PLPMTUD.Socket do
   @doc """
   Receives one datagram on a passive (`active: false`) socket, waiting at
   most `timeout` ms on a dirty IO scheduler. `{:error, :timeout}` when none
-  came; `{:error, :closed}` when the socket is closed meanwhile.
+  came; `{:error, :closed}` when the socket is closed meanwhile;
+  `{:error, :einval}` on an active socket, as gen_udp.
   """
   @spec recv(t(), timeout()) ::
           {:ok, {ip(), :inet.port_number(), binary()}} | {:error, reason()}
