@@ -66,6 +66,16 @@ defmodule PLPMTUD.Diagnostics do
     |> Enum.filter(&is_binary/1)
   end
 
+  @doc """
+  An address and port as people write them: `"192.0.2.1:4821"`,
+  `"[2001:db8::1]:4821"`; the address alone when `port` is `nil`.
+  """
+  @spec format_peer(:inet.ip_address(), :inet.port_number() | nil) :: String.t()
+  def format_peer(ip, nil), do: to_string(:inet.ntoa(ip))
+
+  def format_peer(ip, port) when tuple_size(ip) == 8, do: "[#{:inet.ntoa(ip)}]:#{port}"
+  def format_peer(ip, port), do: "#{:inet.ntoa(ip)}:#{port}"
+
   defp impossible_ipv6(probers, cache) do
     low =
       Enum.any?(cache, fn {ip, e} -> Socket.family_of(ip) == :inet6 and e.mtu < 1280 end) or

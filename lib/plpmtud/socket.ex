@@ -39,6 +39,7 @@ defmodule PLPMTUD.Socket do
   """
 
   alias :plpmtud_nif, as: Native
+  alias PLPMTUD.Telemetry
 
   @typedoc "A socket handle."
   @opaque t :: reference()
@@ -207,9 +208,18 @@ defmodule PLPMTUD.Socket do
   defp fd_of(other),
     do: raise(ArgumentError, "expected a gen_udp socket or an fd, got: #{inspect(other)}")
 
-  @doc "Sends `data` to the connected peer without blocking."
+  @doc """
+  Sends `data` to the connected peer without blocking. An EMSGSIZE refusal
+  also emits `[:plpmtud, :socket, :emsgsize]` (see `PLPMTUD.Telemetry`).
+  """
   @spec send(t(), iodata()) :: :ok | {:error, reason()}
-  def send(socket, data), do: Native.socket_send(socket, to_binary(data))
+  def send(socket, data) do
+    data = to_binary(data)
+
+    socket
+    |> Native.socket_send(data)
+    |> Telemetry.socket_result(socket, nil, byte_size(data))
+  end
 
   @doc """
   Sends `data` to the connected peer so that it may be fragmented to fit
@@ -225,12 +235,17 @@ defmodule PLPMTUD.Socket do
 
   @doc """
   Sends `data` to `host`:`port` without blocking. A host name is resolved
-  in the socket's family (see `resolve/2`).
+  in the socket's family (see `resolve/2`). An EMSGSIZE refusal also emits
+  `[:plpmtud, :socket, :emsgsize]`, as `send/2`.
   """
   @spec send_to(t(), host(), :inet.port_number(), iodata()) :: :ok | {:error, reason()}
   def send_to(socket, host, port, data) do
     with {:ok, ip} <- resolve_for(socket, host) do
-      Native.socket_send_to(socket, ip, port, to_binary(data))
+      data = to_binary(data)
+
+      socket
+      |> Native.socket_send_to(ip, port, data)
+      |> Telemetry.socket_result(socket, {ip, port}, byte_size(data))
     end
   end
 
@@ -279,7 +294,7 @@ defmodule PLPMTUD.Socket do
         send_batch(socket, Enum.drop(datagrams, sent), dest, sent_before + sent)
 
       {:error, sent, reason} ->
-        {:error, sent_before + sent, reason}
+        Telemetry.socket_result({:error, sent_before + sent, reason}, socket, dest, nil)
     end
   end
 
