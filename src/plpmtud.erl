@@ -34,7 +34,10 @@
 -type change() :: unchanged | {changed, bytes()}.
 -type loss_reason() :: timeout | dup_ack | sack.
 -type df_policy() :: probe | do | want | dont.
--export_type([handle/0, change/0, df_policy/0]).
+%% What info/1 returns: the core's snapshot plus these keys.
+-type info() :: #{packet_size := bytes(), probe_size := bytes() | none,
+                  stats := map(), history := [map()], atom() => term()}.
+-export_type([handle/0, change/0, df_policy/0, info/0]).
 
 -define(NATIVE, plpmtud_nif).
 -define(IPPROTO_IP, 0).
@@ -249,7 +252,7 @@ on_ptb(H, IpMtu, Matched, Now) ->
 %% own PMTU cache ignored, so forged ICMP cannot shrink it), `do' (DF set,
 %% the kernel's cache obeyed), `want' (gen_udp's default: the kernel may
 %% fragment) or `dont'. Linux.
--spec set_df(gen_udp:socket(), df_policy()) -> ok | {error, term()}.
+-spec set_df(gen_udp:socket(), df_policy()) -> ok | {error, inet:posix()}.
 set_df(Socket, Policy) ->
     Value = df_value(Policy),
     case family(Socket) of
@@ -259,7 +262,7 @@ set_df(Socket, Policy) ->
     end.
 
 %% @doc The Don't-Fragment policy of a gen_udp `Socket', read from the kernel.
--spec df(gen_udp:socket()) -> {ok, df_policy()} | {error, term()}.
+-spec df(gen_udp:socket()) -> {ok, df_policy()} | {error, inet:posix()}.
 df(Socket) ->
     Option = case family(Socket) of
         {ok, inet} -> {ok, {?IPPROTO_IP, ?IP_MTU_DISCOVER}};
@@ -292,7 +295,8 @@ kernel_mtu(Socket) ->
 %% off for this send, so routers may fragment it; IPv6: the source
 %% fragments it to at most `PlpmtuIp'. The socket's DF policy is put back
 %% afterwards. Use it for such retransmissions only.
--spec send_fragmentable(gen_udp:socket(), iodata(), pos_integer()) -> ok | {error, term()}.
+-spec send_fragmentable(gen_udp:socket(), iodata(), 68..65535) ->
+          ok | {error, not_owner | inet:posix()}.
 send_fragmentable(Socket, Packet, PlpmtuIp)
   when is_integer(PlpmtuIp), PlpmtuIp >= 68, PlpmtuIp =< 65535 ->
     _ = iolist_size(Packet),
@@ -314,7 +318,7 @@ send_fragmentable(_Socket, _Packet, PlpmtuIp) ->
 is_probing(H) -> lists:member(?NATIVE:prober_state(H), [searching, base]).
 
 %% @doc State, sizes (payload and IP), counters and history in one map.
--spec info(handle()) -> map().
+-spec info(handle()) -> info().
 info(H) ->
     Info = ?NATIVE:prober_info(H),
     Info#{packet_size => packet_size(H),
