@@ -344,6 +344,7 @@ defmodule PLPMTUD.Prober do
   defp pid!(pid) when is_pid(pid), do: pid
   defp pid!(pid), do: bad_argument!("subscriber", "a pid", pid)
 
+  @spec bad_argument!(String.t(), String.t(), term()) :: no_return()
   defp bad_argument!(what, expected, value),
     do: raise(ArgumentError, "#{what} must be #{expected}, got: #{inspect(value)}")
 
@@ -592,7 +593,7 @@ defmodule PLPMTUD.Prober do
   defp warn({:fallback, mtu, next_in_ms}, state) do
     rate_limited(state, :fallback, fn ->
       "plpmtud: prober #{inspect(self())}#{peer_label(state.peer)}: probing failed even at " <>
-        "the PLPMTU; fell back to MTU #{mtu}, next search in #{div(next_in_ms, 1000)} s"
+        "the PLPMTU; fell back to MTU #{mtu}, next search in #{duration(next_in_ms)}"
     end)
   end
 
@@ -617,6 +618,9 @@ defmodule PLPMTUD.Prober do
         %{state | warned: Map.put(state.warned, kind, now)}
     end
   end
+
+  defp duration(ms) when ms < 1_000, do: "#{ms} ms"
+  defp duration(ms), do: "#{div(ms, 1_000)} s"
 
   defp peer_label(nil), do: ""
   defp peer_label({ip, port}), do: " to #{PLPMTUD.Diagnostics.format_peer(ip, port)}"
@@ -653,11 +657,11 @@ defmodule PLPMTUD.Prober do
         state
 
       {:infinity, {_ref, timer}} ->
-        Process.cancel_timer(timer)
+        _ = Process.cancel_timer(timer)
         %{state | timer: nil}
 
       {ms, old} ->
-        if old, do: Process.cancel_timer(elem(old, 1))
+        _ = if old, do: Process.cancel_timer(elem(old, 1))
         ref = make_ref()
         %{state | timer: {ref, Process.send_after(self(), {:tick, ref}, ms)}}
     end
