@@ -23,7 +23,8 @@
 -module(plpmtud).
 
 -export([new/1, config/1, connected/2, connected/3, probe_padding/2, on_lost_batch/4, on_rtt/2,
-         on_send_refused/5, set_df/2, df/1, kernel_mtu/1, send_fragmentable/2, now_ms/0, packet_size/1, probe_size/1,
+         on_send_refused/5, set_df/2, df/1, kernel_mtu/1, send_fragmentable/2,
+         now_ms/0, packet_size/1, probe_size/1,
          on_send/4, on_ack/3, on_ack/4, on_lost/4, on_lost/5, on_tick/2,
          on_emsgsize/3, on_ptb/4, is_probing/1, info/1, reset/2]).
 
@@ -34,7 +35,10 @@
 -type change() :: unchanged | {changed, bytes()}.
 -type loss_reason() :: timeout | dup_ack | sack.
 -type df_policy() :: probe | do | want | dont.
--export_type([handle/0, change/0, df_policy/0]).
+%% What info/1 returns: the core's snapshot plus these keys.
+-type info() :: #{packet_size := bytes(), probe_size := bytes() | none,
+                  stats := map(), history := [map()], atom() => term()}.
+-export_type([handle/0, change/0, df_policy/0, info/0]).
 
 -define(NATIVE, plpmtud_nif).
 -define(IPPROTO_IP, 0).
@@ -261,7 +265,7 @@ on_ptb(H, IpMtu, Matched, Now) ->
 %% own PMTU cache ignored, so forged ICMP cannot shrink it), `do' (DF set,
 %% the kernel's cache obeyed), `want' (gen_udp's default: the kernel may
 %% fragment) or `dont'. Linux.
--spec set_df(gen_udp:socket(), df_policy()) -> ok | {error, term()}.
+-spec set_df(gen_udp:socket(), df_policy()) -> ok | {error, inet:posix()}.
 set_df(Socket, Policy) ->
     Value = df_value(Policy),
     case family(Socket) of
@@ -271,7 +275,7 @@ set_df(Socket, Policy) ->
     end.
 
 %% @doc The Don't-Fragment policy of a gen_udp `Socket', read from the kernel.
--spec df(gen_udp:socket()) -> {ok, df_policy()} | {error, term()}.
+-spec df(gen_udp:socket()) -> {ok, df_policy()} | {error, inet:posix()}.
 df(Socket) ->
     Option = case family(Socket) of
         {ok, inet} -> {ok, {?IPPROTO_IP, ?IP_MTU_DISCOVER}};
@@ -300,13 +304,14 @@ kernel_mtu(Socket) ->
 
 %% @doc Sends `Packet' on a connected IPv4 gen_udp `Socket' with DF off,
 %% so that routers may fragment it to fit: for a packet sent before the
-%% PLPMTU fell, which the transport cannot re-cut (a numbered uTP packet). The socket's DF policy is put back afterwards. Use it for
-%% such retransmissions only. On IPv6 routers never fragment, and Linux
+%% PLPMTU fell, which the transport cannot re-cut (a numbered uTP packet).
+%% The socket's DF policy is put back afterwards. Use it for such
+%% retransmissions only. On IPv6 routers never fragment, and Linux
 %% fragments at the source only above the route's MTU (which a black hole
 %% never lowers), so this returns `{error, enotsup}' without sending: the
 %% transport must carry such a packet in pieces its peer joins (see the
 %% example transport's fragment extension).
--spec send_fragmentable(gen_udp:socket(), iodata()) -> ok | {error, term()}.
+-spec send_fragmentable(gen_udp:socket(), iodata()) -> ok | {error, not_owner | inet:posix()}.
 send_fragmentable(Socket, Packet) ->
     _ = iolist_size(Packet),
     case {family(Socket), df(Socket)} of
@@ -328,7 +333,7 @@ send_fragmentable(Socket, Packet) ->
 is_probing(H) -> lists:member(?NATIVE:prober_state(H), [searching, base]).
 
 %% @doc State, sizes (payload and IP), counters and history in one map.
--spec info(handle()) -> map().
+-spec info(handle()) -> info().
 info(H) ->
     Info = ?NATIVE:prober_info(H),
     Info#{packet_size => packet_size(H),

@@ -60,8 +60,8 @@
                      port => inet:port_number(),
                      bytes => pos_integer(),
                      sizing => sizing(),
-                     client_netns => string() | undefined,
-                     server_netns => string() | undefined,
+                     client_netns => string() | binary() | undefined,
+                     server_netns => string() | binary() | undefined,
                      events => [event()],
                      probe_interval => pos_integer(),
                      stall_ms => pos_integer(),
@@ -135,11 +135,11 @@
             changes = [] :: [{non_neg_integer(), non_neg_integer()}]}).
 
 %% @doc Bytes of the transport header in every datagram (20, as uTP).
--spec header_bytes() -> pos_integer().
+-spec header_bytes() -> 20.
 header_bytes() -> ?HEADER.
 
 %% @doc Bytes the padding extension adds by itself (its header).
--spec padding_overhead() -> pos_integer().
+-spec padding_overhead() -> 3.
 padding_overhead() -> ?PADDING_OVERHEAD.
 
 %% @doc Transfers `bytes' (default 5 000 000) from a sender in the calling

@@ -95,89 +95,91 @@ library_path() ->
             end
     end.
 
--spec not_loaded() -> no_return().
-not_loaded() ->
+%% Why a stub runs: every stub calls erlang:nif_error/1 itself (rather than
+%% through a helper), which Dialyzer knows stands for the NIF's result.
+-spec not_loaded_reason() -> load_error() | nif_not_loaded.
+not_loaded_reason() ->
     case status() of
-        {error, Error} -> erlang:nif_error(Error);
-        ok -> erlang:nif_error(nif_not_loaded)
+        {error, Error} -> Error;
+        ok -> nif_not_loaded
     end.
 
 %% NIF stubs, replaced by the library when it loads.
-core_version() -> not_loaded().
-config_keys() -> not_loaded().
-config_table_entries() -> not_loaded().
-prober_new(_Config) -> not_loaded().
-prober_connected(_Prober, _Now) -> not_loaded().
-prober_next_probe(_Prober) -> not_loaded().
-prober_probe_sent(_Prober, _Now, _Id, _Size) -> not_loaded().
-prober_probe_acked(_Prober, _Now, _Id) -> not_loaded().
-prober_probe_lost(_Prober, _Now, _Id, _Reason) -> not_loaded().
-prober_is_probe(_Prober, _Id) -> not_loaded().
-prober_packet_acked(_Prober, _Now, _Size) -> not_loaded().
-prober_packet_lost(_Prober, _Now, _Size) -> not_loaded().
-prober_rtt_sample(_Prober, _Rtt) -> not_loaded().
-prober_ptb(_Prober, _Now, _Mtu, _QuotedProbe) -> not_loaded().
-prober_ptb_quoted(_Prober, _Now, _Mtu, _Id, _Quoted) -> not_loaded().
-prober_emsgsize(_Prober, _Now, _Mtu) -> not_loaded().
-prober_claim_probe(_Prober, _Now, _Id, _Size) -> not_loaded().
-prober_claim_probe_quoted(_Prober, _Now, _Id, _Size, _Payload) -> not_loaded().
-prober_overhead(_Prober) -> not_loaded().
-prober_tick(_Prober, _Now) -> not_loaded().
-prober_deadline(_Prober) -> not_loaded().
-prober_probe_timeout(_Prober) -> not_loaded().
-prober_probe_now(_Prober, _Now) -> not_loaded().
-prober_set_enabled(_Prober, _Now, _Enabled) -> not_loaded().
-prober_next_probe_payload(_Prober) -> not_loaded().
-prober_on_send(_Prober, _Now, _Seq, _Payload) -> not_loaded().
-prober_on_ack(_Prober, _Now, _Seq, _Payload) -> not_loaded().
-prober_on_lost(_Prober, _Now, _Seq, _Reason, _Payload) -> not_loaded().
-prober_ip_for(_Prober, _Payload) -> not_loaded().
-prober_payload_for(_Prober, _Size) -> not_loaded().
-prober_padding_for(_Prober, _Data) -> not_loaded().
-prober_on_lost_batch(_Prober, _Now, _Reason, _Losses) -> not_loaded().
-prober_send_refused(_Prober, _Now, _Refused, _KernelMtu) -> not_loaded().
-prober_on_send_refused(_Prober, _Now, _Payload, _KernelMtu) -> not_loaded().
-socket_send_fragmentable(_Socket, _Data) -> not_loaded().
-prober_mtu(_Prober) -> not_loaded().
-prober_payload_size(_Prober) -> not_loaded().
-prober_state(_Prober) -> not_loaded().
-prober_stats(_Prober) -> not_loaded().
-prober_history(_Prober) -> not_loaded().
-prober_info(_Prober) -> not_loaded().
-prober_check(_Prober) -> not_loaded().
-prober_connected_hint(_Prober, _Now, _Hint) -> not_loaded().
-cache_new(_Capacity, _Ttl) -> not_loaded().
-cache_lookup(_Cache, _Now, _Ip) -> not_loaded().
-cache_record(_Cache, _Now, _Ip, _Mtu, _Reason) -> not_loaded().
-cache_remove(_Cache, _Ip) -> not_loaded().
-cache_group_mtu(_Cache, _Now, _Ips) -> not_loaded().
-cache_entries(_Cache, _Now) -> not_loaded().
-cache_stats(_Cache) -> not_loaded().
-fragment_split(_Message, _Id, _MaxDatagram) -> not_loaded().
-reassembler_new(_Messages, _Bytes, _Timeout) -> not_loaded().
-reassembler_push(_Reassembler, _Now, _Fragment) -> not_loaded().
-reassembler_stats(_Reassembler) -> not_loaded().
-overhead_of(_Layers) -> not_loaded().
-standard_mtus() -> not_loaded().
-tcp_set_mss(_Fd, _Mss) -> not_loaded().
-socket_open(_Ip, _Port, _Connect, _Df, _Active, _RecvErrors, _Reuse, _Netns, _Icmp) -> not_loaded().
-rate_limiter_new(_PerSecond, _Burst) -> not_loaded().
-rate_limiter_allow(_Limiter, _Now, _Ip) -> not_loaded().
-wire_probe(_Nonce, _IpSize, _PayloadLen) -> not_loaded().
-wire_ack(_Nonce, _ReceivedLen) -> not_loaded().
-wire_parse(_Datagram) -> not_loaded().
-socket_attach(_Fd, _Df, _RecvErrors) -> not_loaded().
-socket_send(_Socket, _Data) -> not_loaded().
-socket_send_to(_Socket, _Ip, _Port, _Data) -> not_loaded().
-socket_send_batch(_Socket, _Datagrams, _Dest) -> not_loaded().
-socket_recv(_Socket, _Timeout) -> not_loaded().
-socket_set_active(_Socket, _Active) -> not_loaded().
-socket_controlling_process(_Socket, _Pid) -> not_loaded().
-socket_close(_Socket) -> not_loaded().
-socket_set_gso(_Socket, _Enabled) -> not_loaded().
-socket_path_mtu(_Socket) -> not_loaded().
-socket_df(_Socket) -> not_loaded().
-socket_set_df(_Socket, _Df) -> not_loaded().
-socket_sockname(_Socket) -> not_loaded().
-socket_peername(_Socket) -> not_loaded().
-socket_stats(_Socket) -> not_loaded().
+core_version() -> erlang:nif_error(not_loaded_reason()).
+config_keys() -> erlang:nif_error(not_loaded_reason()).
+config_table_entries() -> erlang:nif_error(not_loaded_reason()).
+prober_new(_Config) -> erlang:nif_error(not_loaded_reason()).
+prober_connected(_Prober, _Now) -> erlang:nif_error(not_loaded_reason()).
+prober_next_probe(_Prober) -> erlang:nif_error(not_loaded_reason()).
+prober_probe_sent(_Prober, _Now, _Id, _Size) -> erlang:nif_error(not_loaded_reason()).
+prober_probe_acked(_Prober, _Now, _Id) -> erlang:nif_error(not_loaded_reason()).
+prober_probe_lost(_Prober, _Now, _Id, _Reason) -> erlang:nif_error(not_loaded_reason()).
+prober_is_probe(_Prober, _Id) -> erlang:nif_error(not_loaded_reason()).
+prober_packet_acked(_Prober, _Now, _Size) -> erlang:nif_error(not_loaded_reason()).
+prober_packet_lost(_Prober, _Now, _Size) -> erlang:nif_error(not_loaded_reason()).
+prober_rtt_sample(_Prober, _Rtt) -> erlang:nif_error(not_loaded_reason()).
+prober_ptb(_Prober, _Now, _Mtu, _QuotedProbe) -> erlang:nif_error(not_loaded_reason()).
+prober_ptb_quoted(_Prober, _Now, _Mtu, _Id, _Quoted) -> erlang:nif_error(not_loaded_reason()).
+prober_emsgsize(_Prober, _Now, _Mtu) -> erlang:nif_error(not_loaded_reason()).
+prober_claim_probe(_Prober, _Now, _Id, _Size) -> erlang:nif_error(not_loaded_reason()).
+prober_claim_probe_quoted(_Prober, _Now, _Id, _Size, _Payload) -> erlang:nif_error(not_loaded_reason()).
+prober_overhead(_Prober) -> erlang:nif_error(not_loaded_reason()).
+prober_tick(_Prober, _Now) -> erlang:nif_error(not_loaded_reason()).
+prober_deadline(_Prober) -> erlang:nif_error(not_loaded_reason()).
+prober_probe_timeout(_Prober) -> erlang:nif_error(not_loaded_reason()).
+prober_probe_now(_Prober, _Now) -> erlang:nif_error(not_loaded_reason()).
+prober_set_enabled(_Prober, _Now, _Enabled) -> erlang:nif_error(not_loaded_reason()).
+prober_next_probe_payload(_Prober) -> erlang:nif_error(not_loaded_reason()).
+prober_on_send(_Prober, _Now, _Seq, _Payload) -> erlang:nif_error(not_loaded_reason()).
+prober_on_ack(_Prober, _Now, _Seq, _Payload) -> erlang:nif_error(not_loaded_reason()).
+prober_on_lost(_Prober, _Now, _Seq, _Reason, _Payload) -> erlang:nif_error(not_loaded_reason()).
+prober_ip_for(_Prober, _Payload) -> erlang:nif_error(not_loaded_reason()).
+prober_payload_for(_Prober, _Size) -> erlang:nif_error(not_loaded_reason()).
+prober_padding_for(_Prober, _Data) -> erlang:nif_error(not_loaded_reason()).
+prober_on_lost_batch(_Prober, _Now, _Reason, _Losses) -> erlang:nif_error(not_loaded_reason()).
+prober_send_refused(_Prober, _Now, _Refused, _KernelMtu) -> erlang:nif_error(not_loaded_reason()).
+prober_on_send_refused(_Prober, _Now, _Payload, _KernelMtu) -> erlang:nif_error(not_loaded_reason()).
+socket_send_fragmentable(_Socket, _Data) -> erlang:nif_error(not_loaded_reason()).
+prober_mtu(_Prober) -> erlang:nif_error(not_loaded_reason()).
+prober_payload_size(_Prober) -> erlang:nif_error(not_loaded_reason()).
+prober_state(_Prober) -> erlang:nif_error(not_loaded_reason()).
+prober_stats(_Prober) -> erlang:nif_error(not_loaded_reason()).
+prober_history(_Prober) -> erlang:nif_error(not_loaded_reason()).
+prober_info(_Prober) -> erlang:nif_error(not_loaded_reason()).
+prober_check(_Prober) -> erlang:nif_error(not_loaded_reason()).
+prober_connected_hint(_Prober, _Now, _Hint) -> erlang:nif_error(not_loaded_reason()).
+cache_new(_Capacity, _Ttl) -> erlang:nif_error(not_loaded_reason()).
+cache_lookup(_Cache, _Now, _Ip) -> erlang:nif_error(not_loaded_reason()).
+cache_record(_Cache, _Now, _Ip, _Mtu, _Reason) -> erlang:nif_error(not_loaded_reason()).
+cache_remove(_Cache, _Ip) -> erlang:nif_error(not_loaded_reason()).
+cache_group_mtu(_Cache, _Now, _Ips) -> erlang:nif_error(not_loaded_reason()).
+cache_entries(_Cache, _Now) -> erlang:nif_error(not_loaded_reason()).
+cache_stats(_Cache) -> erlang:nif_error(not_loaded_reason()).
+fragment_split(_Message, _Id, _MaxDatagram) -> erlang:nif_error(not_loaded_reason()).
+reassembler_new(_Messages, _Bytes, _Timeout) -> erlang:nif_error(not_loaded_reason()).
+reassembler_push(_Reassembler, _Now, _Fragment) -> erlang:nif_error(not_loaded_reason()).
+reassembler_stats(_Reassembler) -> erlang:nif_error(not_loaded_reason()).
+overhead_of(_Layers) -> erlang:nif_error(not_loaded_reason()).
+standard_mtus() -> erlang:nif_error(not_loaded_reason()).
+tcp_set_mss(_Fd, _Mss) -> erlang:nif_error(not_loaded_reason()).
+socket_open(_Ip, _Port, _Connect, _Df, _Active, _RecvErrors, _Reuse, _Netns, _Icmp) -> erlang:nif_error(not_loaded_reason()).
+rate_limiter_new(_PerSecond, _Burst) -> erlang:nif_error(not_loaded_reason()).
+rate_limiter_allow(_Limiter, _Now, _Ip) -> erlang:nif_error(not_loaded_reason()).
+wire_probe(_Nonce, _IpSize, _PayloadLen) -> erlang:nif_error(not_loaded_reason()).
+wire_ack(_Nonce, _ReceivedLen) -> erlang:nif_error(not_loaded_reason()).
+wire_parse(_Datagram) -> erlang:nif_error(not_loaded_reason()).
+socket_attach(_Fd, _Df, _RecvErrors) -> erlang:nif_error(not_loaded_reason()).
+socket_send(_Socket, _Data) -> erlang:nif_error(not_loaded_reason()).
+socket_send_to(_Socket, _Ip, _Port, _Data) -> erlang:nif_error(not_loaded_reason()).
+socket_send_batch(_Socket, _Datagrams, _Dest) -> erlang:nif_error(not_loaded_reason()).
+socket_recv(_Socket, _Timeout) -> erlang:nif_error(not_loaded_reason()).
+socket_set_active(_Socket, _Active) -> erlang:nif_error(not_loaded_reason()).
+socket_controlling_process(_Socket, _Pid) -> erlang:nif_error(not_loaded_reason()).
+socket_close(_Socket) -> erlang:nif_error(not_loaded_reason()).
+socket_set_gso(_Socket, _Enabled) -> erlang:nif_error(not_loaded_reason()).
+socket_path_mtu(_Socket) -> erlang:nif_error(not_loaded_reason()).
+socket_df(_Socket) -> erlang:nif_error(not_loaded_reason()).
+socket_set_df(_Socket, _Df) -> erlang:nif_error(not_loaded_reason()).
+socket_sockname(_Socket) -> erlang:nif_error(not_loaded_reason()).
+socket_peername(_Socket) -> erlang:nif_error(not_loaded_reason()).
+socket_stats(_Socket) -> erlang:nif_error(not_loaded_reason()).

@@ -56,6 +56,7 @@ defmodule PLPMTUD.Config do
 
   defp to_map(options), do: not_options(options)
 
+  @spec not_options(term()) :: no_return()
   defp not_options(options) do
     raise ArgumentError,
           "plpmtud options must be a keyword list or a map, got: #{inspect(options)}"

@@ -1,7 +1,8 @@
 defmodule PLPMTUD.Diagnostics do
   @moduledoc """
   What this node knows about its paths, and what looks wrong: per-path
-  MTUs (running probers and the cache) and their distribution, discovery
+  MTUs (running probers and the cache) and their distribution
+  (`mtu_distribution`: MTU => hosts, each host counted once), discovery
   outcomes, black holes, PTBs accepted and rejected by reason, fallbacks and
   MTU changes, with plain-language warnings.
   """
@@ -12,8 +13,26 @@ defmodule PLPMTUD.Diagnostics do
                ptb_below_floor ptb_not_probing probes_sent probes_acked probes_lost_timeout
                probes_lost_dup_ack)a
 
+  @typedoc "A running prober as the report sees it."
+  @type prober_entry :: %{
+          pid: pid(),
+          peer: {:inet.ip_address(), :inet.port_number()} | nil,
+          info: map(),
+          stats: map()
+        }
+
+  @typedoc "What `report/0` returns."
+  @type report :: %{
+          probers: [prober_entry()],
+          cache: [{:inet.ip_address(), Cache.entry()}],
+          cache_stats: %{atom() => non_neg_integer()},
+          totals: %{atom() => non_neg_integer()},
+          mtu_distribution: %{pos_integer() => pos_integer()},
+          warnings: [String.t()]
+        }
+
   @doc "A report of every running prober and cache entry; see the module doc."
-  @spec report() :: map()
+  @spec report() :: report()
   def report do
     probers =
       for {pid, peer} <- Registry.lookup(PLPMTUD.Registry, :probers), Process.alive?(pid) do
@@ -28,7 +47,13 @@ defmodule PLPMTUD.Diagnostics do
     totals =
       Map.new(@counters, fn k -> {k, Enum.sum(Enum.map(probers, &Map.get(&1.stats, k, 0)))} end)
 
-    mtus = Enum.map(probers, & &1.info.mtu) ++ Enum.map(cache, fn {_, e} -> e.mtu end)
+    # One MTU per host: a running prober's, else the cache's (a prober with
+    # `cache: true` has an entry too); each fed prober is a path of its own.
+    probed = for %{peer: {ip, _port}} <- probers, into: MapSet.new(), do: ip
+
+    mtus =
+      (probers |> Enum.uniq_by(&host/1) |> Enum.map(& &1.info.mtu)) ++
+        for {ip, e} <- cache, not MapSet.member?(probed, ip), do: e.mtu
 
     %{
       probers: probers,
@@ -39,6 +64,9 @@ defmodule PLPMTUD.Diagnostics do
       warnings: warnings(probers, cache, totals)
     }
   end
+
+  defp host(%{peer: {ip, _port}}), do: ip
+  defp host(%{pid: pid}), do: pid
 
   defp safe(fun) do
     fun.()
@@ -65,6 +93,16 @@ defmodule PLPMTUD.Diagnostics do
     ]
     |> Enum.filter(&is_binary/1)
   end
+
+  @doc """
+  An address and port as people write them: `"192.0.2.1:4821"`,
+  `"[2001:db8::1]:4821"`; the address alone when `port` is `nil`.
+  """
+  @spec format_peer(:inet.ip_address(), :inet.port_number() | nil) :: String.t()
+  def format_peer(ip, nil), do: to_string(:inet.ntoa(ip))
+
+  def format_peer(ip, port) when tuple_size(ip) == 8, do: "[#{:inet.ntoa(ip)}]:#{port}"
+  def format_peer(ip, port), do: "#{:inet.ntoa(ip)}:#{port}"
 
   defp impossible_ipv6(probers, cache) do
     low =

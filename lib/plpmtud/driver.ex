@@ -324,7 +324,10 @@ defmodule PLPMTUD.Driver do
            &is_nil/1
          ) do
       [] -> :infinity
-      deadlines -> max(Enum.min(deadlines) - now, 0)
+      deadlines -> until(Enum.min(deadlines), now)
     end
   end
+
+  defp until(deadline, now) when is_integer(deadline) and is_integer(now),
+    do: max(deadline - now, 0)
 end

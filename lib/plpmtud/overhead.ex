@@ -17,7 +17,7 @@ defmodule PLPMTUD.Overhead do
 
   @doc "Payload bytes left in a packet of `mtu` bytes under `layers` (0 if they do not fit)."
   @spec payload_budget(pos_integer(), [atom()]) :: non_neg_integer()
-  def payload_budget(mtu, layers), do: max(mtu - overhead(layers), 0)
+  def payload_budget(mtu, layers) when is_integer(mtu), do: max(mtu - overhead(layers), 0)
 
   @doc "Well-known MTUs: `[{name, mtu}]`."
   @spec standard_mtus() :: [{atom(), pos_integer()}]

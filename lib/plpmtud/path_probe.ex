@@ -15,6 +15,11 @@ defmodule PLPMTUD.PathProbe do
     * `{:probe_acked, id, size, rtt_ms}`, `{:probe_lost, id, size, :timeout}`
     * `{:ptb, mtu, verdict}` - an ICMP Packet-Too-Big and what the prober made of it
     * `{:emsgsize, mtu, verdict}` - the local kernel refused a probe as too big
+    * `{:icmp_error, reason}` - an ICMP error other than Packet-Too-Big
+      (`:ehostunreach`, ...); a port unreachable (`:econnrefused`: nothing
+      listens there) ends the run with `{:error, :econnrefused}`
+    * `{:progress, %{probes: n, mtu: plpmtu, elapsed_ms: ms}}` - with
+      `:progress_every`, that often while the search runs
   """
 
   alias PLPMTUD.{Driver, Socket}
@@ -23,6 +28,8 @@ defmodule PLPMTUD.PathProbe do
   @type result :: %{
           mtu: pos_integer(),
           udp_payload: non_neg_integer(),
+          ceiling: pos_integer(),
+          capped: boolean(),
           state: PLPMTUD.state(),
           probes: non_neg_integer(),
           sizes: [pos_integer()],
@@ -41,6 +48,14 @@ defmodule PLPMTUD.PathProbe do
     * `:timeout` - give up after this many ms (default 60 000)
     * `:config` - prober options (see `PLPMTUD.Config`); `:family` is set from `ip`
     * `:on_event` - a 1-arity function called for each event
+    * `:progress_every` - also call `:on_event` with `{:progress, ...}`
+      this often (ms) while the search runs (default: never)
+
+  In the result, `udp_payload` is the payload of a datagram of `mtu` bytes
+  (in `:icmp` mode: the ICMP echo data), `ceiling` the search's upper
+  bound and `capped` true when the ceiling stopped the search (no probe
+  was lost or refused; it ends within `search_threshold` of the ceiling):
+  the path MTU is at least `mtu`, maybe more.
 
   Returns `{:ok, result}` or `{:error, reason}` (for example `:enetunreach`,
   `:eacces` when ping sockets are not allowed, `:timeout`).
@@ -54,7 +69,8 @@ defmodule PLPMTUD.PathProbe do
         netns: nil,
         timeout: 60_000,
         config: [],
-        on_event: fn _ -> :ok end
+        on_event: fn _ -> :ok end,
+        progress_every: nil
       )
 
     family = Socket.family_of(ip)
@@ -66,11 +82,19 @@ defmodule PLPMTUD.PathProbe do
          {:ok, socket} <- open(ip, port, family, mode, options[:netns]) do
       try do
         started = PLPMTUD.now_ms()
-        PLPMTUD.connected(prober, started)
+        Enum.each(PLPMTUD.connected(prober, started), options[:on_event])
         driver = Driver.new(prober, socket, mode, family)
-        give_up_at = started + options[:timeout]
+        every = options[:progress_every]
 
-        with {:ok, driver} <- loop(driver, options[:on_event], give_up_at) do
+        run = %{
+          on_event: options[:on_event],
+          give_up_at: started + options[:timeout],
+          started: started,
+          every: every,
+          next_progress_at: if(every, do: started + every)
+        }
+
+        with {:ok, driver} <- loop(driver, run) do
           {:ok, result(driver, started)}
         end
       after
@@ -91,12 +115,20 @@ defmodule PLPMTUD.PathProbe do
   end
 
   defp result(driver, started) do
-    mtu = PLPMTUD.mtu(driver.prober)
+    info = PLPMTUD.info(driver.prober)
+    stats = PLPMTUD.stats(driver.prober)
+
+    # Nothing said no (a loss, a PTB, EMSGSIZE): the ceiling stopped the search.
+    limited =
+      stats.probes_lost_timeout + stats.probes_lost_dup_ack + stats.ptb_accepted +
+        stats.emsgsize_limits
 
     %{
-      mtu: mtu,
-      udp_payload: PLPMTUD.payload_size(driver.prober),
-      state: PLPMTUD.state(driver.prober),
+      mtu: info.mtu,
+      udp_payload: info.payload_size,
+      ceiling: info.ceiling,
+      capped: info.state == :search_complete and limited == 0,
+      state: info.state,
       probes: driver.probes,
       sizes: Enum.reverse(driver.sizes),
       elapsed_ms: PLPMTUD.now_ms() - started,
@@ -104,40 +136,72 @@ defmodule PLPMTUD.PathProbe do
     }
   end
 
-  defp loop(driver, on_event, give_up_at) do
+  defp loop(driver, run) do
     now = PLPMTUD.now_ms()
 
     cond do
       PLPMTUD.state(driver.prober) in [:search_complete, :error] ->
         {:ok, driver}
 
-      now >= give_up_at ->
+      now >= run.give_up_at ->
         {:error, :timeout}
 
       true ->
+        run = progress(driver, run, now)
+
         with {:ok, events, driver} <- Driver.send_due(driver, now) do
-          Enum.each(events, on_event)
-          driver |> wait(on_event, now, give_up_at) |> loop(on_event, give_up_at)
+          Enum.each(events, run.on_event)
+
+          with {:ok, driver} <- wait(driver, run, now), do: loop(driver, run)
         end
     end
   end
 
-  defp wait(driver, on_event, now, give_up_at) do
-    timeout = min(Driver.timeout(driver, now), give_up_at - now)
+  defp progress(_driver, %{every: nil} = run, _now), do: run
+  defp progress(_driver, %{next_progress_at: at} = run, now) when now < at, do: run
+
+  defp progress(driver, run, now) do
+    run.on_event.(
+      {:progress,
+       %{probes: driver.probes, mtu: PLPMTUD.mtu(driver.prober), elapsed_ms: now - run.started}}
+    )
+
+    %{run | next_progress_at: now + run.every}
+  end
+
+  # A message of the driver's socket, which the driver always knows.
+  defp handle_message(driver, message) do
+    case Driver.handle_message(driver, message, PLPMTUD.now_ms()) do
+      :unknown -> {:ok, [], driver}
+      known -> known
+    end
+  end
+
+  defp wait(driver, run, now) do
+    timeout = min(Driver.timeout(driver, now), run.give_up_at - now)
+    timeout = if run.every, do: min(timeout, run.next_progress_at - now), else: timeout
     socket = driver.socket
 
-    {:ok, events, driver} =
+    received =
       receive do
         {:plpmtud_udp, ^socket, _, _, _} = message ->
-          Driver.handle_message(driver, message, PLPMTUD.now_ms())
+          handle_message(driver, message)
 
         {:plpmtud_ptb, ^socket, _} = message ->
-          Driver.handle_message(driver, message, PLPMTUD.now_ms())
+          handle_message(driver, message)
+
+        {:plpmtud_udp_error, ^socket, :econnrefused} ->
+          {:error, :econnrefused}
+
+        {:plpmtud_udp_error, ^socket, reason} ->
+          {:ok, [{:icmp_error, reason}], driver}
       after
         max(timeout, 0) -> Driver.tick(driver, PLPMTUD.now_ms())
       end
 
-    Enum.each(events, on_event)
-    driver
+    with {:ok, events, driver} <- received do
+      Enum.each(events, run.on_event)
+      {:ok, driver}
+    end
   end
 end

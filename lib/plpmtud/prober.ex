@@ -35,6 +35,11 @@ defmodule PLPMTUD.Prober do
   after a second). Subscribers are monitored; a subscriber that exits is
   dropped.
 
+  The same events feed `:telemetry` when it is loaded (see
+  `PLPMTUD.Telemetry`: `[:plpmtud, :prober, ...]` and `[:plpmtud, :ptb,
+  :rejected]`), and fallbacks and confirmed black holes are logged as
+  warnings, at most once a minute per prober and kind (by its `:clock`).
+
   Arguments of the wrong type or out of range raise `ArgumentError` in the
   caller; the prober process never sees them.
 
@@ -73,6 +78,11 @@ defmodule PLPMTUD.Prober do
   # Retry a probe that could not be sent (no route, ...) after this long.
   @send_retry_ms 1_000
 
+  # At most one Logger warning per prober and kind in this long.
+  @warn_every_ms 60_000
+
+  require Logger
+
   @max_u32 0xFFFF_FFFF
   @max_u64 0xFFFF_FFFF_FFFF_FFFF
 
@@ -83,8 +93,10 @@ defmodule PLPMTUD.Prober do
     :cache_peer,
     :clock,
     :probe_sender,
+    :peer,
     subscribers: %{},
-    send_failed: false
+    send_failed: false,
+    warned: %{}
   ]
 
   @doc "A child spec; `:name` in the options names the process."
@@ -332,6 +344,7 @@ defmodule PLPMTUD.Prober do
   defp pid!(pid) when is_pid(pid), do: pid
   defp pid!(pid), do: bad_argument!("subscriber", "a pid", pid)
 
+  @spec bad_argument!(String.t(), String.t(), term()) :: no_return()
   defp bad_argument!(what, expected, value),
     do: raise(ArgumentError, "#{what} must be #{expected}, got: #{inspect(value)}")
 
@@ -356,6 +369,7 @@ defmodule PLPMTUD.Prober do
       driver: driver,
       clock: options[:clock],
       probe_sender: options[:probe_sender],
+      peer: options[:peer],
       cache_peer: if(options[:cache] && options[:peer], do: elem(options[:peer], 0)),
       subscribers: Enum.reduce(options[:subscribe], Subscribers.new(), &Subscribers.add(&2, &1))
     }
@@ -520,8 +534,7 @@ defmodule PLPMTUD.Prober do
   # After every event: publish what the prober answered, send what is due
   # (sender or autonomous, publishing what that answers), re-arm the timer.
   defp after_events(state, events) do
-    publish(state, events)
-    state |> send_due() |> schedule()
+    state |> publish(events) |> send_due() |> schedule()
   end
 
   defp send_due(%{driver: nil, probe_sender: nil} = state), do: state
@@ -536,8 +549,7 @@ defmodule PLPMTUD.Prober do
   defp send_due(state) do
     case Driver.send_due(state.driver, now(state)) do
       {:ok, events, driver} ->
-        publish(state, events)
-        %{state | driver: driver, send_failed: false}
+        %{publish(state, events) | driver: driver, send_failed: false}
 
       {:error, reason} ->
         send_failed(state, reason)
@@ -559,18 +571,59 @@ defmodule PLPMTUD.Prober do
   end
 
   defp send_failed(state, reason) do
-    publish(state, [{:send_failed, reason}])
-    %{state | send_failed: true}
+    %{publish(state, [{:send_failed, reason}]) | send_failed: true}
   end
 
   # Subscribers get the prober's events (a due probe only when they send
   # it: fed mode) and failed sends; the driver's own bookkeeping stays here.
+  # Telemetry and Logger get theirs (see PLPMTUD.Telemetry).
+  defp publish(state, []), do: state
+
   defp publish(state, events) do
     fed? = state.driver == nil and state.probe_sender == nil
     news = Enum.filter(events, &news?(&1, fed?))
     remember(state.cache_peer, news)
     Subscribers.publish(state.subscribers, self(), news)
+    PLPMTUD.Telemetry.prober_events(news, self(), state.peer)
+    Enum.reduce(news, state, &warn/2)
   end
+
+  # Fallbacks and confirmed black holes are logged, at most once a minute
+  # per prober and kind (by the prober's clock).
+  defp warn({:fallback, mtu, next_in_ms}, state) do
+    rate_limited(state, :fallback, fn ->
+      "plpmtud: prober #{inspect(self())}#{peer_label(state.peer)}: probing failed even at " <>
+        "the PLPMTU; fell back to MTU #{mtu}, next search in #{duration(next_in_ms)}"
+    end)
+  end
+
+  defp warn({:black_hole_confirmed, lost}, state) do
+    rate_limited(state, :black_hole, fn ->
+      "plpmtud: prober #{inspect(self())}#{peer_label(state.peer)}: black hole confirmed: " <>
+        "datagrams of #{lost} bytes stopped getting through"
+    end)
+  end
+
+  defp warn(_event, state), do: state
+
+  defp rate_limited(state, kind, message) do
+    now = now(state)
+
+    case state.warned do
+      %{^kind => last} when now - last < @warn_every_ms ->
+        state
+
+      _ ->
+        Logger.warning(message)
+        %{state | warned: Map.put(state.warned, kind, now)}
+    end
+  end
+
+  defp duration(ms) when ms < 1_000, do: "#{ms} ms"
+  defp duration(ms), do: "#{div(ms, 1_000)} s"
+
+  defp peer_label(nil), do: ""
+  defp peer_label({ip, port}), do: " to #{PLPMTUD.Diagnostics.format_peer(ip, port)}"
 
   defp news?({:probe_due, _size, _payload}, fed?), do: fed?
   defp news?({tag, _}, _fed?) when tag in [:heartbeat_acked, :heartbeat_lost, :ignored], do: false
@@ -604,11 +657,11 @@ defmodule PLPMTUD.Prober do
         state
 
       {:infinity, {_ref, timer}} ->
-        Process.cancel_timer(timer)
+        _ = Process.cancel_timer(timer)
         %{state | timer: nil}
 
       {ms, old} ->
-        if old, do: Process.cancel_timer(elem(old, 1))
+        _ = if old, do: Process.cancel_timer(elem(old, 1))
         ref = make_ref()
         %{state | timer: {ref, Process.send_after(self(), {:tick, ref}, ms)}}
     end

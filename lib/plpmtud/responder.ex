@@ -100,6 +100,9 @@ defmodule PLPMTUD.Responder do
 
   def handle_info({:plpmtud_ptb, _socket, _report}, state), do: {:noreply, state}
 
+  # A client that went away (port unreachable): nothing to do.
+  def handle_info({:plpmtud_udp_error, _socket, _reason}, state), do: {:noreply, state}
+
   defp answer(state, ip, port, data) do
     with {:probe, nonce, _size} <- Native.wire_parse(data),
          true <- Native.rate_limiter_allow(state.limiter, PLPMTUD.now_ms(), ip) do

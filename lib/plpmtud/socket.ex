@@ -16,21 +16,30 @@ defmodule PLPMTUD.Socket do
     * `{:plpmtud_ptb, socket, %{mtu: m, offender: ip | nil, dest: {ip, port} | nil, quoted: binary}}`
       - an ICMP Fragmentation-Needed / Packet-Too-Big for one of our datagrams,
       read from the socket's error queue, whatever the active mode. `quoted`
-      is the start of our own datagram, so a prober can match it to a probe.
-      Other error-queue entries are counted in `stats/1` and dropped.
+      is the start of our own datagram, so a prober can match it to a probe;
+    * `{:plpmtud_udp_error, socket, reason}` - any other ICMP error for one of
+      our datagrams, as a POSIX atom (`:econnrefused` for port unreachable,
+      `:ehostunreach`, ...), in active modes only, like gen_udp's
+      `{:udp_error, socket, reason}`; it does not count against `:once` or
+      `active: n`. In passive mode, and for local errors, error-queue
+      entries are counted in `stats/1` (`errors_dropped`) and dropped.
 
   DF policies: `:probe` (DF set, the kernel's PMTU cache ignored: probes above
   a cached size still leave; Linux only), `:do` (DF set; sends above the
   kernel's PMTU fail with `{:error, {:emsgsize, mtu}}`), `:want`, `:dont`
   (the kernel may fragment). On BSD/macOS only `:do` and `:dont` exist; the
-  others return `{:error, {:unsupported, what}}`.
+  others return `{:error, :enotsup}`.
 
-  Errors are gen_udp-like: POSIX atoms (`:econnrefused`, ...), `:eagain` when
+  Errors are gen_udp's: POSIX atoms (`:econnrefused`, ...), `:eagain` when
   the send buffer is full, `:closed`, and `{:emsgsize, mtu}` where `mtu` is
-  the path MTU the kernel knows for the destination (or `nil`).
+  the path MTU the kernel knows for the destination (or `nil`). As with
+  gen_udp, `recv/2` on an active socket is `{:error, :einval}`, a peer of
+  the other family `{:error, :eafnosupport}`, a host name that does not
+  resolve `{:error, :nxdomain}`, and what the platform lacks `{:error, :enotsup}`.
   """
 
   alias :plpmtud_nif, as: Native
+  alias PLPMTUD.Telemetry
 
   @typedoc "A socket handle."
   @opaque t :: reference()
@@ -199,9 +208,18 @@ defmodule PLPMTUD.Socket do
   defp fd_of(other),
     do: raise(ArgumentError, "expected a gen_udp socket or an fd, got: #{inspect(other)}")
 
-  @doc "Sends `data` to the connected peer without blocking."
+  @doc """
+  Sends `data` to the connected peer without blocking. An EMSGSIZE refusal
+  also emits `[:plpmtud, :socket, :emsgsize]` (see `PLPMTUD.Telemetry`).
+  """
   @spec send(t(), iodata()) :: :ok | {:error, reason()}
-  def send(socket, data), do: Native.socket_send(socket, to_binary(data))
+  def send(socket, data) do
+    data = to_binary(data)
+
+    socket
+    |> Native.socket_send(data)
+    |> Telemetry.socket_result(socket, nil, byte_size(data))
+  end
 
   @doc """
   Sends `data` to the connected IPv4 peer with DF off for this datagram,
@@ -219,12 +237,17 @@ defmodule PLPMTUD.Socket do
 
   @doc """
   Sends `data` to `host`:`port` without blocking. A host name is resolved
-  in the socket's family (see `resolve/2`).
+  in the socket's family (see `resolve/2`). An EMSGSIZE refusal also emits
+  `[:plpmtud, :socket, :emsgsize]`, as `send/2`.
   """
   @spec send_to(t(), host(), :inet.port_number(), iodata()) :: :ok | {:error, reason()}
   def send_to(socket, host, port, data) do
     with {:ok, ip} <- resolve_for(socket, host) do
-      Native.socket_send_to(socket, ip, port, to_binary(data))
+      data = to_binary(data)
+
+      socket
+      |> Native.socket_send_to(ip, port, data)
+      |> Telemetry.socket_result(socket, {ip, port}, byte_size(data))
     end
   end
 
@@ -273,14 +296,15 @@ defmodule PLPMTUD.Socket do
         send_batch(socket, Enum.drop(datagrams, sent), dest, sent_before + sent)
 
       {:error, sent, reason} ->
-        {:error, sent_before + sent, reason}
+        Telemetry.socket_result({:error, sent_before + sent, reason}, socket, dest, nil)
     end
   end
 
   @doc """
   Receives one datagram on a passive (`active: false`) socket, waiting at
   most `timeout` ms on a dirty IO scheduler. `{:error, :timeout}` when none
-  came; `{:error, :closed}` when the socket is closed meanwhile.
+  came; `{:error, :closed}` when the socket is closed meanwhile;
+  `{:error, :einval}` on an active socket, as gen_udp.
   """
   @spec recv(t(), timeout()) ::
           {:ok, {ip(), :inet.port_number(), binary()}} | {:error, reason()}

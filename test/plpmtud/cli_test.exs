@@ -43,12 +43,67 @@ defmodule PLPMTUD.CLITest do
     refute message =~ "\n"
   end
 
+  test "probe: a wait over 2 s shows progress every 2 s" do
+    {:ok, silent} = :gen_udp.open(0, ip: {127, 0, 0, 1})
+    {:ok, port} = :inet.port(silent)
+
+    assert {:error, _message, lines} =
+             run_task("plpmtud.probe", ["127.0.0.1:#{port}", "--timeout", "4500"])
+
+    progress = Enum.filter(lines, &(&1 =~ ~r/^  still probing: \d+ probes?, current PLPMTU \d+$/))
+    assert length(progress) == 2, inspect(lines)
+  end
+
+  test "probe: nothing listening on the port fails at once with one line" do
+    {:ok, closed} = :gen_udp.open(0, ip: {127, 0, 0, 1})
+    {:ok, port} = :inet.port(closed)
+    :gen_udp.close(closed)
+
+    assert {:error, "probe failed: connection refused: is a responder running there?", _} =
+             run_task("plpmtud.probe", ["127.0.0.1:#{port}"])
+  end
+
+  test "probe: IPv6 loopback is labelled IPv6, written [::1]:PORT, and capped by the ceiling" do
+    {:ok, responder} = Responder.start_link(port: 0, ip: {0, 0, 0, 0, 0, 0, 0, 1})
+    {_ip, port} = Responder.address(responder)
+
+    for target <- ["[::1]:#{port}"] do
+      assert {:ok, [header | lines]} = run_task("plpmtud.probe", [target])
+      assert header == "plpmtud probe [::1]:#{port} (udp, IPv6)"
+
+      assert Enum.any?(
+               lines,
+               &(&1 =~
+                   ~r/^path MTU at least \d+ \(the ceiling, 1500, stopped the search; raise --ceiling to look further\) in \d+ probes, \d+ ms$/)
+             )
+
+      refute Enum.any?(lines, &(&1 =~ "UDP payload"))
+    end
+  end
+
+  test "probe: one probe is \"1 probe\"" do
+    port = responder!()
+
+    assert {:ok, lines} =
+             run_task("plpmtud.probe", [
+               "127.0.0.1:#{port}",
+               "--floor",
+               "1400",
+               "--ceiling",
+               "1430"
+             ])
+
+    assert Enum.any?(lines, &(&1 =~ ~r/ in 1 probe, \d+ ms$/)), inspect(lines)
+  end
+
   test "probe: a loopback responder is found, by address and by name" do
     port = responder!()
 
     for host <- ["127.0.0.1", "localhost"] do
-      assert {:ok, lines} = run_task("plpmtud.probe", ["#{host}:#{port}"])
-      assert Enum.any?(lines, &(&1 =~ ~r/^path MTU \d+ \(UDP payload \d+\)/))
+      assert {:ok, [header | lines]} = run_task("plpmtud.probe", ["#{host}:#{port}"])
+      assert header == "plpmtud probe 127.0.0.1:#{port} (udp, IPv4)"
+      # Loopback's MTU is 65536: the ceiling, not the path, ends the search.
+      assert Enum.any?(lines, &(&1 =~ ~r/^path MTU at least 14\d\d \(the ceiling, 1500,/))
     end
   end
 
@@ -58,8 +113,32 @@ defmodule PLPMTUD.CLITest do
     for target <- ["localhost:#{port}", "127.0.0.1:#{port}"] do
       assert {:ok, lines} = run_task("plpmtud.report", [target])
       assert "plpmtud report" in lines
-      assert Enum.any?(lines, &(&1 =~ "prober 127.0.0.1: search_complete"))
+
+      assert Enum.any?(
+               lines,
+               &(&1 =~
+                   ~r/^  127\.0\.0\.1:#{port}  IPv4  path MTU at least \d+ bytes \(payload \d+ bytes\), search complete at the ceiling \(1500 bytes\)/)
+             )
     end
+  end
+
+  test "report: one line per host, IPv4 and IPv6, human units, each host counted once" do
+    port = responder!()
+    {:ok, responder6} = Responder.start_link(port: 0, ip: {0, 0, 0, 0, 0, 0, 0, 1})
+    {_ip, port6} = Responder.address(responder6)
+
+    for {ip, _} <- PLPMTUD.Cache.entries(), do: PLPMTUD.Cache.delete(ip)
+    # The same host twice (by name and by address) and an IPv6 one.
+    targets = ["127.0.0.1:#{port}", "localhost:#{port}", "[::1]:#{port6}"]
+    assert {:ok, ["plpmtud report" | lines]} = run_task("plpmtud.report", targets)
+
+    assert [_] = Enum.filter(lines, &String.starts_with?(&1, "  127.0.0.1:#{port}  IPv4  "))
+    assert [_] = Enum.filter(lines, &String.starts_with?(&1, "  [::1]:#{port6}  IPv6  "))
+    assert [distribution] = Enum.filter(lines, &(&1 =~ "MTU distribution"))
+    hosts = for [n] <- Regex.scan(~r/(\d+) hosts?/, distribution, capture: :all_but_first), do: n
+    assert Enum.sum(Enum.map(hosts, &String.to_integer/1)) == 2, distribution
+    refute Enum.any?(lines, &(&1 =~ ~r/%\{|=>/)), "raw maps in: #{inspect(lines)}"
+    assert Enum.any?(lines, &(&1 =~ ~r/^  cache: \d+ entr(y|ies), /))
   end
 
   test "report: a host that does not resolve or cannot be probed fails with one line" do

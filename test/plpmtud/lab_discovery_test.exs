@@ -68,12 +68,18 @@ defmodule PLPMTUD.LabDiscoveryTest do
     end
 
     test "against the lab's responder and in ICMP mode, with output and exit codes", %{ns: ns} do
-      for args <- [["10.71.3.2"], ["10.71.3.2", "--mode", "icmp"]] do
+      for {args, size} <- [
+            {["10.71.3.2"], "UDP payload 1322"},
+            {["10.71.3.2", "--mode", "icmp"], "ICMP echo data 1322"}
+          ] do
         {out, status} = mix(["plpmtud.probe" | args] ++ ["--netns", ns.client])
         assert status == 0, out
-        assert out =~ ~r/path MTU 1350 \(UDP payload 1322\) in \d+ probes/
+        assert out =~ ~r/path MTU 1350 \(#{size}\) in \d+ probes/
         assert out =~ "ICMP packet too big: mtu 1370"
       end
+
+      {out, 0} = mix(["plpmtud.probe", "10.71.3.2", "--mode", "icmp", "--netns", ns.client])
+      refute out =~ "UDP payload"
 
       {out, status} =
         mix(["plpmtud.probe", "10.71.3.99", "--netns", ns.client, "--timeout", "1500"])

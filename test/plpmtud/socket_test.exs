@@ -78,9 +78,53 @@ defmodule PLPMTUD.SocketTest do
     assert {:error, :closed} = Task.await(task, 1000)
   end
 
-  test "recv on an active socket is refused" do
+  test "recv on an active socket is einval, as gen_udp's" do
     socket = open!(@lo4)
-    assert {:error, {:invalid, "socket is active"}} = Socket.recv(socket, 10)
+    {:ok, udp} = :gen_udp.open(0, active: true)
+    assert {:error, :einval} = :gen_udp.recv(udp, 0, 10)
+    assert {:error, :einval} = Socket.recv(socket, 10)
+    :gen_udp.close(udp)
+  end
+
+  test "a peer of the other family is eafnosupport, as gen_udp's" do
+    {:ok, udp} = :gen_udp.open(0, [:inet])
+    assert {:error, :eafnosupport} = :gen_udp.connect(udp, @lo6, 9)
+    assert {:error, :eafnosupport} = Socket.open(0, ip: @lo4, connect: {@lo6, 9})
+    :gen_udp.close(udp)
+  end
+
+  test "an ICMP port unreachable comes as {:plpmtud_udp_error, socket, :econnrefused} when active" do
+    closed = open!(@lo4, active: false)
+    {:ok, {_, port}} = Socket.sockname(closed)
+    Socket.close(closed)
+    socket = open!(@lo4, connect: {@lo4, port})
+    assert :ok = Socket.send(socket, "anyone?")
+    assert_receive {:plpmtud_udp_error, ^socket, :econnrefused}, 2_000
+    assert %{errors_read: 1, errors_dropped: 0} = Socket.stats(socket)
+  end
+
+  test "an ICMP port unreachable is counted, not delivered, when passive" do
+    closed = open!(@lo4, active: false)
+    {:ok, {_, port}} = Socket.sockname(closed)
+    Socket.close(closed)
+    socket = open!(@lo4, active: false, connect: {@lo4, port})
+    assert :ok = Socket.send(socket, "anyone?")
+    refute_receive {:plpmtud_udp_error, _, _}, 200
+    assert %{errors_dropped: 1} = Socket.stats(socket)
+  end
+
+  test "a host name that does not resolve is nxdomain in open/2 and send_to/4" do
+    socket = open!(@lo4)
+    assert {:error, :nxdomain} = Socket.open(0, connect: {"no-such-host.invalid", 9})
+    assert {:error, :nxdomain} = Socket.send_to(socket, "no-such-host.invalid", 9, "x")
+
+    assert {:error, :nxdomain} =
+             :gen_udp.send(elem(:gen_udp.open(0), 1), ~c"no-such-host.invalid", 9, "x")
+
+    assert {:ok, server} = Socket.open(0, ip: @lo4, active: true)
+    {:ok, {_, port}} = Socket.sockname(server)
+    assert :ok = Socket.send_to(socket, "localhost", port, "by name")
+    assert_receive {:plpmtud_udp, ^server, @lo4, _, "by name"}, 2_000
   end
 
   test "a batch is sent in order and counted, across time slices" do
@@ -242,16 +286,12 @@ defmodule PLPMTUD.SocketTest do
     assert_raise ArgumentError, fn -> Socket.send_batch(socket, [:not_binary], {@lo4, 9}) end
     assert_raise ArgumentError, fn -> Socket.recv(socket, :soon) end
     assert_raise ArgumentError, fn -> Socket.attach(:not_a_socket) end
-    assert {:error, :eafnosupport} = Socket.open(0, ip: @lo4, connect: {@lo6, 9}) |> fix_family()
+    assert {:error, :eafnosupport} = Socket.open(0, ip: @lo4, connect: {@lo6, 9})
     {:ok, prober} = PLPMTUD.new()
     assert_raise ArgumentError, fn -> Socket.close(prober) end
     assert {:error, :enotconn} = Socket.send(socket, "x") |> normalize_notconn()
     assert :ok = Socket.send_to(socket, @lo4, 9, "still works")
   end
-
-  # Family mismatch is caught before the kernel sees it.
-  defp fix_family({:error, {:invalid, _}}), do: {:error, :eafnosupport}
-  defp fix_family(other), do: other
 
   defp normalize_notconn({:error, reason}) when reason in [:enotconn, :edestaddrreq],
     do: {:error, :enotconn}

@@ -74,7 +74,7 @@ defmodule Mix.Tasks.Plpmtud.Demo do
 
   defp lab_demo(families, out, args) do
     started = System.monotonic_time(:millisecond)
-    System.cmd(@lab, ["gc"], stderr_to_stdout: true)
+    {_, _status} = System.cmd(@lab, ["gc"], stderr_to_stdout: true)
 
     info(
       "plpmtud demo: path-MTU discovery on real kernel paths\n" <>
@@ -199,10 +199,10 @@ defmodule Mix.Tasks.Plpmtud.Demo do
 
     t0 = System.monotonic_time(:millisecond)
     first = await_mtu(prober, &(&1 >= 1334), t0, 15_000)
-    System.cmd(@lab, ["mtu", "--prefix", prefix(), "1280"])
+    {_, 0} = System.cmd(@lab, ["mtu", "--prefix", prefix(), "1280"])
     t_drop = System.monotonic_time(:millisecond)
     dropped = await_mtu(prober, &(&1 <= 1280), t_drop, 15_000)
-    System.cmd(@lab, ["mtu", "--prefix", prefix(), "1350"])
+    {_, 0} = System.cmd(@lab, ["mtu", "--prefix", prefix(), "1350"])
     t_rise = System.monotonic_time(:millisecond)
     risen = await_mtu(prober, &(&1 >= 1334), t_rise, 15_000)
     GenServer.stop(prober)

@@ -15,14 +15,22 @@ defmodule Mix.Tasks.Plpmtud.Probe do
     * `--ipv6` resolves the host to an IPv6 address.
     * `--netns NS` probes from inside a network namespace (root).
 
-  Ends with the path MTU, the UDP payload it allows, the probes used and the
-  time taken. Exit code 0 on success, 1 on failure (also when no probe was
-  answered at all, or for an unknown option), with a one-line message.
+  Ends with the path MTU, the UDP payload it allows (in ICMP mode: the ICMP
+  echo data), the probes used and the time taken; when the search stopped at
+  its ceiling (loopback, whose MTU is 65536), it says the path MTU is at
+  least that. While a search takes longer than 2 s, a line
+  `still probing: N probes, current PLPMTU X` follows every 2 s. Exit code
+  0 on success, 1 on failure (also when no probe was answered at all, when
+  nothing listens on the port, or for an unknown option), with a one-line
+  message.
   """
 
   use Mix.Task
 
-  alias PLPMTUD.{CLI, PathProbe}
+  alias PLPMTUD.{CLI, Diagnostics, PathProbe, Socket}
+
+  # A line of progress this often while a search runs.
+  @progress_ms 2_000
 
   @switches [
     mode: :string,
@@ -50,6 +58,7 @@ defmodule Mix.Tasks.Plpmtud.Probe do
     family = if opts[:ipv6], do: :inet6, else: :inet
     mode = parse_mode(opts[:mode] || "udp")
     {ip, port} = CLI.target!("plpmtud.probe", target, family)
+    port = if mode == :udp, do: port || PLPMTUD.Responder.default_port()
 
     config =
       [floor: opts[:floor], ceiling: opts[:ceiling], strategy: parse_strategy(opts[:strategy])]
@@ -57,25 +66,27 @@ defmodule Mix.Tasks.Plpmtud.Probe do
       |> Enum.map(fn {k, v} -> {config_key(k), v} end)
 
     Mix.shell().info(
-      "plpmtud probe #{:inet.ntoa(ip)}#{port_label(mode, port)} (#{mode}, #{family_label(family)})"
+      "plpmtud probe #{Diagnostics.format_peer(ip, port)} " <>
+        "(#{mode}, #{family_label(Socket.family_of(ip))})"
     )
 
     run_options = [
       mode: mode,
-      port: port || PLPMTUD.Responder.default_port(),
+      port: port || 0,
       netns: opts[:netns],
       timeout: opts[:timeout] || 60_000,
       config: config,
-      on_event: &print_event/1
+      on_event: &print_event/1,
+      progress_every: @progress_ms
     ]
 
     case PathProbe.run(ip, run_options) do
       {:ok, %{state: :error, probes: probes}} ->
-        Mix.raise("probe failed: none of #{probes} probes was answered#{unanswered_hint(mode)}")
+        Mix.raise("probe failed: #{unanswered(probes)}#{unanswered_hint(mode)}")
 
       {:ok, result} ->
         Mix.shell().info(
-          "path MTU #{result.mtu} (UDP payload #{result.udp_payload}) in #{result.probes} probes, " <>
+          "#{mtu_line(result, mode)} in #{count(result.probes, "probe")}, " <>
             "#{result.elapsed_ms} ms#{state_note(result.state)}"
         )
 
@@ -116,12 +127,32 @@ defmodule Mix.Tasks.Plpmtud.Probe do
   defp print_event({:ignored, reason}),
     do: Mix.shell().info("       ignored a datagram (#{reason})")
 
+  defp print_event({:icmp_error, reason}),
+    do: Mix.shell().info("       ICMP error: #{CLI.describe(reason)}")
+
+  defp print_event({:progress, %{probes: probes, mtu: mtu}}),
+    do: Mix.shell().info("  still probing: #{count(probes, "probe")}, current PLPMTU #{mtu}")
+
   defp print_event(_prober_event), do: :ok
 
   defp pad(value, width), do: value |> to_string() |> String.pad_leading(width)
 
-  defp port_label(:icmp, _port), do: ""
-  defp port_label(:udp, port), do: ":#{port || PLPMTUD.Responder.default_port()}"
+  # The ceiling stopped the search: the path may carry more.
+  defp mtu_line(%{capped: true, mtu: mtu, ceiling: ceiling}, _mode),
+    do:
+      "path MTU at least #{mtu} (the ceiling, #{ceiling}, stopped the search; " <>
+        "raise --ceiling to look further)"
+
+  defp mtu_line(result, :udp), do: "path MTU #{result.mtu} (UDP payload #{result.udp_payload})"
+
+  defp mtu_line(result, :icmp),
+    do: "path MTU #{result.mtu} (ICMP echo data #{result.udp_payload})"
+
+  defp count(1, noun), do: "1 #{noun}"
+  defp count(n, noun), do: "#{n} #{noun}s"
+
+  defp unanswered(1), do: "the only probe was not answered"
+  defp unanswered(n), do: "none of #{n} probes was answered"
 
   defp family_label(:inet), do: "IPv4"
   defp family_label(:inet6), do: "IPv6"

@@ -8,7 +8,7 @@ defmodule PLPMTUD.Prober.Subscribers do
   @type t :: %{pid() => reference()}
 
   @doc "No subscribers."
-  @spec new() :: t()
+  @spec new() :: %{}
   def new, do: %{}
 
   @doc "Subscribes and monitors `pid`; subscribing twice is the same as once."

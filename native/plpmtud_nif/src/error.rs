@@ -26,7 +26,9 @@ pub enum NifError {
     /// The prober refused a probe: `:not_due`, `{:in_flight, id}`, `{:wrong_size, expected}`.
     Probe(ProbeError),
     /// A socket call failed, with gen_udp's reasons: a POSIX atom,
-    /// `:closed`, `{:emsgsize, mtu}`, `{:unsupported, what}`, `{:invalid, what}`.
+    /// `:closed` or `{:emsgsize, mtu}`. What the platform lacks is
+    /// `:enotsup` and an argument the kernel would refuse `:einval`, as
+    /// gen_udp and `socket` say.
     Socket(SocketError),
 }
 
@@ -85,8 +87,8 @@ impl Encoder for NifError {
                 SocketError::MessageTooBig { mtu } => (atoms::emsgsize(), mtu).encode(env),
                 SocketError::WouldBlock => atoms::eagain().encode(env),
                 SocketError::Closed => atoms::closed().encode(env),
-                SocketError::Unsupported(what) => (atoms::unsupported(), what).encode(env),
-                SocketError::Invalid(what) => (atoms::invalid(), what).encode(env),
+                SocketError::Unsupported(_) => atoms::enotsup().encode(env),
+                SocketError::Invalid(_) => atoms::einval().encode(env),
                 SocketError::Os(errno) => atoms::named(env, errno_name(errno)),
             },
         }

@@ -6,7 +6,7 @@ use crate::error::NifError;
 use crate::{atoms, encode, list};
 use parking_lot::Mutex;
 use plpmtud_udp::endpoint::{Active, Delivery, Endpoint};
-use plpmtud_udp::{DfPolicy, DfSocket, OpenOptions, SocketError, Transport};
+use plpmtud_udp::{errno_name, DfPolicy, DfSocket, OpenOptions, SocketError, Transport};
 use rustler::{
     Atom, Binary, Encoder, Env, LocalPid, Monitor, NifResult, OwnedEnv, Resource, ResourceArc, Term,
 };
@@ -132,6 +132,12 @@ fn delivery_message<'a>(env: Env<'a>, socket: &Handle, d: &Delivery<'_>) -> Term
             (atoms::plpmtud_udp(), socket.clone(), ip, from.port(), data).encode(env)
         }
         Delivery::Passive => (atoms::plpmtud_udp_passive(), socket.clone()).encode(env),
+        Delivery::IcmpError { errno, .. } => (
+            atoms::plpmtud_udp_error(),
+            socket.clone(),
+            atoms::named(env, errno_name(*errno)),
+        )
+            .encode(env),
         Delivery::PacketTooBig {
             mtu: reported,
             offender: from,

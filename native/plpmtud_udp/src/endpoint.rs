@@ -57,12 +57,23 @@ pub enum Delivery<'a> {
     },
     /// An ICMP Packet-Too-Big (or Fragmentation Needed) from the error
     /// queue, delivered whatever the active mode. Other ICMP errors are
-    /// counted ([`ReaderCounters::errors_dropped`]) and not delivered.
+    /// [`Delivery::IcmpError`] in active modes; in passive mode, and for
+    /// local errors, they are counted ([`ReaderCounters::errors_dropped`])
+    /// and not delivered.
     PacketTooBig {
         /// The MTU it reports.
         mtu: u32,
         /// The router that sent it, when known.
         offender: Option<IpAddr>,
+        /// The error-queue entry (destination and quoted bytes).
+        entry: &'a ErrorEntry,
+    },
+    /// An ICMP error that is not a Packet-Too-Big (port unreachable, ...),
+    /// delivered in active modes only, like gen_udp's `udp_error`; it does
+    /// not count against `Active::Once` or `Active::Count`.
+    IcmpError {
+        /// The errno it stands for (`ECONNREFUSED` for port unreachable).
+        errno: i32,
         /// The error-queue entry (destination and quoted bytes).
         entry: &'a ErrorEntry,
     },
@@ -75,9 +86,11 @@ pub enum Delivery<'a> {
 pub struct ReaderCounters {
     /// Datagrams delivered.
     pub datagrams: AtomicU64,
-    /// Packet-Too-Big reports delivered.
+    /// ICMP errors delivered: Packet-Too-Big reports, and other ICMP
+    /// errors in active modes.
     pub errors: AtomicU64,
-    /// Error-queue entries that were no Packet-Too-Big, dropped.
+    /// Error-queue entries not delivered (local errors; other ICMP errors
+    /// in passive mode), dropped.
     pub errors_dropped: AtomicU64,
 }
 
@@ -216,7 +229,7 @@ impl Endpoint {
         let socket = self.socket()?;
         let mut reader = self.reader.lock();
         if reader.is_some() {
-            return Err(SocketError::Invalid("reader already running"));
+            return Err(SocketError::Os(libc::EINVAL));
         }
         *self.control.active.lock() = active;
         let control = Arc::clone(&self.control);
@@ -258,7 +271,7 @@ impl Endpoint {
     /// Receives one datagram, waiting at most `timeout_ms` (`None`: forever).
     /// Returns [`SocketError::WouldBlock`] on timeout,
     /// [`SocketError::Closed`] if the socket is closed meanwhile and
-    /// [`SocketError::Invalid`] while an active mode delivers datagrams.
+    /// `EINVAL` while an active mode delivers datagrams (as gen_udp's `recv`).
     pub fn recv(
         &self,
         buf: &mut [u8],
@@ -266,7 +279,7 @@ impl Endpoint {
     ) -> Result<(usize, SocketAddr), SocketError> {
         let socket = self.socket()?;
         if self.active() != Active::Off {
-            return Err(SocketError::Invalid("socket is active"));
+            return Err(SocketError::Os(libc::EINVAL));
         }
         let timeout = timeout_ms.map_or(-1, |t| i32::try_from(t).unwrap_or(i32::MAX));
         loop {
@@ -380,10 +393,25 @@ where
         match socket.read_error() {
             Ok(Some(entry)) => {
                 let Some((mtu, offender)) = entry.packet_too_big() else {
-                    control
-                        .counters
-                        .errors_dropped
-                        .fetch_add(1, Ordering::Relaxed);
+                    let active = *control.active.lock() != Active::Off;
+                    match entry.icmp_error() {
+                        Some(errno) if active => {
+                            control.counters.errors.fetch_add(1, Ordering::Relaxed);
+                            let delivery = Delivery::IcmpError {
+                                errno,
+                                entry: &entry,
+                            };
+                            if !sink(delivery) {
+                                return false;
+                            }
+                        }
+                        _ => {
+                            control
+                                .counters
+                                .errors_dropped
+                                .fetch_add(1, Ordering::Relaxed);
+                        }
+                    }
                     continue;
                 };
                 control.counters.errors.fetch_add(1, Ordering::Relaxed);

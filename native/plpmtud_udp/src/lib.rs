@@ -89,6 +89,18 @@ impl ErrorEntry {
             _ => None,
         }
     }
+
+    /// The errno of an ICMP error that is not a Packet-Too-Big (port
+    /// unreachable: `ECONNREFUSED`, host unreachable: `EHOSTUNREACH`, ...);
+    /// `None` for a Packet-Too-Big, a local error or an undecodable entry.
+    pub fn icmp_error(&self) -> Option<i32> {
+        let err = self.error.as_ref().ok()?;
+        let icmp = matches!(err.origin, errqueue::ORIGIN_ICMP | errqueue::ORIGIN_ICMP6);
+        match err.kind() {
+            errqueue::ErrorKind::Unrelated if icmp => i32::try_from(err.errno).ok(),
+            _ => None,
+        }
+    }
 }
 
 /// The outcome of a batched send.
@@ -132,9 +144,7 @@ impl DfSocket {
         let family = family_of(&options.bind);
         if let Some(peer) = options.connect {
             if family_of(&peer) != family {
-                return Err(SocketError::Invalid(
-                    "peer and bind address families differ",
-                ));
+                return Err(SocketError::Os(libc::EAFNOSUPPORT));
             }
         }
         let domain = match family {
@@ -249,7 +259,7 @@ impl DfSocket {
         self.socket
             .local_addr()?
             .as_socket()
-            .ok_or(SocketError::Invalid("not an IP socket"))
+            .ok_or(SocketError::Os(libc::EAFNOSUPPORT))
     }
 
     /// The connected peer, if connected.
@@ -262,7 +272,7 @@ impl DfSocket {
         self.socket
             .peer_addr()?
             .as_socket()
-            .ok_or(SocketError::Invalid("not an IP socket"))
+            .ok_or(SocketError::Os(libc::EAFNOSUPPORT))
     }
 
     /// The kernel's path MTU to the connected peer (`IP_MTU` / `IPV6_MTU`).
@@ -329,7 +339,7 @@ impl DfSocket {
             .recv_from_with_flags(uninit, libc::MSG_DONTWAIT)?;
         let from = from
             .as_socket()
-            .ok_or(SocketError::Invalid("not an IP source"))?;
+            .ok_or(SocketError::Os(libc::EAFNOSUPPORT))?;
         Ok((n, from))
     }
 
