@@ -76,7 +76,7 @@ defmodule PLPMTUD.PathProbe do
     family = Socket.family_of(ip)
     mode = options[:mode]
     port = if mode == :icmp, do: 0, else: options[:port]
-    config = Keyword.merge(options[:config], family: family, packet_overhead: 8)
+    config = Driver.prober_config(options[:config], family)
 
     with {:ok, prober} <- PLPMTUD.new(config),
          {:ok, socket} <- open(ip, port, family, mode, options[:netns]) do

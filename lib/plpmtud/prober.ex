@@ -377,9 +377,8 @@ defmodule PLPMTUD.Prober do
     {:ok, state, {:continue, {:take_socket, options[:active], options[:connected]}}}
   end
 
-  # Autonomous probes are UDP or ICMP (8 bytes above IP) in the peer's family.
   defp config_for_peer(config, nil), do: config
-  defp config_for_peer(config, family), do: config |> Map.new() |> Map.put_new(:family, family)
+  defp config_for_peer(config, family), do: Driver.prober_config(config, family)
 
   # Opened passive in the caller; the new process takes it (see init/1).
   defp open_socket(options) do

@@ -339,7 +339,7 @@ config_table! {
         "probe timeout (ms) before RTT samples, or always when `probe_timeout_mode` is `fixed`";
     "probe_timeout_mode" => probe_timeout_mode: ProbeTimeoutMode = ProbeTimeoutMode::Rtt, 0..=0,
         "`rtt` (RFC 6298 from RTT samples) or `fixed`";
-    "min_probe_timeout" => min_probe_timeout_ms: u64 = 20, 1..=U64,
+    "min_probe_timeout" => min_probe_timeout_ms: u64 = 100, 1..=U64,
         "lower bound (ms) of an RTT-derived probe timeout";
     "max_probe_timeout" => max_probe_timeout_ms: u64 = 10_000, 1..=U64,
         "upper bound (ms) of an RTT-derived probe timeout";
@@ -695,7 +695,7 @@ mod tests {
         .unwrap_err();
         assert_eq!(err.field(), "max_probe_timeout");
         let err = check(Config {
-            probe_timeout_ms: 10,
+            probe_timeout_ms: 50,
             ..Config::default()
         })
         .unwrap_err();
@@ -703,8 +703,8 @@ mod tests {
             err,
             ConfigError::TooSmall {
                 field: "probe_timeout",
-                min: 20,
-                value: 10
+                min: 100,
+                value: 50
             }
         );
     }

@@ -445,7 +445,7 @@ fn probe_timeout_follows_rtt_samples_within_bounds() {
     assert_eq!(fixed.probe_timeout_ms(), 1000);
     let mut tiny = prober(Config::default());
     tiny.rtt_sample(1);
-    assert_eq!(tiny.probe_timeout_ms(), 20, "bounded by min_probe_timeout");
+    assert_eq!(tiny.probe_timeout_ms(), 100, "bounded by min_probe_timeout");
 }
 
 /// A prober that completed a search at 1500 (common values, one probe).
@@ -865,14 +865,14 @@ fn an_rtt_sample_shortens_the_wait_of_the_probe_in_flight() {
     send(&mut p, 0, 1);
     assert_eq!(p.deadline(), Some(1_000));
     p.rtt_sample(2);
-    assert_eq!(p.deadline(), Some(20), "min_probe_timeout");
+    assert_eq!(p.deadline(), Some(100), "min_probe_timeout");
     p.rtt_sample(5_000);
     assert_eq!(
         p.deadline(),
-        Some(20),
+        Some(100),
         "a later, larger sample never extends it"
     );
-    assert!(p.tick(20).lost());
+    assert!(p.tick(100).lost());
 }
 
 /// uTP cannot renumber: a lost probe's data goes again under the same
