@@ -33,9 +33,23 @@
 %%% One probe may leave when the window is full (a black-hole check must
 %%% get through while old data waits).
 %%%
+%%% The connection starts with a handshake (a SYN the receiver
+%%% acknowledges); its RTT goes to {@link plpmtud:on_rtt/2} before {@link
+%%% plpmtud:connected/3}, and so does every later RTT sample, so probe
+%%% timeouts follow the path (and its queue) from the first probe on. A
+%%% send that gen_udp refuses with `emsgsize' is tried once more at once
+%%% (a connected socket reports an earlier datagram's ICMP error that way);
+%%% only a second refusal goes to {@link plpmtud:on_send_refused/5}.
+%%%
 %%% When the packet size falls, every packet in flight that is bigger is
-%%% sent again at once, and every packet bigger than the packet size is sent
-%%% with {@link plpmtud:send_fragmentable/2}: it cannot be re-cut.
+%%% sent again at once, and every packet bigger than the packet size is
+%%% carried in pieces with a fragment extension (`Ext' 4: `<<Next:8, 2:8,
+%%% Index:8, Count:8>>'): the same sequence number, the same bytes once
+%%% the receiver joins them, so never re-cut from the transport's point of
+%%% view. That is the only way on IPv6 (routers never fragment); on IPv4
+%%% the default is {@link plpmtud:send_fragmentable/2} (DF off, routers
+%%% fragment), `ipv4_fragments => pieces' uses the extension there too.
+%%% The prober is told nothing about such a packet (size 0).
 -module(plpmtud_example_utp).
 
 -export([run/1, header_bytes/0, padding_overhead/0]).
@@ -54,7 +68,10 @@
 -define(TICK_MS, 10).
 -define(MIN_RTO, 200).
 -define(MAX_RTO, 1000).
--define(MAX_CWND, 512 * 1024).
+%% The largest congestion window: 64 KB, far above the lab's bandwidth-delay
+%% product. A bigger one only builds a queue in front of every probe, and a
+%% probe's fate is known one queued round trip after it leaves.
+-define(MAX_CWND, 64 * 1024).
 -define(ACTIVE, 200).
 
 -type sizing() :: plpmtud | {fixed, pos_integer()}.
@@ -273,7 +290,8 @@ ip_header(inet6) -> 40.
 
 prober(Sizing, Family, Interval) ->
     Base = #{packet_overhead => ?UDP + ?HEADER, padding_overhead => ?PADDING_OVERHEAD,
-             family => Family, probe_timeout_mode => rtt, mtu_probe_interval => Interval},
+             family => Family, probe_timeout_mode => rtt, mtu_probe_interval => Interval,
+             black_hole_threshold => 1},
     Config = case Sizing of
         plpmtud ->
             Base#{mtu_initial => 1344};
@@ -580,13 +598,15 @@ acked(Seq, #s{pkts = Pkts, h = H} = S, Now) ->
 
 top3(Tx, Top) -> lists:sublist(lists:reverse(lists:sort([Tx | Top])), 3).
 
-%% RFC 6298, from packets sent once only (Karn).
+%% RFC 6298, from packets sent once only (Karn); every sample also goes to
+%% the prober, so that probe timeouts follow the RTT under load.
 rtt(#pkt{count = 1, sent = Sent}, S, Now) ->
     R = Now - Sent,
     {Srtt, Var} = case S#s.srtt of
         undefined -> {R, R / 2};
         Old -> {0.875 * Old + 0.125 * R, 0.75 * S#s.rttvar + 0.25 * abs(Old - R)}
     end,
+    ok = plpmtud:on_rtt(S#s.h, R),
     S#s{srtt = Srtt, rttvar = Var,
         rto = min(?MAX_RTO, max(?MIN_RTO, round(Srtt + 4 * Var)))};
 rtt(_P, S, _Now) ->
