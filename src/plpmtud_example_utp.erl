@@ -549,7 +549,8 @@ bool(false) -> 0.
 on_datagram(<<?STATE, Ext, _Conn:16, _Wnd:32, _Seq:32, Next:32, _:32, Rest/binary>>, S0) ->
     Now = plpmtud:now_ms(),
     Sacked = case {Ext, Rest} of
-        {?EXT_SACK, <<_NextExt, Len, Bitmap:Len/binary, _/binary>>} -> sacked(Bitmap, Next + 1);
+        {?EXT_SACK, <<_NextExt, Len, Bitmap:(Len * 8)/little, _/binary>>} ->
+            sacked(Bitmap, Next + 1, Len * 8, S0#s.pkts);
         _ -> []
     end,
     Cumulative = case Next > S0#s.base of
@@ -571,10 +572,10 @@ progress(#s{last_progress = Last, stall = {Longest, _}} = S, Now) when Now - Las
 progress(S, Now) ->
     S#s{last_progress = Now}.
 
-sacked(Bitmap, First) ->
-    [First + 8 * I + Bit || {I, Byte} <- lists:zip(lists:seq(0, byte_size(Bitmap) - 1),
-                                                    binary_to_list(Bitmap)),
-                            Bit <- lists:seq(0, 7), Byte band (1 bsl Bit) =/= 0].
+%% The packets still unacknowledged whose bit is set (bit I: First + I).
+sacked(Bitmap, First, Bits, Pkts) ->
+    [Seq || Seq <- maps:keys(Pkts), Seq >= First, Seq < First + Bits,
+            (Bitmap bsr (Seq - First)) band 1 =:= 1].
 
 acked(Seq, #s{pkts = Pkts, h = H} = S, Now) ->
     case maps:take(Seq, Pkts) of

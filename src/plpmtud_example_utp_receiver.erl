@@ -184,19 +184,14 @@ report(R) ->
 
 %% The cumulative ack is the next sequence number needed; bit I of the
 %% bitmap (least significant bit first in each byte, as uTP) says packet
-%% Next + 1 + I is held. The bitmap is a multiple of 4 bytes.
+%% Next + 1 + I is held: the bitmap is the little-endian integer whose bit
+%% I is set, a multiple of 4 bytes, built from the held packets alone.
 ack(#r{next = Next, held = Held, top = Top}) when map_size(Held) > 0, Top > Next ->
     Bits = min(Top - Next, ?SACK_BITS),
     Bytes = ((Bits + 31) div 32) * 4,
-    Bitmap = << <<(byte(Held, Next + 1 + 8 * I))>> || I <- lists:seq(0, Bytes - 1) >>,
-    <<?STATE, ?EXT_SACK, 0:16, 0:32, 0:32, Next:32, 0:32, ?EXT_NONE, Bytes, Bitmap/binary>>;
+    Int = maps:fold(fun(Seq, _, Acc) when Seq - Next - 1 < Bytes * 8 -> Acc bor (1 bsl (Seq - Next - 1));
+                       (_Seq, _, Acc) -> Acc
+                    end, 0, Held),
+    <<?STATE, ?EXT_SACK, 0:16, 0:32, 0:32, Next:32, 0:32, ?EXT_NONE, Bytes, Int:(Bytes * 8)/little>>;
 ack(#r{next = Next}) ->
     <<?STATE, ?EXT_NONE, 0:16, 0:32, 0:32, Next:32, 0:32>>.
-
-byte(Held, First) ->
-    lists:foldl(fun(Bit, Acc) ->
-                        case maps:is_key(First + Bit, Held) of
-                            true -> Acc bor (1 bsl Bit);
-                            false -> Acc
-                        end
-                end, 0, lists:seq(0, 7)).
