@@ -2,13 +2,13 @@
 # the namespace lab: plpmtud against fixed packet sizes, on every path,
 # IPv4 and IPv6. Needs root.
 #
-#   mix run bench/transfer.exs [--mb 5,50] [--reps 3] [--out bench/results/transfer.md]
+#   mix run bench/transfer.exs [--mb 5,50] [--reps 5] [--out bench/results/transfer.md]
 #
 # Sizings: a fixed 1296-byte payload (aiutp today, the kernel's default DF
 # policy), a fixed 1452-byte payload with DF, a fixed payload at the path's
 # true size (an oracle: the smallest MTU the path has during the run, minus
 # IP, UDP 8 and the example's 20-byte header) with DF, and plpmtud. Each
-# row is the median (by goodput) of --reps transfers (default 3), the
+# row is the median (by goodput) of --reps transfers (default 5), the
 # sizings interleaved; a sizing that stalls on its first try is not tried
 # again. The mismatched link's path MTU is 1354, not 1350: a veth takes
 # frames up to its MTU plus 4 bytes (VLAN_HLEN) and r2 forwards at 1500
@@ -17,7 +17,7 @@
 {opts, _, _} =
   OptionParser.parse(System.argv(), strict: [mb: :string, out: :string, reps: :integer])
 
-reps = Keyword.get(opts, :reps, 3)
+reps = Keyword.get(opts, :reps, 5)
 sizes = opts |> Keyword.get(:mb, "5,50") |> String.split(",") |> Enum.map(&String.to_integer/1)
 out = Keyword.get(opts, :out, "bench/results/transfer.md")
 lab = Path.expand("scripts/lab")
