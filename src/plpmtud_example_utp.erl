@@ -33,9 +33,23 @@
 %%% One probe may leave when the window is full (a black-hole check must
 %%% get through while old data waits).
 %%%
+%%% The connection starts with a handshake (a SYN the receiver
+%%% acknowledges); its RTT goes to {@link plpmtud:on_rtt/2} before {@link
+%%% plpmtud:connected/3}, and so does every later RTT sample, so probe
+%%% timeouts follow the path (and its queue) from the first probe on. A
+%%% send that gen_udp refuses with `emsgsize' is tried once more at once
+%%% (a connected socket reports an earlier datagram's ICMP error that way);
+%%% only a second refusal goes to {@link plpmtud:on_send_refused/5}.
+%%%
 %%% When the packet size falls, every packet in flight that is bigger is
-%%% sent again at once, and every packet bigger than the packet size is sent
-%%% with {@link plpmtud:send_fragmentable/2}: it cannot be re-cut.
+%%% sent again at once, and every packet bigger than the packet size is
+%%% carried in pieces with a fragment extension (`Ext' 4: `<<Next:8, 2:8,
+%%% Index:8, Count:8>>'): the same sequence number, the same bytes once
+%%% the receiver joins them, so never re-cut from the transport's point of
+%%% view. That is the only way on IPv6 (routers never fragment); on IPv4
+%%% the default is {@link plpmtud:send_fragmentable/2} (DF off, routers
+%%% fragment), `ipv4_fragments => pieces' uses the extension there too.
+%%% The prober is told nothing about such a packet (size 0).
 -module(plpmtud_example_utp).
 
 -export([run/1, header_bytes/0, padding_overhead/0]).
@@ -48,10 +62,16 @@
 -define(EXT_NONE, 0).
 -define(EXT_SACK, 1).
 -define(EXT_PADDING, 3).
+-define(EXT_FRAGMENT, 4).
+-define(FRAGMENT_OVERHEAD, 4).
+-define(SYN, 16#41).
 -define(TICK_MS, 10).
 -define(MIN_RTO, 200).
 -define(MAX_RTO, 1000).
--define(MAX_CWND, 512 * 1024).
+%% The largest congestion window: 64 KB, far above the lab's bandwidth-delay
+%% product. A bigger one only builds a queue in front of every probe, and a
+%% probe's fate is known one queued round trip after it leaves.
+-define(MAX_CWND, 64 * 1024).
 -define(ACTIVE, 200).
 
 -type sizing() :: plpmtud | {fixed, pos_integer()}.
@@ -66,6 +86,7 @@
                      probe_interval => pos_integer(),
                      stall_ms => pos_integer(),
                      max_ms => pos_integer(),
+                     ipv4_fragments => df_off | pieces,
                      seed => integer()}.
 -type result() :: #{completed := boolean(),
                     identical := boolean(),
@@ -77,12 +98,20 @@
                     probes := non_neg_integer(),
                     window_reductions := non_neg_integer(),
                     probe_window_reductions := non_neg_integer(),
-                    data_losses_called_probes := non_neg_integer(),
+                    handshake_rtt_ms := non_neg_integer(),
+                    search_complete_ms := non_neg_integer() | undefined,
+                    longest_stall_ms := non_neg_integer(),
+                    longest_stall_end_ms := non_neg_integer(),
+                    event_ms := [non_neg_integer()],
+                    bytes_sent := non_neg_integer(),
+                    probe_bytes := non_neg_integer(),
+                    late_refusals := non_neg_integer(),
                     bytes_acked := non_neg_integer(),
                     crc_sent := non_neg_integer(),
                     crc_received := non_neg_integer() | undefined,
                     send_refused := non_neg_integer(),
                     fragmentable_sends := non_neg_integer(),
+                    fragments_sent := non_neg_integer(),
                     size_changes := [{non_neg_integer(), non_neg_integer()}],
                     prober := map()}.
 -export_type([options/0, result/0, sizing/0]).
@@ -90,6 +119,7 @@
 -record(pkt, {data :: binary(),
               probe = false :: boolean(),
               wire :: non_neg_integer(),
+              seen :: non_neg_integer(),
               tx :: non_neg_integer(),
               sent :: non_neg_integer(),
               count = 1 :: pos_integer(),
@@ -98,6 +128,7 @@
 -record(s, {socket :: gen_udp:socket(),
             h :: plpmtud:handle(),
             sizing :: sizing(),
+            pieces :: boolean(),
             ip_overhead :: pos_integer(),
             data :: binary(),
             total :: non_neg_integer(),
@@ -129,9 +160,16 @@
             probes = 0 :: non_neg_integer(),
             reductions = 0 :: non_neg_integer(),
             probe_reductions = 0 :: non_neg_integer(),
-            called_probes = 0 :: non_neg_integer(),
             refused = 0 :: non_neg_integer(),
+            late_refusals = 0 :: non_neg_integer(),
             fragmentable = 0 :: non_neg_integer(),
+            fragments = 0 :: non_neg_integer(),
+            bytes_sent = 0 :: non_neg_integer(),
+            probe_bytes = 0 :: non_neg_integer(),
+            handshake_rtt = 0 :: non_neg_integer(),
+            search_done = undefined :: undefined | non_neg_integer(),
+            stall = {0, 0} :: {non_neg_integer(), non_neg_integer()},
+            event_ms = [] :: [non_neg_integer()],
             changes = [] :: [{non_neg_integer(), non_neg_integer()}]}).
 
 %% @doc Bytes of the transport header in every datagram (20, as uTP).
@@ -183,12 +221,17 @@ run(#{server_ip := ServerIp} = Options) ->
         try
             ok = plpmtud:set_df(Socket, df(Sizing)),
             H = prober(Sizing, Family, maps:get(probe_interval, Options, 30000)),
+            Rtt = handshake(Socket, 5),
+            ok = plpmtud:on_rtt(H, Rtt),
             Now = plpmtud:now_ms(),
             case {plpmtud:connected(H, Now, Socket), Sizing} of
                 {ok, _} -> ok;
                 {{error, {no_df, _}}, {fixed, _}} -> ok
             end,
-            S0 = #s{socket = Socket, h = H, sizing = Sizing,
+            Pieces = Family =:= inet6 orelse maps:get(ipv4_fragments, Options, df_off) =:= pieces,
+            S0 = #s{socket = Socket, h = H, sizing = Sizing, pieces = Pieces,
+                    handshake_rtt = Rtt, srtt = Rtt, rttvar = Rtt / 2,
+                    rto = min(?MAX_RTO, max(?MIN_RTO, 3 * Rtt)),
                     ip_overhead = ip_header(Family) + ?UDP + ?HEADER,
                     data = Data, total = Total, flight = gb_trees:empty(),
                     rtx = gb_sets:empty(), ps = plpmtud:packet_size(H),
@@ -223,6 +266,22 @@ open(Family, Ip, Port, Netns) ->
             Error
     end.
 
+%% The connection's handshake: a SYN the receiver acknowledges, resent
+%% every 200 ms. Its round-trip time (ms, rounded up) goes to the prober
+%% before the connection counts as up, so that probe timeouts follow the
+%% path from the first probe on.
+handshake(_Socket, 0) ->
+    erlang:error(no_handshake);
+handshake(Socket, Tries) ->
+    T0 = erlang:monotonic_time(microsecond),
+    ok = gen_udp:send(Socket, <<?SYN, ?EXT_NONE, 0:16, 0:32, 0:32, 0:32, 0:32>>),
+    receive
+        {udp, Socket, _Ip, _Port, <<?STATE, _/binary>>} ->
+            (erlang:monotonic_time(microsecond) - T0 + 999) div 1000
+    after 200 ->
+        handshake(Socket, Tries - 1)
+    end.
+
 df({fixed, 1296}) -> want;
 df(_Sizing) -> probe.
 
@@ -231,7 +290,8 @@ ip_header(inet6) -> 40.
 
 prober(Sizing, Family, Interval) ->
     Base = #{packet_overhead => ?UDP + ?HEADER, padding_overhead => ?PADDING_OVERHEAD,
-             family => Family, probe_timeout_mode => rtt, mtu_probe_interval => Interval},
+             family => Family, probe_timeout_mode => rtt, mtu_probe_interval => Interval,
+             black_hole_threshold => 1},
     Config = case Sizing of
         plpmtud ->
             Base#{mtu_initial => 1344};
@@ -270,7 +330,7 @@ loop(S0) ->
 events(#s{events = [{Fraction, Fun} | Rest], acked = Acked, total = Total} = S)
   when Acked >= Fraction * Total ->
     _ = Fun(),
-    events(S#s{events = Rest});
+    events(S#s{events = Rest, event_ms = [plpmtud:now_ms() - S#s.started | S#s.event_ms]});
 events(S) ->
     S.
 
@@ -282,14 +342,24 @@ tick(#s{h = H} = S0, Now) ->
         {probe_lost, Seq, _Change} -> probe_timed_out(Seq, S0);
         _ -> S0
     end,
-    S2 = size_now(S1),
+    S2 = searched(size_now(S1), Now),
     rto_check(S2#s{next_tick = Now + ?TICK_MS}, Now).
+
+%% When the first search ended (ms after the connection was up).
+searched(#s{sizing = plpmtud, search_done = undefined, h = H} = S, Now) ->
+    case plpmtud:is_probing(H) of
+        true -> S;
+        false -> S#s{search_done = Now - S#s.started}
+    end;
+searched(S, _Now) ->
+    S.
 
 %% The probe in flight timed out: its data goes again, unpadded; the
 %% prober has counted the loss and the window is not touched.
 probe_timed_out(Seq, #s{pkts = Pkts} = S) ->
     case Pkts of
-        #{Seq := #pkt{where = flight} = P} -> to_rtx(Seq, P, S);
+        #{Seq := #pkt{where = flight, wire = Wire} = P} ->
+            to_rtx(Seq, P, S#s{probe_bytes = S#s.probe_bytes + Wire});
         _ -> S
     end.
 
@@ -359,53 +429,99 @@ plan(Probe, #s{h = H, next_off = Off, total = Total, ps = Ps}) ->
 send_new(Len, Padding, #s{h = H, next_off = Off} = S) ->
     Seq = S#s.next_seq,
     Data = binary:part(S#s.data, Off, Len),
-    {Datagram, Wire} = case Padding of
+    {Datagram, Wire, Extra} = case Padding of
         none ->
-            {[header(Seq, ?EXT_NONE), Data], Len};
+            {[header(Seq, ?EXT_NONE), Data], Len, 0};
         _ ->
             {[header(Seq, ?EXT_PADDING), <<?EXT_NONE, Padding:16>>, binary:copy(<<0>>, Padding), Data],
-             Len + ?PADDING_OVERHEAD + Padding}
+             Len + ?PADDING_OVERHEAD + Padding, ?PADDING_OVERHEAD + Padding}
     end,
     Now = plpmtud:now_ms(),
     S1 = S#s{next_seq = Seq + 1, next_off = Off + Len, packets = S#s.packets + 1},
-    P = #pkt{data = Data, wire = Wire, tx = S1#s.txc, sent = Now},
-    case gen_udp:send(S#s.socket, Datagram) of
-        {error, emsgsize} ->
-            Queued = S1#s{pkts = (S1#s.pkts)#{Seq => P#pkt{where = rtx}},
-                          rtx = gb_sets:add(Seq, S1#s.rtx)},
+    P = #pkt{data = Data, wire = Wire, seen = Wire, tx = S1#s.txc, sent = Now},
+    case send(fun() -> gen_udp:send(S#s.socket, Datagram) end, Wire, S1) of
+        {{error, emsgsize}, S2} ->
+            Queued = S2#s{pkts = (S2#s.pkts)#{Seq => P#pkt{where = rtx, wire = Len, seen = Len}},
+                          rtx = gb_sets:add(Seq, S2#s.rtx)},
             refused(Wire, Queued, Now);
-        _Sent ->
+        {_Sent, S2} ->
             IsProbe = plpmtud:on_send(H, Seq, Wire, Now) =:= probe,
-            in_flight(Seq, P#pkt{probe = IsProbe}, S1#s{probes = S1#s.probes + bool(IsProbe)})
+            in_flight(Seq, P#pkt{probe = IsProbe},
+                      S2#s{probes = S2#s.probes + bool(IsProbe),
+                           probe_bytes = S2#s.probe_bytes + bool(IsProbe) * Extra})
     end.
 
-%% A retransmission: the same bytes, never padded, fragmentable when the
-%% packet size has fallen below it.
+%% A send, once more if gen_udp refuses it: a connected socket reports an
+%% earlier datagram's ICMP error as emsgsize on the next send, so only a
+%% second refusal is the kernel refusing this packet.
+send(Send, Bytes, S) ->
+    case Send() of
+        {error, emsgsize} ->
+            Late = S#s{late_refusals = S#s.late_refusals + 1},
+            case Send() of
+                ok -> {ok, sent(Bytes, Late)};
+                Again -> {Again, Late}
+            end;
+        ok ->
+            {ok, sent(Bytes, S)};
+        Other ->
+            {Other, S}
+    end.
+
+sent(Bytes, S) -> S#s{bytes_sent = S#s.bytes_sent + Bytes}.
+
+%% A retransmission: the same bytes, never padded. When the packet size
+%% has fallen below it, it goes in pieces the receiver joins (the fragment
+%% extension; always on IPv6), or on IPv4 with DF off for routers to
+%% fragment. Either way the prober learns nothing from its fate (size 0).
 resend(Seq, #s{pkts = Pkts, ps = Ps, socket = Socket} = S) ->
     #pkt{data = Data, count = Count} = P = maps:get(Seq, Pkts),
     Len = byte_size(Data),
-    Datagram = [header(Seq, ?EXT_NONE), Data],
     Now = plpmtud:now_ms(),
     S1 = S#s{packets = S#s.packets + 1, retransmissions = S#s.retransmissions + 1},
     {Sent, S2} = case Len > Ps of
+        true when S#s.pieces ->
+            pieces(Seq, Data, Ps, S1#s{fragmentable = S1#s.fragmentable + 1});
         true ->
-            {plpmtud:send_fragmentable(Socket, Datagram),
-             S1#s{fragmentable = S1#s.fragmentable + 1}};
+            send(fun() -> plpmtud:send_fragmentable(Socket, [header(Seq, ?EXT_NONE), Data]) end,
+                 Len, S1#s{fragmentable = S1#s.fragmentable + 1});
         false ->
-            {gen_udp:send(Socket, Datagram), S1}
+            send(fun() -> gen_udp:send(Socket, [header(Seq, ?EXT_NONE), Data]) end, Len, S1)
     end,
-    S3 = in_flight(Seq, P#pkt{wire = Len, probe = false, tx = S2#s.txc, sent = Now,
+    Seen = case Len > Ps of
+        true -> 0;
+        false -> Len
+    end,
+    S3 = in_flight(Seq, P#pkt{wire = Len, seen = Seen, probe = false, tx = S2#s.txc, sent = Now,
                               count = Count + 1}, S2),
     case Sent of
         {error, emsgsize} -> refused(Len, S3, Now);
         _ -> S3
     end.
 
-%% gen_udp refused the packet: the prober learns the kernel's MTU. A new
-%% packet refused is sent again at once, unpadded (on Linux a connected
-%% socket also reports an ICMP error about an earlier datagram this way); a
-%% retransmission refused waits for the retransmission timer, or goes at
-%% once, fragmentable, if the packet size fell below it.
+%% Packet Seq in pieces of at most the packet size, each with the fragment
+%% extension (`<<Next:8, 2:8, Index:8, Count:8>>'): the same sequence
+%% number, the same bytes once the receiver joins them.
+pieces(Seq, Data, Ps, #s{socket = Socket} = S) ->
+    Len = byte_size(Data),
+    Count = ceil_div(Len, Ps - ?FRAGMENT_OVERHEAD),
+    Size = ceil_div(Len, Count),
+    lists:foldl(
+      fun(I, {Result, Acc}) ->
+              Off = I * Size,
+              Chunk = binary:part(Data, Off, min(Size, Len - Off)),
+              Datagram = [header(Seq, ?EXT_FRAGMENT), <<?EXT_NONE, 2, I, Count>>, Chunk],
+              {R, Acc1} = send(fun() -> gen_udp:send(Socket, Datagram) end,
+                               byte_size(Chunk) + ?FRAGMENT_OVERHEAD,
+                               Acc#s{fragments = Acc#s.fragments + 1}),
+              {case Result of ok -> R; _ -> Result end, Acc1}
+      end, {ok, S}, lists:seq(0, Count - 1)).
+
+ceil_div(A, B) -> (A + B - 1) div B.
+
+%% gen_udp refused the packet twice: the prober learns the kernel's MTU.
+%% The packet waits in the retransmission queue, to go at the new packet
+%% size (in pieces if it is bigger).
 refused(Bytes, #s{h = H, socket = Socket} = S, Now) ->
     change(plpmtud:on_send_refused(H, Socket, emsgsize, Bytes, Now),
            S#s{refused = S#s.refused + 1}).
@@ -433,7 +549,8 @@ bool(false) -> 0.
 on_datagram(<<?STATE, Ext, _Conn:16, _Wnd:32, _Seq:32, Next:32, _:32, Rest/binary>>, S0) ->
     Now = plpmtud:now_ms(),
     Sacked = case {Ext, Rest} of
-        {?EXT_SACK, <<_NextExt, Len, Bitmap:Len/binary, _/binary>>} -> sacked(Bitmap, Next + 1);
+        {?EXT_SACK, <<_NextExt, Len, Bitmap:(Len * 8)/little, _/binary>>} ->
+            sacked(Bitmap, Next + 1, Len * 8, S0#s.pkts);
         _ -> []
     end,
     Cumulative = case Next > S0#s.base of
@@ -442,23 +559,29 @@ on_datagram(<<?STATE, Ext, _Conn:16, _Wnd:32, _Seq:32, Next:32, _:32, Rest/binar
     end,
     S1 = lists:foldl(fun(Seq, S) -> acked(Seq, S, Now) end, S0, Cumulative ++ Sacked),
     S2 = case Next > S1#s.base of
-        true -> S1#s{base = Next, last_progress = Now};
+        true -> progress(S1#s{base = Next}, Now);
         false -> S1
     end,
     sack_losses(S2, Now);
 on_datagram(_Other, S) ->
     S.
 
-sacked(Bitmap, First) ->
-    [First + 8 * I + Bit || {I, Byte} <- lists:zip(lists:seq(0, byte_size(Bitmap) - 1),
-                                                    binary_to_list(Bitmap)),
-                            Bit <- lists:seq(0, 7), Byte band (1 bsl Bit) =/= 0].
+%% The stream moved: the longest time without progress so far, and when it ended.
+progress(#s{last_progress = Last, stall = {Longest, _}} = S, Now) when Now - Last > Longest ->
+    S#s{last_progress = Now, stall = {Now - Last, Now - S#s.started}};
+progress(S, Now) ->
+    S#s{last_progress = Now}.
+
+%% The packets still unacknowledged whose bit is set (bit I: First + I).
+sacked(Bitmap, First, Bits, Pkts) ->
+    [Seq || Seq <- maps:keys(Pkts), Seq >= First, Seq < First + Bits,
+            (Bitmap bsr (Seq - First)) band 1 =:= 1].
 
 acked(Seq, #s{pkts = Pkts, h = H} = S, Now) ->
     case maps:take(Seq, Pkts) of
         error ->
             S;
-        {#pkt{data = Data, wire = Wire, tx = Tx, where = Where} = P, Pkts1} ->
+        {#pkt{data = Data, wire = Wire, seen = Seen, tx = Tx, where = Where} = P, Pkts1} ->
             S1 = case Where of
                 flight -> S#s{flight = gb_trees:delete(Tx, S#s.flight),
                               flight_bytes = S#s.flight_bytes - Wire};
@@ -467,18 +590,24 @@ acked(Seq, #s{pkts = Pkts, h = H} = S, Now) ->
             S2 = rtt(P, S1, Now),
             S3 = grow(Wire, S2#s{pkts = Pkts1, acked = S2#s.acked + byte_size(Data),
                                  top3 = top3(Tx, S2#s.top3)}),
-            change(plpmtud:on_ack(H, Seq, Wire, Now), S3)
+            S4 = change(plpmtud:on_ack(H, Seq, Seen, Now), S3),
+            case P#pkt.probe of
+                true -> searched(S4, Now);
+                false -> S4
+            end
     end.
 
 top3(Tx, Top) -> lists:sublist(lists:reverse(lists:sort([Tx | Top])), 3).
 
-%% RFC 6298, from packets sent once only (Karn).
+%% RFC 6298, from packets sent once only (Karn); every sample also goes to
+%% the prober, so that probe timeouts follow the RTT under load.
 rtt(#pkt{count = 1, sent = Sent}, S, Now) ->
     R = Now - Sent,
     {Srtt, Var} = case S#s.srtt of
         undefined -> {R, R / 2};
         Old -> {0.875 * Old + 0.125 * R, 0.75 * S#s.rttvar + 0.25 * abs(Old - R)}
     end,
+    ok = plpmtud:on_rtt(S#s.h, R),
     S#s{srtt = Srtt, rttvar = Var,
         rto = min(?MAX_RTO, max(?MIN_RTO, round(Srtt + 4 * Var)))};
 rtt(_P, S, _Now) ->
@@ -512,17 +641,17 @@ lost_before(Limit, Flight, Acc) ->
 %% One batch of losses: one call to the prober, one decision on the window.
 lost_batch(Seqs, Reason, #s{h = H, pkts = Pkts} = S0, Now) ->
     Lost = [{Seq, maps:get(Seq, Pkts)} || Seq <- Seqs],
-    {Probes, Change} = plpmtud:on_lost_batch(H, [{Seq, P#pkt.wire} || {Seq, P} <- Lost],
+    {Probes, Change} = plpmtud:on_lost_batch(H, [{Seq, P#pkt.seen} || {Seq, P} <- Lost],
                                              Reason, Now),
     S1 = lists:foldl(fun({Seq, P}, S) -> to_rtx(Seq, P, S) end, S0, Lost),
     Data = [L || {Seq, _} = L <- Lost, not lists:member(Seq, Probes)],
-    CalledProbes = [Seq || {Seq, #pkt{probe = false}} <- Lost, lists:member(Seq, Probes)],
-    S2 = S1#s{called_probes = S1#s.called_probes + length(CalledProbes)},
+    ProbeBytes = lists:sum([P#pkt.wire || {Seq, P} <- Lost, lists:member(Seq, Probes)]),
+    S2 = S1#s{probe_bytes = S1#s.probe_bytes + ProbeBytes},
     S3 = case Data of
         [] -> S2;
         _ -> decrease(Reason, Lost, S2)
     end,
-    change(Change, S3).
+    searched(change(Change, S3), Now).
 
 decrease(Reason, Lost, #s{cwnd = Cwnd, ps = Ps} = S) ->
     Min = 2 * max(Ps, 576),
@@ -577,7 +706,12 @@ finish(S, Receiver, CrcSent) ->
     after
         case Completed of true -> 2000; false -> 0 end -> undefined
     end,
-    Time = max(1, plpmtud:now_ms() - S#s.started),
+    Now = plpmtud:now_ms(),
+    Time = max(1, Now - S#s.started),
+    Stall = case Completed of
+        true -> S#s.stall;
+        false -> max(S#s.stall, {Now - S#s.last_progress, Time})
+    end,
     Info = plpmtud:info(S#s.h),
     #{completed => Completed,
       identical => Completed andalso CrcReceived =:= CrcSent,
@@ -589,11 +723,19 @@ finish(S, Receiver, CrcSent) ->
       probes => S#s.probes,
       window_reductions => S#s.reductions,
       probe_window_reductions => S#s.probe_reductions,
-      data_losses_called_probes => S#s.called_probes,
+      handshake_rtt_ms => S#s.handshake_rtt,
+      search_complete_ms => S#s.search_done,
+      longest_stall_ms => element(1, Stall),
+      longest_stall_end_ms => element(2, Stall),
+      event_ms => lists:reverse(S#s.event_ms),
+      bytes_sent => S#s.bytes_sent,
+      probe_bytes => S#s.probe_bytes,
+      late_refusals => S#s.late_refusals,
       bytes_acked => S#s.acked,
       crc_sent => CrcSent,
       crc_received => CrcReceived,
       send_refused => S#s.refused,
       fragmentable_sends => S#s.fragmentable,
+      fragments_sent => S#s.fragments,
       size_changes => lists:reverse(S#s.changes),
       prober => maps:without([history], Info)}.

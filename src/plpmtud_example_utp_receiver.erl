@@ -6,6 +6,10 @@
 %%% delivered so far and acknowledges every datagram it gets with the next
 %%% sequence number it needs plus a selective-ACK bitmap of the packets it
 %%% holds beyond it (see {@link plpmtud_example_utp} for the wire format).
+%%% A packet that comes in pieces (the fragment extension) is joined
+%%% before it counts: at most `MAX_PARTIAL' packets wait for their pieces,
+%%% each at most `PARTIAL_MS'; one that stays incomplete is dropped (the
+%%% sender resends it).
 %%% When `Total' bytes are delivered it tells its owner
 %%% `{utp_received, Pid, Crc32, Bytes}' and goes on acknowledging (the
 %%% sender may still miss the last acks) until it is told to stop.
@@ -18,6 +22,9 @@
 -define(EXT_NONE, 0).
 -define(EXT_SACK, 1).
 -define(EXT_PADDING, 3).
+-define(EXT_FRAGMENT, 4).
+-define(MAX_PARTIAL, 256).
+-define(PARTIAL_MS, 2000).
 %% Selective ACKs cover at most this many packets beyond the cumulative ack.
 -define(SACK_BITS, 1024).
 -define(ACTIVE, 200).
@@ -27,6 +34,7 @@
             total :: non_neg_integer(),
             next = 0 :: non_neg_integer(),
             held = #{} :: #{non_neg_integer() => binary()},
+            partial = #{} :: #{non_neg_integer() => {pos_integer(), #{byte() => binary()}, integer()}},
             top = -1 :: integer(),
             delivered = 0 :: non_neg_integer(),
             crc = 0 :: non_neg_integer(),
@@ -100,21 +108,55 @@ loop(#r{socket = Socket, owner = Owner} = R) ->
     end.
 
 on_datagram(<<?DATA, Ext, _Conn:16, _Wnd:32, Seq:32, _Ack:32, _Reserved:32, Rest/binary>>, R) ->
-    case strip(Ext, Rest) of
-        {ok, Data} -> hold(Seq, Data, R);
+    case strip(Ext, Rest, whole) of
+        {ok, Data, whole} -> hold(Seq, Data, R);
+        {ok, Piece, {Index, Count}} -> piece(Seq, Index, Count, Piece, R);
         error -> R
     end;
 on_datagram(_Other, R) ->
     R.
 
 %% The padding extension (3 bytes of header: next extension, 16-bit length)
-%% and its bytes go; the data is what follows.
-strip(?EXT_NONE, Data) ->
-    {ok, Data};
-strip(?EXT_PADDING, <<Next, Len:16, _Padding:Len/binary, Rest/binary>>) ->
-    strip(Next, Rest);
-strip(_Ext, _Rest) ->
+%% and its bytes go; the data is what follows. The fragment extension
+%% (next extension, length 2, index, count) says the data is one piece.
+strip(?EXT_NONE, Data, Kind) ->
+    {ok, Data, Kind};
+strip(?EXT_PADDING, <<Next, Len:16, _Padding:Len/binary, Rest/binary>>, Kind) ->
+    strip(Next, Rest, Kind);
+strip(?EXT_FRAGMENT, <<Next, 2, Index, Count, Rest/binary>>, whole) when Index < Count ->
+    strip(Next, Rest, {Index, Count});
+strip(_Ext, _Rest, _Kind) ->
     error.
+
+%% One piece of packet Seq: when all its pieces are here, the packet is
+%% joined and held as if it had come whole.
+piece(Seq, _Index, _Count, _Piece, #r{next = Next, held = Held} = R)
+  when Seq < Next; is_map_key(Seq, Held) ->
+    R;
+piece(Seq, Index, Count, Piece, R0) ->
+    Now = erlang:monotonic_time(millisecond),
+    #r{partial = Partial} = R = expire(R0, Now),
+    case Partial of
+        #{Seq := {Count, Pieces, Deadline}} ->
+            joined(Seq, Count, Pieces#{Index => Piece}, Deadline, R);
+        #{Seq := _OtherCount} ->
+            R;
+        _ when map_size(Partial) >= ?MAX_PARTIAL ->
+            R;
+        _ ->
+            joined(Seq, Count, #{Index => Piece}, Now + ?PARTIAL_MS, R)
+    end.
+
+joined(Seq, Count, Pieces, _Deadline, #r{partial = Partial} = R) when map_size(Pieces) =:= Count ->
+    Data = iolist_to_binary([maps:get(I, Pieces) || I <- lists:seq(0, Count - 1)]),
+    hold(Seq, Data, R#r{partial = maps:remove(Seq, Partial)});
+joined(Seq, Count, Pieces, Deadline, #r{partial = Partial} = R) ->
+    R#r{partial = Partial#{Seq => {Count, Pieces, Deadline}}}.
+
+expire(#r{partial = Partial} = R, _Now) when map_size(Partial) =:= 0 ->
+    R;
+expire(#r{partial = Partial} = R, Now) ->
+    R#r{partial = maps:filter(fun(_Seq, {_, _, Deadline}) -> Deadline > Now end, Partial)}.
 
 hold(Seq, _Data, #r{next = Next} = R) when Seq < Next ->
     R;
@@ -142,19 +184,14 @@ report(R) ->
 
 %% The cumulative ack is the next sequence number needed; bit I of the
 %% bitmap (least significant bit first in each byte, as uTP) says packet
-%% Next + 1 + I is held. The bitmap is a multiple of 4 bytes.
+%% Next + 1 + I is held: the bitmap is the little-endian integer whose bit
+%% I is set, a multiple of 4 bytes, built from the held packets alone.
 ack(#r{next = Next, held = Held, top = Top}) when map_size(Held) > 0, Top > Next ->
     Bits = min(Top - Next, ?SACK_BITS),
     Bytes = ((Bits + 31) div 32) * 4,
-    Bitmap = << <<(byte(Held, Next + 1 + 8 * I))>> || I <- lists:seq(0, Bytes - 1) >>,
-    <<?STATE, ?EXT_SACK, 0:16, 0:32, 0:32, Next:32, 0:32, ?EXT_NONE, Bytes, Bitmap/binary>>;
+    Int = maps:fold(fun(Seq, _, Acc) when Seq - Next - 1 < Bytes * 8 -> Acc bor (1 bsl (Seq - Next - 1));
+                       (_Seq, _, Acc) -> Acc
+                    end, 0, Held),
+    <<?STATE, ?EXT_SACK, 0:16, 0:32, 0:32, Next:32, 0:32, ?EXT_NONE, Bytes, Int:(Bytes * 8)/little>>;
 ack(#r{next = Next}) ->
     <<?STATE, ?EXT_NONE, 0:16, 0:32, 0:32, Next:32, 0:32>>.
-
-byte(Held, First) ->
-    lists:foldl(fun(Bit, Acc) ->
-                        case maps:is_key(First + Bit, Held) of
-                            true -> Acc bor (1 bsl Bit);
-                            false -> Acc
-                        end
-                end, 0, lists:seq(0, 7)).

@@ -64,12 +64,6 @@ defmodule PLPMTUD.UtpExampleLabTest do
       assert_sound(transfer(ns, family), family, 1350)
     end
 
-    if family == :inet6 do
-      @tag skip:
-             "plpmtud:send_fragmentable/3 does not fragment on IPv6 (Linux sends the " <>
-               "datagram whole above IPV6_MTU): the packets cut before the fall cannot pass"
-    end
-
     test "#{family}: 1350 -> 1280 mid-transfer with ICMP blocked" do
       family = unquote(family)
       ns = Lab.up!("putd#{family}", "blackhole")

@@ -508,12 +508,14 @@ impl Prober {
                     p.on_probe_lost(now_ms, LossReason::Timeout, out);
                 }
             }
-            if let Phase::Complete { next_search_at_ms } | Phase::Error { next_search_at_ms } =
-                p.phase
-            {
-                if now_ms >= next_search_at_ms {
+            match p.phase {
+                Phase::Complete { next_search_at_ms } if now_ms >= next_search_at_ms => {
+                    p.research(now_ms, out);
+                }
+                Phase::Error { next_search_at_ms } if now_ms >= next_search_at_ms => {
                     p.start_search(now_ms, p.config.ceiling, out);
                 }
+                _ => {}
             }
         })
     }
@@ -983,6 +985,34 @@ impl Prober {
             failed_sizes: 0,
         };
         self.advance(now_ms, range, out);
+    }
+
+    /// The periodic search after a completed one: its first probe is the
+    /// smallest size worth having (`search_threshold + 1` above the PLPMTU,
+    /// at most the ceiling), so that on a path that did not grow a
+    /// re-search costs one size's losses, not a bisection's. If it passes,
+    /// the search goes on above it as usual.
+    fn research(&mut self, now_ms: u64, out: &mut Events) {
+        let c = &self.config;
+        let first = self
+            .plpmtu
+            .saturating_add(c.search_threshold)
+            .saturating_add(1)
+            .min(c.ceiling);
+        let usual = next_probe_size(c.strategy, self.plpmtu, c.ceiling, c.search_threshold, true);
+        if first <= self.plpmtu || usual.is_some_and(|size| size <= first) {
+            self.start_search(now_ms, c.ceiling, out);
+            return;
+        }
+        self.black_hole.reset();
+        out.push(Event::SearchStarted { limit: c.ceiling });
+        let range = Range {
+            confirmed: self.plpmtu,
+            limit: c.ceiling,
+            untouched: true,
+            failed_sizes: 0,
+        };
+        self.search(range, first);
     }
 
     /// Chooses the next size of `range`, or completes the search.

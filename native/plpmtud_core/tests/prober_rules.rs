@@ -263,11 +263,64 @@ fn reprobe_after_the_interval_keeps_the_plpmtu_until_a_larger_one_is_confirmed()
     p.tick(due);
     assert_eq!(p.state(), State::Searching);
     assert_eq!(p.search_range(), (1368, 1500));
-    assert_eq!(lose(&mut p, due, 100, 3), 1434);
-    assert_eq!(p.plpmtu(), 1368, "kept while the new search runs");
-    assert_eq!(send(&mut p, due, 200), 1400);
+    assert_eq!(
+        send(&mut p, due, 100),
+        1385,
+        "first the smallest size worth having"
+    );
+    p.probe_acked(due, 100).acked();
+    assert_eq!(p.plpmtu(), 1385);
+    assert_eq!(lose(&mut p, due, 101, 3), 1442);
+    assert_eq!(p.plpmtu(), 1385, "kept while the new search runs");
+    assert_eq!(send(&mut p, due, 200), 1413);
     p.probe_acked(due + 1, 200).acked();
-    assert_eq!(p.plpmtu(), 1400);
+    assert_eq!(p.plpmtu(), 1413);
+}
+
+#[test]
+fn a_reprobe_of_a_path_that_did_not_grow_costs_one_size() {
+    let mut p = prober(Config::default());
+    p.connected(0);
+    let mut id = 0;
+    while p.state() == State::Searching {
+        id += 1;
+        let size = send(&mut p, 0, id);
+        if size > 1350 {
+            p.probe_lost(0, id, LossReason::Timeout).lost();
+        } else {
+            p.probe_acked(0, id).acked();
+        }
+    }
+    let found = p.plpmtu();
+    assert!(found <= 1350 && found + 16 >= 1350);
+    let sent_before = p.stats().probes_sent;
+    let due = p.deadline().unwrap();
+    p.tick(due);
+    assert_eq!(p.state(), State::Searching);
+    assert_eq!(lose(&mut p, due, 100, 3), found + 17);
+    assert_eq!(p.state(), State::SearchComplete);
+    assert_eq!(p.plpmtu(), found);
+    assert_eq!(p.stats().probes_sent - sent_before, 3);
+    assert_eq!(p.stats().fallbacks, 0);
+}
+
+#[test]
+fn a_reprobe_just_below_the_ceiling_tries_the_ceiling() {
+    let mut p = prober(Config::default());
+    p.connected(0);
+    let mut id = 0;
+    while p.state() == State::Searching {
+        id += 1;
+        send(&mut p, 0, id);
+        p.probe_acked(0, id).acked();
+    }
+    assert!(p.plpmtu() < 1500 && p.plpmtu() + 16 >= 1500);
+    let due = p.deadline().unwrap();
+    p.tick(due);
+    assert_eq!(send(&mut p, due, 100), 1500);
+    p.probe_acked(due, 100).acked();
+    assert_eq!(p.plpmtu(), 1500);
+    assert_eq!(p.state(), State::SearchComplete);
 }
 
 #[test]
