@@ -129,7 +129,6 @@
             h :: plpmtud:handle(),
             sizing :: sizing(),
             pieces :: boolean(),
-            ip_overhead :: pos_integer(),
             data :: binary(),
             total :: non_neg_integer(),
             next_off = 0 :: non_neg_integer(),
@@ -232,7 +231,6 @@ run(#{server_ip := ServerIp} = Options) ->
             S0 = #s{socket = Socket, h = H, sizing = Sizing, pieces = Pieces,
                     handshake_rtt = Rtt, srtt = Rtt, rttvar = Rtt / 2,
                     rto = min(?MAX_RTO, max(?MIN_RTO, 3 * Rtt)),
-                    ip_overhead = ip_header(Family) + ?UDP + ?HEADER,
                     data = Data, total = Total, flight = gb_trees:empty(),
                     rtx = gb_sets:empty(), ps = plpmtud:packet_size(H),
                     cwnd = 16 * 1024, events = lists:keysort(1, maps:get(events, Options, [])),
@@ -285,23 +283,23 @@ handshake(Socket, Tries) ->
 df({fixed, 1296}) -> want;
 df(_Sizing) -> probe.
 
-ip_header(inet) -> 20;
-ip_header(inet6) -> 40.
-
+%% The transport feeds every RTT sample (its own queue included) to the
+%% prober, so a probe timeout can follow the path closely: 20 ms at least.
 prober(Sizing, Family, Interval) ->
     Base = #{packet_overhead => ?UDP + ?HEADER, padding_overhead => ?PADDING_OVERHEAD,
              family => Family, probe_timeout_mode => rtt, mtu_probe_interval => Interval,
-             black_hole_threshold => 1},
-    Config = case Sizing of
+             black_hole_threshold => 1, min_probe_timeout => 20},
+    {ok, H} = plpmtud:new(Base),
+    case Sizing of
         plpmtud ->
-            Base#{mtu_initial => 1344};
+            {ok, Probing} = plpmtud:new(Base#{mtu_initial => 1344}),
+            Probing;
         {fixed, Payload} ->
-            Ip = Payload + ip_header(Family) + ?UDP + ?HEADER,
-            Base#{mtu_discovery_enabled => false, disabled_mtu => Ip,
-                  mtu_ceiling => max(Ip, 1500)}
-    end,
-    {ok, H} = plpmtud:new(Config),
-    H.
+            Ip = plpmtud:ip_size(H, Payload),
+            {ok, Fixed} = plpmtud:new(Base#{mtu_discovery_enabled => false, disabled_mtu => Ip,
+                                            mtu_ceiling => max(Ip, 1500)}),
+            Fixed
+    end.
 
 %% --- the sender's loop ---------------------------------------------------
 

@@ -72,6 +72,7 @@ defmodule PLPMTUD.BadInputTest do
       {:connected, [h, 0]},
       {:connected, [h, 0, s]},
       {:probe_padding, [h, 500]},
+      {:ip_size, [h, 500]},
       {:on_rtt, [h, 12]},
       {:on_lost_batch, [h, [{1, 500}], :sack, 0]},
       {:on_send_refused, [h, s, :emsgsize, 1400, 0]},
