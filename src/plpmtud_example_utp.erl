@@ -54,15 +54,11 @@
 
 -export([run/1, header_bytes/0, padding_overhead/0]).
 
+-include("plpmtud_example_utp.hrl").
+
 -define(HEADER, 20).
 -define(UDP, 8).
 -define(PADDING_OVERHEAD, 3).
--define(DATA, 16#01).
--define(STATE, 16#21).
--define(EXT_NONE, 0).
--define(EXT_SACK, 1).
--define(EXT_PADDING, 3).
--define(EXT_FRAGMENT, 4).
 -define(FRAGMENT_OVERHEAD, 4).
 -define(SYN, 16#41).
 -define(TICK_MS, 10).

@@ -17,12 +17,8 @@
 
 -export([start/1, stop/1]).
 
--define(DATA, 16#01).
--define(STATE, 16#21).
--define(EXT_NONE, 0).
--define(EXT_SACK, 1).
--define(EXT_PADDING, 3).
--define(EXT_FRAGMENT, 4).
+-include("plpmtud_example_utp.hrl").
+
 -define(MAX_PARTIAL, 256).
 -define(PARTIAL_MS, 2000).
 %% Selective ACKs cover at most this many packets beyond the cumulative ack.
