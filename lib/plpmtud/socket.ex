@@ -12,6 +12,8 @@ defmodule PLPMTUD.Socket do
   Messages to the controlling process:
 
     * `{:plpmtud_udp, socket, ip, port, data}` - a datagram (active modes);
+    * `{:plpmtud_udp_batch, socket, [{ip, port, data}]}` - with `batch: true`,
+      the datagrams of one readiness (up to 128) in one message, in order;
     * `{:plpmtud_udp_passive, socket}` - an `active: n` count ran out;
     * `{:plpmtud_ptb, socket, %{mtu: m, offender: ip | nil, dest: {ip, port} | nil, quoted: binary}}`
       - an ICMP Fragmentation-Needed / Packet-Too-Big for one of our datagrams,
@@ -29,6 +31,24 @@ defmodule PLPMTUD.Socket do
   kernel's PMTU fail with `{:error, {:emsgsize, mtu}}`), `:want`, `:dont`
   (the kernel may fragment). On BSD/macOS only `:do` and `:dont` exist; the
   others return `{:error, :enotsup}`.
+
+  ## How it receives
+
+  No OS thread per socket, and one descriptor per socket: the socket's fd
+  waits in the BEAM's own poll set (`enif_select`), like OTP's `socket`
+  module. Its readiness messages (`{:select, resource, ref, :ready_input |
+  :ready_error}`) cannot go to the controlling process, whose mailbox this
+  module does not own, so each socket has a small reader process (a BEAM
+  process, a few hundred words, like a port). On readiness the reader
+  calls a NIF that reads up to 32 datagrams per `recvmmsg` and at most
+  128 per readiness (its time reported to the scheduler), sends the
+  gen_udp-shaped messages above straight to the controlling process and
+  asks for the next readiness. ICMP errors are read from the error queue
+  (`MSG_ERRQUEUE`) on the same fd when the poll set reports it in error,
+  in every active mode. `close/1` takes the fd out of the poll set and
+  closes it at once (in the resource's `stop` callback); the reader then
+  ends. `recv/2` first tries a non-blocking read on the caller's scheduler
+  and waits on a dirty IO scheduler only when nothing is queued.
 
   Errors are gen_udp's: POSIX atoms (`:econnrefused`, ...), `:eagain` when
   the send buffer is full, `:closed`, and `{:emsgsize, mtu}` where `mtu` is
@@ -69,7 +89,8 @@ defmodule PLPMTUD.Socket do
     recv_errors: true,
     reuse_address: false,
     netns: nil,
-    transport: :udp
+    transport: :udp,
+    batch: false
   ]
 
   @doc """
@@ -93,6 +114,10 @@ defmodule PLPMTUD.Socket do
       the prober validates the answers itself. `path_mtu/1` reports the
       cached value in both modes. Shown in `test/plpmtud/df_mode_lab_test.exs`.
     * `:active` - `true` (default), `false`, `:once` or a count, as gen_udp
+    * `:batch` - `true` to receive `{:plpmtud_udp_batch, socket, [{ip, port,
+      data}]}`, the datagrams of one readiness in one message, instead of
+      one message per datagram (default `false`); for high-rate receivers.
+      `:once` and counts still count datagrams
     * `:recv_errors` - read ICMP errors from the error queue (default `true`)
     * `:reuse_address` - `SO_REUSEADDR` (default `false`)
     * `:transport` - `:udp` (default) or `:icmp_echo`: an unprivileged ping
@@ -111,18 +136,45 @@ defmodule PLPMTUD.Socket do
     options = Keyword.validate!(options, @open_defaults)
     family = options[:family] || family_of(options[:ip]) || family_of(options[:connect]) || :inet
 
-    with {:ok, connect} <- resolve_peer(options[:connect], family) do
-      Native.socket_open(
-        options[:ip] || any_address(family),
-        port,
-        connect,
-        options[:df],
-        options[:active],
-        options[:recv_errors],
-        options[:reuse_address],
-        netns_path(options[:netns]),
-        icmp?(options[:transport])
-      )
+    with {:ok, connect} <- resolve_peer(options[:connect], family),
+         {:ok, socket} <-
+           Native.socket_open(
+             options[:ip] || any_address(family),
+             port,
+             connect,
+             options[:df],
+             options[:active],
+             options[:recv_errors],
+             options[:reuse_address],
+             netns_path(options[:netns]),
+             icmp?(options[:transport]),
+             options[:batch] == true
+           ) do
+      start_reader(socket)
+    end
+  end
+
+  # The reader process: gets the socket's select messages and lets the NIF
+  # read and deliver; ends when the socket closes.
+  defp start_reader(socket) do
+    reader = spawn(fn -> read_loop(socket) end)
+
+    case Native.socket_start(socket, reader) do
+      :ok -> {:ok, socket}
+      {:error, _} = error -> error
+    end
+  end
+
+  defp read_loop(socket) do
+    receive do
+      {:select, _resource, _ref, event} ->
+        case Native.socket_ready(socket, event) do
+          :ok -> read_loop(socket)
+          :closed -> :ok
+        end
+
+      :plpmtud_closed ->
+        :ok
     end
   end
 
@@ -191,14 +243,16 @@ defmodule PLPMTUD.Socket do
   the caller as `{:plpmtud_ptb, ...}`. Datagrams still go to gen_udp's owner.
 
   The fd stays owned by gen_udp: `close/1` never closes it, and it must
-  outlive the returned socket.
+  outlive the returned socket. The returned socket watches a duplicate of
+  the fd (one descriptor, closed by `close/1`).
   """
   @spec attach(port() | non_neg_integer(), keyword()) :: {:ok, t()} | {:error, reason()}
   def attach(gen_udp_or_fd, options \\ []) do
     options = Keyword.validate!(options, df: :probe, recv_errors: true)
 
-    with {:ok, fd} <- fd_of(gen_udp_or_fd) do
-      Native.socket_attach(fd, options[:df], options[:recv_errors])
+    with {:ok, fd} <- fd_of(gen_udp_or_fd),
+         {:ok, socket} <- Native.socket_attach(fd, options[:df], options[:recv_errors]) do
+      start_reader(socket)
     end
   end
 
@@ -301,14 +355,22 @@ defmodule PLPMTUD.Socket do
   end
 
   @doc """
-  Receives one datagram on a passive (`active: false`) socket, waiting at
-  most `timeout` ms on a dirty IO scheduler. `{:error, :timeout}` when none
+  Receives one datagram on a passive (`active: false`) socket: a queued
+  one at once, else waiting at most `timeout` ms on a dirty IO scheduler. `{:error, :timeout}` when none
   came; `{:error, :closed}` when the socket is closed meanwhile;
   `{:error, :einval}` on an active socket, as gen_udp.
   """
   @spec recv(t(), timeout()) ::
           {:ok, {ip(), :inet.port_number(), binary()}} | {:error, reason()}
-  def recv(socket, timeout \\ :infinity), do: Native.socket_recv(socket, timeout)
+  def recv(socket, timeout \\ :infinity) do
+    unless timeout == :infinity or (is_integer(timeout) and timeout >= 0),
+      do: raise(ArgumentError, "timeout must be a non-negative integer or :infinity")
+
+    case Native.socket_recv_nowait(socket) do
+      {:error, :eagain} -> Native.socket_recv(socket, timeout)
+      result -> result
+    end
+  end
 
   @doc """
   Turns UDP GSO for `send_batch/3` on or off. Returns `{:ok, enabled}`: GSO

@@ -58,6 +58,10 @@ rustler::atoms! {
     quoted,
     ack,
     more,
+    plpmtud_udp_batch,
+    plpmtud_closed,
+    ready_input,
+    ready_error,
 }
 
 /// The atom for a name the core gives at run time (a counter, a layer, an

@@ -9,6 +9,7 @@ pub mod endpoint;
 mod error;
 pub mod errqueue;
 
+pub use batch::RecvBatch;
 pub use df::{df, set_df, DfPolicy};
 pub use error::{errno_name, SocketError};
 
@@ -222,6 +223,44 @@ impl DfSocket {
         let local = this.local_addr()?;
         this.family = family_of(&local);
         Ok(this)
+    }
+
+    /// Wraps a duplicate of an existing UDP socket's fd (gen_udp's
+    /// `inet:getfd/1`): the duplicate is owned (closed when this value drops),
+    /// the original is left alone. Both name the same socket, so options set
+    /// here apply to it; a poll set can watch the duplicate without touching
+    /// the original's registration.
+    pub fn attach_dup(fd: RawFd) -> Result<DfSocket, SocketError> {
+        if fd < 0 {
+            return Err(SocketError::Invalid("negative fd"));
+        }
+        // SAFETY: F_DUPFD_CLOEXEC only reads `fd`; a bad fd is EBADF.
+        let dup = unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 0) };
+        if dup < 0 {
+            return Err(SocketError::last_os_error());
+        }
+        // SAFETY: `dup` was just created and is owned by nobody else.
+        let socket = unsafe { Socket::from_raw_fd(dup) };
+        let mut this = DfSocket {
+            socket: ManuallyDrop::new(socket),
+            owned: true,
+            family: IpFamily::V4,
+            gso: AtomicBool::new(cfg!(target_os = "linux")),
+        };
+        if this.socket.r#type()? != Type::DGRAM {
+            return Err(SocketError::Invalid("fd is not a datagram socket"));
+        }
+        let local = this.local_addr()?;
+        this.family = family_of(&local);
+        Ok(this)
+    }
+
+    /// Shuts the socket down both ways, which wakes every thread waiting on
+    /// it in `poll` (the kernel signals hangup even on an unconnected UDP
+    /// socket, where shutdown itself reports `ENOTCONN`).
+    pub fn shutdown(&self) {
+        // SAFETY: shutdown on our own open fd; its result does not matter.
+        unsafe { libc::shutdown(self.raw_fd(), libc::SHUT_RDWR) };
     }
 
     /// Queue ICMP errors for [`DfSocket::read_error`].
