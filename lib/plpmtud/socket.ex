@@ -41,9 +41,12 @@ defmodule PLPMTUD.Socket do
   module does not own, so each socket has a small reader process (a BEAM
   process, a few hundred words, like a port). On readiness the reader
   calls a NIF that reads up to 32 datagrams per `recvmmsg` and at most
-  128 per readiness (its time reported to the scheduler), sends the
+  128 per call (its time reported to the scheduler), sends the
   gen_udp-shaped messages above straight to the controlling process and
-  asks for the next readiness. ICMP errors are read from the error queue
+  asks for the next readiness; when the call stopped at its budget with
+  datagrams still queued, the reader calls again instead (after the
+  scheduler's other work), so a busy socket does not wait for the poll set
+  between batches. ICMP errors are read from the error queue
   (`MSG_ERRQUEUE`) on the same fd when the poll set reports it in error,
   in every active mode. `close/1` takes the fd out of the poll set and
   closes it at once (in the resource's `stop` callback); the reader then
@@ -167,13 +170,29 @@ defmodule PLPMTUD.Socket do
 
   defp read_loop(socket) do
     receive do
-      {:select, _resource, _ref, event} ->
-        case Native.socket_ready(socket, event) do
-          :ok -> read_loop(socket)
-          :closed -> :ok
+      {:select, _resource, _ref, event} -> ready(socket, event)
+      :plpmtud_closed -> :ok
+    end
+  end
+
+  defp ready(socket, event) do
+    case Native.socket_ready(socket, event) do
+      :ok ->
+        read_loop(socket)
+
+      # Stopped at its budget with datagrams still queued: go on reading
+      # (the scheduler runs others in between), but take an error-queue
+      # readiness first so a flood cannot hold back a Packet-Too-Big.
+      :more ->
+        receive do
+          {:select, _resource, _ref, :ready_error} -> Native.socket_ready(socket, :ready_error)
+        after
+          0 -> :ok
         end
 
-      :plpmtud_closed ->
+        ready(socket, :ready_input)
+
+      :closed ->
         :ok
     end
   end

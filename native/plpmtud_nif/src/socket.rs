@@ -415,6 +415,9 @@ const READY_BUDGET: usize = 128;
 
 thread_local! {
     static RECV_BATCH: RefCell<RecvBatch> = RefCell::new(RecvBatch::new(RECV_SLOTS, 65_536));
+    /// One datagram's buffer for `recv/2`, per scheduler thread (zeroing
+    /// 64 KiB per call would cost more than the read).
+    static RECV_BUF: RefCell<Vec<u8>> = RefCell::new(vec![0u8; 65_536]);
 }
 
 fn send_delivery(env: Env<'_>, s: &Handle, owner: &LocalPid, delivery: &Delivery<'_>) -> bool {
@@ -449,7 +452,9 @@ fn batch_terms<'a>(env: Env<'a>, batch: &RecvBatch) -> Vec<(Option<SocketAddr>, 
 /// Called by the reader process on `{select, _, _, ready_input |
 /// ready_error}`: reads what is ready (a bounded batch, its time reported
 /// to the scheduler), delivers it to the controlling process, and asks for
-/// the next readiness. `:ok`, or `:closed` when the reader should stop.
+/// the next readiness. `:ok`; `:more` when it stopped at its budget with
+/// datagrams still queued (nothing is armed: the reader calls again with
+/// `:ready_input`); `:closed` when the reader should stop.
 #[rustler::nif]
 fn socket_ready<'a>(env: Env<'a>, s: Handle, event: Atom) -> Term<'a> {
     if s.endpoint.is_closed() {
@@ -463,7 +468,10 @@ fn socket_ready<'a>(env: Env<'a>, s: Handle, event: Atom) -> Term<'a> {
         s.arm(env, Interest::Error);
     } else {
         let mut delivered = 0;
+        // True when the call stopped at its budget with more queued.
+        let mut more = false;
         let mut last: Option<(SocketAddr, Term<'a>)> = None;
+        let socket_term = s.encode(env);
         RECV_BATCH.with(|cell| {
             let Ok(mut batch) = cell.try_borrow_mut() else {
                 return;
@@ -488,22 +496,33 @@ fn socket_ready<'a>(env: Env<'a>, s: Handle, event: Atom) -> Term<'a> {
                     if s.batch {
                         items.push((ip, from.port(), data).encode(env));
                     } else {
-                        let msg = (atoms::plpmtud_udp(), s.clone(), ip, from.port(), data);
+                        let msg = (atoms::plpmtud_udp(), socket_term, ip, from.port(), data);
                         let _ = env.send(&owner, msg);
                     }
                 }
                 if s.batch {
-                    let _ = env.send(&owner, (atoms::plpmtud_udp_batch(), s.clone(), items));
+                    let _ = env.send(&owner, (atoms::plpmtud_udp_batch(), socket_term, items));
                 }
                 if got.went_passive {
                     send_delivery(env, &s, &owner, &Delivery::Passive);
                 }
-                if !got.full || started.elapsed() >= CALL_BUDGET {
+                if !got.full {
+                    break;
+                }
+                if delivered >= READY_BUDGET || started.elapsed() >= CALL_BUDGET {
+                    more = true;
                     break;
                 }
             }
         });
         if s.endpoint.wants_input() {
+            if more {
+                // Still readable: the reader calls again after the
+                // scheduler's other work, without a round trip through
+                // the poll set.
+                report_time(env, started.elapsed());
+                return atoms::more().encode(env);
+            }
             s.arm(env, Interest::Input);
         }
     }
@@ -531,11 +550,18 @@ fn recv_result<'a>(
 /// none is queued, or `{:error, reason}`.
 #[rustler::nif]
 fn socket_recv_nowait<'a>(env: Env<'a>, s: Handle) -> Term<'a> {
-    let mut buf = [0u8; 65_536];
-    match s.endpoint.try_recv(&mut buf) {
+    with_recv_buf(|buf| match s.endpoint.try_recv(buf) {
         Err(SocketError::WouldBlock) => (atoms::error(), atoms::eagain()).encode(env),
-        other => recv_result(env, other, &buf),
-    }
+        other => recv_result(env, other, buf),
+    })
+}
+
+/// Runs `f` with this thread's receive buffer (a fresh one if it is in use).
+fn with_recv_buf<T>(f: impl FnOnce(&mut [u8]) -> T) -> T {
+    RECV_BUF.with(|cell| match cell.try_borrow_mut() {
+        Ok(mut buf) => f(&mut buf),
+        Err(_) => f(&mut vec![0u8; 65_536]),
+    })
 }
 
 /// Receives one datagram in passive mode; runs on a dirty IO scheduler.
@@ -546,12 +572,13 @@ fn socket_recv<'a>(env: Env<'a>, s: Handle, timeout: Term<'a>) -> NifResult<Term
     } else {
         Some(timeout.decode::<u32>()?)
     };
-    let mut buf = vec![0u8; 65_536];
     let owner = s.owner.lock().0;
-    let got = s
-        .endpoint
-        .recv(&mut buf, timeout_ms, |d| send_delivery(env, &s, &owner, &d));
-    Ok(recv_result(env, got, &buf))
+    Ok(with_recv_buf(|buf| {
+        let got = s
+            .endpoint
+            .recv(buf, timeout_ms, |d| send_delivery(env, &s, &owner, &d));
+        recv_result(env, got, buf)
+    }))
 }
 
 /// Changes the active mode: `:ok`, or `{:error, :closed}` as every other

@@ -1,0 +1,208 @@
+# Receive rates on loopback, 1200-byte datagrams: PLPMTUD.Socket against
+# gen_udp, active (one message per datagram, and batched) and passive, all
+# methods interleaved in one run, as ratios to gen_udp.
+#
+#   cargo build --release -p plpmtud_udp --example blast
+#   ELIXIR_ERL_OPTIONS="+S 1" taskset -c 0 mix run bench/recv_rate.exs [--reps R] [--ms MS]
+#
+# The VM runs one scheduler on core 0; the sender (the `blast` example,
+# UDP GSO batches of 32 at full speed) runs on core 1, so the receiver is
+# the bottleneck. Each repetition floods the receiving socket for
+# 300 + MS ms and counts the datagrams the owner process handled in MS ms
+# after the first 300. Writes bench/results/recv_rate.md.
+
+{opts, _, _} = OptionParser.parse(System.argv(), strict: [reps: :integer, ms: :integer])
+reps = Keyword.get(opts, :reps, 7)
+window_ms = Keyword.get(opts, :ms, 1_000)
+warmup_ms = 300
+
+alias PLPMTUD.Socket
+
+blast = Path.expand("target/release/examples/blast")
+
+unless File.exists?(blast) do
+  raise "build the sender first: cargo build --release -p plpmtud_udp --example blast"
+end
+
+lo = {127, 0, 0, 1}
+
+defmodule RecvRate.Count do
+  # Each loop returns the datagrams handled until `stop` (monotonic µs).
+  def gen_udp_active(s, stop, n) do
+    receive do
+      {:udp, ^s, _ip, _port, _data} ->
+        if rem(n, 64) == 0 and now() >= stop, do: n + 1, else: gen_udp_active(s, stop, n + 1)
+    after
+      1_000 -> n
+    end
+  end
+
+  def plpmtud_active(s, stop, n) do
+    receive do
+      {:plpmtud_udp, ^s, _ip, _port, _data} ->
+        if rem(n, 64) == 0 and now() >= stop, do: n + 1, else: plpmtud_active(s, stop, n + 1)
+    after
+      1_000 -> n
+    end
+  end
+
+  def plpmtud_batch(s, stop, n) do
+    receive do
+      {:plpmtud_udp_batch, ^s, items} ->
+        n = n + length(items)
+        if now() >= stop, do: n, else: plpmtud_batch(s, stop, n)
+    after
+      1_000 -> n
+    end
+  end
+
+  def gen_udp_recv(s, stop, n) do
+    case :gen_udp.recv(s, 0, 1_000) do
+      {:ok, {_ip, _port, _data}} ->
+        if rem(n, 64) == 0 and now() >= stop, do: n + 1, else: gen_udp_recv(s, stop, n + 1)
+
+      {:error, _} ->
+        n
+    end
+  end
+
+  def plpmtud_recv(s, stop, n) do
+    case Socket.recv(s, 1_000) do
+      {:ok, {_ip, _port, _data}} ->
+        if rem(n, 64) == 0 and now() >= stop, do: n + 1, else: plpmtud_recv(s, stop, n + 1)
+
+      {:error, _} ->
+        n
+    end
+  end
+
+  def now, do: System.monotonic_time(:microsecond)
+
+  # Empties the mailbox of what a flood left.
+  def drain do
+    receive do
+      _ -> drain()
+    after
+      100 -> :ok
+    end
+  end
+end
+
+alias RecvRate.Count
+
+# {name, open, count loop, close}
+methods = [
+  {"gen_udp active: true", fn -> :gen_udp.open(0, [:binary, ip: lo, active: true]) end,
+   &Count.gen_udp_active/3, &:gen_udp.close/1, &:inet.port/1},
+  {"PLPMTUD.Socket active: true", fn -> Socket.open(0, ip: lo, active: true) end,
+   &Count.plpmtud_active/3, &Socket.close/1, &Socket.sockname/1},
+  {"PLPMTUD.Socket active: true, batch: true",
+   fn -> Socket.open(0, ip: lo, active: true, batch: true) end, &Count.plpmtud_batch/3,
+   &Socket.close/1, &Socket.sockname/1},
+  {"gen_udp:recv/3 (active: false)", fn -> :gen_udp.open(0, [:binary, ip: lo, active: false]) end,
+   &Count.gen_udp_recv/3, &:gen_udp.close/1, &:inet.port/1},
+  {"PLPMTUD.Socket.recv/2 (active: false)", fn -> Socket.open(0, ip: lo, active: false) end,
+   &Count.plpmtud_recv/3, &Socket.close/1, &Socket.sockname/1}
+]
+
+port_of = fn port_fun, s ->
+  case port_fun.(s) do
+    {:ok, {_ip, port}} -> port
+    {:ok, port} when is_integer(port) -> port
+  end
+end
+
+run_one = fn {_name, open, count, close, port_fun} ->
+  {:ok, s} = open.()
+  port = port_of.(port_fun, s)
+
+  sender =
+    Task.async(fn ->
+      System.cmd("taskset", [
+        "-c",
+        "1",
+        blast,
+        Integer.to_string(port),
+        Integer.to_string(warmup_ms + window_ms + 200)
+      ])
+    end)
+
+  # Handle (and do not count) the first warmup_ms of the flood.
+  warm_stop = Count.now() + warmup_ms * 1_000
+  _ = count.(s, warm_stop, 0)
+  t0 = Count.now()
+  n = count.(s, t0 + window_ms * 1_000, 0)
+  elapsed = Count.now() - t0
+  {out, 0} = Task.await(sender, 30_000)
+  close.(s)
+  Count.drain()
+  sent = out |> String.trim() |> String.to_integer()
+  {n * 1_000_000 / elapsed, sent}
+end
+
+order = for _ <- 1..reps, m <- Enum.shuffle(methods), do: m
+
+results =
+  Enum.reduce(order, %{}, fn {name, _, _, _, _} = m, acc ->
+    {rate, sent} = run_one.(m)
+    IO.puts("#{name}: #{round(rate)}/s (sender #{sent})")
+    Map.update(acc, name, [rate], &[rate | &1])
+  end)
+
+median = fn list ->
+  sorted = Enum.sort(list)
+  Enum.at(sorted, div(length(sorted), 2))
+end
+
+k = fn rate -> "#{round(rate / 1000)}k" end
+
+row = fn name, base ->
+  rates = results[name]
+  m = median.(rates)
+
+  "| #{name} | #{k.(m)} | #{k.(Enum.min(rates))}–#{k.(Enum.max(rates))} | " <>
+    "#{:erlang.float_to_binary(m / median.(results[base]), decimals: 2)} |"
+end
+
+{os_family, os_name} = :os.type()
+
+report = """
+# Receive rates, loopback, 1200-byte datagrams
+
+- command: `cargo build --release -p plpmtud_udp --example blast && ELIXIR_ERL_OPTIONS="+S 1" taskset -c 0 mix run bench/recv_rate.exs --reps #{reps} --ms #{window_ms}`
+- machine: #{os_family}/#{os_name}, #{System.schedulers_online()} scheduler(s) pinned to core 0, sender pinned to core 1, OTP #{System.otp_release()}
+- date: #{DateTime.utc_now() |> DateTime.to_iso8601()}
+- #{reps} repetitions per method, interleaved in random order; each floods
+  the socket (UDP GSO batches of 32 from the `blast` example, faster than
+  any receiver here) and counts the datagrams the owner handled in
+  #{window_ms} ms after a #{warmup_ms} ms warm-up; the kernel drops what
+  the receiver does not take. Default socket options on both sides
+  (gen_udp: `[:binary, active: ...]`, its default `read_packets` 5).
+
+Active mode, as ratios to gen_udp `active: true`:
+
+| method | datagrams/s (median) | min–max | ratio |
+|---|---|---|---|
+#{row.("gen_udp active: true", "gen_udp active: true")}
+#{row.("PLPMTUD.Socket active: true", "gen_udp active: true")}
+#{row.("PLPMTUD.Socket active: true, batch: true", "gen_udp active: true")}
+
+Passive mode, as ratios to `gen_udp:recv/3`:
+
+| method | datagrams/s (median) | min–max | ratio |
+|---|---|---|---|
+#{row.("gen_udp:recv/3 (active: false)", "gen_udp:recv/3 (active: false)")}
+#{row.("PLPMTUD.Socket.recv/2 (active: false)", "gen_udp:recv/3 (active: false)")}
+
+`PLPMTUD.Socket` active mode: the fd waits in the BEAM's poll set; on
+readiness its reader process reads up to 32 datagrams per `recvmmsg` (at
+most 128 per readiness) into one binary and sends the owner one message
+per datagram (sub-binaries), or one `{:plpmtud_udp_batch, s, list}` per
+`recvmmsg` with `batch: true`. `recv/2` reads a queued datagram on the
+caller's scheduler and only waits on a dirty IO scheduler when none is
+queued.
+"""
+
+File.mkdir_p!("bench/results")
+File.write!("bench/results/recv_rate.md", report)
+IO.puts(report)
