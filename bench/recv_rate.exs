@@ -3,15 +3,20 @@
 # methods interleaved in one run, as ratios to gen_udp.
 #
 #   cargo build --release -p plpmtud_udp --example blast
-#   ELIXIR_ERL_OPTIONS="+S 1" taskset -c 0 mix run bench/recv_rate.exs [--reps R] [--ms MS]
+#   ELIXIR_ERL_OPTIONS="+S 1" taskset -c 0 mix run bench/recv_rate.exs [--reps R] [--ms MS] [--recbuf BYTES]
 #
 # The VM runs one scheduler on core 0; the sender (the `blast` example,
 # UDP GSO batches of 32 at full speed) runs on core 1, so the receiver is
 # the bottleneck. Each repetition floods the receiving socket for
 # 300 + MS ms and counts the datagrams the owner process handled in MS ms
-# after the first 300. Writes bench/results/recv_rate.md.
+# after the first 300. Every method runs twice: with the kernel's default
+# receive buffer, and with `recbuf` BYTES (default 4 MiB, the
+# net.core.rmem_max here) on both sides. Writes bench/results/recv_rate.md.
 
-{opts, _, _} = OptionParser.parse(System.argv(), strict: [reps: :integer, ms: :integer])
+{opts, _, _} =
+  OptionParser.parse(System.argv(), strict: [reps: :integer, ms: :integer, recbuf: :integer])
+
+recbuf = Keyword.get(opts, :recbuf, 4_194_304)
 reps = Keyword.get(opts, :reps, 7)
 window_ms = Keyword.get(opts, :ms, 1_000)
 warmup_ms = 300
@@ -90,20 +95,35 @@ end
 
 alias RecvRate.Count
 
-# {name, open, count loop, close}
+# CPU time of every thread of the VM, in ns (schedstat's first field).
+vm_cpu_ns = fn ->
+  for task <- File.ls!("/proc/self/task"), reduce: 0 do
+    acc ->
+      case File.read("/proc/self/task/#{task}/schedstat") do
+        {:ok, text} -> acc + (text |> String.split() |> hd() |> String.to_integer())
+        {:error, _} -> acc
+      end
+  end
+end
+
+# {name, open(buffer options), count loop, close, port}
 methods = [
-  {"gen_udp active: true", fn -> :gen_udp.open(0, [:binary, ip: lo, active: true]) end,
+  {"gen_udp active: true", fn buf -> :gen_udp.open(0, [:binary, ip: lo, active: true] ++ buf) end,
    &Count.gen_udp_active/3, &:gen_udp.close/1, &:inet.port/1},
-  {"PLPMTUD.Socket active: true", fn -> Socket.open(0, ip: lo, active: true) end,
+  {"PLPMTUD.Socket active: true", fn buf -> Socket.open(0, [ip: lo, active: true] ++ buf) end,
    &Count.plpmtud_active/3, &Socket.close/1, &Socket.sockname/1},
   {"PLPMTUD.Socket active: true, batch: true",
-   fn -> Socket.open(0, ip: lo, active: true, batch: true) end, &Count.plpmtud_batch/3,
-   &Socket.close/1, &Socket.sockname/1},
-  {"gen_udp:recv/3 (active: false)", fn -> :gen_udp.open(0, [:binary, ip: lo, active: false]) end,
-   &Count.gen_udp_recv/3, &:gen_udp.close/1, &:inet.port/1},
-  {"PLPMTUD.Socket.recv/2 (active: false)", fn -> Socket.open(0, ip: lo, active: false) end,
-   &Count.plpmtud_recv/3, &Socket.close/1, &Socket.sockname/1}
+   fn buf -> Socket.open(0, [ip: lo, active: true, batch: true] ++ buf) end,
+   &Count.plpmtud_batch/3, &Socket.close/1, &Socket.sockname/1},
+  {"gen_udp:recv/3 (active: false)",
+   fn buf -> :gen_udp.open(0, [:binary, ip: lo, active: false] ++ buf) end, &Count.gen_udp_recv/3,
+   &:gen_udp.close/1, &:inet.port/1},
+  {"PLPMTUD.Socket.recv/2 (active: false)",
+   fn buf -> Socket.open(0, [ip: lo, active: false] ++ buf) end, &Count.plpmtud_recv/3,
+   &Socket.close/1, &Socket.sockname/1}
 ]
+
+buffers = [{"default", []}, {"recbuf #{recbuf}", [recbuf: recbuf]}]
 
 port_of = fn port_fun, s ->
   case port_fun.(s) do
@@ -112,8 +132,8 @@ port_of = fn port_fun, s ->
   end
 end
 
-run_one = fn {_name, open, count, close, port_fun} ->
-  {:ok, s} = open.()
+run_one = fn {_name, open, count, close, port_fun}, buf ->
+  {:ok, s} = open.(buf)
   port = port_of.(port_fun, s)
 
   sender =
@@ -130,23 +150,29 @@ run_one = fn {_name, open, count, close, port_fun} ->
   # Handle (and do not count) the first warmup_ms of the flood.
   warm_stop = Count.now() + warmup_ms * 1_000
   _ = count.(s, warm_stop, 0)
+  cpu0 = vm_cpu_ns.()
   t0 = Count.now()
   n = count.(s, t0 + window_ms * 1_000, 0)
   elapsed = Count.now() - t0
+  cpu = vm_cpu_ns.() - cpu0
   {out, 0} = Task.await(sender, 30_000)
   close.(s)
   Count.drain()
   sent = out |> String.trim() |> String.to_integer()
-  {n * 1_000_000 / elapsed, sent}
+  {n * 1_000_000 / elapsed, n * 1.0e9 / max(cpu, 1), sent * 1000 / (warmup_ms + window_ms + 200)}
 end
 
-order = for _ <- 1..reps, m <- Enum.shuffle(methods), do: m
+order = for _ <- 1..reps, run <- Enum.shuffle(for m <- methods, b <- buffers, do: {m, b}), do: run
 
 results =
-  Enum.reduce(order, %{}, fn {name, _, _, _, _} = m, acc ->
-    {rate, sent} = run_one.(m)
-    IO.puts("#{name}: #{round(rate)}/s (sender #{sent})")
-    Map.update(acc, name, [rate], &[rate | &1])
+  Enum.reduce(order, %{}, fn {{name, _, _, _, _} = m, {buf_name, buf}}, acc ->
+    {rate, per_cpu, sent} = run_one.(m, buf)
+
+    IO.puts(
+      "#{name}, #{buf_name}: #{round(rate)}/s, #{round(per_cpu)}/CPU-s (sent #{round(sent)}/s)"
+    )
+
+    Map.update(acc, {name, buf_name}, [{rate, per_cpu, sent}], &[{rate, per_cpu, sent} | &1])
   end)
 
 median = fn list ->
@@ -157,11 +183,20 @@ end
 k = fn rate -> "#{round(rate / 1000)}k" end
 
 row = fn name, base ->
-  rates = results[name]
-  m = median.(rates)
+  Enum.map_join(buffers, "\n", fn {buf_name, _} ->
+    runs = results[{name, buf_name}]
+    rates = Enum.map(runs, &elem(&1, 0))
+    per_cpu = Enum.map(runs, &elem(&1, 1))
+    sent = Enum.map(runs, &elem(&1, 2))
+    base_runs = results[{base, buf_name}]
+    m = median.(rates)
+    c = median.(per_cpu)
+    ratio = fn a, b -> :erlang.float_to_binary(a / b, decimals: 2) end
 
-  "| #{name} | #{k.(m)} | #{k.(Enum.min(rates))}–#{k.(Enum.max(rates))} | " <>
-    "#{:erlang.float_to_binary(m / median.(results[base]), decimals: 2)} |"
+    "| #{name} | #{buf_name} | #{k.(m)} | #{k.(Enum.min(rates))}–#{k.(Enum.max(rates))} | " <>
+      "#{ratio.(m, median.(Enum.map(base_runs, &elem(&1, 0))))} | #{k.(c)} | " <>
+      "#{ratio.(c, median.(Enum.map(base_runs, &elem(&1, 1))))} | #{k.(median.(sent))} |"
+  end)
 end
 
 {os_family, os_name} = :os.type()
@@ -169,7 +204,7 @@ end
 report = """
 # Receive rates, loopback, 1200-byte datagrams
 
-- command: `cargo build --release -p plpmtud_udp --example blast && ELIXIR_ERL_OPTIONS="+S 1" taskset -c 0 mix run bench/recv_rate.exs --reps #{reps} --ms #{window_ms}`
+- command: `cargo build --release -p plpmtud_udp --example blast && ELIXIR_ERL_OPTIONS="+S 1" taskset -c 0 mix run bench/recv_rate.exs --reps #{reps} --ms #{window_ms} --recbuf #{recbuf}`
 - machine: #{os_family}/#{os_name}, #{System.schedulers_online()} scheduler(s) pinned to core 0, sender pinned to core 1, OTP #{System.otp_release()}
 - date: #{DateTime.utc_now() |> DateTime.to_iso8601()}
 - #{reps} repetitions per method, interleaved in random order; each floods
@@ -177,20 +212,27 @@ report = """
   any receiver here) and counts the datagrams the owner handled in
   #{window_ms} ms after a #{warmup_ms} ms warm-up; the kernel drops what
   the receiver does not take. Default socket options on both sides
-  (gen_udp: `[:binary, active: ...]`, its default `read_packets` 5).
+  (gen_udp: `[:binary, active: ...]`, its default `read_packets` 5), with
+  the kernel's default receive buffer (#{File.read!("/proc/sys/net/core/rmem_default") |> String.trim()} bytes) or with
+  `recbuf: #{recbuf}` on both; ratios compare runs with the same buffer.
+- "datagrams/s": handled by the owner in the window. "per VM CPU-second":
+  the same count over the CPU time all threads of the VM used in the
+  window (`/proc/self/task/*/schedstat`): the receive path's cost, which
+  stays meaningful when the sender (one core, shared with the kernel's
+  loopback work) is the limit or other load shares the cores.
 
 Active mode, as ratios to gen_udp `active: true`:
 
-| method | datagrams/s (median) | min–max | ratio |
-|---|---|---|---|
+| method | receive buffer | datagrams/s (median) | min–max | rate ratio | datagrams per VM CPU-second (median) | CPU ratio | sender's rate (median) |
+|---|---|---|---|---|---|---|---|
 #{row.("gen_udp active: true", "gen_udp active: true")}
 #{row.("PLPMTUD.Socket active: true", "gen_udp active: true")}
 #{row.("PLPMTUD.Socket active: true, batch: true", "gen_udp active: true")}
 
 Passive mode, as ratios to `gen_udp:recv/3`:
 
-| method | datagrams/s (median) | min–max | ratio |
-|---|---|---|---|
+| method | receive buffer | datagrams/s (median) | min–max | rate ratio | datagrams per VM CPU-second (median) | CPU ratio | sender's rate (median) |
+|---|---|---|---|---|---|---|---|
 #{row.("gen_udp:recv/3 (active: false)", "gen_udp:recv/3 (active: false)")}
 #{row.("PLPMTUD.Socket.recv/2 (active: false)", "gen_udp:recv/3 (active: false)")}
 

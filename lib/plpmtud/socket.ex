@@ -46,7 +46,10 @@ defmodule PLPMTUD.Socket do
   asks for the next readiness; when the call stopped at its budget with
   datagrams still queued, the reader calls again instead (after the
   scheduler's other work), so a busy socket does not wait for the poll set
-  between batches. ICMP errors are read from the error queue
+  between batches. While the controlling process has more than 8192
+  messages unread, the reader waits (1 ms at a time) and leaves datagrams
+  in the kernel's receive buffer, which drops the excess when full: the
+  owner's mailbox stays bounded under a flood (gen_udp's would grow). ICMP errors are read from the error queue
   (`MSG_ERRQUEUE`) on the same fd when the poll set reports it in error,
   in every active mode. `close/1` takes the fd out of the poll set and
   closes it at once (in the resource's `stop` callback); the reader then
@@ -93,7 +96,8 @@ defmodule PLPMTUD.Socket do
     reuse_address: false,
     netns: nil,
     transport: :udp,
-    batch: false
+    batch: false,
+    recbuf: nil
   ]
 
   @doc """
@@ -123,6 +127,8 @@ defmodule PLPMTUD.Socket do
       `:once` and counts still count datagrams
     * `:recv_errors` - read ICMP errors from the error queue (default `true`)
     * `:reuse_address` - `SO_REUSEADDR` (default `false`)
+    * `:recbuf` - `SO_RCVBUF` in bytes, as gen_udp's `recbuf` (default: the
+      kernel's); a larger buffer loses fewer datagrams in bursts
     * `:transport` - `:udp` (default) or `:icmp_echo`: an unprivileged ping
       socket whose datagrams are ICMP echo messages (the kernel sets the
       identifier and checksum); allowed by the `net.ipv4.ping_group_range`
@@ -151,7 +157,8 @@ defmodule PLPMTUD.Socket do
              options[:reuse_address],
              netns_path(options[:netns]),
              icmp?(options[:transport]),
-             options[:batch] == true
+             options[:batch] == true,
+             options[:recbuf]
            ) do
       start_reader(socket)
     end
@@ -175,6 +182,16 @@ defmodule PLPMTUD.Socket do
     end
   end
 
+  # Unread messages of the owner above which the reader waits 1 ms.
+  @owner_backlog 8192
+
+  defp backlog(owner) do
+    case Process.info(owner, :message_queue_len) do
+      {:message_queue_len, n} -> n
+      nil -> 0
+    end
+  end
+
   defp ready(socket, event) do
     case Native.socket_ready(socket, event) do
       :ok ->
@@ -182,12 +199,17 @@ defmodule PLPMTUD.Socket do
 
       # Stopped at its budget with datagrams still queued: go on reading
       # (the scheduler runs others in between), but take an error-queue
-      # readiness first so a flood cannot hold back a Packet-Too-Big.
-      :more ->
+      # readiness first so a flood cannot hold back a Packet-Too-Big, and
+      # wait while the owner has many messages unread: the kernel's buffer
+      # then takes the excess (and drops it when full), not the owner's
+      # mailbox, whose garbage collection would slow the owner further.
+      {:more, owner} ->
+        pause = if backlog(owner) > @owner_backlog, do: 1, else: 0
+
         receive do
           {:select, _resource, _ref, :ready_error} -> Native.socket_ready(socket, :ready_error)
         after
-          0 -> :ok
+          pause -> :ok
         end
 
         ready(socket, :ready_input)

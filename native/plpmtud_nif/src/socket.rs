@@ -234,6 +234,7 @@ fn socket_open<'a>(
     netns: Option<String>,
     icmp: bool,
     batch: bool,
+    recbuf: Option<u32>,
 ) -> NifResult<Term<'a>> {
     let connect = match connect {
         Some((ip, port)) => Some(decode_addr(ip, port)?),
@@ -245,6 +246,7 @@ fn socket_open<'a>(
         df: decode_df(df)?,
         recv_errors,
         reuse_address,
+        recv_buffer: recbuf.map(|b| b as usize),
         transport: if icmp {
             Transport::IcmpEcho
         } else {
@@ -452,9 +454,10 @@ fn batch_terms<'a>(env: Env<'a>, batch: &RecvBatch) -> Vec<(Option<SocketAddr>, 
 /// Called by the reader process on `{select, _, _, ready_input |
 /// ready_error}`: reads what is ready (a bounded batch, its time reported
 /// to the scheduler), delivers it to the controlling process, and asks for
-/// the next readiness. `:ok`; `:more` when it stopped at its budget with
-/// datagrams still queued (nothing is armed: the reader calls again with
-/// `:ready_input`); `:closed` when the reader should stop.
+/// the next readiness. `:ok`; `{:more, owner}` when it stopped at its
+/// budget with datagrams still queued (nothing is armed: the reader calls
+/// again with `:ready_input`, once `owner` keeps up); `:closed` when the
+/// reader should stop.
 #[rustler::nif]
 fn socket_ready<'a>(env: Env<'a>, s: Handle, event: Atom) -> Term<'a> {
     if s.endpoint.is_closed() {
@@ -521,7 +524,7 @@ fn socket_ready<'a>(env: Env<'a>, s: Handle, event: Atom) -> Term<'a> {
                 // scheduler's other work, without a round trip through
                 // the poll set.
                 report_time(env, started.elapsed());
-                return atoms::more().encode(env);
+                return (atoms::more(), owner).encode(env);
             }
             s.arm(env, Interest::Input);
         }

@@ -51,6 +51,9 @@ pub struct OpenOptions {
     pub recv_errors: bool,
     /// `SO_REUSEADDR`.
     pub reuse_address: bool,
+    /// `SO_RCVBUF` in bytes (the kernel doubles it and caps it at
+    /// `net.core.rmem_max`); `None` keeps the default.
+    pub recv_buffer: Option<usize>,
     /// UDP or ICMP echo.
     pub transport: Transport,
 }
@@ -64,6 +67,7 @@ impl OpenOptions {
             df: DfPolicy::Probe,
             recv_errors: true,
             reuse_address: false,
+            recv_buffer: None,
             transport: Transport::Udp,
         }
     }
@@ -160,6 +164,9 @@ impl DfSocket {
         let socket = Socket::new(domain, Type::DGRAM, Some(protocol))?;
         socket.set_nonblocking(true)?;
         socket.set_reuse_address(options.reuse_address)?;
+        if let Some(bytes) = options.recv_buffer {
+            socket.set_recv_buffer_size(bytes)?;
+        }
         let this = DfSocket {
             socket: ManuallyDrop::new(socket),
             owned: true,
