@@ -2,7 +2,7 @@
 # gen_udp, active (one message per datagram, and batched) and passive, all
 # methods interleaved in one run, as ratios to gen_udp.
 #
-#   cargo build --release -p plpmtud_udp --example blast
+#   cargo build --release -p plpmtud_udp --example blast --example recv_floor
 #   ELIXIR_ERL_OPTIONS="+S 1" taskset -c 0 mix run bench/recv_rate.exs [--reps R] [--ms MS] [--recbuf BYTES]
 #
 # The VM runs one scheduler on core 0; the sender (the `blast` example,
@@ -24,9 +24,11 @@ warmup_ms = 300
 alias PLPMTUD.Socket
 
 blast = Path.expand("target/release/examples/blast")
+floor = Path.expand("target/release/examples/recv_floor")
 
-unless File.exists?(blast) do
-  raise "build the sender first: cargo build --release -p plpmtud_udp --example blast"
+unless File.exists?(blast) and File.exists?(floor) do
+  raise "build the sender and the floor first: " <>
+          "cargo build --release -p plpmtud_udp --example blast --example recv_floor"
 end
 
 lo = {127, 0, 0, 1}
@@ -138,6 +140,7 @@ run_one = fn {_name, open, count, close, port_fun}, buf ->
 
   sender =
     Task.async(fn ->
+      # (the sender)
       System.cmd("taskset", [
         "-c",
         "1",
@@ -162,11 +165,59 @@ run_one = fn {_name, open, count, close, port_fun}, buf ->
   {n * 1_000_000 / elapsed, n * 1.0e9 / max(cpu, 1), sent * 1000 / (warmup_ms + window_ms + 200)}
 end
 
-order = for _ <- 1..reps, run <- Enum.shuffle(for m <- methods, b <- buffers, do: {m, b}), do: run
+# The plain-Rust floor: a recvmmsg(32) loop outside the BEAM, on core 0.
+run_floor = fn buf ->
+  taskset = System.find_executable("taskset")
+
+  args =
+    ["-c", "0", floor, Integer.to_string(window_ms)] ++
+      Enum.map(buf, fn {:recbuf, b} -> Integer.to_string(b) end)
+
+  port =
+    Port.open({:spawn_executable, taskset}, [:binary, {:line, 200}, :exit_status, args: args])
+
+  read_line = fn ->
+    receive do
+      {^port, {:data, {:eol, line}}} -> line
+    after
+      20_000 -> raise "recv_floor did not answer"
+    end
+  end
+
+  udp_port = read_line.()
+
+  {out, 0} =
+    System.cmd("taskset", [
+      "-c",
+      "1",
+      blast,
+      udp_port,
+      Integer.to_string(warmup_ms + window_ms + 200)
+    ])
+
+  [rate, per_cpu] = read_line.() |> String.split() |> Enum.map(&String.to_float/1)
+
+  receive do
+    {^port, {:exit_status, _}} -> :ok
+  after
+    5_000 -> :ok
+  end
+
+  sent = out |> String.trim() |> String.to_integer()
+  {rate, per_cpu, sent * 1000 / (warmup_ms + window_ms + 200)}
+end
+
+floor_name = "plain Rust recvmmsg(32) loop (outside the BEAM)"
+floor_method = {floor_name, nil, nil, nil, nil}
+
+order =
+  for _ <- 1..reps,
+      run <- Enum.shuffle(for m <- [floor_method | methods], b <- buffers, do: {m, b}),
+      do: run
 
 results =
   Enum.reduce(order, %{}, fn {{name, _, _, _, _} = m, {buf_name, buf}}, acc ->
-    {rate, per_cpu, sent} = run_one.(m, buf)
+    {rate, per_cpu, sent} = if name == floor_name, do: run_floor.(buf), else: run_one.(m, buf)
 
     IO.puts(
       "#{name}, #{buf_name}: #{round(rate)}/s, #{round(per_cpu)}/CPU-s (sent #{round(sent)}/s)"
@@ -204,7 +255,7 @@ end
 report = """
 # Receive rates, loopback, 1200-byte datagrams
 
-- command: `cargo build --release -p plpmtud_udp --example blast && ELIXIR_ERL_OPTIONS="+S 1" taskset -c 0 mix run bench/recv_rate.exs --reps #{reps} --ms #{window_ms} --recbuf #{recbuf}`
+- command: `cargo build --release -p plpmtud_udp --example blast --example recv_floor && ELIXIR_ERL_OPTIONS="+S 1" taskset -c 0 mix run bench/recv_rate.exs --reps #{reps} --ms #{window_ms} --recbuf #{recbuf}`
 - machine: #{os_family}/#{os_name}, #{System.schedulers_online()} scheduler(s) pinned to core 0, sender pinned to core 1, OTP #{System.otp_release()}
 - date: #{DateTime.utc_now() |> DateTime.to_iso8601()}
 - #{reps} repetitions per method, interleaved in random order; each floods
@@ -228,6 +279,7 @@ Active mode, as ratios to gen_udp `active: true`:
 #{row.("gen_udp active: true", "gen_udp active: true")}
 #{row.("PLPMTUD.Socket active: true", "gen_udp active: true")}
 #{row.("PLPMTUD.Socket active: true, batch: true", "gen_udp active: true")}
+#{row.(floor_name, "gen_udp active: true")}
 
 Passive mode, as ratios to `gen_udp:recv/3`:
 

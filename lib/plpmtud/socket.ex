@@ -47,7 +47,8 @@ defmodule PLPMTUD.Socket do
   datagrams still queued, the reader calls again instead (after the
   scheduler's other work), so a busy socket does not wait for the poll set
   between batches. While the controlling process has more than 8192
-  messages unread, the reader waits (1 ms at a time) and leaves datagrams
+  messages unread, the reader waits (yielding to it, then 1 ms at a time)
+  and leaves datagrams
   in the kernel's receive buffer, which drops the excess when full: the
   owner's mailbox stays bounded under a flood (gen_udp's would grow). ICMP errors are read from the error queue
   (`MSG_ERRQUEUE`) on the same fd when the poll set reports it in error,
@@ -182,13 +183,24 @@ defmodule PLPMTUD.Socket do
     end
   end
 
-  # Unread messages of the owner above which the reader waits 1 ms.
+  # Unread messages of the owner above which the reader waits.
   @owner_backlog 8192
 
-  defp backlog(owner) do
+  # Lets the owner run while its backlog is high: yields up to 64 times,
+  # then sleeps 1 ms at a time.
+  defp wait_for(owner, round) do
     case Process.info(owner, :message_queue_len) do
-      {:message_queue_len, n} -> n
-      nil -> 0
+      {:message_queue_len, n} when n > @owner_backlog ->
+        if round < 64 do
+          :erlang.yield()
+        else
+          Process.sleep(1)
+        end
+
+        wait_for(owner, round + 1)
+
+      _ ->
+        :ok
     end
   end
 
@@ -204,12 +216,12 @@ defmodule PLPMTUD.Socket do
       # then takes the excess (and drops it when full), not the owner's
       # mailbox, whose garbage collection would slow the owner further.
       {:more, owner} ->
-        pause = if backlog(owner) > @owner_backlog, do: 1, else: 0
+        wait_for(owner, 0)
 
         receive do
           {:select, _resource, _ref, :ready_error} -> Native.socket_ready(socket, :ready_error)
         after
-          pause -> :ok
+          0 -> :ok
         end
 
         ready(socket, :ready_input)
