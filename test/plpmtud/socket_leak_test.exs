@@ -45,4 +45,16 @@ defmodule PLPMTUD.SocketLeakTest do
     assert %{closed: true} = Socket.stats(socket)
     assert fds.() == before
   end
+
+  test "a socket whose reader process is killed closes (and frees its descriptor)" do
+    fds = fn -> length(File.ls!("/proc/self/fd")) end
+    before = fds.()
+    known = MapSet.new(Process.list())
+    {:ok, socket} = Socket.open(0, ip: @lo4)
+    [reader] = Enum.reject(Process.list(), &MapSet.member?(known, &1))
+    Process.exit(reader, :kill)
+    Process.sleep(50)
+    assert %{closed: true} = Socket.stats(socket)
+    assert fds.() == before
+  end
 end

@@ -37,8 +37,12 @@ pub struct SocketResource {
 impl Resource for SocketResource {
     const IMPLEMENTS_DOWN: bool = true;
 
+    /// The owner's exit closes the socket, and so does the reader's (a
+    /// socket nobody reads for would stay open without delivering).
     fn down<'a>(&'a self, env: Env<'a>, pid: LocalPid, _monitor: Monitor) {
-        if self.owner.lock().0 == pid {
+        let owner_died = self.owner.lock().0 == pid;
+        let reader_died = *self.reader.lock() == Some(pid);
+        if owner_died || reader_died {
             self.close(env);
         }
     }
@@ -402,6 +406,11 @@ fn socket_start<'a>(env: Env<'a>, s: Handle, reader: LocalPid) -> Term<'a> {
             return (atoms::error(), atoms::einval()).encode(env);
         }
         *current = Some(reader);
+    }
+    if s.monitor(Some(env), &reader).is_none() {
+        // The reader is already gone.
+        s.close(env);
+        return error_reason(env, SocketError::Closed);
     }
     s.arm(env, Interest::Error);
     if s.endpoint.wants_input() {
