@@ -62,6 +62,8 @@ rustler::atoms! {
     plpmtud_closed,
     ready_input,
     ready_error,
+    undefined,
+    emfile,
 }
 
 /// The atom for a name the core gives at run time (a counter, a layer, an

@@ -11,9 +11,9 @@
 use parking_lot::Mutex;
 use plpmtud_udp::DfSocket;
 use rustler::sys::{
-    c_int, c_void, enif_alloc_resource, enif_make_atom_len, enif_open_resource_type_x,
-    enif_release_resource, enif_select, ErlNifEnv, ErlNifEvent, ErlNifResourceDtor,
-    ErlNifResourceFlags, ErlNifResourceStop, ErlNifResourceType, ErlNifResourceTypeInit,
+    c_int, c_void, enif_alloc_resource, enif_open_resource_type_x, enif_release_resource,
+    enif_select, ErlNifEnv, ErlNifEvent, ErlNifResourceDtor, ErlNifResourceFlags,
+    ErlNifResourceStop, ErlNifResourceType, ErlNifResourceTypeInit,
 };
 use rustler::{Env, LocalPid};
 use std::ptr::NonNull;
@@ -167,8 +167,7 @@ impl Select {
             Interest::Input => SELECT_READ,
             Interest::Error => SELECT_ERROR,
         };
-        // SAFETY: the env is the caller's; the atom text is valid ASCII.
-        let undefined = unsafe { enif_make_atom_len(env.as_c_arg(), c"undefined".as_ptr(), 9) };
+        let undefined = crate::atoms::undefined().to_term(env).as_c_arg();
         // SAFETY: `obj` is our live select resource; its fd stays open while
         // `state.socket` holds the socket, which only `stop` (or `stop`
         // below, under this lock) takes; `stopped` is checked under the
@@ -199,8 +198,7 @@ impl Select {
         if state.socket.is_none() {
             return;
         }
-        // SAFETY: the env is the caller's; the atom text is valid ASCII.
-        let undefined = unsafe { enif_make_atom_len(env.as_c_arg(), c"undefined".as_ptr(), 9) };
+        let undefined = crate::atoms::undefined().to_term(env).as_c_arg();
         drop(state);
         // Cancel a pending error select first: OTP 25's STOP leaves the
         // reference an ERROR select holds on the object (every stopped

@@ -62,11 +62,11 @@ impl SocketResource {
         true
     }
 
-    /// Asks for the next readiness the socket's mode needs.
-    fn arm(&self, env: Env<'_>, interest: Interest) {
-        if let Some(reader) = *self.reader.lock() {
-            self.select.arm(env, &reader, interest);
-        }
+    /// Asks for the next readiness the socket's mode needs; false when
+    /// there is no reader or the poll set refused.
+    fn arm(&self, env: Env<'_>, interest: Interest) -> bool {
+        let reader = *self.reader.lock();
+        reader.is_some_and(|reader| self.select.arm(env, &reader, interest))
     }
 }
 
@@ -205,7 +205,11 @@ fn delivery_message<'a>(env: Env<'a>, socket: &Handle, d: &Delivery<'_>) -> Term
 }
 
 fn new_handle(env: Env<'_>, endpoint: Endpoint, batch: bool) -> Result<Handle, SocketError> {
-    let select = Select::new(endpoint.socket()?).ok_or(SocketError::Os(libc_enomem()))?;
+    // `None` only if the select resource type failed to load (then the NIF
+    // would not have loaded either).
+    let select = Select::new(endpoint.socket()?).ok_or(SocketError::Unsupported(
+        "enif_select: no select resource type",
+    ))?;
     let owner = env.pid();
     let handle = ResourceArc::new(SocketResource {
         endpoint,
@@ -217,10 +221,6 @@ fn new_handle(env: Env<'_>, endpoint: Endpoint, batch: bool) -> Result<Handle, S
     let monitor = handle.monitor(Some(env), &owner);
     handle.owner.lock().1 = monitor;
     Ok(handle)
-}
-
-fn libc_enomem() -> i32 {
-    12
 }
 
 /// Opens a socket owned by the caller: `{:ok, socket}` or `{:error, reason}`.
@@ -412,7 +412,12 @@ fn socket_start<'a>(env: Env<'a>, s: Handle, reader: LocalPid) -> Term<'a> {
         s.close(env);
         return error_reason(env, SocketError::Closed);
     }
-    s.arm(env, Interest::Error);
+    if !s.arm(env, Interest::Error) {
+        // The poll set refused the fd (one above the emulator's limit of
+        // descriptors): nothing would ever be delivered.
+        s.close(env);
+        return (atoms::error(), atoms::emfile()).encode(env);
+    }
     if s.endpoint.wants_input() {
         s.arm(env, Interest::Input);
     }
