@@ -293,8 +293,8 @@ readiness its reader process reads up to 32 datagrams per `recvmmsg` (at
 most 128 per readiness) into one binary and sends the owner one message
 per datagram (sub-binaries), or one `{:plpmtud_udp_batch, s, list}` per
 `recvmmsg` with `batch: true`. `recv/2` reads a queued datagram on the
-caller's scheduler and only waits on a dirty IO scheduler when none is
-queued.
+caller's scheduler; when none is queued the caller waits in `receive`
+until the socket's reader, woken by the poll set, tells it to read.
 """
 
 File.mkdir_p!("bench/results")

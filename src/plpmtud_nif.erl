@@ -35,7 +35,7 @@
          reassembler_push/3, reassembler_stats/1, overhead_of/1, standard_mtus/0,
          tcp_set_mss/2, socket_open/11, socket_start/2, socket_ready/2, socket_recv_nowait/1, rate_limiter_new/2, rate_limiter_allow/3,
          wire_probe/3, wire_ack/2, wire_parse/1, socket_attach/3, socket_send/2,
-         socket_send_to/4, socket_send_batch/3, socket_recv/2, socket_set_active/2,
+         socket_send_to/4, socket_send_batch/3, socket_recv_wait/1, socket_recv_cancel/1, socket_set_active/2,
          socket_controlling_process/2, socket_close/1, socket_set_gso/2,
          socket_path_mtu/1, socket_df/1, socket_set_df/2, socket_sockname/1,
          socket_peername/1, socket_stats/1]).
@@ -175,7 +175,8 @@ socket_attach(_Fd, _Df, _RecvErrors) -> erlang:nif_error(not_loaded_reason()).
 socket_send(_Socket, _Data) -> erlang:nif_error(not_loaded_reason()).
 socket_send_to(_Socket, _Ip, _Port, _Data) -> erlang:nif_error(not_loaded_reason()).
 socket_send_batch(_Socket, _Datagrams, _Dest) -> erlang:nif_error(not_loaded_reason()).
-socket_recv(_Socket, _Timeout) -> erlang:nif_error(not_loaded_reason()).
+socket_recv_wait(_Socket) -> erlang:nif_error(not_loaded_reason()).
+socket_recv_cancel(_Socket) -> erlang:nif_error(not_loaded_reason()).
 socket_set_active(_Socket, _Active) -> erlang:nif_error(not_loaded_reason()).
 socket_controlling_process(_Socket, _Pid) -> erlang:nif_error(not_loaded_reason()).
 socket_close(_Socket) -> erlang:nif_error(not_loaded_reason()).

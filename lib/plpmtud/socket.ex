@@ -54,8 +54,10 @@ defmodule PLPMTUD.Socket do
   (`MSG_ERRQUEUE`) on the same fd when the poll set reports it in error,
   in every active mode. `close/1` takes the fd out of the poll set and
   closes it at once (in the resource's `stop` callback); the reader then
-  ends. `recv/2` first tries a non-blocking read on the caller's scheduler
-  and waits on a dirty IO scheduler only when nothing is queued.
+  ends. `recv/2` reads a queued datagram at once on the caller's
+  scheduler; when none is queued the caller waits in `receive` until the
+  reader, woken by the poll set, tells it to read (no dirty scheduler is
+  held, so any number of processes may wait in `recv/2`).
 
   Errors are gen_udp's: POSIX atoms (`:econnrefused`, ...), `:eagain` when
   the send buffer is full, `:closed`, and `{:emsgsize, mtu}` where `mtu` is
@@ -409,21 +411,76 @@ defmodule PLPMTUD.Socket do
 
   @doc """
   Receives one datagram on a passive (`active: false`) socket: a queued
-  one at once, else waiting at most `timeout` ms on a dirty IO scheduler. `{:error, :timeout}` when none
+  one at once, else waiting at most `timeout` ms in `receive` (no
+  scheduler or thread is held: the socket's reader wakes the caller when
+  the poll set reports it readable). `{:error, :timeout}` when none
   came; `{:error, :closed}` when the socket is closed meanwhile;
   `{:error, :einval}` on an active socket, as gen_udp.
   """
   @spec recv(t(), timeout()) ::
           {:ok, {ip(), :inet.port_number(), binary()}} | {:error, reason()}
   def recv(socket, timeout \\ :infinity) do
-    unless timeout == :infinity or (is_integer(timeout) and timeout >= 0),
-      do: raise(ArgumentError, "timeout must be a non-negative integer or :infinity")
+    deadline =
+      case timeout do
+        :infinity ->
+          :infinity
 
+        ms when is_integer(ms) and ms >= 0 ->
+          System.monotonic_time(:millisecond) + ms
+
+        _ ->
+          raise ArgumentError, "timeout must be a non-negative integer or :infinity"
+      end
+
+    recv_until(socket, deadline)
+  end
+
+  defp recv_until(socket, deadline) do
     case Native.socket_recv_nowait(socket) do
-      {:error, :eagain} -> Native.socket_recv(socket, timeout)
+      {:error, :eagain} -> wait_readable(socket, deadline)
       result -> result
     end
   end
+
+  # Waits for the reader's `{:plpmtud_recv_ready, id}` (sent when the socket
+  # is readable, closes or turns active), then reads again.
+  defp wait_readable(socket, deadline) do
+    case time_left(deadline) do
+      0 ->
+        {:error, :timeout}
+
+      left ->
+        case Native.socket_recv_wait(socket) do
+          {:ok, id} ->
+            receive do
+              {:plpmtud_recv_ready, ^id} -> recv_until(socket, deadline)
+            after
+              left -> give_up(socket, id)
+            end
+
+          error ->
+            error
+        end
+    end
+  end
+
+  # Timed out: unregister, and read once if a wake-up came meanwhile.
+  defp give_up(socket, id) do
+    :ok = Native.socket_recv_cancel(socket)
+
+    receive do
+      {:plpmtud_recv_ready, ^id} ->
+        case Native.socket_recv_nowait(socket) do
+          {:error, :eagain} -> {:error, :timeout}
+          result -> result
+        end
+    after
+      0 -> {:error, :timeout}
+    end
+  end
+
+  defp time_left(:infinity), do: :infinity
+  defp time_left(deadline), do: max(deadline - System.monotonic_time(:millisecond), 0)
 
   @doc """
   Turns UDP GSO for `send_batch/3` on or off. Returns `{:ok, enabled}`: GSO

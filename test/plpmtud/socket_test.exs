@@ -78,6 +78,39 @@ defmodule PLPMTUD.SocketTest do
     assert {:error, :closed} = Task.await(task, 1000)
   end
 
+  test "processes waiting in recv/2 hold no scheduler: file I/O goes on, and all receive" do
+    sockets = for _ <- 1..40, do: open!(@lo4, active: false)
+
+    waiters = for socket <- sockets, do: Task.async(fn -> Socket.recv(socket, :infinity) end)
+
+    Process.sleep(50)
+    # prim_file runs on the 10 dirty IO schedulers, which 40 waiting recvs
+    # would all hold if they blocked there.
+    reader = Task.async(fn -> File.read!("/proc/self/stat") end)
+    assert {:ok, _} = Task.yield(reader, 1_000)
+    client = open!(@lo4)
+    for socket <- sockets, do: Socket.send_to(client, @lo4, port!(socket), "hi")
+    assert Enum.all?(Task.await_many(waiters, 2_000), &match?({:ok, {_, _, "hi"}}, &1))
+  end
+
+  test "two processes waiting in recv/2 on one socket get one datagram each" do
+    server = open!(@lo4, active: false)
+    client = open!(@lo4)
+    waiters = for _ <- 1..2, do: Task.async(fn -> Socket.recv(server, 2_000) end)
+    Process.sleep(50)
+    for data <- ["a", "b"], do: Socket.send_to(client, @lo4, port!(server), data)
+    got = for {:ok, {_, _, data}} <- Task.await_many(waiters, 3_000), do: data
+    assert Enum.sort(got) == ["a", "b"]
+  end
+
+  test "a recv/2 waiting when the socket turns active returns einval" do
+    server = open!(@lo4, active: false)
+    waiter = Task.async(fn -> Socket.recv(server, :infinity) end)
+    Process.sleep(50)
+    assert :ok = Socket.set_active(server, true)
+    assert {:error, :einval} = Task.await(waiter, 1_000)
+  end
+
   test "recv on an active socket is einval, as gen_udp's" do
     socket = open!(@lo4)
     {:ok, udp} = :gen_udp.open(0, active: true)

@@ -63,6 +63,7 @@ rustler::atoms! {
     ready_input,
     ready_error,
     undefined,
+    plpmtud_recv_ready,
     emfile,
 }
 

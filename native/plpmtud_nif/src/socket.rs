@@ -20,7 +20,11 @@ use rustler::{
     Term,
 };
 use std::cell::RefCell;
+use std::collections::VecDeque;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+
+/// EINVAL, as gen_udp's `recv` on an active socket.
+const EINVAL: i32 = 22;
 
 /// A socket owned by one controlling process, closed when that process exits.
 pub struct SocketResource {
@@ -28,6 +32,10 @@ pub struct SocketResource {
     owner: Mutex<(LocalPid, Option<Monitor>)>,
     /// The reader process that gets the select messages.
     reader: Mutex<Option<LocalPid>>,
+    /// Processes waiting in `recv/2` for a datagram, first come first woken.
+    waiters: Mutex<VecDeque<LocalPid>>,
+    /// Names the socket in `{:plpmtud_recv_ready, id}`.
+    id: u64,
     select: Select,
     /// Deliver `{:plpmtud_udp_batch, s, [{ip, port, data}]}` per readiness.
     batch: bool,
@@ -59,7 +67,25 @@ impl SocketResource {
         if let Some(reader) = self.reader.lock().take() {
             let _ = env.send(&reader, atoms::plpmtud_closed());
         }
+        self.wake_waiters(env, usize::MAX);
         true
+    }
+
+    /// Sends `{:plpmtud_recv_ready, socket}` to up to `n` processes waiting
+    /// in `recv/2` (they then try to read); true if any waits on.
+    fn wake_waiters(&self, env: Env<'_>, n: usize) -> bool {
+        let woken: Vec<LocalPid> = {
+            let mut waiters = self.waiters.lock();
+            let n = n.min(waiters.len());
+            waiters.drain(..n).collect()
+        };
+        if !woken.is_empty() {
+            let message = (atoms::plpmtud_recv_ready(), self.id).encode(env);
+            for pid in woken {
+                let _ = env.send(&pid, message);
+            }
+        }
+        !self.waiters.lock().is_empty()
     }
 
     /// Asks for the next readiness the socket's mode needs; false when
@@ -204,6 +230,9 @@ fn delivery_message<'a>(env: Env<'a>, socket: &Handle, d: &Delivery<'_>) -> Term
     }
 }
 
+/// Socket ids, for the wake-up messages of `recv/2`.
+static NEXT_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+
 fn new_handle(env: Env<'_>, endpoint: Endpoint, batch: bool) -> Result<Handle, SocketError> {
     // `None` only if the select resource type failed to load (then the NIF
     // would not have loaded either).
@@ -215,6 +244,8 @@ fn new_handle(env: Env<'_>, endpoint: Endpoint, batch: bool) -> Result<Handle, S
         endpoint,
         owner: Mutex::new((owner, None)),
         reader: Mutex::new(None),
+        waiters: Mutex::new(VecDeque::new()),
+        id: NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
         select,
         batch,
     });
@@ -532,7 +563,13 @@ fn socket_ready<'a>(env: Env<'a>, s: Handle, event: Atom) -> Term<'a> {
                 }
             }
         });
-        if s.endpoint.wants_input() {
+        if !s.endpoint.wants_input() {
+            // Passive: the readiness was asked for by `recv/2` waiters.
+            // Wake one (it reads); ask again while others wait.
+            if s.wake_waiters(env, 1) {
+                s.arm(env, Interest::Input);
+            }
+        } else {
             if more {
                 // Still readable: the reader calls again after the
                 // scheduler's other work, without a round trip through
@@ -581,21 +618,40 @@ fn with_recv_buf<T>(f: impl FnOnce(&mut [u8]) -> T) -> T {
     })
 }
 
-/// Receives one datagram in passive mode; runs on a dirty IO scheduler.
-#[rustler::nif(schedule = "DirtyIo")]
-fn socket_recv<'a>(env: Env<'a>, s: Handle, timeout: Term<'a>) -> NifResult<Term<'a>> {
-    let timeout_ms = if matches!(timeout.decode::<Atom>(), Ok(a) if a == atoms::infinity()) {
-        None
-    } else {
-        Some(timeout.decode::<u32>()?)
-    };
-    let owner = s.owner.lock().0;
-    Ok(with_recv_buf(|buf| {
-        let got = s
-            .endpoint
-            .recv(buf, timeout_ms, |d| send_delivery(env, &s, &owner, &d));
-        recv_result(env, got, buf)
-    }))
+/// Registers the caller as waiting in `recv/2` for a datagram: when the
+/// socket is readable (or closes, or turns active) the caller gets
+/// `{:plpmtud_recv_ready, id}` and tries `socket_recv_nowait` again.
+/// `{:ok, id}`, `{:error, :closed}` or `{:error, :einval}` (active).
+#[rustler::nif]
+fn socket_recv_wait<'a>(env: Env<'a>, s: Handle) -> Term<'a> {
+    if s.endpoint.is_closed() {
+        return error_reason(env, SocketError::Closed);
+    }
+    if !s.endpoint.reads_data() || s.endpoint.active() != Active::Off {
+        return error_reason(env, SocketError::Os(EINVAL));
+    }
+    let me = env.pid();
+    {
+        let mut waiters = s.waiters.lock();
+        if !waiters.contains(&me) {
+            waiters.push_back(me);
+        }
+    }
+    s.arm(env, Interest::Input);
+    // Closed or made active meanwhile: nobody would wake us.
+    if s.endpoint.is_closed() || s.endpoint.active() != Active::Off {
+        s.wake_waiters(env, usize::MAX);
+    }
+    (atoms::ok(), s.id).encode(env)
+}
+
+/// Stops waiting (a `recv/2` that timed out): `:ok`. No wake-up for this
+/// registration is sent after it returns.
+#[rustler::nif]
+fn socket_recv_cancel(env: Env<'_>, s: Handle) -> Atom {
+    let me = env.pid();
+    s.waiters.lock().retain(|pid| *pid != me);
+    atoms::ok()
 }
 
 /// Changes the active mode: `:ok`, or `{:error, :closed}` as every other
@@ -607,6 +663,8 @@ fn socket_set_active<'a>(env: Env<'a>, s: Handle, active: Term<'a>) -> NifResult
         Ok(()) => {
             if s.endpoint.wants_input() {
                 s.arm(env, Interest::Input);
+                // Waiting `recv/2` calls now answer `{:error, :einval}`.
+                s.wake_waiters(env, usize::MAX);
             }
             atoms::ok().encode(env)
         }
