@@ -100,6 +100,33 @@ s3 = snapshot.("after close/1 of the active ones")
 passive = open_many.(count, active: false)
 s4 = snapshot.("+#{count} passive")
 received = recv_all.(passive)
+
+# A process waiting in recv/2 on each passive socket.
+parent = self()
+
+waiters =
+  for s <- passive do
+    spawn(fn -> send(parent, {:waited, Socket.recv(s, :infinity)}) end)
+  end
+
+s4w = snapshot.("+#{count} passive, a process waiting in recv/2 on each")
+{:ok, client} = Socket.open(0, ip: lo, active: false)
+
+for s <- passive do
+  {:ok, {_, port}} = Socket.sockname(s)
+  :ok = Socket.send_to(client, lo, port, "z")
+end
+
+woken =
+  Enum.count(waiters, fn _ ->
+    receive do
+      {:waited, {:ok, {_, _, "z"}}} -> true
+    after
+      2_000 -> false
+    end
+  end)
+
+Socket.close(client)
 Enum.each(passive, &Socket.close/1)
 fds_right_after_close2 = fds.()
 s5 = snapshot.("after close/1 of the passive ones")
@@ -114,7 +141,7 @@ g1 = snapshot.("reference: +#{count} gen_udp ports (active: true)")
 Enum.each(ports, &:gen_udp.close/1)
 g2 = snapshot.("reference: after gen_udp:close/1 of all")
 
-rows = [base, s1, s2, s2b, s3, s4, s5, g1, g2]
+rows = [base, s1, s2, s2b, s3, s4, s4w, s5, g1, g2]
 
 fmt_row = fn r ->
   "| #{r.label} | #{r.threads} | #{r.threads - base.threads} | #{r.fds} | #{r.fds - base.fds} | " <>
@@ -139,7 +166,9 @@ report = """
 
 - #{delivered} of #{count} active sockets delivered the datagram sent to each
   (`{:plpmtud_udp, ...}` to the owner); #{received} of #{count} passive sockets
-  returned theirs from `recv/2`.
+  returned theirs from `recv/2`; with #{count} processes waiting in
+  `recv/2` (one per passive socket, no thread or dirty scheduler held),
+  #{woken} of #{count} got the datagram then sent to their socket.
 - close/1 of #{count} active sockets took #{div(close_us, 1000)} ms; descriptors
   straight after the last close/1 (before any garbage collection):
   #{fds_right_after_close} (baseline #{base.fds}); after the passive ones:
