@@ -27,6 +27,7 @@ const SELECT_CANCEL: c_int = 1 << 3;
 const SELECT_ERROR: c_int = 1 << 5;
 const STOP_CALLED: c_int = 1 << 0;
 const STOP_SCHEDULED: c_int = 1 << 1;
+const SELECT_NOTSUP: c_int = 1 << 7;
 
 /// What to wait for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -182,7 +183,11 @@ impl Select {
                 undefined,
             )
         };
-        ret >= 0
+        // Without error events (poll sets other than Linux's epoll), an
+        // ERROR select is refused as unsupported: there is no error queue
+        // to read there either.
+        // Failures are INT_MIN | the ERL_NIF_SELECT_* bits.
+        ret >= 0 || (interest == Interest::Error && ret & SELECT_NOTSUP != 0)
     }
 
     /// Takes the fd out of the poll set for good. The `stop` callback (now

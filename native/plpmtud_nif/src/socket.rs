@@ -71,7 +71,7 @@ impl SocketResource {
         true
     }
 
-    /// Sends `{:plpmtud_recv_ready, socket}` to up to `n` processes waiting
+    /// Sends `{:plpmtud_recv_ready, id}` to up to `n` processes waiting
     /// in `recv/2` (they then try to read); true if any waits on.
     fn wake_waiters(&self, env: Env<'_>, n: usize) -> bool {
         let woken: Vec<LocalPid> = {
