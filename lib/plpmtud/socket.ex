@@ -189,17 +189,17 @@ defmodule PLPMTUD.Socket do
   @owner_backlog 8192
 
   # Lets the owner run while its backlog is high: yields up to 64 times,
-  # then sleeps 1 ms at a time.
+  # then waits 1 ms at a time; `:closed` when the socket closes meanwhile.
   defp wait_for(owner, round) do
     case Process.info(owner, :message_queue_len) do
       {:message_queue_len, n} when n > @owner_backlog ->
-        if round < 64 do
-          :erlang.yield()
-        else
-          Process.sleep(1)
-        end
+        if round < 64, do: :erlang.yield()
 
-        wait_for(owner, round + 1)
+        receive do
+          :plpmtud_closed -> :closed
+        after
+          if(round < 64, do: 0, else: 1) -> wait_for(owner, round + 1)
+        end
 
       _ ->
         :ok
@@ -218,15 +218,15 @@ defmodule PLPMTUD.Socket do
       # then takes the excess (and drops it when full), not the owner's
       # mailbox, whose garbage collection would slow the owner further.
       {:more, owner} ->
-        wait_for(owner, 0)
+        with :ok <- wait_for(owner, 0) do
+          receive do
+            {:select, _resource, _ref, :ready_error} -> Native.socket_ready(socket, :ready_error)
+          after
+            0 -> :ok
+          end
 
-        receive do
-          {:select, _resource, _ref, :ready_error} -> Native.socket_ready(socket, :ready_error)
-        after
-          0 -> :ok
+          ready(socket, :ready_input)
         end
-
-        ready(socket, :ready_input)
 
       :closed ->
         :ok
