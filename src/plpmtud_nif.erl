@@ -33,9 +33,9 @@
          cache_new/2, cache_lookup/3, cache_record/5, cache_remove/2, cache_group_mtu/3,
          cache_entries/2, cache_stats/1, fragment_split/3, reassembler_new/3,
          reassembler_push/3, reassembler_stats/1, overhead_of/1, standard_mtus/0,
-         tcp_set_mss/2, socket_open/9, rate_limiter_new/2, rate_limiter_allow/3,
+         tcp_set_mss/2, socket_open/11, socket_start/2, socket_ready/2, socket_recv_nowait/1, rate_limiter_new/2, rate_limiter_allow/3,
          wire_probe/3, wire_ack/2, wire_parse/1, socket_attach/3, socket_send/2,
-         socket_send_to/4, socket_send_batch/3, socket_recv/2, socket_set_active/2,
+         socket_send_to/4, socket_send_batch/3, socket_recv_wait/1, socket_recv_cancel/1, socket_set_active/2,
          socket_controlling_process/2, socket_close/1, socket_set_gso/2,
          socket_path_mtu/1, socket_df/1, socket_set_df/2, socket_sockname/1,
          socket_peername/1, socket_stats/1]).
@@ -162,7 +162,10 @@ reassembler_stats(_Reassembler) -> erlang:nif_error(not_loaded_reason()).
 overhead_of(_Layers) -> erlang:nif_error(not_loaded_reason()).
 standard_mtus() -> erlang:nif_error(not_loaded_reason()).
 tcp_set_mss(_Fd, _Mss) -> erlang:nif_error(not_loaded_reason()).
-socket_open(_Ip, _Port, _Connect, _Df, _Active, _RecvErrors, _Reuse, _Netns, _Icmp) -> erlang:nif_error(not_loaded_reason()).
+socket_open(_Ip, _Port, _Connect, _Df, _Active, _RecvErrors, _Reuse, _Netns, _Icmp, _Batch, _Recbuf) -> erlang:nif_error(not_loaded_reason()).
+socket_start(_Socket, _Reader) -> erlang:nif_error(not_loaded_reason()).
+socket_ready(_Socket, _Event) -> erlang:nif_error(not_loaded_reason()).
+socket_recv_nowait(_Socket) -> erlang:nif_error(not_loaded_reason()).
 rate_limiter_new(_PerSecond, _Burst) -> erlang:nif_error(not_loaded_reason()).
 rate_limiter_allow(_Limiter, _Now, _Ip) -> erlang:nif_error(not_loaded_reason()).
 wire_probe(_Nonce, _IpSize, _PayloadLen) -> erlang:nif_error(not_loaded_reason()).
@@ -172,7 +175,8 @@ socket_attach(_Fd, _Df, _RecvErrors) -> erlang:nif_error(not_loaded_reason()).
 socket_send(_Socket, _Data) -> erlang:nif_error(not_loaded_reason()).
 socket_send_to(_Socket, _Ip, _Port, _Data) -> erlang:nif_error(not_loaded_reason()).
 socket_send_batch(_Socket, _Datagrams, _Dest) -> erlang:nif_error(not_loaded_reason()).
-socket_recv(_Socket, _Timeout) -> erlang:nif_error(not_loaded_reason()).
+socket_recv_wait(_Socket) -> erlang:nif_error(not_loaded_reason()).
+socket_recv_cancel(_Socket) -> erlang:nif_error(not_loaded_reason()).
 socket_set_active(_Socket, _Active) -> erlang:nif_error(not_loaded_reason()).
 socket_controlling_process(_Socket, _Pid) -> erlang:nif_error(not_loaded_reason()).
 socket_close(_Socket) -> erlang:nif_error(not_loaded_reason()).

@@ -12,6 +12,8 @@ defmodule PLPMTUD.Socket do
   Messages to the controlling process:
 
     * `{:plpmtud_udp, socket, ip, port, data}` - a datagram (active modes);
+    * `{:plpmtud_udp_batch, socket, [{ip, port, data}]}` - with `batch: true`,
+      the datagrams of one readiness (up to 128) in one message, in order;
     * `{:plpmtud_udp_passive, socket}` - an `active: n` count ran out;
     * `{:plpmtud_ptb, socket, %{mtu: m, offender: ip | nil, dest: {ip, port} | nil, quoted: binary}}`
       - an ICMP Fragmentation-Needed / Packet-Too-Big for one of our datagrams,
@@ -29,6 +31,33 @@ defmodule PLPMTUD.Socket do
   kernel's PMTU fail with `{:error, {:emsgsize, mtu}}`), `:want`, `:dont`
   (the kernel may fragment). On BSD/macOS only `:do` and `:dont` exist; the
   others return `{:error, :enotsup}`.
+
+  ## How it receives
+
+  No OS thread per socket, and one descriptor per socket: the socket's fd
+  waits in the BEAM's own poll set (`enif_select`), like OTP's `socket`
+  module. Its readiness messages (`{:select, resource, ref, :ready_input |
+  :ready_error}`) cannot go to the controlling process, whose mailbox this
+  module does not own, so each socket has a small reader process (a BEAM
+  process, a few hundred words, like a port). On readiness the reader
+  calls a NIF that reads up to 32 datagrams per `recvmmsg` and at most
+  128 per call (its time reported to the scheduler), sends the
+  gen_udp-shaped messages above straight to the controlling process and
+  asks for the next readiness; when the call stopped at its budget with
+  datagrams still queued, the reader calls again instead (after the
+  scheduler's other work), so a busy socket does not wait for the poll set
+  between batches. While the controlling process has more than 8192
+  messages unread, the reader waits (yielding to it, then 1 ms at a time)
+  and leaves datagrams
+  in the kernel's receive buffer, which drops the excess when full: the
+  owner's mailbox stays bounded under a flood (gen_udp's would grow). ICMP errors are read from the error queue
+  (`MSG_ERRQUEUE`) on the same fd when the poll set reports it in error,
+  in every active mode. `close/1` takes the fd out of the poll set and
+  closes it at once (in the resource's `stop` callback); the reader then
+  ends. `recv/2` reads a queued datagram at once on the caller's
+  scheduler; when none is queued the caller waits in `receive` until the
+  reader, woken by the poll set, tells it to read (no dirty scheduler is
+  held, so any number of processes may wait in `recv/2`).
 
   Errors are gen_udp's: POSIX atoms (`:econnrefused`, ...), `:eagain` when
   the send buffer is full, `:closed`, and `{:emsgsize, mtu}` where `mtu` is
@@ -69,7 +98,9 @@ defmodule PLPMTUD.Socket do
     recv_errors: true,
     reuse_address: false,
     netns: nil,
-    transport: :udp
+    transport: :udp,
+    batch: false,
+    recbuf: nil
   ]
 
   @doc """
@@ -93,8 +124,14 @@ defmodule PLPMTUD.Socket do
       the prober validates the answers itself. `path_mtu/1` reports the
       cached value in both modes. Shown in `test/plpmtud/df_mode_lab_test.exs`.
     * `:active` - `true` (default), `false`, `:once` or a count, as gen_udp
+    * `:batch` - `true` to receive `{:plpmtud_udp_batch, socket, [{ip, port,
+      data}]}`, the datagrams of one readiness in one message, instead of
+      one message per datagram (default `false`); for high-rate receivers.
+      `:once` and counts still count datagrams
     * `:recv_errors` - read ICMP errors from the error queue (default `true`)
     * `:reuse_address` - `SO_REUSEADDR` (default `false`)
+    * `:recbuf` - `SO_RCVBUF` in bytes, as gen_udp's `recbuf` (default: the
+      kernel's); a larger buffer loses fewer datagrams in bursts
     * `:transport` - `:udp` (default) or `:icmp_echo`: an unprivileged ping
       socket whose datagrams are ICMP echo messages (the kernel sets the
       identifier and checksum); allowed by the `net.ipv4.ping_group_range`
@@ -111,18 +148,94 @@ defmodule PLPMTUD.Socket do
     options = Keyword.validate!(options, @open_defaults)
     family = options[:family] || family_of(options[:ip]) || family_of(options[:connect]) || :inet
 
-    with {:ok, connect} <- resolve_peer(options[:connect], family) do
-      Native.socket_open(
-        options[:ip] || any_address(family),
-        port,
-        connect,
-        options[:df],
-        options[:active],
-        options[:recv_errors],
-        options[:reuse_address],
-        netns_path(options[:netns]),
-        icmp?(options[:transport])
-      )
+    with {:ok, connect} <- resolve_peer(options[:connect], family),
+         {:ok, socket} <-
+           Native.socket_open(
+             options[:ip] || any_address(family),
+             port,
+             connect,
+             options[:df],
+             options[:active],
+             options[:recv_errors],
+             options[:reuse_address],
+             netns_path(options[:netns]),
+             icmp?(options[:transport]),
+             options[:batch] == true,
+             options[:recbuf]
+           ) do
+      start_reader(socket)
+    end
+  end
+
+  # The reader process: gets the socket's select messages and lets the NIF
+  # read and deliver; ends when the socket closes.
+  defp start_reader(socket) do
+    reader = spawn(fn -> read_loop(socket) end)
+
+    case Native.socket_start(socket, reader) do
+      :ok -> {:ok, socket}
+      {:error, _} = error -> error
+    end
+  end
+
+  # An idle reader hibernates after a second (its heap shrinks to a few
+  # words: 10 000 quiet sockets then cost about 1 KB each less).
+  @doc false
+  @spec read_loop(t()) :: :ok | :closed
+  def read_loop(socket) do
+    receive do
+      {:select, _resource, _ref, event} -> ready(socket, event)
+      :plpmtud_closed -> :ok
+    after
+      1_000 -> :erlang.hibernate(__MODULE__, :read_loop, [socket])
+    end
+  end
+
+  # Unread messages of the owner above which the reader waits.
+  @owner_backlog 8192
+
+  # Lets the owner run while its backlog is high: yields up to 64 times,
+  # then waits 1 ms at a time; `:closed` when the socket closes meanwhile.
+  defp wait_for(owner, round) do
+    case Process.info(owner, :message_queue_len) do
+      {:message_queue_len, n} when n > @owner_backlog ->
+        if round < 64, do: :erlang.yield()
+
+        receive do
+          :plpmtud_closed -> :closed
+        after
+          if(round < 64, do: 0, else: 1) -> wait_for(owner, round + 1)
+        end
+
+      _ ->
+        :ok
+    end
+  end
+
+  defp ready(socket, event) do
+    case Native.socket_ready(socket, event) do
+      :ok ->
+        read_loop(socket)
+
+      # Stopped at its budget with datagrams still queued: go on reading
+      # (the scheduler runs others in between), but take an error-queue
+      # readiness first so a flood cannot hold back a Packet-Too-Big, and
+      # wait while the owner has many messages unread: the kernel's buffer
+      # then takes the excess (and drops it when full), not the owner's
+      # mailbox, whose garbage collection would slow the owner further.
+      {:more, owner} ->
+        with :ok <- wait_for(owner, 0) do
+          receive do
+            {:select, _resource, _ref, :ready_error} -> Native.socket_ready(socket, :ready_error)
+          after
+            0 -> :ok
+          end
+
+          ready(socket, :ready_input)
+        end
+
+      :closed ->
+        :ok
     end
   end
 
@@ -191,14 +304,16 @@ defmodule PLPMTUD.Socket do
   the caller as `{:plpmtud_ptb, ...}`. Datagrams still go to gen_udp's owner.
 
   The fd stays owned by gen_udp: `close/1` never closes it, and it must
-  outlive the returned socket.
+  outlive the returned socket. The returned socket watches a duplicate of
+  the fd (one descriptor, closed by `close/1`).
   """
   @spec attach(port() | non_neg_integer(), keyword()) :: {:ok, t()} | {:error, reason()}
   def attach(gen_udp_or_fd, options \\ []) do
     options = Keyword.validate!(options, df: :probe, recv_errors: true)
 
-    with {:ok, fd} <- fd_of(gen_udp_or_fd) do
-      Native.socket_attach(fd, options[:df], options[:recv_errors])
+    with {:ok, fd} <- fd_of(gen_udp_or_fd),
+         {:ok, socket} <- Native.socket_attach(fd, options[:df], options[:recv_errors]) do
+      start_reader(socket)
     end
   end
 
@@ -301,14 +416,77 @@ defmodule PLPMTUD.Socket do
   end
 
   @doc """
-  Receives one datagram on a passive (`active: false`) socket, waiting at
-  most `timeout` ms on a dirty IO scheduler. `{:error, :timeout}` when none
+  Receives one datagram on a passive (`active: false`) socket: a queued
+  one at once, else waiting at most `timeout` ms in `receive` (no
+  scheduler or thread is held: the socket's reader wakes the caller when
+  the poll set reports it readable). `{:error, :timeout}` when none
   came; `{:error, :closed}` when the socket is closed meanwhile;
   `{:error, :einval}` on an active socket, as gen_udp.
   """
   @spec recv(t(), timeout()) ::
           {:ok, {ip(), :inet.port_number(), binary()}} | {:error, reason()}
-  def recv(socket, timeout \\ :infinity), do: Native.socket_recv(socket, timeout)
+  def recv(socket, timeout \\ :infinity) do
+    deadline =
+      case timeout do
+        :infinity ->
+          :infinity
+
+        ms when is_integer(ms) and ms >= 0 ->
+          System.monotonic_time(:millisecond) + ms
+
+        _ ->
+          raise ArgumentError, "timeout must be a non-negative integer or :infinity"
+      end
+
+    recv_until(socket, deadline)
+  end
+
+  defp recv_until(socket, deadline) do
+    case Native.socket_recv_nowait(socket) do
+      {:error, :eagain} -> wait_readable(socket, deadline)
+      result -> result
+    end
+  end
+
+  # Waits for the reader's `{:plpmtud_recv_ready, id}` (sent when the socket
+  # is readable, closes or turns active), then reads again.
+  defp wait_readable(socket, deadline) do
+    case time_left(deadline) do
+      0 ->
+        {:error, :timeout}
+
+      left ->
+        case Native.socket_recv_wait(socket) do
+          {:ok, id} ->
+            receive do
+              {:plpmtud_recv_ready, ^id} -> recv_until(socket, deadline)
+            after
+              left -> give_up(socket, id)
+            end
+
+          error ->
+            error
+        end
+    end
+  end
+
+  # Timed out: unregister, and read once if a wake-up came meanwhile.
+  defp give_up(socket, id) do
+    :ok = Native.socket_recv_cancel(socket)
+
+    receive do
+      {:plpmtud_recv_ready, ^id} ->
+        case Native.socket_recv_nowait(socket) do
+          {:error, :eagain} -> {:error, :timeout}
+          result -> result
+        end
+    after
+      0 -> {:error, :timeout}
+    end
+  end
+
+  defp time_left(:infinity), do: :infinity
+  defp time_left(deadline), do: max(deadline - System.monotonic_time(:millisecond), 0)
 
   @doc """
   Turns UDP GSO for `send_batch/3` on or off. Returns `{:ok, enabled}`: GSO

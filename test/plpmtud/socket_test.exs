@@ -78,6 +78,39 @@ defmodule PLPMTUD.SocketTest do
     assert {:error, :closed} = Task.await(task, 1000)
   end
 
+  test "processes waiting in recv/2 hold no scheduler: file I/O goes on, and all receive" do
+    sockets = for _ <- 1..40, do: open!(@lo4, active: false)
+
+    waiters = for socket <- sockets, do: Task.async(fn -> Socket.recv(socket, :infinity) end)
+
+    Process.sleep(50)
+    # prim_file runs on the 10 dirty IO schedulers, which 40 waiting recvs
+    # would all hold if they blocked there.
+    reader = Task.async(fn -> File.read!("/proc/self/stat") end)
+    assert {:ok, _} = Task.yield(reader, 1_000)
+    client = open!(@lo4)
+    for socket <- sockets, do: Socket.send_to(client, @lo4, port!(socket), "hi")
+    assert Enum.all?(Task.await_many(waiters, 2_000), &match?({:ok, {_, _, "hi"}}, &1))
+  end
+
+  test "two processes waiting in recv/2 on one socket get one datagram each" do
+    server = open!(@lo4, active: false)
+    client = open!(@lo4)
+    waiters = for _ <- 1..2, do: Task.async(fn -> Socket.recv(server, 2_000) end)
+    Process.sleep(50)
+    for data <- ["a", "b"], do: Socket.send_to(client, @lo4, port!(server), data)
+    got = for {:ok, {_, _, data}} <- Task.await_many(waiters, 3_000), do: data
+    assert Enum.sort(got) == ["a", "b"]
+  end
+
+  test "a recv/2 waiting when the socket turns active returns einval" do
+    server = open!(@lo4, active: false)
+    waiter = Task.async(fn -> Socket.recv(server, :infinity) end)
+    Process.sleep(50)
+    assert :ok = Socket.set_active(server, true)
+    assert {:error, :einval} = Task.await(waiter, 1_000)
+  end
+
   test "recv on an active socket is einval, as gen_udp's" do
     socket = open!(@lo4)
     {:ok, udp} = :gen_udp.open(0, active: true)
@@ -291,6 +324,64 @@ defmodule PLPMTUD.SocketTest do
     assert_raise ArgumentError, fn -> Socket.close(prober) end
     assert {:error, :enotconn} = Socket.send(socket, "x") |> normalize_notconn()
     assert :ok = Socket.send_to(socket, @lo4, 9, "still works")
+  end
+
+  test "batch: true delivers the datagrams of a readiness in one message, in order" do
+    server = open!(@lo4, batch: true)
+    client = open!(@lo4)
+    datagrams = for i <- 1..40, do: <<i::32, 0::size(1000)-unit(8)>>
+    assert {:ok, 40} = Socket.send_batch(client, datagrams, {@lo4, port!(server)})
+    client_port = port!(client)
+    received = receive_batches(server, [])
+
+    assert Enum.map(received, fn {@lo4, ^client_port, <<i::32, _::binary>>} -> i end) ==
+             Enum.to_list(1..40)
+  end
+
+  defp receive_batches(socket, acc) do
+    receive do
+      {:plpmtud_udp_batch, ^socket, items} when items != [] ->
+        receive_batches(socket, acc ++ items)
+    after
+      300 -> acc
+    end
+  end
+
+  test "active: n counts datagrams across recvmmsg batches" do
+    server = open!(@lo4, active: 5)
+    client = open!(@lo4)
+    datagrams = for i <- 1..8, do: <<i>>
+    assert {:ok, 8} = Socket.send_batch(client, datagrams, {@lo4, port!(server)})
+    for i <- 1..5, do: assert_receive({:plpmtud_udp, ^server, _, _, <<^i>>}, 2000)
+    assert_receive {:plpmtud_udp_passive, ^server}, 2000
+    refute_receive {:plpmtud_udp, ^server, _, _, _}, 100
+    for i <- 6..8, do: assert({:ok, {_, _, <<^i>>}} = Socket.recv(server, 1000))
+  end
+
+  test "close while datagrams are arriving releases the socket and stops delivery" do
+    for _ <- 1..20 do
+      server = open!(@lo4)
+      client = open!(@lo4)
+      port = port!(server)
+      sender = Task.async(fn -> for _ <- 1..200, do: Socket.send_to(client, @lo4, port, "x") end)
+      Process.sleep(1)
+      assert :ok = Socket.close(server)
+      Task.await(sender)
+      assert %{closed: true} = Socket.stats(server)
+      flush_datagrams(server)
+      refute_receive {:plpmtud_udp, ^server, _, _, _}, 20
+      # The port is free again.
+      assert {:ok, again} = Socket.open(port, ip: @lo4)
+      Socket.close(again)
+    end
+  end
+
+  defp flush_datagrams(socket) do
+    receive do
+      {:plpmtud_udp, ^socket, _, _, _} -> flush_datagrams(socket)
+    after
+      0 -> :ok
+    end
   end
 
   defp normalize_notconn({:error, reason}) when reason in [:enotconn, :edestaddrreq],

@@ -58,6 +58,13 @@ rustler::atoms! {
     quoted,
     ack,
     more,
+    plpmtud_udp_batch,
+    plpmtud_closed,
+    ready_input,
+    ready_error,
+    undefined,
+    plpmtud_recv_ready,
+    emfile,
 }
 
 /// The atom for a name the core gives at run time (a counter, a layer, an

@@ -11,6 +11,7 @@ mod list;
 mod overhead;
 mod prober;
 mod rate_limit;
+mod select;
 mod socket;
 mod wire;
 
@@ -20,4 +21,8 @@ fn core_version() -> &'static str {
     env!("CARGO_PKG_VERSION")
 }
 
-rustler::init!("plpmtud_nif");
+fn load(env: rustler::Env<'_>, _info: rustler::Term<'_>) -> bool {
+    select::load(env)
+}
+
+rustler::init!("plpmtud_nif", load = load);

@@ -1,31 +1,98 @@
-//! The DF socket as a resource: conversion between terms and the core's
+//! The DF socket as a resource: conversion between terms and the
 //! `Endpoint`, delivery of datagrams and Packet-Too-Big reports to the
 //! controlling process, and error mapping.
+//!
+//! No thread per socket: the fd waits in the BEAM's own poll set
+//! (`enif_select`, see [`crate::select`]). The readiness messages go to a
+//! small reader process per socket (spawned by `PLPMTUD.Socket.open/2`),
+//! which calls [`socket_ready`]; that reads a bounded batch with `recvmmsg`,
+//! sends gen_udp-shaped messages to the controlling process, and asks for
+//! the next readiness.
 
 use crate::error::NifError;
+use crate::select::{Interest, Select};
 use crate::{atoms, encode, list};
 use parking_lot::Mutex;
 use plpmtud_udp::endpoint::{Active, Delivery, Endpoint};
-use plpmtud_udp::{errno_name, DfPolicy, DfSocket, OpenOptions, SocketError, Transport};
+use plpmtud_udp::{errno_name, DfPolicy, DfSocket, OpenOptions, RecvBatch, SocketError, Transport};
 use rustler::{
-    Atom, Binary, Encoder, Env, LocalPid, Monitor, NifResult, OwnedEnv, Resource, ResourceArc, Term,
+    Atom, Binary, Encoder, Env, LocalPid, Monitor, NifResult, OwnedBinary, Resource, ResourceArc,
+    Term,
 };
+use std::cell::RefCell;
+use std::collections::VecDeque;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+
+/// EINVAL, as gen_udp's `recv` on an active socket.
+const EINVAL: i32 = 22;
 
 /// A socket owned by one controlling process, closed when that process exits.
 pub struct SocketResource {
     endpoint: Endpoint,
     owner: Mutex<(LocalPid, Option<Monitor>)>,
+    /// The reader process that gets the select messages.
+    reader: Mutex<Option<LocalPid>>,
+    /// Processes waiting in `recv/2` for a datagram, first come first woken.
+    waiters: Mutex<VecDeque<LocalPid>>,
+    /// Names the socket in `{:plpmtud_recv_ready, id}`.
+    id: u64,
+    select: Select,
+    /// Deliver `{:plpmtud_udp_batch, s, [{ip, port, data}]}` per readiness.
+    batch: bool,
 }
 
 #[rustler::resource_impl]
 impl Resource for SocketResource {
     const IMPLEMENTS_DOWN: bool = true;
 
-    fn down<'a>(&'a self, _env: Env<'a>, pid: LocalPid, _monitor: Monitor) {
-        if self.owner.lock().0 == pid {
-            self.endpoint.close();
+    /// The owner's exit closes the socket, and so does the reader's (a
+    /// socket nobody reads for would stay open without delivering).
+    fn down<'a>(&'a self, env: Env<'a>, pid: LocalPid, _monitor: Monitor) {
+        let owner_died = self.owner.lock().0 == pid;
+        let reader_died = *self.reader.lock() == Some(pid);
+        if owner_died || reader_died {
+            self.close(env);
         }
+    }
+}
+
+impl SocketResource {
+    /// Closes the endpoint, takes the fd out of the poll set (its `stop`
+    /// callback lets the fd close) and ends the reader process.
+    fn close(&self, env: Env<'_>) -> bool {
+        if !self.endpoint.close() {
+            return false;
+        }
+        self.select.stop(env);
+        if let Some(reader) = self.reader.lock().take() {
+            let _ = env.send(&reader, atoms::plpmtud_closed());
+        }
+        self.wake_waiters(env, usize::MAX);
+        true
+    }
+
+    /// Sends `{:plpmtud_recv_ready, id}` to up to `n` processes waiting
+    /// in `recv/2` (they then try to read); true if any waits on.
+    fn wake_waiters(&self, env: Env<'_>, n: usize) -> bool {
+        let woken: Vec<LocalPid> = {
+            let mut waiters = self.waiters.lock();
+            let n = n.min(waiters.len());
+            waiters.drain(..n).collect()
+        };
+        if !woken.is_empty() {
+            let message = (atoms::plpmtud_recv_ready(), self.id).encode(env);
+            for pid in woken {
+                let _ = env.send(&pid, message);
+            }
+        }
+        !self.waiters.lock().is_empty()
+    }
+
+    /// Asks for the next readiness the socket's mode needs; false when
+    /// there is no reader or the poll set refused.
+    fn arm(&self, env: Env<'_>, interest: Interest) -> bool {
+        let reader = *self.reader.lock();
+        reader.is_some_and(|reader| self.select.arm(env, &reader, interest))
     }
 }
 
@@ -163,27 +230,28 @@ fn delivery_message<'a>(env: Env<'a>, socket: &Handle, d: &Delivery<'_>) -> Term
     }
 }
 
-fn start_reader(handle: &Handle, active: Active, read_data: bool) -> Result<(), SocketError> {
-    let socket = handle.clone();
-    let mut env = OwnedEnv::new();
-    handle
-        .endpoint
-        .start_reader(active, read_data, move |delivery| {
-            let owner = socket.owner.lock().0;
-            env.send_and_clear(&owner, |env| delivery_message(env, &socket, &delivery))
-                .is_ok()
-        })
-}
+/// Socket ids, for the wake-up messages of `recv/2`.
+static NEXT_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
 
-fn new_handle(env: Env<'_>, endpoint: Endpoint) -> Handle {
+fn new_handle(env: Env<'_>, endpoint: Endpoint, batch: bool) -> Result<Handle, SocketError> {
+    // `None` only if the select resource type failed to load (then the NIF
+    // would not have loaded either).
+    let select = Select::new(endpoint.socket()?).ok_or(SocketError::Unsupported(
+        "enif_select: no select resource type",
+    ))?;
     let owner = env.pid();
     let handle = ResourceArc::new(SocketResource {
         endpoint,
         owner: Mutex::new((owner, None)),
+        reader: Mutex::new(None),
+        waiters: Mutex::new(VecDeque::new()),
+        id: NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+        select,
+        batch,
     });
     let monitor = handle.monitor(Some(env), &owner);
     handle.owner.lock().1 = monitor;
-    handle
+    Ok(handle)
 }
 
 /// Opens a socket owned by the caller: `{:ok, socket}` or `{:error, reason}`.
@@ -200,6 +268,8 @@ fn socket_open<'a>(
     reuse_address: bool,
     netns: Option<String>,
     icmp: bool,
+    batch: bool,
+    recbuf: Option<u32>,
 ) -> NifResult<Term<'a>> {
     let connect = match connect {
         Some((ip, port)) => Some(decode_addr(ip, port)?),
@@ -211,6 +281,7 @@ fn socket_open<'a>(
         df: decode_df(df)?,
         recv_errors,
         reuse_address,
+        recv_buffer: recbuf.map(|b| b as usize),
         transport: if icmp {
             Transport::IcmpEcho
         } else {
@@ -222,15 +293,13 @@ fn socket_open<'a>(
         Some(path) => DfSocket::open_in_netns(&options, std::path::Path::new(&path)),
         None => DfSocket::open(&options),
     };
-    let opened = socket.and_then(Endpoint::new).and_then(|endpoint| {
-        let handle = new_handle(env, endpoint);
-        start_reader(&handle, active, true)?;
-        Ok(handle)
-    });
+    let opened =
+        socket.and_then(|socket| new_handle(env, Endpoint::new(socket, active, true), batch));
     Ok(ok_or_error(env, opened))
 }
 
-/// Wraps the fd of an existing UDP socket (not owned: never closed here).
+/// Wraps the fd of an existing UDP socket: a duplicate of it waits in the
+/// poll set for error-queue entries (the original is never closed here).
 #[rustler::nif]
 fn socket_attach<'a>(
     env: Env<'a>,
@@ -239,16 +308,12 @@ fn socket_attach<'a>(
     recv_errors: bool,
 ) -> NifResult<Term<'a>> {
     let df = decode_df(df)?;
-    // SAFETY: the caller passes the fd of a live socket it keeps open
-    // (documented ownership); attach checks that it is a datagram socket.
-    let attached = unsafe { DfSocket::attach(fd) }.and_then(|socket| {
+    let attached = DfSocket::attach_dup(fd).and_then(|socket| {
         socket.set_df(df)?;
         if recv_errors {
             socket.enable_recv_errors()?;
         }
-        let handle = new_handle(env, Endpoint::new(socket)?);
-        start_reader(&handle, Active::Off, false)?;
-        Ok(handle)
+        new_handle(env, Endpoint::new(socket, Active::Off, false), false)
     });
     Ok(ok_or_error(env, attached))
 }
@@ -357,23 +422,236 @@ fn socket_send_batch<'a>(
     Ok((atoms::ok(), sent).encode(env))
 }
 
-/// Receives one datagram in passive mode; runs on a dirty IO scheduler.
-#[rustler::nif(schedule = "DirtyIo")]
-fn socket_recv<'a>(env: Env<'a>, s: Handle, timeout: Term<'a>) -> NifResult<Term<'a>> {
-    let timeout_ms = if matches!(timeout.decode::<Atom>(), Ok(a) if a == atoms::infinity()) {
-        None
+/// Starts delivery: `reader` is the process that gets the socket's select
+/// messages and calls [`socket_ready`]. `:ok`, `{:error, :closed}`, or
+/// `{:error, :einval}` when a reader was already started.
+#[rustler::nif]
+fn socket_start<'a>(env: Env<'a>, s: Handle, reader: LocalPid) -> Term<'a> {
+    if s.endpoint.is_closed() {
+        return error_reason(env, SocketError::Closed);
+    }
+    {
+        let mut current = s.reader.lock();
+        if current.is_some() {
+            // Started once, by `open/2`: a second reader would steal its readiness.
+            return (atoms::error(), atoms::einval()).encode(env);
+        }
+        *current = Some(reader);
+    }
+    if s.monitor(Some(env), &reader).is_none() {
+        // The reader is already gone.
+        s.close(env);
+        return error_reason(env, SocketError::Closed);
+    }
+    if !s.arm(env, Interest::Error) {
+        // The poll set refused the fd (one above the emulator's limit of
+        // descriptors): nothing would ever be delivered.
+        s.close(env);
+        return (atoms::error(), atoms::emfile()).encode(env);
+    }
+    if s.endpoint.wants_input() {
+        s.arm(env, Interest::Input);
+    }
+    atoms::ok().encode(env)
+}
+
+/// Datagrams read per `recvmmsg`.
+const RECV_SLOTS: usize = 32;
+/// Datagrams one readiness may deliver before the reader yields.
+const READY_BUDGET: usize = 128;
+
+thread_local! {
+    static RECV_BATCH: RefCell<RecvBatch> = RefCell::new(RecvBatch::new(RECV_SLOTS, 65_536));
+    /// One datagram's buffer for `recv/2`, per scheduler thread (zeroing
+    /// 64 KiB per call would cost more than the read).
+    static RECV_BUF: RefCell<Vec<u8>> = RefCell::new(vec![0u8; 65_536]);
+}
+
+fn send_delivery(env: Env<'_>, s: &Handle, owner: &LocalPid, delivery: &Delivery<'_>) -> bool {
+    env.send(owner, delivery_message(env, s, delivery)).is_ok()
+}
+
+/// Copies the batch's datagrams into one binary and returns sub-binaries
+/// of it with their sources: one allocation per batch, not per datagram.
+fn batch_terms<'a>(env: Env<'a>, batch: &RecvBatch) -> Vec<(Option<SocketAddr>, Term<'a>)> {
+    let total: usize = (0..batch.len())
+        .filter_map(|i| batch.get(i))
+        .map(|(_, d)| d.len())
+        .sum();
+    let mut whole = OwnedBinary::new(total);
+    let mut spans = Vec::with_capacity(batch.len());
+    let mut at = 0;
+    for (from, data) in (0..batch.len()).filter_map(|i| batch.get(i)) {
+        whole.as_mut_slice()[at..at + data.len()].copy_from_slice(data);
+        spans.push((from, at, data.len()));
+        at += data.len();
+    }
+    let whole = Binary::from_owned(whole, env);
+    spans
+        .into_iter()
+        .filter_map(|(from, at, len)| {
+            let sub = whole.make_subbinary(at, len).ok()?;
+            Some((from, sub.encode(env)))
+        })
+        .collect()
+}
+
+/// Called by the reader process on `{select, _, _, ready_input |
+/// ready_error}`: reads what is ready (a bounded batch, its time reported
+/// to the scheduler), delivers it to the controlling process, and asks for
+/// the next readiness. `:ok`; `{:more, owner}` when it stopped at its
+/// budget with datagrams still queued (nothing is armed: the reader calls
+/// again with `:ready_input`, once `owner` keeps up); `:closed` when the
+/// reader should stop.
+#[rustler::nif]
+fn socket_ready<'a>(env: Env<'a>, s: Handle, event: Atom) -> Term<'a> {
+    if s.endpoint.is_closed() {
+        return atoms::closed().encode(env);
+    }
+    let started = std::time::Instant::now();
+    let owner = s.owner.lock().0;
+    if event == atoms::ready_error() {
+        s.endpoint
+            .drain_errors(|d| send_delivery(env, &s, &owner, &d));
+        s.arm(env, Interest::Error);
     } else {
-        Some(timeout.decode::<u32>()?)
-    };
-    let mut buf = vec![0u8; 65_535];
-    Ok(match s.endpoint.recv(&mut buf, timeout_ms) {
+        let mut delivered = 0;
+        // True when the call stopped at its budget with more queued.
+        let mut more = false;
+        let mut last: Option<(SocketAddr, Term<'a>)> = None;
+        let socket_term = s.encode(env);
+        RECV_BATCH.with(|cell| {
+            let Ok(mut batch) = cell.try_borrow_mut() else {
+                return;
+            };
+            while delivered < READY_BUDGET {
+                let Ok(got) = s.endpoint.receive(&mut batch, READY_BUDGET - delivered) else {
+                    break;
+                };
+                if got.count == 0 {
+                    break;
+                }
+                delivered += got.count;
+                let mut items = Vec::with_capacity(got.count);
+                for (from, data) in batch_terms(env, &batch) {
+                    let from =
+                        from.unwrap_or(SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 0));
+                    let ip = match last {
+                        Some((addr, term)) if addr.ip() == from.ip() => term,
+                        _ => encode_ip(env, from.ip()),
+                    };
+                    last = Some((from, ip));
+                    if s.batch {
+                        items.push((ip, from.port(), data).encode(env));
+                    } else {
+                        let msg = (atoms::plpmtud_udp(), socket_term, ip, from.port(), data);
+                        let _ = env.send(&owner, msg);
+                    }
+                }
+                if s.batch {
+                    let _ = env.send(&owner, (atoms::plpmtud_udp_batch(), socket_term, items));
+                }
+                if got.went_passive {
+                    send_delivery(env, &s, &owner, &Delivery::Passive);
+                }
+                if !got.full {
+                    break;
+                }
+                if delivered >= READY_BUDGET || started.elapsed() >= CALL_BUDGET {
+                    more = true;
+                    break;
+                }
+            }
+        });
+        if !s.endpoint.wants_input() {
+            // Passive: the readiness was asked for by `recv/2` waiters.
+            // Wake one (it reads); ask again while others wait.
+            if s.wake_waiters(env, 1) {
+                s.arm(env, Interest::Input);
+            }
+        } else {
+            if more {
+                // Still readable: the reader calls again after the
+                // scheduler's other work, without a round trip through
+                // the poll set.
+                report_time(env, started.elapsed());
+                return (atoms::more(), owner).encode(env);
+            }
+            s.arm(env, Interest::Input);
+        }
+    }
+    report_time(env, started.elapsed());
+    atoms::ok().encode(env)
+}
+
+fn recv_result<'a>(
+    env: Env<'a>,
+    got: Result<(usize, SocketAddr), SocketError>,
+    buf: &[u8],
+) -> Term<'a> {
+    match got {
         Ok((len, from)) => {
             let data = encode::binary(env, &buf[..len]);
             (atoms::ok(), (encode_ip(env, from.ip()), from.port(), data)).encode(env)
         }
         Err(SocketError::WouldBlock) => (atoms::error(), atoms::timeout()).encode(env),
         Err(e) => error_reason(env, e),
+    }
+}
+
+/// Receives one queued datagram in passive mode without blocking, on a
+/// normal scheduler: `{:ok, {ip, port, data}}`, `{:error, :eagain}` when
+/// none is queued, or `{:error, reason}`.
+#[rustler::nif]
+fn socket_recv_nowait<'a>(env: Env<'a>, s: Handle) -> Term<'a> {
+    with_recv_buf(|buf| match s.endpoint.try_recv(buf) {
+        Err(SocketError::WouldBlock) => (atoms::error(), atoms::eagain()).encode(env),
+        other => recv_result(env, other, buf),
     })
+}
+
+/// Runs `f` with this thread's receive buffer (a fresh one if it is in use).
+fn with_recv_buf<T>(f: impl FnOnce(&mut [u8]) -> T) -> T {
+    RECV_BUF.with(|cell| match cell.try_borrow_mut() {
+        Ok(mut buf) => f(&mut buf),
+        Err(_) => f(&mut vec![0u8; 65_536]),
+    })
+}
+
+/// Registers the caller as waiting in `recv/2` for a datagram: when the
+/// socket is readable (or closes, or turns active) the caller gets
+/// `{:plpmtud_recv_ready, id}` and tries `socket_recv_nowait` again.
+/// `{:ok, id}`, `{:error, :closed}` or `{:error, :einval}` (active).
+#[rustler::nif]
+fn socket_recv_wait<'a>(env: Env<'a>, s: Handle) -> Term<'a> {
+    if s.endpoint.is_closed() {
+        return error_reason(env, SocketError::Closed);
+    }
+    if !s.endpoint.reads_data() || s.endpoint.active() != Active::Off {
+        return error_reason(env, SocketError::Os(EINVAL));
+    }
+    let me = env.pid();
+    {
+        let mut waiters = s.waiters.lock();
+        if !waiters.contains(&me) {
+            waiters.push_back(me);
+        }
+    }
+    s.arm(env, Interest::Input);
+    // Closed or made active meanwhile: nobody would wake us.
+    if s.endpoint.is_closed() || s.endpoint.active() != Active::Off {
+        s.wake_waiters(env, usize::MAX);
+    }
+    (atoms::ok(), s.id).encode(env)
+}
+
+/// Stops waiting (a `recv/2` that timed out): `:ok`. No wake-up for this
+/// registration is sent after it returns.
+#[rustler::nif]
+fn socket_recv_cancel(env: Env<'_>, s: Handle) -> Atom {
+    let me = env.pid();
+    s.waiters.lock().retain(|pid| *pid != me);
+    atoms::ok()
 }
 
 /// Changes the active mode: `:ok`, or `{:error, :closed}` as every other
@@ -382,7 +660,14 @@ fn socket_recv<'a>(env: Env<'a>, s: Handle, timeout: Term<'a>) -> NifResult<Term
 fn socket_set_active<'a>(env: Env<'a>, s: Handle, active: Term<'a>) -> NifResult<Term<'a>> {
     let active = decode_active(active)?;
     Ok(match s.endpoint.set_active(active) {
-        Ok(()) => atoms::ok().encode(env),
+        Ok(()) => {
+            if s.endpoint.wants_input() {
+                s.arm(env, Interest::Input);
+                // Waiting `recv/2` calls now answer `{:error, :einval}`.
+                s.wake_waiters(env, usize::MAX);
+            }
+            atoms::ok().encode(env)
+        }
         Err(e) => error_reason(env, e),
     })
 }
@@ -423,9 +708,18 @@ fn socket_set_gso<'a>(env: Env<'a>, s: Handle, enabled: bool) -> Term<'a> {
     }
 }
 
+/// Closes at once: the fd leaves the poll set and closes (when its `stop`
+/// callback runs), the reader process ends.
 #[rustler::nif]
-fn socket_close(s: Handle) -> Atom {
-    s.endpoint.close();
+fn socket_close(env: Env<'_>, s: Handle) -> Atom {
+    if s.close(env) {
+        // The owner's monitor holds the resource: drop it, or a long-lived
+        // owner keeps every socket it ever closed.
+        let monitor = s.owner.lock().1.take();
+        if let Some(monitor) = monitor {
+            s.demonitor(Some(env), &monitor);
+        }
+    }
     atoms::ok()
 }
 

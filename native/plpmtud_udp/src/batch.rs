@@ -219,6 +219,156 @@ pub fn recv_error(_fd: RawFd) -> Result<Option<ErrorEntry>, SocketError> {
     Ok(None)
 }
 
+/// Buffers for receiving up to [`RecvBatch::slots`] datagrams in one
+/// `recvmmsg`: one slot of the largest UDP payload each, with room for each
+/// source address. Allocate once and reuse (a thread-local does).
+pub struct RecvBatch {
+    slot_len: usize,
+    data: Vec<u8>,
+    names: Vec<libc::sockaddr_storage>,
+    lens: Vec<usize>,
+    name_lens: Vec<usize>,
+    count: usize,
+}
+
+impl std::fmt::Debug for RecvBatch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RecvBatch")
+            .field("slots", &self.lens.len())
+            .field("slot_len", &self.slot_len)
+            .field("count", &self.count)
+            .finish()
+    }
+}
+
+impl RecvBatch {
+    /// Room for `slots` datagrams of at most `slot_len` bytes each.
+    pub fn new(slots: usize, slot_len: usize) -> RecvBatch {
+        let slots = slots.max(1);
+        RecvBatch {
+            slot_len,
+            data: vec![0; slots * slot_len],
+            // SAFETY: all-zero is a valid sockaddr_storage.
+            names: vec![unsafe { std::mem::zeroed() }; slots],
+            lens: vec![0; slots],
+            name_lens: vec![0; slots],
+            count: 0,
+        }
+    }
+
+    /// How many datagrams one call can take.
+    pub fn slots(&self) -> usize {
+        self.lens.len()
+    }
+
+    /// Datagrams held from the last receive.
+    pub fn len(&self) -> usize {
+        self.count
+    }
+
+    /// True when the last receive took nothing.
+    pub fn is_empty(&self) -> bool {
+        self.count == 0
+    }
+
+    /// Datagram `i` of the last receive: its source (when the kernel gave
+    /// one we can read) and payload.
+    pub fn get(&self, i: usize) -> Option<(Option<SocketAddr>, &[u8])> {
+        if i >= self.count {
+            return None;
+        }
+        let start = i * self.slot_len;
+        let data = self
+            .data
+            .get(start..start + self.lens[i].min(self.slot_len))?;
+        let name_len = self.name_lens[i].min(std::mem::size_of::<libc::sockaddr_storage>());
+        // SAFETY: `names[i]` is a live sockaddr_storage; we view its first `name_len` bytes.
+        let name = unsafe {
+            std::slice::from_raw_parts(
+                (&self.names[i] as *const libc::sockaddr_storage).cast::<u8>(),
+                name_len,
+            )
+        };
+        Some((parse_sockaddr(name), data))
+    }
+
+    /// Receives up to `max` (at most [`RecvBatch::slots`]) datagrams without
+    /// blocking: how many came; [`SocketError::WouldBlock`] when none was queued.
+    #[cfg(target_os = "linux")]
+    pub fn recv(&mut self, fd: RawFd, max: usize) -> Result<usize, SocketError> {
+        const MAX_SLOTS: usize = 64;
+        self.count = 0;
+        let count = max.min(self.slots()).min(MAX_SLOTS);
+        if count == 0 {
+            return Ok(0);
+        }
+        // SAFETY: all-zero is a valid value for these plain C structs.
+        let mut iovecs: [libc::iovec; MAX_SLOTS] = unsafe { std::mem::zeroed() };
+        // SAFETY: as above.
+        let mut headers: [libc::mmsghdr; MAX_SLOTS] = unsafe { std::mem::zeroed() };
+        let base = self.data.as_mut_ptr();
+        for i in 0..count {
+            // SAFETY: slot i lies within `data` (slots * slot_len bytes).
+            iovecs[i].iov_base = unsafe { base.add(i * self.slot_len) }.cast();
+            iovecs[i].iov_len = self.slot_len;
+            let hdr = &mut headers[i].msg_hdr;
+            hdr.msg_iov = &mut iovecs[i];
+            hdr.msg_iovlen = 1;
+            hdr.msg_name = (&mut self.names[i] as *mut libc::sockaddr_storage).cast();
+            hdr.msg_namelen = std::mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
+        }
+        // SAFETY: `headers[..count]` point at iovecs into `data` and at
+        // `names`, all live and writable for their lengths during the call.
+        let n = unsafe {
+            libc::recvmmsg(
+                fd,
+                headers.as_mut_ptr(),
+                count as u32,
+                libc::MSG_DONTWAIT,
+                std::ptr::null_mut(),
+            )
+        };
+        if n < 0 {
+            return Err(SocketError::last_os_error());
+        }
+        let n = n as usize;
+        for (i, header) in headers.iter().enumerate().take(n) {
+            self.lens[i] = header.msg_len as usize;
+            self.name_lens[i] = header.msg_hdr.msg_namelen as usize;
+        }
+        self.count = n;
+        Ok(n)
+    }
+
+    /// Without `recvmmsg`: one `recvfrom`.
+    #[cfg(not(target_os = "linux"))]
+    pub fn recv(&mut self, fd: RawFd, max: usize) -> Result<usize, SocketError> {
+        self.count = 0;
+        if max == 0 {
+            return Ok(0);
+        }
+        let mut name_len = std::mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
+        // SAFETY: slot 0 and names[0] are live and writable for their lengths.
+        let n = unsafe {
+            libc::recvfrom(
+                fd,
+                self.data.as_mut_ptr().cast(),
+                self.slot_len,
+                libc::MSG_DONTWAIT,
+                (&mut self.names[0] as *mut libc::sockaddr_storage).cast(),
+                &mut name_len,
+            )
+        };
+        if n < 0 {
+            return Err(SocketError::last_os_error());
+        }
+        self.lens[0] = n as usize;
+        self.name_lens[0] = name_len as usize;
+        self.count = 1;
+        Ok(1)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::gso_prefix_len;

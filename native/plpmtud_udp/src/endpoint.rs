@@ -1,23 +1,22 @@
-//! A socket with its reader: active-mode delivery from a thread of its own
-//! (like gen_udp's `active: true | :once | n | false`), blocking receive
-//! with a timeout for passive use, and a close that stops both at once.
+//! A socket with gen_udp's active modes (`active: true | :once | n | false`)
+//! and no thread of its own: whoever watches the socket's readiness (the
+//! BEAM's poll set through `enif_select`, or a `poll` loop) calls
+//! [`Endpoint::receive`] when it is readable and [`Endpoint::drain_errors`]
+//! when its error queue is; the endpoint keeps the active mode, its counts
+//! and the counters. A blocking [`Endpoint::recv`] serves passive use, and
+//! [`Endpoint::close`] wakes it.
 //!
-//! The reader thread waits in `poll` on the socket and two pipes: one that
-//! wakes it when the active mode changes, one that closes everything (it
-//! stays readable, so every waiter sees it).
+//! One descriptor per socket: no pipes, no reader thread.
 
-use super::{DfSocket, ErrorEntry, SocketError};
+use super::{DfSocket, ErrorEntry, RecvBatch, SocketError};
 use parking_lot::{Mutex, RwLock};
 use std::net::{IpAddr, SocketAddr};
-use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
-use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 
-/// Datagrams the reader takes per wake-up before it polls again.
-const READ_BURST: usize = 64;
-/// The largest UDP payload.
-const MAX_DATAGRAM: usize = 65_535;
+/// Error-queue entries taken per call of [`Endpoint::drain_errors`].
+const ERROR_BURST: usize = 64;
 
 /// How received datagrams reach the owner (gen_udp's `active` option).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -34,13 +33,27 @@ pub enum Active {
 }
 
 impl Active {
-    /// The mode after one delivery, and whether it just turned passive from a count.
-    fn after_delivery(self) -> (Active, bool) {
+    /// The mode after `n` deliveries (at most [`Active::quota`]), and
+    /// whether it just turned passive from a count.
+    fn after_deliveries(self, n: usize) -> (Active, bool) {
+        if n == 0 {
+            return (self, false);
+        }
         match self {
             Active::Once => (Active::Off, false),
-            Active::Count(n) if n <= 1 => (Active::Off, true),
-            Active::Count(n) => (Active::Count(n - 1), false),
+            Active::Count(c) if c as usize <= n => (Active::Off, true),
+            Active::Count(c) => (Active::Count(c - n as u32), false),
             other => (other, false),
+        }
+    }
+
+    /// How many datagrams may be delivered now.
+    pub fn quota(self) -> usize {
+        match self {
+            Active::Off => 0,
+            Active::Once => 1,
+            Active::Count(n) => n as usize,
+            Active::On => usize::MAX,
         }
     }
 }
@@ -94,114 +107,40 @@ pub struct ReaderCounters {
     pub errors_dropped: AtomicU64,
 }
 
-/// A non-blocking pipe used as an event.
-#[derive(Debug)]
-struct Pipe {
-    read: OwnedFd,
-    write: OwnedFd,
+/// What one [`Endpoint::receive`] took.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Received {
+    /// Datagrams now held in the batch, to deliver.
+    pub count: usize,
+    /// An `Active::Count` ran out with them: deliver [`Delivery::Passive`] after.
+    pub went_passive: bool,
+    /// The call filled all it asked for: more may be queued.
+    pub full: bool,
 }
 
-impl Pipe {
-    fn new() -> Result<Pipe, SocketError> {
-        let mut fds = [0; 2];
-        // SAFETY: `fds` has room for the two descriptors pipe() writes.
-        if unsafe { libc::pipe(fds.as_mut_ptr()) } != 0 {
-            return Err(SocketError::last_os_error());
-        }
-        for fd in fds {
-            // SAFETY: fd was just returned by pipe().
-            unsafe {
-                let flags = libc::fcntl(fd, libc::F_GETFL);
-                libc::fcntl(fd, libc::F_SETFL, flags | libc::O_NONBLOCK);
-                libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC);
-            }
-        }
-        // SAFETY: both fds are open and owned by nobody else.
-        let (read, write) = unsafe {
-            use std::os::fd::FromRawFd;
-            (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1]))
-        };
-        Ok(Pipe { read, write })
-    }
-
-    fn signal(&self) {
-        let byte = 1u8;
-        // SAFETY: writes one byte from a live local; a full pipe is already signalled.
-        unsafe { libc::write(self.write.as_raw_fd(), (&byte as *const u8).cast(), 1) };
-    }
-
-    fn drain(&self) {
-        let mut buf = [0u8; 64];
-        // SAFETY: reads into a live local buffer of its length; non-blocking.
-        while unsafe { libc::read(self.read.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) } > 0 {
-        }
-    }
-}
-
-#[derive(Debug)]
-struct Control {
-    active: Mutex<Active>,
-    wake: Pipe,
-    closed: Pipe,
-    is_closed: AtomicBool,
-    counters: ReaderCounters,
-}
-
-/// A socket, its optional reader thread, and the means to close both.
+/// A socket with its active mode, counters and closed flag.
 #[derive(Debug)]
 pub struct Endpoint {
     socket: RwLock<Option<Arc<DfSocket>>>,
-    control: Arc<Control>,
-    reader: Mutex<Option<JoinHandle<()>>>,
-}
-
-/// Waits until `fd` is readable (or erroring) or `cancel` is; `timeout_ms` < 0 waits forever.
-fn poll_two(
-    fd: RawFd,
-    events: i16,
-    cancel: RawFd,
-    timeout_ms: i32,
-) -> Result<(i16, bool), SocketError> {
-    let mut fds = [
-        libc::pollfd {
-            fd,
-            events,
-            revents: 0,
-        },
-        libc::pollfd {
-            fd: cancel,
-            events: libc::POLLIN,
-            revents: 0,
-        },
-    ];
-    loop {
-        // SAFETY: `fds` is a live array of two pollfd.
-        let n = unsafe { libc::poll(fds.as_mut_ptr(), 2, timeout_ms) };
-        if n >= 0 {
-            return Ok((fds[0].revents, fds[1].revents != 0));
-        }
-        let err = std::io::Error::last_os_error();
-        if err.raw_os_error() != Some(libc::EINTR) {
-            return Err(err.into());
-        }
-    }
+    active: Mutex<Active>,
+    is_closed: AtomicBool,
+    read_data: bool,
+    counters: ReaderCounters,
 }
 
 impl Endpoint {
-    /// Takes ownership of `socket`; no reader runs until [`Endpoint::start_reader`].
-    pub fn new(socket: DfSocket) -> Result<Endpoint, SocketError> {
-        let control = Control {
-            active: Mutex::new(Active::Off),
-            wake: Pipe::new()?,
-            closed: Pipe::new()?,
-            is_closed: AtomicBool::new(false),
-            counters: ReaderCounters::default(),
-        };
-        Ok(Endpoint {
+    /// Takes `socket` with the active mode `active`; `read_data: false`
+    /// marks a socket whose datagrams someone else reads (an attached
+    /// gen_udp socket): only its error queue is read here, and close leaves
+    /// the socket itself alone.
+    pub fn new(socket: DfSocket, active: Active, read_data: bool) -> Endpoint {
+        Endpoint {
             socket: RwLock::new(Some(Arc::new(socket))),
-            control: Arc::new(control),
-            reader: Mutex::new(None),
-        })
+            active: Mutex::new(if read_data { active } else { Active::Off }),
+            is_closed: AtomicBool::new(false),
+            read_data,
+            counters: ReaderCounters::default(),
+        }
     }
 
     /// The socket, unless closed.
@@ -211,56 +150,40 @@ impl Endpoint {
 
     /// True once [`Endpoint::close`] ran.
     pub fn is_closed(&self) -> bool {
-        self.control.is_closed.load(Ordering::Acquire)
+        self.is_closed.load(Ordering::Acquire)
     }
 
-    /// Starts the reader thread with `active`; `read_data: false` makes it read
-    /// only the error queue (for attached sockets whose owner reads data).
-    /// `sink` returns false when nobody listens any more; the reader then stops.
-    pub fn start_reader<F>(
-        &self,
-        active: Active,
-        read_data: bool,
-        sink: F,
-    ) -> Result<(), SocketError>
-    where
-        F: FnMut(Delivery<'_>) -> bool + Send + 'static,
-    {
-        let socket = self.socket()?;
-        let mut reader = self.reader.lock();
-        if reader.is_some() {
-            return Err(SocketError::Os(libc::EINVAL));
-        }
-        *self.control.active.lock() = active;
-        let control = Arc::clone(&self.control);
-        let thread = std::thread::Builder::new()
-            .name("plpmtud-reader".into())
-            .spawn(move || read_loop(&socket, &control, read_data, sink))
-            .map_err(SocketError::from)?;
-        *reader = Some(thread);
-        Ok(())
+    /// False for a socket whose datagrams are read elsewhere.
+    pub fn reads_data(&self) -> bool {
+        self.read_data
     }
 
-    /// Changes the active mode; the reader picks it up at once.
-    /// [`SocketError::Closed`] once the endpoint is closed.
+    /// Changes the active mode; the watcher must then watch for input
+    /// (when not `Off`). [`SocketError::Closed`] once the endpoint is closed.
     pub fn set_active(&self, active: Active) -> Result<(), SocketError> {
         if self.is_closed() {
             return Err(SocketError::Closed);
         }
-        *self.control.active.lock() = active;
-        self.control.wake.signal();
+        if self.read_data {
+            *self.active.lock() = active;
+        }
         Ok(())
     }
 
     /// The active mode now.
     pub fn active(&self) -> Active {
-        *self.control.active.lock()
+        *self.active.lock()
     }
 
-    /// Datagrams and Packet-Too-Big reports the reader delivered, and
-    /// error-queue entries it dropped (ICMP errors that are no PTB).
+    /// True when datagrams are to be delivered: the watcher should wait
+    /// for input.
+    pub fn wants_input(&self) -> bool {
+        self.read_data && !self.is_closed() && self.active() != Active::Off
+    }
+
+    /// Datagrams and ICMP errors delivered, and error-queue entries dropped.
     pub fn counters(&self) -> (u64, u64, u64) {
-        let c = &self.control.counters;
+        let c = &self.counters;
         (
             c.datagrams.load(Ordering::Relaxed),
             c.errors.load(Ordering::Relaxed),
@@ -268,153 +191,127 @@ impl Endpoint {
         )
     }
 
-    /// Receives one datagram, waiting at most `timeout_ms` (`None`: forever).
-    /// Returns [`SocketError::WouldBlock`] on timeout,
+    /// Receives as many datagrams as the active mode allows, at most `max`
+    /// and the batch's size, in one `recvmmsg`, without blocking; the
+    /// active mode counts them. Nothing (count 0) when passive, closed or
+    /// nothing is queued.
+    pub fn receive(&self, batch: &mut RecvBatch, max: usize) -> Result<Received, SocketError> {
+        let socket = self.socket()?;
+        let mut active = self.active.lock();
+        let wanted = active.quota().min(max).min(batch.slots());
+        if wanted == 0 || !self.read_data {
+            return Ok(Received::default());
+        }
+        // An error is nothing queued, or a pending socket error (an ICMP
+        // error on a connected socket) that recvmmsg reports once: the
+        // error queue carries the details.
+        let count = batch.recv(socket.raw_fd(), wanted).unwrap_or_default();
+        let (next, went_passive) = active.after_deliveries(count);
+        *active = next;
+        drop(active);
+        self.counters
+            .datagrams
+            .fetch_add(count as u64, Ordering::Relaxed);
+        Ok(Received {
+            count,
+            went_passive,
+            full: count == wanted,
+        })
+    }
+
+    /// Receives one datagram without blocking; [`SocketError::WouldBlock`]
+    /// when none is queued, `EINVAL` while an active mode delivers
+    /// datagrams or datagrams are read elsewhere (as gen_udp's `recv`).
+    pub fn try_recv(&self, buf: &mut [u8]) -> Result<(usize, SocketAddr), SocketError> {
+        let socket = self.socket()?;
+        if !self.read_data || self.active() != Active::Off {
+            return Err(SocketError::Os(libc::EINVAL));
+        }
+        let got = socket.recv_from(buf);
+        if self.is_closed() {
+            return Err(SocketError::Closed);
+        }
+        got
+    }
+
+    /// Receives one datagram, waiting at most `timeout_ms` (`None`: forever)
+    /// in `poll`: [`SocketError::WouldBlock`] on timeout,
     /// [`SocketError::Closed`] if the socket is closed meanwhile and
-    /// `EINVAL` while an active mode delivers datagrams (as gen_udp's `recv`).
-    pub fn recv(
+    /// `EINVAL` as [`Endpoint::try_recv`]. Error-queue entries that wake it
+    /// are handed to `on_error` (see [`Endpoint::drain_errors`]).
+    pub fn recv<F>(
         &self,
         buf: &mut [u8],
         timeout_ms: Option<u32>,
-    ) -> Result<(usize, SocketAddr), SocketError> {
+        mut on_error: F,
+    ) -> Result<(usize, SocketAddr), SocketError>
+    where
+        F: FnMut(Delivery<'_>) -> bool,
+    {
         let socket = self.socket()?;
-        if self.active() != Active::Off {
-            return Err(SocketError::Os(libc::EINVAL));
-        }
-        let timeout = timeout_ms.map_or(-1, |t| i32::try_from(t).unwrap_or(i32::MAX));
+        let deadline = timeout_ms.map(|t| Instant::now() + Duration::from_millis(u64::from(t)));
         loop {
-            match socket.recv_from(buf) {
+            match self.try_recv(buf) {
                 Err(SocketError::WouldBlock) => {}
                 other => return other,
             }
-            let (ready, cancelled) = poll_two(
-                socket.raw_fd(),
-                libc::POLLIN,
-                self.control.closed.read.as_raw_fd(),
-                timeout,
-            )?;
-            if cancelled || self.is_closed() {
+            let wait = match deadline {
+                None => -1,
+                Some(deadline) => {
+                    let left = deadline.saturating_duration_since(Instant::now());
+                    // Rounded up: poll must not wake before the deadline.
+                    i32::try_from(left.as_micros().div_ceil(1000)).unwrap_or(i32::MAX)
+                }
+            };
+            let mut fd = libc::pollfd {
+                fd: socket.raw_fd(),
+                events: libc::POLLIN,
+                revents: 0,
+            };
+            // SAFETY: `fd` is one live pollfd.
+            let n = unsafe { libc::poll(&mut fd, 1, wait) };
+            if self.is_closed() {
                 return Err(SocketError::Closed);
             }
-            if ready == 0 {
-                return Err(SocketError::WouldBlock);
-            }
-            if ready & libc::POLLIN == 0 {
-                // Only an error is pending: clear it and report it.
-                if let Some(e) = socket.take_error() {
-                    return Err(e);
+            if n < 0 {
+                let err = std::io::Error::last_os_error();
+                if err.raw_os_error() != Some(libc::EINTR) {
+                    return Err(err.into());
                 }
-            }
-        }
-    }
-
-    /// Closes: stops the reader, wakes every waiter, releases the fd (an
-    /// attached fd is left open). Idempotent.
-    pub fn close(&self) {
-        if self.control.is_closed.swap(true, Ordering::AcqRel) {
-            return;
-        }
-        self.control.closed.signal();
-        if let Some(thread) = self.reader.lock().take() {
-            if thread.thread().id() != std::thread::current().id() {
-                let _ = thread.join();
-            }
-        }
-        self.socket.write().take();
-    }
-}
-
-impl Drop for Endpoint {
-    fn drop(&mut self) {
-        self.close();
-    }
-}
-
-fn read_loop<F>(socket: &DfSocket, control: &Control, read_data: bool, mut sink: F)
-where
-    F: FnMut(Delivery<'_>) -> bool,
-{
-    let mut buf = vec![0u8; MAX_DATAGRAM];
-    while !control.is_closed.load(Ordering::Acquire) {
-        let active = *control.active.lock();
-        let events = if read_data && active != Active::Off {
-            libc::POLLIN
-        } else {
-            0
-        };
-        let mut fds = [
-            libc::pollfd {
-                fd: socket.raw_fd(),
-                events,
-                revents: 0,
-            },
-            libc::pollfd {
-                fd: control.wake.read.as_raw_fd(),
-                events: libc::POLLIN,
-                revents: 0,
-            },
-            libc::pollfd {
-                fd: control.closed.read.as_raw_fd(),
-                events: libc::POLLIN,
-                revents: 0,
-            },
-        ];
-        // SAFETY: `fds` is a live array of three pollfd.
-        let n = unsafe { libc::poll(fds.as_mut_ptr(), 3, -1) };
-        if n < 0 {
-            if std::io::Error::last_os_error().raw_os_error() == Some(libc::EINTR) {
                 continue;
             }
-            return;
-        }
-        if fds[2].revents != 0 || fds[0].revents & libc::POLLNVAL != 0 {
-            return;
-        }
-        if fds[1].revents != 0 {
-            control.wake.drain();
-        }
-        if fds[0].revents & libc::POLLERR != 0 && !drain_errors(socket, control, &mut sink) {
-            return;
-        }
-        if fds[0].revents & libc::POLLIN != 0
-            && !read_datagrams(socket, control, &mut buf, &mut sink)
-        {
-            return;
+            if n == 0 {
+                if deadline.is_some_and(|d| Instant::now() < d) {
+                    continue;
+                }
+                return Err(SocketError::WouldBlock);
+            }
+            if fd.revents & libc::POLLERR != 0 {
+                self.drain_errors(&mut on_error);
+            }
         }
     }
-}
 
-/// Delivers every queued ICMP error; false if the sink is gone.
-fn drain_errors<F>(socket: &DfSocket, control: &Control, sink: &mut F) -> bool
-where
-    F: FnMut(Delivery<'_>) -> bool,
-{
-    for _ in 0..READ_BURST {
-        match socket.read_error() {
-            Ok(Some(entry)) => {
-                let Some((mtu, offender)) = entry.packet_too_big() else {
-                    let active = *control.active.lock() != Active::Off;
-                    match entry.icmp_error() {
-                        Some(errno) if active => {
-                            control.counters.errors.fetch_add(1, Ordering::Relaxed);
-                            let delivery = Delivery::IcmpError {
-                                errno,
-                                entry: &entry,
-                            };
-                            if !sink(delivery) {
-                                return false;
-                            }
-                        }
-                        _ => {
-                            control
-                                .counters
-                                .errors_dropped
-                                .fetch_add(1, Ordering::Relaxed);
-                        }
-                    }
-                    continue;
-                };
-                control.counters.errors.fetch_add(1, Ordering::Relaxed);
+    /// Hands queued ICMP errors to `sink` (at most a burst per call):
+    /// Packet-Too-Big reports always, other ICMP errors in active modes;
+    /// the rest are counted as dropped. Returns false when `sink` does.
+    pub fn drain_errors<F>(&self, mut sink: F) -> bool
+    where
+        F: FnMut(Delivery<'_>) -> bool,
+    {
+        let Ok(socket) = self.socket() else {
+            return true;
+        };
+        for _ in 0..ERROR_BURST {
+            let entry = match socket.read_error() {
+                Ok(Some(entry)) => entry,
+                Ok(None) | Err(_) => {
+                    socket.take_error();
+                    return true;
+                }
+            };
+            if let Some((mtu, offender)) = entry.packet_too_big() {
+                self.counters.errors.fetch_add(1, Ordering::Relaxed);
                 let delivery = Delivery::PacketTooBig {
                     mtu,
                     offender,
@@ -423,43 +320,48 @@ where
                 if !sink(delivery) {
                     return false;
                 }
+                continue;
             }
-            Ok(None) | Err(_) => {
-                socket.take_error();
-                return true;
+            let active = self.active() != Active::Off;
+            match entry.icmp_error() {
+                Some(errno) if active => {
+                    self.counters.errors.fetch_add(1, Ordering::Relaxed);
+                    let delivery = Delivery::IcmpError {
+                        errno,
+                        entry: &entry,
+                    };
+                    if !sink(delivery) {
+                        return false;
+                    }
+                }
+                _ => {
+                    self.counters.errors_dropped.fetch_add(1, Ordering::Relaxed);
+                }
             }
         }
+        true
     }
-    true
+
+    /// Closes: every later call is [`SocketError::Closed`], a waiting
+    /// [`Endpoint::recv`] wakes (the socket is shut down, unless it is an
+    /// attached one read elsewhere), and this endpoint lets go of the
+    /// socket. The descriptor closes when the last holder of the socket
+    /// (see [`Endpoint::socket`]) drops it. True for the call that closed.
+    pub fn close(&self) -> bool {
+        if self.is_closed.swap(true, Ordering::AcqRel) {
+            return false;
+        }
+        if let Some(socket) = self.socket.write().take() {
+            if self.read_data {
+                socket.shutdown();
+            }
+        }
+        true
+    }
 }
 
-/// Delivers datagrams while the active mode allows; false if the sink is gone.
-fn read_datagrams<F>(socket: &DfSocket, control: &Control, buf: &mut [u8], sink: &mut F) -> bool
-where
-    F: FnMut(Delivery<'_>) -> bool,
-{
-    for _ in 0..READ_BURST {
-        let mut active = control.active.lock();
-        if *active == Active::Off {
-            return true;
-        }
-        let (len, from) = match socket.recv_from(buf) {
-            Ok(got) => got,
-            Err(_) => return true,
-        };
-        let (next, went_passive) = active.after_delivery();
-        *active = next;
-        drop(active);
-        control.counters.datagrams.fetch_add(1, Ordering::Relaxed);
-        if !sink(Delivery::Datagram {
-            from,
-            data: &buf[..len],
-        }) {
-            return false;
-        }
-        if went_passive && !sink(Delivery::Passive) {
-            return false;
-        }
+impl Drop for Endpoint {
+    fn drop(&mut self) {
+        self.close();
     }
-    true
 }

@@ -9,6 +9,7 @@ pub mod endpoint;
 mod error;
 pub mod errqueue;
 
+pub use batch::RecvBatch;
 pub use df::{df, set_df, DfPolicy};
 pub use error::{errno_name, SocketError};
 
@@ -50,6 +51,9 @@ pub struct OpenOptions {
     pub recv_errors: bool,
     /// `SO_REUSEADDR`.
     pub reuse_address: bool,
+    /// `SO_RCVBUF` in bytes (the kernel doubles it and caps it at
+    /// `net.core.rmem_max`); `None` keeps the default.
+    pub recv_buffer: Option<usize>,
     /// UDP or ICMP echo.
     pub transport: Transport,
 }
@@ -63,6 +67,7 @@ impl OpenOptions {
             df: DfPolicy::Probe,
             recv_errors: true,
             reuse_address: false,
+            recv_buffer: None,
             transport: Transport::Udp,
         }
     }
@@ -159,6 +164,9 @@ impl DfSocket {
         let socket = Socket::new(domain, Type::DGRAM, Some(protocol))?;
         socket.set_nonblocking(true)?;
         socket.set_reuse_address(options.reuse_address)?;
+        if let Some(bytes) = options.recv_buffer {
+            socket.set_recv_buffer_size(bytes)?;
+        }
         let this = DfSocket {
             socket: ManuallyDrop::new(socket),
             owned: true,
@@ -222,6 +230,44 @@ impl DfSocket {
         let local = this.local_addr()?;
         this.family = family_of(&local);
         Ok(this)
+    }
+
+    /// Wraps a duplicate of an existing UDP socket's fd (gen_udp's
+    /// `inet:getfd/1`): the duplicate is owned (closed when this value drops),
+    /// the original is left alone. Both name the same socket, so options set
+    /// here apply to it; a poll set can watch the duplicate without touching
+    /// the original's registration.
+    pub fn attach_dup(fd: RawFd) -> Result<DfSocket, SocketError> {
+        if fd < 0 {
+            return Err(SocketError::Invalid("negative fd"));
+        }
+        // SAFETY: F_DUPFD_CLOEXEC only reads `fd`; a bad fd is EBADF.
+        let dup = unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 0) };
+        if dup < 0 {
+            return Err(SocketError::last_os_error());
+        }
+        // SAFETY: `dup` was just created and is owned by nobody else.
+        let socket = unsafe { Socket::from_raw_fd(dup) };
+        let mut this = DfSocket {
+            socket: ManuallyDrop::new(socket),
+            owned: true,
+            family: IpFamily::V4,
+            gso: AtomicBool::new(cfg!(target_os = "linux")),
+        };
+        if this.socket.r#type()? != Type::DGRAM {
+            return Err(SocketError::Invalid("fd is not a datagram socket"));
+        }
+        let local = this.local_addr()?;
+        this.family = family_of(&local);
+        Ok(this)
+    }
+
+    /// Shuts the socket down both ways, which wakes every thread waiting on
+    /// it in `poll` (the kernel signals hangup even on an unconnected UDP
+    /// socket, where shutdown itself reports `ENOTCONN`).
+    pub fn shutdown(&self) {
+        // SAFETY: shutdown on our own open fd; its result does not matter.
+        unsafe { libc::shutdown(self.raw_fd(), libc::SHUT_RDWR) };
     }
 
     /// Queue ICMP errors for [`DfSocket::read_error`].

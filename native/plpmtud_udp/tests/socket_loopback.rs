@@ -1,11 +1,12 @@
 //! The DF socket on loopback: DF policies, sends, batches, EMSGSIZE, the
-//! error queue, and the endpoint's reader in every active mode.
+//! error queue, and the endpoint in every active mode, driven by a `poll`
+//! loop as the BEAM's poll set drives it in the NIF.
 
 use plpmtud_udp::endpoint::{Active, Delivery, Endpoint};
 use plpmtud_udp::errqueue::ErrorKind;
-use plpmtud_udp::{DfPolicy, DfSocket, OpenOptions, SocketError};
+use plpmtud_udp::{DfPolicy, DfSocket, OpenOptions, RecvBatch, SocketError};
 use std::net::SocketAddr;
-use std::sync::mpsc;
+use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
 
 const V4: &str = "127.0.0.1:0";
@@ -153,19 +154,63 @@ fn port_unreachable_lands_in_the_error_queue_with_our_datagram() {
     assert_eq!(client.read_error().unwrap(), None);
 }
 
+/// Drives `endpoint` from a thread as the BEAM's poll set does in the NIF:
+/// waits for input while an active mode wants it, for errors always, and
+/// hands what is read to `sink`, until the endpoint closes or `sink` is gone.
+fn drive<F>(endpoint: Arc<Endpoint>, mut sink: F)
+where
+    F: FnMut(Delivery<'_>) -> bool + Send + 'static,
+{
+    std::thread::spawn(move || {
+        let mut batch = RecvBatch::new(8, 2048);
+        while let Ok(socket) = endpoint.socket() {
+            let events = if endpoint.wants_input() {
+                libc::POLLIN
+            } else {
+                0
+            };
+            let mut fd = libc::pollfd {
+                fd: socket.raw_fd(),
+                events,
+                revents: 0,
+            };
+            drop(socket);
+            // SAFETY: one live pollfd.
+            unsafe { libc::poll(&mut fd, 1, 20) };
+            if fd.revents & libc::POLLERR != 0 && !endpoint.drain_errors(&mut sink) {
+                return;
+            }
+            if fd.revents & libc::POLLIN == 0 {
+                continue;
+            }
+            let Ok(got) = endpoint.receive(&mut batch, usize::MAX) else {
+                return;
+            };
+            for i in 0..got.count {
+                let (from, data) = batch.get(i).unwrap();
+                let from = from.unwrap();
+                if !sink(Delivery::Datagram { from, data }) {
+                    return;
+                }
+            }
+            if got.went_passive && !sink(Delivery::Passive) {
+                return;
+            }
+        }
+    });
+}
+
 /// An endpoint whose reader forwards datagrams (as their first byte) and
 /// passive markers (as `None`) to a channel.
-fn endpoint_with_reader(active: Active) -> (Endpoint, SocketAddr, mpsc::Receiver<Option<u8>>) {
-    let endpoint = Endpoint::new(open(V4)).unwrap();
+fn endpoint_with_reader(active: Active) -> (Arc<Endpoint>, SocketAddr, mpsc::Receiver<Option<u8>>) {
+    let endpoint = Arc::new(Endpoint::new(open(V4), active, true));
     let addr = endpoint.socket().unwrap().local_addr().unwrap();
     let (tx, rx) = mpsc::channel();
-    endpoint
-        .start_reader(active, true, move |d| match d {
-            Delivery::Datagram { data, .. } => tx.send(Some(data[0])).is_ok(),
-            Delivery::Passive => tx.send(None).is_ok(),
-            Delivery::PacketTooBig { .. } | Delivery::IcmpError { .. } => true,
-        })
-        .unwrap();
+    drive(Arc::clone(&endpoint), move |d| match d {
+        Delivery::Datagram { data, .. } => tx.send(Some(data[0])).is_ok(),
+        Delivery::Passive => tx.send(None).is_ok(),
+        Delivery::PacketTooBig { .. } | Delivery::IcmpError { .. } => true,
+    });
     (endpoint, addr, rx)
 }
 
@@ -183,14 +228,12 @@ const QUIET: Duration = Duration::from_millis(100);
 /// and dropped by the reader; the socket refuses a passive recv while active.
 #[test]
 fn errors_other_than_ptb_are_delivered_in_active_modes() {
-    let endpoint = Endpoint::new(open(V4)).unwrap();
+    let endpoint = Arc::new(Endpoint::new(open(V4), Active::On, true));
     let (tx, rx) = mpsc::channel();
-    endpoint
-        .start_reader(Active::On, true, move |d| match d {
-            Delivery::IcmpError { errno, .. } => tx.send(errno).is_ok(),
-            _ => true,
-        })
-        .unwrap();
+    drive(Arc::clone(&endpoint), move |d| match d {
+        Delivery::IcmpError { errno, .. } => tx.send(errno).is_ok(),
+        _ => true,
+    });
     let closed_port = open(V4).local_addr().unwrap();
     let socket = endpoint.socket().unwrap();
     socket.send_to(b"PLPMTUD-probe-nonce", closed_port).unwrap();
@@ -202,7 +245,7 @@ fn errors_other_than_ptb_are_delivered_in_active_modes() {
     );
     assert_eq!(endpoint.counters().2, 0, "nothing was dropped");
     assert_eq!(
-        endpoint.recv(&mut [0u8; 16], Some(0)),
+        endpoint.recv(&mut [0u8; 16], Some(0), |_| true),
         Err(SocketError::Os(libc::EINVAL)),
         "recv on an active socket is EINVAL, as gen_udp's"
     );
@@ -255,24 +298,24 @@ fn active_count_delivers_n_then_turns_passive() {
     assert_eq!(rx.recv_timeout(WAIT).unwrap(), None, "passive marker");
     assert!(rx.recv_timeout(QUIET).is_err());
     let mut buf = [0u8; 16];
-    let (n, _) = endpoint.recv(&mut buf, Some(1000)).unwrap();
+    let (n, _) = endpoint.recv(&mut buf, Some(1000), |_| true).unwrap();
     assert_eq!((n, buf[0]), (1, 3), "the rest waits for a passive recv");
 }
 
 #[test]
 fn passive_recv_times_out_and_close_wakes_a_waiting_recv() {
-    let endpoint = std::sync::Arc::new(Endpoint::new(open(V4)).unwrap());
+    let endpoint = Arc::new(Endpoint::new(open(V4), Active::Off, true));
     let mut buf = [0u8; 16];
     let started = Instant::now();
     assert_eq!(
-        endpoint.recv(&mut buf, Some(50)).unwrap_err(),
+        endpoint.recv(&mut buf, Some(50), |_| true).unwrap_err(),
         SocketError::WouldBlock
     );
     assert!(started.elapsed() >= Duration::from_millis(50));
-    let waiter = std::sync::Arc::clone(&endpoint);
+    let waiter = Arc::clone(&endpoint);
     let handle = std::thread::spawn(move || {
         let mut buf = [0u8; 16];
-        waiter.recv(&mut buf, None)
+        waiter.recv(&mut buf, None, |_| true)
     });
     std::thread::sleep(Duration::from_millis(50));
     let closing = Instant::now();
