@@ -81,7 +81,7 @@ floor_rates =
         "-q",
         "--release",
         "-p",
-        "plpmtud_core",
+        "plpmtud_udp",
         "--example",
         "sendmmsg_floor",
         "#{count * 4}"
