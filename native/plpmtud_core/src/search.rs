@@ -27,7 +27,8 @@ fn common_candidates(confirmed: u32, limit: u32) -> impl DoubleEndedIterator<Ite
 /// use plpmtud_core::{config::Strategy, search::next_probe_size};
 /// assert_eq!(next_probe_size(Strategy::Binary, 576, 1500, 16, true), Some(1038));
 /// assert_eq!(next_probe_size(Strategy::Binary, 1038, 1500, 16, true), Some(1269));
-/// assert_eq!(next_probe_size(Strategy::Binary, 1484, 1500, 16, true), None);
+/// assert_eq!(next_probe_size(Strategy::Binary, 1484, 1500, 16, true), Some(1500));
+/// assert_eq!(next_probe_size(Strategy::Binary, 1484, 1500, 16, false), None);
 /// assert_eq!(next_probe_size(Strategy::CommonValues, 576, 1500, 16, true), Some(1500));
 /// ```
 pub fn next_probe_size(
@@ -49,7 +50,10 @@ pub fn next_probe_size(
         }
     }
     if limit - confirmed <= threshold {
-        return None;
+        // A search that met no loss ends by probing its limit (the
+        // ceiling) itself: one probe more finds a path as wide as the
+        // ceiling exactly, not up to `threshold` bytes short.
+        return untouched.then_some(limit);
     }
     Some(confirmed + (limit - confirmed) / 2)
 }

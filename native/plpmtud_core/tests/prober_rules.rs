@@ -123,16 +123,20 @@ fn search_completes_within_the_threshold_and_keeps_the_result() {
         assert!(p.probe_acked(10, id).acked());
     }
     assert_eq!(p.state(), State::SearchComplete);
-    assert_eq!(p.plpmtu(), 1485);
+    assert_eq!(
+        p.plpmtu(),
+        1500,
+        "a loss-free search ends by probing the ceiling"
+    );
     assert_eq!(
         p.search_range(),
-        (1485, 1485),
+        (1500, 1500),
         "no search runs once it completed"
     );
-    assert_eq!(id, 6);
+    assert_eq!(id, 7, "6 halvings down to 1485, then the ceiling");
     assert_eq!(p.next_probe(), None);
     assert_eq!(p.deadline(), Some(10 + 30 * MIN));
-    assert_eq!(p.payload_size(), 1485 - 28);
+    assert_eq!(p.payload_size(), 1500 - 28);
 }
 
 #[test]
@@ -311,8 +315,14 @@ fn a_reprobe_just_below_the_ceiling_tries_the_ceiling() {
     let mut id = 0;
     while p.state() == State::Searching {
         id += 1;
-        send(&mut p, 0, id);
-        p.probe_acked(0, id).acked();
+        let size = send(&mut p, 0, id);
+        // The ceiling is lost once (a burst): the search settles below it.
+        if size == 1500 {
+            p.probe_lost(0, id, LossReason::Timeout);
+            lose(&mut p, 0, 50, 2);
+        } else {
+            p.probe_acked(0, id).acked();
+        }
     }
     assert!(p.plpmtu() < 1500 && p.plpmtu() + 16 >= 1500);
     let due = p.deadline().unwrap();

@@ -87,14 +87,26 @@ fn every_path_mtu_from_576_to_1500_is_found_within_16_bytes_and_never_above() {
     assert_eq!(checked, 925 * 4);
 }
 
+/// Six halvings at most, plus one check of the floor on the narrowest
+/// paths, or, on paths that lost nothing up to 16 bytes below the ceiling,
+/// one probe of the ceiling itself (1500 is then found exactly).
 #[test]
-fn binary_search_uses_at_most_six_sizes_plus_one_check() {
+fn binary_search_uses_at_most_six_sizes_plus_one_check_or_the_ceiling() {
     for mtu in 576..=1500u32 {
         let run = settle(Config::default(), &SimPath::clean(mtu));
-        let checks = run.prober.stats().probing_checks;
+        let checks = u64::from(run.prober.stats().probing_checks);
         assert!(checks <= 1, "mtu {mtu}: {checks} checks");
-        let search_sizes = run.probe_sizes.len() as u64 - u64::from(checks);
+        let ceiling = u64::from(run.probe_sizes.last() == Some(&1500));
+        assert!(
+            checks + ceiling <= 1,
+            "mtu {mtu}: sizes {:?}",
+            run.probe_sizes
+        );
+        let search_sizes = run.probe_sizes.len() as u64 - checks - ceiling;
         assert!(search_sizes <= 6, "mtu {mtu}: sizes {:?}", run.probe_sizes);
+        if mtu == 1500 {
+            assert_eq!(run.prober.plpmtu(), 1500);
+        }
     }
 }
 
