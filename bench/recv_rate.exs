@@ -13,6 +13,8 @@
 # receive buffer, and with `recbuf` BYTES (default 4 MiB, the
 # net.core.rmem_max here) on both sides. Writes bench/results/recv_rate.md.
 
+Code.require_file("support.exs", __DIR__)
+
 {opts, _, _} =
   OptionParser.parse(System.argv(), strict: [reps: :integer, ms: :integer, recbuf: :integer])
 
@@ -97,17 +99,6 @@ end
 
 alias RecvRate.Count
 
-# CPU time of every thread of the VM, in ns (schedstat's first field).
-vm_cpu_ns = fn ->
-  for task <- File.ls!("/proc/self/task"), reduce: 0 do
-    acc ->
-      case File.read("/proc/self/task/#{task}/schedstat") do
-        {:ok, text} -> acc + (text |> String.split() |> hd() |> String.to_integer())
-        {:error, _} -> acc
-      end
-  end
-end
-
 # {name, open(buffer options), count loop, close, port}
 methods = [
   {"gen_udp active: true", fn buf -> :gen_udp.open(0, [:binary, ip: lo, active: true] ++ buf) end,
@@ -153,11 +144,11 @@ run_one = fn {_name, open, count, close, port_fun}, buf ->
   # Handle (and do not count) the first warmup_ms of the flood.
   warm_stop = Count.now() + warmup_ms * 1_000
   _ = count.(s, warm_stop, 0)
-  cpu0 = vm_cpu_ns.()
+  cpu0 = Bench.Support.vm_cpu_ns()
   t0 = Count.now()
   n = count.(s, t0 + window_ms * 1_000, 0)
   elapsed = Count.now() - t0
-  cpu = vm_cpu_ns.() - cpu0
+  cpu = Bench.Support.vm_cpu_ns() - cpu0
   {out, 0} = Task.await(sender, 30_000)
   close.(s)
   Count.drain()

@@ -16,6 +16,8 @@
 # bench/results/socket_load.md (with --gen-udp, the same load on gen_udp
 # ports for reference: bench/results/socket_load_gen_udp.md).
 
+Code.require_file("support.exs", __DIR__)
+
 {opts, _, _} =
   OptionParser.parse(System.argv(),
     strict: [
@@ -55,17 +57,6 @@ fd_limit =
 
 if count + fds.() + 100 > fd_limit do
   raise "#{count} sockets do not fit under the descriptor limit #{fd_limit}"
-end
-
-# CPU time of every thread of the VM, in ns (schedstat's first field).
-vm_cpu_ns = fn ->
-  for task <- File.ls!("/proc/self/task"), reduce: 0 do
-    acc ->
-      case File.read("/proc/self/task/#{task}/schedstat") do
-        {:ok, text} -> acc + (text |> String.split() |> hd() |> String.to_integer())
-        {:error, _} -> acc
-      end
-  end
 end
 
 # The kernel's UDP counters (whole network namespace).
@@ -200,7 +191,7 @@ File.write!(ports_file, Enum.map_join(ports, "\n", &Integer.to_string/1))
 elixir = System.find_executable("elixir") || raise "no elixir executable"
 
 udp0 = udp_counters.()
-cpu0 = vm_cpu_ns.()
+cpu0 = Bench.Support.vm_cpu_ns()
 s0 = :scheduler.sample_all()
 t0 = System.monotonic_time(:millisecond)
 
@@ -242,7 +233,7 @@ run_ms = System.monotonic_time(:millisecond) - t0
 # The last datagrams: let the owners take them.
 Process.sleep(1_000)
 s1 = :scheduler.sample_all()
-cpu = vm_cpu_ns.() - cpu0
+cpu = Bench.Support.vm_cpu_ns() - cpu0
 udp1 = udp_counters.()
 File.rm(ports_file)
 run = utilisation.(s0, s1)

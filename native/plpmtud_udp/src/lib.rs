@@ -218,18 +218,7 @@ impl DfSocket {
         // SAFETY: the caller guarantees `fd` is an open socket; ManuallyDrop
         // and `owned: false` keep it from being closed.
         let socket = ManuallyDrop::new(unsafe { Socket::from_raw_fd(fd) });
-        let mut this = DfSocket {
-            socket,
-            owned: false,
-            family: IpFamily::V4,
-            gso: AtomicBool::new(cfg!(target_os = "linux")),
-        };
-        if this.socket.r#type()? != Type::DGRAM {
-            return Err(SocketError::Invalid("fd is not a datagram socket"));
-        }
-        let local = this.local_addr()?;
-        this.family = family_of(&local);
-        Ok(this)
+        DfSocket::wrap(socket, false)
     }
 
     /// Wraps a duplicate of an existing UDP socket's fd (gen_udp's
@@ -248,9 +237,15 @@ impl DfSocket {
         }
         // SAFETY: `dup` was just created and is owned by nobody else.
         let socket = unsafe { Socket::from_raw_fd(dup) };
+        DfSocket::wrap(ManuallyDrop::new(socket), true)
+    }
+
+    /// A `DfSocket` around an existing datagram socket (`owned`: closed when
+    /// this value drops), its family read from its local address.
+    fn wrap(socket: ManuallyDrop<Socket>, owned: bool) -> Result<DfSocket, SocketError> {
         let mut this = DfSocket {
-            socket: ManuallyDrop::new(socket),
-            owned: true,
+            socket,
+            owned,
             family: IpFamily::V4,
             gso: AtomicBool::new(cfg!(target_os = "linux")),
         };
