@@ -3,6 +3,7 @@
 # IPv4 and IPv6. Needs root.
 #
 #   mix run bench/transfer.exs [--mb 5,50] [--reps 5] [--out bench/results/transfer.md]
+#                              [--path TEXT]   (only the paths whose name contains TEXT)
 #
 # Sizings: a fixed 1296-byte payload (aiutp today, the kernel's default DF
 # policy), a fixed 1452-byte payload with DF, a fixed payload at the path's
@@ -15,7 +16,7 @@
 # (DF pings of 1354 bytes pass there, 1355 do not).
 
 {opts, _, _} =
-  OptionParser.parse(System.argv(), strict: [mb: :string, out: :string, reps: :integer])
+  OptionParser.parse(System.argv(), strict: [mb: :string, out: :string, reps: :integer, path: :string])
 
 reps = Keyword.get(opts, :reps, 5)
 sizes = opts |> Keyword.get(:mb, "5,50") |> String.split(",") |> Enum.map(&String.to_integer/1)
@@ -38,6 +39,8 @@ paths = [
   {"1350 -> 1280 -> 1350, ICMP blocked", ~w(--variant blackhole),
    [{0.3, mtu.(1280)}, {0.6, mtu.(1350)}], 1350, 1280}
 ]
+
+paths = Enum.filter(paths, fn {name, _, _, _, _} -> name =~ Keyword.get(opts, :path, "") end)
 
 label = fn
   {:fixed, 1296} -> "fixed 1296 (aiutp)"

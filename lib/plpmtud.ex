@@ -63,7 +63,8 @@ defmodule PLPMTUD do
     * `{:mtu_changed, old, new, reason, payload}` - segment with `payload` from now on
     * `{:search_started, limit}`, `{:search_complete, mtu, payload}`
     * `{:fallback, mtu, next_search_in_ms}` - probing failed even at the PLPMTU
-    * `{:black_hole_suspected, mtu}`, `{:black_hole_confirmed, lost_mtu}`
+    * `{:black_hole_suspected, mtu}` - the PLPMTU is the floor while a probe
+      of `mtu` checks it (its ack restores `mtu`), `{:black_hole_confirmed, lost_mtu}`
     * `{:ptb, mtu, verdict}`, `{:emsgsize, mtu, verdict}` - a hint and its verdict
   """
   @type event ::

@@ -24,7 +24,7 @@
 
 -export([new/1, config/1, connected/2, connected/3, probe_padding/2, on_lost_batch/4, on_rtt/2,
          on_send_refused/5, set_df/2, df/1, kernel_mtu/1, send_fragmentable/2,
-         now_ms/0, packet_size/1, probe_size/1, ip_size/2,
+         now_ms/0, packet_size/1, base_size/1, probe_size/1, ip_size/2,
          on_send/4, on_ack/3, on_ack/4, on_lost/4, on_lost/5, on_tick/2,
          on_emsgsize/3, on_ptb/4, is_probing/1, info/1, reset/2]).
 
@@ -132,6 +132,13 @@ now_ms() ->
 %% @doc The payload size to segment data with now.
 -spec packet_size(handle()) -> bytes().
 packet_size(H) -> ?NATIVE:prober_payload_size(H).
+
+%% @doc The payload of a packet at the floor (RFC 8899's BASE_PLPMTU): the
+%% size every path is taken to carry, whatever the PLPMTU. For a packet
+%% that must get through while the PLPMTU may be wrong: a retransmission
+%% (in pieces of at most this size), a tail-loss probe.
+-spec base_size(handle()) -> bytes().
+base_size(H) -> ?NATIVE:prober_payload_for(H, maps:get(floor, ?NATIVE:prober_info(H))).
 
 %% @doc IP bytes of a datagram carrying `Bytes' of payload, by the handle's
 %% family and overheads: the one conversion between the two units.

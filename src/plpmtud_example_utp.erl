@@ -41,15 +41,24 @@
 %%% (a connected socket reports an earlier datagram's ICMP error that way);
 %%% only a second refusal goes to {@link plpmtud:on_send_refused/5}.
 %%%
-%%% When the packet size falls, every packet in flight that is bigger is
-%%% sent again at once, and every packet bigger than the packet size is
-%%% carried in pieces with a fragment extension (`Ext' 4: `<<Next:8, 2:8,
-%%% Index:8, Count:8>>'): the same sequence number, the same bytes once
-%%% the receiver joins them, so never re-cut from the transport's point of
-%%% view. That is the only way on IPv6 (routers never fragment); on IPv4
-%%% the default is {@link plpmtud:send_fragmentable/2} (DF off, routers
-%%% fragment), `ipv4_fragments => pieces' uses the extension there too.
-%%% The prober is told nothing about such a packet (size 0).
+%%% Besides, a tail-loss probe (RFC 8985, RFC 9002's probe timeout: SRTT
+%%% + 4 RTTVAR + 1 ms without a send while packets are in flight) sends one
+%%% packet of at most {@link plpmtud:base_size/1}, and RACK's time rule
+%%% declares lost every packet sent SRTT and a quarter before one that was
+%%% acknowledged: a path that starts dropping full-size packets (its MTU
+%%% fell) is noticed in a few round trips, not a retransmission timeout.
+%%%
+%%% Every retransmission goes in a form every path carries: a packet
+%%% bigger than the base size is carried in pieces with a fragment
+%%% extension (`Ext' 4: `<<Next:8, 2:8, Index:8, Count:8>>'): the same
+%%% sequence number, the same bytes once the receiver joins them, so never
+%%% re-cut from the transport's point of view. That is the only way on
+%%% IPv6 (routers never fragment); on IPv4 the default is {@link
+%%% plpmtud:send_fragmentable/2} (DF off, routers fragment),
+%%% `ipv4_fragments => pieces' uses the extension there too. The prober is
+%%% told nothing about such a packet (size 0). New segments follow {@link
+%%% plpmtud:packet_size/1}, which is the base size while a black-hole
+%%% suspicion is checked.
 -module(plpmtud_example_utp).
 
 -export([run/1, header_bytes/0, padding_overhead/0]).
@@ -63,6 +72,8 @@
 -define(SYN, 16#41).
 -define(TICK_MS, 10).
 -define(MIN_RTO, 200).
+%% The tail-loss probe's timeout never goes below 2 ms (timestamps are ms).
+-define(MIN_PTO, 2).
 -define(MAX_RTO, 1000).
 %% The largest congestion window: 64 KB, far above the lab's bandwidth-delay
 %% product. A bigger one only builds a queue in front of every probe, and a
@@ -91,6 +102,7 @@
                     payload_at_end := non_neg_integer(),
                     packets := non_neg_integer(),
                     retransmissions := non_neg_integer(),
+                    tail_probes := non_neg_integer(),
                     probes := non_neg_integer(),
                     window_reductions := non_neg_integer(),
                     probe_window_reductions := non_neg_integer(),
@@ -142,7 +154,10 @@
             srtt = undefined :: undefined | number(),
             rttvar = 0 :: number(),
             rto = 1000 :: pos_integer(),
+            ptos = 0 :: non_neg_integer(),
+            last_sent = 0 :: non_neg_integer(),
             ps :: non_neg_integer(),
+            base_ps :: pos_integer(),
             acked = 0 :: non_neg_integer(),
             events = [] :: [event()],
             started :: non_neg_integer(),
@@ -152,6 +167,7 @@
             deadline :: non_neg_integer(),
             packets = 0 :: non_neg_integer(),
             retransmissions = 0 :: non_neg_integer(),
+            tail_probes = 0 :: non_neg_integer(),
             probes = 0 :: non_neg_integer(),
             reductions = 0 :: non_neg_integer(),
             probe_reductions = 0 :: non_neg_integer(),
@@ -229,6 +245,7 @@ run(#{server_ip := ServerIp} = Options) ->
                     rto = min(?MAX_RTO, max(?MIN_RTO, 3 * Rtt)),
                     data = Data, total = Total, flight = gb_trees:empty(),
                     rtx = gb_sets:empty(), ps = plpmtud:packet_size(H),
+                    base_ps = plpmtud:base_size(H),
                     cwnd = 16 * 1024, events = lists:keysort(1, maps:get(events, Options, [])),
                     started = Now, last_progress = Now,
                     stall_ms = maps:get(stall_ms, Options, 5000),
@@ -307,9 +324,9 @@ loop(S0) ->
         true ->
             S0;
         false ->
-            S = fill(tick(events(S0), Now)),
+            S = tail_probe(fill(losses(tick(events(S0), Now), Now)), Now),
             Socket = S#s.socket,
-            Wait = max(0, S#s.next_tick - plpmtud:now_ms()),
+            Wait = max(0, min(S#s.next_tick, pto_at(S)) - plpmtud:now_ms()),
             receive
                 {udp, Socket, _Ip, _Port, Datagram} ->
                     loop(on_datagram(Datagram, S));
@@ -321,6 +338,9 @@ loop(S0) ->
             end
     end.
 
+%% An event's fun runs in the sender's process: the path changes at a
+%% known point of the stream, and the sender waits meanwhile (as in a
+%% pause of its scheduler).
 events(#s{events = [{Fraction, Fun} | Rest], acked = Acked, total = Total} = S)
   when Acked >= Fraction * Total ->
     _ = Fun(),
@@ -373,6 +393,44 @@ rto_check(#s{flight = Flight, pkts = Pkts, rto = Rto} = S, Now) ->
                     S
             end
     end.
+
+%% The tail-loss probe (RFC 8985's TLP, RFC 9002's PTO): when nothing was
+%% sent for a probe timeout while packets are in flight, and no ack came
+%% (the window is full of packets the path may have dropped, for instance
+%% because its MTU fell), one packet of at most the base size goes: new
+%% data if any is left, else the oldest packet in flight, resent. Its ack
+%% tells the packets sent before it lost (see losses/2) long before the
+%% retransmission timeout; the base size gets it through any path. It
+%% answers nothing for the prober.
+tail_probe(#s{flight_bytes = 0} = S, _Now) ->
+    S;
+tail_probe(S, Now) ->
+    case Now >= pto_at(S) of
+        false ->
+            S;
+        true ->
+            S1 = S#s{ptos = S#s.ptos + 1, tail_probes = S#s.tail_probes + 1},
+            case S1#s.next_off < S1#s.total of
+                true ->
+                    send_new(min(S1#s.total - S1#s.next_off, S1#s.base_ps), none, S1);
+                false ->
+                    {_Tx, Seq} = gb_trees:smallest(S1#s.flight),
+                    resend(Seq, to_flight_rtx(Seq, S1))
+            end
+    end.
+
+%% When the tail-loss probe is due: a probe timeout (RFC 9002: SRTT + 4
+%% RTTVAR + 1 ms, the receiver acks at once) after the last send, doubled
+%% for each probe that got no answer; never later than the RTO.
+pto_at(#s{flight_bytes = 0, next_tick = Next}) ->
+    Next;
+pto_at(#s{srtt = Srtt, rttvar = Var, ptos = N, rto = Rto, last_sent = Last}) ->
+    Last + min(Rto, max(?MIN_PTO, ceil(Srtt + 4 * Var) + 1) bsl N).
+
+%% Packet Seq leaves the flight for a resend without being declared lost.
+to_flight_rtx(Seq, S) ->
+    S1 = to_rtx(Seq, maps:get(Seq, S#s.pkts), S),
+    S1#s{rtx = gb_sets:delete(Seq, S1#s.rtx)}.
 
 %% --- sending -------------------------------------------------------------
 
@@ -464,25 +522,28 @@ send(Send, Bytes, S) ->
 
 sent(Bytes, S) -> S#s{bytes_sent = S#s.bytes_sent + Bytes}.
 
-%% A retransmission: the same bytes, never padded. When the packet size
-%% has fallen below it, it goes in pieces the receiver joins (the fragment
-%% extension; always on IPv6), or on IPv4 with DF off for routers to
-%% fragment. Either way the prober learns nothing from its fate (size 0).
-resend(Seq, #s{pkts = Pkts, ps = Ps, socket = Socket} = S) ->
+%% A retransmission: the same bytes, never padded, in a form every path
+%% carries: a packet bigger than the base size goes in pieces of at most
+%% the base size the receiver joins (the fragment extension; always on
+%% IPv6), or on IPv4 with DF off for routers to fragment. A packet that was
+%% lost once so never stalls the stream again, whatever the PLPMTU (a path
+%% whose MTU fell, a check still running). The prober learns nothing from
+%% the fate of such a resend (size 0).
+resend(Seq, #s{pkts = Pkts, base_ps = Base, socket = Socket} = S) ->
     #pkt{data = Data, count = Count} = P = maps:get(Seq, Pkts),
     Len = byte_size(Data),
     Now = plpmtud:now_ms(),
     S1 = S#s{packets = S#s.packets + 1, retransmissions = S#s.retransmissions + 1},
-    {Sent, S2} = case Len > Ps of
+    {Sent, S2} = case Len > Base of
         true when S#s.pieces ->
-            pieces(Seq, Data, Ps, S1#s{fragmentable = S1#s.fragmentable + 1});
+            pieces(Seq, Data, Base, S1#s{fragmentable = S1#s.fragmentable + 1});
         true ->
             send(fun() -> plpmtud:send_fragmentable(Socket, [header(Seq, ?EXT_NONE), Data]) end,
                  Len, S1#s{fragmentable = S1#s.fragmentable + 1});
         false ->
             send(fun() -> gen_udp:send(Socket, [header(Seq, ?EXT_NONE), Data]) end, Len, S1)
     end,
-    Seen = case Len > Ps of
+    Seen = case Len > Base of
         true -> 0;
         false -> Len
     end,
@@ -524,6 +585,7 @@ in_flight(Seq, #pkt{wire = Wire, tx = Tx} = P, S) ->
     S#s{pkts = (S#s.pkts)#{Seq => P#pkt{where = flight}},
         flight = gb_trees:insert(Tx, Seq, S#s.flight),
         flight_bytes = S#s.flight_bytes + Wire,
+        last_sent = P#pkt.sent,
         txc = Tx + 1}.
 
 to_rtx(Seq, #pkt{tx = Tx, wire = Wire} = P, S) ->
@@ -556,7 +618,7 @@ on_datagram(<<?STATE, Ext, _Conn:16, _Wnd:32, _Seq:32, Next:32, _:32, Rest/binar
         true -> progress(S1#s{base = Next}, Now);
         false -> S1
     end,
-    sack_losses(S2, Now);
+    losses(S2, Now);
 on_datagram(_Other, S) ->
     S.
 
@@ -582,7 +644,7 @@ acked(Seq, #s{pkts = Pkts, h = H} = S, Now) ->
                 rtx -> S#s{rtx = gb_sets:delete(Seq, S#s.rtx)}
             end,
             S2 = rtt(P, S1, Now),
-            S3 = grow(Wire, S2#s{pkts = Pkts1, acked = S2#s.acked + byte_size(Data),
+            S3 = grow(Wire, S2#s{pkts = Pkts1, acked = S2#s.acked + byte_size(Data), ptos = 0,
                                  top3 = top3(Tx, S2#s.top3)}),
             S4 = change(plpmtud:on_ack(H, Seq, Seen, Now), S3),
             case P#pkt.probe of
@@ -612,25 +674,30 @@ grow(Bytes, #s{cwnd = Cwnd, ssthresh = Ssthresh} = S) when Cwnd < Ssthresh ->
 grow(Bytes, #s{cwnd = Cwnd, ps = Ps} = S) ->
     S#s{cwnd = min(?MAX_CWND, Cwnd + max(1, Bytes * Ps div Cwnd))}.
 
-%% A packet is lost when three packets sent after it were acknowledged.
-sack_losses(#s{top3 = [_, _, Third]} = S, Now) ->
-    case lost_before(Third, S#s.flight, []) of
+%% A packet is lost when three packets sent after it were acknowledged
+%% (uTP's rule), or when a packet sent after it was acknowledged and it has
+%% been in flight for SRTT plus a quarter of it, at least 1 ms (RACK, RFC
+%% 8985: a path that reorders less than that). Checked on every ack and
+%% every turn of the loop.
+losses(#s{top3 = []} = S, _Now) ->
+    S;
+losses(#s{top3 = [Latest | _] = Top, flight = Flight, pkts = Pkts, srtt = Srtt} = S, Now) ->
+    Third = case Top of
+        [_, _, T] -> T;
+        _ -> -1
+    end,
+    Old = Now - ceil(Srtt + max(1, Srtt / 4)),
+    First = gb_trees:next(gb_trees:iterator(Flight)),
+    case lost_before(First, Latest, Third, Old, Pkts, []) of
         [] -> S;
         Lost -> lost_batch(Lost, sack, S, Now)
-    end;
-sack_losses(S, _Now) ->
-    S.
-
-lost_before(Limit, Flight, Acc) ->
-    case gb_trees:is_empty(Flight) of
-        true ->
-            lists:reverse(Acc);
-        false ->
-            case gb_trees:take_smallest(Flight) of
-                {Tx, Seq, Flight1} when Tx < Limit -> lost_before(Limit, Flight1, [Seq | Acc]);
-                _ -> lists:reverse(Acc)
-            end
     end.
+
+lost_before({Tx, Seq, Iter}, Latest, Third, Old, Pkts, Acc)
+  when Tx < Third; Tx < Latest, (map_get(Seq, Pkts))#pkt.sent =< Old ->
+    lost_before(gb_trees:next(Iter), Latest, Third, Old, Pkts, [Seq | Acc]);
+lost_before(_Next, _Latest, _Third, _Old, _Pkts, Acc) ->
+    lists:reverse(Acc).
 
 %% One batch of losses: one call to the prober, one decision on the window.
 lost_batch(Seqs, Reason, #s{h = H, pkts = Pkts} = S0, Now) ->
@@ -670,26 +737,17 @@ decrease(Reason, Lost, #s{cwnd = Cwnd, ps = Ps} = S) ->
 change(unchanged, S) -> S;
 change({changed, _}, S) -> size_now(S).
 
-%% Follows plpmtud:packet_size/1. When it falls, every packet in flight
-%% that is bigger is resent at once (fragmentable: it cannot be re-cut).
+%% Follows plpmtud:packet_size/1 for new segments. Packets in flight keep
+%% their size: those the path drops are found lost (see losses/2) and
+%% resent in a form every path carries; a fall that is only a check (a
+%% black-hole suspicion) so costs nothing when the check passes.
 size_now(#s{h = H, ps = Old} = S) ->
     case plpmtud:packet_size(H) of
         Old ->
             S;
         New ->
-            Changes = [{plpmtud:now_ms() - S#s.started, New} | S#s.changes],
-            S1 = S#s{ps = New, changes = Changes},
-            case New < Old of
-                true -> requeue_bigger(New, S1);
-                false -> S1
-            end
+            S#s{ps = New, changes = [{plpmtud:now_ms() - S#s.started, New} | S#s.changes]}
     end.
-
-requeue_bigger(Ps, #s{pkts = Pkts} = S) ->
-    Bigger = [{Seq, P} || {_Tx, Seq} <- gb_trees:to_list(S#s.flight),
-                          #pkt{data = Data} = P <- [maps:get(Seq, Pkts)],
-                          byte_size(Data) > Ps],
-    lists:foldl(fun({Seq, P}, Acc) -> to_rtx(Seq, P, Acc) end, S, Bigger).
 
 %% --- the result ----------------------------------------------------------
 
@@ -714,6 +772,7 @@ finish(S, Receiver, CrcSent) ->
       payload_at_end => plpmtud:packet_size(S#s.h),
       packets => S#s.packets,
       retransmissions => S#s.retransmissions,
+      tail_probes => S#s.tail_probes,
       probes => S#s.probes,
       window_reductions => S#s.reductions,
       probe_window_reductions => S#s.probe_reductions,

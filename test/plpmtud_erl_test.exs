@@ -145,7 +145,7 @@ defmodule PLPMTUD.ErlangFacadeTest do
     assert %{stats: %{probes_lost_timeout: 1}} = :plpmtud.info(h)
   end
 
-  test "black hole: full-size data lost in three bursts, the check probe lost, back to the floor" do
+  test "black hole: full-size data lost in three bursts, the floor while the check probe is lost, then a search" do
     h = new!()
     :plpmtud.connected(h, 0)
     now = search(h, 1302)
@@ -153,17 +153,25 @@ defmodule PLPMTUD.ErlangFacadeTest do
     assert size in 1286..1302
 
     # An ack of a full-size packet between bursts clears the suspicion.
-    for t <- [0, 100, 200], do: :plpmtud.on_lost(h, 1000 + t, :timeout, size, now + t)
-    :plpmtud.on_ack(h, 2000, size, now + 250)
+    for t <- [0, 100], do: :plpmtud.on_lost(h, 1000 + t, :timeout, size, now + t)
+    :plpmtud.on_ack(h, 2000, size, now + 150)
     assert :plpmtud.probe_size(h) == :none
 
     now = now + 300
 
-    for t <- [0, 100, 200],
+    # Without the ack these would be the third burst.
+    for t <- [0, 100],
         do: assert({false, :unchanged} = :plpmtud.on_lost(h, 3000 + t, :timeout, size, now + t))
 
+    # The third burst: data at the floor while a probe checks the size.
+    assert {false, {:changed, 528}} = :plpmtud.on_lost(h, 3200, :timeout, size, now + 200)
     assert :plpmtud.probe_size(h) == size
     assert :plpmtud.is_probing(h)
+    :plpmtud.on_ack(h, 3300, size, now + 210)
+
+    assert {:plpmtud.packet_size(h), :plpmtud.probe_size(h)} == {528, size},
+           "a late data ack settles nothing"
+
     now = now + 200
 
     for {seq, t} <- [{4000, 0}, {4001, 100}] do
@@ -172,7 +180,8 @@ defmodule PLPMTUD.ErlangFacadeTest do
     end
 
     :probe = :plpmtud.on_send(h, 4002, size, now + 200)
-    assert {true, {:changed, 528}} = :plpmtud.on_lost(h, 4002, :dup_ack, size, now + 250)
+    assert {true, :unchanged} = :plpmtud.on_lost(h, 4002, :dup_ack, size, now + 250)
+    assert :plpmtud.packet_size(h) == 528
     assert %{state: :searching, stats: %{black_holes: 1}} = :plpmtud.info(h)
     assert :plpmtud.probe_size(h) < size
   end

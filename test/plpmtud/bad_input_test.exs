@@ -81,6 +81,7 @@ defmodule PLPMTUD.BadInputTest do
       {:kernel_mtu, [s]},
       {:send_fragmentable, [s, "x"]},
       {:packet_size, [h]},
+      {:base_size, [h]},
       {:probe_size, [h]},
       {:on_send, [h, 1, 990, 0]},
       {:on_ack, [h, 1, 0]},

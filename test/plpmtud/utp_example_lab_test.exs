@@ -4,7 +4,10 @@ defmodule PLPMTUD.UtpExampleLabTest do
   moves 2 MB with plpmtud across the lab's paths, IPv4 and IPv6: the
   stream arrives byte-identical, no congestion-window reduction is caused
   by probes alone, and on a path stable at the end the packet size ends
-  within 16 bytes below the path's true payload (never above it).
+  within 16 bytes below the path's true payload (never above it). When
+  the path drops to 1280 and rises back mid-transfer, with ICMP blocked,
+  the stream stalls less than 250 ms, the packet size is within 16 bytes of
+  1280's within 1 s, and the rise is found at the next re-probe.
   """
   use ExUnit.Case, async: false
 
@@ -18,18 +21,23 @@ defmodule PLPMTUD.UtpExampleLabTest do
   @overhead %{inet: 20 + 8 + 20, inet6: 40 + 8 + 20}
   @server %{inet: :server4, inet6: :server6}
 
-  defp transfer(ns, family, events \\ []) do
-    :plpmtud_example_utp.run(%{
-      server_ip: Lab.addresses()[@server[family]],
-      client_netns: ns.client,
-      server_netns: ns.server,
-      bytes: @bytes,
-      sizing: :plpmtud,
-      events: events,
-      probe_interval: 1_000,
-      stall_ms: 5_000,
-      max_ms: 20_000
-    })
+  defp transfer(ns, family, events \\ [], options \\ %{}) do
+    :plpmtud_example_utp.run(
+      Map.merge(
+        %{
+          server_ip: Lab.addresses()[@server[family]],
+          client_netns: ns.client,
+          server_netns: ns.server,
+          bytes: @bytes,
+          sizing: :plpmtud,
+          events: events,
+          probe_interval: 1_000,
+          stall_ms: 5_000,
+          max_ms: 20_000
+        },
+        options
+      )
+    )
   end
 
   defp assert_sound(r, family, path_mtu) do
@@ -64,13 +72,34 @@ defmodule PLPMTUD.UtpExampleLabTest do
       assert_sound(transfer(ns, family), family, 1350)
     end
 
-    test "#{family}: 1350 -> 1280 mid-transfer with ICMP blocked" do
+    test "#{family}: 1350 -> 1280 -> 1350 mid-transfer with ICMP blocked" do
       family = unquote(family)
       ns = Lab.up!("putd#{family}", "blackhole")
-      r = transfer(ns, family, [{0.3, fn -> Lab.set_mtu!(ns.prefix, 1280) end}])
-      assert_sound(r, family, 1280)
-      assert [_ | _] = r.size_changes
-      assert r.fragmentable_sends > 0
+
+      events = [
+        {0.3, fn -> Lab.set_mtu!(ns.prefix, 1280) end},
+        {0.5, fn -> Lab.set_mtu!(ns.prefix, 1350) end}
+      ]
+
+      # 40 MB: the half after the rise outlasts a 150 ms re-probe interval.
+      r = transfer(ns, family, events, %{bytes: 40_000_000, probe_interval: 150})
+      shown = inspect(Map.drop(r, [:prober]))
+      assert_sound(r, family, 1350)
+      assert r.longest_stall_ms < 250, shown
+      assert r.fragmentable_sends > 0, shown
+      [dropped_at, rose_at] = r.event_ms
+      low = 1280 - @overhead[family]
+
+      assert {at, _} =
+               Enum.find(r.size_changes, fn {t, payload} ->
+                 t >= dropped_at and payload in (low - 16)..low
+               end),
+             shown
+
+      assert at - dropped_at < 1_000, shown
+
+      assert Enum.any?(r.size_changes, fn {t, payload} -> t > rose_at and payload > low end),
+             shown
     end
   end
 end

@@ -17,7 +17,8 @@ pub enum ChangeReason {
     Ptb,
     /// A probe of the unconfirmed size failed; back to the confirmed size.
     ProbeFailed,
-    /// Full-size packets were black-holed; back to the floor.
+    /// Full-size packets are lost as in a black hole: the floor while a
+    /// probe checks the size they had (and for good if it fails).
     BlackHole,
     /// Probing failed even at the current PLPMTU; back to the floor.
     Fallback,
@@ -114,9 +115,11 @@ pub enum Event {
         /// Time until the next search.
         next_search_in_ms: u64,
     },
-    /// Full-size packets keep getting lost: a probe of `mtu` checks the path.
+    /// Full-size packets keep getting lost: the PLPMTU falls to the floor
+    /// (an `MtuChanged` with reason `BlackHole`) while a probe of `mtu`
+    /// checks the path; its ack restores `mtu`.
     BlackHoleSuspected {
-        /// The PLPMTU being checked.
+        /// The PLPMTU being checked (the one in use before).
         mtu: u32,
     },
     /// The check failed: `lost_mtu` no longer passes; the search restarts

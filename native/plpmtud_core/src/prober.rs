@@ -177,7 +177,9 @@ enum Resume {
 enum Check {
     /// Sizes kept failing: does probing work at all? Resume the search if so.
     Probing(Range),
-    /// Full-size packets keep getting lost: is the PLPMTU black-holed?
+    /// Full-size packets keep getting lost: is the size they had (the
+    /// attempt's) black-holed? Meanwhile the PLPMTU is the floor, so that
+    /// data gets through; the probe's ack restores the size.
     BlackHole(Resume),
 }
 
@@ -380,7 +382,7 @@ impl Prober {
             if p.in_flight_id() == Some(id) {
                 p.on_probe_acked(now_ms, out);
             } else {
-                p.on_packet_acked(now_ms, size, out);
+                p.on_packet_acked(size);
             }
         })
     }
@@ -420,9 +422,10 @@ impl Prober {
         self.recent_probes.iter().any(|probe| probe.id == id)
     }
 
-    /// A data packet of `size` IP bytes was acknowledged.
-    pub fn packet_acked(&mut self, now_ms: u64, size: u32) -> Events {
-        self.answer(|p, out| p.on_packet_acked(now_ms, size, out))
+    /// A data packet of `size` IP bytes was acknowledged (`now_ms` kept for
+    /// symmetry with the other events; a data ack changes no phase).
+    pub fn packet_acked(&mut self, _now_ms: u64, size: u32) -> Events {
+        self.answer(|p, _| p.on_packet_acked(size))
     }
 
     /// A data packet of `size` IP bytes was lost (black-hole detection input).
@@ -682,8 +685,17 @@ impl Prober {
             {
                 Err("probe size out of range")
             }
-            Phase::Checking { attempt, .. } if attempt.size != self.plpmtu => {
-                Err("a check probes something other than the PLPMTU")
+            Phase::Checking {
+                check: Check::Probing(_),
+                attempt,
+            } if attempt.size != self.plpmtu => {
+                Err("a probing check probes something other than the PLPMTU")
+            }
+            Phase::Checking {
+                check: Check::BlackHole(_),
+                attempt,
+            } if attempt.size <= self.plpmtu => {
+                Err("a black-hole check probes no more than the PLPMTU")
             }
             _ => Ok(()),
         }
@@ -828,7 +840,10 @@ impl Prober {
             Phase::Checking {
                 check: Check::BlackHole(resume),
                 ..
-            } => self.resume(now_ms, resume, out),
+            } => {
+                self.set_plpmtu(now_ms, size, ChangeReason::ProbeAcked, out);
+                self.resume(now_ms, resume, out);
+            }
             Phase::Disabled | Phase::Complete { .. } | Phase::Error { .. } => {}
         }
     }
@@ -857,21 +872,15 @@ impl Prober {
         }
     }
 
-    fn on_packet_acked(&mut self, now_ms: u64, size: u32, out: &mut Events) {
+    /// Only a probe settles a black-hole check: data meanwhile is at the
+    /// floor, and an older full-size packet's late ack proves nothing now.
+    fn on_packet_acked(&mut self, size: u32) {
         if size < self.plpmtu {
             return;
         }
         self.black_hole.reset();
-        match &mut self.phase {
-            Phase::Searching { range, .. } => range.failed_sizes = 0,
-            Phase::Checking {
-                check: Check::BlackHole(resume),
-                ..
-            } => {
-                let resume = *resume;
-                self.resume(now_ms, resume, out);
-            }
-            _ => {}
+        if let Phase::Searching { range, .. } = &mut self.phase {
+            range.failed_sizes = 0;
         }
     }
 
@@ -894,11 +903,12 @@ impl Prober {
             return;
         }
         bump(&mut self.stats.black_hole_checks);
-        self.black_hole.reset();
-        out.push(Event::BlackHoleSuspected { mtu: self.plpmtu });
+        let suspected = self.plpmtu;
+        out.push(Event::BlackHoleSuspected { mtu: suspected });
+        self.set_plpmtu(now_ms, self.floor, ChangeReason::BlackHole, out);
         self.phase = Phase::Checking {
             check: Check::BlackHole(resume),
-            attempt: Attempt::of(self.plpmtu),
+            attempt: Attempt::of(suspected),
         };
     }
 
@@ -961,7 +971,8 @@ impl Prober {
     fn judge_emsgsize(&self, mtu: u32) -> PtbVerdict {
         let reference = match self.phase {
             Phase::Searching { range, .. } => range.limit.max(self.plpmtu),
-            Phase::Checking { .. } | Phase::Complete { .. } => self.plpmtu,
+            Phase::Checking { attempt, .. } => attempt.size.max(self.plpmtu),
+            Phase::Complete { .. } => self.plpmtu,
             Phase::Disabled | Phase::Error { .. } => return PtbVerdict::NotProbing,
         };
         if mtu < self.floor {
@@ -1088,11 +1099,10 @@ impl Prober {
                 check: Check::BlackHole(_),
                 ..
             } => {
-                let lost_mtu = self.plpmtu;
                 bump(&mut self.stats.black_holes);
-                out.push(Event::BlackHoleConfirmed { lost_mtu });
+                out.push(Event::BlackHoleConfirmed { lost_mtu: size });
                 self.set_plpmtu(now_ms, self.floor, ChangeReason::BlackHole, out);
-                self.start_search(now_ms, lost_mtu.saturating_sub(1), out);
+                self.start_search(now_ms, size.saturating_sub(1), out);
             }
             Phase::Disabled | Phase::Complete { .. } | Phase::Error { .. } => {}
         }

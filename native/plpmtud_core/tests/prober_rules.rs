@@ -529,13 +529,37 @@ fn black_hole_is_checked_by_a_probe_and_confirmed_by_its_loss() {
     let mut p = complete_at_1500();
     p.packet_acked(10, 600);
     // Three bursts of full-size losses, one probe timeout (1000 ms) apart.
+    let mut suspicion = Vec::new();
     for burst in 0..3u64 {
         for i in 0..5 {
-            p.packet_lost(1_000 + burst * 1_000 + i, 1500);
+            suspicion.extend(
+                p.packet_lost(1_000 + burst * 1_000 + i, 1500)
+                    .iter()
+                    .copied(),
+            );
         }
     }
+    assert_eq!(
+        suspicion,
+        vec![
+            Event::BlackHoleSuspected { mtu: 1500 },
+            Event::MtuChanged {
+                old: 1500,
+                new: 576,
+                reason: ChangeReason::BlackHole
+            },
+            Event::ProbeDue { size: 1500 },
+        ],
+        "data goes at the floor while a probe checks the lost size"
+    );
     assert_eq!(p.state(), State::Base);
     assert_eq!(p.stats().black_hole_checks, 1);
+    p.packet_acked(3_050, 1500);
+    assert_eq!(
+        (p.state(), p.plpmtu()),
+        (State::Base, 576),
+        "a late data ack settles nothing: only the probe does"
+    );
     let events = lose_events(&mut p, 3_100, 10, 3);
     assert_eq!(p.stats().black_holes, 1);
     assert_eq!(p.plpmtu(), 576);
@@ -554,11 +578,6 @@ fn black_hole_is_checked_by_a_probe_and_confirmed_by_its_loss() {
         tail,
         vec![
             Event::BlackHoleConfirmed { lost_mtu: 1500 },
-            Event::MtuChanged {
-                old: 1500,
-                new: 576,
-                reason: ChangeReason::BlackHole
-            },
             Event::SearchStarted { limit: 1499 },
             Event::ProbeDue { size: 1492 },
         ]
@@ -586,9 +605,17 @@ fn a_black_hole_check_that_is_acked_resumes_the_completed_search() {
         p.packet_lost(burst * 1_000, 1500);
     }
     assert_eq!(p.state(), State::Base);
+    assert_eq!(p.plpmtu(), 576, "the floor while the check runs");
     lose(&mut p, 2_000, 20, 2);
     send(&mut p, 2_000, 22);
-    assert!(p.probe_acked(2_010, 22).acked());
+    let events = p.probe_acked(2_010, 22);
+    assert!(events.acked());
+    assert!(events.iter().any(|e| *e
+        == Event::MtuChanged {
+            old: 576,
+            new: 1500,
+            reason: ChangeReason::ProbeAcked
+        }));
     assert_eq!(p.state(), State::SearchComplete);
     assert_eq!(p.plpmtu(), 1500);
     assert_eq!(p.deadline(), Some(30 * MIN));
