@@ -21,7 +21,15 @@ defmodule PLPMTUD.UtpExampleLabTest do
   @overhead %{inet: 20 + 8 + 20, inet6: 40 + 8 + 20}
   @server %{inet: :server4, inet6: :server6}
 
+  # The transfer runs in the test process and leaves its mailbox empty
+  # (gen_udp's udp_error messages for ICMP errors included).
   defp transfer(ns, family, events \\ [], options \\ %{}) do
+    r = run(ns, family, events, options)
+    assert Process.info(self(), :message_queue_len) == {:message_queue_len, 0}
+    r
+  end
+
+  defp run(ns, family, events, options) do
     :plpmtud_example_utp.run(
       Map.merge(
         %{
