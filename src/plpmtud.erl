@@ -190,8 +190,10 @@ on_ack(H, Seq, Bytes, Now) ->
 
 %% @doc Packet `Seq' was lost (`sack' counts as `dup_ack'). Returns whether it
 %% was a probe and whether the packet size changed. A lost probe is not
-%% congestion: keep it out of congestion control, and resend its data at the
-%% current {@link packet_size/1} (the probe was larger).
+%% congestion: keep it out of congestion control, and resend its data
+%% without the padding (re-cut at {@link packet_size/1} if the transport
+%% can; one that cannot resends a packet bigger than {@link base_size/1} in
+%% a form every path carries).
 -spec on_lost(handle(), seq(), loss_reason(), ms()) -> {boolean(), change()}.
 on_lost(H, Seq, Reason, Now) ->
     {Probe, Events} = ?NATIVE:prober_on_lost(H, Now, Seq, loss(Reason), nil),
@@ -340,7 +342,7 @@ send_fragmentable(Socket, Packet) ->
             Error
     end.
 
-%% @doc True while a search (or a check of the current size) runs.
+%% @doc True while a search (or a check of a size in use) runs.
 -spec is_probing(handle()) -> boolean().
 is_probing(H) -> lists:member(?NATIVE:prober_state(H), [searching, base]).
 

@@ -74,6 +74,8 @@
 -define(MIN_RTO, 200).
 %% The tail-loss probe's timeout never goes below 2 ms (timestamps are ms).
 -define(MIN_PTO, 2).
+%% Tail-loss probes in a row without an ack, at most.
+-define(MAX_TAIL_PROBES, 2).
 -define(MAX_RTO, 1000).
 %% The largest congestion window: 64 KB, far above the lab's bandwidth-delay
 %% product. A bigger one only builds a queue in front of every probe, and a
@@ -420,8 +422,6 @@ rto_check(#s{flight = Flight, pkts = Pkts, rto = Rto} = S, Now) ->
 %% tells the packets sent before it lost (see losses/2) long before the
 %% retransmission timeout; the base size gets it through any path. It
 %% answers nothing for the prober.
-tail_probe(#s{flight_bytes = 0} = S, _Now) ->
-    S;
 tail_probe(S, Now) ->
     case Now >= pto_at(S) of
         false ->
@@ -432,8 +432,21 @@ tail_probe(S, Now) ->
                 true ->
                     send_new(min(S1#s.total - S1#s.next_off, S1#s.base_ps), none, S1);
                 false ->
-                    {_Tx, Seq} = gb_trees:smallest(S1#s.flight),
-                    resend(Seq, to_flight_rtx(Seq, S1))
+                    oldest_data_again(gb_trees:iterator(S1#s.flight), S1)
+            end
+    end.
+
+%% The oldest packet in flight that is no probe goes again: a probe's fate
+%% is the prober's to tell (a resend under its id would be taken for its
+%% ack). Nothing goes when only probes are in flight.
+oldest_data_again(Iter, #s{pkts = Pkts} = S) ->
+    case gb_trees:next(Iter) of
+        none ->
+            S;
+        {_Tx, Seq, Next} ->
+            case maps:get(Seq, Pkts) of
+                #pkt{probe = true} -> oldest_data_again(Next, S);
+                _ -> resend(Seq, to_flight_rtx(Seq, S))
             end
     end.
 
@@ -441,9 +454,12 @@ tail_probe(S, Now) ->
 %% RTTVAR + 1 ms, the receiver acks at once) after the last send, doubled
 %% for each probe that got no answer; never later than the RTO. (RFC
 %% 8985's 2 SRTT stalled the lab's drop to 1280 longer: 16-19 ms against
-%% 10-12 ms, 7 transfers each.)
-pto_at(#s{flight_bytes = 0, next_tick = Next}) ->
-    Next;
+%% 10-12 ms, 7 transfers each.) After two unanswered tail-loss probes only
+%% the retransmission timeout acts (`infinity': none due).
+pto_at(#s{flight_bytes = 0}) ->
+    infinity;
+pto_at(#s{ptos = N}) when N >= ?MAX_TAIL_PROBES ->
+    infinity;
 pto_at(#s{srtt = Srtt, rttvar = Var, ptos = N, rto = Rto, last_sent = Last}) ->
     Last + min(Rto, max(?MIN_PTO, ceil(Srtt + 4 * Var) + 1) bsl N).
 

@@ -171,6 +171,7 @@ defmodule PLPMTUD.ErlangFacadeTest do
 
     assert {:plpmtud.packet_size(h), :plpmtud.probe_size(h)} == {528, size},
            "a late data ack settles nothing"
+
     assert :plpmtud.base_size(h) == 528
     assert :plpmtud.base_size(new!(%{family: :inet6})) == 1280 - 40 - 28
 

@@ -581,7 +581,7 @@ defmodule PLPMTUD.Prober do
   defp publish(state, events) do
     fed? = state.driver == nil and state.probe_sender == nil
     news = Enum.filter(events, &news?(&1, fed?))
-    remember(state.cache_peer, news)
+    remember(state.cache_peer, state.handle, news)
     Subscribers.publish(state.subscribers, self(), news)
     PLPMTUD.Telemetry.prober_events(news, self(), state.peer)
     Enum.reduce(news, state, &warn/2)
@@ -629,12 +629,14 @@ defmodule PLPMTUD.Prober do
   defp news?({:probe_sent, _id, _size}, _fed?), do: false
   defp news?(_event, _fed?), do: true
 
-  defp remember(nil, _events), do: :ok
+  # A black hole is remembered once confirmed (at the PLPMTU then in use, the
+  # floor): the floor used while it is only suspected is not news for others.
+  defp remember(nil, _handle, _events), do: :ok
 
-  defp remember(peer, events) do
+  defp remember(peer, handle, events) do
     Enum.each(events, fn
       {:search_complete, mtu, _} -> PLPMTUD.Cache.record(peer, mtu, :probe_success)
-      {:mtu_changed, _, new, :black_hole, _} -> PLPMTUD.Cache.record(peer, new, :black_hole)
+      {:black_hole_confirmed, _} -> PLPMTUD.Cache.record(peer, PLPMTUD.mtu(handle), :black_hole)
       {:mtu_changed, _, new, :ptb, _} -> PLPMTUD.Cache.record(peer, new, :ptb)
       _ -> :ok
     end)

@@ -111,10 +111,11 @@ defmodule PLPMTUD.FaultsTest do
     Task.await(flapper, 5_000)
     changes = collect_path_changes([{1350, System.monotonic_time(:millisecond) - 10_000_000}])
     above = longest_above(samples, changes)
-    # Detection: 3 heartbeat losses (100 ms apart) then 3 check probes (100 ms),
-    # plus 200 ms for timers and sampling: shorter than a 1 s narrow phase, so
-    # a prober that never reacts fails.
-    window = 3 * 100 + 3 * 100 + 200
+    # Detection: 3 heartbeat losses (100 ms apart), then the floor while 3
+    # check probes (100 ms) test the size; plus 300 ms for timers and
+    # sampling: shorter than a 1 s narrow phase, so a prober that never
+    # reacts fails.
+    window = 3 * 100 + 300
     # Useful: a prober stuck at the floor is never above the path, but it
     # spends its time far below it; this one must sit within 16 bytes of the
     # narrow path (1264) or higher most of the time.

@@ -41,7 +41,9 @@ pub enum State {
     /// Not probing: not yet connected, or discovery is disabled.
     #[default]
     Disabled,
-    /// Checking with a probe that the path still carries the current PLPMTU.
+    /// Checking with a probe that the path still carries the current PLPMTU
+    /// (after a black-hole suspicion: the size in use before, while the
+    /// floor is used).
     Base,
     /// Bisecting between the confirmed size and the limit.
     Searching,
@@ -1134,6 +1136,9 @@ impl Prober {
             untouched: false,
             failed_sizes: 0,
         });
+        // A black-hole check interrupted this range at the floor: what it
+        // confirmed is in doubt too.
+        range.confirmed = range.confirmed.min(self.plpmtu);
         if mtu < self.plpmtu {
             range.confirmed = self.floor;
             self.set_plpmtu(now_ms, mtu, ChangeReason::Ptb, out);

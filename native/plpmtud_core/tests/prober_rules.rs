@@ -773,9 +773,43 @@ fn disabling_during_a_black_hole_check_cancels_it() {
         p.packet_lost(burst * 1_000, 1500);
     }
     assert_eq!(p.state(), State::Base);
-    p.set_enabled(3_000, false);
-    p.packet_acked(3_001, 1500);
+    assert_eq!(send(&mut p, 3_000, 9), 1500);
+    p.set_enabled(3_001, false);
+    assert!(
+        !p.probe_acked(3_002, 9).acked(),
+        "the check's probe is stale"
+    );
     assert_eq!(p.state(), State::Disabled);
+    assert_eq!(p.plpmtu(), p.config().effective_disabled_mtu());
+    assert_eq!(p.check_invariants(), Ok(()));
+}
+
+#[test]
+fn a_hint_during_a_black_hole_check_that_interrupted_a_search_is_probed() {
+    let mut p = prober(fixed_timeout());
+    p.connected(0);
+    let mut id = 1;
+    // A path of 1400: stop once more than 1300 is confirmed mid-search.
+    while p.plpmtu() <= 1300 || p.state() != State::Searching {
+        let size = send(&mut p, 0, id);
+        if size <= 1400 {
+            p.probe_acked(1, id);
+        } else {
+            lose(&mut p, 1, id + 100, 3);
+        }
+        id += 1;
+        assert!(id < 50, "the search never confirmed more than 1300");
+    }
+    p.packet_lost(2, p.plpmtu());
+    p.packet_lost(2_000, p.plpmtu());
+    p.packet_lost(4_000, p.plpmtu());
+    assert_eq!((p.state(), p.plpmtu()), (State::Base, 576));
+    assert_eq!(p.emsgsize(4_001, 1300).verdict(), PtbVerdict::Accepted);
+    assert_eq!(
+        (p.state(), p.next_probe()),
+        (State::Searching, Some(1300)),
+        "the hint's size is probed, not a search completed at the floor"
+    );
     assert_eq!(p.check_invariants(), Ok(()));
 }
 
