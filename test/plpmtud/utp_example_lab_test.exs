@@ -1,7 +1,10 @@
 defmodule PLPMTUD.UtpExampleLabTest do
   @moduledoc """
   The Erlang example transport shaped like uTP (`:plpmtud_example_utp`)
-  moves 2 MB with plpmtud across the lab's paths, IPv4 and IPv6: the
+  moves 2 MB with plpmtud across the lab's six paths of
+  `bench/transfer.exs` (1500 clean, 1350 with ICMP, 1350 black hole, 1350
+  mismatched link, the client's own link at 1400, 1350 -> 1280 -> 1350),
+  IPv4 and IPv6: the
   stream arrives byte-identical, no congestion-window reduction is caused
   by probes alone, and on a path stable at the end the packet size ends
   within 16 bytes below the path's true payload (never above it). When
@@ -78,6 +81,22 @@ defmodule PLPMTUD.UtpExampleLabTest do
       family = unquote(family)
       ns = Lab.up!("puth#{family}", "blackhole")
       assert_sound(transfer(ns, family), family, 1350)
+    end
+
+    # The last link takes frames up to its MTU plus 4 bytes (VLAN_HLEN)
+    # while r2 forwards at 1500: the path's MTU is 1354.
+    test "#{family}: 1350 mismatched link" do
+      family = unquote(family)
+      ns = Lab.up!("putm#{family}", "mismatch")
+      assert_sound(transfer(ns, family), family, 1354)
+    end
+
+    test "#{family}: the client's own link at 1400 (a local EMSGSIZE)" do
+      family = unquote(family)
+      ns = Lab.up!("putc#{family}", "blackhole", ["--mtus", "1400,1500,1500"])
+      r = transfer(ns, family)
+      assert_sound(r, family, 1400)
+      assert r.send_refused > 0, inspect(Map.drop(r, [:prober]))
     end
 
     test "#{family}: 1350 -> 1280 -> 1350 mid-transfer with ICMP blocked" do
