@@ -138,7 +138,7 @@ packet_size(H) -> ?NATIVE:prober_payload_size(H).
 %% that must get through while the PLPMTU may be wrong: a retransmission
 %% (in pieces of at most this size), a tail-loss probe.
 -spec base_size(handle()) -> bytes().
-base_size(H) -> ?NATIVE:prober_payload_for(H, maps:get(floor, ?NATIVE:prober_info(H))).
+base_size(H) -> ?NATIVE:prober_base_payload(H).
 
 %% @doc IP bytes of a datagram carrying `Bytes' of payload, by the handle's
 %% family and overheads: the one conversion between the two units.

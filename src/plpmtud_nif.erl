@@ -26,6 +26,7 @@
          prober_deadline/1, prober_probe_timeout/1, prober_probe_now/2,
          prober_set_enabled/3, prober_next_probe_payload/1, prober_on_send/4,
          prober_on_ack/4, prober_on_lost/5, prober_ip_for/2, prober_payload_for/2,
+         prober_base_payload/1,
          prober_padding_for/2, prober_on_lost_batch/4, prober_send_refused/4,
          prober_on_send_refused/4, socket_send_fragmentable/2,
          prober_mtu/1, prober_payload_size/1, prober_state/1, prober_stats/1,
@@ -135,6 +136,7 @@ prober_on_ack(_Prober, _Now, _Seq, _Payload) -> erlang:nif_error(not_loaded_reas
 prober_on_lost(_Prober, _Now, _Seq, _Reason, _Payload) -> erlang:nif_error(not_loaded_reason()).
 prober_ip_for(_Prober, _Payload) -> erlang:nif_error(not_loaded_reason()).
 prober_payload_for(_Prober, _Size) -> erlang:nif_error(not_loaded_reason()).
+prober_base_payload(_Prober) -> erlang:nif_error(not_loaded_reason()).
 prober_padding_for(_Prober, _Data) -> erlang:nif_error(not_loaded_reason()).
 prober_on_lost_batch(_Prober, _Now, _Reason, _Losses) -> erlang:nif_error(not_loaded_reason()).
 prober_send_refused(_Prober, _Now, _Refused, _KernelMtu) -> erlang:nif_error(not_loaded_reason()).

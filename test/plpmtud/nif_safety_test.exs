@@ -34,6 +34,7 @@ defmodule PLPMTUD.NifSafetyTest do
       {:prober_set_enabled, [p, 0, true]},
       {:prober_probe_timeout, [p]},
       {:prober_payload_for, [p, 1038]},
+      {:prober_base_payload, [p]},
       {:prober_ip_for, [p, 1010]},
       {:prober_next_probe_payload, [p]},
       {:prober_on_send, [p, 0, 4, 1010]},

@@ -51,6 +51,14 @@ defmodule PLPMTUD.UtpExampleLabTest do
     )
   end
 
+  # A transfer on a fresh lab of `variant` whose path stays at `path_mtu`.
+  defp sound_transfer(family, base, variant, lab_args, path_mtu) do
+    ns = Lab.up!("#{base}#{family}", variant, lab_args)
+    r = transfer(ns, family)
+    assert_sound(r, family, path_mtu)
+    r
+  end
+
   defp assert_sound(r, family, path_mtu) do
     shown = inspect(Map.drop(r, [:prober]))
     assert r.completed and r.identical, shown
@@ -64,38 +72,26 @@ defmodule PLPMTUD.UtpExampleLabTest do
 
   for family <- [:inet, :inet6] do
     test "#{family}: 1500 clean" do
-      family = unquote(family)
-      ns = Lab.up!("pute#{family}", "icmp", ["--mtus", "1500,1500,1500"])
-      r = transfer(ns, family)
-      assert_sound(r, family, 1500)
+      r = sound_transfer(unquote(family), "pute", "icmp", ["--mtus", "1500,1500,1500"], 1500)
       assert r.window_reductions == 0
     end
 
     test "#{family}: 1350 with ICMP" do
-      family = unquote(family)
-      ns = Lab.up!("puti#{family}", "icmp")
-      assert_sound(transfer(ns, family), family, 1350)
+      sound_transfer(unquote(family), "puti", "icmp", [], 1350)
     end
 
     test "#{family}: 1350 black hole" do
-      family = unquote(family)
-      ns = Lab.up!("puth#{family}", "blackhole")
-      assert_sound(transfer(ns, family), family, 1350)
+      sound_transfer(unquote(family), "puth", "blackhole", [], 1350)
     end
 
     # The last link takes frames up to its MTU plus 4 bytes (VLAN_HLEN)
     # while r2 forwards at 1500: the path's MTU is 1354.
     test "#{family}: 1350 mismatched link" do
-      family = unquote(family)
-      ns = Lab.up!("putm#{family}", "mismatch")
-      assert_sound(transfer(ns, family), family, 1354)
+      sound_transfer(unquote(family), "putm", "mismatch", [], 1354)
     end
 
     test "#{family}: the client's own link at 1400 (a local EMSGSIZE)" do
-      family = unquote(family)
-      ns = Lab.up!("putc#{family}", "blackhole", ["--mtus", "1400,1500,1500"])
-      r = transfer(ns, family)
-      assert_sound(r, family, 1400)
+      r = sound_transfer(unquote(family), "putc", "blackhole", ["--mtus", "1400,1500,1500"], 1400)
       assert r.send_refused > 0, inspect(Map.drop(r, [:prober]))
     end
 

@@ -587,6 +587,12 @@ impl Prober {
         payload_for_mtu(ip_size, self.config.family, self.config.packet_overhead)
     }
 
+    /// Payload bytes of a datagram at the floor (RFC 8899's BASE_PLPMTU): the
+    /// size every path is taken to carry, whatever the PLPMTU.
+    pub fn base_payload(&self) -> u32 {
+        self.payload_for(self.floor)
+    }
+
     /// IP bytes of a datagram carrying `payload` bytes of the transport's payload.
     pub fn ip_for(&self, payload: u32) -> u32 {
         mtu_for_payload(payload, self.config.family, self.config.packet_overhead)

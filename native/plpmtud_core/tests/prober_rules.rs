@@ -61,6 +61,21 @@ fn send(p: &mut Prober, now: u64, id: u64) -> u32 {
     size
 }
 
+/// Runs the search at `now` to its end: a probe of a size that `fits` is
+/// acknowledged, any other is lost by timeout (ids from 1).
+fn search_path(p: &mut Prober, now: u64, fits: impl Fn(u32) -> bool) {
+    let mut id = 0;
+    while p.state() == State::Searching {
+        id += 1;
+        let size = send(p, now, id);
+        if fits(size) {
+            p.probe_acked(now, id).acked();
+        } else {
+            p.probe_lost(now, id, LossReason::Timeout).lost();
+        }
+    }
+}
+
 /// Sends and loses `times` transmissions of the due size (ids from `first_id`).
 fn lose(p: &mut Prober, now: u64, first_id: u64, times: u64) -> u32 {
     let mut size = 0;
@@ -249,16 +264,7 @@ fn timeout_comes_from_tick_at_the_deadline() {
 fn reprobe_after_the_interval_keeps_the_plpmtu_until_a_larger_one_is_confirmed() {
     let mut p = prober(Config::default());
     p.connected(0);
-    let mut id = 0;
-    while p.state() == State::Searching {
-        id += 1;
-        let size = send(&mut p, 0, id);
-        if size == 1384 {
-            p.probe_lost(0, id, LossReason::Timeout).lost();
-        } else {
-            p.probe_acked(0, id).acked();
-        }
-    }
+    search_path(&mut p, 0, |size| size != 1384);
     assert_eq!(p.plpmtu(), 1368);
     let due = p.deadline().unwrap();
     assert_eq!(due, 30 * MIN);
@@ -285,16 +291,7 @@ fn reprobe_after_the_interval_keeps_the_plpmtu_until_a_larger_one_is_confirmed()
 fn a_reprobe_of_a_path_that_did_not_grow_costs_one_size() {
     let mut p = prober(Config::default());
     p.connected(0);
-    let mut id = 0;
-    while p.state() == State::Searching {
-        id += 1;
-        let size = send(&mut p, 0, id);
-        if size > 1350 {
-            p.probe_lost(0, id, LossReason::Timeout).lost();
-        } else {
-            p.probe_acked(0, id).acked();
-        }
-    }
+    search_path(&mut p, 0, |size| size <= 1350);
     let found = p.plpmtu();
     assert!(found <= 1350 && found + 16 >= 1350);
     let sent_before = p.stats().probes_sent;

@@ -50,10 +50,7 @@ fn cache_lookup<'a>(
     ip: Term<'a>,
 ) -> NifResult<Term<'a>> {
     let ip = decode_ip(ip)?;
-    Ok(match c.0.lookup(now, ip) {
-        Some(e) => entry(env, &e),
-        None => atoms::nil().encode(env),
-    })
+    Ok(c.0.lookup(now, ip).map(|e| entry(env, &e)).encode(env))
 }
 
 #[rustler::nif]
@@ -87,10 +84,7 @@ fn cache_group_mtu<'a>(
     let ips = list::proper(ips)?
         .map(decode_ip)
         .collect::<NifResult<Vec<_>>>()?;
-    Ok(match c.0.group_mtu(now, &ips) {
-        Some(mtu) => mtu.encode(env),
-        None => atoms::nil().encode(env),
-    })
+    Ok(c.0.group_mtu(now, &ips).encode(env))
 }
 
 #[rustler::nif]

@@ -284,6 +284,12 @@ fn prober_payload_for(p: Handle, size: u32) -> u32 {
     p.0.lock().payload_for(size)
 }
 
+/// `base_size` of the facade: the payload of a datagram at the floor.
+#[rustler::nif]
+fn prober_base_payload(p: Handle) -> u32 {
+    p.0.lock().base_payload()
+}
+
 #[rustler::nif]
 fn prober_tick(env: Env<'_>, p: Handle, now: u64) -> Term<'_> {
     answer(env, &p, |prober| prober.tick(now))
