@@ -25,7 +25,7 @@
 -export([new/1, config/1, connected/2, connected/3, probe_padding/2, on_lost_batch/4, on_rtt/2,
          on_send_refused/5, set_df/2, df/1, kernel_mtu/1, send_fragmentable/2,
          now_ms/0, packet_size/1, base_size/1, probe_size/1, ip_size/2,
-         on_send/4, on_ack/3, on_ack/4, on_lost/4, on_lost/5, on_tick/2,
+         on_send/4, on_ack/4, on_lost/4, on_lost/5, on_tick/2,
          on_emsgsize/3, on_ptb/4, is_probing/1, info/1, reset/2]).
 
 -type handle() :: reference().
@@ -48,6 +48,8 @@
 -define(IPV6_MTU_DISCOVER, 23).
 -define(IPV6_MTU, 24).
 -define(MAX_U64, 16#FFFFFFFFFFFFFFFF).
+%% Losses per NIF call of on_lost_batch/4 (the NIF's own limit).
+-define(LOSS_CHUNK, 1024).
 
 %% @doc A prober for one connection. `Config' is a map with plpmtud's keys
 %% (`mtu_discovery_enabled', `mtu_floor', `mtu_ceiling' and
@@ -156,7 +158,10 @@ probe_size(H) ->
 
 %% @doc A packet `Seq' of `Bytes' payload is being sent: it becomes the probe
 %% (`probe') if a probe of exactly that size is due, atomically; otherwise
-%% `normal'. Sequence number 0 is a valid probe.
+%% `normal'. Sequence number 0 is a valid probe. Call it for every
+%% transmission, resends included: once the probe's sequence number goes
+%% again in another form (its data unpadded), no acknowledgement of that
+%% number can confirm the probe.
 -spec on_send(handle(), seq(), bytes(), ms()) -> probe | normal.
 on_send(H, Seq, Bytes, Now) -> ?NATIVE:prober_on_send(H, Now, Seq, Bytes).
 
@@ -174,13 +179,13 @@ probe_padding(H, DataBytes) ->
         Padding -> Padding
     end.
 
-%% @doc Packet `Seq' was acknowledged: if it was the probe, the packet size
-%% may grow. Acks of other packets change nothing.
--spec on_ack(handle(), seq(), ms()) -> change().
-on_ack(H, Seq, Now) -> on_ack(H, Seq, 0, Now).
-
-%% @doc Like {@link on_ack/3}; a packet that was not the probe in flight is
-%% reported as data of `Bytes' payload (this feeds black-hole detection).
+%% @doc Packet `Seq' was acknowledged; `Bytes' is the payload of its LAST
+%% transmission. The packet size grows only when `Seq' is the probe in
+%% flight, acknowledged at the probe's own size and never sent again in
+%% another form: the ack of a resend of the probe's data under its number
+%% cannot tell which copy arrived, so the probe then counts as lost (its
+%% `probe_lost' reason is `resent'). Any other packet is data of `Bytes'
+%% payload (black-hole detection).
 -spec on_ack(handle(), seq(), bytes(), ms()) -> change().
 on_ack(H, Seq, Bytes, Now) ->
     case ?NATIVE:prober_on_ack(H, Now, Seq, Bytes) of
@@ -209,13 +214,36 @@ on_lost(H, Seq, Reason, Bytes, Now) ->
 %% @doc Packets lost together (one SACK or duplicate-ack batch), each as
 %% `{Seq, PayloadBytes}': one call for the batch. Returns the sequence
 %% numbers that were probes (the one in flight, or one resolved lately) and
-%% whether the packet size changed. The congestion rule: a batch whose
+%% whether the packet size changed. The first loss reported for a recent
+%% probe's number is the probe's, whatever size it is reported with (its
+%% data may have been resent unpadded meanwhile); a later loss of that
+%% number is a resend's (data), and so is any loss of a number already
+%% acknowledged (a sequence number reused after a wrap). The congestion rule: a batch whose
 %% losses are all probes leaves the window alone; if any loss in it is not
 %% a probe, count the batch as usual (the probes in it add nothing).
 -spec on_lost_batch(handle(), [{seq(), bytes()}], loss_reason(), ms()) -> {[seq()], change()}.
-on_lost_batch(H, Losses, Reason, Now) ->
-    {Probes, Events} = ?NATIVE:prober_on_lost_batch(H, Now, loss(Reason), Losses),
-    {Probes, change(Events)}.
+on_lost_batch(H, Losses, Reason, Now) when is_list(Losses) ->
+    lost_in_chunks(H, Now, loss(Reason), Losses, [], unchanged);
+on_lost_batch(_H, Losses, _Reason, _Now) ->
+    erlang:error(badarg, [Losses]).
+
+%% One NIF call per ?LOSS_CHUNK losses (each returns in microseconds).
+lost_in_chunks(H, Now, Reason, Losses, ProbesAcc, Change0) ->
+    {Chunk, Rest} = take(?LOSS_CHUNK, Losses, []),
+    {Probes, Events} = ?NATIVE:prober_on_lost_batch(H, Now, Reason, Chunk),
+    Change = case change(Events) of
+        unchanged -> Change0;
+        Changed -> Changed
+    end,
+    case Rest of
+        [] -> {lists:append(lists:reverse([Probes | ProbesAcc])), Change};
+        _ -> lost_in_chunks(H, Now, Reason, Rest, [Probes | ProbesAcc], Change)
+    end.
+
+take(0, Rest, Acc) -> {lists:reverse(Acc), Rest};
+take(_N, [], Acc) -> {lists:reverse(Acc), []};
+take(N, [X | Rest], Acc) -> take(N - 1, Rest, [X | Acc]);
+take(_N, Improper, _Acc) -> erlang:error(badarg, [Improper]).
 
 %% @doc The gen_udp `Socket' refused to send a packet of `Bytes' payload
 %% with `{error, emsgsize}'. A connected socket reports a queued ICMP error
@@ -402,9 +430,6 @@ loss(timeout) -> timeout;
 loss(dup_ack) -> dup_ack;
 loss(sack) -> dup_ack;
 loss(Other) -> erlang:error(badarg, [Other]).
-
-%% A packet of 0 payload bytes is below any PLPMTU: the prober ignores its
-%% fate as data, so on_ack/3 only ever acts on probes.
 
 %% The packet size after the events of one call: the payload of the last
 %% change, if the PLPMTU changed.

@@ -20,7 +20,7 @@ defmodule PLPMTUD.ErlangFacadeTest do
         assert :probe = :plpmtud.on_send(h, seq, size, now)
 
         if size <= path_payload do
-          :plpmtud.on_ack(h, seq, now + 10)
+          :plpmtud.on_ack(h, seq, size, now + 10)
           search(h, path_payload, now + 10, seq + 1)
         else
           assert {:probe_lost, ^seq, _change} = :plpmtud.on_tick(h, now + 100)
@@ -54,8 +54,66 @@ defmodule PLPMTUD.ErlangFacadeTest do
     assert :normal = :plpmtud.on_send(h, 5, 500, 0)
     assert :probe = :plpmtud.on_send(h, 0, 990, 0)
     assert :normal = :plpmtud.on_send(h, 6, 990, 0), "one probe in flight"
-    assert {:changed, 990} = :plpmtud.on_ack(h, 0, 5)
-    assert :unchanged = :plpmtud.on_ack(h, 0, 6)
+    assert {:changed, 990} = :plpmtud.on_ack(h, 0, 990, 5)
+    assert :unchanged = :plpmtud.on_ack(h, 0, 990, 6)
+  end
+
+  # Issue 21 item 0, as aiutp ran into it: a padded probe (seq 2, payload
+  # 1374) is lost on a 1302 path; its data goes again under seq 2 unpadded
+  # (1296) before the loss is known, and the peer acks seq 2.
+  test "the ack of a probe's unpadded resend under its sequence number never confirms it" do
+    for {report_resend?, acked_bytes} <- [{true, 1296}, {true, 1374}, {false, 1296}, {false, 0}] do
+      h = new!(%{mtu_initial: 1344})
+      :plpmtud.connected(h, 0)
+      assert :probe = :plpmtud.on_send(h, 1, 1296, 0)
+      assert :unchanged = :plpmtud.on_ack(h, 1, 1296, 1)
+      assert 1374 = :plpmtud.probe_size(h)
+      data = 1296
+      assert :probe = :plpmtud.on_send(h, 2, 1374, 2)
+      if report_resend?, do: assert(:normal = :plpmtud.on_send(h, 2, data, 3))
+      assert :unchanged = :plpmtud.on_ack(h, 2, acked_bytes, 10)
+      assert :plpmtud.packet_size(h) == 1296, inspect({report_resend?, acked_bytes})
+      assert %{stats: %{probes_lost_resent: 1, probes_acked: 1}} = :plpmtud.info(h)
+    end
+  end
+
+  # Issue 24 item 2: a probe resolved lately (by on_tick) whose data went
+  # again unpadded: the batch that reports its loss names the resend's
+  # size, and the probe must still be recognised (kept out of the window).
+  test "the first loss reported for a probe's number is the probe's, at any size" do
+    h = new!()
+    :plpmtud.connected(h, 0)
+    assert :probe = :plpmtud.on_send(h, 2, 990, 0)
+    assert {:probe_lost, 2, _} = :plpmtud.on_tick(h, 100)
+    assert :normal = :plpmtud.on_send(h, 2, 500, 101)
+    assert {[2], :unchanged} = :plpmtud.on_lost_batch(h, [{2, 500}, {3, 500}], :sack, 150)
+
+    assert {[], :unchanged} = :plpmtud.on_lost_batch(h, [{2, 500}], :sack, 200),
+           "a later loss of the number is the resend's"
+  end
+
+  # Issue 21 item 13: a loss batch of any length is split into NIF calls
+  # of at most 1024 losses, each returning in microseconds.
+  test "a long loss batch is split into short NIF calls and answered whole" do
+    h = new!()
+    :plpmtud.connected(h, 0)
+    assert :probe = :plpmtud.on_send(h, 300_000, 990, 0)
+    losses = for(seq <- 1..200_000, do: {seq, 500}) ++ [{300_000, 990}]
+    assert {[300_000], _} = :plpmtud.on_lost_batch(h, losses, :sack, 1)
+
+    too_long = for seq <- 1..1025, do: {seq, 500}
+
+    assert_raise ArgumentError, fn ->
+      :plpmtud_nif.prober_on_lost_batch(h, 2, :dup_ack, too_long)
+    end
+
+    {micros, _} =
+      :timer.tc(fn ->
+        :plpmtud_nif.prober_on_lost_batch(h, 3, :dup_ack, Enum.take(too_long, 1024))
+      end)
+
+    assert micros < 5_000, "one call of 1024 losses took #{micros} µs"
+    assert_raise ArgumentError, fn -> :plpmtud.on_lost_batch(h, [{1, 500} | :tail], :sack, 4) end
   end
 
   test "a lost probe is reported as a probe; three losses lower the ceiling" do
@@ -127,7 +185,7 @@ defmodule PLPMTUD.ErlangFacadeTest do
     :plpmtud.connected(h, 0)
 
     for seq <- 1..50 do
-      assert :unchanged = :plpmtud.on_ack(h, seq, 0)
+      assert :unchanged = :plpmtud.on_ack(h, seq, 0, 0)
       assert :unchanged = :plpmtud.on_ack(h, seq, 500, 0)
       assert {false, :unchanged} = :plpmtud.on_lost(h, seq, :dup_ack, 0)
       assert {false, :unchanged} = :plpmtud.on_lost(h, seq, :timeout, 500, 0)
@@ -208,7 +266,7 @@ defmodule PLPMTUD.ErlangFacadeTest do
     assert_raise ArgumentError, fn -> :plpmtud.packet_size(make_ref()) end
     assert_raise ArgumentError, fn -> :plpmtud.on_send(h, 1, :big, 0) end
     assert_raise ArgumentError, fn -> :plpmtud.on_ack(h, 1, "990", 0) end
-    assert_raise ArgumentError, fn -> :plpmtud.on_ack(h, 1, -5) end
+    assert_raise ArgumentError, fn -> :plpmtud.on_ack(h, 1, 990, -5) end
     assert_raise ArgumentError, fn -> :plpmtud.on_lost(h, 99, :eaten, 500, 0) end
     assert_raise ArgumentError, fn -> :plpmtud.on_lost(h, 99, :timeout, 500, 1.5) end
     assert :plpmtud.packet_size(h) == 528

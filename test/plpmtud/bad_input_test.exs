@@ -84,7 +84,6 @@ defmodule PLPMTUD.BadInputTest do
       {:base_size, [h]},
       {:probe_size, [h]},
       {:on_send, [h, 1, 990, 0]},
-      {:on_ack, [h, 1, 0]},
       {:on_ack, [h, 1, 990, 0]},
       {:on_lost, [h, 1, :sack, 0]},
       {:on_lost, [h, 1, :timeout, 990, 0]},
@@ -200,7 +199,7 @@ defmodule PLPMTUD.BadInputTest do
     assert :plpmtud.info(h).stats |> Map.values() |> Enum.all?(&(&1 == 0))
     :ok = :plpmtud.connected(h, 0)
     assert :probe = :plpmtud.on_send(h, 0, 990, 0)
-    assert {:changed, 990} = :plpmtud.on_ack(h, 0, 1)
+    assert {:changed, 990} = :plpmtud.on_ack(h, 0, 990, 1)
   end
 
   test "PLPMTUD.Prober: bad arguments raise in the caller; the prober lives on untouched" do

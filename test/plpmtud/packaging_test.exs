@@ -68,7 +68,7 @@ defmodule PLPMTUD.PackagingTest do
         ok = plpmtud:connected(H, 0),
         990 = plpmtud:probe_size(H),
         probe = plpmtud:on_send(H, 7, 990, 0),
-        {changed, 990} = plpmtud:on_ack(H, 7, 10),
+        {changed, 990} = plpmtud:on_ack(H, 7, 990, 10),
         io:format("packet_size=~p~n", [plpmtud:packet_size(H)]).
     """)
 

@@ -33,6 +33,11 @@ pub enum LossReason {
     Timeout,
     /// The transport inferred the loss (duplicate acknowledgements, SACK).
     DupAck,
+    /// The transport sent the probe's id again in another form (its data
+    /// unpadded, a resend) before the probe was resolved: an
+    /// acknowledgement of that id cannot tell which copy arrived (Karn), so
+    /// the probe proves nothing and counts as lost.
+    Resent,
 }
 
 /// Where a size limit came from.

@@ -99,6 +99,9 @@ pub struct Stats {
     pub probes_lost_timeout: u32,
     /// Probes lost by duplicate acknowledgements.
     pub probes_lost_dup_ack: u32,
+    /// Probes whose id was sent again in another form before they were
+    /// resolved, so that no acknowledgement could confirm them.
+    pub probes_lost_resent: u32,
     /// Acks and losses naming no probe in flight.
     pub stale_events: u32,
     /// Packet-Too-Big hints accepted.
@@ -146,6 +149,9 @@ struct InFlight {
     id: u64,
     sent_at_ms: u64,
     deadline_ms: u64,
+    /// The transport sent this id again in another form (a resend of the
+    /// probe's data): an acknowledgement of the id cannot confirm the probe.
+    resent: bool,
 }
 
 /// One size being probed, across its transmissions.
@@ -179,10 +185,12 @@ enum Resume {
 enum Check {
     /// Sizes kept failing: does probing work at all? Resume the search if so.
     Probing(Range),
-    /// Full-size packets keep getting lost: is the size they had (the
-    /// attempt's) black-holed? Meanwhile the PLPMTU is the floor, so that
-    /// data gets through; the probe's ack restores the size.
-    BlackHole(Resume),
+    /// Full-size packets keep getting lost, or a Packet-Too-Big reported
+    /// less than the PLPMTU: is the size in use (the attempt's) too big?
+    /// Meanwhile the PLPMTU is the floor, so that data gets through; the
+    /// probe's ack restores the size. If it is confirmed too big, the
+    /// search below starts with `hint` (the size a PTB reported), if any.
+    BlackHole { resume: Resume, hint: Option<u32> },
 }
 
 /// The prober's phase, each with its own data.
@@ -195,13 +203,28 @@ enum Phase {
     Error { next_search_at_ms: u64 },
 }
 
-/// A probe sent recently: what a PTB must quote to be believed.
+/// What the transport has reported of a recent probe's id.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+enum Reported {
+    /// Nothing yet: its first loss report is the probe's.
+    #[default]
+    Nothing,
+    /// An acknowledgement: any later loss of the id is another packet's.
+    Ack,
+    /// A loss: a later loss of the id is the probe's again only at its size.
+    Loss,
+}
+
+/// A probe sent recently: what a PTB must quote to be believed, and what
+/// the transport reported of its id (so that a resend or a reuse of the
+/// id is told from the probe).
 #[derive(Debug, Clone, Copy, Default)]
 struct ProbeRecord {
     id: u64,
     /// Fingerprint of its first bytes (never 0), when the caller gave them.
     quote: Option<NonZeroU64>,
     size: u32,
+    reported: Reported,
 }
 
 /// A [`MtuChange`] as stored: MTUs fit 16 bits (at most [`MAX_MTU`]).
@@ -341,13 +364,20 @@ impl Prober {
 
     /// Makes data packet `id` of `size` IP bytes the probe if a probe of
     /// exactly that size is due; true if it became the probe (aiutp's `on_send`).
+    ///
+    /// Call it for every transmission, resends included: a resend of the
+    /// probe in flight under its id at another size makes the probe
+    /// unconfirmable (an acknowledgement of the id could be the resend's),
+    /// and its acknowledgement then counts as a loss ([`LossReason::Resent`]).
     pub fn claim_probe(&mut self, now_ms: u64, id: u64, size: u32) -> bool {
+        self.note_transmission(id, size);
         self.next_probe() == Some(size) && self.probe_sent(now_ms, id, size).is_ok()
     }
 
     /// [`Prober::claim_probe`] for a packet whose UDP payload starts with
     /// `payload`, so that its PTBs are checked against it ([`Prober::ptb_quoted`]).
     pub fn claim_probe_quoted(&mut self, now_ms: u64, id: u64, size: u32, payload: &[u8]) -> bool {
+        self.note_transmission(id, size);
         self.next_probe() == Some(size) && self.probe_sent_quoted(now_ms, id, size, payload).is_ok()
     }
 
@@ -355,6 +385,7 @@ impl Prober {
     /// flight changes nothing (and is counted as stale): no `ProbeAcked`.
     pub fn probe_acked(&mut self, now_ms: u64, id: u64) -> Events {
         self.answer(|p, out| {
+            p.report(id, Reported::Ack);
             if p.in_flight_id() == Some(id) {
                 p.on_probe_acked(now_ms, out);
             } else {
@@ -376,29 +407,46 @@ impl Prober {
         })
     }
 
-    /// The transport's packet `id` of `size` IP bytes was acknowledged: the
-    /// probe's ack when `id` is the probe in flight (`ProbeAcked`), otherwise
-    /// a data packet's (black-hole detection). One call per ack.
+    /// The transport's packet `id` was acknowledged; `size` is the IP size
+    /// of the id's last transmission. Only an acknowledgement of the probe
+    /// in flight at the probe's own size, never sent again in another form,
+    /// confirms it (`ProbeAcked`): with another size (a resend of the
+    /// probe's data under its id, or a size the caller does not know) the
+    /// ack cannot tell which copy arrived, and the probe counts as lost
+    /// ([`LossReason::Resent`]). Other ids are data packets (black-hole
+    /// detection). One call per ack.
     pub fn acked(&mut self, now_ms: u64, id: u64, size: u32) -> Events {
         self.answer(|p, out| {
-            if p.in_flight_id() == Some(id) {
-                p.on_probe_acked(now_ms, out);
-            } else {
-                p.on_packet_acked(size);
+            p.report(id, Reported::Ack);
+            let in_flight = p.attempt().and_then(|a| Some((a.size, a.in_flight?)));
+            match in_flight {
+                Some((probe_size, f)) if f.id == id => {
+                    if size == probe_size && !f.resent {
+                        p.on_probe_acked(now_ms, out);
+                    } else {
+                        p.on_probe_lost(now_ms, LossReason::Resent, out);
+                    }
+                }
+                _ => p.on_packet_acked(size),
             }
         })
     }
 
     /// The transport's packet `id` of `size` IP bytes was lost. Returns true
-    /// when `id` is a probe (the one in flight, or one resolved lately): keep
-    /// that loss out of congestion control. Other losses feed black-hole
-    /// detection. One call per loss.
+    /// when the loss is a probe's (the one in flight, or one resolved
+    /// lately): keep it out of congestion control. Other losses feed
+    /// black-hole detection. One call per loss.
     ///
-    /// A packet is a probe when a recent probe had its id and its size: a
-    /// transport that cannot renumber (uTP) resends a lost probe's data
-    /// under the same id at its normal size, and a loss of that resend is a
-    /// data loss. `size: None` when the caller does not know the size: the
-    /// id alone decides, and nothing feeds black-hole detection.
+    /// A transport that cannot renumber (uTP) resends a lost probe's data
+    /// under the same id, at any size and before or after it learns of the
+    /// loss. So the first loss reported for a recent probe's id is the
+    /// probe's, whatever `size` says; once the probe's loss was reported, a
+    /// later loss of the id is the probe's only at the probe's size (the
+    /// same loss reported twice), otherwise a resend's, which is data; and
+    /// once the id was acknowledged, any later loss of it is data (a
+    /// resend, or a sequence number reused after a wrap). `size: None` when
+    /// the caller does not know the size: nothing then feeds black-hole
+    /// detection.
     pub fn lost(
         &mut self,
         now_ms: u64,
@@ -406,10 +454,7 @@ impl Prober {
         size: Option<u32>,
         reason: LossReason,
     ) -> (bool, Events) {
-        let probe = self
-            .recent_probes
-            .iter()
-            .any(|probe| probe.id == id && size.map_or(true, |given| given == probe.size));
+        let probe = self.report_loss(id, size);
         let events = self.answer(|p, out| match size {
             _ if probe && p.in_flight_id() == Some(id) => p.on_probe_lost(now_ms, reason, out),
             Some(size) if !probe => p.on_packet_lost(now_ms, size, out),
@@ -700,7 +745,7 @@ impl Prober {
                 Err("a probing check probes something other than the PLPMTU")
             }
             Phase::Checking {
-                check: Check::BlackHole(_),
+                check: Check::BlackHole { .. },
                 attempt,
             } if attempt.size <= self.plpmtu => {
                 Err("a black-hole check probes no more than the PLPMTU")
@@ -741,12 +786,62 @@ impl Prober {
         self.attempt().and_then(|a| a.in_flight).map(|f| f.id)
     }
 
+    /// A transmission of `id` at `size`: a resend of the probe in flight in
+    /// another form makes it unconfirmable.
+    fn note_transmission(&mut self, id: u64, size: u32) {
+        if let Some(attempt) = self.attempt_mut() {
+            let probe_size = attempt.size;
+            if let Some(f) = attempt.in_flight.as_mut() {
+                if f.id == id && size != probe_size {
+                    f.resent = true;
+                }
+            }
+        }
+    }
+
+    /// The newest recent probe named `id`.
+    fn record_of(&mut self, id: u64) -> Option<&mut ProbeRecord> {
+        self.recent_probes
+            .iter_mut()
+            .rev()
+            .find(|probe| probe.id == id)
+    }
+
+    /// Notes an acknowledgement or loss of `id` (see [`Reported`]).
+    fn report(&mut self, id: u64, what: Reported) {
+        if let Some(record) = self.record_of(id) {
+            record.reported = what;
+        }
+    }
+
+    /// True when a loss of `id` at `size` is a recent probe's (see
+    /// [`Prober::lost`]); notes it.
+    fn report_loss(&mut self, id: u64, size: Option<u32>) -> bool {
+        let Some(record) = self.record_of(id) else {
+            return false;
+        };
+        let probe = match record.reported {
+            Reported::Nothing => true,
+            Reported::Loss => size.map_or(true, |given| given == record.size),
+            Reported::Ack => false,
+        };
+        if probe {
+            record.reported = Reported::Loss;
+        }
+        probe
+    }
+
     /// The search range, while a search runs or waits for a check.
     fn range(&self) -> Option<Range> {
         match self.phase {
             Phase::Searching { range, .. }
             | Phase::Checking {
-                check: Check::Probing(range) | Check::BlackHole(Resume::Searching(range)),
+                check:
+                    Check::Probing(range)
+                    | Check::BlackHole {
+                        resume: Resume::Searching(range),
+                        ..
+                    },
                 ..
             } => Some(range),
             _ => None,
@@ -805,8 +900,14 @@ impl Prober {
             id,
             sent_at_ms: now_ms,
             deadline_ms: now_ms.saturating_add(timeout),
+            resent: false,
         });
-        self.recent_probes.push(ProbeRecord { id, size, quote });
+        self.recent_probes.push(ProbeRecord {
+            id,
+            size,
+            quote,
+            reported: Reported::Nothing,
+        });
         bump(&mut self.stats.probes_sent);
         Ok(Events::default())
     }
@@ -846,7 +947,7 @@ impl Prober {
                 self.advance(now_ms, range, out);
             }
             Phase::Checking {
-                check: Check::BlackHole(resume),
+                check: Check::BlackHole { resume, .. },
                 ..
             } => {
                 self.set_plpmtu(now_ms, size, ChangeReason::ProbeAcked, out);
@@ -869,6 +970,7 @@ impl Prober {
         match reason {
             LossReason::Timeout => bump(&mut self.stats.probes_lost_timeout),
             LossReason::DupAck => bump(&mut self.stats.probes_lost_dup_ack),
+            LossReason::Resent => bump(&mut self.stats.probes_lost_resent),
         }
         out.push(Event::ProbeLost {
             id: in_flight.id,
@@ -910,12 +1012,19 @@ impl Prober {
         {
             return;
         }
+        self.check_plpmtu(now_ms, resume, None, out);
+    }
+
+    /// Suspects the PLPMTU: the floor is used while a probe of the
+    /// PLPMTU checks it (a black-hole check); `hint` starts the search
+    /// below if it is confirmed too big.
+    fn check_plpmtu(&mut self, now_ms: u64, resume: Resume, hint: Option<u32>, out: &mut Events) {
         bump(&mut self.stats.black_hole_checks);
         let suspected = self.plpmtu;
         out.push(Event::BlackHoleSuspected { mtu: suspected });
         self.set_plpmtu(now_ms, self.floor, ChangeReason::BlackHole, out);
         self.phase = Phase::Checking {
-            check: Check::BlackHole(resume),
+            check: Check::BlackHole { resume, hint },
             attempt: Attempt::of(suspected),
         };
     }
@@ -933,19 +1042,58 @@ impl Prober {
             mtu: reported_mtu,
             verdict,
         });
+        if verdict == PtbVerdict::Accepted {
+            bump(&mut self.stats.ptb_accepted);
+            match &mut self.phase {
+                // The check probe's own fate decides; a PTB for it only
+                // names the size to try first if the check fails, so a
+                // forger cannot end the check at the floor.
+                Phase::Checking {
+                    check: Check::BlackHole { hint, .. },
+                    ..
+                } => *hint = Some(reported_mtu),
+                _ if reported_mtu < self.plpmtu => self.check_after_ptb(now_ms, reported_mtu, out),
+                // At the floor, a PTB naming the floor would end the search
+                // there until the next interval: it only counts as a loss
+                // of the probe it quotes.
+                _ if reported_mtu <= self.floor => {
+                    self.on_probe_lost(now_ms, LossReason::DupAck, out)
+                }
+                _ => self.limit_size(now_ms, reported_mtu, out),
+            }
+            return;
+        }
         let s = &mut self.stats;
         match verdict {
-            PtbVerdict::Accepted => {
-                bump(&mut s.ptb_accepted);
-                self.limit_size(now_ms, reported_mtu, out);
-                return;
-            }
+            PtbVerdict::Accepted => {}
             PtbVerdict::Unmatched => bump(&mut s.ptb_unmatched),
             PtbVerdict::NotSmaller => bump(&mut s.ptb_not_smaller),
             PtbVerdict::BelowFloor => bump(&mut s.ptb_below_floor),
             PtbVerdict::NotProbing => bump(&mut s.ptb_not_probing),
         }
         bump(&mut s.ptb_ignored);
+    }
+
+    /// RFC 8899 §4.6.2: a PTB "MUST NOT be used directly to set the PLPMTU".
+    /// One that reports less than the PLPMTU starts a black-hole check of
+    /// the PLPMTU (the floor meanwhile): the check probe's ack restores the
+    /// PLPMTU, so a forged PTB costs one probe; its loss confirms, and the
+    /// search below starts by probing the reported size.
+    fn check_after_ptb(&mut self, now_ms: u64, reported_mtu: u32, out: &mut Events) {
+        // A PTB is judged only with a probe in flight: searching, or
+        // checking that probing works (a black-hole check keeps its probe).
+        let (Some(mut range), Some(probed)) = (self.range(), self.attempt().map(|a| a.size)) else {
+            return;
+        };
+        // If the check passes, the search goes on below the size the PTB
+        // named (never below what is confirmed), so a forger on the path
+        // cannot make it probe that size again and again.
+        range.limit = range
+            .limit
+            .min(probed.saturating_sub(1))
+            .max(range.confirmed);
+        range.untouched = false;
+        self.check_plpmtu(now_ms, Resume::Searching(range), Some(reported_mtu), out);
     }
 
     /// `quoted`: the probe id the PTB names and, if the caller had the quoted
@@ -1104,13 +1252,23 @@ impl Prober {
                 ..
             } => self.fall_back(now_ms, self.floor, out),
             Phase::Checking {
-                check: Check::BlackHole(_),
+                check: Check::BlackHole { hint, .. },
                 ..
             } => {
                 bump(&mut self.stats.black_holes);
                 out.push(Event::BlackHoleConfirmed { lost_mtu: size });
                 self.set_plpmtu(now_ms, self.floor, ChangeReason::BlackHole, out);
-                self.start_search(now_ms, size.saturating_sub(1), out);
+                let limit = size.saturating_sub(1);
+                match hint.filter(|&h| h > self.floor && h <= limit) {
+                    Some(hint) => {
+                        self.start_search(now_ms, hint, out);
+                        if let Phase::Searching { range, attempt } = &mut self.phase {
+                            range.untouched = false;
+                            *attempt = Attempt::of(hint);
+                        }
+                    }
+                    None => self.start_search(now_ms, limit, out),
+                }
             }
             Phase::Disabled | Phase::Complete { .. } | Phase::Error { .. } => {}
         }

@@ -57,6 +57,17 @@ impl<T: Copy + Default, const N: usize> Ring<T, N> {
         (0..usize::from(self.len)).map(move |i| &self.items[(start + i) % N])
     }
 
+    /// Values from oldest to newest, mutably.
+    pub fn iter_mut(&mut self) -> impl DoubleEndedIterator<Item = &mut T> + '_ {
+        let (start, len) = (usize::from(self.start), usize::from(self.len));
+        let (wrapped, head) = self.items.split_at_mut(start);
+        // Oldest first: from `start` to the end, then wrapped from 0.
+        let in_head = len.min(head.len());
+        head[..in_head]
+            .iter_mut()
+            .chain(wrapped[..len - in_head].iter_mut())
+    }
+
     /// Number of values held.
     pub fn len(&self) -> usize {
         usize::from(self.len)

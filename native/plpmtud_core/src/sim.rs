@@ -8,7 +8,11 @@
 //!
 //! Every acknowledgement carries the id of the probe it answers (ids are
 //! never reused), so a late acknowledgement can only be matched to the old
-//! probe it belongs to.
+//! probe it belongs to. With [`SimPath::resend`], the transport also resends
+//! a probe's data under the probe's id at the PLPMTU before the probe is
+//! resolved (uTP cannot renumber), tells the prober of that transmission,
+//! and reports every acknowledgement of the id with the size of its last
+//! transmission: the acknowledgement of the resend names the probe's id.
 //!
 //! # The oracle
 //!
@@ -87,6 +91,9 @@ pub struct SimPath {
     pub reorder: f64,
     /// Largest extra delay of a reordered (or duplicated) acknowledgement (ms).
     pub reorder_ms: u64,
+    /// Chance that the transport resends a probe's data under its id, at
+    /// the PLPMTU, 1 ms after the probe (before anything is known of it).
+    pub resend: f64,
 }
 
 impl SimPath {
@@ -105,6 +112,7 @@ impl SimPath {
             dup_ack: 0.0,
             reorder: 0.0,
             reorder_ms: 0,
+            resend: 0.0,
         }
     }
 
@@ -128,6 +136,7 @@ impl SimPath {
         let slowest_ack = self.rtt_ms + 1 + self.reorder_ms;
         self.loss == 0.0
             && self.late_ack == 0.0
+            && self.resend == 0.0
             && slowest_ack < shortest_timeout
             && !config.aiutp_compat
     }
@@ -231,8 +240,9 @@ struct Oracle<'a> {
 }
 
 impl Oracle<'_> {
-    /// `before` was the PLPMTU before the event; `acked` the probe
-    /// `(id, size, sent_at_ms)` whose acknowledgement the event delivered.
+    /// `before` was the PLPMTU before the event; `acked` the transmission
+    /// `(id, size, sent_at_ms)` whose acknowledgement the event delivered
+    /// (the probe, or a resend under its id).
     fn check(&mut self, prober: &Prober, now: u64, before: u32, acked: Option<(u64, u32, u64)>) {
         if self.violations.len() >= 16 {
             return;
@@ -274,6 +284,7 @@ impl Oracle<'_> {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Pending {
     ProbeAck { id: u64, size: u32, sent_at_ms: u64 },
+    Resend { id: u64 },
     ProbeDupAck { id: u64, size: u32 },
     Ptb { id: u64, mtu: u32 },
     DataAck { size: u32 },
@@ -307,6 +318,8 @@ pub fn simulate(config: Config, path: &SimPath, stop: StopWhen) -> SimResult {
         violations: Vec::new(),
     };
     let mut changes = path.mtu_changes.iter().copied().peekable();
+    // Ids that were resent, with the size of their last transmission.
+    let mut resent: Vec<(u64, u32)> = Vec::new();
     record(&mut trace, now, prober.connected(now));
     for _ in 0..MAX_STEPS {
         if stop == StopWhen::Settled
@@ -328,6 +341,10 @@ pub fn simulate(config: Config, path: &SimPath, stop: StopWhen) -> SimResult {
                 id,
                 size,
             });
+            let resend = rng.chance(path.resend);
+            if resend {
+                pending.push((now + 1, Pending::Resend { id }));
+            }
             let path_mtu = path.mtu_at(now);
             if size > path_mtu {
                 if path.ptb {
@@ -354,7 +371,9 @@ pub fn simulate(config: Config, path: &SimPath, stop: StopWhen) -> SimResult {
                 continue;
             }
             if path.data_interval_ms.is_some() {
-                pending.push((now + path.rtt_ms + 1, Pending::ProbeDupAck { id, size }));
+                // A resend's acknowledgement comes before the loss is known.
+                let told = now + path.rtt_ms + 1 + if resend { path.rtt_ms } else { 0 };
+                pending.push((told, Pending::ProbeDupAck { id, size }));
             }
             continue;
         }
@@ -394,8 +413,31 @@ pub fn simulate(config: Config, path: &SimPath, stop: StopWhen) -> SimResult {
         }
         while let Some(index) = earliest_due(&pending, now) {
             let (_, event) = pending.remove(index);
+            if let Pending::Resend { id } = event {
+                let size = prober.plpmtu();
+                // The transport reports the transmission, as documented.
+                prober.claim_probe(now, id, size);
+                resent.push((id, size));
+                if size <= path.mtu_at(now) && !rng.chance(path.loss) {
+                    let ack = Pending::ProbeAck {
+                        id,
+                        size,
+                        sent_at_ms: now,
+                    };
+                    pending.push((now + path.rtt_ms, ack));
+                }
+                continue;
+            }
             let before = prober.plpmtu();
-            let events = deliver(&mut prober, now, event, &mut trace);
+            let events = match event {
+                // A resent id is acknowledged as the transport knows it:
+                // with the size of its last transmission.
+                Pending::ProbeAck { id, .. } if resent.iter().any(|&(r, _)| r == id) => {
+                    let last = resent.iter().rev().find(|&&(r, _)| r == id);
+                    prober.acked(now, id, last.map_or(0, |&(_, size)| size))
+                }
+                _ => deliver(&mut prober, now, event, &mut trace),
+            };
             record(&mut trace, now, events);
             let acked = match event {
                 Pending::ProbeAck {
@@ -436,6 +478,7 @@ fn earliest_due(pending: &[(u64, Pending)], now: u64) -> Option<usize> {
 fn deliver(prober: &mut Prober, now: u64, event: Pending, trace: &mut Vec<Trace>) -> Events {
     match event {
         Pending::ProbeAck { id, .. } => prober.probe_acked(now, id),
+        Pending::Resend { .. } => Events::default(),
         Pending::ProbeDupAck { id, .. } => prober.probe_lost(now, id, LossReason::DupAck),
         Pending::Ptb { id, mtu } => {
             trace.push(Trace::Ptb { at_ms: now, mtu });

@@ -635,19 +635,61 @@ fn ptb_matching_the_probe_is_accepted_and_confirmed_by_a_probe() {
     assert_eq!(p.stats().ptb_accepted, 1);
 }
 
-#[test]
-fn ptb_below_the_plpmtu_lowers_it_until_the_probe_decides() {
+/// The first size, 1038, confirmed, probing above it: a PTB quoting the probe
+/// in flight reports 900, less than the PLPMTU.
+fn ptb_below_the_plpmtu() -> (Prober, Events) {
     let mut p = prober(Config::default());
     p.connected(0);
-    send(&mut p, 0, 1);
+    assert_eq!(send(&mut p, 0, 1), 1038);
     p.probe_acked(0, 1).acked();
+    assert_eq!(p.plpmtu(), 1038);
     send(&mut p, 0, 2);
-    assert_eq!(p.ptb(1, 900, Some(2)).verdict(), PtbVerdict::Accepted);
-    assert_eq!(p.plpmtu(), 900);
+    let events = p.ptb(1, 900, Some(2));
+    (p, events)
+}
+
+#[test]
+fn a_ptb_below_the_plpmtu_never_sets_it_a_probe_of_the_plpmtu_decides() {
+    let (mut p, events) = ptb_below_the_plpmtu();
+    assert_eq!(events.verdict(), PtbVerdict::Accepted);
+    assert!(
+        !events
+            .iter()
+            .any(|e| matches!(e, Event::MtuChanged { new: 900, .. })),
+        "RFC 8899 4.6.2: a PTB must not set the PLPMTU: {events:?}"
+    );
+    assert_eq!(p.plpmtu(), 576, "the floor while the PLPMTU is checked");
+    assert_eq!(p.state(), State::Base);
+    assert_eq!(p.next_probe(), Some(1038), "the PLPMTU itself is probed");
+    send(&mut p, 2, 3);
+    let events = p.probe_acked(3, 3);
+    assert!(events.iter().any(|e| *e
+        == Event::MtuChanged {
+            old: 576,
+            new: 1038,
+            reason: ChangeReason::ProbeAcked
+        }));
+    assert_eq!(p.plpmtu(), 1038, "a forged PTB costs one probe");
+    assert_eq!(p.state(), State::Searching, "the search goes on");
+    assert!(p.history().all(|c| c.new != 900));
+}
+
+#[test]
+fn a_ptb_below_the_plpmtu_confirmed_by_the_check_starts_the_search_at_its_size() {
+    let (mut p, _) = ptb_below_the_plpmtu();
+    assert_eq!(lose(&mut p, 2, 3, 3), 1038);
+    assert_eq!(p.stats().black_holes, 1);
+    assert_eq!(p.plpmtu(), 576, "nothing is confirmed but the floor");
+    assert_eq!(
+        p.next_probe(),
+        Some(900),
+        "the reported size is probed first"
+    );
     assert_eq!(p.search_range(), (576, 900));
-    assert_eq!(lose(&mut p, 1, 3, 3), 900);
-    assert_eq!(p.plpmtu(), 576, "the unconfirmed hint is withdrawn");
-    assert_eq!(p.next_probe(), Some(737));
+    send(&mut p, 3, 6);
+    p.probe_acked(4, 6).acked();
+    assert_eq!(p.plpmtu(), 900);
+    assert_eq!(p.state(), State::SearchComplete);
 }
 
 #[test]
@@ -1015,4 +1057,125 @@ fn a_resend_of_a_lost_probes_data_under_its_id_is_data() {
         p.lost(3, 9, None, LossReason::DupAck).0,
         "by id alone, when the size is unknown"
     );
+}
+
+/// aiutp's case (issue 21 item 0): a padded probe (seq 2) is lost on a
+/// path that carries less; its data goes again under seq 2 unpadded before
+/// the prober hears of the loss, and the peer acknowledges seq 2. Whatever
+/// size the ack is reported with, it cannot confirm the probe.
+#[test]
+fn an_ack_of_a_resend_under_the_probes_id_never_confirms_the_probe() {
+    let resend = 1296 + 48;
+    for (told_of_resend, acked_size) in [(true, resend), (true, 1374 + 48), (false, resend)] {
+        let mut p = prober(Config::default());
+        p.connected(0);
+        let size = p.next_probe().unwrap();
+        assert!(p.claim_probe(0, 2, size));
+        if told_of_resend {
+            assert!(!p.claim_probe(5, 2, resend), "a resend is no new probe");
+        }
+        let events = p.acked(10, 2, acked_size);
+        assert!(
+            !events.acked(),
+            "told of the resend {told_of_resend}, ack at {acked_size}: {events:?}"
+        );
+        assert!(events.iter().any(|e| *e
+            == Event::ProbeLost {
+                id: 2,
+                size,
+                reason: LossReason::Resent
+            }));
+        assert_eq!(p.plpmtu(), 576, "nothing above the floor is confirmed");
+        assert_eq!(p.stats().probes_lost_resent, 1);
+    }
+}
+
+#[test]
+fn an_ack_of_unknown_size_never_confirms_a_probe() {
+    let mut p = prober(Config::default());
+    p.connected(0);
+    let size = send(&mut p, 0, 4);
+    assert!(!p.acked(1, 4, 0).acked());
+    assert_eq!(p.plpmtu(), 576);
+    assert_eq!(p.next_probe(), Some(size), "tried again");
+}
+
+#[test]
+fn an_ack_at_the_probes_own_size_confirms_it() {
+    let mut p = prober(Config::default());
+    p.connected(0);
+    let size = p.next_probe().unwrap();
+    assert!(p.claim_probe(0, 2, size));
+    assert!(
+        !p.claim_probe(1, 2, size),
+        "a copy at the same size is still the probe"
+    );
+    assert!(p.acked(10, 2, size).acked());
+    assert_eq!(p.plpmtu(), size);
+}
+
+/// The probe timed out in the prober; the transport, which resent its data
+/// unpadded meanwhile, reports the loss of seq 9 later with the resend's
+/// size: that first report is the probe's (kept out of congestion
+/// control), a second one is the resend's (data).
+#[test]
+fn the_first_loss_reported_for_a_probes_id_is_the_probes_at_any_size() {
+    let mut p = prober(Config::default());
+    p.connected(0);
+    send(&mut p, 0, 9);
+    assert!(p.tick(1_000).lost());
+    let (probe, events) = p.lost(1_001, 9, Some(600), LossReason::DupAck);
+    assert!(probe, "the probe's loss, reported with the resend's size");
+    assert!(events.is_empty(), "already resolved: {events:?}");
+    assert!(!p.lost(1_002, 9, Some(600), LossReason::DupAck).0);
+}
+
+/// Issue 21 item 16: after a 16-bit wrap, a data packet reuses a recent
+/// probe's sequence number and size; its loss is data.
+#[test]
+fn a_loss_of_an_acknowledged_probes_id_is_data() {
+    let mut p = prober(Config::default());
+    p.connected(0);
+    let size = send(&mut p, 0, 7);
+    assert!(p.acked(1, 7, size).acked());
+    let (probe, _) = p.lost(70_000, 7, Some(size), LossReason::DupAck);
+    assert!(!probe, "the probe was acknowledged: this is another packet");
+}
+
+/// An on-path forger PTBs every large packet, the check probe included:
+/// a PTB for the check probe must not end the check at the floor. The
+/// check probe's ack still restores the PLPMTU.
+#[test]
+fn a_ptb_for_the_check_probe_does_not_end_the_check() {
+    let (mut p, _) = ptb_below_the_plpmtu();
+    assert_eq!(send(&mut p, 2, 3), 1038);
+    assert_eq!(p.ptb(3, 600, Some(3)).verdict(), PtbVerdict::Accepted);
+    assert_eq!(p.state(), State::Base, "the check goes on");
+    assert!(p.probe_acked(4, 3).acked(), "its probe is still in flight");
+    assert_eq!(p.plpmtu(), 1038);
+}
+
+/// If the check fails, the newest PTB's size is probed first.
+#[test]
+fn a_ptb_for_a_check_probe_that_fails_is_probed_first() {
+    let (mut p, _) = ptb_below_the_plpmtu();
+    assert_eq!(send(&mut p, 2, 3), 1038);
+    p.ptb(3, 800, Some(3));
+    p.probe_lost(4, 3, LossReason::Timeout);
+    assert_eq!(lose(&mut p, 5, 4, 2), 1038);
+    assert_eq!(p.next_probe(), Some(800));
+}
+
+/// At the floor (a black hole was confirmed), a PTB naming the floor must
+/// not end the search there for a whole interval: it counts as one loss
+/// of the probe it quotes.
+#[test]
+fn a_ptb_naming_the_floor_at_the_floor_does_not_end_the_search() {
+    let (mut p, _) = ptb_below_the_plpmtu();
+    assert_eq!(lose(&mut p, 2, 3, 3), 1038);
+    assert_eq!(p.plpmtu(), 576);
+    let size = send(&mut p, 3, 10);
+    assert!(p.ptb(4, 576, Some(10)).lost());
+    assert_eq!(p.state(), State::Searching);
+    assert_eq!(p.next_probe(), Some(size), "the same size is tried again");
 }

@@ -316,6 +316,25 @@ fn duplicated_and_reordered_acknowledgements_change_nothing() {
     }
 }
 
+/// Issue 21 item 0: every probe's data is resent under its id at the
+/// PLPMTU before the probe is resolved, and the resend is acknowledged. No
+/// such acknowledgement may raise the PLPMTU: the search still ends at or
+/// below the path, and every rise is by a probe of its own size.
+#[test]
+fn acknowledged_resends_under_a_probes_id_never_confirm_it() {
+    for mtu in [600, 900, 1280, 1350, 1499] {
+        let path = SimPath {
+            resend: 1.0,
+            data_interval_ms: Some(50),
+            ..SimPath::clean(mtu)
+        };
+        let run = run_past_settling(quick(Config::default()), &path);
+        assert!(run.violations.is_empty(), "{mtu}: {:?}", run.violations);
+        assert!(run.prober.plpmtu() <= mtu, "{mtu}: {}", run.prober.plpmtu());
+        assert!(run.prober.stats().probes_lost_resent > 0, "{mtu}");
+    }
+}
+
 fn arb_config() -> impl Strategy<Value = Config> {
     (
         576u32..=1400,
@@ -382,6 +401,7 @@ proptest! {
         dup in 0.0f64..0.5,
         reorder in (0.0f64..0.5, 0u64..40),
         ptb in any::<bool>(),
+        resend in prop_oneof![Just(0.0), 0.0f64..0.5],
         seed in any::<u64>(),
     ) {
         let config = Config {
@@ -406,6 +426,7 @@ proptest! {
             reorder: reorder.0,
             reorder_ms: reorder.1,
             ptb,
+            resend,
             data_interval_ms: Some(50),
             seed,
             ..SimPath::clean(0)

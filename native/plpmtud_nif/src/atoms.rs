@@ -13,6 +13,7 @@ rustler::atoms! {
     wrong_size,
     timeout,
     dup_ack,
+        resent,
     mtu_changed,
     search_complete,
     fallback,

@@ -55,6 +55,7 @@ pub fn loss(reason: LossReason) -> Atom {
     match reason {
         LossReason::Timeout => atoms::timeout(),
         LossReason::DupAck => atoms::dup_ack(),
+        LossReason::Resent => atoms::resent(),
     }
 }
 
@@ -141,11 +142,12 @@ pub fn change<'a>(env: Env<'a>, c: &MtuChange) -> Term<'a> {
 
 /// The counters as a map.
 pub fn stats<'a>(env: Env<'a>, s: &Stats) -> Term<'a> {
-    let pairs: [(&str, u32); 17] = [
+    let pairs: [(&str, u32); 18] = [
         ("probes_sent", s.probes_sent),
         ("probes_acked", s.probes_acked),
         ("probes_lost_timeout", s.probes_lost_timeout),
         ("probes_lost_dup_ack", s.probes_lost_dup_ack),
+        ("probes_lost_resent", s.probes_lost_resent),
         ("stale_events", s.stale_events),
         ("ptb_accepted", s.ptb_accepted),
         ("ptb_ignored", s.ptb_ignored),

@@ -14,6 +14,23 @@ pub fn proper(term: Term<'_>) -> NifResult<ListIterator<'_>> {
     term.into_list_iterator()
 }
 
+/// Every element of the proper list `term` decoded as `T`, if it has at
+/// most `max` elements (else `ArgumentError`): walks at most `max + 1`
+/// cells, so a huge list costs no more than a refused one.
+pub fn decode_at_most<'a, T: Decoder<'a>>(term: Term<'a>, max: usize) -> NifResult<Vec<T>> {
+    let mut items = Vec::new();
+    let mut rest = term;
+    while !rest.is_empty_list() {
+        if items.len() == max {
+            return Err(rustler::Error::BadArg);
+        }
+        let (head, tail) = rest.list_get_cell()?;
+        items.push(head.decode::<T>()?);
+        rest = tail;
+    }
+    Ok(items)
+}
+
 /// Every element of the proper list `term` decoded as `T`.
 pub fn decode_all<'a, T: Decoder<'a>>(term: Term<'a>) -> NifResult<Vec<T>> {
     proper(term)?.map(|element| element.decode::<T>()).collect()

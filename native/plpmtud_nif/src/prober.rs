@@ -240,6 +240,10 @@ fn prober_padding_for(p: Handle, data: u32) -> Option<u32> {
     p.0.lock().padding_for(data)
 }
 
+/// Losses one `prober_on_lost_batch` call takes (tens of microseconds);
+/// the facade splits longer batches.
+const MAX_LOSS_BATCH: usize = 1024;
+
 /// The facade's `on_lost` for a batch `[{seq, payload}]` lost together:
 /// `{probe_seqs, events}`, the sequence numbers that were probes (keep them
 /// out of congestion control) and every event of the batch, oldest first.
@@ -252,7 +256,7 @@ fn prober_on_lost_batch<'a>(
     losses: Term<'a>,
 ) -> rustler::NifResult<Term<'a>> {
     let reason = loss_reason(reason)?;
-    let losses = list::decode_all::<(u64, u32)>(losses)?;
+    let losses = list::decode_at_most::<(u64, u32)>(losses, MAX_LOSS_BATCH)?;
     let mut prober = p.0.lock();
     let mut probes = Vec::new();
     let mut events = Vec::new();

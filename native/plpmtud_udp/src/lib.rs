@@ -323,16 +323,18 @@ impl DfSocket {
 
     /// Sends one datagram to the connected peer, without blocking.
     pub fn send(&self, data: &[u8]) -> Result<usize, SocketError> {
-        self.socket
-            .send_with_flags(data, libc::MSG_DONTWAIT)
+        once_more_if_refused(|| self.socket.send_with_flags(data, libc::MSG_DONTWAIT))
             .map_err(|e| self.with_mtu(SocketError::from(e), None))
     }
 
     /// Sends one datagram to `dest`, without blocking.
     pub fn send_to(&self, data: &[u8], dest: SocketAddr) -> Result<usize, SocketError> {
-        self.socket
-            .send_to_with_flags(data, &SockAddr::from(dest), libc::MSG_DONTWAIT)
-            .map_err(|e| self.with_mtu(SocketError::from(e), Some(dest)))
+        let dest_addr = SockAddr::from(dest);
+        once_more_if_refused(|| {
+            self.socket
+                .send_to_with_flags(data, &dest_addr, libc::MSG_DONTWAIT)
+        })
+        .map_err(|e| self.with_mtu(SocketError::from(e), Some(dest)))
     }
 
     /// Sends one datagram to the connected IPv4 peer with DF off, so that
@@ -488,4 +490,16 @@ pub fn kernel_path_mtu(dest: SocketAddr) -> Option<u32> {
     let probe = Socket::new(domain, Type::DGRAM, None).ok()?;
     probe.connect(&SockAddr::from(dest)).ok()?;
     df::path_mtu(probe.as_raw_fd(), family_of(&dest)).ok()
+}
+
+/// Runs `send` once more after an `EMSGSIZE`: a socket that reads its error
+/// queue reports an earlier datagram's ICMP Packet-Too-Big as `EMSGSIZE`
+/// on its next send, once (a forged one too). Only a second refusal is the
+/// kernel refusing this datagram; the first one's PTB is read from the
+/// error queue, where it is validated like any other.
+fn once_more_if_refused(send: impl Fn() -> std::io::Result<usize>) -> std::io::Result<usize> {
+    match send() {
+        Err(e) if e.raw_os_error() == Some(libc::EMSGSIZE) => send(),
+        other => other,
+    }
 }
