@@ -52,6 +52,7 @@ rustler::atoms! {
     einval,
     infinity,
     once,
+    fd,
     mtu,
     offender,
     dest,

@@ -139,6 +139,21 @@ mod platform {
         };
         u32::try_from(mtu).map_err(|_| SocketError::Os(libc::EINVAL))
     }
+
+    /// `SO_NETNS_COOKIE` (Linux 5.14): names the socket's network namespace.
+    const SO_NETNS_COOKIE: i32 = 71;
+
+    pub fn netns_cookie(fd: RawFd) -> Result<u64, SocketError> {
+        let mut value: u64 = 0;
+        let mut size = std::mem::size_of::<u64>() as libc::socklen_t;
+        let ptr = (&mut value as *mut u64).cast();
+        // SAFETY: `ptr` points at a u64 of `size` bytes, writable for the call.
+        if unsafe { libc::getsockopt(fd, libc::SOL_SOCKET, SO_NETNS_COOKIE, ptr, &mut size) } == 0 {
+            Ok(value)
+        } else {
+            Err(SocketError::last_os_error())
+        }
+    }
 }
 
 #[cfg(any(target_os = "macos", target_os = "ios", target_os = "freebsd"))]
@@ -185,6 +200,10 @@ mod platform {
     pub fn path_mtu(_fd: RawFd, _family: IpFamily) -> Result<u32, SocketError> {
         Err(SocketError::Unsupported("path MTU query (Linux only)"))
     }
+
+    pub fn netns_cookie(_fd: RawFd) -> Result<u64, SocketError> {
+        Err(SocketError::Unsupported("network namespaces (Linux only)"))
+    }
 }
 
 #[cfg(not(any(
@@ -211,9 +230,13 @@ mod platform {
     pub fn path_mtu(_fd: RawFd, _family: IpFamily) -> Result<u32, SocketError> {
         Err(SocketError::Unsupported("path MTU query (Linux only)"))
     }
+
+    pub fn netns_cookie(_fd: RawFd) -> Result<u64, SocketError> {
+        Err(SocketError::Unsupported("network namespaces (Linux only)"))
+    }
 }
 
-pub(crate) use platform::{enable_recv_errors, path_mtu};
+pub(crate) use platform::{enable_recv_errors, netns_cookie, path_mtu};
 
 /// Sets `policy` on the socket `fd` of `family`.
 pub fn set_df(fd: RawFd, family: IpFamily, policy: DfPolicy) -> Result<(), SocketError> {
