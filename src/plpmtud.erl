@@ -335,14 +335,14 @@ kernel_mtu(_Socket, Dest) ->
 -spec send_fragmentable(gen_udp:socket(), iodata()) -> ok | {error, term()}.
 send_fragmentable(Socket, Packet) ->
     Data = iolist_to_binary(Packet),
-    with_fd(Socket, fun(Fd) -> ?NATIVE:socket_send_fragmentable(Fd, nil, Data) end).
+    with_fd(Socket, fun(Fd) -> sent(?NATIVE:socket_send_fragmentable(Fd, nil, Data)) end).
 
 %% @doc {@link send_fragmentable/2} to `{Ip, Port}', as `gen_udp:send/3',
 %% for an unconnected socket shared by every connection.
 -spec send_fragmentable(gen_udp:socket(), dest(), iodata()) -> ok | {error, term()}.
 send_fragmentable(Socket, {Ip, Port}, Packet) ->
     Data = iolist_to_binary(Packet),
-    with_fd(Socket, fun(Fd) -> ?NATIVE:socket_send_fragmentable(Fd, {Ip, Port}, Data) end);
+    with_fd(Socket, fun(Fd) -> sent(?NATIVE:socket_send_fragmentable(Fd, {Ip, Port}, Data)) end);
 send_fragmentable(_Socket, Dest, _Packet) ->
     erlang:error(badarg, [Dest]).
 
@@ -386,6 +386,10 @@ with_fd({'$inet', gen_udp_socket, {_Pid, Sock}}, Fun) ->
     end;
 with_fd(Socket, _Fun) ->
     erlang:error(badarg, [Socket]).
+
+%% A send's result as gen_udp reports it (`{error, emsgsize}' without the MTU).
+sent({error, {emsgsize, _Mtu}}) -> {error, emsgsize};
+sent(Result) -> Result.
 
 loss(timeout) -> timeout;
 loss(dup_ack) -> dup_ack;

@@ -10,9 +10,10 @@ defmodule PLPMTUD.DfRaceTest do
   @senders 3
   @lo {127, 0, 0, 1}
 
-  # Runs @senders processes of @calls `fragmentable.()` each, one process
-  # calling `normal.()` and one calling `df.()` until they are done.
-  # Returns the policies the reader saw other than `:probe`, and its reads.
+  # Runs @senders processes of @calls `fragmentable.()` each, once one
+  # process calling `normal.()` and one calling `df.()` in loops are
+  # running, until the senders are done. Returns the policies the reader
+  # saw other than `:probe`, and its reads.
   defp race(fragmentable, normal, df) do
     parent = self()
 
@@ -20,19 +21,30 @@ defmodule PLPMTUD.DfRaceTest do
       receive(do: (:stop -> acc), after: (0 -> loop.(loop, fun, fun.(acc))))
     end
 
-    reader =
-      spawn_link(fn ->
-        count = fn {wrong, reads} ->
-          case df.() do
-            {:ok, :probe} -> {wrong, reads + 1}
-            other -> {[other | wrong], reads + 1}
-          end
-        end
+    running = fn fun ->
+      fn acc ->
+        send(parent, {:running, self()})
+        fun.(acc)
+      end
+    end
 
-        send(parent, {:reads, loop.(loop, count, {[], 0})})
+    count = fn {wrong, reads} ->
+      case df.() do
+        {:ok, :probe} -> {wrong, reads + 1}
+        other -> {[other | wrong], reads + 1}
+      end
+    end
+
+    reader =
+      spawn_link(fn -> send(parent, {:reads, loop.(loop, count, running.(count).({[], 0}))}) end)
+
+    sender =
+      spawn_link(fn ->
+        loop.(loop, fn _ -> normal.() end, running.(fn _ -> normal.() end).(nil))
       end)
 
-    sender = spawn_link(fn -> loop.(loop, fn _ -> normal.() end, nil) end)
+    assert_receive {:running, ^reader}, 5_000
+    assert_receive {:running, ^sender}, 5_000
 
     senders =
       for _ <- 1..@senders do
@@ -67,8 +79,8 @@ defmodule PLPMTUD.DfRaceTest do
         fn -> Socket.df(s) end
       )
 
-    assert Socket.df(s) == {:ok, :probe}, "the policy set_df chose"
     assert wrong == [], "#{length(wrong)} of #{reads} reads saw #{inspect(Enum.take(wrong, 1))}"
+    assert Socket.df(s) == {:ok, :probe}, "the policy set_df chose"
   end
 
   test "PLPMTUD.Socket unconnected: send_fragmentable_to races the same way" do
@@ -83,8 +95,8 @@ defmodule PLPMTUD.DfRaceTest do
         fn -> Socket.df(s) end
       )
 
-    assert Socket.df(s) == {:ok, :probe}
     assert wrong == [], "#{length(wrong)} of #{reads} reads"
+    assert Socket.df(s) == {:ok, :probe}
   end
 
   for backend <- [:inet, :socket] do
@@ -105,8 +117,8 @@ defmodule PLPMTUD.DfRaceTest do
           fn -> :plpmtud.df(s) end
         )
 
-      assert :plpmtud.df(s) == {:ok, :probe}, "the policy set_df chose"
       assert wrong == [], "#{length(wrong)} of #{reads} reads saw DF off"
+      assert :plpmtud.df(s) == {:ok, :probe}, "the policy set_df chose"
 
       {wrong, _reads} =
         race(
@@ -115,8 +127,8 @@ defmodule PLPMTUD.DfRaceTest do
           fn -> :plpmtud.df(shared) end
         )
 
-      assert :plpmtud.df(shared) == {:ok, :probe}
       assert wrong == []
+      assert :plpmtud.df(shared) == {:ok, :probe}
     end
   end
 end

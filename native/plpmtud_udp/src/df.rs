@@ -3,7 +3,9 @@
 
 use super::SocketError;
 use plpmtud_core::IpFamily;
-use std::os::fd::RawFd;
+#[cfg(target_os = "linux")]
+use std::os::fd::{AsRawFd, FromRawFd};
+use std::os::fd::{OwnedFd, RawFd};
 
 /// Whether and how datagrams carry Don't-Fragment.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -140,6 +142,27 @@ mod platform {
         u32::try_from(mtu).map_err(|_| SocketError::Os(libc::EINVAL))
     }
 
+    /// `SIOCGSKNS` (Linux 4.9): an fd of the socket's network namespace.
+    const SIOCGSKNS: u64 = 0x894C;
+
+    pub fn netns_of(fd: RawFd) -> Result<OwnedFd, SocketError> {
+        // SAFETY: SIOCGSKNS takes no argument and returns a new fd or -1.
+        let ns = unsafe { libc::ioctl(fd, SIOCGSKNS as _) };
+        if ns < 0 {
+            return Err(SocketError::last_os_error());
+        }
+        // SAFETY: `ns` was just opened by the kernel for us alone.
+        Ok(unsafe { OwnedFd::from_raw_fd(ns) })
+    }
+
+    pub fn enter_netns(ns: &OwnedFd) -> Result<(), SocketError> {
+        // SAFETY: setns on an open namespace fd affects only this thread.
+        if unsafe { libc::setns(ns.as_raw_fd(), libc::CLONE_NEWNET) } != 0 {
+            return Err(SocketError::last_os_error());
+        }
+        Ok(())
+    }
+
     /// `SO_NETNS_COOKIE` (Linux 5.14): names the socket's network namespace.
     const SO_NETNS_COOKIE: i32 = 71;
 
@@ -204,6 +227,14 @@ mod platform {
     pub fn netns_cookie(_fd: RawFd) -> Result<u64, SocketError> {
         Err(SocketError::Unsupported("network namespaces (Linux only)"))
     }
+
+    pub fn netns_of(_fd: RawFd) -> Result<OwnedFd, SocketError> {
+        Err(SocketError::Unsupported("network namespaces (Linux only)"))
+    }
+
+    pub fn enter_netns(_ns: &OwnedFd) -> Result<(), SocketError> {
+        Err(SocketError::Unsupported("network namespaces (Linux only)"))
+    }
 }
 
 #[cfg(not(any(
@@ -234,9 +265,17 @@ mod platform {
     pub fn netns_cookie(_fd: RawFd) -> Result<u64, SocketError> {
         Err(SocketError::Unsupported("network namespaces (Linux only)"))
     }
+
+    pub fn netns_of(_fd: RawFd) -> Result<OwnedFd, SocketError> {
+        Err(SocketError::Unsupported("network namespaces (Linux only)"))
+    }
+
+    pub fn enter_netns(_ns: &OwnedFd) -> Result<(), SocketError> {
+        Err(SocketError::Unsupported("network namespaces (Linux only)"))
+    }
 }
 
-pub(crate) use platform::{enable_recv_errors, netns_cookie, path_mtu};
+pub(crate) use platform::{enable_recv_errors, enter_netns, netns_cookie, netns_of, path_mtu};
 
 /// Sets `policy` on the socket `fd` of `family`.
 pub fn set_df(fd: RawFd, family: IpFamily, policy: DfPolicy) -> Result<(), SocketError> {

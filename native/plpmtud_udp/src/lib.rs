@@ -16,7 +16,6 @@ pub use error::{errno_name, SocketError};
 pub use guard::table_len as df_guard_table_len;
 
 use guard::DfGuard;
-use parking_lot::Mutex;
 
 use errqueue::{ExtendedError, ParseError};
 use plpmtud_core::IpFamily;
@@ -139,9 +138,6 @@ pub struct DfSocket {
     gso: AtomicBool,
     /// The DF lock and policy of the kernel socket.
     guard: Arc<DfGuard>,
-    /// A socket in this one's network namespace for per-destination MTU
-    /// queries, when that namespace is not the caller's (`open_in_netns`).
-    mtu_helper: Option<Mutex<Socket>>,
 }
 
 impl Drop for DfSocket {
@@ -191,7 +187,6 @@ impl DfSocket {
             family,
             gso: AtomicBool::new(cfg!(target_os = "linux")),
             guard,
-            mtu_helper: None,
         };
         this.set_df(options.df)?;
         if options.recv_errors {
@@ -218,10 +213,7 @@ impl DfSocket {
             .name("plpmtud-netns".into())
             .spawn(move || {
                 enter_netns(&netns)?;
-                let mut socket = DfSocket::open(&options)?;
-                let domain = Domain::for_address(options.bind);
-                socket.mtu_helper = Some(Mutex::new(Socket::new(domain, Type::DGRAM, None)?));
-                Ok(socket)
+                DfSocket::open(&options)
             })
             .map_err(SocketError::from)?
             .join()
@@ -273,7 +265,6 @@ impl DfSocket {
             family: IpFamily::V4,
             gso: AtomicBool::new(cfg!(target_os = "linux")),
             guard,
-            mtu_helper: None,
         };
         if this.socket.r#type()? != Type::DGRAM {
             return Err(SocketError::Invalid("fd is not a datagram socket"));
@@ -354,35 +345,39 @@ impl DfSocket {
     }
 
     /// The kernel's path MTU towards `dest` (the route's cached PMTU or the
-    /// outgoing interface's MTU), for an unconnected socket: `IP_MTU` of a
-    /// throwaway UDP socket connected to `dest` from this socket's local
-    /// address, in this socket's network namespace. A socket attached from
-    /// another namespace than the caller's is `Unsupported` (the answer
-    /// would be another namespace's).
+    /// outgoing interface's MTU), for an unconnected socket too: `IP_MTU`
+    /// of a throwaway UDP socket connected to `dest` from this socket's
+    /// local address, in this socket's network namespace. A socket in
+    /// another namespace than the caller's (`open_in_netns`, gen_udp's
+    /// `netns` option) is queried from a short-lived thread that enters
+    /// it (`SIOCGSKNS` + `setns`, which need `CAP_NET_ADMIN` and
+    /// `CAP_SYS_ADMIN`); without them the answer is an error, never
+    /// another namespace's value.
     pub fn path_mtu_to(&self, dest: SocketAddr) -> Result<u32, SocketError> {
-        if let Some(helper) = &self.mtu_helper {
-            let helper = helper.lock();
-            helper.connect(&SockAddr::from(dest))?;
-            return df::path_mtu(helper.as_raw_fd(), family_of(&dest));
-        }
-        let probe = Socket::new(Domain::for_address(dest), Type::DGRAM, None)?;
-        if let (Ok(ours), Ok(its)) = (
+        let local = self.local_addr().ok();
+        let here = Socket::new(Domain::for_address(dest), Type::DGRAM, None)?;
+        let same_netns = match (
             df::netns_cookie(self.raw_fd()),
-            df::netns_cookie(probe.as_raw_fd()),
+            df::netns_cookie(here.as_raw_fd()),
         ) {
-            if ours != its {
-                return Err(SocketError::Unsupported(
-                    "path MTU of a socket in another network namespace",
-                ));
-            }
+            (Ok(ours), Ok(its)) => ours == its,
+            // No cookies (before Linux 5.14): the caller's namespace.
+            _ => true,
+        };
+        if same_netns {
+            return query_path_mtu(here, local, dest);
         }
-        if let Ok(local) = self.local_addr() {
-            if !local.ip().is_unspecified() && family_of(&local) == family_of(&dest) {
-                probe.bind(&SockAddr::from(SocketAddr::new(local.ip(), 0)))?;
-            }
-        }
-        probe.connect(&SockAddr::from(dest))?;
-        df::path_mtu(probe.as_raw_fd(), family_of(&dest))
+        let netns = df::netns_of(self.raw_fd())?;
+        std::thread::Builder::new()
+            .name("plpmtud-netns".into())
+            .spawn(move || {
+                df::enter_netns(&netns)?;
+                let probe = Socket::new(Domain::for_address(dest), Type::DGRAM, None)?;
+                query_path_mtu(probe, local, dest)
+            })
+            .map_err(SocketError::from)?
+            .join()
+            .unwrap_or(Err(SocketError::Os(libc::EIO)))
     }
 
     /// Sends one datagram to the connected peer, without blocking.
@@ -544,6 +539,22 @@ impl DfSocket {
             .flatten()
             .map(SocketError::from)
     }
+}
+
+/// `IP_MTU` of `probe` connected to `dest` from `local`'s address (when
+/// it is a specific one of `dest`'s family).
+fn query_path_mtu(
+    probe: Socket,
+    local: Option<SocketAddr>,
+    dest: SocketAddr,
+) -> Result<u32, SocketError> {
+    if let Some(local) = local {
+        if !local.ip().is_unspecified() && family_of(&local) == family_of(&dest) {
+            probe.bind(&SockAddr::from(SocketAddr::new(local.ip(), 0)))?;
+        }
+    }
+    probe.connect(&SockAddr::from(dest))?;
+    df::path_mtu(probe.as_raw_fd(), family_of(&dest))
 }
 
 /// Sets `TCP_MAXSEG` on the TCP socket `fd` and returns the value the kernel
