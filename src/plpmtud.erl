@@ -23,7 +23,8 @@
 -module(plpmtud).
 
 -export([new/1, config/1, connected/2, connected/3, probe_padding/2, on_lost_batch/4, on_rtt/2,
-         on_send_refused/5, set_df/2, df/1, kernel_mtu/1, send_fragmentable/2,
+         on_send_refused/5, set_df/2, df/1, kernel_mtu/1, kernel_mtu/2,
+         send_fragmentable/2, send_fragmentable/3,
          now_ms/0, packet_size/1, base_size/1, probe_size/1, ip_size/2,
          on_send/4, on_ack/4, on_lost/4, on_lost/5, on_tick/2,
          on_emsgsize/3, on_ptb/4, is_probing/1, info/1, reset/2]).
@@ -35,18 +36,14 @@
 -type change() :: unchanged | {changed, bytes()}.
 -type loss_reason() :: timeout | dup_ack | sack.
 -type df_policy() :: probe | do | want | dont.
+%% A peer of an unconnected socket, as gen_udp:send/3 takes it.
+-type dest() :: {inet:ip_address(), inet:port_number()}.
 %% What info/1 returns: the core's snapshot plus these keys.
 -type info() :: #{packet_size := bytes(), probe_size := bytes() | none,
                   stats := map(), history := [map()], atom() => term()}.
--export_type([handle/0, change/0, df_policy/0, info/0]).
+-export_type([handle/0, change/0, df_policy/0, dest/0, info/0]).
 
 -define(NATIVE, plpmtud_nif).
--define(IPPROTO_IP, 0).
--define(IPPROTO_IPV6, 41).
--define(IP_MTU_DISCOVER, 10).
--define(IP_MTU, 14).
--define(IPV6_MTU_DISCOVER, 23).
--define(IPV6_MTU, 24).
 -define(MAX_U64, 16#FFFFFFFFFFFFFFFF).
 %% Losses per NIF call of on_lost_batch/4 (the NIF's own limit).
 -define(LOSS_CHUNK, 1024).
@@ -245,17 +242,23 @@ take(_N, [], Acc) -> {lists:reverse(Acc), []};
 take(N, [X | Rest], Acc) -> take(N - 1, Rest, [X | Acc]);
 take(_N, Improper, _Acc) -> erlang:error(badarg, [Improper]).
 
-%% @doc The gen_udp `Socket' refused to send a packet of `Bytes' payload
-%% with `{error, emsgsize}'. A connected socket reports a queued ICMP error
-%% of an earlier datagram that way on the next send, so send the packet
-%% once more first: only if that is refused too does the kernel know a
-%% smaller path MTU. The kernel's MTU is then read from the socket when it
-%% is connected ({@link kernel_mtu/1}) and is the limit; otherwise no size
-%% above the refused one can leave. Returns whether the packet size changed.
--spec on_send_refused(handle(), gen_udp:socket(), emsgsize, bytes(), ms()) -> change().
-on_send_refused(H, Socket, emsgsize, Bytes, Now) ->
-    _ = family(Socket),
-    KernelMtu = case kernel_mtu(Socket) of
+%% @doc The gen_udp socket refused to send a packet of `Bytes' payload
+%% with `{error, emsgsize}'. `Target' is the connected `Socket', or
+%% `{Socket, {Ip, Port}}' for a send to that peer on an unconnected one. A
+%% connected socket reports a queued ICMP error of an earlier datagram that
+%% way on the next send, so send the packet once more first: only if that
+%% is refused too does the kernel know a smaller path MTU. The kernel's MTU
+%% towards the peer ({@link kernel_mtu/2}) is then the limit, and the packet
+%% size jumps to it; if it cannot be read, no size above the refused one
+%% can leave. Returns whether the packet size changed.
+-spec on_send_refused(handle(), gen_udp:socket() | {gen_udp:socket(), dest()}, emsgsize,
+                      bytes(), ms()) -> change().
+on_send_refused(H, Target, emsgsize, Bytes, Now) ->
+    Result = case Target of
+        {Socket, {_Ip, _Port} = Dest} -> kernel_mtu(Socket, Dest);
+        Socket -> kernel_mtu(Socket)
+    end,
+    KernelMtu = case Result of
         {ok, Mtu} -> Mtu;
         {error, _} -> nil
     end,
@@ -303,72 +306,73 @@ on_ptb(H, IpMtu, Matched, Now) ->
     verdict(?NATIVE:prober_ptb(H, Now, IpMtu, Quoted)).
 
 %% @doc Sets the Don't-Fragment policy of a gen_udp `Socket' (IPv4 or
-%% IPv6, from its address): `probe' for probing (DF set, and the kernel's
-%% own PMTU cache ignored, so forged ICMP cannot shrink it), `do' (DF set,
-%% the kernel's cache obeyed), `want' (gen_udp's default: the kernel may
-%% fragment) or `dont'. Linux.
--spec set_df(gen_udp:socket(), df_policy()) -> ok | {error, inet:posix()}.
-set_df(Socket, Policy) ->
-    Value = df_value(Policy),
-    case family(Socket) of
-        {ok, inet} -> inet:setopts(Socket, [{raw, ?IPPROTO_IP, ?IP_MTU_DISCOVER, <<Value:32/native>>}]);
-        {ok, inet6} -> inet:setopts(Socket, [{raw, ?IPPROTO_IPV6, ?IPV6_MTU_DISCOVER, <<Value:32/native>>}]);
-        {error, _} = Error -> Error
-    end.
+%% IPv6, either `inet_backend'): `probe' for probing (DF set, and the
+%% kernel's own PMTU cache ignored, so forged ICMP cannot shrink it), `do'
+%% (DF set, the kernel's cache obeyed), `want' (gen_udp's default: the
+%% kernel may fragment) or `dont'. It is the policy every later
+%% {@link send_fragmentable/2} puts back. Linux.
+-spec set_df(gen_udp:socket(), df_policy()) -> ok | {error, term()}.
+set_df(Socket, Policy) when Policy =:= probe; Policy =:= do; Policy =:= want; Policy =:= dont ->
+    with_fd(Socket, fun(Fd) -> ?NATIVE:socket_set_df(Fd, Policy) end);
+set_df(_Socket, Policy) ->
+    erlang:error(badarg, [Policy]).
 
-%% @doc The Don't-Fragment policy of a gen_udp `Socket', read from the kernel.
--spec df(gen_udp:socket()) -> {ok, df_policy()} | {error, inet:posix()}.
+%% @doc The Don't-Fragment policy of a gen_udp `Socket', read from the
+%% kernel (never the `dont' of a {@link send_fragmentable/2} in progress:
+%% it waits for that send).
+-spec df(gen_udp:socket()) -> {ok, df_policy()} | {error, term()}.
 df(Socket) ->
-    Option = case family(Socket) of
-        {ok, inet} -> {ok, {?IPPROTO_IP, ?IP_MTU_DISCOVER}};
-        {ok, inet6} -> {ok, {?IPPROTO_IPV6, ?IPV6_MTU_DISCOVER}};
-        {error, _} = Error -> Error
-    end,
-    case Option of
-        {ok, {Level, Name}} ->
-            case raw_int(Socket, Level, Name) of
-                {ok, Value} -> df_policy(Value);
-                {error, _} = Error2 -> Error2
-            end;
-        {error, _} = Error3 ->
-            Error3
-    end.
+    with_fd(Socket, fun(Fd) -> ?NATIVE:socket_df(Fd) end).
 
 %% @doc The local kernel's path MTU (IP bytes) to the peer of a connected
 %% gen_udp `Socket' (`IP_MTU' / `IPV6_MTU').
 -spec kernel_mtu(gen_udp:socket()) -> {ok, pos_integer()} | {error, term()}.
 kernel_mtu(Socket) ->
-    case family(Socket) of
-        {ok, inet} -> raw_int(Socket, ?IPPROTO_IP, ?IP_MTU);
-        {ok, inet6} -> raw_int(Socket, ?IPPROTO_IPV6, ?IPV6_MTU);
-        {error, _} = Error -> Error
-    end.
+    with_fd(Socket, fun(Fd) -> ?NATIVE:socket_path_mtu(Fd, nil) end).
+
+%% @doc The local kernel's path MTU (IP bytes) towards `{Ip, Port}' from
+%% the gen_udp `Socket', connected or not (one socket shared by every
+%% connection): the route's cached PMTU or the outgoing interface's MTU,
+%% what `{error, emsgsize}' on a send there stands for.
+-spec kernel_mtu(gen_udp:socket(), dest()) -> {ok, pos_integer()} | {error, term()}.
+kernel_mtu(Socket, {Ip, Port}) ->
+    with_fd(Socket, fun(Fd) -> ?NATIVE:socket_path_mtu(Fd, {Ip, Port}) end);
+kernel_mtu(_Socket, Dest) ->
+    erlang:error(badarg, [Dest]).
 
 %% @doc Sends `Packet' on a connected IPv4 gen_udp `Socket' with DF off,
 %% so that routers may fragment it to fit: for a packet sent before the
 %% PLPMTU fell, which the transport cannot re-cut (a numbered uTP packet).
-%% The socket's DF policy is put back afterwards. Use it for such
-%% retransmissions only. On IPv6 routers never fragment, and Linux
-%% fragments at the source only above the route's MTU (which a black hole
-%% never lowers), so this returns `{error, enotsup}' without sending: the
-%% transport must carry such a packet in pieces its peer joins (see the
-%% example transport's fragment extension).
--spec send_fragmentable(gen_udp:socket(), iodata()) -> ok | {error, not_owner | inet:posix()}.
+%% Use it for such retransmissions only.
+%%
+%% Linux has no per-datagram DF for IPv4, so the NIF switches the socket to
+%% `dont' for this one send and puts back the policy {@link set_df/2}
+%% chose, all in one call under the socket's DF lock: concurrent calls of
+%% this function, {@link set_df/2}, {@link df/1} and `PLPMTUD.Socket' calls
+%% on the same socket, from any process, wait for it and never see or
+%% leave DF off. What the lock cannot cover: a `gen_udp:send' by another
+%% process in the same few microseconds (the send and two `setsockopt'
+%% calls) leaves with DF off too. To rule that out, send every datagram of
+%% the socket from one process (the usual gen_udp design), or send
+%% through `PLPMTUD.Socket', whose sends all take the lock.
+%%
+%% On IPv6 routers never fragment, and Linux fragments at the source only
+%% above the route's MTU (which a black hole never lowers), so this returns
+%% `{error, enotsup}' without sending: the transport must carry such a
+%% packet in pieces its peer joins.
+-spec send_fragmentable(gen_udp:socket(), iodata()) -> ok | {error, term()}.
 send_fragmentable(Socket, Packet) ->
-    _ = iolist_size(Packet),
-    case {family(Socket), df(Socket)} of
-        {{ok, inet}, {ok, Policy}} ->
-            ok = set_df(Socket, dont),
-            Sent = gen_udp:send(Socket, Packet),
-            ok = set_df(Socket, Policy),
-            Sent;
-        {{ok, inet6}, _} ->
-            {error, enotsup};
-        {{error, _} = Error, _} ->
-            Error;
-        {_, {error, _} = Error} ->
-            Error
-    end.
+    Data = iolist_to_binary(Packet),
+    with_fd(Socket, fun(Fd) -> sent(?NATIVE:socket_send_fragmentable(Fd, nil, Data)) end).
+
+%% @doc {@link send_fragmentable/2} to `{Ip, Port}', as `gen_udp:send/3',
+%% for an unconnected socket shared by every connection.
+-spec send_fragmentable(gen_udp:socket(), dest(), iodata()) -> ok | {error, term()}.
+send_fragmentable(Socket, {Ip, Port}, Packet) ->
+    Data = iolist_to_binary(Packet),
+    with_fd(Socket, fun(Fd) -> sent(?NATIVE:socket_send_fragmentable(Fd, {Ip, Port}, Data)) end);
+send_fragmentable(_Socket, Dest, _Packet) ->
+    erlang:error(badarg, [Dest]).
 
 %% @doc True while a search (or a check of a size in use) runs.
 -spec is_probing(handle()) -> boolean().
@@ -396,35 +400,24 @@ reset(H, Now) ->
             ok
     end.
 
-%% Linux socket options (uapi/linux/in.h, in6.h) and IP_PMTUDISC_* values.
-family(Socket) when is_port(Socket); element(1, Socket) =:= '$inet' ->
-    case inet:sockname(Socket) of
-        {ok, {Ip, _Port}} when tuple_size(Ip) =:= 4 -> {ok, inet};
-        {ok, {Ip, _Port}} when tuple_size(Ip) =:= 8 -> {ok, inet6};
-        {ok, _} -> {error, einval};
+%% Runs `Fun' on `{fd, Fd}' of a gen_udp socket of either backend: the
+%% NIF works on the descriptor (DF option numbers live in the NIF alone).
+with_fd(Socket, Fun) when is_port(Socket) ->
+    case inet:getfd(Socket) of
+        {ok, Fd} -> Fun({fd, Fd});
         {error, _} = Error -> Error
     end;
-family(Socket) ->
+with_fd({'$inet', gen_udp_socket, {_Pid, Sock}}, Fun) ->
+    case socket:getopt(Sock, otp, fd) of
+        {ok, Fd} -> Fun({fd, Fd});
+        {error, _} = Error -> Error
+    end;
+with_fd(Socket, _Fun) ->
     erlang:error(badarg, [Socket]).
 
-raw_int(Socket, Level, Name) ->
-    case inet:getopts(Socket, [{raw, Level, Name, 4}]) of
-        {ok, [{raw, Level, Name, <<Value:32/native-signed>>}]} -> {ok, Value};
-        {ok, _} -> {error, einval};
-        {error, _} = Error -> Error
-    end.
-
-df_value(dont) -> 0;
-df_value(want) -> 1;
-df_value(do) -> 2;
-df_value(probe) -> 3;
-df_value(Other) -> erlang:error(badarg, [Other]).
-
-df_policy(0) -> {ok, dont};
-df_policy(1) -> {ok, want};
-df_policy(2) -> {ok, do};
-df_policy(3) -> {ok, probe};
-df_policy(_) -> {error, einval}.
+%% A send's result as gen_udp reports it (`{error, emsgsize}' without the MTU).
+sent({error, {emsgsize, _Mtu}}) -> {error, emsgsize};
+sent(Result) -> Result.
 
 loss(timeout) -> timeout;
 loss(dup_ack) -> dup_ack;

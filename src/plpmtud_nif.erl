@@ -28,7 +28,7 @@
          prober_on_ack/4, prober_on_lost/5, prober_ip_for/2, prober_payload_for/2,
          prober_base_payload/1,
          prober_padding_for/2, prober_on_lost_batch/4, prober_send_refused/4,
-         prober_on_send_refused/4, socket_send_fragmentable/2,
+         prober_on_send_refused/4, socket_send_fragmentable/3,
          prober_mtu/1, prober_payload_size/1, prober_state/1, prober_stats/1,
          prober_history/1, prober_info/1, prober_check/1, prober_connected_hint/3,
          cache_new/2, cache_lookup/3, cache_record/5, cache_remove/2, cache_group_mtu/3,
@@ -38,7 +38,7 @@
          wire_probe/3, wire_ack/2, wire_parse/1, socket_attach/3, socket_send/2,
          socket_send_to/4, socket_send_batch/3, socket_recv_wait/1, socket_recv_cancel/1, socket_set_active/2,
          socket_controlling_process/2, socket_close/1, socket_set_gso/2,
-         socket_path_mtu/1, socket_df/1, socket_set_df/2, socket_sockname/1,
+         socket_path_mtu/2, socket_df/1, socket_set_df/2, socket_sockname/1,
          socket_peername/1, socket_stats/1]).
 
 -on_load(load/0).
@@ -141,7 +141,7 @@ prober_padding_for(_Prober, _Data) -> erlang:nif_error(not_loaded_reason()).
 prober_on_lost_batch(_Prober, _Now, _Reason, _Losses) -> erlang:nif_error(not_loaded_reason()).
 prober_send_refused(_Prober, _Now, _Refused, _KernelMtu) -> erlang:nif_error(not_loaded_reason()).
 prober_on_send_refused(_Prober, _Now, _Payload, _KernelMtu) -> erlang:nif_error(not_loaded_reason()).
-socket_send_fragmentable(_Socket, _Data) -> erlang:nif_error(not_loaded_reason()).
+socket_send_fragmentable(_Socket, _Dest, _Data) -> erlang:nif_error(not_loaded_reason()).
 prober_mtu(_Prober) -> erlang:nif_error(not_loaded_reason()).
 prober_payload_size(_Prober) -> erlang:nif_error(not_loaded_reason()).
 prober_state(_Prober) -> erlang:nif_error(not_loaded_reason()).
@@ -183,7 +183,7 @@ socket_set_active(_Socket, _Active) -> erlang:nif_error(not_loaded_reason()).
 socket_controlling_process(_Socket, _Pid) -> erlang:nif_error(not_loaded_reason()).
 socket_close(_Socket) -> erlang:nif_error(not_loaded_reason()).
 socket_set_gso(_Socket, _Enabled) -> erlang:nif_error(not_loaded_reason()).
-socket_path_mtu(_Socket) -> erlang:nif_error(not_loaded_reason()).
+socket_path_mtu(_Socket, _Dest) -> erlang:nif_error(not_loaded_reason()).
 socket_df(_Socket) -> erlang:nif_error(not_loaded_reason()).
 socket_set_df(_Socket, _Df) -> erlang:nif_error(not_loaded_reason()).
 socket_sockname(_Socket) -> erlang:nif_error(not_loaded_reason()).

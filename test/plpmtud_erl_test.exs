@@ -319,22 +319,33 @@ defmodule PLPMTUD.ErlangTransportContractTest do
     assert_raise ArgumentError, fn -> :plpmtud.on_lost_batch(h, [{1, -2}], :sack, 20) end
   end
 
-  for family <- [:inet, :inet6] do
-    test "#{family}: DF on a gen_udp socket, refused without it, fragmentable sends" do
-      ip = if unquote(family) == :inet, do: {127, 0, 0, 1}, else: {0, 0, 0, 0, 0, 0, 0, 1}
+  for backend <- [:inet, :socket], family <- [:inet, :inet6] do
+    test "#{backend} backend, #{family}: every socket function of the facade on gen_udp" do
+      family = unquote(family)
+      ip = if family == :inet, do: {127, 0, 0, 1}, else: {0, 0, 0, 0, 0, 0, 0, 1}
 
-      {:ok, server} =
-        :gen_udp.open(0, [:binary, unquote(family), ip: ip, active: false, buffer: 65_536])
+      open = fn ->
+        :gen_udp.open(0, [
+          {:inet_backend, unquote(backend)},
+          :binary,
+          family,
+          ip: ip,
+          active: false
+        ])
+      end
 
+      {:ok, server} = open.()
       {:ok, port} = :inet.port(server)
-      {:ok, s} = :gen_udp.open(0, [:binary, unquote(family), ip: ip, active: false])
+      {:ok, s} = open.()
       :ok = :gen_udp.connect(s, ip, port)
+      {:ok, shared} = open.()
+
       assert {:ok, :want} = :plpmtud.df(s)
-      h = new!(%{family: unquote(family)})
+      h = new!(%{family: family})
       assert {:error, {:no_df, :want}} = :plpmtud.connected(h, 0, s)
       assert :plpmtud.probe_size(h) == :none, "no discovery without DF"
 
-      for policy <- [:dont, :do, :probe] do
+      for policy <- [:dont, :do, :want, :probe] do
         assert :ok = :plpmtud.set_df(s, policy)
         assert {:ok, ^policy} = :plpmtud.df(s)
       end
@@ -343,17 +354,38 @@ defmodule PLPMTUD.ErlangTransportContractTest do
       assert :plpmtud.probe_size(h) != :none
       assert {:ok, mtu} = :plpmtud.kernel_mtu(s)
       assert mtu in 65_535..65_536, "loopback's MTU"
+      assert {:error, _} = :plpmtud.kernel_mtu(shared), "not connected"
+      assert {:ok, ^mtu} = :plpmtud.kernel_mtu(shared, {ip, port})
+      assert {:ok, ^mtu} = :plpmtud.kernel_mtu(s, {ip, port})
+      :ok = :plpmtud.set_df(shared, :probe)
+      big = :binary.copy(<<7>>, 3000)
 
-      if unquote(family) == :inet do
-        assert :ok = :plpmtud.send_fragmentable(s, :binary.copy(<<7>>, 3000))
-        assert {:ok, {_, _, data}} = :gen_udp.recv(server, 0, 1_000)
-        assert byte_size(data) == 3000
+      if family == :inet do
+        assert :ok = :plpmtud.send_fragmentable(s, big)
+        assert {:ok, {_, _, ^big}} = :gen_udp.recv(server, 0, 1_000)
+        assert :ok = :plpmtud.send_fragmentable(shared, {ip, port}, ["!", big])
+        assert {:ok, {_, _, "!" <> ^big}} = :gen_udp.recv(server, 0, 1_000)
       else
-        assert {:error, :enotsup} = :plpmtud.send_fragmentable(s, :binary.copy(<<7>>, 3000))
+        assert {:error, :enotsup} = :plpmtud.send_fragmentable(s, big)
+        assert {:error, :enotsup} = :plpmtud.send_fragmentable(shared, {ip, port}, big)
       end
 
       assert {:ok, :probe} = :plpmtud.df(s), "the policy is put back"
+      assert {:ok, :probe} = :plpmtud.df(shared)
+
+      # EMSGSIZE on the unconnected socket: the size jumps to the kernel's
+      # MTU towards that peer (loopback's), not one byte below the refused.
+      h2 = new!(%{family: family, mtu_ceiling: 9000})
+      :ok = :plpmtud.connected(h2, 0)
+      assert :unchanged = :plpmtud.on_send_refused(h2, {shared, {ip, port}}, :emsgsize, 1000, 1)
+      assert :unchanged = :plpmtud.on_send_refused(h2, s, :emsgsize, 1000, 1)
+
       assert_raise ArgumentError, fn -> :plpmtud.set_df(s, :sometimes) end
+      assert_raise ArgumentError, fn -> :plpmtud.kernel_mtu(shared, {ip, 70_000}) end
+      assert_raise ArgumentError, fn -> :plpmtud.send_fragmentable(shared, {:x, port}, "x") end
+      :ok = :gen_udp.close(s)
+      assert {:error, _} = :plpmtud.df(s)
+      assert {:error, _} = :plpmtud.send_fragmentable(s, "x")
     end
   end
 end

@@ -339,16 +339,33 @@ defmodule PLPMTUD.Socket do
   @doc """
   Sends `data` to the connected IPv4 peer with DF off for this datagram,
   so that routers may fragment it: for a packet sent before the PLPMTU
-  fell that cannot be re-cut (a numbered uTP packet). The socket's DF
-  policy is restored afterwards. Use it for such retransmissions only: one
-  lost fragment loses the datagram. On IPv6 routers never fragment and
-  Linux fragments at the source only above the route's MTU, so this is
-  `{:error, {:unsupported, _}}`: the transport must carry the packet in
+  fell that cannot be re-cut (a numbered uTP packet). Use it for such
+  retransmissions only: one lost fragment loses the datagram.
+
+  Linux has no per-datagram DF for IPv4, so the socket's policy is `:dont`
+  for this one send, under the socket's DF lock: every other send, `df/1`
+  and `set_df/2` on the socket (from any process, also through the
+  facade's calls on an attached gen_udp socket) wait for it, and the
+  policy `set_df/2` chose is put back before they run. No other datagram
+  leaves with DF off and no caller sees `:dont`. On IPv6 routers never
+  fragment and Linux fragments at the source only above the route's MTU,
+  so this is `{:error, :enotsup}`: the transport must carry the packet in
   pieces its peer joins.
   """
   @spec send_fragmentable(t(), iodata()) :: :ok | {:error, reason()}
   def send_fragmentable(socket, data),
-    do: Native.socket_send_fragmentable(socket, to_binary(data))
+    do: Native.socket_send_fragmentable(socket, nil, to_binary(data))
+
+  @doc """
+  `send_fragmentable/2` to `host`:`port`, for an unconnected socket shared
+  by many peers. A host name is resolved as in `send_to/4`.
+  """
+  @spec send_fragmentable_to(t(), host(), :inet.port_number(), iodata()) ::
+          :ok | {:error, reason()}
+  def send_fragmentable_to(socket, host, port, data) do
+    with {:ok, ip} <- resolve_for(socket, host),
+         do: Native.socket_send_fragmentable(socket, {ip, port}, to_binary(data))
+  end
 
   @doc """
   Sends `data` to `host`:`port` without blocking. A host name is resolved
@@ -517,13 +534,30 @@ defmodule PLPMTUD.Socket do
 
   @doc "The kernel's path MTU to the connected peer (`IP_MTU` / `IPV6_MTU`)."
   @spec path_mtu(t()) :: {:ok, pos_integer()} | {:error, reason()}
-  def path_mtu(socket), do: Native.socket_path_mtu(socket)
+  def path_mtu(socket), do: Native.socket_path_mtu(socket, nil)
 
-  @doc "The DF policy, read back from the kernel."
+  @doc """
+  The kernel's path MTU to `host`:`port` from this socket, connected or
+  not: the route's cached PMTU or the outgoing interface's MTU, as
+  `EMSGSIZE` on a send there would report it.
+  """
+  @spec path_mtu_to(t(), host(), :inet.port_number()) ::
+          {:ok, pos_integer()} | {:error, reason()}
+  def path_mtu_to(socket, host, port) do
+    with {:ok, ip} <- resolve_for(socket, host), do: Native.socket_path_mtu(socket, {ip, port})
+  end
+
+  @doc """
+  The DF policy, read back from the kernel (never the `:dont` of a
+  `send_fragmentable/2` in progress: it waits for that send).
+  """
   @spec df(t()) :: {:ok, df()} | {:error, reason()}
   def df(socket), do: Native.socket_df(socket)
 
-  @doc "Changes the DF policy."
+  @doc """
+  Changes the DF policy: the one every send uses and every
+  `send_fragmentable/2` puts back.
+  """
   @spec set_df(t(), df()) :: :ok | {:error, reason()}
   def set_df(socket, df), do: Native.socket_set_df(socket, df)
 

@@ -76,10 +76,13 @@ defmodule PLPMTUD.BadInputTest do
       {:on_rtt, [h, 12]},
       {:on_lost_batch, [h, [{1, 500}], :sack, 0]},
       {:on_send_refused, [h, s, :emsgsize, 1400, 0]},
+      {:on_send_refused, [h, {s, {{127, 0, 0, 1}, port}}, :emsgsize, 1400, 0]},
       {:set_df, [s, :probe]},
       {:df, [s]},
       {:kernel_mtu, [s]},
+      {:kernel_mtu, [s, {{127, 0, 0, 1}, port}]},
       {:send_fragmentable, [s, "x"]},
+      {:send_fragmentable, [s, {{127, 0, 0, 1}, port}, "x"]},
       {:packet_size, [h]},
       {:base_size, [h]},
       {:probe_size, [h]},
@@ -123,7 +126,7 @@ defmodule PLPMTUD.BadInputTest do
         value <- bad_values(),
         not (is_pid(value) and fun in [:subscribe, :unsubscribe]),
         # A datagram's data is any iodata, and some "bad" values are iodata.
-        not (fun == :send_fragmentable and position == 1 and iodata?(value)),
+        not (fun == :send_fragmentable and position == length(args) - 1 and iodata?(value)),
         outcome = call_bounded(module, fun, List.replace_at(args, position, value)),
         outcome != :argument_error and not (fun in [:new, :config] and outcome == :error_tuple) do
       {fun, position, value, outcome}

@@ -8,6 +8,9 @@ defmodule PLPMTUD.NifSafetyTest do
   # Valid arguments for every NIF; each position is replaced in turn by each bad value.
   defp valid_calls(p, s) do
     lo = {127, 0, 0, 1}
+    {:ok, gen_udp} = :gen_udp.open(0, ip: lo)
+    {:ok, fd} = :inet.getfd(gen_udp)
+    fd = {:fd, fd}
     cache = Native.cache_new(100, 1_000)
     reassembler = Native.reassembler_new(8, 65_536, 1_000)
 
@@ -72,7 +75,8 @@ defmodule PLPMTUD.NifSafetyTest do
       {:wire_ack, [1, 1372]},
       {:wire_parse, ["PLPD"]},
       {:socket_send, [s, "x"]},
-      {:socket_send_fragmentable, [s, "x"]},
+      {:socket_send_fragmentable, [s, nil, "x"]},
+      {:socket_send_fragmentable, [fd, {lo, 9}, "x"]},
       {:socket_send_to, [s, lo, 9, "x"]},
       {:socket_send_batch, [s, ["x"], {lo, 9}]},
       {:socket_recv_wait, [s]},
@@ -83,7 +87,10 @@ defmodule PLPMTUD.NifSafetyTest do
       {:socket_start, [s, self()]},
       {:socket_set_active, [s, false]},
       {:socket_set_gso, [s, true]},
-      {:socket_path_mtu, [s]},
+      {:socket_path_mtu, [s, nil]},
+      {:socket_path_mtu, [fd, {lo, 9}]},
+      {:socket_df, [fd]},
+      {:socket_set_df, [fd, :probe]},
       {:socket_df, [s]},
       {:socket_set_df, [s, :do]},
       {:socket_sockname, [s]},

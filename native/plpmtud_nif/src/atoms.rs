@@ -53,6 +53,7 @@ rustler::atoms! {
     einval,
     infinity,
     once,
+    fd,
     mtu,
     offender,
     dest,

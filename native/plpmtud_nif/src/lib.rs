@@ -4,6 +4,7 @@
 mod atoms;
 mod cache;
 mod config;
+mod df;
 mod encode;
 mod error;
 mod fragment;

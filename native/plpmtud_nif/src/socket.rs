@@ -96,7 +96,14 @@ impl SocketResource {
     }
 }
 
-type Handle = ResourceArc<SocketResource>;
+pub(crate) type Handle = ResourceArc<SocketResource>;
+
+impl SocketResource {
+    /// The DF socket, or `Closed`.
+    pub(crate) fn df_socket(&self) -> Result<std::sync::Arc<DfSocket>, SocketError> {
+        self.endpoint.socket()
+    }
+}
 
 /// `{:error, reason}` with gen_udp-like reasons (see [`NifError`]).
 fn error_reason(env: Env<'_>, e: SocketError) -> Term<'_> {
@@ -165,14 +172,14 @@ pub fn decode_ip(term: Term<'_>) -> NifResult<IpAddr> {
     Ok(IpAddr::V6(Ipv6Addr::from(segments)))
 }
 
-fn decode_addr(ip: Term<'_>, port: Term<'_>) -> NifResult<SocketAddr> {
+pub(crate) fn decode_addr(ip: Term<'_>, port: Term<'_>) -> NifResult<SocketAddr> {
     Ok(SocketAddr::new(
         decode_ip(ip)?,
         bounded(port, 0xFFFF)? as u16,
     ))
 }
 
-fn decode_df(term: Term<'_>) -> NifResult<DfPolicy> {
+pub(crate) fn decode_df(term: Term<'_>) -> NifResult<DfPolicy> {
     let name = term.atom_to_string()?;
     DfPolicy::from_name(&name).ok_or(rustler::Error::BadArg)
 }
@@ -321,20 +328,6 @@ fn socket_attach<'a>(
 #[rustler::nif]
 fn socket_send<'a>(env: Env<'a>, s: Handle, data: Binary<'a>) -> Term<'a> {
     match s.endpoint.socket().and_then(|sock| sock.send(&data)) {
-        Ok(_) => atoms::ok().encode(env),
-        Err(e) => error_reason(env, e),
-    }
-}
-
-/// Sends one datagram to the connected IPv4 peer with DF off (routers may
-/// fragment it); `{:error, {:unsupported, _}}` on IPv6.
-#[rustler::nif]
-fn socket_send_fragmentable<'a>(env: Env<'a>, s: Handle, data: Binary<'a>) -> Term<'a> {
-    match s
-        .endpoint
-        .socket()
-        .and_then(|sock| sock.send_fragmentable(&data))
-    {
         Ok(_) => atoms::ok().encode(env),
         Err(e) => error_reason(env, e),
     }
@@ -721,29 +714,6 @@ fn socket_close(env: Env<'_>, s: Handle) -> Atom {
         }
     }
     atoms::ok()
-}
-
-#[rustler::nif]
-fn socket_path_mtu<'a>(env: Env<'a>, s: Handle) -> Term<'a> {
-    ok_or_error(env, s.endpoint.socket().and_then(|sock| sock.path_mtu()))
-}
-
-#[rustler::nif]
-fn socket_df<'a>(env: Env<'a>, s: Handle) -> Term<'a> {
-    let df = s.endpoint.socket().and_then(|sock| sock.df());
-    match df {
-        Ok(policy) => (atoms::ok(), atoms::named(env, policy.name())).encode(env),
-        Err(e) => error_reason(env, e),
-    }
-}
-
-#[rustler::nif]
-fn socket_set_df<'a>(env: Env<'a>, s: Handle, df: Term<'a>) -> NifResult<Term<'a>> {
-    let df = decode_df(df)?;
-    Ok(match s.endpoint.socket().and_then(|sock| sock.set_df(df)) {
-        Ok(()) => atoms::ok().encode(env),
-        Err(e) => error_reason(env, e),
-    })
 }
 
 #[rustler::nif]

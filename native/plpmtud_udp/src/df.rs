@@ -3,7 +3,9 @@
 
 use super::SocketError;
 use plpmtud_core::IpFamily;
-use std::os::fd::RawFd;
+#[cfg(target_os = "linux")]
+use std::os::fd::{AsRawFd, FromRawFd};
+use std::os::fd::{OwnedFd, RawFd};
 
 /// Whether and how datagrams carry Don't-Fragment.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -139,6 +141,42 @@ mod platform {
         };
         u32::try_from(mtu).map_err(|_| SocketError::Os(libc::EINVAL))
     }
+
+    /// `SIOCGSKNS` (Linux 4.9): an fd of the socket's network namespace.
+    const SIOCGSKNS: u64 = 0x894C;
+
+    pub fn netns_of(fd: RawFd) -> Result<OwnedFd, SocketError> {
+        // SAFETY: SIOCGSKNS takes no argument and returns a new fd or -1.
+        let ns = unsafe { libc::ioctl(fd, SIOCGSKNS as _) };
+        if ns < 0 {
+            return Err(SocketError::last_os_error());
+        }
+        // SAFETY: `ns` was just opened by the kernel for us alone.
+        Ok(unsafe { OwnedFd::from_raw_fd(ns) })
+    }
+
+    pub fn enter_netns(ns: &OwnedFd) -> Result<(), SocketError> {
+        // SAFETY: setns on an open namespace fd affects only this thread.
+        if unsafe { libc::setns(ns.as_raw_fd(), libc::CLONE_NEWNET) } != 0 {
+            return Err(SocketError::last_os_error());
+        }
+        Ok(())
+    }
+
+    /// `SO_NETNS_COOKIE` (Linux 5.14): names the socket's network namespace.
+    const SO_NETNS_COOKIE: i32 = 71;
+
+    pub fn netns_cookie(fd: RawFd) -> Result<u64, SocketError> {
+        let mut value: u64 = 0;
+        let mut size = std::mem::size_of::<u64>() as libc::socklen_t;
+        let ptr = (&mut value as *mut u64).cast();
+        // SAFETY: `ptr` points at a u64 of `size` bytes, writable for the call.
+        if unsafe { libc::getsockopt(fd, libc::SOL_SOCKET, SO_NETNS_COOKIE, ptr, &mut size) } == 0 {
+            Ok(value)
+        } else {
+            Err(SocketError::last_os_error())
+        }
+    }
 }
 
 #[cfg(any(target_os = "macos", target_os = "ios", target_os = "freebsd"))]
@@ -185,6 +223,18 @@ mod platform {
     pub fn path_mtu(_fd: RawFd, _family: IpFamily) -> Result<u32, SocketError> {
         Err(SocketError::Unsupported("path MTU query (Linux only)"))
     }
+
+    pub fn netns_cookie(_fd: RawFd) -> Result<u64, SocketError> {
+        Err(SocketError::Unsupported("network namespaces (Linux only)"))
+    }
+
+    pub fn netns_of(_fd: RawFd) -> Result<OwnedFd, SocketError> {
+        Err(SocketError::Unsupported("network namespaces (Linux only)"))
+    }
+
+    pub fn enter_netns(_ns: &OwnedFd) -> Result<(), SocketError> {
+        Err(SocketError::Unsupported("network namespaces (Linux only)"))
+    }
 }
 
 #[cfg(not(any(
@@ -211,9 +261,21 @@ mod platform {
     pub fn path_mtu(_fd: RawFd, _family: IpFamily) -> Result<u32, SocketError> {
         Err(SocketError::Unsupported("path MTU query (Linux only)"))
     }
+
+    pub fn netns_cookie(_fd: RawFd) -> Result<u64, SocketError> {
+        Err(SocketError::Unsupported("network namespaces (Linux only)"))
+    }
+
+    pub fn netns_of(_fd: RawFd) -> Result<OwnedFd, SocketError> {
+        Err(SocketError::Unsupported("network namespaces (Linux only)"))
+    }
+
+    pub fn enter_netns(_ns: &OwnedFd) -> Result<(), SocketError> {
+        Err(SocketError::Unsupported("network namespaces (Linux only)"))
+    }
 }
 
-pub(crate) use platform::{enable_recv_errors, path_mtu};
+pub(crate) use platform::{enable_recv_errors, enter_netns, netns_cookie, netns_of, path_mtu};
 
 /// Sets `policy` on the socket `fd` of `family`.
 pub fn set_df(fd: RawFd, family: IpFamily, policy: DfPolicy) -> Result<(), SocketError> {

@@ -8,10 +8,14 @@ mod df;
 pub mod endpoint;
 mod error;
 pub mod errqueue;
+mod guard;
 
 pub use batch::RecvBatch;
 pub use df::{df, set_df, DfPolicy};
 pub use error::{errno_name, SocketError};
+pub use guard::table_len as df_guard_table_len;
+
+use guard::DfGuard;
 
 use errqueue::{ExtendedError, ParseError};
 use plpmtud_core::IpFamily;
@@ -20,6 +24,7 @@ use std::mem::{ManuallyDrop, MaybeUninit};
 use std::net::SocketAddr;
 use std::os::fd::{AsRawFd, FromRawFd, RawFd};
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 
 /// Datagrams handed to one `sendmmsg` call.
 pub const BATCH_CHUNK: usize = 64;
@@ -118,6 +123,12 @@ pub struct BatchOutcome {
 }
 
 /// A non-blocking UDP socket with a DF policy.
+///
+/// The policy has one authority, [`DfSocket::set_df`]: every send holds
+/// the socket's DF lock shared, and [`DfSocket::send_fragmentable`] turns
+/// DF off only while it holds that lock exclusive, then puts back the
+/// policy `set_df` chose. Every `DfSocket` on one kernel socket (attached
+/// or duplicated fds too) shares the lock.
 #[derive(Debug)]
 pub struct DfSocket {
     socket: ManuallyDrop<Socket>,
@@ -125,6 +136,8 @@ pub struct DfSocket {
     family: IpFamily,
     /// Cleared the first time the kernel refuses a GSO send.
     gso: AtomicBool,
+    /// The DF lock and policy of the kernel socket.
+    guard: Arc<DfGuard>,
 }
 
 impl Drop for DfSocket {
@@ -167,11 +180,13 @@ impl DfSocket {
         if let Some(bytes) = options.recv_buffer {
             socket.set_recv_buffer_size(bytes)?;
         }
+        let guard = guard::guard_for(socket.as_raw_fd())?;
         let this = DfSocket {
             socket: ManuallyDrop::new(socket),
             owned: true,
             family,
             gso: AtomicBool::new(cfg!(target_os = "linux")),
+            guard,
         };
         this.set_df(options.df)?;
         if options.recv_errors {
@@ -243,11 +258,13 @@ impl DfSocket {
     /// A `DfSocket` around an existing datagram socket (`owned`: closed when
     /// this value drops), its family read from its local address.
     fn wrap(socket: ManuallyDrop<Socket>, owned: bool) -> Result<DfSocket, SocketError> {
+        let guard = guard::guard_for(socket.as_raw_fd())?;
         let mut this = DfSocket {
             socket,
             owned,
             family: IpFamily::V4,
             gso: AtomicBool::new(cfg!(target_os = "linux")),
+            guard,
         };
         if this.socket.r#type()? != Type::DGRAM {
             return Err(SocketError::Invalid("fd is not a datagram socket"));
@@ -285,13 +302,19 @@ impl DfSocket {
         self.owned
     }
 
-    /// Sets the DF policy.
+    /// Sets the DF policy: the one every send uses and every DF-off send
+    /// puts back. Waits for a DF-off send in progress on the socket.
     pub fn set_df(&self, policy: DfPolicy) -> Result<(), SocketError> {
-        set_df(self.raw_fd(), self.family, policy)
+        let mut remembered = self.guard.exclusive();
+        set_df(self.raw_fd(), self.family, policy)?;
+        *remembered = Some(policy);
+        Ok(())
     }
 
-    /// The DF policy, read back from the kernel.
+    /// The DF policy, read back from the kernel (never the `Dont` of a
+    /// DF-off send in progress: it waits for that send to finish).
     pub fn df(&self) -> Result<DfPolicy, SocketError> {
+        let _shared = self.guard.shared();
         df(self.raw_fd(), self.family)
     }
 
@@ -321,39 +344,100 @@ impl DfSocket {
         df::path_mtu(self.raw_fd(), self.family)
     }
 
+    /// The kernel's path MTU towards `dest` (the route's cached PMTU or the
+    /// outgoing interface's MTU), for an unconnected socket too: `IP_MTU`
+    /// of a throwaway UDP socket connected to `dest` from this socket's
+    /// local address, in this socket's network namespace. A socket in
+    /// another namespace than the caller's (`open_in_netns`, gen_udp's
+    /// `netns` option) is queried from a short-lived thread that enters
+    /// it (`SIOCGSKNS` + `setns`, which need `CAP_NET_ADMIN` and
+    /// `CAP_SYS_ADMIN`); without them the answer is an error, never
+    /// another namespace's value.
+    pub fn path_mtu_to(&self, dest: SocketAddr) -> Result<u32, SocketError> {
+        let local = self.local_addr().ok();
+        let here = Socket::new(Domain::for_address(dest), Type::DGRAM, None)?;
+        let same_netns = match (
+            df::netns_cookie(self.raw_fd()),
+            df::netns_cookie(here.as_raw_fd()),
+        ) {
+            (Ok(ours), Ok(its)) => ours == its,
+            // No cookies (before Linux 5.14): the caller's namespace.
+            _ => true,
+        };
+        if same_netns {
+            return query_path_mtu(here, local, dest);
+        }
+        let netns = df::netns_of(self.raw_fd())?;
+        std::thread::Builder::new()
+            .name("plpmtud-netns".into())
+            .spawn(move || {
+                df::enter_netns(&netns)?;
+                let probe = Socket::new(Domain::for_address(dest), Type::DGRAM, None)?;
+                query_path_mtu(probe, local, dest)
+            })
+            .map_err(SocketError::from)?
+            .join()
+            .unwrap_or(Err(SocketError::Os(libc::EIO)))
+    }
+
     /// Sends one datagram to the connected peer, without blocking.
     pub fn send(&self, data: &[u8]) -> Result<usize, SocketError> {
-        once_more_if_refused(|| self.socket.send_with_flags(data, libc::MSG_DONTWAIT))
-            .map_err(|e| self.with_mtu(SocketError::from(e), None))
+        let _shared = self.guard.shared();
+        self.send_unguarded(data, None)
     }
 
     /// Sends one datagram to `dest`, without blocking.
     pub fn send_to(&self, data: &[u8], dest: SocketAddr) -> Result<usize, SocketError> {
-        let dest_addr = SockAddr::from(dest);
-        once_more_if_refused(|| {
-            self.socket
-                .send_to_with_flags(data, &dest_addr, libc::MSG_DONTWAIT)
-        })
-        .map_err(|e| self.with_mtu(SocketError::from(e), Some(dest)))
+        let _shared = self.guard.shared();
+        self.send_unguarded(data, Some(dest))
     }
 
-    /// Sends one datagram to the connected IPv4 peer with DF off, so that
-    /// routers may fragment it: for a packet sent before the PLPMTU fell,
-    /// which a transport cannot re-cut (uTP's numbered packets). The DF
-    /// policy in force is put back afterwards. Use it for such
+    /// Sends to `dest` or the connected peer; the caller holds the DF lock.
+    fn send_unguarded(&self, data: &[u8], dest: Option<SocketAddr>) -> Result<usize, SocketError> {
+        let dest_addr = dest.map(SockAddr::from);
+        let sent = once_more_if_refused(|| match &dest_addr {
+            None => self.socket.send_with_flags(data, libc::MSG_DONTWAIT),
+            Some(addr) => self
+                .socket
+                .send_to_with_flags(data, addr, libc::MSG_DONTWAIT),
+        });
+        sent.map_err(|e| self.with_mtu(SocketError::from(e), dest))
+    }
+
+    /// Sends one IPv4 datagram to `dest` (or, when `None`, the connected
+    /// peer) with DF off, so that routers may fragment it: for a packet
+    /// sent before the PLPMTU fell, which a transport cannot re-cut (uTP's
+    /// numbered packets). Linux has no per-datagram DF for IPv4, so the
+    /// socket's policy is switched to `Dont` for this one send, under the
+    /// socket's DF lock held exclusive: no other send through a `DfSocket`
+    /// on this socket runs meanwhile, and the policy [`DfSocket::set_df`]
+    /// chose is put back before the lock is let go. Use it for such
     /// retransmissions only: a fragment lost loses the whole datagram. IPv6
     /// routers never fragment and Linux fragments at the source only above
     /// the route's MTU, so on IPv6 this is [`SocketError::Unsupported`].
-    pub fn send_fragmentable(&self, data: &[u8]) -> Result<usize, SocketError> {
+    pub fn send_fragmentable(
+        &self,
+        data: &[u8],
+        dest: Option<SocketAddr>,
+    ) -> Result<usize, SocketError> {
         let (fd, family) = (self.raw_fd(), self.family);
         if family == IpFamily::V6 {
             return Err(SocketError::Unsupported(
                 "fragmentation below the route's MTU on IPv6",
             ));
         }
-        let policy = df::df(fd, family)?;
+        let mut remembered = self.guard.exclusive();
+        let policy = match *remembered {
+            Some(policy) => policy,
+            // First use on an attached socket: no DF-off send of ours can be
+            // running (we hold the lock), so the kernel's is the policy.
+            None => *remembered.insert(df::df(fd, family)?),
+        };
+        if policy == DfPolicy::Dont {
+            return self.send_unguarded(data, dest);
+        }
         df::set_df(fd, family, DfPolicy::Dont)?;
-        let sent = self.send(data);
+        let sent = self.send_unguarded(data, dest);
         let restored = df::set_df(fd, family, policy);
         let sent = sent?;
         restored.map(|()| sent)
@@ -365,7 +449,7 @@ impl DfSocket {
             SocketError::MessageTooBig { mtu: None } => {
                 let mtu = match dest {
                     None => self.path_mtu().ok(),
-                    Some(dest) => kernel_path_mtu(dest),
+                    Some(dest) => self.path_mtu_to(dest).ok(),
                 };
                 SocketError::MessageTooBig { mtu }
             }
@@ -391,6 +475,7 @@ impl DfSocket {
     /// the kernel has it, the rest with `sendmmsg` in chunks of
     /// [`BATCH_CHUNK`]. Stops at the first error.
     pub fn send_batch(&self, datagrams: &[&[u8]], dest: Option<SocketAddr>) -> BatchOutcome {
+        let _shared = self.guard.shared();
         let mut sent = 0;
         while sent < datagrams.len() {
             let rest = &datagrams[sent..];
@@ -456,6 +541,22 @@ impl DfSocket {
     }
 }
 
+/// `IP_MTU` of `probe` connected to `dest` from `local`'s address (when
+/// it is a specific one of `dest`'s family).
+fn query_path_mtu(
+    probe: Socket,
+    local: Option<SocketAddr>,
+    dest: SocketAddr,
+) -> Result<u32, SocketError> {
+    if let Some(local) = local {
+        if !local.ip().is_unspecified() && family_of(&local) == family_of(&dest) {
+            probe.bind(&SockAddr::from(SocketAddr::new(local.ip(), 0)))?;
+        }
+    }
+    probe.connect(&SockAddr::from(dest))?;
+    df::path_mtu(probe.as_raw_fd(), family_of(&dest))
+}
+
 /// Sets `TCP_MAXSEG` on the TCP socket `fd` and returns the value the kernel
 /// reports back (it may round or bound it).
 pub fn set_tcp_mss(fd: RawFd, mss: i32) -> Result<u32, SocketError> {
@@ -478,18 +579,6 @@ fn enter_netns(path: &std::path::Path) -> Result<(), SocketError> {
 #[cfg(not(target_os = "linux"))]
 fn enter_netns(_path: &std::path::Path) -> Result<(), SocketError> {
     Err(SocketError::Unsupported("network namespaces (Linux only)"))
-}
-
-/// The kernel's path MTU towards `dest`: the route's cached PMTU or the
-/// outgoing interface's MTU, read from a throwaway connected socket.
-pub fn kernel_path_mtu(dest: SocketAddr) -> Option<u32> {
-    let domain = match dest {
-        SocketAddr::V4(_) => Domain::IPV4,
-        SocketAddr::V6(_) => Domain::IPV6,
-    };
-    let probe = Socket::new(domain, Type::DGRAM, None).ok()?;
-    probe.connect(&SockAddr::from(dest)).ok()?;
-    df::path_mtu(probe.as_raw_fd(), family_of(&dest)).ok()
 }
 
 /// Runs `send` once more after an `EMSGSIZE`: a socket that reads its error
