@@ -223,6 +223,13 @@ defmodule PLPMTUD.Driver do
   end
 
   @doc """
+  Holds the next heartbeat back until `at` (ms) at least: after a send
+  failed, so that `timeout/2` does not ask for a send before then.
+  """
+  @spec defer(t(), integer()) :: t()
+  def defer(driver, at), do: %{driver | next_heartbeat_at: max(driver.next_heartbeat_at, at)}
+
+  @doc """
   Handles a message of the driver's socket: an answer or an ICMP error.
   `:unknown` for any other message.
   """
