@@ -177,8 +177,11 @@ defmodule PLPMTUD.PathProbe do
     end
   end
 
+  # `receive ... after` takes at most 2^32-1 ms; a longer wait loops.
+  @max_wait_ms 0xFFFF_FFFF
+
   defp wait(driver, run, now) do
-    timeout = min(Driver.timeout(driver, now), run.give_up_at - now)
+    timeout = Enum.min([Driver.timeout(driver, now), run.give_up_at - now, @max_wait_ms])
     timeout = if run.every, do: min(timeout, run.next_progress_at - now), else: timeout
     socket = driver.socket
 

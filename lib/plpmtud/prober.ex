@@ -95,6 +95,10 @@ defmodule PLPMTUD.Prober do
   require Logger
 
   @max_u32 0xFFFF_FFFF
+
+  # The longest timer the BEAM arms (`Process.send_after/3`); a deadline
+  # further away (a clock that stepped back) is re-armed when this fires.
+  @max_timer_ms 0xFFFF_FFFF
   @max_u64 0xFFFF_FFFF_FFFF_FFFF
 
   defstruct [
@@ -695,7 +699,8 @@ defmodule PLPMTUD.Prober do
       {ms, old} ->
         _ = if old, do: Process.cancel_timer(elem(old, 1))
         ref = make_ref()
-        %{state | timer: {ref, Process.send_after(self(), {:tick, ref}, ms)}}
+        timer = Process.send_after(self(), {:tick, ref}, min(ms, @max_timer_ms))
+        %{state | timer: {ref, timer}}
     end
   end
 
