@@ -33,6 +33,10 @@ defmodule PLPMTUD.Application do
       :ok ->
         warn_unknown_keys(Application.get_all_env(:plpmtud))
 
+        # Every datagram carries a nonce from crypto: load its NIF now (tens
+        # of ms), not in the middle of a prober's first round trip.
+        {:module, :crypto} = Code.ensure_loaded(:crypto)
+
         with {:ok, capacity} <- app_value(:cache_capacity),
              {:ok, ttl} <- app_value(:cache_ttl) do
           PLPMTUD.Cache.init(capacity, ttl)
