@@ -9,6 +9,11 @@ defmodule PLPMTUD.Application do
   that is neither a prober option (`PLPMTUD.Config`) nor one of the
   application's own (`#{inspect([:cache_capacity, :cache_ttl])}`): a
   misspelt key would otherwise be ignored without a word.
+
+  `:cache_capacity` must be an integer in 1..4294967295 and `:cache_ttl` in
+  1..18446744073709551615 (ms); any other value (`nil`, a string, ...)
+  fails the start with `{:invalid_app_env, key, message}`, the message
+  naming the key and the value (also logged).
   """
   use Application
 
@@ -16,16 +21,28 @@ defmodule PLPMTUD.Application do
 
   @app_keys [:cache_capacity, :cache_ttl]
 
+  # Each application key's default and accepted range.
+  @app_values [
+    cache_capacity: {10_000, 1..0xFFFF_FFFF},
+    cache_ttl: {600_000, 1..0xFFFF_FFFF_FFFF_FFFF}
+  ]
+
   @impl Application
   def start(_type, _args) do
     case :plpmtud_nif.status() do
       :ok ->
         warn_unknown_keys(Application.get_all_env(:plpmtud))
-        capacity = Application.get_env(:plpmtud, :cache_capacity, 10_000)
-        ttl = Application.get_env(:plpmtud, :cache_ttl, 600_000)
-        PLPMTUD.Cache.init(capacity, ttl)
-        children = [{Registry, keys: :duplicate, name: PLPMTUD.Registry}]
-        Supervisor.start_link(children, strategy: :one_for_one, name: PLPMTUD.Supervisor)
+
+        # Every datagram carries a nonce from crypto: load its NIF now (tens
+        # of ms), not in the middle of a prober's first round trip.
+        {:module, :crypto} = Code.ensure_loaded(:crypto)
+
+        with {:ok, capacity} <- app_value(:cache_capacity),
+             {:ok, ttl} <- app_value(:cache_ttl) do
+          PLPMTUD.Cache.init(capacity, ttl)
+          children = [{Registry, keys: :duplicate, name: PLPMTUD.Registry}]
+          Supervisor.start_link(children, strategy: :one_for_one, name: PLPMTUD.Supervisor)
+        end
 
       {:error, {:nif_not_loaded, path, reason}} = error ->
         Logger.error(
@@ -34,6 +51,21 @@ defmodule PLPMTUD.Application do
         )
 
         error
+    end
+  end
+
+  # The value of one of the application's own keys, or the error that
+  # fails the start, naming the key and the value.
+  defp app_value(key) do
+    {default, min..max = range} = @app_values[key]
+    value = Application.get_env(:plpmtud, key, default)
+
+    if is_integer(value) and value in range do
+      {:ok, value}
+    else
+      message = "#{key} must be an integer in #{min}..#{max}, got: #{inspect(value)}"
+      Logger.error("plpmtud: invalid application environment: #{message}")
+      {:error, {:invalid_app_env, key, message}}
     end
   end
 

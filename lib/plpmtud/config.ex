@@ -3,9 +3,10 @@ defmodule PLPMTUD.Config do
   # configuration table (`plpmtud_core::config`), read at compile time.
   @table :plpmtud_nif.config_table_entries()
 
-  # "in 68..65535" for integer keys whose table range says something.
+  # "in 68..65535" for integer keys whose table range says something (time
+  # values stop at 4294967295 ms, the BEAM's timer limit).
   range_doc = fn
-    "a non-negative" <> _, {min, max} when max < 0xFFFF_FFFF -> " in #{min}..#{max}"
+    "a non-negative" <> _, {min, max} when max <= 0xFFFF_FFFF -> " in #{min}..#{max}"
     "a non-negative" <> _, {min, _max} when min > 0 -> ", at least #{min}"
     _expected, _range -> ""
   end

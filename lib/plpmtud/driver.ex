@@ -223,6 +223,39 @@ defmodule PLPMTUD.Driver do
   end
 
   @doc """
+  Sends one datagram of the current PLPMTU outside the search, to measure
+  the round trip: `{:ok, nonce, driver}`, the answer being `{:ack, nonce,
+  _}` from `PLPMTUD.Wire.parse_reply/3`; `{:error, reason}` when it could
+  not be sent. See `rtt_measured/2`.
+  """
+  @spec send_base(t()) :: {:ok, Wire.nonce(), t()} | {:error, term()}
+  def send_base(driver) do
+    case transmit(driver, PLPMTUD.mtu(driver.prober)) do
+      {:ok, nonce, driver} -> {:ok, nonce, driver}
+      {:emsgsize, mtu, _driver} -> {:error, {:emsgsize, mtu}}
+      error -> error
+    end
+  end
+
+  @doc """
+  The round trip measured before the search (see `send_base/1`): the
+  prober's first RTT sample, in place of the answer to the base datagram,
+  which is then not sent.
+  """
+  @spec rtt_measured(t(), non_neg_integer()) :: t()
+  def rtt_measured(driver, rtt_ms) do
+    PLPMTUD.rtt_sample(driver.prober, rtt_ms)
+    %{driver | base: :done}
+  end
+
+  @doc """
+  Holds the next heartbeat back until `at` (ms) at least: after a send
+  failed, so that `timeout/2` does not ask for a send before then.
+  """
+  @spec defer(t(), integer()) :: t()
+  def defer(driver, at), do: %{driver | next_heartbeat_at: max(driver.next_heartbeat_at, at)}
+
+  @doc """
   Handles a message of the driver's socket: an answer or an ICMP error.
   `:unknown` for any other message.
   """

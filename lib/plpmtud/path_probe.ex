@@ -20,9 +20,20 @@ defmodule PLPMTUD.PathProbe do
       listens there) ends the run with `{:error, :econnrefused}`
     * `{:progress, %{probes: n, mtu: plpmtu, elapsed_ms: ms}}` - with
       `:progress_every`, that often while the search runs
+    * `{:base_rtt, rtt_ms}` - the round trip measured before the search
+
+  Before the search it exchanges `:rtt_samples` datagrams of the initial
+  PLPMTU (which the path carries) with the peer, one after the other, and
+  gives the prober the smallest round trip as its first RTT sample, so the
+  probe timeouts follow the path's RTT (at least `min_probe_timeout`, 20 ms
+  here) from the first probe on: the first exchange of a fresh VM and of a
+  path whose routers must first resolve their neighbours takes tens of ms,
+  and as the only sample it made every lost probe wait 100 ms or more. A
+  sample not answered within a second ends the exchanges (the prober then
+  measures the round trip as usual).
   """
 
-  alias PLPMTUD.{Driver, Socket}
+  alias PLPMTUD.{Driver, Socket, Wire}
 
   @typedoc "The outcome of a discovery."
   @type result :: %{
@@ -50,6 +61,8 @@ defmodule PLPMTUD.PathProbe do
     * `:on_event` - a 1-arity function called for each event
     * `:progress_every` - also call `:on_event` with `{:progress, ...}`
       this often (ms) while the search runs (default: never)
+    * `:rtt_samples` - round trips measured before the search (default 3;
+      0: none, the prober's first sample is the answer to its first datagram)
 
   In the result, `udp_payload` is the payload of a datagram of `mtu` bytes
   (in `:icmp` mode: the ICMP echo data), `ceiling` the search's upper
@@ -70,7 +83,8 @@ defmodule PLPMTUD.PathProbe do
         timeout: 60_000,
         config: [],
         on_event: fn _ -> :ok end,
-        progress_every: nil
+        progress_every: nil,
+        rtt_samples: 3
       )
 
     family = Socket.family_of(ip)
@@ -82,24 +96,83 @@ defmodule PLPMTUD.PathProbe do
          {:ok, socket} <- open(ip, port, family, mode, options[:netns]) do
       try do
         started = PLPMTUD.now_ms()
-        Enum.each(PLPMTUD.connected(prober, started), options[:on_event])
         driver = Driver.new(prober, socket, mode, family)
-        every = options[:progress_every]
+        give_up_at = started + options[:timeout]
 
-        run = %{
-          on_event: options[:on_event],
-          give_up_at: started + options[:timeout],
-          started: started,
-          every: every,
-          next_progress_at: if(every, do: started + every)
-        }
-
-        with {:ok, driver} <- loop(driver, run) do
-          {:ok, result(driver, started)}
+        with {:ok, driver} <-
+               measure_rtt(driver, options[:rtt_samples], give_up_at, options[:on_event]) do
+          search(driver, started, give_up_at, options)
         end
       after
         Socket.close(socket)
       end
+    end
+  end
+
+  defp search(driver, started, give_up_at, options) do
+    Enum.each(PLPMTUD.connected(driver.prober, PLPMTUD.now_ms()), options[:on_event])
+    every = options[:progress_every]
+
+    run = %{
+      on_event: options[:on_event],
+      give_up_at: give_up_at,
+      started: started,
+      every: every,
+      next_progress_at: if(every, do: started + every)
+    }
+
+    with {:ok, driver} <- loop(driver, run) do
+      {:ok, result(driver, started)}
+    end
+  end
+
+  # Up to `count` base datagrams, each sent when the previous one is
+  # answered; the smallest round trip becomes the prober's first sample.
+  @sample_wait_ms 1_000
+
+  defp measure_rtt(driver, count, give_up_at, on_event) do
+    case sample_rtts(driver, count, give_up_at, []) do
+      {:ok, driver, []} ->
+        {:ok, driver}
+
+      {:ok, driver, rtts} ->
+        rtt = Enum.min(rtts)
+        on_event.({:base_rtt, rtt})
+        {:ok, Driver.rtt_measured(driver, rtt)}
+
+      {:error, _} = error ->
+        error
+    end
+  end
+
+  defp sample_rtts(driver, 0, _give_up_at, rtts), do: {:ok, driver, rtts}
+
+  defp sample_rtts(driver, count, give_up_at, rtts) do
+    with {:ok, nonce, driver} <- Driver.send_base(driver),
+         sent_at = PLPMTUD.now_ms(),
+         until = min(sent_at + @sample_wait_ms, give_up_at),
+         {:ok, rtt} <- await_base(driver, nonce, sent_at, until) do
+      sample_rtts(driver, count - 1, give_up_at, [rtt | rtts])
+    else
+      {:error, :econnrefused} = refused -> refused
+      _unanswered_or_unsent -> {:ok, driver, rtts}
+    end
+  end
+
+  defp await_base(driver, nonce, sent_at, until) do
+    socket = driver.socket
+
+    receive do
+      {:plpmtud_udp, ^socket, _, _, data} ->
+        case Wire.parse_reply(driver.mode, driver.family, data) do
+          {:ack, ^nonce, _} -> {:ok, PLPMTUD.now_ms() - sent_at}
+          _other -> await_base(driver, nonce, sent_at, until)
+        end
+
+      {:plpmtud_udp_error, ^socket, :econnrefused} ->
+        {:error, :econnrefused}
+    after
+      max(until - PLPMTUD.now_ms(), 0) -> :unanswered
     end
   end
 
@@ -177,8 +250,11 @@ defmodule PLPMTUD.PathProbe do
     end
   end
 
+  # `receive ... after` takes at most 2^32-1 ms; a longer wait loops.
+  @max_wait_ms 0xFFFF_FFFF
+
   defp wait(driver, run, now) do
-    timeout = min(Driver.timeout(driver, now), run.give_up_at - now)
+    timeout = Enum.min([Driver.timeout(driver, now), run.give_up_at - now, @max_wait_ms])
     timeout = if run.every, do: min(timeout, run.next_progress_at - now), else: timeout
     socket = driver.socket
 

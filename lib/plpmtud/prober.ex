@@ -25,14 +25,25 @@ defmodule PLPMTUD.Prober do
       current PLPMTU that often and reports its fate as data, so black holes
       are detected without a transport.
 
+  A send that fails (a probe or a heartbeat: no route, a firewall's EPERM,
+  ...) is published as `{:send_failed, reason}` and nothing is sent again
+  for a second, whatever is due meanwhile: a path that refuses every send
+  costs one attempt and one event a second. In autonomous mode a send that
+  fails with `:closed` (the prober's socket was closed under it) ends the
+  prober: subscribers get `{:send_failed, :closed}`, then the process exits
+  with reason `{:shutdown, :socket_closed}` (a supervisor restarts a
+  permanent prober with a new socket, without a crash report; a linked
+  process that does not trap exits exits with it). The prober learns it at
+  its next send: the next probe, heartbeat or search.
+
   Subscribers receive `{:plpmtud, prober, event}` where `prober` is this
   process's pid and `event` is each `t:PLPMTUD.event/0` the prober answers,
   as it answers it (`{:mtu_changed, old, new, reason, payload}`,
   `{:search_complete, mtu, payload}`, `{:fallback, mtu, next_search_in_ms}`,
   `{:black_hole_confirmed, lost_mtu}`, `{:probe_lost, ...}`, ...), with
   `{:probe_due, size, payload}` only when fed by a transport; plus
-  `{:send_failed, reason}` when a probe could not be sent (it is retried
-  after a second). Subscribers are monitored; a subscriber that exits is
+  `{:send_failed, reason}` when a probe or heartbeat could not be sent (see
+  above). Subscribers are monitored; a subscriber that exits is
   dropped.
 
   The same events feed `:telemetry` when it is loaded (see
@@ -75,7 +86,7 @@ defmodule PLPMTUD.Prober do
   @typedoc "Sends a probe of the given IP size; see the module doc."
   @type probe_sender :: (pos_integer() -> {:ok, PLPMTUD.probe_id()} | :error | {:error, term()})
 
-  # Retry a probe that could not be sent (no route, ...) after this long.
+  # After a send failed (no route, EPERM, ...), send nothing for this long.
   @send_retry_ms 1_000
 
   # At most one Logger warning per prober and kind in this long.
@@ -84,6 +95,10 @@ defmodule PLPMTUD.Prober do
   require Logger
 
   @max_u32 0xFFFF_FFFF
+
+  # The longest timer the BEAM arms (`Process.send_after/3`); a deadline
+  # further away (a clock that stepped back) is re-armed when this fires.
+  @max_timer_ms 0xFFFF_FFFF
   @max_u64 0xFFFF_FFFF_FFFF_FFFF
 
   defstruct [
@@ -94,8 +109,9 @@ defmodule PLPMTUD.Prober do
     :clock,
     :probe_sender,
     :peer,
+    :retry_at,
+    :stop,
     subscribers: %{},
-    send_failed: false,
     warned: %{}
   ]
 
@@ -426,10 +442,10 @@ defmodule PLPMTUD.Prober do
         _ -> PLPMTUD.connected(state.handle, now)
       end
 
-    {:noreply, after_events(state, events)}
+    noreply(after_events(state, events))
   end
 
-  def handle_continue({:connected, false}, state), do: {:noreply, after_events(state, [])}
+  def handle_continue({:connected, false}, state), do: noreply(after_events(state, []))
 
   @impl GenServer
   def handle_call({:query, query}, _from, state), do: {:reply, query(state.handle, query), state}
@@ -449,7 +465,7 @@ defmodule PLPMTUD.Prober do
     do: {:reply, :ok, %{state | subscribers: Subscribers.remove(state.subscribers, pid)}}
 
   def handle_call({:probe_sent, id, size}, _from, state),
-    do: {:reply, PLPMTUD.probe_sent(state.handle, id, size, now(state)), after_events(state, [])}
+    do: reply(PLPMTUD.probe_sent(state.handle, id, size, now(state)), after_events(state, []))
 
   def handle_call({:acked, id}, _from, state),
     do: answer(state, PLPMTUD.acked(state.handle, id, now(state)))
@@ -465,10 +481,10 @@ defmodule PLPMTUD.Prober do
 
   @impl GenServer
   def handle_cast({:packet_acked, size}, state),
-    do: {:noreply, after_events(state, PLPMTUD.packet_acked(state.handle, size, now(state)))}
+    do: noreply(after_events(state, PLPMTUD.packet_acked(state.handle, size, now(state))))
 
   def handle_cast({:packet_lost, size}, state),
-    do: {:noreply, after_events(state, PLPMTUD.packet_lost(state.handle, size, now(state)))}
+    do: noreply(after_events(state, PLPMTUD.packet_lost(state.handle, size, now(state))))
 
   def handle_cast({:rtt_sample, rtt}, state) do
     PLPMTUD.rtt_sample(state.handle, rtt)
@@ -482,11 +498,11 @@ defmodule PLPMTUD.Prober do
 
     case state.driver do
       nil ->
-        {:noreply, after_events(state, PLPMTUD.tick(state.handle, now))}
+        noreply(after_events(state, PLPMTUD.tick(state.handle, now)))
 
       driver ->
         {:ok, events, driver} = Driver.tick(driver, now)
-        {:noreply, after_events(%{state | driver: driver}, events)}
+        noreply(after_events(%{state | driver: driver}, events))
     end
   end
 
@@ -504,7 +520,7 @@ defmodule PLPMTUD.Prober do
   defp handle_other(message, %{driver: driver} = state) when driver != nil do
     case Driver.handle_message(driver, message, now(state)) do
       {:ok, events, driver} ->
-        {:noreply, after_events(%{state | driver: driver}, events)}
+        noreply(after_events(%{state | driver: driver}, events))
 
       :unknown ->
         {:noreply, state}
@@ -528,7 +544,14 @@ defmodule PLPMTUD.Prober do
   defp query(handle, {:probe?, id}), do: PLPMTUD.probe?(handle, id)
 
   # Replies with the prober's answer to a call, after acting on it.
-  defp answer(state, events), do: {:reply, events, after_events(state, events)}
+  defp answer(state, events), do: reply(events, after_events(state, events))
+
+  # The prober stops once its socket is gone (see send_failed/2).
+  defp reply(reply, %{stop: nil} = state), do: {:reply, reply, state}
+  defp reply(reply, state), do: {:stop, state.stop, reply, state}
+
+  defp noreply(%{stop: nil} = state), do: {:noreply, state}
+  defp noreply(state), do: {:stop, state.stop, state}
 
   # After every event: publish what the prober answered, send what is due
   # (sender or autonomous, publishing what that answers), re-arm the timer.
@@ -537,21 +560,23 @@ defmodule PLPMTUD.Prober do
   end
 
   defp send_due(%{driver: nil, probe_sender: nil} = state), do: state
+  defp send_due(%{stop: stop} = state) when stop != nil, do: state
+
+  defp send_due(%{retry_at: at} = state) when at != nil do
+    if now(state) >= at, do: send_due(%{state | retry_at: nil}), else: state
+  end
 
   defp send_due(%{driver: nil} = state) do
     case PLPMTUD.next_probe(state.handle) do
-      nil -> %{state | send_failed: false}
+      nil -> state
       size -> send_with_sender(state, size)
     end
   end
 
   defp send_due(state) do
     case Driver.send_due(state.driver, now(state)) do
-      {:ok, events, driver} ->
-        %{publish(state, events) | driver: driver, send_failed: false}
-
-      {:error, reason} ->
-        send_failed(state, reason)
+      {:ok, events, driver} -> %{publish(state, events) | driver: driver}
+      {:error, reason} -> send_failed(state, reason)
     end
   end
 
@@ -559,7 +584,7 @@ defmodule PLPMTUD.Prober do
     case state.probe_sender.(size) do
       {:ok, id} ->
         :ok = PLPMTUD.probe_sent(state.handle, id, size, now(state))
-        %{state | send_failed: false}
+        state
 
       :error ->
         send_failed(state, :error)
@@ -569,8 +594,18 @@ defmodule PLPMTUD.Prober do
     end
   end
 
+  # Nothing is sent again for @send_retry_ms (the heartbeat waits as well,
+  # or the timer would fire for it at once); a closed socket of its own
+  # ends the prober.
   defp send_failed(state, reason) do
-    %{publish(state, [{:send_failed, reason}]) | send_failed: true}
+    state = publish(state, [{:send_failed, reason}])
+    retry_at = now(state) + @send_retry_ms
+
+    case {reason, state.driver} do
+      {:closed, %Driver{}} -> %{state | stop: {:shutdown, :socket_closed}}
+      {_, nil} -> %{state | retry_at: retry_at}
+      {_, driver} -> %{state | retry_at: retry_at, driver: Driver.defer(driver, retry_at)}
+    end
   end
 
   # Subscribers get the prober's events (a due probe only when they send
@@ -651,7 +686,7 @@ defmodule PLPMTUD.Prober do
         driver -> Driver.timeout(driver, now)
       end
 
-    timeout = if state.send_failed, do: min(timeout, @send_retry_ms), else: timeout
+    timeout = if state.retry_at, do: min(timeout, max(state.retry_at - now, 0)), else: timeout
 
     case {timeout, state.timer} do
       {:infinity, nil} ->
@@ -664,7 +699,8 @@ defmodule PLPMTUD.Prober do
       {ms, old} ->
         _ = if old, do: Process.cancel_timer(elem(old, 1))
         ref = make_ref()
-        %{state | timer: {ref, Process.send_after(self(), {:tick, ref}, ms)}}
+        timer = Process.send_after(self(), {:tick, ref}, min(ms, @max_timer_ms))
+        %{state | timer: {ref, timer}}
     end
   end
 

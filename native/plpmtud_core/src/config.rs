@@ -12,7 +12,11 @@ use thiserror::Error;
 /// One minute in milliseconds.
 const MINUTE_MS: u64 = 60_000;
 const U32: u64 = u32::MAX as u64;
-const U64: u64 = u64::MAX;
+
+/// The largest time value (ms) of any key: 2^32-1 ms (49.7 days), the
+/// largest timeout every BEAM timer takes (`erlang:send_after/3`, `receive
+/// ... after`, `gen_server` timeouts), so a prober's timer always fits.
+pub const MAX_TIME_MS: u64 = U32;
 
 /// How the next probe size is chosen inside the search range.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -97,6 +101,31 @@ fn at_most(field: &'static str, value: u64, max: u64) -> Result<(), ConfigError>
         return Err(ConfigError::TooLarge { field, max, value });
     }
     Ok(())
+}
+
+/// A key and its value, one side of a rule between two keys.
+type Side = (&'static str, u64);
+
+/// The rule `low <= high` between two keys. A violation names the key the
+/// caller gave when only one of the two was given (`mtu_ceiling: 68` is
+/// "mtu_ceiling must be at least 576", not "mtu_floor must be at most
+/// 68"), else `high` if `name_high`, else `low`.
+fn ordered(
+    low: Side,
+    high: Side,
+    name_high: bool,
+    given: &dyn Fn(&str) -> bool,
+) -> Result<(), ConfigError> {
+    let name_high = match (given(low.0), given(high.0)) {
+        (true, false) => false,
+        (false, true) => true,
+        _ => name_high,
+    };
+    if name_high {
+        at_least(high.0, high.1, low.1)
+    } else {
+        at_most(low.0, low.1, high.1)
+    }
 }
 
 /// A configuration value as it arrives from outside (the BEAM, a command line).
@@ -335,17 +364,17 @@ config_table! {
         "lost transmissions of one size before it is judged too big (RFC 8899 MAX_PROBES)";
     "failure_threshold" => failure_threshold: u32 = 3, 1..=255,
         "sizes failed in a row before the prober checks that probing works at all";
-    "probe_timeout" => probe_timeout_ms: u64 = 1_000, 1..=U64,
+    "probe_timeout" => probe_timeout_ms: u64 = 1_000, 1..=MAX_TIME_MS,
         "probe timeout (ms) before RTT samples, or always when `probe_timeout_mode` is `fixed`";
     "probe_timeout_mode" => probe_timeout_mode: ProbeTimeoutMode = ProbeTimeoutMode::Rtt, 0..=0,
         "`rtt` (RFC 6298 from RTT samples) or `fixed`";
-    "min_probe_timeout" => min_probe_timeout_ms: u64 = 100, 1..=U64,
+    "min_probe_timeout" => min_probe_timeout_ms: u64 = 100, 1..=MAX_TIME_MS,
         "lower bound (ms) of an RTT-derived probe timeout";
-    "max_probe_timeout" => max_probe_timeout_ms: u64 = 10_000, 1..=U64,
+    "max_probe_timeout" => max_probe_timeout_ms: u64 = 10_000, 1..=MAX_TIME_MS,
         "upper bound (ms) of an RTT-derived probe timeout";
-    "mtu_probe_interval" => probe_interval_ms: u64 = 30 * MINUTE_MS, 1..=U64,
+    "mtu_probe_interval" => probe_interval_ms: u64 = 30 * MINUTE_MS, 1..=MAX_TIME_MS,
         "time (ms) from a completed search to the next one";
-    "max_probe_interval" => max_probe_interval_ms: u64 = 8 * 30 * MINUTE_MS, 1..=U64,
+    "max_probe_interval" => max_probe_interval_ms: u64 = 8 * 30 * MINUTE_MS, 1..=MAX_TIME_MS,
         "cap (ms) of the interval after fallbacks double it";
     "black_hole_threshold" => black_hole_threshold: u32 = 3, 1..=255,
         "loss bursts of full-size packets, none acknowledged, before a probe checks the PLPMTU";
@@ -388,12 +417,28 @@ impl Config {
     }
 
     /// Checks every key's range and the rules that tie keys together; the
-    /// first violation is returned, never clamped.
+    /// first violation is returned, never clamped. See [`Config::validate_given`].
     pub fn validate(&self) -> Result<(), ConfigError> {
+        self.validate_given(&|_| true)
+    }
+
+    /// [`Config::validate`], where `given` tells which keys the caller set
+    /// (the others hold their defaults): a violated rule between two keys
+    /// names the one that was given.
+    ///
+    /// ```
+    /// use plpmtud_core::config::{Config, ConfigValue};
+    /// let mut c = Config::default();
+    /// c.set("mtu_ceiling", ConfigValue::Int(68)).unwrap();
+    /// let err = c.validate_given(&|key| key == "mtu_ceiling").unwrap_err();
+    /// assert_eq!(err.to_string(), "mtu_ceiling must be at least 576, got 68");
+    /// ```
+    pub fn validate_given(&self, given: &dyn Fn(&str) -> bool) -> Result<(), ConfigError> {
         self.check_ranges()?;
         let ceiling = u64::from(self.ceiling);
         at_least("mtu_ceiling", ceiling, u64::from(self.family.min_mtu()))?;
-        at_most("mtu_floor", u64::from(self.floor), ceiling)?;
+        let floor = u64::from(self.floor);
+        ordered(("mtu_floor", floor), ("mtu_ceiling", ceiling), false, given)?;
         let effective_floor = u64::from(self.effective_floor());
         let max_overhead = effective_floor - 1 - u64::from(self.family.ip_header_bytes());
         at_most(
@@ -410,29 +455,17 @@ impl Config {
                 at_most(key, u64::from(mtu), ceiling)?;
             }
         }
-        at_least(
-            "max_probe_timeout",
-            self.max_probe_timeout_ms,
-            self.min_probe_timeout_ms,
-        )?;
+        let min_timeout = ("min_probe_timeout", self.min_probe_timeout_ms);
+        let max_timeout = ("max_probe_timeout", self.max_probe_timeout_ms);
+        ordered(min_timeout, max_timeout, true, given)?;
         if self.probe_timeout_mode == ProbeTimeoutMode::Rtt {
-            at_least(
-                "probe_timeout",
-                self.probe_timeout_ms,
-                self.min_probe_timeout_ms,
-            )?;
-            at_most(
-                "probe_timeout",
-                self.probe_timeout_ms,
-                self.max_probe_timeout_ms,
-            )?;
+            let timeout = ("probe_timeout", self.probe_timeout_ms);
+            ordered(min_timeout, timeout, true, given)?;
+            ordered(timeout, max_timeout, false, given)?;
         }
-        at_least(
-            "max_probe_interval",
-            self.max_probe_interval_ms,
-            self.probe_interval_ms,
-        )?;
-        Ok(())
+        let interval = ("mtu_probe_interval", self.probe_interval_ms);
+        let max_interval = ("max_probe_interval", self.max_probe_interval_ms);
+        ordered(interval, max_interval, true, given)
     }
 }
 
@@ -678,6 +711,82 @@ mod tests {
         assert_eq!(c.strategy, Strategy::CommonValues);
         assert_eq!(c.disabled_mtu, None);
         assert!(!c.enabled);
+    }
+
+    #[test]
+    fn a_rule_between_two_keys_names_the_one_given() {
+        let cases: [(&str, i128, &str); 6] = [
+            (
+                "mtu_ceiling",
+                68,
+                "mtu_ceiling must be at least 576, got 68",
+            ),
+            (
+                "min_probe_timeout",
+                20_000,
+                "min_probe_timeout must be at most 10000, got 20000",
+            ),
+            (
+                "min_probe_timeout",
+                5_000,
+                "min_probe_timeout must be at most 1000, got 5000",
+            ),
+            (
+                "max_probe_timeout",
+                500,
+                "max_probe_timeout must be at least 1000, got 500",
+            ),
+            (
+                "mtu_probe_interval",
+                MINUTE_MS as i128 * 300,
+                "mtu_probe_interval must be at most 14400000, got 18000000",
+            ),
+            (
+                "mtu_floor",
+                1600,
+                "mtu_floor must be at most 1500, got 1600",
+            ),
+        ];
+        for (key, value, message) in cases {
+            let mut c = Config::default();
+            c.set(key, ConfigValue::Int(value)).unwrap();
+            let err = c.validate_given(&|k| k == key).unwrap_err();
+            assert_eq!(err.field(), key);
+            assert_eq!(err.to_string(), message);
+        }
+        // Both keys given: the rule's own key.
+        let c = Config {
+            floor: 1400,
+            ceiling: 1300,
+            ..Config::default()
+        };
+        let err = c.validate_given(&|_| true).unwrap_err();
+        assert_eq!(err.field(), "mtu_floor");
+    }
+
+    #[test]
+    fn time_values_stop_at_the_beams_timer_limit() {
+        for key in [
+            "probe_timeout",
+            "min_probe_timeout",
+            "max_probe_timeout",
+            "mtu_probe_interval",
+            "max_probe_interval",
+        ] {
+            let mut c = Config::default();
+            for value in [1 << 44, i128::from(u64::MAX), i128::from(MAX_TIME_MS) + 1] {
+                let err = c.set(key, ConfigValue::Int(value)).unwrap_err();
+                assert_eq!(
+                    err,
+                    ConfigError::TooLarge {
+                        field: key,
+                        max: MAX_TIME_MS,
+                        value
+                    }
+                );
+            }
+            assert_eq!(c.set(key, ConfigValue::Int(MAX_TIME_MS.into())), Ok(()));
+        }
     }
 
     #[test]

@@ -35,11 +35,13 @@ fn config_arg(key: &str, message: &str) -> NifError {
     }
 }
 
-/// Applies every `key => value` of `map` over the defaults and validates.
+/// Applies every `key => value` of `map` over the defaults and validates;
+/// an inconsistency between two keys names the one the map holds.
 pub fn decode(map: Term<'_>) -> Result<Config, NifError> {
     let entries =
         MapIterator::new(map).ok_or_else(|| config_arg("config", "config must be a map"))?;
     let mut config = Config::default();
+    let mut given = Vec::new();
     for (key, value) in entries {
         let Ok(name) = key.atom_to_string() else {
             return Err(config_arg(
@@ -50,14 +52,14 @@ pub fn decode(map: Term<'_>) -> Result<Config, NifError> {
         let mut atom_name = String::new();
         let value = value_of(value, &mut atom_name);
         match config.set(&name, value) {
-            Ok(()) => {}
+            Ok(()) => given.push(name),
             Err(ConfigError::UnknownKey) => {
                 return Err(config_arg(&name, &format!("unknown plpmtud option {name}")))
             }
             Err(e) => return Err(e.into()),
         }
     }
-    config.validate()?;
+    config.validate_given(&|key| given.iter().any(|name| name == key))?;
     Ok(config)
 }
 
