@@ -12,11 +12,16 @@ defmodule PLPMTUD.MixProject do
       # src/plpmtud_nif.erl, loads it). rebar3 builds the same library with
       # scripts/build-nif (rebar.config).
       compilers: [:plpmtud_cargo] ++ Mix.compilers(),
-      erlc_paths: ["src"],
+      # The uTP-shaped example transport (examples/utp) is built for the
+      # tests, the benchmarks and `mix plpmtud.transfer`, never shipped.
+      erlc_paths: erlc_paths(Mix.env()),
       elixirc_paths: elixirc_paths(Mix.env()),
       deps: []
     ]
   end
+
+  defp erlc_paths(:prod), do: ["src"]
+  defp erlc_paths(_), do: ["src", "examples/utp/src"]
 
   defp elixirc_paths(:test), do: ["lib", "test/support"]
   defp elixirc_paths(_), do: ["lib"]

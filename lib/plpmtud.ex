@@ -58,7 +58,7 @@ defmodule PLPMTUD do
   datagram of that size carries for the transport.
 
     * `{:probe_due, size, payload}` - send a probe of this size now
-    * `{:probe_acked, id, size, rtt_ms}`, `{:probe_lost, id, size, :timeout | :dup_ack}`
+    * `{:probe_acked, id, size, rtt_ms}`, `{:probe_lost, id, size, :timeout | :dup_ack | :resent}`
       (a lost probe is never congestion)
     * `{:mtu_changed, old, new, reason, payload}` - segment with `payload` from now on
     * `{:search_started, limit}`, `{:search_complete, mtu, payload}`
@@ -70,7 +70,7 @@ defmodule PLPMTUD do
   @type event ::
           {:probe_due, size :: pos_integer(), payload :: non_neg_integer()}
           | {:probe_acked, probe_id(), size :: pos_integer(), rtt_ms :: non_neg_integer()}
-          | {:probe_lost, probe_id(), size :: pos_integer(), :timeout | :dup_ack}
+          | {:probe_lost, probe_id(), size :: pos_integer(), :timeout | :dup_ack | :resent}
           | {:mtu_changed, old :: pos_integer(), new :: pos_integer(), change_reason(),
              payload :: non_neg_integer()}
           | {:search_started, limit :: pos_integer()}
@@ -142,7 +142,9 @@ defmodule PLPMTUD do
 
   @doc """
   Probe `id` was acknowledged: `{:probe_acked, ...}` and what followed, or
-  `[]` (and counted as stale) if it is not the probe in flight.
+  `[]` (and counted as stale) if it is not the probe in flight, or
+  `{:probe_lost, id, size, :resent}` if its id was sent again at another
+  size meanwhile (see `claim_probe/4`).
   """
   @spec acked(t(), probe_id(), time_ms()) :: [event()]
   def acked(prober, id, now \\ now_ms()), do: Native.prober_probe_acked(prober, now, id)
@@ -209,7 +211,10 @@ defmodule PLPMTUD do
   @doc """
   Makes data packet `id` of `size` IP bytes the probe if a probe of exactly
   that size is due; `true` if it became the probe. One atomic call, for
-  transports that use real data packets as probes.
+  transports that use real data packets as probes. Call it for every
+  transmission, resends included: once the probe's id goes again at
+  another size (its data unpadded), no acknowledgement of the id confirms
+  the probe (`acked/3` answers `{:probe_lost, id, size, :resent}`).
   """
   @spec claim_probe(t(), probe_id(), pos_integer(), time_ms()) :: boolean()
   def claim_probe(prober, id, size, now \\ now_ms()),

@@ -27,6 +27,14 @@ defmodule Mix.Tasks.Plpmtud.Transfer do
     {opts, rest} = PLPMTUD.CLI.parse!("plpmtud.transfer", args, mb: :integer, out: :string)
     if rest != [], do: PLPMTUD.CLI.fail!("plpmtud.transfer", "unexpected argument: #{hd(rest)}")
     Mix.Task.run("app.start")
+
+    unless Code.ensure_loaded?(example()) do
+      PLPMTUD.CLI.fail!(
+        "plpmtud.transfer",
+        "the example transport (examples/utp) is built in the dev and test environments only"
+      )
+    end
+
     bytes = Keyword.get(opts, :mb, 50) * 1_000_000
 
     header = [
@@ -75,17 +83,19 @@ defmodule Mix.Tasks.Plpmtud.Transfer do
         {_, 0} = lab(["up", "--prefix", prefix | lab_args])
 
         result =
-          :plpmtud_example_utp.run(%{
-            server_ip: @server[family],
-            client_netns: "#{prefix}-c",
-            server_netns: "#{prefix}-s",
-            bytes: bytes,
-            sizing: sizing,
-            events: events,
-            probe_interval: 1_000,
-            stall_ms: 4_000,
-            max_ms: 600_000
-          })
+          apply(example(), :run, [
+            %{
+              server_ip: @server[family],
+              client_netns: "#{prefix}-c",
+              server_netns: "#{prefix}-s",
+              bytes: bytes,
+              sizing: sizing,
+              events: events,
+              probe_interval: 1_000,
+              stall_ms: 4_000,
+              max_ms: 600_000
+            }
+          ])
 
         row = {name, family, sizing, result}
         on_row.(row)
@@ -97,6 +107,9 @@ defmodule Mix.Tasks.Plpmtud.Transfer do
   end
 
   defp lab(args), do: System.cmd(@lab, args, stderr_to_stdout: true)
+
+  # Not a literal in the calls: the example is not compiled in :prod.
+  defp example, do: :plpmtud_example_utp
 
   defp line({path, family, sizing, r}) do
     completed =

@@ -382,14 +382,20 @@ impl Prober {
     }
 
     /// The probe `id` was acknowledged. An id that is not the probe in
-    /// flight changes nothing (and is counted as stale): no `ProbeAcked`.
+    /// flight changes nothing (and is counted as stale): no `ProbeAcked`. A
+    /// probe whose id was sent again in another form meanwhile (reported
+    /// through [`Prober::claim_probe`]) is not confirmed: it counts as lost
+    /// ([`LossReason::Resent`]).
     pub fn probe_acked(&mut self, now_ms: u64, id: u64) -> Events {
         self.answer(|p, out| {
             p.report(id, Reported::Ack);
-            if p.in_flight_id() == Some(id) {
-                p.on_probe_acked(now_ms, out);
-            } else {
-                bump(&mut p.stats.stale_events);
+            match p.attempt().and_then(|a| a.in_flight) {
+                // Its id went again in another form ([`Prober::claim_probe`]).
+                Some(f) if f.id == id && f.resent => {
+                    p.on_probe_lost(now_ms, LossReason::Resent, out)
+                }
+                Some(f) if f.id == id => p.on_probe_acked(now_ms, out),
+                _ => bump(&mut p.stats.stale_events),
             }
         })
     }

@@ -1179,3 +1179,17 @@ fn a_ptb_naming_the_floor_at_the_floor_does_not_end_the_search() {
     assert_eq!(p.state(), State::Searching);
     assert_eq!(p.next_probe(), Some(size), "the same size is tried again");
 }
+
+/// The same rule through the id-only acknowledgement (the Elixir API): a
+/// transport that reported the resend of the probe's id cannot confirm it.
+#[test]
+fn an_id_only_ack_after_a_reported_resend_does_not_confirm_the_probe() {
+    let mut p = prober(Config::default());
+    p.connected(0);
+    let size = p.next_probe().unwrap();
+    assert!(p.claim_probe(0, 5, size));
+    assert!(!p.claim_probe(1, 5, 600));
+    let events = p.probe_acked(2, 5);
+    assert!(!events.acked(), "{events:?}");
+    assert_eq!(p.plpmtu(), 576);
+}
