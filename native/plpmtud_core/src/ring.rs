@@ -57,6 +57,17 @@ impl<T: Copy + Default, const N: usize> Ring<T, N> {
         (0..usize::from(self.len)).map(move |i| &self.items[(start + i) % N])
     }
 
+    /// Values from oldest to newest, to change in place.
+    pub fn iter_mut(&mut self) -> impl Iterator<Item = &mut T> + '_ {
+        let start = usize::from(self.start);
+        let len = usize::from(self.len);
+        let (tail, head) = self.items.split_at_mut(start);
+        let wrapped = (start + len).saturating_sub(N);
+        head.iter_mut()
+            .take(len)
+            .chain(tail.iter_mut().take(wrapped))
+    }
+
     /// Number of values held.
     pub fn len(&self) -> usize {
         usize::from(self.len)
@@ -86,5 +97,19 @@ mod tests {
         assert_eq!(ring.pop(), Some(4));
         assert_eq!(ring.pop(), None);
         assert!(ring.is_empty());
+    }
+
+    #[test]
+    fn iter_mut_changes_the_values_held_across_the_wrap() {
+        let mut ring: Ring<u32, 3> = Ring::default();
+        for v in 1..=5 {
+            ring.push(v);
+        }
+        for v in ring.iter_mut() {
+            *v *= 10;
+        }
+        assert_eq!(ring.iter().copied().collect::<Vec<_>>(), vec![30, 40, 50]);
+        ring.pop();
+        assert_eq!(ring.iter_mut().count(), 2);
     }
 }
