@@ -44,10 +44,14 @@ defmodule PLPMTUD.Fragment do
 
   @doc """
   Splits `message` into datagrams of at most `max_datagram` bytes (use the
-  prober's `payload_size`) for message `id` (0..2^32-1).
+  prober's `payload_size`) for message `id` (0..2^32-1). A message above
+  64 KiB is split on a dirty CPU scheduler.
   """
   @spec split(binary(), non_neg_integer(), pos_integer()) ::
           {:ok, [binary()]} | {:error, String.t()}
+  def split(message, id, max_datagram) when byte_size(message) > 65_536,
+    do: Native.fragment_split_dirty(message, id, max_datagram)
+
   def split(message, id, max_datagram), do: Native.fragment_split(message, id, max_datagram)
 
   @doc """

@@ -110,4 +110,30 @@ defmodule PLPMTUD.FragmentTest do
     assert List.last(answers) == {:ok, message}
     assert %{completed: 1, bad_checksum: 1} = Fragment.stats(r)
   end
+
+  # Microseconds dirty CPU schedulers spent running code (NIFs) during `fun`,
+  # with the time `fun` took.
+  defp dirty_time(fun) do
+    :msacc.start()
+    {us, result} = :timer.tc(fun)
+    :msacc.stop()
+
+    dirty =
+      for %{type: :dirty_cpu_scheduler, counters: counters} <- :msacc.stats(),
+          reduce: 0,
+          do: (acc -> acc + counters.emulator)
+
+    {dirty, us, result}
+  end
+
+  test "splitting and joining a 20 MB message run on dirty CPU schedulers" do
+    message = :rand.bytes(20_000_000)
+    {dirty, us, {:ok, fragments}} = dirty_time(fn -> Fragment.split(message, 1, 1_400) end)
+    assert dirty >= us / 2, "split: #{dirty} of #{us} µs on dirty CPU schedulers"
+    r = Fragment.reassembler(max_bytes: 32_000_000)
+    {last, rest} = List.pop_at(fragments, -1)
+    Enum.each(rest, &(:more = Fragment.push(r, &1, 0)))
+    {dirty, us, {:ok, ^message}} = dirty_time(fn -> Fragment.push(r, last, 0) end)
+    assert dirty >= us / 2, "join: #{dirty} of #{us} µs on dirty CPU schedulers"
+  end
 end

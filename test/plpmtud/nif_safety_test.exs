@@ -63,6 +63,7 @@ defmodule PLPMTUD.NifSafetyTest do
       {:cache_entries, [cache, 0]},
       {:cache_stats, [cache]},
       {:fragment_split, ["message", 1, 100]},
+      {:fragment_split_dirty, ["message", 1, 100]},
       {:reassembler_new, [8, 65_536, 1_000]},
       {:reassembler_push, [reassembler, 0, "fragment"]},
       {:reassembler_join, [job]},

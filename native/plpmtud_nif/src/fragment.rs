@@ -27,10 +27,26 @@ impl Resource for JoinResource {}
 /// fragment: tens of microseconds of copying and checksumming) are joined
 /// on a dirty CPU scheduler.
 const JOIN_INLINE: usize = 64 * 1024;
-/// `{:ok, [fragment]}` or `{:error, reason}`.
+
+/// `{:ok, [fragment]}` or `{:error, reason}`, for messages up to 64 KiB.
 #[rustler::nif]
 fn fragment_split<'a>(env: Env<'a>, message: Binary<'a>, id: u32, max_datagram: u32) -> Term<'a> {
-    match fragment::split(&message, id, max_datagram as usize) {
+    split(env, &message, id, max_datagram)
+}
+
+/// `fragment_split/3` on a dirty CPU scheduler, for bigger messages.
+#[rustler::nif(schedule = "DirtyCpu")]
+fn fragment_split_dirty<'a>(
+    env: Env<'a>,
+    message: Binary<'a>,
+    id: u32,
+    max_datagram: u32,
+) -> Term<'a> {
+    split(env, &message, id, max_datagram)
+}
+
+fn split<'a>(env: Env<'a>, message: &[u8], id: u32, max_datagram: u32) -> Term<'a> {
+    match fragment::split(message, id, max_datagram as usize) {
         Ok(fragments) => {
             let list: Vec<Term<'a>> = fragments.iter().map(|f| encode::binary(env, f)).collect();
             (atoms::ok(), list).encode(env)
