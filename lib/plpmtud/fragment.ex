@@ -8,11 +8,29 @@ defmodule PLPMTUD.Fragment do
   more than its bounds. Corrupt, hostile or oversized fragments are refused
   and counted.
 
+  Incomplete messages are keyed by id, count and checksum together: a
+  fragment with a held message's id but another count or checksum starts a
+  message of its own (counted as `inconsistent` in `stats/1`), so a forger
+  who guesses the next id cannot block the real message. One who sees the
+  fragments on the path can spoil one attempt (it fails its checksum); a
+  retransmission is taken.
+
   Duplicates are ignored both while a message is incomplete (`:duplicate`)
   and after it was delivered: the reassembler remembers the last 128
   delivered messages (id, count and checksum; a fixed 1.5 KiB), and any
   fragment of one of them is refused as `:duplicate_message`, so a message
   is never delivered twice and a late copy holds no memory.
+
+  Memory: each incomplete message is charged 768 bytes and each fragment
+  held its payload plus 96 bytes, which covers the heap the reassembler
+  really uses for them; the total never exceeds `:max_bytes`. To make room
+  the message with the fewest fragments held goes first (the least recently
+  added to among equals), so a forger's one-fragment messages go before a
+  real message that has received more.
+
+  Cost: a push takes O(log n) in the messages held. Completing a message
+  above 64 KiB copies and checksums it on a dirty CPU scheduler, never on a
+  normal one.
   """
 
   alias :plpmtud_nif, as: Native
@@ -26,10 +44,14 @@ defmodule PLPMTUD.Fragment do
 
   @doc """
   Splits `message` into datagrams of at most `max_datagram` bytes (use the
-  prober's `payload_size`) for message `id` (0..2^32-1).
+  prober's `payload_size`) for message `id` (0..2^32-1). A message above
+  64 KiB is split on a dirty CPU scheduler.
   """
   @spec split(binary(), non_neg_integer(), pos_integer()) ::
           {:ok, [binary()]} | {:error, String.t()}
+  def split(message, id, max_datagram) when byte_size(message) > 65_536,
+    do: Native.fragment_split_dirty(message, id, max_datagram)
+
   def split(message, id, max_datagram), do: Native.fragment_split(message, id, max_datagram)
 
   @doc """
@@ -48,13 +70,18 @@ defmodule PLPMTUD.Fragment do
   @doc """
   Takes one received fragment: `{:ok, message}` when it completed a message,
   `:more` while fragments are missing, `{:error, reason}` when refused
-  (`:malformed`, `:out_of_range`, `:inconsistent`, `:duplicate`,
-  `:duplicate_message`, `:too_large`, `:bad_checksum`).
+  (`:malformed`, `:out_of_range`, `:duplicate`, `:duplicate_message`,
+  `:too_large`, `:bad_checksum`). A message above 64 KiB is joined on a
+  dirty CPU scheduler.
   """
   @spec push(reassembler(), binary(), PLPMTUD.time_ms()) ::
           {:ok, binary()} | :more | {:error, atom()}
-  def push(reassembler, fragment, now \\ PLPMTUD.now_ms()),
-    do: Native.reassembler_push(reassembler, now, fragment)
+  def push(reassembler, fragment, now \\ PLPMTUD.now_ms()) do
+    case Native.reassembler_push(reassembler, now, fragment) do
+      {:join, job} -> Native.reassembler_join(job)
+      answer -> answer
+    end
+  end
 
   @doc "Counters, peak and current bytes held."
   @spec stats(reassembler()) :: %{atom() => non_neg_integer()}

@@ -13,6 +13,9 @@ defmodule PLPMTUD.NifSafetyTest do
     fd = {:fd, fd}
     cache = Native.cache_new(100, 1_000)
     reassembler = Native.reassembler_new(8, 65_536, 1_000)
+    {:ok, big} = Native.fragment_split(:binary.copy(<<1>>, 70_000), 1, 1_400)
+    joiner = Native.reassembler_new(8, 1_000_000, 1_000)
+    {:join, job} = big |> Enum.map(&Native.reassembler_push(joiner, 0, &1)) |> List.last()
 
     [
       {:prober_new, [%{}]},
@@ -63,8 +66,10 @@ defmodule PLPMTUD.NifSafetyTest do
       {:cache_entries, [cache, 0]},
       {:cache_stats, [cache]},
       {:fragment_split, ["message", 1, 100]},
+      {:fragment_split_dirty, ["message", 1, 100]},
       {:reassembler_new, [8, 65_536, 1_000]},
       {:reassembler_push, [reassembler, 0, "fragment"]},
+      {:reassembler_join, [job]},
       {:reassembler_stats, [reassembler]},
       {:overhead_of, [[:ipv4, :udp]]},
       {:standard_mtus, []},

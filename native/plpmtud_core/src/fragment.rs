@@ -2,32 +2,58 @@
 //! datagrams that fit the PLPMTU payload, and reassemble them in any order,
 //! with duplicates, under hard memory bounds.
 //!
-//! Duplicates are ignored: a second copy of a fragment still being held is
-//! refused as [`Reject::Duplicate`], and any fragment of one of the last
-//! [`RECENT_MESSAGES`] messages delivered (same id, count and checksum) is
-//! refused as [`Reject::DuplicateMessage`], so a late copy neither delivers
-//! a message twice nor starts a partial message that lingers until expiry.
-//!
 //! Every fragment starts with a 16-byte header, big-endian:
 //!
 //! ```text
 //! magic "PF" (2) | version 1 (1) | reserved 0 (1) | message id (4) | index (2) | count (2) | CRC32 of the whole message (4)
 //! ```
+//!
+//! Incomplete messages are keyed by [`MessageKey`]: id, count and checksum
+//! together. A fragment whose count or checksum differs from a held message
+//! with the same id starts a message of its own, so a forger who guesses the
+//! next id (ids are usually sequential) but not the message's checksum
+//! cannot block it. One who knows the checksum (who sees the fragments on
+//! the path) can spoil one attempt: it fails its checksum and a
+//! retransmission is taken.
+//!
+//! Duplicates are ignored: a second copy of a fragment still being held is
+//! refused as [`Reject::Duplicate`], and any fragment of one of the last
+//! [`RECENT_MESSAGES`] messages delivered (same key) is refused as
+//! [`Reject::DuplicateMessage`], so a late copy neither delivers a message
+//! twice nor starts a partial message that lingers until expiry.
+//!
+//! Memory: each incomplete message is charged [`PER_MESSAGE_COST`] bytes and
+//! each fragment held its payload plus [`PER_FRAGMENT_COST`]; these charges
+//! cover the heap the reassembler really uses for them, and their sum never
+//! exceeds [`Bounds::max_bytes`] (nor the messages [`Bounds::max_messages`]).
+//! To make room, the message with the fewest fragments held goes first (the
+//! least recently added to among equals): a forger's one-fragment messages
+//! go before a real message that has received more.
+//!
+//! Cost: a push is O(log n) in the messages held (they are indexed by age
+//! and by eviction rank), plus freeing what it evicts or expires. Joining a
+//! completed message is O(message) and a separate step
+//! ([`Reassembler::take`], [`Completed::join_into`], [`Reassembler::settle`])
+//! that a caller on a latency-bound thread can run elsewhere.
 
 use crate::ring::Ring;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use thiserror::Error;
 
 /// Bytes of the fragment header.
 pub const HEADER_LEN: usize = 16;
 const MAGIC: [u8; 2] = *b"PF";
 const VERSION: u8 = 1;
-/// Bookkeeping bytes charged per held fragment on top of its payload.
-const PER_FRAGMENT_COST: usize = 64;
+/// Bytes charged per held fragment on top of its payload (its allocation's
+/// overhead and its slot in the message's index).
+pub const PER_FRAGMENT_COST: usize = 96;
+/// Bytes charged per incomplete message (its entries in the reassembler's
+/// three indices and its fragment index's first node).
+pub const PER_MESSAGE_COST: usize = 768;
 /// Delivered messages remembered so that their late duplicates are refused:
-/// a fixed ring of (id, count, checksum), 12 bytes each, 1.5 KiB per
-/// reassembler whatever the traffic. A duplicate arriving after this many
-/// newer messages were delivered is taken as a new message again.
+/// a fixed ring of [`MessageKey`]s, 12 bytes each, 1.5 KiB per reassembler
+/// whatever the traffic. A duplicate arriving after this many newer
+/// messages were delivered is taken as a new message again.
 pub const RECENT_MESSAGES: usize = 128;
 
 /// CRC-32 (IEEE 802.3, the zlib and Ethernet checksum), by `crc32fast`.
@@ -86,16 +112,14 @@ pub enum Reject {
     /// A count of zero, or an index not below the count.
     #[error("fragment index or count out of range")]
     OutOfRange,
-    /// Count or CRC differ from the message's earlier fragments.
-    #[error("fragment inconsistent with its message")]
-    Inconsistent,
     /// Already held.
     #[error("duplicate fragment")]
     Duplicate,
     /// A fragment of a message delivered recently (see [`RECENT_MESSAGES`]).
     #[error("fragment of a message already delivered")]
     DuplicateMessage,
-    /// The message would need more than the reassembler may hold.
+    /// The message would need more than the reassembler may hold (any
+    /// message of several fragments when `max_messages` is 0).
     #[error("message larger than the reassembler's bound")]
     TooLarge,
     /// The reassembled message failed its CRC.
@@ -133,7 +157,8 @@ pub struct ReassemblyStats {
     pub malformed: u64,
     /// Fragments rejected for index/count out of range.
     pub out_of_range: u64,
-    /// Fragments inconsistent with their message.
+    /// Fragments that started a message beside a held one with the same id
+    /// but another count or checksum: a forgery, or an id reused.
     pub inconsistent: u64,
     /// Duplicate fragments ignored.
     pub duplicates: u64,
@@ -151,23 +176,112 @@ pub struct ReassemblyStats {
     pub peak_bytes: usize,
 }
 
+/// What identifies a message: the id, count and checksum of its header.
+/// (A count of zero never occurs in a fragment taken.)
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct MessageKey {
+    /// The sender's message id.
+    pub id: u32,
+    /// Fragments in the message.
+    pub count: u16,
+    /// CRC32 of the whole message.
+    pub crc: u32,
+}
+
+/// A message whose fragments all arrived, not yet joined nor verified.
+#[derive(Debug)]
+pub struct Completed {
+    key: MessageKey,
+    fragments: BTreeMap<u16, Vec<u8>>,
+    len: usize,
+}
+
+impl Completed {
+    /// The message's key.
+    pub fn key(&self) -> MessageKey {
+        self.key
+    }
+
+    /// Bytes of the whole message.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// True for an empty message.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Fragments the message arrived in.
+    pub fn fragments(&self) -> usize {
+        self.fragments.len()
+    }
+
+    /// Copies the message into `out`, which must be exactly [`Self::len`]
+    /// bytes, and checks its CRC: `Err(BadChecksum)` when it fails.
+    ///
+    /// # Panics
+    /// When `out` is not [`Self::len`] bytes long.
+    pub fn join_into(&self, out: &mut [u8]) -> Result<(), Reject> {
+        assert_eq!(out.len(), self.len, "join_into needs the message's length");
+        let mut hasher = crc32fast::Hasher::new();
+        let mut at = 0;
+        for piece in self.fragments.values() {
+            let slot = &mut out[at..at + piece.len()];
+            slot.copy_from_slice(piece);
+            hasher.update(slot);
+            at += piece.len();
+        }
+        if hasher.finalize() == self.key.crc {
+            Ok(())
+        } else {
+            Err(Reject::BadChecksum)
+        }
+    }
+
+    /// The message joined, or `Err(BadChecksum)`.
+    pub fn join(&self) -> Result<Vec<u8>, Reject> {
+        let mut out = vec![0; self.len];
+        self.join_into(&mut out)?;
+        Ok(out)
+    }
+}
+
 #[derive(Debug)]
 struct Partial {
-    count: u16,
-    crc: u32,
     started_ms: u64,
+    /// Push sequence number when started (the age index's tie-break).
+    created: u64,
+    /// Push sequence number of the latest fragment (the rank index's).
+    touched: u64,
     fragments: BTreeMap<u16, Vec<u8>>,
+    len: usize,
     bytes: usize,
+}
+
+impl Partial {
+    fn age(&self) -> (u64, u64) {
+        (self.started_ms, self.created)
+    }
+
+    fn rank(&self) -> (usize, u64) {
+        (self.fragments.len(), self.touched)
+    }
 }
 
 /// Reassembles fragments from one peer.
 #[derive(Debug)]
 pub struct Reassembler {
     bounds: Bounds,
-    partials: HashMap<u32, Partial>,
+    partials: BTreeMap<MessageKey, Partial>,
+    /// Incomplete messages, oldest first: expiry.
+    by_age: BTreeMap<(u64, u64), MessageKey>,
+    /// Incomplete messages, first to evict first.
+    by_rank: BTreeMap<(usize, u64), MessageKey>,
     bytes_held: usize,
-    /// (id, count, checksum) of the latest messages delivered.
-    delivered: Ring<(u32, u16, u32), RECENT_MESSAGES>,
+    pushes: u64,
+    /// Keys of the latest messages completed (delivered or being verified).
+    delivered: Ring<MessageKey, RECENT_MESSAGES>,
     stats: ReassemblyStats,
 }
 
@@ -176,8 +290,11 @@ impl Reassembler {
     pub fn new(bounds: Bounds) -> Reassembler {
         Reassembler {
             bounds,
-            partials: HashMap::new(),
+            partials: BTreeMap::new(),
+            by_age: BTreeMap::new(),
+            by_rank: BTreeMap::new(),
             bytes_held: 0,
+            pushes: 0,
             delivered: Ring::default(),
             stats: ReassemblyStats::default(),
         }
@@ -186,112 +303,156 @@ impl Reassembler {
     /// Takes one fragment received at `now_ms`; returns the whole message
     /// once its last fragment arrived and its checksum holds.
     pub fn push(&mut self, now_ms: u64, datagram: &[u8]) -> Result<Option<Vec<u8>>, Reject> {
+        let Some(done) = self.take(now_ms, datagram)? else {
+            return Ok(None);
+        };
+        let joined = done.join();
+        self.settle(done.key(), joined.is_ok())?;
+        joined.map(Some)
+    }
+
+    /// Takes one fragment received at `now_ms`, like [`Self::push`], but
+    /// returns a completed message unjoined: join it ([`Completed::join`],
+    /// [`Completed::join_into`]) and report the outcome with
+    /// [`Self::settle`].
+    pub fn take(&mut self, now_ms: u64, datagram: &[u8]) -> Result<Option<Completed>, Reject> {
         self.expire(now_ms);
-        let result = self.take(now_ms, datagram);
-        if let Ok(Some(_)) = result {
-            self.stats.completed += 1;
-        }
+        let result = self.accept(now_ms, datagram);
         if let Err(reject) = result {
-            let counter = match reject {
-                Reject::Malformed => &mut self.stats.malformed,
-                Reject::OutOfRange => &mut self.stats.out_of_range,
-                Reject::Inconsistent => &mut self.stats.inconsistent,
-                Reject::Duplicate => &mut self.stats.duplicates,
-                Reject::DuplicateMessage => &mut self.stats.duplicate_messages,
-                Reject::TooLarge => &mut self.stats.too_large,
-                Reject::BadChecksum => &mut self.stats.bad_checksum,
-            };
-            *counter += 1;
+            self.count(reject);
         }
         result
     }
 
-    fn take(&mut self, now_ms: u64, datagram: &[u8]) -> Result<Option<Vec<u8>>, Reject> {
-        let head = datagram.get(..HEADER_LEN).ok_or(Reject::Malformed)?;
-        if head[0..2] != MAGIC || head[2] != VERSION {
-            return Err(Reject::Malformed);
+    /// Records whether a message [`Self::take`] completed passed its
+    /// checksum: counted as completed, or `Err(BadChecksum)` and forgotten
+    /// (so that a retransmission of it is taken).
+    pub fn settle(&mut self, key: MessageKey, checksum_ok: bool) -> Result<(), Reject> {
+        if checksum_ok {
+            self.stats.completed += 1;
+            return Ok(());
         }
-        let id = u32::from_be_bytes([head[4], head[5], head[6], head[7]]);
-        let index = u16::from_be_bytes([head[8], head[9]]);
-        let count = u16::from_be_bytes([head[10], head[11]]);
-        let crc = u32::from_be_bytes([head[12], head[13], head[14], head[15]]);
-        if count == 0 || index >= count {
-            return Err(Reject::OutOfRange);
+        for done in self.delivered.iter_mut().filter(|done| **done == key) {
+            *done = MessageKey::default();
         }
-        if self.delivered.iter().any(|&done| done == (id, count, crc)) {
+        self.count(Reject::BadChecksum);
+        Err(Reject::BadChecksum)
+    }
+
+    fn count(&mut self, reject: Reject) {
+        let counter = match reject {
+            Reject::Malformed => &mut self.stats.malformed,
+            Reject::OutOfRange => &mut self.stats.out_of_range,
+            Reject::Duplicate => &mut self.stats.duplicates,
+            Reject::DuplicateMessage => &mut self.stats.duplicate_messages,
+            Reject::TooLarge => &mut self.stats.too_large,
+            Reject::BadChecksum => &mut self.stats.bad_checksum,
+        };
+        *counter += 1;
+    }
+
+    fn accept(&mut self, now_ms: u64, datagram: &[u8]) -> Result<Option<Completed>, Reject> {
+        let (key, index) = parse(datagram)?;
+        if self.delivered.iter().any(|&done| done == key) {
             return Err(Reject::DuplicateMessage);
         }
         let payload = &datagram[HEADER_LEN..];
+        if key.count == 1 {
+            let fragments = BTreeMap::from([(0, payload.to_vec())]);
+            return Ok(Some(self.complete(key, fragments, payload.len())));
+        }
+        let held = self.partials.get(&key);
+        if held.is_some_and(|p| p.fragments.contains_key(&index)) {
+            return Err(Reject::Duplicate);
+        }
         let cost = payload.len() + PER_FRAGMENT_COST;
-        if count == 1 {
-            return self.deliver(payload.to_vec(), id, count, crc);
-        }
-        if let Some(partial) = self.partials.get(&id) {
-            if partial.count != count || partial.crc != crc {
-                return Err(Reject::Inconsistent);
-            }
-            if partial.fragments.contains_key(&index) {
-                return Err(Reject::Duplicate);
-            }
-        }
-        let message_bytes = self.partials.get(&id).map_or(0, |p| p.bytes);
-        if message_bytes + cost > self.bounds.max_bytes {
-            self.drop_message(id);
+        let need = cost + if held.is_none() { PER_MESSAGE_COST } else { 0 };
+        let too_large = held.map_or(0, |p| p.bytes) + need > self.bounds.max_bytes;
+        if too_large || self.bounds.max_messages == 0 {
+            self.drop_message(key);
             return Err(Reject::TooLarge);
         }
-        self.make_room(id, cost);
-        let partial = self.partials.entry(id).or_insert_with(|| Partial {
-            count,
-            crc,
-            started_ms: now_ms,
-            fragments: BTreeMap::new(),
-            bytes: 0,
-        });
+        if held.is_none() && self.has_other(key) {
+            self.stats.inconsistent += 1;
+        }
+        self.make_room(key, need);
+        self.pushes += 1;
+        let mut partial = match self.partials.remove(&key) {
+            Some(p) => {
+                self.by_rank.remove(&p.rank());
+                p
+            }
+            None => {
+                let p = Partial {
+                    started_ms: now_ms,
+                    created: self.pushes,
+                    touched: 0,
+                    fragments: BTreeMap::new(),
+                    len: 0,
+                    bytes: PER_MESSAGE_COST,
+                };
+                self.by_age.insert(p.age(), key);
+                self.bytes_held += PER_MESSAGE_COST;
+                p
+            }
+        };
         partial.fragments.insert(index, payload.to_vec());
+        partial.touched = self.pushes;
+        partial.len += payload.len();
         partial.bytes += cost;
         self.bytes_held += cost;
         self.stats.peak_bytes = self.stats.peak_bytes.max(self.bytes_held);
-        if partial.fragments.len() < usize::from(count) {
+        if partial.fragments.len() < usize::from(key.count) {
+            self.by_rank.insert(partial.rank(), key);
+            self.partials.insert(key, partial);
             return Ok(None);
         }
-        let partial = self.partials.remove(&id).expect("present");
+        self.by_age.remove(&partial.age());
         self.bytes_held -= partial.bytes;
-        let message: Vec<u8> = partial.fragments.into_values().flatten().collect();
-        self.deliver(message, id, count, crc)
+        Ok(Some(self.complete(key, partial.fragments, partial.len)))
     }
 
-    /// Verifies a whole message and remembers it as delivered.
-    fn deliver(
+    /// Remembers `key` as delivered (until [`Self::settle`] says otherwise).
+    fn complete(
         &mut self,
-        message: Vec<u8>,
-        id: u32,
-        count: u16,
-        crc: u32,
-    ) -> Result<Option<Vec<u8>>, Reject> {
-        if crc32(&message) != crc {
-            return Err(Reject::BadChecksum);
+        key: MessageKey,
+        fragments: BTreeMap<u16, Vec<u8>>,
+        len: usize,
+    ) -> Completed {
+        self.delivered.push(key);
+        Completed {
+            key,
+            fragments,
+            len,
         }
-        self.delivered.push((id, count, crc));
-        Ok(Some(message))
     }
 
-    /// Evicts the oldest other messages until `cost` more bytes and (for a
-    /// new message) one more message fit the bounds.
-    fn make_room(&mut self, id: u32, cost: usize) {
+    /// True when another message with `key`'s id is held.
+    fn has_other(&self, key: MessageKey) -> bool {
+        let first = MessageKey {
+            id: key.id,
+            count: 0,
+            crc: 0,
+        };
+        let last = MessageKey {
+            id: key.id,
+            count: u16::MAX,
+            crc: u32::MAX,
+        };
+        self.partials.range(first..=last).any(|(k, _)| *k != key)
+    }
+
+    /// Evicts other messages, fewest fragments first, until `need` more
+    /// bytes and (for a new message) one more message fit the bounds.
+    fn make_room(&mut self, key: MessageKey, need: usize) {
+        let is_new = !self.partials.contains_key(&key);
         loop {
-            let is_new = !self.partials.contains_key(&id);
-            let over_bytes = self.bytes_held + cost > self.bounds.max_bytes;
+            let over_bytes = self.bytes_held + need > self.bounds.max_bytes;
             let over_count = is_new && self.partials.len() >= self.bounds.max_messages;
             if !over_bytes && !over_count {
                 return;
             }
-            let oldest = self
-                .partials
-                .iter()
-                .filter(|(other, _)| **other != id)
-                .min_by_key(|(_, p)| p.started_ms)
-                .map(|(other, _)| *other);
-            match oldest {
+            match self.by_rank.values().find(|&&other| other != key).copied() {
                 Some(victim) => {
                     self.drop_message(victim);
                     self.stats.evicted += 1;
@@ -301,26 +462,23 @@ impl Reassembler {
         }
     }
 
-    fn drop_message(&mut self, id: u32) {
-        if let Some(partial) = self.partials.remove(&id) {
+    fn drop_message(&mut self, key: MessageKey) {
+        if let Some(partial) = self.partials.remove(&key) {
+            self.by_age.remove(&partial.age());
+            self.by_rank.remove(&partial.rank());
             self.bytes_held -= partial.bytes;
         }
     }
 
     /// Drops incomplete messages older than the timeout.
     pub fn expire(&mut self, now_ms: u64) {
-        let timeout = self.bounds.timeout_ms;
-        let before = self.partials.len();
-        let mut freed = 0;
-        self.partials.retain(|_, p| {
-            let keep = now_ms.saturating_sub(p.started_ms) < timeout;
-            if !keep {
-                freed += p.bytes;
+        while let Some((&(started_ms, _), &key)) = self.by_age.first_key_value() {
+            if now_ms.saturating_sub(started_ms) < self.bounds.timeout_ms {
+                return;
             }
-            keep
-        });
-        self.bytes_held -= freed;
-        self.stats.expired += (before - self.partials.len()) as u64;
+            self.drop_message(key);
+            self.stats.expired += 1;
+        }
     }
 
     /// Bytes held now.
@@ -337,6 +495,24 @@ impl Reassembler {
     pub fn stats(&self) -> &ReassemblyStats {
         &self.stats
     }
+}
+
+/// The key and index of a fragment, or why it is refused.
+fn parse(datagram: &[u8]) -> Result<(MessageKey, u16), Reject> {
+    let head = datagram.get(..HEADER_LEN).ok_or(Reject::Malformed)?;
+    if head[0..2] != MAGIC || head[2] != VERSION {
+        return Err(Reject::Malformed);
+    }
+    let key = MessageKey {
+        id: u32::from_be_bytes([head[4], head[5], head[6], head[7]]),
+        count: u16::from_be_bytes([head[10], head[11]]),
+        crc: u32::from_be_bytes([head[12], head[13], head[14], head[15]]),
+    };
+    let index = u16::from_be_bytes([head[8], head[9]]);
+    if key.count == 0 || index >= key.count {
+        return Err(Reject::OutOfRange);
+    }
+    Ok((key, index))
 }
 
 #[cfg(test)]
@@ -494,5 +670,37 @@ mod tests {
         }
         assert!(r.stats().peak_bytes <= bounds.max_bytes);
         assert!(r.stats().evicted > 9_000);
+    }
+
+    #[test]
+    fn no_room_for_messages_refuses_all_but_single_fragments() {
+        let mut r = Reassembler::new(Bounds {
+            max_messages: 0,
+            ..Bounds::default()
+        });
+        let f = split(&[1; 300], 4, 116).unwrap();
+        assert_eq!(r.push(0, &f[0]), Err(Reject::TooLarge));
+        assert_eq!(r.messages_held(), 0);
+        assert_eq!(
+            r.push(0, &split(b"x", 5, 100).unwrap()[0]),
+            Ok(Some(b"x".to_vec()))
+        );
+    }
+
+    #[test]
+    fn eviction_takes_the_message_with_the_fewest_fragments_first() {
+        let mut r = Reassembler::new(Bounds {
+            max_messages: 2,
+            ..Bounds::default()
+        });
+        let older = split(&[1; 300], 1, 116).unwrap();
+        let newer = split(&[2; 300], 2, 116).unwrap();
+        assert_eq!(r.push(0, &older[0]), Ok(None));
+        assert_eq!(r.push(0, &older[1]), Ok(None));
+        assert_eq!(r.push(1, &newer[0]), Ok(None));
+        // A third message: the newer one (one fragment) goes, not the older (two).
+        assert_eq!(r.push(2, &split(&[3; 300], 3, 116).unwrap()[0]), Ok(None));
+        assert_eq!(r.stats().evicted, 1);
+        assert_eq!(r.push(3, &older[2]), Ok(Some(vec![1; 300])));
     }
 }

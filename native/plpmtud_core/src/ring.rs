@@ -98,4 +98,18 @@ mod tests {
         assert_eq!(ring.pop(), None);
         assert!(ring.is_empty());
     }
+
+    #[test]
+    fn iter_mut_changes_the_values_held_across_the_wrap() {
+        let mut ring: Ring<u32, 3> = Ring::default();
+        for v in 1..=5 {
+            ring.push(v);
+        }
+        for v in ring.iter_mut() {
+            *v *= 10;
+        }
+        assert_eq!(ring.iter().copied().collect::<Vec<_>>(), vec![30, 40, 50]);
+        ring.pop();
+        assert_eq!(ring.iter_mut().count(), 2);
+    }
 }

@@ -1,6 +1,6 @@
 //! Fragmentation round trips for random sizes, orders, losses and duplicates.
 
-use plpmtud_core::fragment::{split, Bounds, Reassembler, Reject};
+use plpmtud_core::fragment::{crc32, split, Bounds, Reassembler, Reject, HEADER_LEN};
 use proptest::prelude::*;
 
 proptest! {
@@ -62,6 +62,38 @@ proptest! {
     }
 
     #[test]
+    fn forged_fragments_under_the_real_id_never_stop_the_real_message(
+        message in proptest::collection::vec(any::<u8>(), 1..6_000),
+        datagram in 17usize..1500,
+        forgeries in proptest::collection::vec(
+            (any::<u16>(), any::<u16>(), any::<u32>(), 0usize..1500, any::<usize>()),
+            1..40,
+        ),
+    ) {
+        let real = split(&message, 5, datagram).unwrap();
+        let mut stream: Vec<Vec<u8>> = real.clone();
+        for &(index, count, crc, len, at) in &forgeries {
+            prop_assume!(crc != crc32(&message));
+            let count = count.max(1);
+            let mut f = real[0][..8].to_vec();
+            f.extend_from_slice(&(index % count).to_be_bytes());
+            f.extend_from_slice(&count.to_be_bytes());
+            f.extend_from_slice(&crc.to_be_bytes());
+            f.resize(HEADER_LEN + len, 0xEE);
+            stream.insert(at % (stream.len() + 1), f);
+        }
+        let mut r = Reassembler::new(Bounds::default());
+        let mut done = Vec::new();
+        for f in &stream {
+            if let Ok(Some(m)) = r.push(0, f) {
+                done.push(m);
+            }
+        }
+        prop_assert!(done.contains(&message));
+        prop_assert!(r.bytes_held() <= Bounds::default().max_bytes);
+    }
+
+    #[test]
     fn any_datagram_stream_keeps_the_reassembler_within_its_bounds(
         data in proptest::collection::vec(any::<u8>(), 0..3000),
     ) {
@@ -69,4 +101,22 @@ proptest! {
             prop_assert!(false, "{}", broken);
         }
     }
+}
+
+#[test]
+fn the_committed_fuzz_seeds_hold_the_oracles() {
+    let dir = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../fuzz/seeds/fragment_reassemble"
+    );
+    let mut seeds = 0;
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        let data = std::fs::read(&path).unwrap();
+        if let Err(broken) = plpmtud_core::fuzz::reassemble(&data) {
+            panic!("{}: {broken}", path.display());
+        }
+        seeds += 1;
+    }
+    assert!(seeds >= 4);
 }

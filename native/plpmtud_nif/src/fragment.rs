@@ -4,18 +4,49 @@
 use crate::atoms::named as atom;
 use crate::{atoms, encode};
 use parking_lot::Mutex;
-use plpmtud_core::fragment::{self, Bounds, Reassembler, Reject};
-use rustler::{Binary, Encoder, Env, Resource, ResourceArc, Term};
+use plpmtud_core::fragment::{self, Bounds, Completed, Reassembler, Reject, PER_FRAGMENT_COST};
+use rustler::{Binary, Encoder, Env, OwnedBinary, Resource, ResourceArc, Term};
 
 /// A reassembler shared by reference.
 pub struct ReassemblerResource(Mutex<Reassembler>);
 
 #[rustler::resource_impl]
 impl Resource for ReassemblerResource {}
-/// `{:ok, [fragment]}` or `{:error, reason}`.
+
+/// A completed message too big to join on a normal scheduler, for
+/// `reassembler_join/1` (a dirty CPU NIF).
+pub struct JoinResource {
+    reassembler: ResourceArc<ReassemblerResource>,
+    done: Mutex<Option<Completed>>,
+}
+
+#[rustler::resource_impl]
+impl Resource for JoinResource {}
+
+/// Messages heavier than this (bytes plus [`PER_FRAGMENT_COST`] per
+/// fragment: tens of microseconds of copying and checksumming) are joined
+/// on a dirty CPU scheduler.
+const JOIN_INLINE: usize = 64 * 1024;
+
+/// `{:ok, [fragment]}` or `{:error, reason}`, for messages up to 64 KiB.
 #[rustler::nif]
 fn fragment_split<'a>(env: Env<'a>, message: Binary<'a>, id: u32, max_datagram: u32) -> Term<'a> {
-    match fragment::split(&message, id, max_datagram as usize) {
+    split(env, &message, id, max_datagram)
+}
+
+/// `fragment_split/3` on a dirty CPU scheduler, for bigger messages.
+#[rustler::nif(schedule = "DirtyCpu")]
+fn fragment_split_dirty<'a>(
+    env: Env<'a>,
+    message: Binary<'a>,
+    id: u32,
+    max_datagram: u32,
+) -> Term<'a> {
+    split(env, &message, id, max_datagram)
+}
+
+fn split<'a>(env: Env<'a>, message: &[u8], id: u32, max_datagram: u32) -> Term<'a> {
+    match fragment::split(message, id, max_datagram as usize) {
         Ok(fragments) => {
             let list: Vec<Term<'a>> = fragments.iter().map(|f| encode::binary(env, f)).collect();
             (atoms::ok(), list).encode(env)
@@ -38,7 +69,6 @@ fn reject_name(r: Reject) -> &'static str {
     match r {
         Reject::Malformed => "malformed",
         Reject::OutOfRange => "out_of_range",
-        Reject::Inconsistent => "inconsistent",
         Reject::Duplicate => "duplicate",
         Reject::DuplicateMessage => "duplicate_message",
         Reject::TooLarge => "too_large",
@@ -46,7 +76,12 @@ fn reject_name(r: Reject) -> &'static str {
     }
 }
 
-/// `{:ok, message}`, `:more` or `{:error, reason}`.
+fn refused(env: Env<'_>, reject: Reject) -> Term<'_> {
+    (atoms::error(), atom(env, reject_name(reject))).encode(env)
+}
+
+/// `{:ok, message}`, `:more`, `{:error, reason}`, or `{:join, job}` for a
+/// message to finish with `reassembler_join/1`.
 #[rustler::nif]
 fn reassembler_push<'a>(
     env: Env<'a>,
@@ -54,10 +89,41 @@ fn reassembler_push<'a>(
     now: u64,
     fragment: Binary<'a>,
 ) -> Term<'a> {
-    match r.0.lock().push(now, &fragment) {
-        Ok(Some(message)) => (atoms::ok(), encode::binary(env, &message)).encode(env),
+    let taken = r.0.lock().take(now, &fragment);
+    match taken {
         Ok(None) => atom(env, "more"),
-        Err(reject) => (atoms::error(), atom(env, reject_name(reject))).encode(env),
+        Err(reject) => refused(env, reject),
+        Ok(Some(done)) if done.len() + done.fragments() * PER_FRAGMENT_COST <= JOIN_INLINE => {
+            join(env, &r, &done)
+        }
+        Ok(Some(done)) => {
+            let job = JoinResource {
+                reassembler: r,
+                done: Mutex::new(Some(done)),
+            };
+            (atom(env, "join"), ResourceArc::new(job)).encode(env)
+        }
+    }
+}
+
+/// Joins and verifies a message `reassembler_push/3` completed, on a dirty
+/// CPU scheduler: `{:ok, message}`, `{:error, :bad_checksum}`, or
+/// `{:error, :already_joined}` for a job joined before.
+#[rustler::nif(schedule = "DirtyCpu")]
+fn reassembler_join(env: Env<'_>, job: ResourceArc<JoinResource>) -> Term<'_> {
+    let Some(done) = job.done.lock().take() else {
+        return (atoms::error(), atom(env, "already_joined")).encode(env);
+    };
+    join(env, &job.reassembler, &done)
+}
+
+/// Copies `done` into a new binary, checks it and tells the reassembler.
+fn join<'a>(env: Env<'a>, r: &ReassemblerResource, done: &Completed) -> Term<'a> {
+    let mut binary = OwnedBinary::new(done.len());
+    let checked = done.join_into(binary.as_mut_slice());
+    match r.0.lock().settle(done.key(), checked.is_ok()) {
+        Ok(()) => (atoms::ok(), binary.release(env)).encode(env),
+        Err(reject) => refused(env, reject),
     }
 }
 
