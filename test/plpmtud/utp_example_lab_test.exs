@@ -67,7 +67,22 @@ defmodule PLPMTUD.UtpExampleLabTest do
     assert r.probes > 0, shown
     true_payload = path_mtu - @overhead[family]
     assert r.payload_at_end <= true_payload, shown
-    assert r.payload_at_end >= true_payload - 16, shown
+
+    if checking_at_the_end?(r) do
+      # A loss at the very end (a busy machine) started a black-hole check:
+      # the floor is in use until its probe answers, by design.
+      assert r.payload_at_end == r.prober.payload_size, shown
+    else
+      assert r.payload_at_end >= true_payload - 16, shown
+    end
+  end
+
+  # The transfer ended while a black-hole check that began in its last
+  # 50 ms ran (the size in use is then the floor).
+  defp checking_at_the_end?(r) do
+    r.prober.state == :base and r.prober.mtu == r.prober.floor and
+      match?([_ | _], r.size_changes) and
+      elem(List.last(r.size_changes), 0) >= r.time_ms - 50
   end
 
   for family <- [:inet, :inet6] do
