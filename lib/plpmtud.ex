@@ -48,7 +48,7 @@ defmodule PLPMTUD do
 
   @typedoc "Why the PLPMTU changed."
   @type change_reason ::
-          :initial | :probe_acked | :ptb | :probe_failed | :black_hole | :fallback | :disabled
+          :initial | :probe_acked | :probe_failed | :black_hole | :fallback | :disabled
 
   @typedoc "How a Packet-Too-Big or EMSGSIZE hint was judged."
   @type verdict :: :accepted | :unmatched | :not_smaller | :below_floor | :not_probing
@@ -191,8 +191,10 @@ defmodule PLPMTUD do
 
   @doc """
   The local stack refused a send with EMSGSIZE because it knows the path MTU
-  is `mtu` (IP bytes). Trusted without matching (it never crossed the
-  network); the size is still confirmed by a probe. The answer starts with
+  is `mtu` (IP bytes). It needs no matching (it never crossed the network),
+  but `mtu` may be the kernel's PMTU cache, which any ICMP quoting the flow
+  lowers: it limits the search, and below the PLPMTU it starts a check of
+  the PLPMTU (the floor meanwhile) as a PTB does. The answer starts with
   `{:emsgsize, mtu, verdict}`.
   """
   @spec emsgsize(t(), pos_integer(), time_ms()) :: [event()]

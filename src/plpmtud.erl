@@ -307,7 +307,8 @@ on_ptb(H, IpMtu, Matched, Now) ->
 
 %% @doc Sets the Don't-Fragment policy of a gen_udp `Socket' (IPv4 or
 %% IPv6, either `inet_backend'): `probe' for probing (DF set, and the
-%% kernel's own PMTU cache ignored, so forged ICMP cannot shrink it), `do'
+%% kernel's own PMTU cache ignored for sends, so forged ICMP cannot block
+%% them; {@link kernel_mtu/1} still reads that cache), `do'
 %% (DF set, the kernel's cache obeyed), `want' (gen_udp's default: the
 %% kernel may fragment) or `dont'. It is the policy every later
 %% {@link send_fragmentable/2} puts back. Linux.

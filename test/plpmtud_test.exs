@@ -206,13 +206,21 @@ defmodule PLPMTUDTest do
     mtu = PLPMTUD.mtu(p)
     assert PLPMTUD.ptb(p, 900, 1, 1_000) == [{:ptb, 900, :not_probing}]
 
-    assert [{:emsgsize, 1400, :accepted}, {:mtu_changed, ^mtu, 1400, :ptb, 1372} | _] =
-             events = PLPMTUD.emsgsize(p, 1400, 1_000)
+    # Below the PLPMTU the kernel's word (its PMTU cache believes any ICMP
+    # quoting the flow) is checked: the floor while the PLPMTU is probed.
+    assert [
+             {:emsgsize, 1400, :accepted},
+             {:black_hole_suspected, ^mtu},
+             {:mtu_changed, ^mtu, 576, :black_hole, _},
+             {:probe_due, ^mtu, _}
+           ] = PLPMTUD.emsgsize(p, 1400, 1_000)
 
-    assert List.last(events) == {:probe_due, 1400, 1372}
-    assert PLPMTUD.next_probe(p) == 1400
-    assert PLPMTUD.mtu(p) == 1400
-    assert %{ptb_not_probing: 2, emsgsize_limits: 1} = PLPMTUD.stats(p)
+    # The check probe refused too: the search goes on at the kernel's size.
+    assert [{:emsgsize, 1400, :accepted}, {:probe_due, 1400, 1372}] =
+             PLPMTUD.emsgsize(p, 1400, 1_001)
+
+    assert PLPMTUD.mtu(p) == 576
+    assert %{ptb_not_probing: 2, emsgsize_limits: 2} = PLPMTUD.stats(p)
   end
 
   test "turned off and on at run time: the fixed size, then a fresh search" do

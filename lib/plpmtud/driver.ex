@@ -114,9 +114,11 @@ defmodule PLPMTUD.Driver do
 
   @doc """
   Sends the probe that is due, if any, else a heartbeat when one is due.
-  `{:error, reason}` when the socket refuses it for a reason other than its size.
+  `{:error, reason, events}` when the socket refuses it for a reason other
+  than its size, `events` being what the prober answered before (a refusal
+  for its size that lowered it).
   """
-  @spec send_due(t(), integer()) :: {:ok, [event()], t()} | {:error, term()}
+  @spec send_due(t(), integer()) :: {:ok, [event()], t()} | {:error, term(), [event()]}
   def send_due(%{base: nil} = driver, now) do
     case transmit(driver, PLPMTUD.mtu(driver.prober)) do
       {:ok, nonce, driver} -> send_due(%{driver | base: {nonce, now}}, now, [])
@@ -138,7 +140,7 @@ defmodule PLPMTUD.Driver do
     case sent do
       {:retry, events, driver} -> send_due(driver, now, earlier ++ events)
       {:ok, events, driver} -> {:ok, earlier ++ events, driver}
-      error -> error
+      {:error, reason} -> {:error, reason, earlier}
     end
   end
 

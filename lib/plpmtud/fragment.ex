@@ -24,9 +24,12 @@ defmodule PLPMTUD.Fragment do
   Memory: each incomplete message is charged 768 bytes and each fragment
   held its payload plus 96 bytes, which covers the heap the reassembler
   really uses for them; the total never exceeds `:max_bytes`. To make room
-  the message with the fewest fragments held goes first (the least recently
-  added to among equals), so a forger's one-fragment messages go before a
-  real message that has received more.
+  the least complete message (the smallest share of its fragments held)
+  goes first, the least recently added to among equals: a forger's messages
+  that claim many fragments and hold one go before a real message that has
+  received a few. A forger who spoofs the peer's source and keeps opening
+  two-fragment messages can still evict a real one (memory stays bounded;
+  the sender's retransmission is the remedy).
 
   Cost: a push takes O(log n) in the messages held. Completing a message
   above 64 KiB copies and checksums it on a dirty CPU scheduler, never on a

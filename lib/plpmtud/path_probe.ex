@@ -222,10 +222,14 @@ defmodule PLPMTUD.PathProbe do
       true ->
         run = progress(driver, run, now)
 
-        with {:ok, events, driver} <- Driver.send_due(driver, now) do
-          Enum.each(events, run.on_event)
+        case Driver.send_due(driver, now) do
+          {:ok, events, driver} ->
+            Enum.each(events, run.on_event)
+            with {:ok, driver} <- wait(driver, run, now), do: loop(driver, run)
 
-          with {:ok, driver} <- wait(driver, run, now), do: loop(driver, run)
+          {:error, reason, events} ->
+            Enum.each(events, run.on_event)
+            {:error, reason}
         end
     end
   end

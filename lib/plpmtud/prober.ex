@@ -576,7 +576,9 @@ defmodule PLPMTUD.Prober do
   defp send_due(state) do
     case Driver.send_due(state.driver, now(state)) do
       {:ok, events, driver} -> %{publish(state, events) | driver: driver}
-      {:error, reason} -> send_failed(state, reason)
+      # What the prober answered before the send failed (a refusal that
+      # lowered the size) is news too.
+      {:error, reason, events} -> state |> publish(events) |> send_failed(reason)
     end
   end
 
@@ -672,7 +674,6 @@ defmodule PLPMTUD.Prober do
     Enum.each(events, fn
       {:search_complete, mtu, _} -> PLPMTUD.Cache.record(peer, mtu, :probe_success)
       {:black_hole_confirmed, _} -> PLPMTUD.Cache.record(peer, PLPMTUD.mtu(handle), :black_hole)
-      {:mtu_changed, _, new, :ptb, _} -> PLPMTUD.Cache.record(peer, new, :ptb)
       _ -> :ok
     end)
   end

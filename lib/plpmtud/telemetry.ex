@@ -18,7 +18,7 @@ defmodule PLPMTUD.Telemetry do
         (`payload`: the payload one datagram carries at `mtu`)
       * metadata: `%{prober: pid, peer: {ip, port} | nil, reason: reason}`,
         `reason` as in `t:PLPMTUD.change_reason/0` (`:probe_acked`,
-        `:ptb`, `:black_hole`, `:fallback`, ...)
+        `:black_hole`, `:fallback`, ...)
 
     * `[:plpmtud, :prober, :search_complete]` - a search ended.
       * measurements: `%{mtu: mtu, payload: payload}`

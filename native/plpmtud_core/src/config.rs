@@ -451,8 +451,9 @@ impl Config {
             ("mtu_initial", self.initial),
         ] {
             if let Some(mtu) = mtu {
-                at_least(key, u64::from(mtu), effective_floor)?;
-                at_most(key, u64::from(mtu), ceiling)?;
+                let mtu = (key, u64::from(mtu));
+                ordered(("mtu_floor", effective_floor), mtu, true, given)?;
+                ordered(mtu, ("mtu_ceiling", ceiling), false, given)?;
             }
         }
         let min_timeout = ("min_probe_timeout", self.min_probe_timeout_ms);
@@ -762,6 +763,18 @@ mod tests {
         };
         let err = c.validate_given(&|_| true).unwrap_err();
         assert_eq!(err.field(), "mtu_floor");
+        // An initial or disabled size set before, and a bound given now:
+        // the error names the bound (the review's case).
+        for (size_key, bound_key, bound) in [
+            ("mtu_initial", "mtu_ceiling", 1300),
+            ("disabled_mtu", "mtu_floor", 1400),
+        ] {
+            let mut c = Config::default();
+            c.set(size_key, ConfigValue::Int(1344)).unwrap();
+            c.set(bound_key, ConfigValue::Int(bound)).unwrap();
+            let err = c.validate_given(&|k| k == bound_key).unwrap_err();
+            assert_eq!(err.field(), bound_key, "{err}");
+        }
     }
 
     #[test]

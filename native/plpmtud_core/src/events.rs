@@ -12,13 +12,11 @@ pub enum ChangeReason {
     Initial,
     /// A probe of the new size was acknowledged.
     ProbeAcked,
-    /// A validated Packet-Too-Big or a local EMSGSIZE lowered it (to be
-    /// confirmed by a probe).
-    Ptb,
     /// A probe of the unconfirmed size failed; back to the confirmed size.
     ProbeFailed,
-    /// Full-size packets are lost as in a black hole: the floor while a
-    /// probe checks the size they had (and for good if it fails).
+    /// Full-size packets are lost as in a black hole, or a Packet-Too-Big
+    /// or EMSGSIZE reported less: the floor while a probe checks the size
+    /// in use (and until a search finds one if it fails).
     BlackHole,
     /// Probing failed even at the current PLPMTU; back to the floor.
     Fallback,
@@ -213,10 +211,13 @@ mod tests {
         events.push(Event::MtuChanged {
             old: 1000,
             new: 900,
-            reason: ChangeReason::Ptb,
+            reason: ChangeReason::ProbeFailed,
         });
         assert_eq!(events.len(), 3);
-        assert_eq!(events.mtu_change(), Some((1000, 900, ChangeReason::Ptb)));
+        assert_eq!(
+            events.mtu_change(),
+            Some((1000, 900, ChangeReason::ProbeFailed))
+        );
         assert_eq!(events.iter().nth(1), Some(&Event::ProbeDue { size: 1200 }));
     }
 

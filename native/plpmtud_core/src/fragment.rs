@@ -26,9 +26,13 @@
 //! each fragment held its payload plus [`PER_FRAGMENT_COST`]; these charges
 //! cover the heap the reassembler really uses for them, and their sum never
 //! exceeds [`Bounds::max_bytes`] (nor the messages [`Bounds::max_messages`]).
-//! To make room, the message with the fewest fragments held goes first (the
-//! least recently added to among equals): a forger's one-fragment messages
-//! go before a real message that has received more.
+//! To make room, the message least complete goes first (the smallest share
+//! of its fragments held, then the least recently added to): a forger's
+//! messages that claim many fragments and hold one go before a real message
+//! that has received a few. A forger who spoofs the peer's source and opens
+//! messages of two fragments faster than a real one completes can still
+//! evict it: memory stays within the bounds, and the sender's retransmission
+//! (or a smaller message) is the remedy.
 //!
 //! Cost: a push is O(log n) in the messages held (they are indexed by age
 //! and by eviction rank), plus freeing what it evicts or expires. Joining a
@@ -254,6 +258,8 @@ struct Partial {
     created: u64,
     /// Push sequence number of the latest fragment (the rank index's).
     touched: u64,
+    /// Fragments in the message (its key's count).
+    count: u16,
     fragments: BTreeMap<u16, Vec<u8>>,
     len: usize,
     bytes: usize,
@@ -264,8 +270,11 @@ impl Partial {
         (self.started_ms, self.created)
     }
 
-    fn rank(&self) -> (usize, u64) {
-        (self.fragments.len(), self.touched)
+    /// Eviction order: the share of the fragments held (in 1/65536), then
+    /// the latest push.
+    fn rank(&self) -> (u64, u64) {
+        let held = self.fragments.len() as u64;
+        ((held << 16) / u64::from(self.count.max(1)), self.touched)
     }
 }
 
@@ -277,7 +286,7 @@ pub struct Reassembler {
     /// Incomplete messages, oldest first: expiry.
     by_age: BTreeMap<(u64, u64), MessageKey>,
     /// Incomplete messages, first to evict first.
-    by_rank: BTreeMap<(usize, u64), MessageKey>,
+    by_rank: BTreeMap<(u64, u64), MessageKey>,
     bytes_held: usize,
     pushes: u64,
     /// Keys of the latest messages completed (delivered or being verified).
@@ -387,6 +396,7 @@ impl Reassembler {
                     started_ms: now_ms,
                     created: self.pushes,
                     touched: 0,
+                    count: key.count,
                     fragments: BTreeMap::new(),
                     len: 0,
                     bytes: PER_MESSAGE_COST,
@@ -442,7 +452,7 @@ impl Reassembler {
         self.partials.range(first..=last).any(|(k, _)| *k != key)
     }
 
-    /// Evicts other messages, fewest fragments first, until `need` more
+    /// Evicts other messages, least complete first, until `need` more
     /// bytes and (for a new message) one more message fit the bounds.
     fn make_room(&mut self, key: MessageKey, need: usize) {
         let is_new = !self.partials.contains_key(&key);

@@ -241,12 +241,16 @@ pub fn run(data: &[u8]) -> Result<usize, String> {
 /// The harness's own record of the probes it sent, so that it can judge
 /// every rise of the PLPMTU: it must be to the size of the probe the harness
 /// acknowledged in that very event (the latest probe sent under the acked
-/// id). Decreases are always allowed, and so is switching discovery on or
-/// off, which applies the configured floor or `disabled_mtu` whatever it is.
+/// id), acknowledged at that size, with no transmission of the id in
+/// another form since the probe (a resend: its ack could be the resend's).
+/// Decreases are always allowed, and so is switching discovery on or off,
+/// which applies the configured floor or `disabled_mtu` whatever it is.
 #[derive(Debug, Clone, Default)]
 pub struct AckOracle {
     /// Size of the latest probe sent under each id (ids are 0..8).
     sent: [Option<u32>; PROBE_IDS as usize],
+    /// The id went again at another size since that probe.
+    resent: [bool; PROBE_IDS as usize],
 }
 
 impl AckOracle {
@@ -257,6 +261,18 @@ impl AckOracle {
         match event {
             Event::SendProbe(id) if due.is_some() => self.record(id, due),
             Event::Claim(id, size) if due == Some(size) => self.record(id, due),
+            Event::Claim(id, size) => {
+                let index = id as usize;
+                if self
+                    .sent
+                    .get(index)
+                    .copied()
+                    .flatten()
+                    .is_some_and(|s| s != size)
+                {
+                    self.resent[index] = true;
+                }
+            }
             _ => {}
         }
         prober.plpmtu()
@@ -270,10 +286,17 @@ impl AckOracle {
             return Ok(());
         }
         let reason = prober.history().next_back().map(|c| c.reason);
+        let probe = |id: u64| {
+            let index = id as usize;
+            self.sent
+                .get(index)
+                .copied()
+                .flatten()
+                .filter(|_| !self.resent[index])
+        };
         let acked = match event {
-            Event::Acked(id) | Event::TransportAcked(id, _) => {
-                self.sent.get(id as usize).copied().flatten()
-            }
+            Event::Acked(id) => probe(id),
+            Event::TransportAcked(id, size) => probe(id).filter(|&sent| sent == size),
             _ => None,
         };
         if acked == Some(after) && reason == Some(ChangeReason::ProbeAcked) {
@@ -288,6 +311,7 @@ impl AckOracle {
     fn record(&mut self, id: u64, size: Option<u32>) {
         if let Some(slot) = self.sent.get_mut(id as usize) {
             *slot = size;
+            self.resent[id as usize] = false;
         }
     }
 }

@@ -366,18 +366,18 @@ impl Prober {
     /// exactly that size is due; true if it became the probe (aiutp's `on_send`).
     ///
     /// Call it for every transmission, resends included: a resend of the
-    /// probe in flight under its id at another size makes the probe
+    /// probe in flight under its id, at any size, makes the probe
     /// unconfirmable (an acknowledgement of the id could be the resend's),
     /// and its acknowledgement then counts as a loss ([`LossReason::Resent`]).
     pub fn claim_probe(&mut self, now_ms: u64, id: u64, size: u32) -> bool {
-        self.note_transmission(id, size);
+        self.note_transmission(id);
         self.next_probe() == Some(size) && self.probe_sent(now_ms, id, size).is_ok()
     }
 
     /// [`Prober::claim_probe`] for a packet whose UDP payload starts with
     /// `payload`, so that its PTBs are checked against it ([`Prober::ptb_quoted`]).
     pub fn claim_probe_quoted(&mut self, now_ms: u64, id: u64, size: u32, payload: &[u8]) -> bool {
-        self.note_transmission(id, size);
+        self.note_transmission(id);
         self.next_probe() == Some(size) && self.probe_sent_quoted(now_ms, id, size, payload).is_ok()
     }
 
@@ -415,7 +415,7 @@ impl Prober {
 
     /// The transport's packet `id` was acknowledged; `size` is the IP size
     /// of the id's last transmission. Only an acknowledgement of the probe
-    /// in flight at the probe's own size, never sent again in another form,
+    /// in flight at the probe's own size, its id never sent again,
     /// confirms it (`ProbeAcked`): with another size (a resend of the
     /// probe's data under its id, or a size the caller does not know) the
     /// ack cannot tell which copy arrived, and the probe counts as lost
@@ -532,7 +532,22 @@ impl Prober {
             });
             if verdict == PtbVerdict::Accepted {
                 bump(&mut p.stats.emsgsize_limits);
-                p.limit_size(now_ms, mtu, out);
+                // The kernel's MTU may come from its PMTU cache, which any
+                // ICMP quoting the flow lowers: below the PLPMTU it is
+                // checked like a PTB. A check probe the kernel refuses
+                // itself lands here again, in the check, and is searched.
+                let checking = matches!(
+                    p.phase,
+                    Phase::Checking {
+                        check: Check::BlackHole { .. },
+                        ..
+                    }
+                );
+                if mtu < p.plpmtu && !checking {
+                    p.check_below(now_ms, mtu, out);
+                } else {
+                    p.limit_size(now_ms, mtu, out);
+                }
             }
         })
     }
@@ -792,15 +807,13 @@ impl Prober {
         self.attempt().and_then(|a| a.in_flight).map(|f| f.id)
     }
 
-    /// A transmission of `id` at `size`: a resend of the probe in flight in
-    /// another form makes it unconfirmable.
-    fn note_transmission(&mut self, id: u64, size: u32) {
-        if let Some(attempt) = self.attempt_mut() {
-            let probe_size = attempt.size;
-            if let Some(f) = attempt.in_flight.as_mut() {
-                if f.id == id && size != probe_size {
-                    f.resent = true;
-                }
+    /// A transmission of `id`: any resend of the probe in flight makes it
+    /// unconfirmable, whatever its size (a copy sent with DF off may arrive
+    /// in fragments, and its ack then names the probe's id).
+    fn note_transmission(&mut self, id: u64) {
+        if let Some(f) = self.attempt_mut().and_then(|a| a.in_flight.as_mut()) {
+            if f.id == id {
+                f.resent = true;
             }
         }
     }
@@ -1058,7 +1071,7 @@ impl Prober {
                     check: Check::BlackHole { hint, .. },
                     ..
                 } => *hint = Some(reported_mtu),
-                _ if reported_mtu < self.plpmtu => self.check_after_ptb(now_ms, reported_mtu, out),
+                _ if reported_mtu < self.plpmtu => self.check_below(now_ms, reported_mtu, out),
                 // At the floor, a PTB naming the floor would end the search
                 // there until the next interval: it only counts as a loss
                 // of the probe it quotes.
@@ -1080,26 +1093,40 @@ impl Prober {
         bump(&mut s.ptb_ignored);
     }
 
-    /// RFC 8899 §4.6.2: a PTB "MUST NOT be used directly to set the PLPMTU".
-    /// One that reports less than the PLPMTU starts a black-hole check of
-    /// the PLPMTU (the floor meanwhile): the check probe's ack restores the
-    /// PLPMTU, so a forged PTB costs one probe; its loss confirms, and the
-    /// search below starts by probing the reported size.
-    fn check_after_ptb(&mut self, now_ms: u64, reported_mtu: u32, out: &mut Events) {
-        // A PTB is judged only with a probe in flight: searching, or
-        // checking that probing works (a black-hole check keeps its probe).
-        let (Some(mut range), Some(probed)) = (self.range(), self.attempt().map(|a| a.size)) else {
-            return;
-        };
-        // If the check passes, the search goes on below the size the PTB
-        // named (never below what is confirmed), so a forger on the path
+    /// RFC 8899 §4.6.2: a PTB "MUST NOT be used directly to set the PLPMTU",
+    /// and neither is the kernel's MTU behind an EMSGSIZE (its PMTU cache
+    /// believes any ICMP quoting the flow). A hint of less than the PLPMTU
+    /// starts a black-hole check of the PLPMTU (the floor meanwhile): the
+    /// check probe's ack restores the PLPMTU, so a forged hint costs one
+    /// probe; its loss confirms, and the search below starts by probing
+    /// the hinted size.
+    fn check_below(&mut self, now_ms: u64, hint: u32, out: &mut Events) {
+        // If the check passes, a search goes on below the size the hint was
+        // about (never below what is confirmed), so a forger on the path
         // cannot make it probe that size again and again.
-        range.limit = range
-            .limit
-            .min(probed.saturating_sub(1))
-            .max(range.confirmed);
-        range.untouched = false;
-        self.check_plpmtu(now_ms, Resume::Searching(range), Some(reported_mtu), out);
+        let narrowed = |mut range: Range, probed: u32| {
+            range.limit = range
+                .limit
+                .min(probed.saturating_sub(1))
+                .max(range.confirmed);
+            range.untouched = false;
+            Resume::Searching(range)
+        };
+        let resume = match self.phase {
+            Phase::Searching { range, attempt } => narrowed(range, attempt.size),
+            Phase::Checking {
+                check: Check::Probing(range),
+                attempt,
+            } => narrowed(range, attempt.size),
+            Phase::Complete { next_search_at_ms } => Resume::Complete { next_search_at_ms },
+            Phase::Error { next_search_at_ms } => Resume::Error { next_search_at_ms },
+            Phase::Disabled
+            | Phase::Checking {
+                check: Check::BlackHole { .. },
+                ..
+            } => return,
+        };
+        self.check_plpmtu(now_ms, resume, Some(hint), out);
     }
 
     /// `quoted`: the probe id the PTB names and, if the caller had the quoted
@@ -1298,7 +1325,8 @@ impl Prober {
     }
 
     /// Sizes above `mtu` are known not to pass: search at most `mtu`, and
-    /// probe `mtu` itself next (lowering the PLPMTU to it meanwhile if needed).
+    /// probe `mtu` itself next. `mtu` is at least the PLPMTU: lower hints go
+    /// through [`Prober::check_below`].
     fn limit_size(&mut self, now_ms: u64, mtu: u32, out: &mut Events) {
         let mut range = self.range().unwrap_or(Range {
             confirmed: self.plpmtu,
@@ -1309,10 +1337,6 @@ impl Prober {
         // A black-hole check interrupted this range at the floor: what it
         // confirmed is in doubt too.
         range.confirmed = range.confirmed.min(self.plpmtu);
-        if mtu < self.plpmtu {
-            range.confirmed = self.floor;
-            self.set_plpmtu(now_ms, mtu, ChangeReason::Ptb, out);
-        }
         range.limit = mtu;
         range.untouched = false;
         if mtu > range.confirmed {

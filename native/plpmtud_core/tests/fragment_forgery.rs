@@ -178,3 +178,39 @@ fn a_push_costs_about_the_same_with_100_000_messages_held_as_with_one() {
         "push with 10^5 messages held: {many:.0} ns, with 1: {one:.0} ns"
     );
 }
+
+/// The review's attack on eviction by fragments held: with no guessing at
+/// all, a forger keeps `max_messages` messages that claim 1000 fragments
+/// and hold one, ahead of each fragment of a real 15-fragment message.
+/// Eviction by the share held drops the forger's, never the real one.
+#[test]
+fn forged_messages_claiming_many_fragments_do_not_evict_a_real_one() {
+    use plpmtud_core::fragment::{split, Bounds, Reassembler};
+    let bounds = Bounds {
+        max_messages: 64,
+        max_bytes: 4 << 20,
+        timeout_ms: 5_000,
+    };
+    let mut r = Reassembler::new(bounds);
+    let message: Vec<u8> = (0..15 * 100).map(|i| (i % 251) as u8).collect();
+    let real = split(&message, 7, 100 + plpmtud_core::fragment::HEADER_LEN).unwrap();
+    assert_eq!(real.len(), 15);
+    let mut forged_id = 1_000u32;
+    let mut delivered = None;
+    for fragment in &real {
+        for _ in 0..66 {
+            forged_id += 1;
+            let fake = split(
+                &vec![9u8; 2000 * 100],
+                forged_id,
+                100 + plpmtud_core::fragment::HEADER_LEN,
+            )
+            .unwrap();
+            let _ = r.push(0, &fake[0]);
+        }
+        if let Ok(Some(whole)) = r.push(0, fragment) {
+            delivered = Some(whole);
+        }
+    }
+    assert_eq!(delivered.as_deref(), Some(&message[..]));
+}

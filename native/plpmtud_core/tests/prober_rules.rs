@@ -770,20 +770,42 @@ fn history_is_bounded() {
     assert_eq!(p.history().count(), plpmtud_core::prober::HISTORY_LEN);
 }
 
+/// The kernel's MTU behind an EMSGSIZE may come from its PMTU cache, which
+/// any ICMP quoting the flow lowers: below the PLPMTU it never sets it.
+/// The PLPMTU is checked (the floor meanwhile); a real local limit refuses
+/// the check probe too, and that second EMSGSIZE starts the search there.
 #[test]
-fn emsgsize_limits_the_search_without_matching_and_is_confirmed() {
+fn emsgsize_below_the_plpmtu_is_checked_and_a_refused_check_searches_it() {
     let mut p = complete_at_1500();
     assert_eq!(p.emsgsize(10, 1600).verdict(), PtbVerdict::NotSmaller);
     assert_eq!(p.emsgsize(10, 100).verdict(), PtbVerdict::BelowFloor);
-    assert_eq!(p.emsgsize(10, 1400).verdict(), PtbVerdict::Accepted);
-    assert_eq!(p.plpmtu(), 1400);
-    assert_eq!(p.state(), State::Searching);
-    assert_eq!(p.next_probe(), Some(1400));
-    send(&mut p, 10, 5);
+    let events = p.emsgsize(10, 1400);
+    assert_eq!(events.verdict(), PtbVerdict::Accepted);
+    assert!(!events
+        .iter()
+        .any(|e| matches!(e, Event::MtuChanged { new: 1400, .. })));
+    assert_eq!((p.plpmtu(), p.state()), (576, State::Base));
+    assert_eq!(p.next_probe(), Some(1500), "the PLPMTU is checked");
+    assert_eq!(p.emsgsize(11, 1400).verdict(), PtbVerdict::Accepted);
+    assert_eq!(p.next_probe(), Some(1400), "refused again: searched there");
+    send(&mut p, 11, 5);
     p.probe_acked(20, 5).acked();
     assert_eq!(p.state(), State::SearchComplete);
     assert_eq!(p.plpmtu(), 1400);
-    assert_eq!(p.stats().emsgsize_limits, 1);
+    assert_eq!(p.stats().emsgsize_limits, 2);
+}
+
+/// A poisoned kernel cache (a forged ICMP) on a socket whose probes still
+/// leave: the check probe of the PLPMTU is acknowledged and restores it.
+#[test]
+fn a_forged_emsgsize_below_the_plpmtu_costs_one_probe() {
+    let mut p = complete_at_1500();
+    p.send_refused(10, 1500, Some(600));
+    assert_eq!(p.plpmtu(), 576);
+    send(&mut p, 10, 6);
+    assert!(p.probe_acked(11, 6).acked());
+    assert_eq!((p.plpmtu(), p.state()), (1500, State::SearchComplete));
+    assert!(p.history().all(|c| c.new != 600));
 }
 
 #[test]
@@ -1101,16 +1123,19 @@ fn an_ack_of_unknown_size_never_confirms_a_probe() {
 }
 
 #[test]
-fn an_ack_at_the_probes_own_size_confirms_it() {
+fn an_ack_at_the_probes_own_size_confirms_it_unless_its_id_went_again() {
     let mut p = prober(Config::default());
     p.connected(0);
     let size = p.next_probe().unwrap();
     assert!(p.claim_probe(0, 2, size));
-    assert!(
-        !p.claim_probe(1, 2, size),
-        "a copy at the same size is still the probe"
-    );
     assert!(p.acked(10, 2, size).acked());
+    assert_eq!(p.plpmtu(), size);
+    // A copy at the same size (sent with DF off, it may arrive in
+    // fragments): the ack could be the copy's.
+    let next = p.next_probe().unwrap();
+    assert!(p.claim_probe(20, 3, next));
+    assert!(!p.claim_probe(21, 3, next), "a resend is no new probe");
+    assert!(!p.acked(30, 3, next).acked());
     assert_eq!(p.plpmtu(), size);
 }
 

@@ -42,7 +42,6 @@ pub fn reason(reason: ChangeReason) -> Atom {
     match reason {
         ChangeReason::Initial => atoms::initial(),
         ChangeReason::ProbeAcked => atoms::probe_acked(),
-        ChangeReason::Ptb => atoms::ptb(),
         ChangeReason::ProbeFailed => atoms::probe_failed(),
         ChangeReason::BlackHole => atoms::black_hole(),
         ChangeReason::Fallback => atoms::fallback(),

@@ -361,8 +361,11 @@ impl DfSocket {
             df::netns_cookie(here.as_raw_fd()),
         ) {
             (Ok(ours), Ok(its)) => ours == its,
-            // No cookies (before Linux 5.14): the caller's namespace.
-            _ => true,
+            // No network namespaces on this platform.
+            (Err(SocketError::Unsupported(_)), _) => true,
+            // No cookies (before Linux 5.14): ask from inside the socket's
+            // namespace, never answer from the caller's.
+            _ => false,
         };
         if same_netns {
             return query_path_mtu(here, local, dest);
@@ -477,6 +480,9 @@ impl DfSocket {
     pub fn send_batch(&self, datagrams: &[&[u8]], dest: Option<SocketAddr>) -> BatchOutcome {
         let _shared = self.guard.shared();
         let mut sent = 0;
+        // One EMSGSIZE per batch may be an earlier datagram's ICMP error
+        // (see `once_more_if_refused`): that chunk is tried once more.
+        let mut retried = false;
         while sent < datagrams.len() {
             let rest = &datagrams[sent..];
             let gso_len = if self.gso.load(Ordering::Relaxed) {
@@ -504,6 +510,7 @@ impl DfSocket {
                         break;
                     }
                 }
+                Err(SocketError::MessageTooBig { .. }) if !retried => retried = true,
                 Err(e) => {
                     return BatchOutcome {
                         sent,
