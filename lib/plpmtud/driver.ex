@@ -36,6 +36,15 @@ defmodule PLPMTUD.Driver do
   A local EMSGSIZE (the sender's own interface or route is narrower than
   the probe) limits the search at once and the next probe is sent in the
   same call, so discovery never waits on a probe that cannot leave.
+
+  Loss by evidence, not by timers: right after each probe the driver sends
+  a sentinel, a datagram at the floor (which every path carries). The
+  sentinel left after the probe on the same path, so when its answer comes
+  and the probe's has not within a reordering window (a quarter of the
+  sentinel's round trip, at least 1 ms: RFC 8985's rule), the probe is
+  lost (`:dup_ack`); its timeout is only the last resort, when nothing
+  comes back at all. A lost size then costs about a round trip, not a
+  probe timeout.
   """
 
   alias PLPMTUD.{Socket, Wire}
@@ -51,6 +60,8 @@ defmodule PLPMTUD.Driver do
     next_heartbeat_at: 0,
     heartbeats: %{},
     pending: %{},
+    sentinels: %{},
+    evidence: %{},
     sent: 0,
     probes: 0,
     sizes: [],
@@ -68,6 +79,8 @@ defmodule PLPMTUD.Driver do
           next_heartbeat_at: integer(),
           heartbeats: %{Wire.nonce() => {pos_integer(), integer()}},
           pending: %{Wire.nonce() => {pos_integer(), integer()}},
+          sentinels: %{Wire.nonce() => {Wire.nonce(), integer()}},
+          evidence: %{Wire.nonce() => integer()},
           sent: non_neg_integer(),
           probes: non_neg_integer(),
           sizes: [pos_integer()],
@@ -169,7 +182,8 @@ defmodule PLPMTUD.Driver do
   defp send_probe(driver, size, now) do
     case transmit(driver, size) do
       {:ok, nonce, driver} ->
-        {:ok, [{:probe_sent, nonce, size}], probe_sent(driver, nonce, size, now)}
+        driver = driver |> probe_sent(nonce, size, now) |> send_sentinel(nonce, now)
+        {:ok, [{:probe_sent, nonce, size}], driver}
 
       {:emsgsize, mtu, driver} ->
         emsgsize(driver, size, mtu, now)
@@ -206,6 +220,18 @@ defmodule PLPMTUD.Driver do
   end
 
   defp limit(driver, size, mtu, now), do: PLPMTUD.send_refused(driver.prober, size, mtu, now)
+
+  # The sentinel after probe `probe` (see the moduledoc). Best effort: a
+  # sentinel that cannot leave leaves the probe to its timeout.
+  defp send_sentinel(driver, probe, now) do
+    case transmit(driver, PLPMTUD.info(driver.prober).floor) do
+      {:ok, nonce, driver} ->
+        %{driver | sentinels: Map.put(driver.sentinels, nonce, {probe, now})}
+
+      _refused_or_failed ->
+        driver
+    end
+  end
 
   defp lowered?([{:emsgsize, _mtu, :accepted} | _]), do: true
   defp lowered?(_events), do: false
@@ -284,6 +310,9 @@ defmodule PLPMTUD.Driver do
       {:ack, nonce, _} when is_map_key(driver.heartbeats, nonce) ->
         heartbeat_acked(driver, nonce, now)
 
+      {:ack, nonce, _} when is_map_key(driver.sentinels, nonce) ->
+        sentinel_acked(driver, nonce, now)
+
       {:ack, nonce, _} when is_map_key(driver.pending, nonce) ->
         probe_acked(driver, nonce, now)
 
@@ -301,8 +330,22 @@ defmodule PLPMTUD.Driver do
     {:ok, [{:heartbeat_acked, size} | events], %{driver | heartbeats: heartbeats}}
   end
 
+  # The probe sent just before this sentinel is lost if its own answer has
+  # not come within the reordering window.
+  defp sentinel_acked(driver, nonce, now) do
+    {{probe, sent_at}, sentinels} = Map.pop(driver.sentinels, nonce)
+    driver = %{driver | sentinels: sentinels}
+
+    if is_map_key(driver.pending, probe) do
+      window = max(1, div(now - sent_at, 4))
+      {:ok, [], %{driver | evidence: Map.put(driver.evidence, probe, now + window)}}
+    else
+      {:ok, [], driver}
+    end
+  end
+
   defp probe_acked(driver, nonce, now) do
-    driver = %{driver | pending: Map.delete(driver.pending, nonce)}
+    driver = forget(driver, nonce)
 
     case PLPMTUD.acked(driver.prober, nonce, now) do
       [] -> ignored(driver, :stale)
@@ -327,8 +370,26 @@ defmodule PLPMTUD.Driver do
   @spec tick(t(), integer()) :: {:ok, [event()], t()}
   def tick(driver, now) do
     {lost, driver} = expire_heartbeats(driver, now)
+    {by_evidence, driver} = lost_by_evidence(driver, now)
     events = PLPMTUD.tick(driver.prober, now)
-    {:ok, lost ++ events, forget_lost(driver, events)}
+    {:ok, lost ++ by_evidence ++ events, forget_lost(driver, by_evidence ++ events)}
+  end
+
+  # Probes whose sentinel was answered a reordering window ago, their own
+  # answer still missing.
+  defp lost_by_evidence(driver, now) do
+    {due, waiting} = Enum.split_with(driver.evidence, fn {_, at} -> now >= at end)
+    timeout = PLPMTUD.probe_timeout(driver.prober)
+    # A sentinel unanswered for a probe timeout will not be: forget it.
+    sentinels = Map.reject(driver.sentinels, fn {_, {_, sent_at}} -> now >= sent_at + timeout end)
+
+    events =
+      for {probe, _} <- Enum.sort_by(due, &elem(&1, 1)),
+          is_map_key(driver.pending, probe),
+          event <- PLPMTUD.lost(driver.prober, probe, :dup_ack, now),
+          do: event
+
+    {events, %{driver | evidence: Map.new(waiting), sentinels: sentinels}}
   end
 
   defp expire_heartbeats(driver, now) do
@@ -346,13 +407,20 @@ defmodule PLPMTUD.Driver do
   end
 
   defp forget_lost(driver, events) do
-    pending =
-      Enum.reduce(events, driver.pending, fn
-        {:probe_lost, nonce, _size, _reason}, pending -> Map.delete(pending, nonce)
-        _event, pending -> pending
-      end)
+    Enum.reduce(events, driver, fn
+      {:probe_lost, nonce, _size, _reason}, driver -> forget(driver, nonce)
+      _event, driver -> driver
+    end)
+  end
 
-    %{driver | pending: pending}
+  # A probe resolved: nothing waits on it any more (its sentinel's answer,
+  # if it comes, is then ignored, and the sentinel forgotten at its expiry).
+  defp forget(driver, probe) do
+    %{
+      driver
+      | pending: Map.delete(driver.pending, probe),
+        evidence: Map.delete(driver.evidence, probe)
+    }
   end
 
   @doc "Milliseconds until `tick/2` or `send_due/2` is due, or `:infinity`."
@@ -369,9 +437,10 @@ defmodule PLPMTUD.Driver do
       end
 
     next_heartbeat = if driver.heartbeat, do: [driver.next_heartbeat_at], else: []
+    evidence = Map.values(driver.evidence)
 
     case Enum.reject(
-           [PLPMTUD.deadline(driver.prober) | heartbeat_expiries ++ next_heartbeat],
+           [PLPMTUD.deadline(driver.prober) | heartbeat_expiries ++ next_heartbeat ++ evidence],
            &is_nil/1
          ) do
       [] -> :infinity
