@@ -10,7 +10,7 @@ defmodule PLPMTUD.AiutpLabTest do
 
   Patched: byte-identical completion on every path, the prober's PLPMTU at
   the end at most the path's (and within 16 bytes of it on a stable path),
-  no loss event made only of probes cut the window. Unmodified: completes
+  and on the stable paths, where every loss is a probe's, no window cut. Unmodified: completes
   where the path carries its 1296-byte payloads (or the kernel fragments
   them after ICMP), never on the 1280 black hole.
   """
@@ -215,7 +215,13 @@ defmodule PLPMTUD.AiutpLabTest do
             do: assert(r.mtu >= path_mtu - 16, shown)
 
           assert r.stats.probes_sent > 0, shown
-          assert Map.get(r.counters, :probe_only_cuts, 0) == 0, shown
+          # On the stable paths every loss is a probe's (the lab drops
+          # nothing else): a window cut there would be one caused by probes.
+          if name in [:clean, :icmp, :black_hole] do
+            assert Map.get(r.counters, :window_cuts, 0) == 0, shown
+          end
+
+          if name in [:icmp, :black_hole], do: assert(r.counters.probes_lost > 0, shown)
       end
     end
   end
