@@ -157,8 +157,10 @@ probe_size(H) ->
 %% (`probe') if a probe of exactly that size is due, atomically; otherwise
 %% `normal'. Sequence number 0 is a valid probe. Call it for every
 %% transmission, resends included: once the probe's sequence number goes
-%% again in another form (its data unpadded), no acknowledgement of that
-%% number can confirm the probe.
+%% again (in any form), no acknowledgement of that number can confirm the
+%% probe. Report a datagram sent with DF off ({@link send_fragmentable/3})
+%% with 0 bytes, here and in its ack and loss: a fragmented copy says
+%% nothing about the path, and is never claimed as a probe.
 -spec on_send(handle(), seq(), bytes(), ms()) -> probe | normal.
 on_send(H, Seq, Bytes, Now) -> ?NATIVE:prober_on_send(H, Now, Seq, Bytes).
 
@@ -178,11 +180,11 @@ probe_padding(H, DataBytes) ->
 
 %% @doc Packet `Seq' was acknowledged; `Bytes' is the payload of its LAST
 %% transmission. The packet size grows only when `Seq' is the probe in
-%% flight, acknowledged at the probe's own size and never sent again in
-%% another form: the ack of a resend of the probe's data under its number
-%% cannot tell which copy arrived, so the probe then counts as lost (its
-%% `probe_lost' reason is `resent'). Any other packet is data of `Bytes'
-%% payload (black-hole detection).
+%% flight, acknowledged at the probe's own size and its number never sent
+%% again ({@link on_send/4}): the ack of a resend of the probe's data under
+%% its number cannot tell which copy arrived, so the probe then counts as
+%% lost (its `probe_lost' reason is `resent'). Any other packet is data of
+%% `Bytes' payload (black-hole detection; 0 for a DF-off datagram).
 -spec on_ack(handle(), seq(), bytes(), ms()) -> change().
 on_ack(H, Seq, Bytes, Now) ->
     case ?NATIVE:prober_on_ack(H, Now, Seq, Bytes) of
