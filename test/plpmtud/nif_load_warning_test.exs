@@ -84,15 +84,15 @@ defmodule PLPMTUD.NifLoadWarningTest do
      [{kernel, "#{vsn.(:kernel)}"}, {stdlib, "#{vsn.(:stdlib)}"}, {plpmtud, "0.1.0"}]}.
     """)
 
-    File.cd!(dir, fn ->
-      {:ok, _, _} =
-        :systools.make_script(~c"rel", [
-          {:path, [~c"#{app}/ebin"]},
-          :local,
-          :silent,
-          :no_warn_sasl
-        ])
-    end)
+    # An absolute name: never change the VM's working directory (async).
+    {:ok, _, _} =
+      :systools.make_script(~c"#{dir}/rel", [
+        {:path, [~c"#{app}/ebin"]},
+        {:outdir, ~c"#{dir}"},
+        :local,
+        :silent,
+        :no_warn_sasl
+      ])
 
     {out, 0} = erl(dir, ["-boot", Path.join(dir, "rel"), "-mode", "embedded"])
     assert_one_warning(out, lib)
