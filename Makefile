@@ -1,9 +1,11 @@
 # plpmtud: build, test and demo entry points. `make test` is what CI runs.
 #
-# The Rust NIF is built by the Mix compiler defined in mix.exs
-# (Mix.Tasks.Compile.PlpmtudCargo) as part of `mix compile`. Set
-# PLPMTUD_SKIP_CARGO=1 to make it skip cargo and use an existing
-# priv/native/plpmtud_nif.so.
+# The Rust NIF is put in priv/ by the Mix compiler defined in mix.exs
+# (Mix.Tasks.Compile.PlpmtudCargo) as part of `mix compile`, which runs
+# scripts/build-nif: a prebuilt library listed in
+# native/plpmtud_nif/checksums.txt (downloaded, sha256 checked), else cargo.
+# PLPMTUD_BUILD_FROM_SOURCE=1 always builds with cargo; PLPMTUD_SKIP_CARGO=1
+# runs nothing and uses an existing priv/native/plpmtud_nif.so.
 
 SHELL := /bin/bash
 .SHELLFLAGS := -euo pipefail -c

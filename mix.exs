@@ -7,10 +7,13 @@ defmodule PLPMTUD.MixProject do
       version: "0.1.0",
       elixir: "~> 1.14",
       start_permanent: Mix.env() == :prod,
-      # The Rust NIF must be built (and copied into priv/) before :elixir runs:
-      # PLPMTUD.Config calls it at compile time (the Erlang module plpmtud_nif,
-      # src/plpmtud_nif.erl, loads it). rebar3 builds the same library with
-      # scripts/build-nif (rebar.config).
+      # The Rust NIF must be in priv/ before :elixir runs: PLPMTUD.Config
+      # calls it at compile time (the Erlang module plpmtud_nif,
+      # src/plpmtud_nif.erl, loads it). The compiler below runs
+      # scripts/build-nif, as rebar3 does (rebar.config): a prebuilt library
+      # listed in native/plpmtud_nif/checksums.txt (downloaded, sha256
+      # checked), else cargo. PLPMTUD_BUILD_FROM_SOURCE=1 always uses cargo;
+      # PLPMTUD_SKIP_CARGO=1 runs nothing.
       compilers: [:plpmtud_cargo] ++ Mix.compilers(),
       # The uTP-shaped example transport (examples/utp) is built for the
       # tests, the benchmarks and `mix plpmtud.transfer`, never shipped.
@@ -36,30 +39,40 @@ end
 
 defmodule Mix.Tasks.Compile.PlpmtudCargo do
   @moduledoc """
-  Builds the `plpmtud_nif` Rust crate with cargo and copies the resulting
-  cdylib to `priv/native/plpmtud_nif.so`, where `:plpmtud_nif` loads it
-  (rebar3 users get the same file from `scripts/build-nif`).
+  Puts the `plpmtud_nif` library at `priv/native/plpmtud_nif.so`, where
+  `:plpmtud_nif` loads it, by running `scripts/build-nif` (the same script
+  rebar3 runs): it installs the prebuilt library that
+  `native/plpmtud_nif/checksums.txt` lists for this system, downloaded and
+  checked against its sha256 (`scripts/nif-prebuilt`), or builds the crate
+  with cargo when none is listed, or when the download fails and cargo is
+  there.
 
   This compiler is defined in `mix.exs` (not in `lib/`) so that it exists
   before anything in `lib/` is compiled; it is not shipped in the app.
 
-  Staleness is decided cheaply, without invoking cargo: if
-  `priv/native/plpmtud_nif.so` is newer than `Cargo.toml`, `Cargo.lock` and
-  every `*.rs` / `Cargo.toml` under `native/`, cargo is skipped entirely.
-  After a build, the copied library's mtime is set to the time the build
-  *started*, so a source edited while cargo was running is seen as stale on
-  the next compile.
+  Staleness is decided cheaply, without running anything: if
+  `priv/native/plpmtud_nif.so` is newer than `Cargo.toml`, `Cargo.lock`,
+  `native/plpmtud_nif/checksums.txt` and every `*.rs` / `Cargo.toml` under
+  `native/`, the script is not run. After a build, the library's mtime is set
+  to the time the build *started*, so a source edited while cargo was running
+  is seen as stale on the next compile.
 
   ## Options
 
-    * `--force` - run cargo even if the library looks up to date
+    * `--force` - run the script even if the library looks up to date
+      (`mix compile.plpmtud_cargo --force`, e.g. after setting
+      `PLPMTUD_BUILD_FROM_SOURCE=1` where a prebuilt library was installed)
 
   ## Environment
 
-    * `PLPMTUD_SKIP_CARGO=1` - never run cargo. Use when
-      `priv/native/plpmtud_nif.so` is provided by other means (for example a
-      prebuilt artifact); if it is missing, `:plpmtud_nif.status/0` says so
-      and compiling `PLPMTUD.Config` fails.
+    * `PLPMTUD_BUILD_FROM_SOURCE=1` - always build with cargo, never download.
+    * `PLPMTUD_SKIP_CARGO=1` - run nothing. Use when
+      `priv/native/plpmtud_nif.so` is provided by other means; if it is
+      missing, `:plpmtud_nif.status/0` says so and compiling `PLPMTUD.Config`
+      fails.
+    * `PLPMTUD_NIF_URL`, `PLPMTUD_NIF_TIMEOUT`, `PLPMTUD_NIF_TARGET` - where
+      prebuilt libraries are, how long a download may take (seconds), which
+      Rust target to fetch for (`scripts/nif-prebuilt`).
     * `CARGO_TARGET_DIR` - honoured when locating cargo's output.
     * `CARGO` - the cargo executable to run (default: `cargo` on `PATH`).
   """
@@ -116,66 +129,45 @@ defmodule Mix.Tasks.Compile.PlpmtudCargo do
   end
 
   defp sources(root) do
-    [Path.join(root, "Cargo.toml"), Path.join(root, "Cargo.lock")] ++
+    [
+      Path.join(root, "Cargo.toml"),
+      Path.join(root, "Cargo.lock"),
+      Path.join(root, "native/#{@crate}/checksums.txt")
+    ] ++
       Path.wildcard(Path.join(root, "native/**/*.rs")) ++
       Path.wildcard(Path.join(root, "native/**/Cargo.toml"))
   end
 
   defp build(root, dest) do
-    name = System.get_env("CARGO", "cargo")
-    cargo = System.find_executable(name)
+    started = System.os_time(:second)
+    script = Path.join(root, "scripts/build-nif")
+    Mix.shell().info("Compiling #{@crate} (scripts/build-nif)")
 
-    if is_nil(cargo) do
-      error("#{name} not found; install Rust (https://rustup.rs) or run scripts/ensure-tools")
-    else
-      started = System.os_time(:second)
-      args = ["build", "--release", "-p", @crate]
-      Mix.shell().info("Compiling #{@crate} (cargo #{Enum.join(args, " ")})")
+    # The escript of the ERTS running Mix: the library fetched is for its
+    # NIF version.
+    escript = Path.join([:code.root_dir(), "bin", "escript"])
+    env = if File.exists?(escript), do: [{"ESCRIPT", escript}], else: []
 
-      case System.cmd(cargo, args,
-             cd: root,
-             into: IO.stream(:stdio, :line),
-             stderr_to_stdout: true
-           ) do
-        {_, 0} -> install(root, dest, started)
-        {_, status} -> error("cargo build failed (exit status #{status}); see output above")
-      end
+    case System.cmd("bash", [script],
+           cd: root,
+           env: env,
+           into: IO.stream(:stdio, :line),
+           stderr_to_stdout: true
+         ) do
+      {_, 0} -> installed(dest, started)
+      {_, status} -> error("scripts/build-nif failed (exit status #{status}); see output above")
     end
   end
 
-  defp install(root, dest, started) do
-    src = artifact_path(root)
-
-    if File.regular?(src) do
-      File.mkdir_p!(Path.dirname(dest))
-      # Copy then rename: a new inode, so a BEAM that has the old library
-      # mapped is never handed a half-written file.
-      tmp = dest <> ".tmp"
-      File.cp!(src, tmp)
-      File.rename!(tmp, dest)
+  defp installed(dest, started) do
+    if File.regular?(dest) do
       File.touch!(dest, started)
       # priv/ may not have existed when Mix linked _build/*/lib/plpmtud/priv.
       Mix.Project.build_structure()
       {:ok, []}
     else
-      error("cargo succeeded but #{src} does not exist")
+      error("scripts/build-nif succeeded but #{dest} does not exist")
     end
-  end
-
-  defp artifact_path(root) do
-    target_dir =
-      case System.get_env("CARGO_TARGET_DIR") do
-        dir when dir in [nil, ""] -> Path.join(root, "target")
-        dir -> Path.expand(dir, root)
-      end
-
-    ext =
-      case :os.type() do
-        {:unix, :darwin} -> "dylib"
-        _ -> "so"
-      end
-
-    Path.join([target_dir, "release", "lib#{@crate}.#{ext}"])
   end
 
   defp error(message) do

@@ -11,7 +11,10 @@
 %%% Loading the library never stops this module from loading: when it fails
 %%% (the library was not built, or was built for another system), the reason
 %%% is kept and {@link status/0} returns it; every stub then raises
-%%% `erlang:nif_error({nif_not_loaded, PathTried, Reason})'. Needs no Elixir.
+%%% `erlang:nif_error({nif_not_loaded, PathTried, Reason})', and one
+%%% `logger:warning' names the file tried and the reason (logged while the
+%%% module loads; in a release booting in embedded mode, the logger keeps it
+%%% until its handlers start). Needs no Elixir.
 -module(plpmtud_nif).
 
 -export([status/0]).
@@ -75,7 +78,24 @@ load() ->
             {error, {nif_not_loaded, undefined, Reason}}
     end,
     persistent_term:put(?STATUS_KEY, Status),
-    ok.
+    warn(Status).
+
+%% Says why the library did not load: discovery is off without it.
+-spec warn(ok | {error, load_error()}) -> ok.
+warn(ok) ->
+    ok;
+warn({error, {nif_not_loaded, Path, Reason}}) ->
+    Where = case Path of
+        undefined -> "(no plpmtud application directory)";
+        _ -> Path
+    end,
+    Format = "plpmtud: NIF library ~ts not loaded: ~0p. Path MTU discovery is off "
+        "(plpmtud:new/1 returns {error, {nif_not_loaded, ...}}). Rebuild plpmtud: "
+        "scripts/build-nif installs a prebuilt library or builds one with cargo.",
+    %% Never let logging stop the module from loading.
+    try logger:warning(Format, [Where, Reason], #{mfa => {?MODULE, load, 0}})
+    catch _:_ -> ok
+    end.
 
 %% The library, without its extension (as erlang:load_nif/2 takes it), in
 %% priv/native/ of the plpmtud application; when the application is not

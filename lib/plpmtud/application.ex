@@ -47,7 +47,8 @@ defmodule PLPMTUD.Application do
       {:error, {:nif_not_loaded, path, reason}} = error ->
         Logger.error(
           "plpmtud: failed to load the NIF library #{path}: #{inspect(reason)}. " <>
-            "Build it with `mix compile` (runs cargo; needs Rust) and check that it exists."
+            "Build it with `mix compile` (scripts/build-nif: a prebuilt library or cargo) " <>
+            "and check that it exists."
         )
 
         error
