@@ -37,14 +37,15 @@ defmodule PLPMTUD.Driver do
   the probe) limits the search at once and the next probe is sent in the
   same call, so discovery never waits on a probe that cannot leave.
 
-  Loss by evidence, not by timers: right after each probe the driver sends
-  a sentinel, a datagram at the floor (which every path carries). The
-  sentinel left after the probe on the same path, so when its answer comes
-  and the probe's has not within a reordering window (a quarter of the
-  sentinel's round trip, at least 1 ms: RFC 8985's rule), the probe is
-  lost (`:dup_ack`); its timeout is only the last resort, when nothing
-  comes back at all. A lost size then costs about a round trip, not a
-  probe timeout.
+  Loss by evidence, not by timers: the probes of a size go together (the
+  prober's `probe_copies`, 3 unless configured: a size fails when all
+  three are lost), followed by a sentinel, a datagram at the floor (which
+  every path carries). The sentinel left after the probes on the same
+  path, so when its answer comes and a probe's has not within a
+  reordering window (a quarter of the sentinel's round trip, at least
+  1 ms: RFC 8985's rule), that probe is lost (`:dup_ack`); the probe
+  timeout is only the last resort, when nothing comes back at all. A size
+  that fails then costs about one round trip, not three probe timeouts.
   """
 
   alias PLPMTUD.{Socket, Wire}
@@ -79,7 +80,7 @@ defmodule PLPMTUD.Driver do
           next_heartbeat_at: integer(),
           heartbeats: %{Wire.nonce() => {pos_integer(), integer()}},
           pending: %{Wire.nonce() => {pos_integer(), integer()}},
-          sentinels: %{Wire.nonce() => {Wire.nonce(), integer()}},
+          sentinels: %{Wire.nonce() => {[Wire.nonce()], integer()}},
           evidence: %{Wire.nonce() => integer()},
           sent: non_neg_integer(),
           probes: non_neg_integer(),
@@ -98,9 +99,10 @@ defmodule PLPMTUD.Driver do
   @doc """
   The prober configuration for probes the driver sends itself, over
   `config`: the `family` (unless given), 8 bytes above IP (the UDP or ICMP
-  header of its datagrams) and, unless given, a `min_probe_timeout` of 20 ms:
-  its probes travel alone, so their round trips carry no queueing of a
-  transfer, and a lost one costs the search 20 ms, not 100.
+  header of its datagrams) and, unless given, a `min_probe_timeout` of 20 ms
+  (its probes travel alone, so their round trips carry no queueing of a
+  transfer, and a lost one costs the search 20 ms, not 100) and 3
+  `probe_copies` (a size's tries go together, see above).
   """
   @spec prober_config(PLPMTUD.Config.options(), Wire.family()) :: map()
   def prober_config(config, family) do
@@ -109,6 +111,8 @@ defmodule PLPMTUD.Driver do
     |> Map.put_new(:family, family)
     |> Map.put(:packet_overhead, 8)
     |> Map.put_new(:min_probe_timeout, 20)
+    |> Map.put_new(:probe_copies, 3)
+    |> Map.put_new(:search_threshold, 2)
   end
 
   @doc """
@@ -151,9 +155,18 @@ defmodule PLPMTUD.Driver do
       end
 
     case sent do
-      {:retry, events, driver} -> send_due(driver, now, earlier ++ events)
-      {:ok, events, driver} -> {:ok, earlier ++ events, driver}
-      {:error, reason} -> {:error, reason, earlier}
+      {:retry, events, driver} ->
+        send_due(driver, now, earlier ++ events)
+
+      # Copies of the size (`probe_copies`) go in the same call.
+      {:ok, [{:probe_sent, _, _}] = events, driver} ->
+        send_due(driver, now, earlier ++ events)
+
+      {:ok, events, driver} ->
+        {:ok, earlier ++ events, send_sentinel(driver, earlier ++ events, now)}
+
+      {:error, reason} ->
+        {:error, reason, earlier}
     end
   end
 
@@ -182,8 +195,7 @@ defmodule PLPMTUD.Driver do
   defp send_probe(driver, size, now) do
     case transmit(driver, size) do
       {:ok, nonce, driver} ->
-        driver = driver |> probe_sent(nonce, size, now) |> send_sentinel(nonce, now)
-        {:ok, [{:probe_sent, nonce, size}], driver}
+        {:ok, [{:probe_sent, nonce, size}], probe_sent(driver, nonce, size, now)}
 
       {:emsgsize, mtu, driver} ->
         emsgsize(driver, size, mtu, now)
@@ -221,15 +233,21 @@ defmodule PLPMTUD.Driver do
 
   defp limit(driver, size, mtu, now), do: PLPMTUD.send_refused(driver.prober, size, mtu, now)
 
-  # The sentinel after probe `probe` (see the moduledoc). Best effort: a
-  # sentinel that cannot leave leaves the probe to its timeout.
-  defp send_sentinel(driver, probe, now) do
-    case transmit(driver, PLPMTUD.info(driver.prober).floor) do
-      {:ok, nonce, driver} ->
-        %{driver | sentinels: Map.put(driver.sentinels, nonce, {probe, now})}
-
-      _refused_or_failed ->
+  # The sentinel after the probes this call sent (see the moduledoc).
+  # Best effort: a sentinel that cannot leave leaves them to their timeout.
+  defp send_sentinel(driver, events, now) do
+    case for({:probe_sent, nonce, _size} <- events, do: nonce) do
+      [] ->
         driver
+
+      probes ->
+        case transmit(driver, PLPMTUD.info(driver.prober).floor) do
+          {:ok, nonce, driver} ->
+            %{driver | sentinels: Map.put(driver.sentinels, nonce, {probes, now})}
+
+          _refused_or_failed ->
+            driver
+        end
     end
   end
 
@@ -330,18 +348,18 @@ defmodule PLPMTUD.Driver do
     {:ok, [{:heartbeat_acked, size} | events], %{driver | heartbeats: heartbeats}}
   end
 
-  # The probe sent just before this sentinel is lost if its own answer has
-  # not come within the reordering window.
+  # The probes sent just before this sentinel are lost if their own
+  # answers have not come within the reordering window.
   defp sentinel_acked(driver, nonce, now) do
-    {{probe, sent_at}, sentinels} = Map.pop(driver.sentinels, nonce)
-    driver = %{driver | sentinels: sentinels}
+    {{probes, sent_at}, sentinels} = Map.pop(driver.sentinels, nonce)
+    lost_at = now + max(1, div(now - sent_at, 4))
 
-    if is_map_key(driver.pending, probe) do
-      window = max(1, div(now - sent_at, 4))
-      {:ok, [], %{driver | evidence: Map.put(driver.evidence, probe, now + window)}}
-    else
-      {:ok, [], driver}
-    end
+    evidence =
+      for probe <- probes, is_map_key(driver.pending, probe), into: driver.evidence do
+        {probe, lost_at}
+      end
+
+    {:ok, [], %{driver | sentinels: sentinels, evidence: evidence}}
   end
 
   defp probe_acked(driver, nonce, now) do

@@ -14,8 +14,12 @@ defmodule PLPMTUD.Responder do
     * `:port` - UDP port (default 4821)
     * `:ip` - local address (default `{0, 0, 0, 0, 0, 0, 0, 0}`: IPv6 and IPv4, dual stack)
     * `:netns` - run the socket inside this network namespace (see `PLPMTUD.Socket.open/2`)
-    * `:rate` - answers per source and second (default 100)
-    * `:burst` - answers per source at once (default 20)
+    * `:rate` - answers per source and second (default 500)
+    * `:burst` - answers per source at once (default 128: two whole
+      searches of plpmtud's driver, which sends each size 3 times and a
+      sentinel after them, about 40 datagrams each; with less, answers
+      dropped here look like lost probes and a search ends short). Each
+      answer is 20 bytes: at most 10 KB/s towards any one address
     * `:name` - register the process under this name
   """
 
@@ -47,8 +51,8 @@ defmodule PLPMTUD.Responder do
         port: @default_port,
         ip: {0, 0, 0, 0, 0, 0, 0, 0},
         netns: nil,
-        rate: 100,
-        burst: 20
+        rate: 500,
+        burst: 128
       )
 
     limiter = Native.rate_limiter_new(options[:rate], options[:burst])

@@ -81,19 +81,19 @@ defmodule PLPMTUD.CLITest do
     end
   end
 
-  test "probe: one probe is \"1 probe\"" do
+  test "probe: one size is its 3 copies, \"3 probes\"" do
     port = responder!()
 
     assert {:ok, lines} =
              run_task("plpmtud.probe", [
                "127.0.0.1:#{port}",
                "--floor",
-               "1400",
+               "1414",
                "--ceiling",
                "1416"
              ])
 
-    assert Enum.any?(lines, &(&1 =~ ~r/ in 1 probe, \d+ ms$/)), inspect(lines)
+    assert Enum.any?(lines, &(&1 =~ ~r/ in 3 probes, \d+ ms$/)), inspect(lines)
   end
 
   test "probe: a loopback responder is found, by address and by name" do

@@ -362,6 +362,8 @@ config_table! {
         "how probe sizes are chosen: `binary` or `common_values`";
     "max_probes" => max_probes: u32 = 3, 1..=255,
         "lost transmissions of one size before it is judged too big (RFC 8899 MAX_PROBES)";
+    "probe_copies" => probe_copies: u32 = 1, 1..=4,
+        "transmissions of one size in flight together, each a probe with its own id: a size that fails costs one round trip, not `max_probes` (plpmtud's own driver: 3)";
     "failure_threshold" => failure_threshold: u32 = 3, 1..=255,
         "sizes failed in a row before the prober checks that probing works at all";
     "probe_timeout" => probe_timeout_ms: u64 = 1_000, 1..=MAX_TIME_MS,

@@ -154,11 +154,16 @@ struct InFlight {
     resent: bool,
 }
 
-/// One size being probed, across its transmissions.
+/// Most transmissions of one size in flight together (`probe_copies`).
+pub const MAX_COPIES: usize = 4;
+const _: () = assert!(MAX_COPIES == 4, "probe_copies is 1..=4 in the config table");
+
+/// One size being probed, across its transmissions (several may be in
+/// flight together, each a probe with its own id).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Attempt {
     size: u32,
-    in_flight: Option<InFlight>,
+    copies: [Option<InFlight>; MAX_COPIES],
     losses: u32,
 }
 
@@ -166,9 +171,27 @@ impl Attempt {
     fn of(size: u32) -> Attempt {
         Attempt {
             size,
-            in_flight: None,
+            copies: [None; MAX_COPIES],
             losses: 0,
         }
+    }
+
+    /// The transmissions in flight.
+    fn in_flight(&self) -> impl Iterator<Item = &InFlight> + '_ {
+        self.copies.iter().flatten()
+    }
+
+    /// The transmission in flight named `id`.
+    fn copy(&self, id: u64) -> Option<InFlight> {
+        self.in_flight().find(|f| f.id == id).copied()
+    }
+
+    /// Takes the transmission named `id` out of flight.
+    fn take(&mut self, id: u64) -> Option<InFlight> {
+        self.copies
+            .iter_mut()
+            .find(|slot| slot.is_some_and(|f| f.id == id))
+            .and_then(Option::take)
     }
 }
 
@@ -330,15 +353,13 @@ impl Prober {
 
     /// The size to probe next, if a probe is due now. Send exactly this many IP
     /// bytes with DF set, then call [`Prober::probe_sent`].
+    ///
+    /// With `probe_copies` above 1 the same size is due again until that
+    /// many transmissions of it are in flight (never more than the losses
+    /// left before it is judged too big): send each as its own probe.
     pub fn next_probe(&self) -> Option<u32> {
-        match self.attempt() {
-            Some(Attempt {
-                size,
-                in_flight: None,
-                ..
-            }) => Some(*size),
-            _ => None,
-        }
+        let attempt = self.attempt()?;
+        (attempt.in_flight().count() < self.copies_wanted(attempt)).then_some(attempt.size)
     }
 
     /// A probe of `size` bytes named `id` was sent at `now_ms`. A PTB for it
@@ -389,13 +410,11 @@ impl Prober {
     pub fn probe_acked(&mut self, now_ms: u64, id: u64) -> Events {
         self.answer(|p, out| {
             p.report(id, Reported::Ack);
-            match p.attempt().and_then(|a| a.in_flight) {
-                // Its id went again in another form ([`Prober::claim_probe`]).
-                Some(f) if f.id == id && f.resent => {
-                    p.on_probe_lost(now_ms, LossReason::Resent, out)
-                }
-                Some(f) if f.id == id => p.on_probe_acked(now_ms, out),
-                _ => bump(&mut p.stats.stale_events),
+            match p.attempt().and_then(|a| a.copy(id)) {
+                // Its id went again ([`Prober::claim_probe`]).
+                Some(f) if f.resent => p.on_probe_lost(now_ms, id, LossReason::Resent, out),
+                Some(_) => p.on_probe_acked(now_ms, id, out),
+                None => bump(&mut p.stats.stale_events),
             }
         })
     }
@@ -405,8 +424,8 @@ impl Prober {
     /// not congestion.
     pub fn probe_lost(&mut self, now_ms: u64, id: u64, reason: LossReason) -> Events {
         self.answer(|p, out| {
-            if p.in_flight_id() == Some(id) {
-                p.on_probe_lost(now_ms, reason, out);
+            if p.in_flight(id) {
+                p.on_probe_lost(now_ms, id, reason, out);
             } else {
                 bump(&mut p.stats.stale_events);
             }
@@ -424,16 +443,13 @@ impl Prober {
     pub fn acked(&mut self, now_ms: u64, id: u64, size: u32) -> Events {
         self.answer(|p, out| {
             p.report(id, Reported::Ack);
-            let in_flight = p.attempt().and_then(|a| Some((a.size, a.in_flight?)));
+            let in_flight = p.attempt().and_then(|a| Some((a.size, a.copy(id)?)));
             match in_flight {
-                Some((probe_size, f)) if f.id == id => {
-                    if size == probe_size && !f.resent {
-                        p.on_probe_acked(now_ms, out);
-                    } else {
-                        p.on_probe_lost(now_ms, LossReason::Resent, out);
-                    }
+                Some((probe_size, f)) if size == probe_size && !f.resent => {
+                    p.on_probe_acked(now_ms, id, out)
                 }
-                _ => p.on_packet_acked(size),
+                Some(_) => p.on_probe_lost(now_ms, id, LossReason::Resent, out),
+                None => p.on_packet_acked(size),
             }
         })
     }
@@ -462,7 +478,7 @@ impl Prober {
     ) -> (bool, Events) {
         let probe = self.report_loss(id, size);
         let events = self.answer(|p, out| match size {
-            _ if probe && p.in_flight_id() == Some(id) => p.on_probe_lost(now_ms, reason, out),
+            _ if probe && p.in_flight(id) => p.on_probe_lost(now_ms, id, reason, out),
             Some(size) if !probe => p.on_packet_lost(now_ms, size, out),
             _ => {}
         });
@@ -494,9 +510,10 @@ impl Prober {
     pub fn rtt_sample(&mut self, rtt_ms: u64) {
         self.rtt.sample(rtt_ms);
         let timeout = self.probe_timeout_ms();
-        if let Some(in_flight) = self.attempt_mut().and_then(|a| a.in_flight.as_mut()) {
-            let sooner = in_flight.sent_at_ms.saturating_add(timeout);
-            in_flight.deadline_ms = in_flight.deadline_ms.min(sooner);
+        if let Some(attempt) = self.attempt_mut() {
+            for f in attempt.copies.iter_mut().flatten() {
+                f.deadline_ms = f.deadline_ms.min(f.sent_at_ms.saturating_add(timeout));
+            }
         }
     }
 
@@ -574,9 +591,17 @@ impl Prober {
             return Events::default();
         }
         self.answer(|p, out| {
-            if let Some(in_flight) = p.attempt().and_then(|a| a.in_flight) {
-                if now_ms >= in_flight.deadline_ms {
-                    p.on_probe_lost(now_ms, LossReason::Timeout, out);
+            let mut expired = [None; MAX_COPIES];
+            if let Some(attempt) = p.attempt() {
+                let due = attempt.in_flight().filter(|f| now_ms >= f.deadline_ms);
+                for (slot, f) in expired.iter_mut().zip(due) {
+                    *slot = Some(f.id);
+                }
+            }
+            // Each is lost while its size is still the one probed.
+            for id in expired.into_iter().flatten() {
+                if p.in_flight(id) {
+                    p.on_probe_lost(now_ms, id, LossReason::Timeout, out);
                 }
             }
             match p.phase {
@@ -599,8 +624,7 @@ impl Prober {
             }
             _ => self
                 .attempt()
-                .and_then(|a| a.in_flight)
-                .map(|f| f.deadline_ms),
+                .and_then(|a| a.in_flight().map(|f| f.deadline_ms).min()),
         }
     }
 
@@ -803,17 +827,37 @@ impl Prober {
         }
     }
 
+    /// The first transmission in flight, if any.
     fn in_flight_id(&self) -> Option<u64> {
-        self.attempt().and_then(|a| a.in_flight).map(|f| f.id)
+        self.attempt()
+            .and_then(|a| a.in_flight().next())
+            .map(|f| f.id)
+    }
+
+    /// True if `id` names a transmission of the size probed now.
+    fn in_flight(&self, id: u64) -> bool {
+        self.attempt().is_some_and(|a| a.copy(id).is_some())
+    }
+
+    /// Transmissions of `attempt` to have in flight together: `probe_copies`,
+    /// never more than the losses left before the size is judged too big.
+    fn copies_wanted(&self, attempt: &Attempt) -> usize {
+        let left = self
+            .config
+            .effective_max_probes()
+            .saturating_sub(attempt.losses);
+        left.min(self.config.probe_copies) as usize
     }
 
     /// A transmission of `id`: any resend of the probe in flight makes it
     /// unconfirmable, whatever its size (a copy sent with DF off may arrive
     /// in fragments, and its ack then names the probe's id).
     fn note_transmission(&mut self, id: u64) {
-        if let Some(f) = self.attempt_mut().and_then(|a| a.in_flight.as_mut()) {
-            if f.id == id {
-                f.resent = true;
+        if let Some(attempt) = self.attempt_mut() {
+            for f in attempt.copies.iter_mut().flatten() {
+                if f.id == id {
+                    f.resent = true;
+                }
             }
         }
     }
@@ -905,9 +949,12 @@ impl Prober {
         quote: Option<NonZeroU64>,
     ) -> Result<Events, ProbeError> {
         let timeout = self.probe_timeout_ms();
+        let wanted = self.attempt().map(|a| self.copies_wanted(a));
         let attempt = self.attempt_mut().ok_or(ProbeError::NotDue)?;
-        if let Some(in_flight) = attempt.in_flight {
-            return Err(ProbeError::InFlight { id: in_flight.id });
+        if let Some(first) = attempt.in_flight().next() {
+            if attempt.in_flight().count() >= wanted.unwrap_or(0) {
+                return Err(ProbeError::InFlight { id: first.id });
+            }
         }
         if size != attempt.size {
             return Err(ProbeError::WrongSize {
@@ -915,12 +962,16 @@ impl Prober {
                 got: size,
             });
         }
-        attempt.in_flight = Some(InFlight {
+        let in_flight = InFlight {
             id,
             sent_at_ms: now_ms,
             deadline_ms: now_ms.saturating_add(timeout),
             resent: false,
-        });
+        };
+        match attempt.copies.iter_mut().find(|slot| slot.is_none()) {
+            Some(slot) => *slot = Some(in_flight),
+            None => return Err(ProbeError::NotDue),
+        }
         self.recent_probes.push(ProbeRecord {
             id,
             size,
@@ -931,12 +982,10 @@ impl Prober {
         Ok(Events::default())
     }
 
-    fn on_probe_acked(&mut self, now_ms: u64, out: &mut Events) {
-        let Some(Attempt {
-            size,
-            in_flight: Some(in_flight),
-            ..
-        }) = self.attempt().copied()
+    /// Transmission `id` of the size probed now was acknowledged: the size
+    /// passes (the other transmissions of it are no longer waited for).
+    fn on_probe_acked(&mut self, now_ms: u64, id: u64, out: &mut Events) {
+        let Some((size, in_flight)) = self.attempt().and_then(|a| Some((a.size, a.copy(id)?)))
         else {
             return;
         };
@@ -976,12 +1025,14 @@ impl Prober {
         }
     }
 
-    fn on_probe_lost(&mut self, now_ms: u64, reason: LossReason, out: &mut Events) {
+    /// Transmission `id` of the size probed now was lost: the size fails
+    /// once `max_probes` transmissions of it are.
+    fn on_probe_lost(&mut self, now_ms: u64, id: u64, reason: LossReason, out: &mut Events) {
         let max_probes = self.config.effective_max_probes();
         let Some(attempt) = self.attempt_mut() else {
             return;
         };
-        let Some(in_flight) = attempt.in_flight.take() else {
+        let Some(in_flight) = attempt.take(id) else {
             return;
         };
         attempt.losses += 1;
@@ -1076,7 +1127,9 @@ impl Prober {
                 // there until the next interval: it only counts as a loss
                 // of the probe it quotes.
                 _ if reported_mtu <= self.floor => {
-                    self.on_probe_lost(now_ms, LossReason::DupAck, out)
+                    if let Some((id, _)) = quoted {
+                        self.on_probe_lost(now_ms, id, LossReason::DupAck, out);
+                    }
                 }
                 _ => self.limit_size(now_ms, reported_mtu, out),
             }

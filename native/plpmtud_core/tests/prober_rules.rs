@@ -1218,3 +1218,93 @@ fn an_id_only_ack_after_a_reported_resend_does_not_confirm_the_probe() {
     assert!(!events.acked(), "{events:?}");
     assert_eq!(p.plpmtu(), 576);
 }
+
+fn with_copies(copies: u32) -> Prober {
+    let mut p = prober(Config {
+        probe_copies: copies,
+        ..Config::default()
+    });
+    p.connected(0);
+    p
+}
+
+/// `probe_copies`: the same size is due until that many transmissions of
+/// it are in flight, each a probe with its own id; any one's ack confirms
+/// the size, and the others' acks are then stale.
+#[test]
+fn copies_of_one_size_fly_together_and_any_ack_confirms_it() {
+    let mut p = with_copies(3);
+    let size = send(&mut p, 0, 1);
+    assert_eq!(send(&mut p, 0, 2), size);
+    assert_eq!(send(&mut p, 0, 3), size);
+    assert_eq!(p.next_probe(), None, "three in flight");
+    assert_eq!(
+        p.probe_sent(0, 4, size),
+        Err(ProbeError::InFlight { id: 1 })
+    );
+    assert!(p.probe_acked(5, 2).acked());
+    assert_eq!(p.plpmtu(), size);
+    assert!(!p.probe_acked(5, 1).acked(), "stale once the size passed");
+    assert!(!p.probe_acked(5, 3).acked());
+}
+
+/// A size whose copies are all lost fails at once: one round trip, not
+/// `max_probes` probe timeouts one after the other.
+#[test]
+fn a_size_whose_copies_are_all_lost_fails_in_one_round() {
+    let mut p = with_copies(3);
+    let size = send(&mut p, 0, 1);
+    send(&mut p, 0, 2);
+    send(&mut p, 0, 3);
+    assert!(p.probe_lost(1, 1, LossReason::DupAck).lost());
+    assert_eq!(p.next_probe(), None, "two left in flight, two losses left");
+    assert!(p.probe_lost(1, 2, LossReason::DupAck).lost());
+    p.probe_lost(1, 3, LossReason::DupAck);
+    assert_eq!(p.search_range(), (576, size - 1));
+    assert_ne!(p.next_probe(), Some(size));
+}
+
+/// One copy lost, the next answered: the size passes.
+#[test]
+fn one_lost_copy_among_answered_ones_does_not_fail_the_size() {
+    let mut p = with_copies(3);
+    let size = send(&mut p, 0, 1);
+    send(&mut p, 0, 2);
+    send(&mut p, 0, 3);
+    p.probe_lost(1, 1, LossReason::DupAck);
+    assert!(p.probe_acked(2, 3).acked());
+    assert_eq!(p.plpmtu(), size);
+}
+
+/// Copies never exceed the losses left: after two lost one at a time (as
+/// a transport sends them), one more copy is due, not three.
+#[test]
+fn copies_never_exceed_the_losses_left_before_a_size_fails() {
+    let mut p = with_copies(3);
+    let size = send(&mut p, 0, 1);
+    p.probe_lost(1, 1, LossReason::DupAck);
+    send(&mut p, 1, 2);
+    send(&mut p, 1, 3);
+    assert_eq!(p.next_probe(), None);
+    p.probe_lost(2, 2, LossReason::DupAck);
+    assert_eq!(p.next_probe(), None, "one loss left, one copy in flight");
+    p.probe_lost(2, 3, LossReason::Timeout);
+    assert_eq!(p.search_range(), (576, size - 1));
+}
+
+/// Every copy times out at its own deadline: one tick fails the size.
+#[test]
+fn copies_that_time_out_together_fail_the_size_in_one_tick() {
+    let mut p = with_copies(3);
+    let size = send(&mut p, 0, 1);
+    send(&mut p, 0, 2);
+    send(&mut p, 0, 3);
+    let deadline = p.deadline().unwrap();
+    let events = p.tick(deadline);
+    let lost = events
+        .iter()
+        .filter(|e| matches!(e, Event::ProbeLost { .. }))
+        .count();
+    assert_eq!(lost, 3, "{events:?}");
+    assert_eq!(p.search_range(), (576, size - 1));
+}

@@ -170,6 +170,42 @@ fn five_percent_loss_ends_within_16_bytes_in_99_percent_of_runs() {
     assert!(good >= 990, "only {good} of 1000 runs within 16 bytes");
 }
 
+/// Copies in flight together (plpmtud's own driver sends 3) trade no
+/// robustness for speed: at 15 % random loss a size still fails only when
+/// all three of its transmissions are lost, so a search ends as close to
+/// the path, in far less time than three transmissions one after another.
+#[test]
+fn copies_in_flight_keep_the_search_as_exact_under_loss_and_make_it_faster() {
+    let (mut good, mut time_copies, mut time_one) = (0, 0, 0);
+    for seed in 0..500u64 {
+        let mtu = 576 + (seed * 7919 % 925) as u32;
+        let path = SimPath {
+            loss: 0.15,
+            seed,
+            ..SimPath::clean(mtu)
+        };
+        let copies = settle(
+            Config {
+                probe_copies: 3,
+                ..Config::default()
+            },
+            &path,
+        );
+        let found = copies.prober.plpmtu();
+        assert!(found <= mtu, "seed {seed}: {found} above {mtu}");
+        if mtu - found <= 16 {
+            good += 1;
+        }
+        time_copies += copies.now_ms;
+        time_one += settle(Config::default(), &path).now_ms;
+    }
+    assert!(good >= 490, "only {good} of 500 runs within 16 bytes");
+    assert!(
+        time_copies * 2 < time_one,
+        "copies {time_copies} ms in all, one at a time {time_one} ms"
+    );
+}
+
 #[test]
 fn ptb_from_the_path_is_confirmed_and_used() {
     let path = SimPath {
@@ -343,9 +379,10 @@ fn arb_config() -> impl Strategy<Value = Config> {
         any::<bool>(),
         any::<bool>(),
         1u32..=5,
+        1u32..=4,
     )
         .prop_map(
-            |(floor, span, threshold, common, compat, max_probes)| Config {
+            |(floor, span, threshold, common, compat, max_probes, copies)| Config {
                 floor,
                 ceiling: (floor + span).min(9000),
                 search_threshold: threshold,
@@ -356,6 +393,7 @@ fn arb_config() -> impl Strategy<Value = Config> {
                 },
                 aiutp_compat: compat,
                 max_probes,
+                probe_copies: copies,
                 probe_timeout_mode: ProbeTimeoutMode::Rtt,
                 ..Config::default()
             },
