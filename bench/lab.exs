@@ -58,11 +58,17 @@ tracepath = fn ->
   end
 end
 
-variants = [{"ICMP allowed", "icmp"}, {"black hole", "blackhole"}, {"mismatch", "mismatch"}]
+# The mismatched link's veth takes 4 bytes more than its MTU: that path carries 1354.
+variants = [
+  {"ICMP allowed", "icmp", 1350},
+  {"black hole", "blackhole", 1350},
+  {"mismatch", "mismatch", 1354}
+]
+
 median = fn list -> list |> Enum.sort() |> Enum.at(div(length(list), 2)) end
 
 rows =
-  for {name, variant} <- variants do
+  for {name, variant, path_mtu} <- variants do
     samples =
       for _ <- 1..reps do
         {_, 0} =
@@ -92,7 +98,7 @@ rows =
 
     s = hd(samples)
 
-    "| #{name} | 1350 | #{s.plp} (#{s.plp_probes} probes) | #{median.(Enum.map(samples, & &1.plp_ms))} ms | " <>
+    "| #{name} | #{path_mtu} | #{s.plp} (#{s.plp_probes} probes) | #{median.(Enum.map(samples, & &1.plp_ms))} ms | " <>
       "#{s.trace} | #{median.(Enum.map(samples, & &1.trace_ms))} ms | #{s.kernel} after #{s.kernel_sends} DF sends | " <>
       "#{median.(Enum.map(samples, & &1.kernel_ms))} ms |"
   end
