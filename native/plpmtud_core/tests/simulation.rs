@@ -206,6 +206,34 @@ fn copies_in_flight_keep_the_search_as_exact_under_loss_and_make_it_faster() {
     );
 }
 
+/// Issue 23's bar for the driver's settings (3 copies, a 2-byte search):
+/// at 15 % random loss a search ends within 2 bytes of the path in at
+/// least 98 % of runs, and never above it.
+#[test]
+fn the_drivers_search_ends_within_2_bytes_in_98_percent_of_runs_at_15_percent_loss() {
+    let config = Config {
+        probe_copies: 3,
+        search_threshold: 2,
+        ..Config::default()
+    };
+    let mut good = 0;
+    for seed in 0..1000u64 {
+        let mtu = 576 + (seed * 7919 % 925) as u32;
+        let path = SimPath {
+            loss: 0.15,
+            seed,
+            ..SimPath::clean(mtu)
+        };
+        let found = settle(config, &path).prober.plpmtu();
+        assert!(found <= mtu, "seed {seed}: {found} above {mtu}");
+        if mtu - found <= 2 {
+            good += 1;
+        }
+    }
+    println!("within 2 bytes: {good} of 1000");
+    assert!(good >= 980, "only {good} of 1000 runs within 2 bytes");
+}
+
 #[test]
 fn ptb_from_the_path_is_confirmed_and_used() {
     let path = SimPath {
