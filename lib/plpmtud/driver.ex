@@ -42,8 +42,8 @@ defmodule PLPMTUD.Driver do
   three are lost), followed by a sentinel, a datagram at the floor (which
   every path carries). The sentinel left after the probes on the same
   path, so when its answer comes and a probe's has not within a
-  reordering window (a quarter of the sentinel's round trip, at least
-  1 ms: RFC 8985's rule), that probe is lost (`:dup_ack`); the probe
+  reordering window (a quarter of the sentinel's round trip, RFC 8985's
+  rule, in whole milliseconds), that probe is lost (`:dup_ack`); the probe
   timeout is only the last resort, when nothing comes back at all. A size
   that fails then costs about one round trip, not three probe timeouts.
   """
@@ -349,17 +349,25 @@ defmodule PLPMTUD.Driver do
   end
 
   # The probes sent just before this sentinel are lost if their own
-  # answers have not come within the reordering window.
+  # answers have not come within the reordering window: a quarter of the
+  # sentinel's round trip (RFC 8985), in whole milliseconds; under 4 ms
+  # that is none, and the probes not answered yet are lost now.
   defp sentinel_acked(driver, nonce, now) do
     {{probes, sent_at}, sentinels} = Map.pop(driver.sentinels, nonce)
-    lost_at = now + max(1, div(now - sent_at, 4))
+    driver = %{driver | sentinels: sentinels}
+    lost_at = now + div(now - sent_at, 4)
 
     evidence =
       for probe <- probes, is_map_key(driver.pending, probe), into: driver.evidence do
         {probe, lost_at}
       end
 
-    {:ok, [], %{driver | sentinels: sentinels, evidence: evidence}}
+    if lost_at > now do
+      {:ok, [], %{driver | evidence: evidence}}
+    else
+      {events, driver} = lost_by_evidence(%{driver | evidence: evidence}, now)
+      {:ok, events, forget_lost(driver, events)}
+    end
   end
 
   defp probe_acked(driver, nonce, now) do
