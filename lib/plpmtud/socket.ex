@@ -13,18 +13,37 @@ defmodule PLPMTUD.Socket do
 
     * `{:plpmtud_udp, socket, ip, port, data}` - a datagram (active modes);
     * `{:plpmtud_udp_batch, socket, [{ip, port, data}]}` - with `batch: true`,
-      the datagrams of one readiness (up to 128) in one message, in order;
+      the datagrams of one `recvmmsg` (up to 32) in one message, in order;
     * `{:plpmtud_udp_passive, socket}` - an `active: n` count ran out;
     * `{:plpmtud_ptb, socket, %{mtu: m, offender: ip | nil, dest: {ip, port} | nil, quoted: binary}}`
       - an ICMP Fragmentation-Needed / Packet-Too-Big for one of our datagrams,
-      read from the socket's error queue, whatever the active mode. `quoted`
-      is the start of our own datagram, so a prober can match it to a probe;
+      read from the socket's error queue, whatever the active mode (within
+      the backlog bound below). `quoted` is the start of our own datagram,
+      so a prober can match it to a probe;
     * `{:plpmtud_udp_error, socket, reason}` - any other ICMP error for one of
       our datagrams, as a POSIX atom (`:econnrefused` for port unreachable,
       `:ehostunreach`, ...), in active modes only, like gen_udp's
       `{:udp_error, socket, reason}`; it does not count against `:once` or
       `active: n`. In passive mode, and for local errors, error-queue
       entries are counted in `stats/1` (`errors_dropped`) and dropped.
+
+  ## Backlog bound
+
+  The socket's messages that the controlling process has not taken yet
+  hold at most the socket's backlog bound, 4 MiB, plus one datagram
+  (64 KiB) in its mailbox, in every active mode and with `batch: true`
+  too: each message is charged its data plus 320 bytes (a datagram), 128
+  per datagram of a batch, or 512 plus the quoted bytes (an ICMP report),
+  more than it costs in the BEAM. The reader process keeps an upper bound
+  of what is still queued (from what it sent and the owner's
+  `message_queue_len`) and stops reading while the bound is reached.
+  Datagrams then wait in the kernel's receive buffer (which drops the
+  excess when full, as it does for gen_udp); ICMP reports wait in a table
+  of the socket holding the latest report per destination and kind, at
+  most 16 (about 5 KB), and those replaced or refused are counted in
+  `stats/1` (`reports_dropped`). A forged-ICMP or datagram flood thus
+  costs a socket at most about 4.1 MiB of BEAM memory, whether its owner
+  reads or not.
 
   DF policies: `:probe` (DF set, the kernel's PMTU cache ignored: probes above
   a cached size still leave; Linux only), `:do` (DF set; sends above the
@@ -46,15 +65,14 @@ defmodule PLPMTUD.Socket do
   asks for the next readiness; when the call stopped at its budget with
   datagrams still queued, the reader calls again instead (after the
   scheduler's other work), so a busy socket does not wait for the poll set
-  between batches. While the controlling process has more than 8192
-  messages unread, the reader waits (yielding to it, then 1 ms at a time)
-  and leaves datagrams
-  in the kernel's receive buffer, which drops the excess when full: the
-  owner's mailbox stays bounded under a flood (gen_udp's would grow). ICMP errors are read from the error queue
-  (`MSG_ERRQUEUE`) on the same fd when the poll set reports it in error,
-  in every active mode. `close/1` takes the fd out of the poll set and
-  closes it at once (in the resource's `stop` callback); the reader then
-  ends. `recv/2` reads a queued datagram at once on the caller's
+  between batches. While the owner's backlog is at its bound (see above),
+  the reader waits, measuring the owner's mailbox again after a yield,
+  then after 1, 2, 4 ... up to 100 ms (a paused reader costs next to
+  nothing), and re-reads who the owner is each time. ICMP errors are read
+  from the error queue (`MSG_ERRQUEUE`) on the same fd when the poll set
+  reports it in error, in every active mode. `close/1` takes the fd out
+  of the poll set and closes it at once (in the resource's `stop`
+  callback); the reader then ends. `recv/2` reads a queued datagram at once on the caller's
   scheduler; when none is queued the caller waits in `receive` until the
   reader, woken by the poll set, tells it to read (no dirty scheduler is
   held, so any number of processes may wait in `recv/2`).
@@ -66,6 +84,8 @@ defmodule PLPMTUD.Socket do
   the other family `{:error, :eafnosupport}`, a host name that does not
   resolve `{:error, :nxdomain}`, and what the platform lacks `{:error, :enotsup}`.
   """
+
+  import Bitwise, only: [<<<: 2]
 
   alias :plpmtud_nif, as: Native
   alias PLPMTUD.Telemetry
@@ -168,76 +188,115 @@ defmodule PLPMTUD.Socket do
   end
 
   # The reader process: gets the socket's select messages and lets the NIF
-  # read and deliver; ends when the socket closes.
+  # read and deliver; ends when the socket closes. It is linked to the
+  # controlling process, as gen_udp's port is, and unlinks before it ends
+  # normally; its group leader is `:user`'s, not the opener's, so stopping
+  # the opener's application leaves it alone.
   defp start_reader(socket) do
-    reader = spawn(fn -> read_loop(socket) end)
+    owner = self()
+    reader = spawn_link(fn -> read_loop(socket, owner) end)
+    :erlang.group_leader(Process.whereis(:user) || Process.whereis(:init), reader)
 
     case Native.socket_start(socket, reader) do
-      :ok -> {:ok, socket}
-      {:error, _} = error -> error
+      :ok ->
+        {:ok, socket}
+
+      {:error, _} = error ->
+        Process.unlink(reader)
+        error
     end
   end
 
   # An idle reader hibernates after a second (its heap shrinks to a few
   # words: 10 000 quiet sockets then cost about 1 KB each less).
   @doc false
-  @spec read_loop(t()) :: :ok | :closed
-  def read_loop(socket) do
+  @spec read_loop(t(), pid()) :: :ok
+  def read_loop(socket, owner) do
     receive do
-      {:select, _resource, _ref, event} -> ready(socket, event)
-      :plpmtud_closed -> :ok
+      {:select, _resource, _ref, event} -> ready(socket, owner, event, 0)
+      {:plpmtud_owner, new_owner} -> read_loop(socket, relink(owner, new_owner))
+      :plpmtud_closed -> stop(owner)
     after
-      1_000 -> :erlang.hibernate(__MODULE__, :read_loop, [socket])
+      1_000 -> :erlang.hibernate(__MODULE__, :read_loop, [socket, owner])
     end
   end
 
-  # Unread messages of the owner above which the reader waits.
-  @owner_backlog 8192
-
-  # Lets the owner run while its backlog is high: yields up to 64 times,
-  # then waits 1 ms at a time; `:closed` when the socket closes meanwhile.
-  defp wait_for(owner, round) do
-    case Process.info(owner, :message_queue_len) do
-      {:message_queue_len, n} when n > @owner_backlog ->
-        if round < 64, do: :erlang.yield()
-
-        receive do
-          :plpmtud_closed -> :closed
-        after
-          if(round < 64, do: 0, else: 1) -> wait_for(owner, round + 1)
-        end
-
-      _ ->
-        :ok
-    end
+  defp stop(owner) do
+    Process.unlink(owner)
+    :ok
   end
 
-  defp ready(socket, event) do
+  defp relink(old, new) do
+    Process.link(new)
+    if old != new, do: Process.unlink(old)
+    new
+  end
+
+  defp ready(socket, linked, event, round) do
     case Native.socket_ready(socket, event) do
       :ok ->
-        read_loop(socket)
+        read_loop(socket, linked)
 
       # Stopped at its budget with datagrams still queued: go on reading
       # (the scheduler runs others in between), but take an error-queue
-      # readiness first so a flood cannot hold back a Packet-Too-Big, and
-      # wait while the owner has many messages unread: the kernel's buffer
-      # then takes the excess (and drops it when full), not the owner's
-      # mailbox, whose garbage collection would slow the owner further.
-      {:more, owner} ->
-        with :ok <- wait_for(owner, 0) do
-          receive do
-            {:select, _resource, _ref, :ready_error} -> Native.socket_ready(socket, :ready_error)
-          after
-            0 -> :ok
-          end
-
-          ready(socket, :ready_input)
+      # readiness first so a flood cannot hold back a Packet-Too-Big.
+      {:more, _owner} ->
+        receive do
+          {:select, _resource, _ref, :ready_error} -> Native.socket_ready(socket, :ready_error)
+        after
+          0 -> :ok
         end
 
+        ready(socket, linked, :ready_input, 0)
+
+      # The owner's backlog has no room left after this call's deliveries:
+      # measure it again at once.
+      {:full, owner} ->
+        ready(socket, linked, resume(owner), 0)
+
+      # No room at all: the datagrams wait in the kernel's buffer (which
+      # drops the excess when full), the reports in the socket's table.
+      {:paused, owner} ->
+        pause(socket, linked, owner, round)
+
       :closed ->
-        :ok
+        stop(linked)
     end
   end
+
+  defp resume(owner) do
+    case Process.info(owner, :message_queue_len) do
+      {:message_queue_len, n} -> {:resume, owner, n}
+      nil -> {:resume, owner, 0}
+    end
+  end
+
+  # Waits for the owner to take its messages: yields a few times, then
+  # sleeps 1, 2, 4 ... up to 100 ms between measurements (a paused reader
+  # costs next to nothing), taking error-queue readiness meanwhile (into
+  # the socket's table) and a new owner at once.
+  defp pause(socket, linked, owner, round) do
+    if round < 8, do: :erlang.yield()
+
+    receive do
+      :plpmtud_closed ->
+        stop(linked)
+
+      {:plpmtud_owner, new_owner} ->
+        ready(socket, relink(linked, new_owner), resume(new_owner), 0)
+
+      {:select, _resource, _ref, :ready_error} ->
+        case Native.socket_ready(socket, :ready_error) do
+          :closed -> stop(linked)
+          _ -> pause(socket, linked, owner, round)
+        end
+    after
+      pause_ms(round) -> ready(socket, linked, resume(owner), round + 1)
+    end
+  end
+
+  defp pause_ms(round) when round < 8, do: 0
+  defp pause_ms(round), do: min(1 <<< min(round - 8, 7), 100)
 
   @doc """
   Resolves `host` to an address of `family` (`:inet` or `:inet6`) as gen_udp

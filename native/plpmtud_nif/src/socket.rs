@@ -452,16 +452,43 @@ fn socket_start<'a>(env: Env<'a>, s: Handle, reader: LocalPid) -> Term<'a> {
 const RECV_SLOTS: usize = 32;
 /// Datagrams one readiness may deliver before the reader yields.
 const READY_BUDGET: usize = 128;
+/// The largest datagram a receive slot holds.
+const MAX_DATAGRAM: usize = 65_536;
+/// Bytes charged to the owner's backlog per message on top of its data:
+/// the tuple, the address and the binary's header in the owner's heap
+/// (measured 160-280 bytes).
+const MESSAGE_COST: usize = 320;
+/// Per datagram of a batch message (measured about 80 bytes).
+const ITEM_COST: usize = 128;
+/// Per error report on top of its quoted bytes: the map (measured 330-400).
+const REPORT_COST: usize = 512;
 
 thread_local! {
-    static RECV_BATCH: RefCell<RecvBatch> = RefCell::new(RecvBatch::new(RECV_SLOTS, 65_536));
+    static RECV_BATCH: RefCell<RecvBatch> = RefCell::new(RecvBatch::new(RECV_SLOTS, MAX_DATAGRAM));
     /// One datagram's buffer for `recv/2`, per scheduler thread (zeroing
     /// 64 KiB per call would cost more than the read).
-    static RECV_BUF: RefCell<Vec<u8>> = RefCell::new(vec![0u8; 65_536]);
+    static RECV_BUF: RefCell<Vec<u8>> = RefCell::new(vec![0u8; MAX_DATAGRAM]);
 }
 
-fn send_delivery(env: Env<'_>, s: &Handle, owner: &LocalPid, delivery: &Delivery<'_>) -> bool {
-    env.send(owner, delivery_message(env, s, delivery)).is_ok()
+/// The bytes a delivery is charged to the owner's backlog.
+fn delivery_cost(d: &Delivery<'_>) -> usize {
+    match d {
+        Delivery::Datagram { data, .. } => MESSAGE_COST + data.len(),
+        Delivery::Passive => MESSAGE_COST,
+        Delivery::IcmpError { .. } => REPORT_COST,
+        Delivery::PacketTooBig { entry, .. } => REPORT_COST + entry.quoted.len(),
+    }
+}
+
+/// Sends `delivery` to the owner if the backlog has room, and charges it.
+fn deliver(env: Env<'_>, s: &Handle, ctx: &mut Ready<'_>, delivery: &Delivery<'_>) -> bool {
+    if ctx.backlog.room() == 0 {
+        return false;
+    }
+    let _ = env.send(&ctx.owner, delivery_message(env, s, delivery));
+    ctx.backlog.charge(delivery_cost(delivery));
+    ctx.delivered += 1;
+    true
 }
 
 /// Copies the batch's datagrams into one binary and returns sub-binaries
@@ -489,92 +516,197 @@ fn batch_terms<'a>(env: Env<'a>, batch: &RecvBatch) -> Vec<(Option<SocketAddr>, 
         .collect()
 }
 
+/// One call of [`socket_ready`]: the owner, its backlog (locked for the
+/// call: only the reader delivers) and what was delivered.
+struct Ready<'b> {
+    owner: LocalPid,
+    backlog: parking_lot::MutexGuard<'b, plpmtud_udp::backlog::Backlog>,
+    delivered: usize,
+}
+
+/// How a read of datagrams ended.
+enum Read {
+    /// Nothing more queued: wait for readiness.
+    Drained,
+    /// The call's budget is spent with more queued.
+    Budget,
+    /// The owner's backlog has no room.
+    Full,
+}
+
+/// Reads datagrams while the active mode, the call's budget and the
+/// owner's backlog allow, and delivers them: one message per datagram, or
+/// one per `recvmmsg` with `batch: true`. The backlog's room bounds how
+/// many are read (each may be as large as a slot), so it is overrun by
+/// less than one datagram.
+fn read_datagrams<'a>(
+    env: Env<'a>,
+    s: &Handle,
+    ctx: &mut Ready<'_>,
+    started: std::time::Instant,
+) -> Read {
+    let mut read = 0;
+    let mut last: Option<(IpAddr, Term<'a>)> = None;
+    let socket_term = s.encode(env);
+    let mut ip_term = |ip: IpAddr| match last {
+        Some((seen, term)) if seen == ip => term,
+        _ => {
+            let term = encode_ip(env, ip);
+            last = Some((ip, term));
+            term
+        }
+    };
+    RECV_BATCH.with(|cell| {
+        let Ok(mut batch) = cell.try_borrow_mut() else {
+            return Read::Budget;
+        };
+        loop {
+            let room = ctx.backlog.room();
+            if room == 0 {
+                return Read::Full;
+            }
+            let wanted = (READY_BUDGET - read).min(room.div_ceil(MAX_DATAGRAM + MESSAGE_COST));
+            let Ok(got) = s.endpoint.receive(&mut batch, wanted) else {
+                return Read::Drained;
+            };
+            if got.count == 0 {
+                return Read::Drained;
+            }
+            read += got.count;
+            let unspecified = SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 0);
+            if s.batch {
+                let mut cost = MESSAGE_COST;
+                let items: Vec<Term<'a>> = batch_terms(env, &batch)
+                    .into_iter()
+                    .map(|(from, data)| {
+                        let from = from.unwrap_or(unspecified);
+                        (ip_term(from.ip()), from.port(), data).encode(env)
+                    })
+                    .collect();
+                for (_, data) in (0..batch.len()).filter_map(|i| batch.get(i)) {
+                    cost += ITEM_COST + data.len();
+                }
+                let _ = env.send(&ctx.owner, (atoms::plpmtud_udp_batch(), socket_term, items));
+                ctx.backlog.charge(cost);
+                ctx.delivered += 1;
+            } else {
+                for (from, data) in (0..batch.len()).filter_map(|i| batch.get(i)) {
+                    let from = from.unwrap_or(unspecified);
+                    let term = encode::binary(env, data);
+                    let msg = (
+                        atoms::plpmtud_udp(),
+                        socket_term,
+                        ip_term(from.ip()),
+                        from.port(),
+                        term,
+                    );
+                    let _ = env.send(&ctx.owner, msg);
+                    ctx.backlog.charge(MESSAGE_COST + data.len());
+                    ctx.delivered += 1;
+                }
+            }
+            if got.went_passive {
+                let _ = env.send(&ctx.owner, delivery_message(env, s, &Delivery::Passive));
+                ctx.backlog.charge(MESSAGE_COST);
+            }
+            if !got.full {
+                return Read::Drained;
+            }
+            if read >= READY_BUDGET || started.elapsed() >= CALL_BUDGET {
+                return Read::Budget;
+            }
+        }
+    })
+}
+
+/// What [`socket_ready`] was called for.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Event {
+    Input,
+    Error,
+    Resume,
+}
+
+/// Decodes `:ready_input`, `:ready_error` or `{:resume, pid, queue_len}`;
+/// the queue length of the owner tightens its backlog.
+fn decode_event(term: Term<'_>, ctx: &mut Ready<'_>) -> NifResult<Event> {
+    if let Ok(atom) = term.decode::<Atom>() {
+        return match atom {
+            a if a == atoms::ready_input() => Ok(Event::Input),
+            a if a == atoms::ready_error() => Ok(Event::Error),
+            _ => Err(rustler::Error::BadArg),
+        };
+    }
+    let (tag, pid, queue_len): (Atom, LocalPid, u64) = term.decode()?;
+    if tag != atoms::resume() {
+        return Err(rustler::Error::BadArg);
+    }
+    if pid == ctx.owner {
+        ctx.backlog
+            .observe(usize::try_from(queue_len).unwrap_or(usize::MAX));
+    }
+    Ok(Event::Resume)
+}
+
 /// Called by the reader process on `{select, _, _, ready_input |
-/// ready_error}`: reads what is ready (a bounded batch, its time reported
-/// to the scheduler), delivers it to the controlling process, and asks for
-/// the next readiness. `:ok`; `{:more, owner}` when it stopped at its
-/// budget with datagrams still queued (nothing is armed: the reader calls
-/// again with `:ready_input`, once `owner` keeps up); `:closed` when the
-/// reader should stop.
+/// ready_error}`, or with `{:resume, owner, queue_len}` after a pause:
+/// reads what is ready (a bounded batch, its time reported to the
+/// scheduler), delivers it to the controlling process while the owner's
+/// backlog has room, and asks for the next readiness. Error-queue entries
+/// wait in the endpoint's report table meanwhile (see
+/// [`plpmtud_udp::backlog`]).
+///
+/// `:ok`; `{:more, owner}` when it stopped at its budget with datagrams
+/// still queued (nothing is armed: call again with `:ready_input`);
+/// `{:full, owner}` when the backlog ran out of room after delivering some
+/// and `{:paused, owner}` when it had no room at all (nothing is armed for
+/// the waiting work: call again with `{:resume, owner, queue_len}`);
+/// `:closed` when the reader should stop.
 #[rustler::nif]
-fn socket_ready<'a>(env: Env<'a>, s: Handle, event: Atom) -> Term<'a> {
+fn socket_ready<'a>(env: Env<'a>, s: Handle, event: Term<'a>) -> NifResult<Term<'a>> {
     if s.endpoint.is_closed() {
-        return atoms::closed().encode(env);
+        return Ok(atoms::closed().encode(env));
     }
     let started = std::time::Instant::now();
-    let owner = s.owner.lock().0;
-    if event == atoms::ready_error() {
-        s.endpoint
-            .drain_errors(|d| send_delivery(env, &s, &owner, &d));
+    let mut ctx = Ready {
+        owner: s.owner.lock().0,
+        backlog: s.endpoint.backlog(),
+        delivered: 0,
+    };
+    let event = decode_event(event, &mut ctx)?;
+    if event == Event::Error {
+        s.endpoint.take_errors();
         s.arm(env, Interest::Error);
-    } else {
-        let mut delivered = 0;
-        // True when the call stopped at its budget with more queued.
-        let mut more = false;
-        let mut last: Option<(SocketAddr, Term<'a>)> = None;
-        let socket_term = s.encode(env);
-        RECV_BATCH.with(|cell| {
-            let Ok(mut batch) = cell.try_borrow_mut() else {
-                return;
-            };
-            while delivered < READY_BUDGET {
-                let Ok(got) = s.endpoint.receive(&mut batch, READY_BUDGET - delivered) else {
-                    break;
-                };
-                if got.count == 0 {
-                    break;
+    }
+    // Reports first: few, and what a prober waits for.
+    let mut stalled = !s.endpoint.flush_reports(|d| deliver(env, &s, &mut ctx, &d));
+    if event != Event::Error {
+        if s.endpoint.wants_input() {
+            match read_datagrams(env, &s, &mut ctx, started) {
+                Read::Drained => {
+                    s.arm(env, Interest::Input);
                 }
-                delivered += got.count;
-                let mut items = Vec::with_capacity(got.count);
-                for (from, data) in batch_terms(env, &batch) {
-                    let from =
-                        from.unwrap_or(SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 0));
-                    let ip = match last {
-                        Some((addr, term)) if addr.ip() == from.ip() => term,
-                        _ => encode_ip(env, from.ip()),
-                    };
-                    last = Some((from, ip));
-                    if s.batch {
-                        items.push((ip, from.port(), data).encode(env));
-                    } else {
-                        let msg = (atoms::plpmtud_udp(), socket_term, ip, from.port(), data);
-                        let _ = env.send(&owner, msg);
-                    }
-                }
-                if s.batch {
-                    let _ = env.send(&owner, (atoms::plpmtud_udp_batch(), socket_term, items));
-                }
-                if got.went_passive {
-                    send_delivery(env, &s, &owner, &Delivery::Passive);
-                }
-                if !got.full {
-                    break;
-                }
-                if delivered >= READY_BUDGET || started.elapsed() >= CALL_BUDGET {
-                    more = true;
-                    break;
+                Read::Full => stalled = true,
+                Read::Budget => {
+                    // Still readable: the reader calls again after the
+                    // scheduler's other work, without a round trip through
+                    // the poll set.
+                    report_time(env, started.elapsed());
+                    return Ok((atoms::more(), ctx.owner).encode(env));
                 }
             }
-        });
-        if !s.endpoint.wants_input() {
+        } else if event == Event::Input && s.wake_waiters(env, 1) {
             // Passive: the readiness was asked for by `recv/2` waiters.
             // Wake one (it reads); ask again while others wait.
-            if s.wake_waiters(env, 1) {
-                s.arm(env, Interest::Input);
-            }
-        } else {
-            if more {
-                // Still readable: the reader calls again after the
-                // scheduler's other work, without a round trip through
-                // the poll set.
-                report_time(env, started.elapsed());
-                return (atoms::more(), owner).encode(env);
-            }
             s.arm(env, Interest::Input);
         }
     }
     report_time(env, started.elapsed());
-    atoms::ok().encode(env)
+    Ok(match (stalled, ctx.delivered) {
+        (false, _) => atoms::ok().encode(env),
+        (true, 0) => (atoms::paused(), ctx.owner).encode(env),
+        (true, _) => (atoms::full(), ctx.owner).encode(env),
+    })
 }
 
 fn recv_result<'a>(
@@ -607,7 +739,7 @@ fn socket_recv_nowait<'a>(env: Env<'a>, s: Handle) -> Term<'a> {
 fn with_recv_buf<T>(f: impl FnOnce(&mut [u8]) -> T) -> T {
     RECV_BUF.with(|cell| match cell.try_borrow_mut() {
         Ok(mut buf) => f(&mut buf),
-        Err(_) => f(&mut vec![0u8; 65_536]),
+        Err(_) => f(&mut vec![0u8; MAX_DATAGRAM]),
     })
 }
 
@@ -686,6 +818,13 @@ fn socket_controlling_process<'a>(env: Env<'a>, s: Handle, pid: LocalPid) -> Ter
         s.demonitor(Some(env), &old);
     }
     *owner = (pid, Some(monitor));
+    drop(owner);
+    // The new owner holds none of our messages; the reader, perhaps
+    // waiting on the old owner's backlog, links to the new one and resumes.
+    s.endpoint.backlog().forget();
+    if let Some(reader) = *s.reader.lock() {
+        let _ = env.send(&reader, (atoms::plpmtud_owner(), pid).encode(env));
+    }
     atoms::ok().encode(env)
 }
 
@@ -732,16 +871,20 @@ fn socket_peername<'a>(env: Env<'a>, s: Handle) -> Term<'a> {
     }
 }
 
-/// Counters: datagrams and PTB reports delivered, error-queue entries dropped.
+/// Counters: datagrams and ICMP reports delivered, error-queue entries
+/// dropped, reports coalesced or refused while the owner had no room; the
+/// backlog's limit in bytes.
 #[rustler::nif]
 fn socket_stats<'a>(env: Env<'a>, s: Handle) -> Term<'a> {
-    let (datagrams, errors, dropped) = s.endpoint.counters();
+    let stats = s.endpoint.stats();
     encode::pairs(
         env,
         &[
-            ("datagrams_delivered", datagrams.encode(env)),
-            ("errors_read", errors.encode(env)),
-            ("errors_dropped", dropped.encode(env)),
+            ("datagrams_delivered", stats.datagrams.encode(env)),
+            ("errors_read", stats.errors.encode(env)),
+            ("errors_dropped", stats.errors_dropped.encode(env)),
+            ("reports_dropped", stats.reports_dropped.encode(env)),
+            ("backlog", stats.backlog.encode(env)),
             ("closed", s.endpoint.is_closed().encode(env)),
         ],
     )

@@ -3,6 +3,7 @@
 //! target; other platforms compile and report `Unsupported` where they lack
 //! an option.
 
+pub mod backlog;
 mod batch;
 mod df;
 pub mod endpoint;

@@ -1,0 +1,123 @@
+defmodule PLPMTUD.SocketFloodTest do
+  # A remote sender floods a socket whose owner does not read: the owner's
+  # mailbox stays under the socket's backlog bound (in bytes), whatever the
+  # active mode, and delivery resumes once the owner reads.
+  use ExUnit.Case, async: false
+
+  alias PLPMTUD.Socket
+  alias PLPMTUD.Test.Lab
+
+  @moduletag :netns
+  @moduletag timeout: 120_000
+
+  # The default backlog bound, and what one report is charged at least.
+  @backlog 4 * 1024 * 1024
+  @report_cost 512
+  # Allowance for allocator noise in the binary memory.
+  @slack 256 * 1024
+
+  setup_all do
+    %{forge: Lab.build_forge_ptb!()}
+  end
+
+  # An owner that reads nothing until told to drain its mailbox and hand
+  # the socket back.
+  defp stuck_owner do
+    spawn(fn ->
+      receive do
+        {:drain, from, socket} ->
+          drained = drain(0)
+          :ok = Socket.controlling_process(socket, from)
+          send(from, {:drained, drained})
+      end
+    end)
+  end
+
+  defp drain(n) do
+    receive do
+      {:plpmtud_ptb, _, _} -> drain(n + 1)
+      _ -> drain(n)
+    after
+      0 -> n
+    end
+  end
+
+  defp usage(owner) do
+    {:memory, memory} = Process.info(owner, :memory)
+    {:message_queue_len, queued} = Process.info(owner, :message_queue_len)
+    {memory, queued}
+  end
+
+  # Forged Fragmentation-Needed quoting the socket's own flow towards 64
+  # destinations (more than the report table holds), for `ms`.
+  defp flood(forge, ns, port, ms) do
+    deadline = System.monotonic_time(:millisecond) + ms
+
+    Task.async(fn ->
+      Stream.iterate(1, &(&1 + 1))
+      |> Enum.reduce_while(0, fn i, sent ->
+        if System.monotonic_time(:millisecond) >= deadline do
+          {:halt, sent}
+        else
+          args = ["127.0.0.1", "#{1000 + rem(i, 50)}", "flow", "5000"]
+          flow = ["127.0.0.1", "#{port}", "127.0.0.2", "#{rem(i, 64) + 1}"]
+          {_, 0} = System.cmd("ip", ["netns", "exec", ns, forge | args ++ flow])
+          {:cont, sent + 5000}
+        end
+      end)
+    end)
+  end
+
+  for active <- [false, :once, true] do
+    test "forged ICMP against an active: #{inspect(active)} socket whose owner never reads: the mailbox stays under the backlog bound",
+         %{forge: forge} do
+      ns = Lab.loopback_ns!("plpflood")
+      {:ok, socket} = Socket.open(0, ip: {127, 0, 0, 1}, active: unquote(active), netns: ns)
+      on_exit(fn -> Socket.close(socket) end)
+      {:ok, {_, port}} = Socket.sockname(socket)
+      owner = stuck_owner()
+      :ok = Socket.controlling_process(socket, owner)
+      {memory0, 0} = usage(owner)
+      binary0 = :erlang.memory(:binary)
+
+      task = flood(forge, ns, port, 5_000)
+
+      samples =
+        for _ <- 1..10 do
+          Process.sleep(500)
+          {memory, queued} = usage(owner)
+          {memory - memory0 + max(:erlang.memory(:binary) - binary0, 0), queued}
+        end
+
+      sent = Task.await(task, 30_000)
+      Process.sleep(200)
+      {grown, queued} = Enum.max(samples)
+      stats = Socket.stats(socket)
+
+      IO.puts(
+        "\n  active: #{inspect(unquote(active))}: #{sent} forged PTBs, owner at most #{queued} messages, " <>
+          "+#{grown} bytes; delivered #{stats.errors_read}, coalesced or refused #{stats[:reports_dropped]}"
+      )
+
+      assert Enum.all?(samples, fn {bytes, _} -> bytes <= @backlog + @slack end), inspect(samples)
+      assert queued <= div(@backlog, @report_cost), inspect(samples)
+      assert stats.errors_read > 0
+      assert stats.reports_dropped > 0
+
+      # Once the owner reads, reports come through again.
+      send(owner, {:drain, self(), socket})
+      assert_receive {:drained, drained}, 5_000
+      assert drained > 0
+
+      flush = fn flush ->
+        receive do: ({:plpmtud_ptb, _, _} -> flush.(flush)), after: (0 -> :ok)
+      end
+
+      Process.sleep(300)
+      flush.(flush)
+      args = ["127.0.0.1", "1234", "flow", "1", "127.0.0.1", "#{port}", "127.0.0.2", "99"]
+      {_, 0} = System.cmd("ip", ["netns", "exec", ns, forge | args])
+      assert_receive {:plpmtud_ptb, ^socket, %{mtu: 1234}}, 2_000
+    end
+  end
+end
