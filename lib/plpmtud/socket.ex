@@ -30,7 +30,8 @@ defmodule PLPMTUD.Socket do
   ## Backlog bound
 
   The socket's messages that the controlling process has not taken yet
-  hold at most the socket's backlog bound, 4 MiB, plus one datagram
+  hold at most the socket's backlog bound (the `:backlog` option of
+  `open/2`, default 4 MiB) plus one datagram
   (64 KiB) in its mailbox, in every active mode and with `batch: true`
   too: each message is charged its data plus 320 bytes (a datagram), 128
   per datagram of a batch, or 512 plus the quoted bytes (an ICMP report),
@@ -42,8 +43,8 @@ defmodule PLPMTUD.Socket do
   of the socket holding the latest report per destination and kind, at
   most 16 (about 5 KB), and those replaced or refused are counted in
   `stats/1` (`reports_dropped`). A forged-ICMP or datagram flood thus
-  costs a socket at most about 4.1 MiB of BEAM memory, whether its owner
-  reads or not.
+  costs a socket at most about 4.1 MiB of BEAM memory with the default,
+  whether its owner reads or not.
 
   DF policies: `:probe` (DF set, the kernel's PMTU cache ignored: probes above
   a cached size still leave; Linux only), `:do` (DF set; sends above the
@@ -120,7 +121,8 @@ defmodule PLPMTUD.Socket do
     netns: nil,
     transport: :udp,
     batch: false,
-    recbuf: nil
+    recbuf: nil,
+    backlog: nil
   ]
 
   @doc """
@@ -150,6 +152,10 @@ defmodule PLPMTUD.Socket do
       `:once` and counts still count datagrams
     * `:recv_errors` - read ICMP errors from the error queue (default `true`)
     * `:reuse_address` - `SO_REUSEADDR` (default `false`)
+    * `:backlog` - the bound, in bytes, on the socket's messages the
+      controlling process has not taken (default 4 MiB, see "Backlog
+      bound"); a positive integer. Lower it for many sockets, raise it for
+      an owner that takes bursts in large gulps
     * `:recbuf` - `SO_RCVBUF` in bytes, as gen_udp's `recbuf` (default: the
       kernel's); a larger buffer loses fewer datagrams in bursts
     * `:transport` - `:udp` (default) or `:icmp_echo`: an unprivileged ping
@@ -181,7 +187,8 @@ defmodule PLPMTUD.Socket do
              netns_path(options[:netns]),
              icmp?(options[:transport]),
              options[:batch] == true,
-             options[:recbuf]
+             options[:recbuf],
+             backlog(options[:backlog])
            ) do
       start_reader(socket)
     end
@@ -326,6 +333,12 @@ defmodule PLPMTUD.Socket do
 
   # Anything else reaches the NIF, which raises ArgumentError.
   defp resolve_peer(other, _family), do: {:ok, other}
+
+  defp backlog(nil), do: nil
+  defp backlog(bytes) when is_integer(bytes) and bytes > 0 and bytes < 1 <<< 48, do: bytes
+
+  defp backlog(other),
+    do: raise(ArgumentError, "backlog must be a positive number of bytes, got: #{inspect(other)}")
 
   defp icmp?(:udp), do: false
   defp icmp?(:icmp_echo), do: true

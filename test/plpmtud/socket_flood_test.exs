@@ -120,4 +120,61 @@ defmodule PLPMTUD.SocketFloodTest do
       assert_receive {:plpmtud_ptb, ^socket, %{mtu: 1234}}, 2_000
     end
   end
+
+  # Large datagrams from a second socket in the namespace, for `ms`.
+  defp blast(ns, port, ms) do
+    deadline = System.monotonic_time(:millisecond) + ms
+    {:ok, sender} = Socket.open(0, ip: {127, 0, 0, 1}, active: false, netns: ns)
+    datagrams = List.duplicate(:binary.copy(<<7>>, 60_000), 16)
+
+    Task.async(fn ->
+      Stream.repeatedly(fn -> Socket.send_batch(sender, datagrams, {{127, 0, 0, 1}, port}) end)
+      |> Stream.take_while(fn _ -> System.monotonic_time(:millisecond) < deadline end)
+      |> Stream.run()
+
+      Socket.close(sender)
+    end)
+  end
+
+  for {batch, backlog} <- [{true, nil}, {false, 1024 * 1024}] do
+    test "a flood of 60 KB datagrams to a batch: #{batch} socket whose owner never reads: BEAM memory stays under the backlog bound (#{backlog || "default"})" do
+      ns = Lab.loopback_ns!("plpblast")
+      options = [ip: {127, 0, 0, 1}, batch: unquote(batch), recbuf: 4_000_000, netns: ns]
+
+      {:ok, socket} =
+        Socket.open(0, unquote(if backlog, do: [backlog: backlog], else: []) ++ options)
+
+      on_exit(fn -> Socket.close(socket) end)
+      bound = unquote(backlog || 4 * 1024 * 1024)
+      assert Socket.stats(socket).backlog == bound
+      {:ok, {_, port}} = Socket.sockname(socket)
+      owner = stuck_owner()
+      :ok = Socket.controlling_process(socket, owner)
+      :erlang.garbage_collect()
+      total0 = :erlang.memory(:total)
+      # What may grow: the bound, one datagram over it, and noise.
+      limit = bound + 65_536 + 1024 * 1024
+      task = blast(ns, port, 3_000)
+
+      # Sampled every 100 ms; stops early (and fails) past the limit.
+      samples =
+        Enum.reduce_while(1..30, [], fn _, samples ->
+          Process.sleep(100)
+          grown = :erlang.memory(:total) - total0
+          if grown > limit, do: {:halt, [grown | samples]}, else: {:cont, [grown | samples]}
+        end)
+
+      Task.shutdown(task, :brutal_kill)
+      {:message_queue_len, queued} = Process.info(owner, :message_queue_len)
+      delivered = Socket.stats(socket).datagrams_delivered
+
+      IO.puts(
+        "\n  batch: #{unquote(batch)}, backlog #{bound}: #{delivered} datagrams delivered, " <>
+          "owner at #{queued} messages, BEAM memory at most +#{Enum.max(samples)} bytes"
+      )
+
+      assert Enum.max(samples) <= limit, inspect(Enum.reverse(samples))
+      assert delivered * 60_000 >= div(bound, 2)
+    end
+  end
 end

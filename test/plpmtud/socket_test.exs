@@ -1,6 +1,8 @@
 defmodule PLPMTUD.SocketTest do
   use ExUnit.Case, async: true
 
+  import Bitwise, only: [<<<: 2]
+
   alias PLPMTUD.Socket
 
   @lo4 {127, 0, 0, 1}
@@ -313,6 +315,11 @@ defmodule PLPMTUD.SocketTest do
     assert_raise ArgumentError, fn -> Socket.open(70_000) end
     assert_raise ArgumentError, fn -> Socket.open(0, df: :sometimes) end
     assert_raise ArgumentError, fn -> Socket.open(0, active: -1) end
+
+    for bad <- [0, -1, 1.5, :big, 1 <<< 60] do
+      assert_raise ArgumentError, ~r/backlog/, fn -> Socket.open(0, backlog: bad) end
+    end
+
     assert_raise ArgumentError, fn -> Socket.send(make_ref(), "x") end
     assert_raise ArgumentError, fn -> Socket.send_to(socket, {1, 2, 3}, 9, "x") end
     assert_raise ArgumentError, fn -> Socket.send_to(socket, @lo4, -1, "x") end

@@ -277,7 +277,13 @@ fn socket_open<'a>(
     icmp: bool,
     batch: bool,
     recbuf: Option<u32>,
+    backlog: Option<u64>,
 ) -> NifResult<Term<'a>> {
+    let backlog = match backlog.map(usize::try_from) {
+        None => None,
+        Some(Ok(bytes)) if bytes > 0 => Some(bytes),
+        Some(_) => return Err(rustler::Error::BadArg),
+    };
     let connect = match connect {
         Some((ip, port)) => Some(decode_addr(ip, port)?),
         None => None,
@@ -300,8 +306,13 @@ fn socket_open<'a>(
         Some(path) => DfSocket::open_in_netns(&options, std::path::Path::new(&path)),
         None => DfSocket::open(&options),
     };
-    let opened =
-        socket.and_then(|socket| new_handle(env, Endpoint::new(socket, active, true), batch));
+    let opened = socket.and_then(|socket| {
+        let endpoint = Endpoint::new(socket, active, true);
+        if let Some(bytes) = backlog {
+            endpoint.backlog().set_limit(bytes);
+        }
+        new_handle(env, endpoint, batch)
+    });
     Ok(ok_or_error(env, opened))
 }
 
