@@ -14,17 +14,19 @@ use crate::select::{Interest, Select};
 use crate::{atoms, encode, list};
 use parking_lot::Mutex;
 use plpmtud_udp::endpoint::{Active, Delivery, Endpoint};
+use plpmtud_udp::waiters::WaitQueue;
 use plpmtud_udp::{errno_name, DfPolicy, DfSocket, OpenOptions, RecvBatch, SocketError, Transport};
 use rustler::{
     Atom, Binary, Encoder, Env, LocalPid, Monitor, NifResult, OwnedBinary, Resource, ResourceArc,
     Term,
 };
 use std::cell::RefCell;
-use std::collections::VecDeque;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
 /// EINVAL, as gen_udp's `recv` on an active socket.
 const EINVAL: i32 = 22;
+/// Dead waiters one wake-up may skip before it asks for the next readiness.
+const WAKE_TRIES: usize = 4096;
 
 /// A socket owned by one controlling process, closed when that process exits.
 pub struct SocketResource {
@@ -33,7 +35,7 @@ pub struct SocketResource {
     /// The reader process that gets the select messages.
     reader: Mutex<Option<LocalPid>>,
     /// Processes waiting in `recv/2` for a datagram, first come first woken.
-    waiters: Mutex<VecDeque<LocalPid>>,
+    waiters: Mutex<WaitQueue<LocalPid>>,
     /// Names the socket in `{:plpmtud_recv_ready, id}`.
     id: u64,
     select: Select,
@@ -71,18 +73,20 @@ impl SocketResource {
         true
     }
 
-    /// Sends `{:plpmtud_recv_ready, id}` to up to `n` processes waiting
-    /// in `recv/2` (they then try to read); true if any waits on.
+    /// Sends `{:plpmtud_recv_ready, id}` to up to `n` live processes
+    /// waiting in `recv/2` (they then try to read), skipping dead ones (at
+    /// most [`WAKE_TRIES`] per call); true if any waits on.
     fn wake_waiters(&self, env: Env<'_>, n: usize) -> bool {
-        let woken: Vec<LocalPid> = {
-            let mut waiters = self.waiters.lock();
-            let n = n.min(waiters.len());
-            waiters.drain(..n).collect()
-        };
-        if !woken.is_empty() {
-            let message = (atoms::plpmtud_recv_ready(), self.id).encode(env);
-            for pid in woken {
-                let _ = env.send(&pid, message);
+        let message = (atoms::plpmtud_recv_ready(), self.id).encode(env);
+        let mut woken = 0;
+        let mut tries = 0;
+        while woken < n && tries < WAKE_TRIES.max(n) {
+            let Some(pid) = self.waiters.lock().pop() else {
+                return false;
+            };
+            tries += 1;
+            if env.send(&pid, message).is_ok() {
+                woken += 1;
             }
         }
         !self.waiters.lock().is_empty()
@@ -251,7 +255,7 @@ fn new_handle(env: Env<'_>, endpoint: Endpoint, batch: bool) -> Result<Handle, S
         endpoint,
         owner: Mutex::new((owner, None)),
         reader: Mutex::new(None),
-        waiters: Mutex::new(VecDeque::new()),
+        waiters: Mutex::new(WaitQueue::default()),
         id: NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
         select,
         batch,
@@ -767,12 +771,9 @@ fn socket_recv_wait<'a>(env: Env<'a>, s: Handle) -> Term<'a> {
         return error_reason(env, SocketError::Os(EINVAL));
     }
     let me = env.pid();
-    {
-        let mut waiters = s.waiters.lock();
-        if !waiters.contains(&me) {
-            waiters.push_back(me);
-        }
-    }
+    s.waiters
+        .lock()
+        .register(me, |pid| env.is_process_alive(*pid));
     s.arm(env, Interest::Input);
     // Closed or made active meanwhile: nobody would wake us.
     if s.endpoint.is_closed() || s.endpoint.active() != Active::Off {
@@ -785,8 +786,7 @@ fn socket_recv_wait<'a>(env: Env<'a>, s: Handle) -> Term<'a> {
 /// registration is sent after it returns.
 #[rustler::nif]
 fn socket_recv_cancel(env: Env<'_>, s: Handle) -> Atom {
-    let me = env.pid();
-    s.waiters.lock().retain(|pid| *pid != me);
+    s.waiters.lock().cancel(&env.pid());
     atoms::ok()
 }
 

@@ -10,6 +10,7 @@ pub mod endpoint;
 mod error;
 pub mod errqueue;
 mod guard;
+pub mod waiters;
 
 pub use batch::RecvBatch;
 pub use df::{df, set_df, DfPolicy};
