@@ -21,7 +21,7 @@ defmodule PLPMTUD.SocketFloodTest do
   end
 
   # An owner that reads nothing until told to drain its mailbox and hand
-  # the socket back.
+  # the socket back, or to hand it over and stay stuck.
   defp stuck_owner do
     spawn(fn ->
       receive do
@@ -29,6 +29,14 @@ defmodule PLPMTUD.SocketFloodTest do
           drained = drain(0)
           :ok = Socket.controlling_process(socket, from)
           send(from, {:drained, drained})
+
+        {:give, from, socket} ->
+          :ok = Socket.controlling_process(socket, from)
+          send(from, :given)
+
+          receive do
+            :never -> :ok
+          end
       end
     end)
   end
@@ -175,6 +183,55 @@ defmodule PLPMTUD.SocketFloodTest do
 
       assert Enum.max(samples) <= limit, inspect(Enum.reverse(samples))
       assert delivered * 60_000 >= div(bound, 2)
+    end
+  end
+
+  test "controlling_process while the reader waits on a stuck owner: the new owner gets datagrams at once" do
+    ns = Lab.loopback_ns!("plphand")
+    {:ok, socket} = Socket.open(0, ip: {127, 0, 0, 1}, netns: ns, recbuf: 1_000_000)
+    on_exit(fn -> Socket.close(socket) end)
+    {:ok, {_, port}} = Socket.sockname(socket)
+    {:ok, sender} = Socket.open(0, ip: {127, 0, 0, 1}, active: false, netns: ns)
+    owner = stuck_owner()
+    :ok = Socket.controlling_process(socket, owner)
+    datagrams = List.duplicate(:binary.copy(<<1>>, 100), 64)
+    deadline = System.monotonic_time(:millisecond) + 8_000
+
+    flood =
+      Task.async(fn ->
+        Stream.repeatedly(fn -> Socket.send_batch(sender, datagrams, {{127, 0, 0, 1}, port}) end)
+        |> Stream.take_while(fn _ -> System.monotonic_time(:millisecond) < deadline end)
+        |> Stream.run()
+      end)
+
+    # The reader pauses: the stuck owner's queue stops growing.
+    paused =
+      Enum.reduce_while(1..50, 0, fn _, last ->
+        Process.sleep(100)
+        {:message_queue_len, n} = Process.info(owner, :message_queue_len)
+        if n > 8192 and n == last, do: {:halt, n}, else: {:cont, n}
+      end)
+
+    assert {:message_queue_len, ^paused} = Process.info(owner, :message_queue_len)
+    send(owner, {:give, self(), socket})
+    assert_receive :given, 5_000
+    ms = 500
+    got = count_datagrams(socket, 0, System.monotonic_time(:millisecond) + ms)
+    Task.shutdown(flood, :brutal_kill)
+    Socket.close(sender)
+
+    IO.puts(
+      "\n  hand-over from an owner holding #{paused} messages: the new owner got #{got} datagrams in #{ms} ms"
+    )
+
+    assert got > 1000
+  end
+
+  defp count_datagrams(socket, n, deadline) do
+    receive do
+      {:plpmtud_udp, ^socket, _, _, _} -> count_datagrams(socket, n + 1, deadline)
+    after
+      max(deadline - System.monotonic_time(:millisecond), 0) -> n
     end
   end
 end
