@@ -7,7 +7,12 @@ defmodule PLPMTUD.Socket do
   whoever `controlling_process/2` names): it receives the socket's messages,
   and the socket closes when that process exits. A socket also closes with
   `close/1`; dropping the last reference without either keeps it open, as
-  with gen_udp.
+  with gen_udp. The socket's reader process (see "How it receives") is
+  linked to the controlling process as gen_udp's port is: if it is killed,
+  the socket closes and the owner gets the exit signal (`{:EXIT, reader,
+  reason}` when it traps exits); `close/1` and the owner's own exit send
+  none. The reader's group leader is `:user`'s, so stopping the
+  application of the process that opened the socket leaves it alone.
 
   Messages to the controlling process:
 
