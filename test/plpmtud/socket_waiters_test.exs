@@ -43,6 +43,7 @@ defmodule PLPMTUD.SocketWaitersTest do
 
     live = Task.async(fn -> Socket.recv(socket, 5_000) end)
     Process.sleep(50)
+
     {us, _} =
       :timer.tc(fn ->
         :ok = Socket.send_to(sender, @lo4, port, "for the living")
