@@ -169,9 +169,11 @@ defmodule PLPMTUD.Socket do
       identifier and checksum); allowed by the `net.ipv4.ping_group_range`
       sysctl, else `{:error, :eacces}`
     * `:netns` - open the socket inside this network namespace: a name from
-      `ip netns add` (looked up in `/run/netns/`) or a path. Needs root; Linux.
+      `ip netns add` (looked up in `/run/netns/`; a plain name, without `/`,
+      `..` or NUL, else `ArgumentError`) or an absolute path. Needs root;
+      Linux. The file is opened without blocking, on a dirty IO scheduler.
       `{:error, :enoent}` when no such namespace exists, `:eperm` without
-      the privilege to enter it, `:einval` when the path is not a namespace.
+      the privilege to enter it, `:einval` when the file is not a namespace.
 
   Unknown options raise `ArgumentError`.
   """
@@ -358,12 +360,27 @@ defmodule PLPMTUD.Socket do
   defp icmp?(other),
     do: raise(ArgumentError, "transport must be :udp or :icmp_echo, got: #{inspect(other)}")
 
+  # A plain name (no "/", not "." or "..", no NUL, at most 255 bytes) is
+  # looked up in /run/netns; an absolute path is taken as given.
   defp netns_path(nil), do: nil
-  defp netns_path("/" <> _ = path), do: path
-  defp netns_path(name) when is_binary(name), do: Path.join("/run/netns", name)
 
-  defp netns_path(other),
-    do: raise(ArgumentError, "netns must be a name or a path, got: #{inspect(other)}")
+  defp netns_path("/" <> _ = path) do
+    if String.contains?(path, <<0>>), do: bad_netns(path), else: path
+  end
+
+  defp netns_path(name) when is_binary(name) and byte_size(name) in 1..255 do
+    if name in [".", ".."] or String.contains?(name, ["/", <<0>>]),
+      do: bad_netns(name),
+      else: "/run/netns/" <> name
+  end
+
+  defp netns_path(other), do: bad_netns(other)
+
+  defp bad_netns(other) do
+    raise ArgumentError,
+          "netns must be a namespace name (no \"/\", \"..\" or NUL, at most 255 bytes) " <>
+            "or an absolute path, got: #{inspect(other, limit: 5, printable_limit: 300)}"
+  end
 
   @doc """
   The family of an address tuple, or of the address of an `{address, port}`

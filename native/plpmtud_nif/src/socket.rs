@@ -266,7 +266,8 @@ fn new_handle(env: Env<'_>, endpoint: Endpoint, batch: bool) -> Result<Handle, S
 }
 
 /// Opens a socket owned by the caller: `{:ok, socket}` or `{:error, reason}`.
-#[rustler::nif]
+/// On a dirty IO scheduler: entering a network namespace opens a file.
+#[rustler::nif(schedule = "DirtyIo")]
 #[allow(clippy::too_many_arguments)]
 fn socket_open<'a>(
     env: Env<'a>,
