@@ -324,20 +324,36 @@ defmodule PLPMTUD.Socket do
   does, with `:inet.getaddr/2`: an address tuple is returned as it is, a
   host name (string, charlist or atom) is looked up, and one that does not
   resolve returns the resolver's reason (`{:error, :nxdomain}`, or
-  `{:error, :einval}` for a malformed name).
+  `{:error, :einval}` for a malformed name: one longer than 255
+  characters, or a binary that is not UTF-8, is never looked up).
   """
   @spec resolve(host(), :inet | :inet6) :: {:ok, ip()} | {:error, :inet.posix()}
   def resolve(host, family) when family in [:inet, :inet6] do
     cond do
       is_tuple(host) -> {:ok, host}
-      is_binary(host) -> :inet.getaddr(String.to_charlist(host), family)
-      is_list(host) or is_atom(host) -> :inet.getaddr(host, family)
+      is_binary(host) -> getaddr(:unicode.characters_to_list(host), family)
+      is_list(host) -> getaddr(host, family)
+      is_atom(host) -> :inet.getaddr(host, family)
       true -> raise ArgumentError, "expected an address or a host name, got: #{inspect(host)}"
     end
   end
 
   def resolve(_host, family),
     do: raise(ArgumentError, "family must be :inet or :inet6, got: #{inspect(family)}")
+
+  # A host name has at most 255 characters (RFC 1035); a longer one, or a
+  # binary that is not UTF-8, is malformed and never looked up.
+  @max_host 255
+
+  defp getaddr(name, family) when is_list(name) do
+    if longer_than?(name, @max_host), do: {:error, :einval}, else: :inet.getaddr(name, family)
+  end
+
+  defp getaddr(_not_utf8, _family), do: {:error, :einval}
+
+  defp longer_than?([_ | rest], n) when n > 0, do: longer_than?(rest, n - 1)
+  defp longer_than?([_ | _], 0), do: true
+  defp longer_than?(_, _), do: false
 
   defp resolve_peer(nil, _family), do: {:ok, nil}
 
@@ -573,18 +589,28 @@ defmodule PLPMTUD.Socket do
       0 ->
         {:error, :timeout}
 
-      left ->
+      _left ->
         case Native.socket_recv_wait(socket) do
-          {:ok, id} ->
-            receive do
-              {:plpmtud_recv_ready, ^id} -> recv_until(socket, deadline)
-            after
-              left -> give_up(socket, id)
-            end
-
-          error ->
-            error
+          {:ok, id} -> wait_ready(socket, id, deadline)
+          error -> error
         end
+    end
+  end
+
+  # `receive ... after` takes at most 2^32 - 1 ms: longer waits go in
+  # rounds, the registration standing.
+  @max_after 0xFFFF_FFFF
+
+  defp wait_ready(socket, id, deadline) do
+    left = time_left(deadline)
+
+    receive do
+      {:plpmtud_recv_ready, ^id} -> recv_until(socket, deadline)
+    after
+      min(left, @max_after) ->
+        if time_left(deadline) == 0,
+          do: give_up(socket, id),
+          else: wait_ready(socket, id, deadline)
     end
   end
 
