@@ -288,8 +288,8 @@ defmodule PLPMTUD.Socket do
 
   # Waits for the owner to take its messages: yields a few times, then
   # sleeps 1, 2, 4 ... up to 200 ms between measurements (a paused reader
-  # costs next to nothing), taking error-queue readiness meanwhile (into
-  # the socket's table) and a new owner at once.
+  # costs next to nothing), taking readiness meanwhile and a new owner at
+  # once.
   defp pause(socket, linked, owner, round) do
     if round < 8, do: :erlang.yield()
 
@@ -300,8 +300,10 @@ defmodule PLPMTUD.Socket do
       {:plpmtud_owner, new_owner} ->
         ready(socket, relink(linked, new_owner), resume(new_owner), 0)
 
-      {:select, _resource, _ref, :ready_error} ->
-        case Native.socket_ready(socket, :ready_error) do
+      # Error-queue entries go to the socket's table; input readiness
+      # wakes `recv/2` waiters of a passive socket.
+      {:select, _resource, _ref, event} ->
+        case Native.socket_ready(socket, event) do
           :closed -> stop(linked)
           _ -> pause(socket, linked, owner, round)
         end

@@ -275,4 +275,50 @@ defmodule PLPMTUD.SocketFloodTest do
       true -> fill_until_paused(sender, datagrams, port, owner, queued, 0)
     end
   end
+
+  test "a passive socket's owner that reads with recv/2 and leaves its reports unread still gets datagrams under a forged-ICMP flood",
+       %{forge: forge} do
+    ns = Lab.loopback_ns!("plprecv")
+    {:ok, socket} = Socket.open(0, ip: {127, 0, 0, 1}, active: false, netns: ns)
+    on_exit(fn -> Socket.close(socket) end)
+    {:ok, {_, port}} = Socket.sockname(socket)
+    {:ok, sender} = Socket.open(0, ip: {127, 0, 0, 1}, active: false, netns: ns)
+    parent = self()
+
+    owner =
+      spawn(fn ->
+        receive do
+          :go -> :ok
+        end
+
+        Stream.repeatedly(fn -> Socket.recv(socket, 10_000) end)
+        |> Enum.each(fn
+          {:ok, {_, _, data}} -> send(parent, {:got, data})
+          # A forged ICMP error is also pending on the socket (sk_err), which
+          # one recvfrom reports: read on.
+          {:error, _} -> :ok
+        end)
+      end)
+
+    :ok = Socket.controlling_process(socket, owner)
+    send(owner, :go)
+    task = flood(forge, ns, port, 3_000)
+    Process.sleep(2_000)
+    {:message_queue_len, queued} = Process.info(owner, :message_queue_len)
+    assert queued > 7_000
+
+    for i <- 1..5 do
+      {us, :ok} =
+        :timer.tc(fn ->
+          :ok = Socket.send_to(sender, {127, 0, 0, 1}, port, "datagram #{i}")
+          assert_receive {:got, "datagram " <> _}, 1_000
+          :ok
+        end)
+
+      assert us < 500_000
+    end
+
+    Task.await(task, 30_000)
+    Process.exit(owner, :kill)
+  end
 end
