@@ -698,7 +698,12 @@ defmodule PLPMTUD.Socket do
   @spec peername(t()) :: {:ok, {ip(), :inet.port_number()}} | {:error, reason()}
   def peername(socket), do: Native.socket_peername(socket)
 
-  @doc "Counters: datagrams delivered, error-queue entries read and dropped, closed."
+  @doc """
+  Counters: `datagrams_delivered`, `errors_read` (ICMP reports delivered),
+  `errors_dropped` (error-queue entries not delivered), `reports_dropped`
+  (reports replaced by a newer one or refused while the owner had no room),
+  `backlog` (the bound in bytes), `closed`.
+  """
   @spec stats(t()) :: %{atom() => non_neg_integer() | boolean()}
   def stats(socket), do: Native.socket_stats(socket)
 

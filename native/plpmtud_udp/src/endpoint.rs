@@ -230,12 +230,16 @@ impl Endpoint {
     /// The counters, the reports dropped and the backlog's limit.
     pub fn stats(&self) -> EndpointStats {
         let (datagrams, errors, errors_dropped) = self.counters();
+        // One lock at a time: the watcher holds the backlog while it takes
+        // the reports.
+        let reports_dropped = self.reports.lock().dropped();
+        let backlog = self.backlog.lock().limit();
         EndpointStats {
             datagrams,
             errors,
             errors_dropped,
-            reports_dropped: self.reports.lock().dropped(),
-            backlog: self.backlog.lock().limit(),
+            reports_dropped,
+            backlog,
         }
     }
 
