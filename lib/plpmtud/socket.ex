@@ -394,6 +394,7 @@ defmodule PLPMTUD.Socket do
 
   defp netns_path(other), do: bad_netns(other)
 
+  @spec bad_netns(term()) :: no_return()
   defp bad_netns(other) do
     raise ArgumentError,
           "netns must be a namespace name (no \"/\", \"..\" or NUL, at most 255 bytes) " <>
