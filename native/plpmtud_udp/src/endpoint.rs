@@ -415,11 +415,13 @@ impl Endpoint {
                     entry,
                 },
             };
+            // Counted before the sink runs: whoever it wakes sees it counted.
+            self.counters.errors.fetch_add(1, Ordering::Relaxed);
             if !sink(delivery) {
+                self.counters.errors.fetch_sub(1, Ordering::Relaxed);
                 return false;
             }
             reports.pop();
-            self.counters.errors.fetch_add(1, Ordering::Relaxed);
         }
         true
     }
