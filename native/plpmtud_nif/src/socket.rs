@@ -690,12 +690,14 @@ fn socket_ready<'a>(env: Env<'a>, s: Handle, event: Term<'a>) -> NifResult<Term<
         delivered: 0,
     };
     let event = decode_event(event, &mut ctx)?;
-    if event == Event::Error {
-        s.endpoint.take_errors();
-        s.arm(env, Interest::Error);
-    }
     // Reports first: few, and what a prober waits for.
-    let mut stalled = !s.endpoint.flush_reports(|d| deliver(env, &s, &mut ctx, &d));
+    let mut stalled = if event == Event::Error {
+        let flowing = s.endpoint.drain_errors(|d| deliver(env, &s, &mut ctx, &d));
+        s.arm(env, Interest::Error);
+        !flowing
+    } else {
+        !s.endpoint.flush_reports(|d| deliver(env, &s, &mut ctx, &d))
+    };
     if event != Event::Error {
         if s.endpoint.wants_input() {
             match read_datagrams(env, &s, &mut ctx, started) {

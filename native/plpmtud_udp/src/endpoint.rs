@@ -20,7 +20,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-/// Error-queue entries taken per call of [`Endpoint::take_errors`].
+/// Error-queue entries taken per call of [`Endpoint::drain_errors`].
 const ERROR_BURST: usize = 64;
 
 /// The default bound on bytes of messages the owner has not taken (4 MiB).
@@ -344,24 +344,21 @@ impl Endpoint {
         }
     }
 
-    /// Hands queued ICMP errors to `sink`: [`Endpoint::take_errors`], then
-    /// [`Endpoint::flush_reports`]. Returns false when `sink` does.
-    pub fn drain_errors<F>(&self, sink: F) -> bool
+    /// Hands queued ICMP errors to `sink` (at most a burst per call):
+    /// Packet-Too-Big reports always, other ICMP errors in active modes; the
+    /// rest are counted as dropped. Reports waiting from earlier calls go
+    /// first. Once `sink` refuses one (the owner has no room), the rest of
+    /// the burst waits in the reports table, which keeps the latest report
+    /// per destination and kind: entries read while the owner has no room
+    /// cost a fixed amount of memory and leave the kernel's buffer free.
+    /// True when no report waits.
+    pub fn drain_errors<F>(&self, mut sink: F) -> bool
     where
         F: FnMut(Delivery<'_>) -> bool,
     {
-        self.take_errors();
-        self.flush_reports(sink)
-    }
-
-    /// Reads up to a burst of error-queue entries into the reports table:
-    /// Packet-Too-Big reports always, other ICMP errors in active modes; the
-    /// rest are counted as dropped. The table keeps the latest report per
-    /// destination and kind, so entries read while the owner has no room
-    /// cost a fixed amount of memory and leave the kernel's buffer free.
-    pub fn take_errors(&self) {
+        let mut flowing = self.flush_reports(&mut sink);
         let Ok(socket) = self.socket() else {
-            return;
+            return flowing;
         };
         let mut reports = self.reports.lock();
         for _ in 0..ERROR_BURST {
@@ -369,26 +366,33 @@ impl Endpoint {
                 Ok(Some(entry)) => entry,
                 Ok(None) | Err(_) => {
                     socket.take_error();
-                    return;
+                    break;
                 }
             };
-            if let Some((mtu, offender)) = entry.packet_too_big() {
-                reports.push(Report::TooBig {
+            let report = if let Some((mtu, offender)) = entry.packet_too_big() {
+                Report::TooBig {
                     mtu,
                     offender,
                     entry,
-                });
-                continue;
-            }
-            match entry.icmp_error() {
-                Some(errno) if self.active() != Active::Off => {
-                    reports.push(Report::Icmp { errno, entry });
                 }
-                _ => {
-                    self.counters.errors_dropped.fetch_add(1, Ordering::Relaxed);
+            } else {
+                match entry.icmp_error() {
+                    Some(errno) if self.active() != Active::Off => Report::Icmp { errno, entry },
+                    _ => {
+                        self.counters.errors_dropped.fetch_add(1, Ordering::Relaxed);
+                        continue;
+                    }
+                }
+            };
+            if flowing {
+                flowing = self.deliver(&report, &mut sink);
+                if flowing {
+                    continue;
                 }
             }
+            reports.push(report);
         }
+        flowing
     }
 
     /// Hands waiting reports to `sink`, oldest first, until it returns
@@ -400,25 +404,7 @@ impl Endpoint {
     {
         let mut reports = self.reports.lock();
         while let Some(report) = reports.front() {
-            let delivery = match report {
-                Report::TooBig {
-                    mtu,
-                    offender,
-                    entry,
-                } => Delivery::PacketTooBig {
-                    mtu: *mtu,
-                    offender: *offender,
-                    entry,
-                },
-                Report::Icmp { errno, entry } => Delivery::IcmpError {
-                    errno: *errno,
-                    entry,
-                },
-            };
-            // Counted before the sink runs: whoever it wakes sees it counted.
-            self.counters.errors.fetch_add(1, Ordering::Relaxed);
-            if !sink(delivery) {
-                self.counters.errors.fetch_sub(1, Ordering::Relaxed);
+            if !self.deliver(report, &mut sink) {
                 return false;
             }
             reports.pop();
@@ -426,9 +412,33 @@ impl Endpoint {
         true
     }
 
-    /// True when reports wait for room.
-    pub fn reports_waiting(&self) -> bool {
-        !self.reports.lock().is_empty()
+    /// Hands one report to `sink`, counted (before the sink runs: whoever
+    /// it wakes sees it counted) unless refused.
+    fn deliver<F>(&self, report: &Report, sink: &mut F) -> bool
+    where
+        F: FnMut(Delivery<'_>) -> bool,
+    {
+        let delivery = match report {
+            Report::TooBig {
+                mtu,
+                offender,
+                entry,
+            } => Delivery::PacketTooBig {
+                mtu: *mtu,
+                offender: *offender,
+                entry,
+            },
+            Report::Icmp { errno, entry } => Delivery::IcmpError {
+                errno: *errno,
+                entry,
+            },
+        };
+        self.counters.errors.fetch_add(1, Ordering::Relaxed);
+        if sink(delivery) {
+            return true;
+        }
+        self.counters.errors.fetch_sub(1, Ordering::Relaxed);
+        false
     }
 
     /// Closes: every later call is [`SocketError::Closed`], a waiting
