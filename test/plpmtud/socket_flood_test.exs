@@ -21,24 +21,29 @@ defmodule PLPMTUD.SocketFloodTest do
   end
 
   # An owner that reads nothing until told to drain its mailbox and hand
-  # the socket back, or to hand it over and stay stuck.
+  # the socket back, or to hand it over and stay stuck; killed when the
+  # test exits (with what it holds).
   defp stuck_owner do
-    spawn(fn ->
-      receive do
-        {:drain, from, socket} ->
-          drained = drain(0)
-          :ok = Socket.controlling_process(socket, from)
-          send(from, {:drained, drained})
+    owner = spawn(fn -> stuck() end)
+    on_exit(fn -> Process.exit(owner, :kill) end)
+    owner
+  end
 
-        {:give, from, socket} ->
-          :ok = Socket.controlling_process(socket, from)
-          send(from, :given)
+  defp stuck do
+    receive do
+      {:drain, from, socket} ->
+        drained = drain(0)
+        :ok = Socket.controlling_process(socket, from)
+        send(from, {:drained, drained})
 
-          receive do
-            :never -> :ok
-          end
-      end
-    end)
+      {:give, from, socket} ->
+        :ok = Socket.controlling_process(socket, from)
+        send(from, :given)
+
+        receive do
+          :never -> :ok
+        end
+    end
   end
 
   defp drain(n) do
