@@ -656,7 +656,18 @@ defmodule PLPMTUD.Socket do
   a closed socket returns `{:error, :closed}`.
   """
   @spec controlling_process(t(), pid()) :: :ok | {:error, :not_owner | :badarg | :closed}
-  def controlling_process(socket, pid), do: Native.socket_controlling_process(socket, pid)
+  def controlling_process(socket, pid) do
+    case Native.socket_controlling_process(socket, pid) do
+      # The reader links to `pid` when it reads its notice; the link to the
+      # caller goes now, so that the caller's exit cannot close the socket.
+      {:ok, reader} ->
+        if is_pid(reader) and pid != self(), do: Process.unlink(reader)
+        :ok
+
+      error ->
+        error
+    end
+  end
 
   @doc "Closes the socket (an attached fd is left open). Idempotent."
   @spec close(t()) :: :ok

@@ -114,6 +114,24 @@ defmodule PLPMTUD.SocketReaderTest do
     refute_receive {:EXIT, ^reader, _}, 100
   end
 
+  test "an opener that crashes right after handing its socket over leaves it open" do
+    parent = self()
+
+    for _ <- 1..50 do
+      spawn(fn ->
+        {:ok, socket} = Socket.open(0, ip: @lo4)
+        :ok = Socket.controlling_process(socket, parent)
+        send(parent, {:socket, socket})
+        exit(:boom)
+      end)
+
+      assert_receive {:socket, socket}, 1_000
+      Process.sleep(5)
+      assert %{closed: false} = Socket.stats(socket)
+      Socket.close(socket)
+    end
+  end
+
   test "stopping the application that opened a socket leaves a socket it handed over open" do
     Application.put_env(:plpsock_reader_app, :to, self())
 

@@ -811,7 +811,9 @@ fn socket_set_active<'a>(env: Env<'a>, s: Handle, active: Term<'a>) -> NifResult
     })
 }
 
-/// Hands the socket to `pid`; only the current owner may. As gen_udp:
+/// Hands the socket to `pid`; only the current owner may: `{:ok, reader}`
+/// (the reader process, which the caller unlinks; `nil` before the reader
+/// started). As gen_udp:
 /// `{:error, :badarg}` for a pid that is not alive (the socket stays open
 /// with its owner), `{:error, :closed}` for a closed socket.
 #[rustler::nif]
@@ -836,10 +838,14 @@ fn socket_controlling_process<'a>(env: Env<'a>, s: Handle, pid: LocalPid) -> Ter
     // The new owner holds none of our messages; the reader, perhaps
     // waiting on the old owner's backlog, links to the new one and resumes.
     s.endpoint.backlog().forget();
-    if let Some(reader) = *s.reader.lock() {
-        let _ = env.send(&reader, (atoms::plpmtud_owner(), pid).encode(env));
+    let reader = *s.reader.lock();
+    match reader {
+        Some(reader) => {
+            let _ = env.send(&reader, (atoms::plpmtud_owner(), pid).encode(env));
+            (atoms::ok(), reader).encode(env)
+        }
+        None => (atoms::ok(), atoms::nil()).encode(env),
     }
-    atoms::ok().encode(env)
 }
 
 /// Turns UDP GSO for batches on or off.
