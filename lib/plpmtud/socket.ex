@@ -153,8 +153,8 @@ defmodule PLPMTUD.Socket do
       cached value in both modes. Shown in `test/plpmtud/df_mode_lab_test.exs`.
     * `:active` - `true` (default), `false`, `:once` or a count, as gen_udp
     * `:batch` - `true` to receive `{:plpmtud_udp_batch, socket, [{ip, port,
-      data}]}`, the datagrams of one readiness in one message, instead of
-      one message per datagram (default `false`); for high-rate receivers.
+      data}]}`, the datagrams of one `recvmmsg` (up to 32) in one message,
+      instead of one message per datagram (default `false`); for high-rate receivers.
       `:once` and counts still count datagrams
     * `:recv_errors` - read ICMP errors from the error queue (default `true`)
     * `:reuse_address` - `SO_REUSEADDR` (default `false`)
