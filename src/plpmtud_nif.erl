@@ -37,7 +37,7 @@
          cache_new/2, cache_lookup/3, cache_record/5, cache_remove/2, cache_group_mtu/3,
          cache_entries/2, cache_stats/1, fragment_split/3, fragment_split_dirty/3, reassembler_new/3,
          reassembler_push/3, reassembler_join/1, reassembler_stats/1, overhead_of/1, standard_mtus/0,
-         tcp_set_mss/2, socket_open/11, socket_start/2, socket_ready/2, socket_recv_nowait/1, rate_limiter_new/2, rate_limiter_allow/3,
+         tcp_set_mss/2, socket_open/12, socket_start/2, socket_ready/2, socket_recv_nowait/1, rate_limiter_new/2, rate_limiter_allow/3,
          wire_probe/3, wire_ack/2, wire_parse/1, socket_attach/3, socket_send/2,
          socket_send_to/4, socket_send_batch/3, socket_recv_wait/1, socket_recv_cancel/1, socket_set_active/2,
          socket_controlling_process/2, socket_close/1, socket_set_gso/2,
@@ -186,7 +186,7 @@ reassembler_stats(_Reassembler) -> erlang:nif_error(not_loaded_reason()).
 overhead_of(_Layers) -> erlang:nif_error(not_loaded_reason()).
 standard_mtus() -> erlang:nif_error(not_loaded_reason()).
 tcp_set_mss(_Fd, _Mss) -> erlang:nif_error(not_loaded_reason()).
-socket_open(_Ip, _Port, _Connect, _Df, _Active, _RecvErrors, _Reuse, _Netns, _Icmp, _Batch, _Recbuf) -> erlang:nif_error(not_loaded_reason()).
+socket_open(_Ip, _Port, _Connect, _Df, _Active, _RecvErrors, _Reuse, _Netns, _Icmp, _Batch, _Recbuf, _Backlog) -> erlang:nif_error(not_loaded_reason()).
 socket_start(_Socket, _Reader) -> erlang:nif_error(not_loaded_reason()).
 socket_ready(_Socket, _Event) -> erlang:nif_error(not_loaded_reason()).
 socket_recv_nowait(_Socket) -> erlang:nif_error(not_loaded_reason()).

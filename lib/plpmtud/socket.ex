@@ -7,24 +7,49 @@ defmodule PLPMTUD.Socket do
   whoever `controlling_process/2` names): it receives the socket's messages,
   and the socket closes when that process exits. A socket also closes with
   `close/1`; dropping the last reference without either keeps it open, as
-  with gen_udp.
+  with gen_udp. The socket's reader process (see "How it receives") is
+  linked to the controlling process as gen_udp's port is: if it is killed,
+  the socket closes and the owner gets the exit signal (`{:EXIT, reader,
+  reason}` when it traps exits); `close/1` and the owner's own exit send
+  none. The reader's group leader is `:user`'s, so stopping the
+  application of the process that opened the socket leaves it alone.
 
   Messages to the controlling process:
 
     * `{:plpmtud_udp, socket, ip, port, data}` - a datagram (active modes);
     * `{:plpmtud_udp_batch, socket, [{ip, port, data}]}` - with `batch: true`,
-      the datagrams of one readiness (up to 128) in one message, in order;
+      the datagrams of one `recvmmsg` (up to 32) in one message, in order;
     * `{:plpmtud_udp_passive, socket}` - an `active: n` count ran out;
     * `{:plpmtud_ptb, socket, %{mtu: m, offender: ip | nil, dest: {ip, port} | nil, quoted: binary}}`
       - an ICMP Fragmentation-Needed / Packet-Too-Big for one of our datagrams,
-      read from the socket's error queue, whatever the active mode. `quoted`
-      is the start of our own datagram, so a prober can match it to a probe;
+      read from the socket's error queue, whatever the active mode (within
+      the backlog bound below). `quoted` is the start of our own datagram,
+      so a prober can match it to a probe;
     * `{:plpmtud_udp_error, socket, reason}` - any other ICMP error for one of
       our datagrams, as a POSIX atom (`:econnrefused` for port unreachable,
       `:ehostunreach`, ...), in active modes only, like gen_udp's
       `{:udp_error, socket, reason}`; it does not count against `:once` or
       `active: n`. In passive mode, and for local errors, error-queue
       entries are counted in `stats/1` (`errors_dropped`) and dropped.
+
+  ## Backlog bound
+
+  The socket's messages that the controlling process has not taken yet
+  hold at most the socket's backlog bound (the `:backlog` option of
+  `open/2`, default 4 MiB) plus one datagram
+  (64 KiB) in its mailbox, in every active mode and with `batch: true`
+  too: each message is charged its data plus 320 bytes (a datagram), 128
+  per datagram of a batch, or 512 plus the quoted bytes (an ICMP report),
+  more than it costs in the BEAM. The reader process keeps an upper bound
+  of what is still queued (from what it sent and the owner's
+  `message_queue_len`) and stops reading while the bound is reached.
+  Datagrams then wait in the kernel's receive buffer (which drops the
+  excess when full, as it does for gen_udp); ICMP reports wait in a table
+  of the socket holding the latest report per destination and kind, at
+  most 16 (about 5 KB), and those replaced or refused are counted in
+  `stats/1` (`reports_dropped`). A forged-ICMP or datagram flood thus
+  costs a socket at most about 4.1 MiB of BEAM memory with the default,
+  whether its owner reads or not.
 
   DF policies: `:probe` (DF set, the kernel's PMTU cache ignored: probes above
   a cached size still leave; Linux only), `:do` (DF set; sends above the
@@ -46,15 +71,15 @@ defmodule PLPMTUD.Socket do
   asks for the next readiness; when the call stopped at its budget with
   datagrams still queued, the reader calls again instead (after the
   scheduler's other work), so a busy socket does not wait for the poll set
-  between batches. While the controlling process has more than 8192
-  messages unread, the reader waits (yielding to it, then 1 ms at a time)
-  and leaves datagrams
-  in the kernel's receive buffer, which drops the excess when full: the
-  owner's mailbox stays bounded under a flood (gen_udp's would grow). ICMP errors are read from the error queue
-  (`MSG_ERRQUEUE`) on the same fd when the poll set reports it in error,
-  in every active mode. `close/1` takes the fd out of the poll set and
-  closes it at once (in the resource's `stop` callback); the reader then
-  ends. `recv/2` reads a queued datagram at once on the caller's
+  between batches. While the owner's backlog is at its bound (see above),
+  the reader waits, measuring the owner's mailbox again after a yield,
+  then after 1, 2, 4 ... up to 200 ms (waits aligned in time, so that
+  paused readers wake together: 100 paused readers cost under 1 % of a
+  core), and re-reads who the owner is each time. ICMP errors are read
+  from the error queue (`MSG_ERRQUEUE`) on the same fd when the poll set
+  reports it in error, in every active mode. `close/1` takes the fd out
+  of the poll set and closes it at once (in the resource's `stop`
+  callback); the reader then ends. `recv/2` reads a queued datagram at once on the caller's
   scheduler; when none is queued the caller waits in `receive` until the
   reader, woken by the poll set, tells it to read (no dirty scheduler is
   held, so any number of processes may wait in `recv/2`).
@@ -66,6 +91,8 @@ defmodule PLPMTUD.Socket do
   the other family `{:error, :eafnosupport}`, a host name that does not
   resolve `{:error, :nxdomain}`, and what the platform lacks `{:error, :enotsup}`.
   """
+
+  import Bitwise, only: [<<<: 2]
 
   alias :plpmtud_nif, as: Native
   alias PLPMTUD.Telemetry
@@ -100,7 +127,8 @@ defmodule PLPMTUD.Socket do
     netns: nil,
     transport: :udp,
     batch: false,
-    recbuf: nil
+    recbuf: nil,
+    backlog: nil
   ]
 
   @doc """
@@ -125,11 +153,15 @@ defmodule PLPMTUD.Socket do
       cached value in both modes. Shown in `test/plpmtud/df_mode_lab_test.exs`.
     * `:active` - `true` (default), `false`, `:once` or a count, as gen_udp
     * `:batch` - `true` to receive `{:plpmtud_udp_batch, socket, [{ip, port,
-      data}]}`, the datagrams of one readiness in one message, instead of
-      one message per datagram (default `false`); for high-rate receivers.
+      data}]}`, the datagrams of one `recvmmsg` (up to 32) in one message,
+      instead of one message per datagram (default `false`); for high-rate receivers.
       `:once` and counts still count datagrams
     * `:recv_errors` - read ICMP errors from the error queue (default `true`)
     * `:reuse_address` - `SO_REUSEADDR` (default `false`)
+    * `:backlog` - the bound, in bytes, on the socket's messages the
+      controlling process has not taken (default 4 MiB, see "Backlog
+      bound"); a positive integer. Lower it for many sockets, raise it for
+      an owner that takes bursts in large gulps
     * `:recbuf` - `SO_RCVBUF` in bytes, as gen_udp's `recbuf` (default: the
       kernel's); a larger buffer loses fewer datagrams in bursts
     * `:transport` - `:udp` (default) or `:icmp_echo`: an unprivileged ping
@@ -137,9 +169,11 @@ defmodule PLPMTUD.Socket do
       identifier and checksum); allowed by the `net.ipv4.ping_group_range`
       sysctl, else `{:error, :eacces}`
     * `:netns` - open the socket inside this network namespace: a name from
-      `ip netns add` (looked up in `/run/netns/`) or a path. Needs root; Linux.
+      `ip netns add` (looked up in `/run/netns/`; a plain name, without `/`,
+      `..` or NUL, else `ArgumentError`) or an absolute path. Needs root;
+      Linux. The file is opened without blocking, on a dirty IO scheduler.
       `{:error, :enoent}` when no such namespace exists, `:eperm` without
-      the privilege to enter it, `:einval` when the path is not a namespace.
+      the privilege to enter it, `:einval` when the file is not a namespace.
 
   Unknown options raise `ArgumentError`.
   """
@@ -161,82 +195,130 @@ defmodule PLPMTUD.Socket do
              netns_path(options[:netns]),
              icmp?(options[:transport]),
              options[:batch] == true,
-             options[:recbuf]
+             options[:recbuf],
+             backlog(options[:backlog])
            ) do
       start_reader(socket)
     end
   end
 
   # The reader process: gets the socket's select messages and lets the NIF
-  # read and deliver; ends when the socket closes.
+  # read and deliver; ends when the socket closes. It is linked to the
+  # controlling process, as gen_udp's port is, and unlinks before it ends
+  # normally; its group leader is `:user`'s, not the opener's, so stopping
+  # the opener's application leaves it alone.
   defp start_reader(socket) do
-    reader = spawn(fn -> read_loop(socket) end)
+    owner = self()
+    reader = spawn_link(fn -> read_loop(socket, owner) end)
+    :erlang.group_leader(Process.whereis(:user) || Process.whereis(:init), reader)
 
     case Native.socket_start(socket, reader) do
-      :ok -> {:ok, socket}
-      {:error, _} = error -> error
+      :ok ->
+        {:ok, socket}
+
+      {:error, _} = error ->
+        Process.unlink(reader)
+        error
     end
   end
 
   # An idle reader hibernates after a second (its heap shrinks to a few
   # words: 10 000 quiet sockets then cost about 1 KB each less).
   @doc false
-  @spec read_loop(t()) :: :ok | :closed
-  def read_loop(socket) do
+  @spec read_loop(t(), pid()) :: :ok
+  def read_loop(socket, owner) do
     receive do
-      {:select, _resource, _ref, event} -> ready(socket, event)
-      :plpmtud_closed -> :ok
+      {:select, _resource, _ref, event} -> ready(socket, owner, event, 0)
+      {:plpmtud_owner, new_owner} -> read_loop(socket, relink(owner, new_owner))
+      :plpmtud_closed -> stop(owner)
     after
-      1_000 -> :erlang.hibernate(__MODULE__, :read_loop, [socket])
+      1_000 -> :erlang.hibernate(__MODULE__, :read_loop, [socket, owner])
     end
   end
 
-  # Unread messages of the owner above which the reader waits.
-  @owner_backlog 8192
-
-  # Lets the owner run while its backlog is high: yields up to 64 times,
-  # then waits 1 ms at a time; `:closed` when the socket closes meanwhile.
-  defp wait_for(owner, round) do
-    case Process.info(owner, :message_queue_len) do
-      {:message_queue_len, n} when n > @owner_backlog ->
-        if round < 64, do: :erlang.yield()
-
-        receive do
-          :plpmtud_closed -> :closed
-        after
-          if(round < 64, do: 0, else: 1) -> wait_for(owner, round + 1)
-        end
-
-      _ ->
-        :ok
-    end
+  defp stop(owner) do
+    Process.unlink(owner)
+    :ok
   end
 
-  defp ready(socket, event) do
+  defp relink(old, new) do
+    Process.link(new)
+    if old != new, do: Process.unlink(old)
+    new
+  end
+
+  defp ready(socket, linked, event, round) do
     case Native.socket_ready(socket, event) do
       :ok ->
-        read_loop(socket)
+        read_loop(socket, linked)
 
       # Stopped at its budget with datagrams still queued: go on reading
       # (the scheduler runs others in between), but take an error-queue
-      # readiness first so a flood cannot hold back a Packet-Too-Big, and
-      # wait while the owner has many messages unread: the kernel's buffer
-      # then takes the excess (and drops it when full), not the owner's
-      # mailbox, whose garbage collection would slow the owner further.
-      {:more, owner} ->
-        with :ok <- wait_for(owner, 0) do
-          receive do
-            {:select, _resource, _ref, :ready_error} -> Native.socket_ready(socket, :ready_error)
-          after
-            0 -> :ok
-          end
-
-          ready(socket, :ready_input)
+      # readiness first so a flood cannot hold back a Packet-Too-Big.
+      {:more, _owner} ->
+        receive do
+          {:select, _resource, _ref, :ready_error} -> Native.socket_ready(socket, :ready_error)
+        after
+          0 -> :ok
         end
 
+        ready(socket, linked, :ready_input, 0)
+
+      # The owner's backlog has no room left after this call's deliveries:
+      # measure it again at once.
+      {:full, owner} ->
+        ready(socket, linked, resume(owner), 0)
+
+      # No room at all: the datagrams wait in the kernel's buffer (which
+      # drops the excess when full), the reports in the socket's table.
+      {:paused, owner} ->
+        pause(socket, linked, owner, round)
+
       :closed ->
-        :ok
+        stop(linked)
     end
+  end
+
+  defp resume(owner) do
+    case Process.info(owner, :message_queue_len) do
+      {:message_queue_len, n} -> {:resume, owner, n}
+      nil -> {:resume, owner, 0}
+    end
+  end
+
+  # Waits for the owner to take its messages: yields a few times, then
+  # sleeps 1, 2, 4 ... up to 200 ms between measurements (a paused reader
+  # costs next to nothing), taking readiness meanwhile and a new owner at
+  # once.
+  defp pause(socket, linked, owner, round) do
+    if round < 8, do: :erlang.yield()
+
+    receive do
+      :plpmtud_closed ->
+        stop(linked)
+
+      {:plpmtud_owner, new_owner} ->
+        ready(socket, relink(linked, new_owner), resume(new_owner), 0)
+
+      # Error-queue entries go to the socket's table; input readiness
+      # wakes `recv/2` waiters of a passive socket.
+      {:select, _resource, _ref, event} ->
+        case Native.socket_ready(socket, event) do
+          :closed -> stop(linked)
+          _ -> pause(socket, linked, owner, round)
+        end
+    after
+      pause_ms(round) -> ready(socket, linked, resume(owner), round + 1)
+    end
+  end
+
+  # Waits end on multiples of their length in monotonic time, so paused
+  # readers wake together: one scheduler wake-up serves them all.
+  defp pause_ms(round) when round < 8, do: 0
+
+  defp pause_ms(round) do
+    period = min(1 <<< min(round - 8, 8), 200)
+    period - rem(System.monotonic_time(:millisecond), period)
   end
 
   @doc """
@@ -244,20 +326,36 @@ defmodule PLPMTUD.Socket do
   does, with `:inet.getaddr/2`: an address tuple is returned as it is, a
   host name (string, charlist or atom) is looked up, and one that does not
   resolve returns the resolver's reason (`{:error, :nxdomain}`, or
-  `{:error, :einval}` for a malformed name).
+  `{:error, :einval}` for a malformed name: one longer than 255
+  characters, or a binary that is not UTF-8, is never looked up).
   """
   @spec resolve(host(), :inet | :inet6) :: {:ok, ip()} | {:error, :inet.posix()}
   def resolve(host, family) when family in [:inet, :inet6] do
     cond do
       is_tuple(host) -> {:ok, host}
-      is_binary(host) -> :inet.getaddr(String.to_charlist(host), family)
-      is_list(host) or is_atom(host) -> :inet.getaddr(host, family)
+      is_binary(host) -> getaddr(:unicode.characters_to_list(host), family)
+      is_list(host) -> getaddr(host, family)
+      is_atom(host) -> :inet.getaddr(host, family)
       true -> raise ArgumentError, "expected an address or a host name, got: #{inspect(host)}"
     end
   end
 
   def resolve(_host, family),
     do: raise(ArgumentError, "family must be :inet or :inet6, got: #{inspect(family)}")
+
+  # A host name has at most 255 characters (RFC 1035); a longer one, or a
+  # binary that is not UTF-8, is malformed and never looked up.
+  @max_host 255
+
+  defp getaddr(name, family) when is_list(name) do
+    if longer_than?(name, @max_host), do: {:error, :einval}, else: :inet.getaddr(name, family)
+  end
+
+  defp getaddr(_not_utf8, _family), do: {:error, :einval}
+
+  defp longer_than?([_ | rest], n) when n > 0, do: longer_than?(rest, n - 1)
+  defp longer_than?([_ | _], 0), do: true
+  defp longer_than?(_, _), do: false
 
   defp resolve_peer(nil, _family), do: {:ok, nil}
 
@@ -268,18 +366,40 @@ defmodule PLPMTUD.Socket do
   # Anything else reaches the NIF, which raises ArgumentError.
   defp resolve_peer(other, _family), do: {:ok, other}
 
+  defp backlog(nil), do: nil
+  defp backlog(bytes) when is_integer(bytes) and bytes > 0 and bytes < 1 <<< 48, do: bytes
+
+  defp backlog(other),
+    do: raise(ArgumentError, "backlog must be a positive number of bytes, got: #{inspect(other)}")
+
   defp icmp?(:udp), do: false
   defp icmp?(:icmp_echo), do: true
 
   defp icmp?(other),
     do: raise(ArgumentError, "transport must be :udp or :icmp_echo, got: #{inspect(other)}")
 
+  # A plain name (no "/", not "." or "..", no NUL, at most 255 bytes) is
+  # looked up in /run/netns; an absolute path is taken as given.
   defp netns_path(nil), do: nil
-  defp netns_path("/" <> _ = path), do: path
-  defp netns_path(name) when is_binary(name), do: Path.join("/run/netns", name)
 
-  defp netns_path(other),
-    do: raise(ArgumentError, "netns must be a name or a path, got: #{inspect(other)}")
+  defp netns_path("/" <> _ = path) do
+    if String.contains?(path, <<0>>), do: bad_netns(path), else: path
+  end
+
+  defp netns_path(name) when is_binary(name) and byte_size(name) in 1..255 do
+    if name in [".", ".."] or String.contains?(name, ["/", <<0>>]),
+      do: bad_netns(name),
+      else: "/run/netns/" <> name
+  end
+
+  defp netns_path(other), do: bad_netns(other)
+
+  @spec bad_netns(term()) :: no_return()
+  defp bad_netns(other) do
+    raise ArgumentError,
+          "netns must be a namespace name (no \"/\", \"..\" or NUL, at most 255 bytes) " <>
+            "or an absolute path, got: #{inspect(other, limit: 5, printable_limit: 300)}"
+  end
 
   @doc """
   The family of an address tuple, or of the address of an `{address, port}`
@@ -472,18 +592,28 @@ defmodule PLPMTUD.Socket do
       0 ->
         {:error, :timeout}
 
-      left ->
+      _left ->
         case Native.socket_recv_wait(socket) do
-          {:ok, id} ->
-            receive do
-              {:plpmtud_recv_ready, ^id} -> recv_until(socket, deadline)
-            after
-              left -> give_up(socket, id)
-            end
-
-          error ->
-            error
+          {:ok, id} -> wait_ready(socket, id, deadline)
+          error -> error
         end
+    end
+  end
+
+  # `receive ... after` takes at most 2^32 - 1 ms: longer waits go in
+  # rounds, the registration standing.
+  @max_after 0xFFFF_FFFF
+
+  defp wait_ready(socket, id, deadline) do
+    left = time_left(deadline)
+
+    receive do
+      {:plpmtud_recv_ready, ^id} -> recv_until(socket, deadline)
+    after
+      min(left, @max_after) ->
+        if time_left(deadline) == 0,
+          do: give_up(socket, id),
+          else: wait_ready(socket, id, deadline)
     end
   end
 
@@ -526,7 +656,18 @@ defmodule PLPMTUD.Socket do
   a closed socket returns `{:error, :closed}`.
   """
   @spec controlling_process(t(), pid()) :: :ok | {:error, :not_owner | :badarg | :closed}
-  def controlling_process(socket, pid), do: Native.socket_controlling_process(socket, pid)
+  def controlling_process(socket, pid) do
+    case Native.socket_controlling_process(socket, pid) do
+      # The reader links to `pid` when it reads its notice; the link to the
+      # caller goes now, so that the caller's exit cannot close the socket.
+      {:ok, reader} ->
+        if is_pid(reader) and pid != self(), do: Process.unlink(reader)
+        :ok
+
+      error ->
+        error
+    end
+  end
 
   @doc "Closes the socket (an attached fd is left open). Idempotent."
   @spec close(t()) :: :ok
@@ -569,7 +710,12 @@ defmodule PLPMTUD.Socket do
   @spec peername(t()) :: {:ok, {ip(), :inet.port_number()}} | {:error, reason()}
   def peername(socket), do: Native.socket_peername(socket)
 
-  @doc "Counters: datagrams delivered, error-queue entries read and dropped, closed."
+  @doc """
+  Counters: `datagrams_delivered`, `errors_read` (ICMP reports delivered),
+  `errors_dropped` (error-queue entries not delivered), `reports_dropped`
+  (reports replaced by a newer one or refused while the owner had no room),
+  `backlog` (the bound in bytes), `closed`.
+  """
   @spec stats(t()) :: %{atom() => non_neg_integer() | boolean()}
   def stats(socket), do: Native.socket_stats(socket)
 

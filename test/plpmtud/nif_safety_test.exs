@@ -74,7 +74,7 @@ defmodule PLPMTUD.NifSafetyTest do
       {:overhead_of, [[:ipv4, :udp]]},
       {:standard_mtus, []},
       {:tcp_set_mss, [0, 1000]},
-      {:socket_open, [lo, 0, nil, :probe, false, true, false, nil, false, false, nil]},
+      {:socket_open, [lo, 0, nil, :probe, false, true, false, nil, false, false, nil, nil]},
       {:rate_limiter_new, [10, 10]},
       {:wire_probe, [1, 1400, 1372]},
       {:wire_ack, [1, 1372]},

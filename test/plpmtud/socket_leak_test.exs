@@ -50,9 +50,12 @@ defmodule PLPMTUD.SocketLeakTest do
     fds = fn -> length(File.ls!("/proc/self/fd")) end
     before = fds.()
     known = MapSet.new(Process.list())
+    # The reader is linked to its owner, as a gen_udp port is.
+    Process.flag(:trap_exit, true)
     {:ok, socket} = Socket.open(0, ip: @lo4)
     [reader] = Enum.reject(Process.list(), &MapSet.member?(known, &1))
     Process.exit(reader, :kill)
+    assert_receive {:EXIT, ^reader, :killed}
     Process.sleep(50)
     assert %{closed: true} = Socket.stats(socket)
     assert fds.() == before

@@ -1,6 +1,8 @@
 defmodule PLPMTUD.SocketTest do
   use ExUnit.Case, async: true
 
+  import Bitwise, only: [<<<: 2]
+
   alias PLPMTUD.Socket
 
   @lo4 {127, 0, 0, 1}
@@ -313,6 +315,11 @@ defmodule PLPMTUD.SocketTest do
     assert_raise ArgumentError, fn -> Socket.open(70_000) end
     assert_raise ArgumentError, fn -> Socket.open(0, df: :sometimes) end
     assert_raise ArgumentError, fn -> Socket.open(0, active: -1) end
+
+    for bad <- [0, -1, 1.5, :big, 1 <<< 60] do
+      assert_raise ArgumentError, ~r/backlog/, fn -> Socket.open(0, backlog: bad) end
+    end
+
     assert_raise ArgumentError, fn -> Socket.send(make_ref(), "x") end
     assert_raise ArgumentError, fn -> Socket.send_to(socket, {1, 2, 3}, 9, "x") end
     assert_raise ArgumentError, fn -> Socket.send_to(socket, @lo4, -1, "x") end
@@ -324,6 +331,36 @@ defmodule PLPMTUD.SocketTest do
     assert_raise ArgumentError, fn -> Socket.close(prober) end
     assert {:error, :enotconn} = Socket.send(socket, "x") |> normalize_notconn()
     assert :ok = Socket.send_to(socket, @lo4, 9, "still works")
+  end
+
+  test "a 1 MiB host name, UTF-8 or not, is einval in send_to, send_batch and open, as a malformed name" do
+    socket = open!(@lo4)
+
+    for host <- [
+          :binary.copy(<<255>>, 1 <<< 20),
+          :binary.copy("a", 1 <<< 20),
+          ~c"a" ++ List.duplicate(?a, 1 <<< 20)
+        ] do
+      assert {:error, :einval} = Socket.send_to(socket, host, 9, "x")
+      assert {:error, 0, :einval} = Socket.send_batch(socket, ["x"], {host, 9})
+      assert {:error, :einval} = Socket.open(0, connect: {host, 9})
+      assert {:error, :einval} = Socket.resolve(host, :inet6)
+    end
+
+    assert :ok = Socket.send_to(socket, @lo4, 9, "still works")
+  end
+
+  test "recv/2 takes timeouts of 2^32 ms and more, as :infinity" do
+    server = open!(@lo4, active: false)
+    client = open!(@lo4)
+    {:ok, {_, port}} = Socket.sockname(server)
+
+    for timeout <- [1 <<< 32, (1 <<< 64) - 1, 1 <<< 100] do
+      waiter = Task.async(fn -> Socket.recv(server, timeout) end)
+      Process.sleep(20)
+      :ok = Socket.send_to(client, @lo4, port, "late")
+      assert {:ok, {@lo4, _, "late"}} = Task.await(waiter)
+    end
   end
 
   test "batch: true delivers the datagrams of a readiness in one message, in order" do

@@ -55,6 +55,20 @@ defmodule PLPMTUD.Test.Lab do
     }
   end
 
+  @doc """
+  Creates a network namespace with only `lo` up, named `base-OSPID-a`
+  (so `gc/0` removes it after a killed run), removed when the test exits.
+  """
+  @spec loopback_ns!(String.t()) :: String.t()
+  def loopback_ns!(base) do
+    name = "#{base}-#{System.pid()}-a"
+    System.cmd("ip", ["netns", "del", name], stderr_to_stdout: true)
+    on_exit(fn -> System.cmd("ip", ["netns", "del", name], stderr_to_stdout: true) end)
+    {_, 0} = System.cmd("ip", ["netns", "add", name], stderr_to_stdout: true)
+    {_, 0} = System.cmd("ip", ["-n", name, "link", "set", "lo", "up"], stderr_to_stdout: true)
+    name
+  end
+
   @doc "Removes labs left by runs that were killed."
   @spec gc() :: :ok
   def gc do

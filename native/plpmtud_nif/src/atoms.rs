@@ -67,6 +67,10 @@ rustler::atoms! {
     undefined,
     plpmtud_recv_ready,
     emfile,
+    resume,
+    full,
+    paused,
+    plpmtud_owner,
 }
 
 /// The atom for a name the core gives at run time (a counter, a layer, an

@@ -14,17 +14,19 @@ use crate::select::{Interest, Select};
 use crate::{atoms, encode, list};
 use parking_lot::Mutex;
 use plpmtud_udp::endpoint::{Active, Delivery, Endpoint};
+use plpmtud_udp::waiters::WaitQueue;
 use plpmtud_udp::{errno_name, DfPolicy, DfSocket, OpenOptions, RecvBatch, SocketError, Transport};
 use rustler::{
     Atom, Binary, Encoder, Env, LocalPid, Monitor, NifResult, OwnedBinary, Resource, ResourceArc,
     Term,
 };
 use std::cell::RefCell;
-use std::collections::VecDeque;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
 /// EINVAL, as gen_udp's `recv` on an active socket.
 const EINVAL: i32 = 22;
+/// Dead waiters one wake-up may skip before it asks for the next readiness.
+const WAKE_TRIES: usize = 4096;
 
 /// A socket owned by one controlling process, closed when that process exits.
 pub struct SocketResource {
@@ -33,7 +35,7 @@ pub struct SocketResource {
     /// The reader process that gets the select messages.
     reader: Mutex<Option<LocalPid>>,
     /// Processes waiting in `recv/2` for a datagram, first come first woken.
-    waiters: Mutex<VecDeque<LocalPid>>,
+    waiters: Mutex<WaitQueue<LocalPid>>,
     /// Names the socket in `{:plpmtud_recv_ready, id}`.
     id: u64,
     select: Select,
@@ -71,18 +73,20 @@ impl SocketResource {
         true
     }
 
-    /// Sends `{:plpmtud_recv_ready, id}` to up to `n` processes waiting
-    /// in `recv/2` (they then try to read); true if any waits on.
+    /// Sends `{:plpmtud_recv_ready, id}` to up to `n` live processes
+    /// waiting in `recv/2` (they then try to read), skipping dead ones (at
+    /// most [`WAKE_TRIES`] per call); true if any waits on.
     fn wake_waiters(&self, env: Env<'_>, n: usize) -> bool {
-        let woken: Vec<LocalPid> = {
-            let mut waiters = self.waiters.lock();
-            let n = n.min(waiters.len());
-            waiters.drain(..n).collect()
-        };
-        if !woken.is_empty() {
-            let message = (atoms::plpmtud_recv_ready(), self.id).encode(env);
-            for pid in woken {
-                let _ = env.send(&pid, message);
+        let message = (atoms::plpmtud_recv_ready(), self.id).encode(env);
+        let mut woken = 0;
+        let mut tries = 0;
+        while woken < n && tries < WAKE_TRIES.max(n) {
+            let Some(pid) = self.waiters.lock().pop() else {
+                return false;
+            };
+            tries += 1;
+            if env.send(&pid, message).is_ok() {
+                woken += 1;
             }
         }
         !self.waiters.lock().is_empty()
@@ -251,7 +255,7 @@ fn new_handle(env: Env<'_>, endpoint: Endpoint, batch: bool) -> Result<Handle, S
         endpoint,
         owner: Mutex::new((owner, None)),
         reader: Mutex::new(None),
-        waiters: Mutex::new(VecDeque::new()),
+        waiters: Mutex::new(WaitQueue::default()),
         id: NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
         select,
         batch,
@@ -262,7 +266,8 @@ fn new_handle(env: Env<'_>, endpoint: Endpoint, batch: bool) -> Result<Handle, S
 }
 
 /// Opens a socket owned by the caller: `{:ok, socket}` or `{:error, reason}`.
-#[rustler::nif]
+/// On a dirty IO scheduler: entering a network namespace opens a file.
+#[rustler::nif(schedule = "DirtyIo")]
 #[allow(clippy::too_many_arguments)]
 fn socket_open<'a>(
     env: Env<'a>,
@@ -277,7 +282,13 @@ fn socket_open<'a>(
     icmp: bool,
     batch: bool,
     recbuf: Option<u32>,
+    backlog: Option<u64>,
 ) -> NifResult<Term<'a>> {
+    let backlog = match backlog.map(usize::try_from) {
+        None => None,
+        Some(Ok(bytes)) if bytes > 0 => Some(bytes),
+        Some(_) => return Err(rustler::Error::BadArg),
+    };
     let connect = match connect {
         Some((ip, port)) => Some(decode_addr(ip, port)?),
         None => None,
@@ -300,8 +311,13 @@ fn socket_open<'a>(
         Some(path) => DfSocket::open_in_netns(&options, std::path::Path::new(&path)),
         None => DfSocket::open(&options),
     };
-    let opened =
-        socket.and_then(|socket| new_handle(env, Endpoint::new(socket, active, true), batch));
+    let opened = socket.and_then(|socket| {
+        let endpoint = Endpoint::new(socket, active, true);
+        if let Some(bytes) = backlog {
+            endpoint.backlog().set_limit(bytes);
+        }
+        new_handle(env, endpoint, batch)
+    });
     Ok(ok_or_error(env, opened))
 }
 
@@ -452,16 +468,43 @@ fn socket_start<'a>(env: Env<'a>, s: Handle, reader: LocalPid) -> Term<'a> {
 const RECV_SLOTS: usize = 32;
 /// Datagrams one readiness may deliver before the reader yields.
 const READY_BUDGET: usize = 128;
+/// The largest datagram a receive slot holds.
+const MAX_DATAGRAM: usize = 65_536;
+/// Bytes charged to the owner's backlog per message on top of its data:
+/// the tuple, the address and the binary's header in the owner's heap
+/// (measured 160-280 bytes).
+const MESSAGE_COST: usize = 320;
+/// Per datagram of a batch message (measured about 80 bytes).
+const ITEM_COST: usize = 128;
+/// Per error report on top of its quoted bytes: the map (measured 330-400).
+const REPORT_COST: usize = 512;
 
 thread_local! {
-    static RECV_BATCH: RefCell<RecvBatch> = RefCell::new(RecvBatch::new(RECV_SLOTS, 65_536));
+    static RECV_BATCH: RefCell<RecvBatch> = RefCell::new(RecvBatch::new(RECV_SLOTS, MAX_DATAGRAM));
     /// One datagram's buffer for `recv/2`, per scheduler thread (zeroing
     /// 64 KiB per call would cost more than the read).
-    static RECV_BUF: RefCell<Vec<u8>> = RefCell::new(vec![0u8; 65_536]);
+    static RECV_BUF: RefCell<Vec<u8>> = RefCell::new(vec![0u8; MAX_DATAGRAM]);
 }
 
-fn send_delivery(env: Env<'_>, s: &Handle, owner: &LocalPid, delivery: &Delivery<'_>) -> bool {
-    env.send(owner, delivery_message(env, s, delivery)).is_ok()
+/// The bytes a delivery is charged to the owner's backlog.
+fn delivery_cost(d: &Delivery<'_>) -> usize {
+    match d {
+        Delivery::Datagram { data, .. } => MESSAGE_COST + data.len(),
+        Delivery::Passive => MESSAGE_COST,
+        Delivery::IcmpError { .. } => REPORT_COST,
+        Delivery::PacketTooBig { entry, .. } => REPORT_COST + entry.quoted.len(),
+    }
+}
+
+/// Sends `delivery` to the owner if the backlog has room, and charges it.
+fn deliver(env: Env<'_>, s: &Handle, ctx: &mut Ready<'_>, delivery: &Delivery<'_>) -> bool {
+    if ctx.backlog.room() == 0 {
+        return false;
+    }
+    let _ = env.send(&ctx.owner, delivery_message(env, s, delivery));
+    ctx.backlog.charge(delivery_cost(delivery));
+    ctx.delivered += 1;
+    true
 }
 
 /// Copies the batch's datagrams into one binary and returns sub-binaries
@@ -489,92 +532,199 @@ fn batch_terms<'a>(env: Env<'a>, batch: &RecvBatch) -> Vec<(Option<SocketAddr>, 
         .collect()
 }
 
+/// One call of [`socket_ready`]: the owner, its backlog (locked for the
+/// call: only the reader delivers) and what was delivered.
+struct Ready<'b> {
+    owner: LocalPid,
+    backlog: parking_lot::MutexGuard<'b, plpmtud_udp::backlog::Backlog>,
+    delivered: usize,
+}
+
+/// How a read of datagrams ended.
+enum Read {
+    /// Nothing more queued: wait for readiness.
+    Drained,
+    /// The call's budget is spent with more queued.
+    Budget,
+    /// The owner's backlog has no room.
+    Full,
+}
+
+/// Reads datagrams while the active mode, the call's budget and the
+/// owner's backlog allow, and delivers them: one message per datagram, or
+/// one per `recvmmsg` with `batch: true`. The backlog's room bounds how
+/// many are read (each may be as large as a slot), so it is overrun by
+/// less than one datagram.
+fn read_datagrams<'a>(
+    env: Env<'a>,
+    s: &Handle,
+    ctx: &mut Ready<'_>,
+    started: std::time::Instant,
+) -> Read {
+    let mut read = 0;
+    let mut last: Option<(IpAddr, Term<'a>)> = None;
+    let socket_term = s.encode(env);
+    let mut ip_term = |ip: IpAddr| match last {
+        Some((seen, term)) if seen == ip => term,
+        _ => {
+            let term = encode_ip(env, ip);
+            last = Some((ip, term));
+            term
+        }
+    };
+    RECV_BATCH.with(|cell| {
+        let Ok(mut batch) = cell.try_borrow_mut() else {
+            return Read::Budget;
+        };
+        loop {
+            let room = ctx.backlog.room();
+            if room == 0 {
+                return Read::Full;
+            }
+            let wanted = (READY_BUDGET - read).min(room.div_ceil(MAX_DATAGRAM + MESSAGE_COST));
+            let Ok(got) = s.endpoint.receive(&mut batch, wanted) else {
+                return Read::Drained;
+            };
+            if got.count == 0 {
+                return Read::Drained;
+            }
+            read += got.count;
+            let unspecified = SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 0);
+            if s.batch {
+                let mut cost = MESSAGE_COST;
+                let items: Vec<Term<'a>> = batch_terms(env, &batch)
+                    .into_iter()
+                    .map(|(from, data)| {
+                        let from = from.unwrap_or(unspecified);
+                        (ip_term(from.ip()), from.port(), data).encode(env)
+                    })
+                    .collect();
+                for (_, data) in (0..batch.len()).filter_map(|i| batch.get(i)) {
+                    cost += ITEM_COST + data.len();
+                }
+                let _ = env.send(&ctx.owner, (atoms::plpmtud_udp_batch(), socket_term, items));
+                ctx.backlog.charge(cost);
+                ctx.delivered += 1;
+            } else {
+                for (from, data) in (0..batch.len()).filter_map(|i| batch.get(i)) {
+                    let from = from.unwrap_or(unspecified);
+                    let term = encode::binary(env, data);
+                    let msg = (
+                        atoms::plpmtud_udp(),
+                        socket_term,
+                        ip_term(from.ip()),
+                        from.port(),
+                        term,
+                    );
+                    let _ = env.send(&ctx.owner, msg);
+                    ctx.backlog.charge(MESSAGE_COST + data.len());
+                    ctx.delivered += 1;
+                }
+            }
+            if got.went_passive {
+                let _ = env.send(&ctx.owner, delivery_message(env, s, &Delivery::Passive));
+                ctx.backlog.charge(MESSAGE_COST);
+            }
+            if !got.full {
+                return Read::Drained;
+            }
+            if read >= READY_BUDGET || started.elapsed() >= CALL_BUDGET {
+                return Read::Budget;
+            }
+        }
+    })
+}
+
+/// What [`socket_ready`] was called for.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Event {
+    Input,
+    Error,
+    Resume,
+}
+
+/// Decodes `:ready_input`, `:ready_error` or `{:resume, pid, queue_len}`;
+/// the queue length of the owner tightens its backlog.
+fn decode_event(term: Term<'_>, ctx: &mut Ready<'_>) -> NifResult<Event> {
+    if let Ok(atom) = term.decode::<Atom>() {
+        return match atom {
+            a if a == atoms::ready_input() => Ok(Event::Input),
+            a if a == atoms::ready_error() => Ok(Event::Error),
+            _ => Err(rustler::Error::BadArg),
+        };
+    }
+    let (tag, pid, queue_len): (Atom, LocalPid, u64) = term.decode()?;
+    if tag != atoms::resume() {
+        return Err(rustler::Error::BadArg);
+    }
+    if pid == ctx.owner {
+        ctx.backlog
+            .observe(usize::try_from(queue_len).unwrap_or(usize::MAX));
+    }
+    Ok(Event::Resume)
+}
+
 /// Called by the reader process on `{select, _, _, ready_input |
-/// ready_error}`: reads what is ready (a bounded batch, its time reported
-/// to the scheduler), delivers it to the controlling process, and asks for
-/// the next readiness. `:ok`; `{:more, owner}` when it stopped at its
-/// budget with datagrams still queued (nothing is armed: the reader calls
-/// again with `:ready_input`, once `owner` keeps up); `:closed` when the
-/// reader should stop.
+/// ready_error}`, or with `{:resume, owner, queue_len}` after a pause:
+/// reads what is ready (a bounded batch, its time reported to the
+/// scheduler), delivers it to the controlling process while the owner's
+/// backlog has room, and asks for the next readiness. Error-queue entries
+/// wait in the endpoint's report table meanwhile (see
+/// [`plpmtud_udp::backlog`]).
+///
+/// `:ok`; `{:more, owner}` when it stopped at its budget with datagrams
+/// still queued (nothing is armed: call again with `:ready_input`);
+/// `{:full, owner}` when the backlog ran out of room after delivering some
+/// and `{:paused, owner}` when it had no room at all (nothing is armed for
+/// the waiting work: call again with `{:resume, owner, queue_len}`);
+/// `:closed` when the reader should stop.
 #[rustler::nif]
-fn socket_ready<'a>(env: Env<'a>, s: Handle, event: Atom) -> Term<'a> {
+fn socket_ready<'a>(env: Env<'a>, s: Handle, event: Term<'a>) -> NifResult<Term<'a>> {
     if s.endpoint.is_closed() {
-        return atoms::closed().encode(env);
+        return Ok(atoms::closed().encode(env));
     }
     let started = std::time::Instant::now();
-    let owner = s.owner.lock().0;
-    if event == atoms::ready_error() {
-        s.endpoint
-            .drain_errors(|d| send_delivery(env, &s, &owner, &d));
+    let mut ctx = Ready {
+        owner: s.owner.lock().0,
+        backlog: s.endpoint.backlog(),
+        delivered: 0,
+    };
+    let event = decode_event(event, &mut ctx)?;
+    // Reports first: few, and what a prober waits for.
+    let mut stalled = if event == Event::Error {
+        let flowing = s.endpoint.drain_errors(|d| deliver(env, &s, &mut ctx, &d));
         s.arm(env, Interest::Error);
+        !flowing
     } else {
-        let mut delivered = 0;
-        // True when the call stopped at its budget with more queued.
-        let mut more = false;
-        let mut last: Option<(SocketAddr, Term<'a>)> = None;
-        let socket_term = s.encode(env);
-        RECV_BATCH.with(|cell| {
-            let Ok(mut batch) = cell.try_borrow_mut() else {
-                return;
-            };
-            while delivered < READY_BUDGET {
-                let Ok(got) = s.endpoint.receive(&mut batch, READY_BUDGET - delivered) else {
-                    break;
-                };
-                if got.count == 0 {
-                    break;
+        !s.endpoint.flush_reports(|d| deliver(env, &s, &mut ctx, &d))
+    };
+    if event != Event::Error {
+        if s.endpoint.wants_input() {
+            match read_datagrams(env, &s, &mut ctx, started) {
+                Read::Drained => {
+                    s.arm(env, Interest::Input);
                 }
-                delivered += got.count;
-                let mut items = Vec::with_capacity(got.count);
-                for (from, data) in batch_terms(env, &batch) {
-                    let from =
-                        from.unwrap_or(SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 0));
-                    let ip = match last {
-                        Some((addr, term)) if addr.ip() == from.ip() => term,
-                        _ => encode_ip(env, from.ip()),
-                    };
-                    last = Some((from, ip));
-                    if s.batch {
-                        items.push((ip, from.port(), data).encode(env));
-                    } else {
-                        let msg = (atoms::plpmtud_udp(), socket_term, ip, from.port(), data);
-                        let _ = env.send(&owner, msg);
-                    }
-                }
-                if s.batch {
-                    let _ = env.send(&owner, (atoms::plpmtud_udp_batch(), socket_term, items));
-                }
-                if got.went_passive {
-                    send_delivery(env, &s, &owner, &Delivery::Passive);
-                }
-                if !got.full {
-                    break;
-                }
-                if delivered >= READY_BUDGET || started.elapsed() >= CALL_BUDGET {
-                    more = true;
-                    break;
+                Read::Full => stalled = true,
+                Read::Budget => {
+                    // Still readable: the reader calls again after the
+                    // scheduler's other work, without a round trip through
+                    // the poll set.
+                    report_time(env, started.elapsed());
+                    return Ok((atoms::more(), ctx.owner).encode(env));
                 }
             }
-        });
-        if !s.endpoint.wants_input() {
+        } else if event == Event::Input && s.wake_waiters(env, 1) {
             // Passive: the readiness was asked for by `recv/2` waiters.
             // Wake one (it reads); ask again while others wait.
-            if s.wake_waiters(env, 1) {
-                s.arm(env, Interest::Input);
-            }
-        } else {
-            if more {
-                // Still readable: the reader calls again after the
-                // scheduler's other work, without a round trip through
-                // the poll set.
-                report_time(env, started.elapsed());
-                return (atoms::more(), owner).encode(env);
-            }
             s.arm(env, Interest::Input);
         }
     }
     report_time(env, started.elapsed());
-    atoms::ok().encode(env)
+    Ok(match (stalled, ctx.delivered) {
+        (false, _) => atoms::ok().encode(env),
+        (true, 0) => (atoms::paused(), ctx.owner).encode(env),
+        (true, _) => (atoms::full(), ctx.owner).encode(env),
+    })
 }
 
 fn recv_result<'a>(
@@ -607,7 +757,7 @@ fn socket_recv_nowait<'a>(env: Env<'a>, s: Handle) -> Term<'a> {
 fn with_recv_buf<T>(f: impl FnOnce(&mut [u8]) -> T) -> T {
     RECV_BUF.with(|cell| match cell.try_borrow_mut() {
         Ok(mut buf) => f(&mut buf),
-        Err(_) => f(&mut vec![0u8; 65_536]),
+        Err(_) => f(&mut vec![0u8; MAX_DATAGRAM]),
     })
 }
 
@@ -624,12 +774,9 @@ fn socket_recv_wait<'a>(env: Env<'a>, s: Handle) -> Term<'a> {
         return error_reason(env, SocketError::Os(EINVAL));
     }
     let me = env.pid();
-    {
-        let mut waiters = s.waiters.lock();
-        if !waiters.contains(&me) {
-            waiters.push_back(me);
-        }
-    }
+    s.waiters
+        .lock()
+        .register(me, |pid| env.is_process_alive(*pid));
     s.arm(env, Interest::Input);
     // Closed or made active meanwhile: nobody would wake us.
     if s.endpoint.is_closed() || s.endpoint.active() != Active::Off {
@@ -642,8 +789,7 @@ fn socket_recv_wait<'a>(env: Env<'a>, s: Handle) -> Term<'a> {
 /// registration is sent after it returns.
 #[rustler::nif]
 fn socket_recv_cancel(env: Env<'_>, s: Handle) -> Atom {
-    let me = env.pid();
-    s.waiters.lock().retain(|pid| *pid != me);
+    s.waiters.lock().cancel(&env.pid());
     atoms::ok()
 }
 
@@ -665,7 +811,9 @@ fn socket_set_active<'a>(env: Env<'a>, s: Handle, active: Term<'a>) -> NifResult
     })
 }
 
-/// Hands the socket to `pid`; only the current owner may. As gen_udp:
+/// Hands the socket to `pid`; only the current owner may: `{:ok, reader}`
+/// (the reader process, which the caller unlinks; `nil` before the reader
+/// started). As gen_udp:
 /// `{:error, :badarg}` for a pid that is not alive (the socket stays open
 /// with its owner), `{:error, :closed}` for a closed socket.
 #[rustler::nif]
@@ -686,7 +834,18 @@ fn socket_controlling_process<'a>(env: Env<'a>, s: Handle, pid: LocalPid) -> Ter
         s.demonitor(Some(env), &old);
     }
     *owner = (pid, Some(monitor));
-    atoms::ok().encode(env)
+    drop(owner);
+    // The new owner holds none of our messages; the reader, perhaps
+    // waiting on the old owner's backlog, links to the new one and resumes.
+    s.endpoint.backlog().forget();
+    let reader = *s.reader.lock();
+    match reader {
+        Some(reader) => {
+            let _ = env.send(&reader, (atoms::plpmtud_owner(), pid).encode(env));
+            (atoms::ok(), reader).encode(env)
+        }
+        None => (atoms::ok(), atoms::nil()).encode(env),
+    }
 }
 
 /// Turns UDP GSO for batches on or off.
@@ -732,16 +891,20 @@ fn socket_peername<'a>(env: Env<'a>, s: Handle) -> Term<'a> {
     }
 }
 
-/// Counters: datagrams and PTB reports delivered, error-queue entries dropped.
+/// Counters: datagrams and ICMP reports delivered, error-queue entries
+/// dropped, reports coalesced or refused while the owner had no room; the
+/// backlog's limit in bytes.
 #[rustler::nif]
 fn socket_stats<'a>(env: Env<'a>, s: Handle) -> Term<'a> {
-    let (datagrams, errors, dropped) = s.endpoint.counters();
+    let stats = s.endpoint.stats();
     encode::pairs(
         env,
         &[
-            ("datagrams_delivered", datagrams.encode(env)),
-            ("errors_read", errors.encode(env)),
-            ("errors_dropped", dropped.encode(env)),
+            ("datagrams_delivered", stats.datagrams.encode(env)),
+            ("errors_read", stats.errors.encode(env)),
+            ("errors_dropped", stats.errors_dropped.encode(env)),
+            ("reports_dropped", stats.reports_dropped.encode(env)),
+            ("backlog", stats.backlog.encode(env)),
             ("closed", s.endpoint.is_closed().encode(env)),
         ],
     )

@@ -7,9 +7,14 @@
 //! [`Endpoint::close`] wakes it.
 //!
 //! One descriptor per socket: no pipes, no reader thread.
+//!
+//! Error-queue entries wait in a [`Reports`] table of fixed size until the
+//! owner has room for them (see [`Backlog`]); the watcher delivers them
+//! with [`Endpoint::flush_reports`].
 
+use super::backlog::{Backlog, Report, Reports};
 use super::{DfSocket, ErrorEntry, RecvBatch, SocketError};
-use parking_lot::{Mutex, RwLock};
+use parking_lot::{Mutex, MutexGuard, RwLock};
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -17,6 +22,9 @@ use std::time::{Duration, Instant};
 
 /// Error-queue entries taken per call of [`Endpoint::drain_errors`].
 const ERROR_BURST: usize = 64;
+
+/// The default bound on bytes of messages the owner has not taken (4 MiB).
+pub const DEFAULT_BACKLOG: usize = 4 << 20;
 
 /// How received datagrams reach the owner (gen_udp's `active` option).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -69,7 +77,8 @@ pub enum Delivery<'a> {
         data: &'a [u8],
     },
     /// An ICMP Packet-Too-Big (or Fragmentation Needed) from the error
-    /// queue, delivered whatever the active mode. Other ICMP errors are
+    /// queue, delivered whatever the active mode (the latest per
+    /// destination while the owner has no room). Other ICMP errors are
     /// [`Delivery::IcmpError`] in active modes; in passive mode, and for
     /// local errors, they are counted ([`ReaderCounters::errors_dropped`])
     /// and not delivered.
@@ -107,6 +116,23 @@ pub struct ReaderCounters {
     pub errors_dropped: AtomicU64,
 }
 
+/// Counters of [`Endpoint::stats`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct EndpointStats {
+    /// Datagrams delivered.
+    pub datagrams: u64,
+    /// ICMP errors delivered.
+    pub errors: u64,
+    /// Error-queue entries dropped unread (local errors; other ICMP errors
+    /// in passive mode).
+    pub errors_dropped: u64,
+    /// Reports replaced by a newer one for the same destination, or refused
+    /// by a full table, while the owner had no room.
+    pub reports_dropped: u64,
+    /// The bound on bytes of messages the owner has not taken.
+    pub backlog: usize,
+}
+
 /// What one [`Endpoint::receive`] took.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Received {
@@ -126,6 +152,8 @@ pub struct Endpoint {
     is_closed: AtomicBool,
     read_data: bool,
     counters: ReaderCounters,
+    reports: Mutex<Reports>,
+    backlog: Mutex<Backlog>,
 }
 
 impl Endpoint {
@@ -140,7 +168,15 @@ impl Endpoint {
             is_closed: AtomicBool::new(false),
             read_data,
             counters: ReaderCounters::default(),
+            reports: Mutex::new(Reports::default()),
+            backlog: Mutex::new(Backlog::new(DEFAULT_BACKLOG)),
         }
+    }
+
+    /// The owner's backlog: what the watcher charges for each message it
+    /// sends and checks for room before it reads.
+    pub fn backlog(&self) -> MutexGuard<'_, Backlog> {
+        self.backlog.lock()
     }
 
     /// The socket, unless closed.
@@ -189,6 +225,22 @@ impl Endpoint {
             c.errors.load(Ordering::Relaxed),
             c.errors_dropped.load(Ordering::Relaxed),
         )
+    }
+
+    /// The counters, the reports dropped and the backlog's limit.
+    pub fn stats(&self) -> EndpointStats {
+        let (datagrams, errors, errors_dropped) = self.counters();
+        // One lock at a time: the watcher holds the backlog while it takes
+        // the reports.
+        let reports_dropped = self.reports.lock().dropped();
+        let backlog = self.backlog.lock().limit();
+        EndpointStats {
+            datagrams,
+            errors,
+            errors_dropped,
+            reports_dropped,
+            backlog,
+        }
     }
 
     /// Receives as many datagrams as the active mode allows, at most `max`
@@ -293,53 +345,100 @@ impl Endpoint {
     }
 
     /// Hands queued ICMP errors to `sink` (at most a burst per call):
-    /// Packet-Too-Big reports always, other ICMP errors in active modes;
-    /// the rest are counted as dropped. Returns false when `sink` does.
+    /// Packet-Too-Big reports always, other ICMP errors in active modes; the
+    /// rest are counted as dropped. Reports waiting from earlier calls go
+    /// first. Once `sink` refuses one (the owner has no room), the rest of
+    /// the burst waits in the reports table, which keeps the latest report
+    /// per destination and kind: entries read while the owner has no room
+    /// cost a fixed amount of memory and leave the kernel's buffer free.
+    /// True when no report waits.
     pub fn drain_errors<F>(&self, mut sink: F) -> bool
     where
         F: FnMut(Delivery<'_>) -> bool,
     {
+        let mut flowing = self.flush_reports(&mut sink);
         let Ok(socket) = self.socket() else {
-            return true;
+            return flowing;
         };
+        let mut reports = self.reports.lock();
         for _ in 0..ERROR_BURST {
             let entry = match socket.read_error() {
                 Ok(Some(entry)) => entry,
                 Ok(None) | Err(_) => {
                     socket.take_error();
-                    return true;
+                    break;
                 }
             };
-            if let Some((mtu, offender)) = entry.packet_too_big() {
-                self.counters.errors.fetch_add(1, Ordering::Relaxed);
-                let delivery = Delivery::PacketTooBig {
+            let report = if let Some((mtu, offender)) = entry.packet_too_big() {
+                Report::TooBig {
                     mtu,
                     offender,
-                    entry: &entry,
-                };
-                if !sink(delivery) {
-                    return false;
+                    entry,
                 }
-                continue;
-            }
-            let active = self.active() != Active::Off;
-            match entry.icmp_error() {
-                Some(errno) if active => {
-                    self.counters.errors.fetch_add(1, Ordering::Relaxed);
-                    let delivery = Delivery::IcmpError {
-                        errno,
-                        entry: &entry,
-                    };
-                    if !sink(delivery) {
-                        return false;
+            } else {
+                match entry.icmp_error() {
+                    Some(errno) if self.active() != Active::Off => Report::Icmp { errno, entry },
+                    _ => {
+                        self.counters.errors_dropped.fetch_add(1, Ordering::Relaxed);
+                        continue;
                     }
                 }
-                _ => {
-                    self.counters.errors_dropped.fetch_add(1, Ordering::Relaxed);
+            };
+            if flowing {
+                flowing = self.deliver(&report, &mut sink);
+                if flowing {
+                    continue;
                 }
             }
+            reports.push(report);
+        }
+        flowing
+    }
+
+    /// Hands waiting reports to `sink`, oldest first, until it returns
+    /// false (the report then waits on) or none is left. True when none is
+    /// left.
+    pub fn flush_reports<F>(&self, mut sink: F) -> bool
+    where
+        F: FnMut(Delivery<'_>) -> bool,
+    {
+        let mut reports = self.reports.lock();
+        while let Some(report) = reports.front() {
+            if !self.deliver(report, &mut sink) {
+                return false;
+            }
+            reports.pop();
         }
         true
+    }
+
+    /// Hands one report to `sink`, counted (before the sink runs: whoever
+    /// it wakes sees it counted) unless refused.
+    fn deliver<F>(&self, report: &Report, sink: &mut F) -> bool
+    where
+        F: FnMut(Delivery<'_>) -> bool,
+    {
+        let delivery = match report {
+            Report::TooBig {
+                mtu,
+                offender,
+                entry,
+            } => Delivery::PacketTooBig {
+                mtu: *mtu,
+                offender: *offender,
+                entry,
+            },
+            Report::Icmp { errno, entry } => Delivery::IcmpError {
+                errno: *errno,
+                entry,
+            },
+        };
+        self.counters.errors.fetch_add(1, Ordering::Relaxed);
+        if sink(delivery) {
+            return true;
+        }
+        self.counters.errors.fetch_sub(1, Ordering::Relaxed);
+        false
     }
 
     /// Closes: every later call is [`SocketError::Closed`], a waiting

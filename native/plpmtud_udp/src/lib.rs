@@ -3,12 +3,14 @@
 //! target; other platforms compile and report `Unsupported` where they lack
 //! an option.
 
+pub mod backlog;
 mod batch;
 mod df;
 pub mod endpoint;
 mod error;
 pub mod errqueue;
 mod guard;
+pub mod waiters;
 
 pub use batch::RecvBatch;
 pub use df::{df, set_df, DfPolicy};
@@ -572,10 +574,27 @@ pub fn set_tcp_mss(fd: RawFd, mss: i32) -> Result<u32, SocketError> {
     u32::try_from(now).map_err(|_| SocketError::Os(libc::EINVAL))
 }
 
-/// Moves the calling thread into the network namespace at `path`.
+/// Moves the calling thread into the network namespace at `path`. The
+/// file is opened without blocking (a FIFO or device there cannot hold the
+/// caller) and must be a namespace (nsfs), else `EINVAL`.
 #[cfg(target_os = "linux")]
 fn enter_netns(path: &std::path::Path) -> Result<(), SocketError> {
-    let file = std::fs::File::open(path)?;
+    use std::os::unix::fs::OpenOptionsExt;
+    /// `NSFS_MAGIC` (`<linux/magic.h>`).
+    const NSFS_MAGIC: libc::c_long = 0x6e73_6673;
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_CLOEXEC | libc::O_NOCTTY)
+        .open(path)?;
+    // SAFETY: all-zero is a valid statfs; fstatfs writes it for an open fd.
+    let mut fs: libc::statfs = unsafe { std::mem::zeroed() };
+    // SAFETY: `fs` is a live, writable statfs.
+    if unsafe { libc::fstatfs(file.as_raw_fd(), &mut fs) } != 0 {
+        return Err(SocketError::last_os_error());
+    }
+    if fs.f_type as libc::c_long != NSFS_MAGIC {
+        return Err(SocketError::Os(libc::EINVAL));
+    }
     // SAFETY: setns on an open namespace fd affects only this thread.
     if unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) } != 0 {
         return Err(SocketError::last_os_error());
