@@ -132,8 +132,9 @@ defmodule PLPMTUD do
   @doc """
   A probe of `size` IP bytes named `id` was sent.
 
-  Errors: `:not_due` (no probe is due), `{:in_flight, id}` (one probe at a
-  time), `{:wrong_size, expected}`.
+  Errors: `:not_due` (no probe is due), `{:in_flight, id}` (as many
+  probes of the size as `:probe_copies` allows are out already),
+  `{:wrong_size, expected}`.
   """
   @spec probe_sent(t(), probe_id(), pos_integer(), time_ms()) ::
           :ok | {:error, :not_due | {:in_flight, probe_id()} | {:wrong_size, pos_integer()}}

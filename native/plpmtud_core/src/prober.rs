@@ -8,9 +8,10 @@
 //!
 //! Sizes are IP MTU bytes; the prober also knows the family and the
 //! per-packet overhead, so [`Prober::payload_for`] and [`Prober::ip_for`] are
-//! the one place where IP and payload sizes are converted. One probe is in
-//! flight at a time; the caller names each probe with an id of its choosing
-//! (aiutp: the packet's sequence number).
+//! the one place where IP and payload sizes are converted. One size is
+//! probed at a time, as `probe_copies` transmissions in flight together; the
+//! caller names each with an id of its choosing (aiutp: the packet's
+//! sequence number).
 //!
 //! The phase is data: each [`Phase`] variant carries exactly the fields that
 //! exist in it (the search range while searching, what to resume after a
@@ -72,7 +73,7 @@ pub enum ProbeError {
     /// No probe is due (see [`Prober::next_probe`]).
     #[error("no probe is due")]
     NotDue,
-    /// A probe is already in flight; only one at a time.
+    /// As many probes of the size as `probe_copies` allows are in flight.
     #[error("probe {id} is still in flight")]
     InFlight {
         /// The id of the probe in flight.
