@@ -41,6 +41,8 @@ tools:
 demo: tools
 	$(DEMO_CMD)
 
+# The tests always build the NIF from these sources, never a prebuilt one.
+test: export PLPMTUD_BUILD_FROM_SOURCE := 1
 test: tools
 	cargo fmt --all --check
 	cargo clippy --workspace --all-targets -- -D warnings

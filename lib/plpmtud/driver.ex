@@ -43,12 +43,17 @@ defmodule PLPMTUD.Driver do
   every path carries). The sentinel left after the probes on the same
   path, so when its answer comes and a probe's has not within a
   reordering window (a quarter of the sentinel's round trip, RFC 8985's
-  rule, in whole milliseconds), that probe is lost (`:dup_ack`); the probe
+  rule, in whole milliseconds, widened by 1, 2, 4 ... up to 64 ms each time
+  a probe so declared is answered after all), that probe is lost
+  (`:dup_ack`); the probe
   timeout is only the last resort, when nothing comes back at all. A size
   that fails then costs about one round trip, not three probe timeouts.
   """
 
   alias PLPMTUD.{Socket, Wire}
+
+  # The most a reordering seen on the path widens the window by (ms).
+  @max_reo_extra_ms 64
 
   @enforce_keys [:prober, :socket, :mode, :family]
   defstruct [
@@ -63,6 +68,8 @@ defmodule PLPMTUD.Driver do
     pending: %{},
     sentinels: %{},
     evidence: %{},
+    declared: %{},
+    reo_extra: 0,
     sent: 0,
     probes: 0,
     sizes: [],
@@ -82,6 +89,8 @@ defmodule PLPMTUD.Driver do
           pending: %{Wire.nonce() => {pos_integer(), integer()}},
           sentinels: %{Wire.nonce() => {[Wire.nonce()], integer()}},
           evidence: %{Wire.nonce() => integer()},
+          declared: %{Wire.nonce() => integer()},
+          reo_extra: non_neg_integer(),
           sent: non_neg_integer(),
           probes: non_neg_integer(),
           sizes: [pos_integer()],
@@ -131,11 +140,13 @@ defmodule PLPMTUD.Driver do
 
   @doc """
   Sends the probe that is due, if any, else a heartbeat when one is due.
-  `{:error, reason, events}` when the socket refuses it for a reason other
-  than its size, `events` being what the prober answered before (a refusal
-  for its size that lowered it).
+  `{:error, reason, events, driver}` when the socket refuses it for a
+  reason other than its size, `events` being what the prober answered
+  before (a refusal for its size that lowered it) and `driver` what was
+  sent before it (copies already out).
   """
-  @spec send_due(t(), integer()) :: {:ok, [event()], t()} | {:error, term(), [event()]}
+  @spec send_due(t(), integer()) ::
+          {:ok, [event()], t()} | {:error, term(), [event()], t()}
   def send_due(%{base: nil} = driver, now) do
     case transmit(driver, PLPMTUD.mtu(driver.prober)) do
       {:ok, nonce, driver} -> send_due(%{driver | base: {nonce, now}}, now, [])
@@ -165,8 +176,9 @@ defmodule PLPMTUD.Driver do
       {:ok, events, driver} ->
         {:ok, earlier ++ events, send_sentinel(driver, earlier ++ events, now)}
 
+      # The driver as it was before this send: it holds the copies sent.
       {:error, reason} ->
-        {:error, reason, earlier}
+        {:error, reason, earlier, driver}
     end
   end
 
@@ -334,6 +346,13 @@ defmodule PLPMTUD.Driver do
       {:ack, nonce, _} when is_map_key(driver.pending, nonce) ->
         probe_acked(driver, nonce, now)
 
+      # Declared lost by evidence, answered after all: the path reorders
+      # more than the window allowed, which widens from now on (RFC 8985).
+      {:ack, nonce, _} when is_map_key(driver.declared, nonce) ->
+        reo_extra = min(max(2 * driver.reo_extra, 1), @max_reo_extra_ms)
+        driver = %{driver | declared: Map.delete(driver.declared, nonce), reo_extra: reo_extra}
+        ignored(driver, :reordered)
+
       {:ack, _nonce, _} ->
         ignored(driver, :unsolicited)
 
@@ -355,7 +374,7 @@ defmodule PLPMTUD.Driver do
   defp sentinel_acked(driver, nonce, now) do
     {{probes, sent_at}, sentinels} = Map.pop(driver.sentinels, nonce)
     driver = %{driver | sentinels: sentinels}
-    lost_at = now + div(now - sent_at, 4)
+    lost_at = now + div(now - sent_at, 4) + driver.reo_extra
 
     evidence =
       for probe <- probes, is_map_key(driver.pending, probe), into: driver.evidence do
@@ -408,6 +427,14 @@ defmodule PLPMTUD.Driver do
     timeout = PLPMTUD.probe_timeout(driver.prober)
     # A sentinel unanswered for a probe timeout will not be: forget it.
     sentinels = Map.reject(driver.sentinels, fn {_, {_, sent_at}} -> now >= sent_at + timeout end)
+    # Copies the prober stopped waiting for without a word (their size
+    # passed on another copy, or a check replaced the search) are
+    # forgotten too once no probe can still be in flight: the map stays
+    # bounded by what a few probe timeouts send.
+    stale = max(4 * timeout, 10_000)
+    pending = Map.reject(driver.pending, fn {_, {_, sent_at}} -> now >= sent_at + stale end)
+    declared = Map.reject(driver.declared, fn {_, sent_at} -> now >= sent_at + stale end)
+    driver = %{driver | pending: pending, declared: declared}
 
     events =
       for {probe, _} <- Enum.sort_by(due, &elem(&1, 1)),
@@ -434,9 +461,22 @@ defmodule PLPMTUD.Driver do
 
   defp forget_lost(driver, events) do
     Enum.reduce(events, driver, fn
+      {:probe_lost, nonce, _size, :dup_ack}, driver -> declare(driver, nonce)
       {:probe_lost, nonce, _size, _reason}, driver -> forget(driver, nonce)
       _event, driver -> driver
     end)
+  end
+
+  # Lost by evidence: remembered a while, so that a late answer shows the
+  # reordering window was too small.
+  defp declare(driver, probe) do
+    case driver.pending do
+      %{^probe => {_size, sent_at}} ->
+        forget(%{driver | declared: Map.put(driver.declared, probe, sent_at)}, probe)
+
+      _ ->
+        forget(driver, probe)
+    end
   end
 
   # A probe resolved: nothing waits on it any more (its sentinel's answer,

@@ -227,7 +227,7 @@ defmodule PLPMTUD.PathProbe do
             Enum.each(events, run.on_event)
             with {:ok, driver} <- wait(driver, run, now), do: loop(driver, run)
 
-          {:error, reason, events} ->
+          {:error, reason, events, _driver} ->
             Enum.each(events, run.on_event)
             {:error, reason}
         end

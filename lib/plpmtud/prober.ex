@@ -575,10 +575,13 @@ defmodule PLPMTUD.Prober do
 
   defp send_due(state) do
     case Driver.send_due(state.driver, now(state)) do
-      {:ok, events, driver} -> %{publish(state, events) | driver: driver}
+      {:ok, events, driver} ->
+        %{publish(state, events) | driver: driver}
+
       # What the prober answered before the send failed (a refusal that
       # lowered the size) is news too.
-      {:error, reason, events} -> state |> publish(events) |> send_failed(reason)
+      {:error, reason, events, driver} ->
+        %{state | driver: driver} |> publish(events) |> send_failed(reason)
     end
   end
 

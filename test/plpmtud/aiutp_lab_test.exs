@@ -37,8 +37,8 @@ defmodule PLPMTUD.AiutpLabTest do
   ]
   @references [:clean, :icmp, :drop_icmp, :bh1280]
 
-  setup_all do
-    if File.dir?(@fixture), do: :ok, else: {:skip, "the aiutp fixture is missing"}
+  unless File.dir?(@fixture) do
+    @moduletag skip: "the aiutp fixture is missing"
   end
 
   setup do

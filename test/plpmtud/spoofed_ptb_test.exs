@@ -87,8 +87,10 @@ defmodule PLPMTUD.SpoofedPtbTest do
       assert stats.ptb_accepted == 0
       # Only "flow" and "counter" forgeries match a socket; the kernel drops the others.
       assert stats.ptb_ignored >= 12 + 500, inspect(stats)
+      # A search now ends within milliseconds, before the forger's packets
+      # arrive, so most are not matched against a probe at all; the core's
+      # matching is tested on its own (prober_rules: spoofed, unmatched).
       assert stats.ptb_unmatched + stats.ptb_not_probing == stats.ptb_ignored
-      assert stats.ptb_unmatched > 0 and stats.ptb_not_probing > 0, inspect(stats)
       assert Prober.mtu(prober) in 1334..1350
       assert Prober.state(prober) == :search_complete
       # Data kept flowing: the heartbeats were acknowledged all along.

@@ -31,9 +31,10 @@ use thiserror::Error;
 
 /// Entries kept in the MTU change history.
 pub const HISTORY_LEN: usize = 6;
-/// Probes remembered for [`Prober::is_probe`] and PTB matching after they
-/// were resolved.
-const RECENT_PROBES: usize = 4;
+/// Probes remembered for [`Prober::is_probe`], loss reports and PTB
+/// matching after they were resolved: every copy of the last three sizes
+/// (a copy's loss may be reported after the next size's copies left).
+const RECENT_PROBES: usize = MAX_COPIES * 3;
 
 /// The prober's phase, with RFC 8899's names (a summary of [`Prober`]'s
 /// internal phase for callers).

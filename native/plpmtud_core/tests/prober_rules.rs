@@ -1308,3 +1308,29 @@ fn copies_that_time_out_together_fail_the_size_in_one_tick() {
     assert_eq!(lost, 3, "{events:?}");
     assert_eq!(p.search_range(), (576, size - 1));
 }
+
+/// The second review's case: with 3 copies, a copy of a size that passed
+/// is reported lost after the next size's copies left; it is still a
+/// probe's loss (kept out of congestion control), not a full-size data
+/// loss that starts a black-hole check.
+#[test]
+fn a_late_loss_of_an_earlier_sizes_copy_is_still_a_probes() {
+    let mut p = prober(Config {
+        probe_copies: 3,
+        black_hole_threshold: 1,
+        ..Config::default()
+    });
+    p.connected(0);
+    let size = p.next_probe().unwrap();
+    for id in 1..=3 {
+        assert!(p.claim_probe(0, id, size));
+    }
+    assert!(p.acked(1, 1, size).acked());
+    let next = p.next_probe().unwrap();
+    for id in 11..=13 {
+        assert!(p.claim_probe(2, id, next));
+    }
+    let (probe, events) = p.lost(3, 2, Some(size), LossReason::DupAck);
+    assert!(probe, "{events:?}");
+    assert_eq!(p.plpmtu(), size, "no black-hole check: {events:?}");
+}
