@@ -81,7 +81,11 @@ impl SocketResource {
         let mut woken = 0;
         let mut tries = 0;
         while woken < n && tries < WAKE_TRIES.max(n) {
-            let Some(pid) = self.waiters.lock().pop() else {
+            // Sent under the lock: a waiter that cancels (`recv/2` timing
+            // out) either is still queued, and is not woken, or has its
+            // wake-up in its mailbox before the cancel returns.
+            let mut waiters = self.waiters.lock();
+            let Some(pid) = waiters.pop() else {
                 return false;
             };
             tries += 1;

@@ -119,17 +119,21 @@ pub struct Reports {
 
 impl Reports {
     /// Adds `report`, replacing a waiting one for the same destination and
-    /// kind; dropped when the table is full of other destinations.
+    /// kind; when the table is full of other destinations the oldest goes
+    /// (the newest word on a path is the one worth keeping, and forgeries
+    /// for other destinations cannot lock a real peer's report out).
     pub fn push(&mut self, report: Report) {
         let key = report.key();
         if let Some(old) = self.queue.iter_mut().find(|r| r.key() == key) {
             *old = report;
             self.dropped += 1;
-        } else if self.queue.len() < REPORT_SLOTS {
-            self.queue.push_back(report);
-        } else {
+            return;
+        }
+        if self.queue.len() >= REPORT_SLOTS {
+            self.queue.pop_front();
             self.dropped += 1;
         }
+        self.queue.push_back(report);
     }
 
     /// The oldest waiting report.
@@ -205,6 +209,10 @@ mod tests {
         }
         assert_eq!(r.queue.len(), REPORT_SLOTS);
         assert_eq!(r.dropped(), 99_999 + 1 + (1000 - REPORT_SLOTS as u64));
+        // Full of forged destinations: a real peer's report still gets in.
+        r.push(too_big(5000, 1280));
+        assert_eq!(r.queue.len(), REPORT_SLOTS);
+        assert!(r.queue.iter().any(|q| q.key() == too_big(5000, 1).key()));
         assert!(r.pop().is_some());
         assert_eq!(r.queue.len(), REPORT_SLOTS - 1);
     }
