@@ -837,11 +837,16 @@ fn socket_controlling_process<'a>(env: Env<'a>, s: Handle, pid: LocalPid) -> Ter
     if let Some(old) = owner.1.take() {
         s.demonitor(Some(env), &old);
     }
+    let same = owner.0 == pid;
     *owner = (pid, Some(monitor));
-    drop(owner);
-    // The new owner holds none of our messages; the reader, perhaps
+    // The new owner holds none of our messages: forgotten before a read
+    // can see the new owner (`socket_ready` takes the owner, then the
+    // backlog), so nothing charged to it is erased. The reader, perhaps
     // waiting on the old owner's backlog, links to the new one and resumes.
-    s.endpoint.backlog().forget();
+    if !same {
+        s.endpoint.backlog().forget();
+    }
+    drop(owner);
     let reader = *s.reader.lock();
     match reader {
         Some(reader) => {
