@@ -71,12 +71,17 @@ defmodule PLPMTUD.LabDiscoveryTest do
 
     test "against the lab's responder and in ICMP mode, with output and exit codes", %{ns: ns} do
       for {args, size} <- [
-            {["10.71.3.2"], "UDP payload 1322"},
-            {["10.71.3.2", "--mode", "icmp"], "ICMP echo data 1322"}
+            {["10.71.3.2"], "UDP payload 132[0-2]"},
+            {["10.71.3.2", "--mode", "icmp"], "ICMP echo data 132[0-2]"}
           ] do
         {out, status} = mix(["plpmtud.probe" | args] ++ ["--netns", ns.client])
         assert status == 0, out
-        assert out =~ ~r/path MTU 1350 \(#{size}\) in \d+ probes/
+        # 1350 when a PTB lands while its probe is still out; 1348..1349
+        # (the 2-byte search) when the sentinel's evidence loses the probe
+        # first and the PTB comes unmatched.
+        assert out =~ ~r/path MTU 13(48|49|50) \(#{size}\) in \d+ probes/,
+               out
+
         assert out =~ "ICMP packet too big: mtu 1370"
       end
 

@@ -172,7 +172,9 @@ defmodule PLPMTUD.NifPrebuiltTest do
           {"MIX_ENV", "dev"},
           {"HEX_OFFLINE", "1"},
           {"CARGO", Path.join(ctx.tmp, "no-cargo")},
-          {"PLPMTUD_NIF_URL", ctx.url <> "/good"}
+          {"PLPMTUD_NIF_URL", ctx.url <> "/good"},
+          # `make test` sets it for the project's own build.
+          {"PLPMTUD_BUILD_FROM_SOURCE", nil}
         ]
       )
 
