@@ -1219,7 +1219,10 @@ impl Prober {
             Phase::Complete { .. } => self.plpmtu,
             Phase::Disabled | Phase::Error { .. } => return PtbVerdict::NotProbing,
         };
-        if mtu < self.floor {
+        // At the floor it says nothing the floor does not, and it may be
+        // the kernel's PMTU cache poisoned by ICMP to its minimum: it must
+        // not end a search there.
+        if mtu <= self.floor {
             PtbVerdict::BelowFloor
         } else if mtu >= reference {
             PtbVerdict::NotSmaller

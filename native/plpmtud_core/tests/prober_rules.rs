@@ -1334,3 +1334,19 @@ fn a_late_loss_of_an_earlier_sizes_copy_is_still_a_probes() {
     assert!(probe, "{events:?}");
     assert_eq!(p.plpmtu(), size, "no black-hole check: {events:?}");
 }
+
+/// A flood of forged ICMP quoting the flow poisons the kernel's PMTU cache
+/// to its minimum and makes two sends in a row fail with EMSGSIZE: during
+/// the black-hole check that the first hint started, the kernel's word of
+/// the floor must not end the search at the floor.
+#[test]
+fn an_emsgsize_of_the_floor_during_a_check_does_not_end_the_search_there() {
+    let mut p = complete_at_1500();
+    assert_eq!(p.emsgsize(10, 1000).verdict(), PtbVerdict::Accepted);
+    assert_eq!(p.state(), State::Base);
+    assert_eq!(p.emsgsize(11, 576).verdict(), PtbVerdict::BelowFloor);
+    assert_eq!(p.state(), State::Base, "the check goes on");
+    send(&mut p, 12, 7);
+    assert!(p.probe_acked(13, 7).acked());
+    assert_eq!((p.plpmtu(), p.state()), (1500, State::SearchComplete));
+}
