@@ -23,8 +23,7 @@
 -module(plpmtud).
 
 -export([new/1, config/1, connected/2, connected/3, probe_padding/2, on_lost_batch/4, on_rtt/2,
-         on_send_refused/5, set_df/2, df/1, kernel_mtu/1, kernel_mtu/2,
-         send_fragmentable/2, send_fragmentable/3,
+         on_send_refused/5,
          now_ms/0, packet_size/1, base_size/1, probe_size/1, ip_size/2,
          on_send/4, on_ack/4, on_lost/4, on_lost/5, on_tick/2,
          on_emsgsize/3, on_ptb/4, is_probing/1, info/1, reset/2]).
@@ -107,14 +106,14 @@ connected(H, Now) ->
 
 %% @doc Like {@link connected/2}, for a transport that sends on the gen_udp
 %% `Socket': discovery starts only if the socket sets Don't-Fragment
-%% (`probe' or `do', see {@link set_df/2}). Without DF the kernel would
+%% (`probe' or `do', see {@link plpmtud_socket:set_df/2}). Without DF the kernel would
 %% fragment a probe that is too big and the probe would "succeed" above the
 %% path MTU, so the handle refuses: `{error, {no_df, Policy}}', and no probe
 %% is ever due (the packet size stays at `mtu_initial').
 -spec connected(handle(), ms(), gen_udp:socket()) -> ok | {error, {no_df, df_policy()} | term()}.
 connected(H, Now, Socket) when is_integer(Now), Now >= 0, Now =< ?MAX_U64 ->
     _ = ?NATIVE:prober_deadline(H),
-    case df(Socket) of
+    case plpmtud_socket:df(Socket) of
         {ok, Policy} when Policy =:= probe; Policy =:= do -> connected(H, Now);
         {ok, Policy} -> {error, {no_df, Policy}};
         {error, _} = Error -> Error
@@ -158,7 +157,7 @@ probe_size(H) ->
 %% `normal'. Sequence number 0 is a valid probe. Call it for every
 %% transmission, resends included: once the probe's sequence number goes
 %% again (in any form), no acknowledgement of that number can confirm the
-%% probe. Report a datagram sent with DF off ({@link send_fragmentable/3})
+%% probe. Report a datagram sent with DF off ({@link plpmtud_socket:send_fragmentable/3})
 %% with 0 bytes, here and in its ack and loss: a fragmented copy says
 %% nothing about the path, and is never claimed as a probe.
 -spec on_send(handle(), seq(), bytes(), ms()) -> probe | normal.
@@ -250,15 +249,15 @@ take(_N, Improper, _Acc) -> erlang:error(badarg, [Improper]).
 %% connected socket reports a queued ICMP error of an earlier datagram that
 %% way on the next send, so send the packet once more first: only if that
 %% is refused too does the kernel know a smaller path MTU. The kernel's MTU
-%% towards the peer ({@link kernel_mtu/2}) is then the limit, and the packet
+%% towards the peer ({@link plpmtud_socket:kernel_mtu/2}) is then the limit, and the packet
 %% size jumps to it; if it cannot be read, no size above the refused one
 %% can leave. Returns whether the packet size changed.
 -spec on_send_refused(handle(), gen_udp:socket() | {gen_udp:socket(), dest()}, emsgsize,
                       bytes(), ms()) -> change().
 on_send_refused(H, Target, emsgsize, Bytes, Now) ->
     Result = case Target of
-        {Socket, {_Ip, _Port} = Dest} -> kernel_mtu(Socket, Dest);
-        Socket -> kernel_mtu(Socket)
+        {Socket, {_Ip, _Port} = Dest} -> plpmtud_socket:kernel_mtu(Socket, Dest);
+        Socket -> plpmtud_socket:kernel_mtu(Socket)
     end,
     KernelMtu = case Result of
         {ok, Mtu} -> Mtu;
@@ -307,76 +306,6 @@ on_ptb(H, IpMtu, Matched, Now) ->
     end,
     verdict(?NATIVE:prober_ptb(H, Now, IpMtu, Quoted)).
 
-%% @doc Sets the Don't-Fragment policy of a gen_udp `Socket' (IPv4 or
-%% IPv6, either `inet_backend'): `probe' for probing (DF set, and the
-%% kernel's own PMTU cache ignored for sends, so forged ICMP cannot block
-%% them; {@link kernel_mtu/1} still reads that cache), `do'
-%% (DF set, the kernel's cache obeyed), `want' (gen_udp's default: the
-%% kernel may fragment) or `dont'. It is the policy every later
-%% {@link send_fragmentable/2} puts back. Linux.
--spec set_df(gen_udp:socket(), df_policy()) -> ok | {error, term()}.
-set_df(Socket, Policy) when Policy =:= probe; Policy =:= do; Policy =:= want; Policy =:= dont ->
-    with_fd(Socket, fun(Fd) -> ?NATIVE:socket_set_df(Fd, Policy) end);
-set_df(_Socket, Policy) ->
-    erlang:error(badarg, [Policy]).
-
-%% @doc The Don't-Fragment policy of a gen_udp `Socket', read from the
-%% kernel (never the `dont' of a {@link send_fragmentable/2} in progress:
-%% it waits for that send).
--spec df(gen_udp:socket()) -> {ok, df_policy()} | {error, term()}.
-df(Socket) ->
-    with_fd(Socket, fun(Fd) -> ?NATIVE:socket_df(Fd) end).
-
-%% @doc The local kernel's path MTU (IP bytes) to the peer of a connected
-%% gen_udp `Socket' (`IP_MTU' / `IPV6_MTU').
--spec kernel_mtu(gen_udp:socket()) -> {ok, pos_integer()} | {error, term()}.
-kernel_mtu(Socket) ->
-    with_fd(Socket, fun(Fd) -> ?NATIVE:socket_path_mtu(Fd, nil) end).
-
-%% @doc The local kernel's path MTU (IP bytes) towards `{Ip, Port}' from
-%% the gen_udp `Socket', connected or not (one socket shared by every
-%% connection): the route's cached PMTU or the outgoing interface's MTU,
-%% what `{error, emsgsize}' on a send there stands for.
--spec kernel_mtu(gen_udp:socket(), dest()) -> {ok, pos_integer()} | {error, term()}.
-kernel_mtu(Socket, {Ip, Port}) ->
-    with_fd(Socket, fun(Fd) -> ?NATIVE:socket_path_mtu(Fd, {Ip, Port}) end);
-kernel_mtu(_Socket, Dest) ->
-    erlang:error(badarg, [Dest]).
-
-%% @doc Sends `Packet' on a connected IPv4 gen_udp `Socket' with DF off,
-%% so that routers may fragment it to fit: for a packet sent before the
-%% PLPMTU fell, which the transport cannot re-cut (a numbered uTP packet).
-%% Use it for such retransmissions only.
-%%
-%% Linux has no per-datagram DF for IPv4, so the NIF switches the socket to
-%% `dont' for this one send and puts back the policy {@link set_df/2}
-%% chose, all in one call under the socket's DF lock: concurrent calls of
-%% this function, {@link set_df/2}, {@link df/1} and `PLPMTUD.Socket' calls
-%% on the same socket, from any process, wait for it and never see or
-%% leave DF off. What the lock cannot cover: a `gen_udp:send' by another
-%% process in the same few microseconds (the send and two `setsockopt'
-%% calls) leaves with DF off too. To rule that out, send every datagram of
-%% the socket from one process (the usual gen_udp design), or send
-%% through `PLPMTUD.Socket', whose sends all take the lock.
-%%
-%% On IPv6 routers never fragment, and Linux fragments at the source only
-%% above the route's MTU (which a black hole never lowers), so this returns
-%% `{error, enotsup}' without sending: the transport must carry such a
-%% packet in pieces its peer joins.
--spec send_fragmentable(gen_udp:socket(), iodata()) -> ok | {error, term()}.
-send_fragmentable(Socket, Packet) ->
-    Data = iolist_to_binary(Packet),
-    with_fd(Socket, fun(Fd) -> sent(?NATIVE:socket_send_fragmentable(Fd, nil, Data)) end).
-
-%% @doc {@link send_fragmentable/2} to `{Ip, Port}', as `gen_udp:send/3',
-%% for an unconnected socket shared by every connection.
--spec send_fragmentable(gen_udp:socket(), dest(), iodata()) -> ok | {error, term()}.
-send_fragmentable(Socket, {Ip, Port}, Packet) ->
-    Data = iolist_to_binary(Packet),
-    with_fd(Socket, fun(Fd) -> sent(?NATIVE:socket_send_fragmentable(Fd, {Ip, Port}, Data)) end);
-send_fragmentable(_Socket, Dest, _Packet) ->
-    erlang:error(badarg, [Dest]).
-
 %% @doc True while a search (or a check of a size in use) runs.
 -spec is_probing(handle()) -> boolean().
 is_probing(H) -> lists:member(?NATIVE:prober_state(H), [searching, base]).
@@ -402,25 +331,6 @@ reset(H, Now) ->
         #{enabled := false} ->
             ok
     end.
-
-%% Runs `Fun' on `{fd, Fd}' of a gen_udp socket of either backend: the
-%% NIF works on the descriptor (DF option numbers live in the NIF alone).
-with_fd(Socket, Fun) when is_port(Socket) ->
-    case inet:getfd(Socket) of
-        {ok, Fd} -> Fun({fd, Fd});
-        {error, _} = Error -> Error
-    end;
-with_fd({'$inet', gen_udp_socket, {_Pid, Sock}}, Fun) ->
-    case socket:getopt(Sock, otp, fd) of
-        {ok, Fd} -> Fun({fd, Fd});
-        {error, _} = Error -> Error
-    end;
-with_fd(Socket, _Fun) ->
-    erlang:error(badarg, [Socket]).
-
-%% A send's result as gen_udp reports it (`{error, emsgsize}' without the MTU).
-sent({error, {emsgsize, _Mtu}}) -> {error, emsgsize};
-sent(Result) -> Result.
 
 loss(timeout) -> timeout;
 loss(dup_ack) -> dup_ack;

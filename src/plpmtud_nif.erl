@@ -31,18 +31,15 @@
          prober_on_ack/4, prober_on_lost/5, prober_ip_for/2, prober_payload_for/2,
          prober_base_payload/1,
          prober_padding_for/2, prober_on_lost_batch/4, prober_send_refused/4,
-         prober_on_send_refused/4, socket_send_fragmentable/3,
+         prober_on_send_refused/4,
          prober_mtu/1, prober_payload_size/1, prober_state/1, prober_stats/1,
          prober_history/1, prober_info/1, prober_check/1, prober_connected_hint/3,
          cache_new/2, cache_lookup/3, cache_record/5, cache_remove/2, cache_group_mtu/3,
          cache_entries/2, cache_stats/1, fragment_split/3, fragment_split_dirty/3, reassembler_new/3,
          reassembler_push/3, reassembler_join/1, reassembler_stats/1, overhead_of/1, standard_mtus/0,
-         tcp_set_mss/2, socket_open/12, socket_start/2, socket_ready/2, socket_recv_nowait/1, rate_limiter_new/2, rate_limiter_allow/3,
-         wire_probe/3, wire_ack/2, wire_parse/1, socket_attach/3, socket_send/2,
-         socket_send_to/4, socket_send_batch/3, socket_recv_wait/1, socket_recv_cancel/1, socket_set_active/2,
-         socket_controlling_process/2, socket_close/1, socket_set_gso/2,
-         socket_path_mtu/2, socket_df/1, socket_set_df/2, socket_sockname/1,
-         socket_peername/1, socket_stats/1]).
+         tcp_set_mss/2, socket_open/12, socket_start/2, socket_ready/2, rate_limiter_new/2, rate_limiter_allow/3,
+         wire_probe/3, wire_ack/2, wire_parse/1, socket_attach/3, socket_send/4, socket_recv/2, socket_setopt/3,
+         socket_info/2, socket_controlling_process/2, socket_close/1]).
 
 -on_load(load/0).
 
@@ -161,7 +158,6 @@ prober_padding_for(_Prober, _Data) -> erlang:nif_error(not_loaded_reason()).
 prober_on_lost_batch(_Prober, _Now, _Reason, _Losses) -> erlang:nif_error(not_loaded_reason()).
 prober_send_refused(_Prober, _Now, _Refused, _KernelMtu) -> erlang:nif_error(not_loaded_reason()).
 prober_on_send_refused(_Prober, _Now, _Payload, _KernelMtu) -> erlang:nif_error(not_loaded_reason()).
-socket_send_fragmentable(_Socket, _Dest, _Data) -> erlang:nif_error(not_loaded_reason()).
 prober_mtu(_Prober) -> erlang:nif_error(not_loaded_reason()).
 prober_payload_size(_Prober) -> erlang:nif_error(not_loaded_reason()).
 prober_state(_Prober) -> erlang:nif_error(not_loaded_reason()).
@@ -189,25 +185,15 @@ tcp_set_mss(_Fd, _Mss) -> erlang:nif_error(not_loaded_reason()).
 socket_open(_Ip, _Port, _Connect, _Df, _Active, _RecvErrors, _Reuse, _Netns, _Icmp, _Batch, _Recbuf, _Backlog) -> erlang:nif_error(not_loaded_reason()).
 socket_start(_Socket, _Reader) -> erlang:nif_error(not_loaded_reason()).
 socket_ready(_Socket, _Event) -> erlang:nif_error(not_loaded_reason()).
-socket_recv_nowait(_Socket) -> erlang:nif_error(not_loaded_reason()).
 rate_limiter_new(_PerSecond, _Burst) -> erlang:nif_error(not_loaded_reason()).
 rate_limiter_allow(_Limiter, _Now, _Ip) -> erlang:nif_error(not_loaded_reason()).
 wire_probe(_Nonce, _IpSize, _PayloadLen) -> erlang:nif_error(not_loaded_reason()).
 wire_ack(_Nonce, _ReceivedLen) -> erlang:nif_error(not_loaded_reason()).
 wire_parse(_Datagram) -> erlang:nif_error(not_loaded_reason()).
 socket_attach(_Fd, _Df, _RecvErrors) -> erlang:nif_error(not_loaded_reason()).
-socket_send(_Socket, _Data) -> erlang:nif_error(not_loaded_reason()).
-socket_send_to(_Socket, _Ip, _Port, _Data) -> erlang:nif_error(not_loaded_reason()).
-socket_send_batch(_Socket, _Datagrams, _Dest) -> erlang:nif_error(not_loaded_reason()).
-socket_recv_wait(_Socket) -> erlang:nif_error(not_loaded_reason()).
-socket_recv_cancel(_Socket) -> erlang:nif_error(not_loaded_reason()).
-socket_set_active(_Socket, _Active) -> erlang:nif_error(not_loaded_reason()).
+socket_send(_Target, _Dest, _Data, _Fragmentable) -> erlang:nif_error(not_loaded_reason()).
+socket_recv(_Socket, _Op) -> erlang:nif_error(not_loaded_reason()).
+socket_setopt(_Target, _Option, _Value) -> erlang:nif_error(not_loaded_reason()).
+socket_info(_Target, _Item) -> erlang:nif_error(not_loaded_reason()).
 socket_controlling_process(_Socket, _Pid) -> erlang:nif_error(not_loaded_reason()).
 socket_close(_Socket) -> erlang:nif_error(not_loaded_reason()).
-socket_set_gso(_Socket, _Enabled) -> erlang:nif_error(not_loaded_reason()).
-socket_path_mtu(_Socket, _Dest) -> erlang:nif_error(not_loaded_reason()).
-socket_df(_Socket) -> erlang:nif_error(not_loaded_reason()).
-socket_set_df(_Socket, _Df) -> erlang:nif_error(not_loaded_reason()).
-socket_sockname(_Socket) -> erlang:nif_error(not_loaded_reason()).
-socket_peername(_Socket) -> erlang:nif_error(not_loaded_reason()).
-socket_stats(_Socket) -> erlang:nif_error(not_loaded_reason()).

@@ -340,38 +340,38 @@ defmodule PLPMTUD.ErlangTransportContractTest do
       :ok = :gen_udp.connect(s, ip, port)
       {:ok, shared} = open.()
 
-      assert {:ok, :want} = :plpmtud.df(s)
+      assert {:ok, :want} = :plpmtud_socket.df(s)
       h = new!(%{family: family})
       assert {:error, {:no_df, :want}} = :plpmtud.connected(h, 0, s)
       assert :plpmtud.probe_size(h) == :none, "no discovery without DF"
 
       for policy <- [:dont, :do, :want, :probe] do
-        assert :ok = :plpmtud.set_df(s, policy)
-        assert {:ok, ^policy} = :plpmtud.df(s)
+        assert :ok = :plpmtud_socket.set_df(s, policy)
+        assert {:ok, ^policy} = :plpmtud_socket.df(s)
       end
 
       assert :ok = :plpmtud.connected(h, 0, s)
       assert :plpmtud.probe_size(h) != :none
-      assert {:ok, mtu} = :plpmtud.kernel_mtu(s)
+      assert {:ok, mtu} = :plpmtud_socket.kernel_mtu(s)
       assert mtu in 65_535..65_536, "loopback's MTU"
-      assert {:error, _} = :plpmtud.kernel_mtu(shared), "not connected"
-      assert {:ok, ^mtu} = :plpmtud.kernel_mtu(shared, {ip, port})
-      assert {:ok, ^mtu} = :plpmtud.kernel_mtu(s, {ip, port})
-      :ok = :plpmtud.set_df(shared, :probe)
+      assert {:error, _} = :plpmtud_socket.kernel_mtu(shared), "not connected"
+      assert {:ok, ^mtu} = :plpmtud_socket.kernel_mtu(shared, {ip, port})
+      assert {:ok, ^mtu} = :plpmtud_socket.kernel_mtu(s, {ip, port})
+      :ok = :plpmtud_socket.set_df(shared, :probe)
       big = :binary.copy(<<7>>, 3000)
 
       if family == :inet do
-        assert :ok = :plpmtud.send_fragmentable(s, big)
+        assert :ok = :plpmtud_socket.send_fragmentable(s, big)
         assert {:ok, {_, _, ^big}} = :gen_udp.recv(server, 0, 1_000)
-        assert :ok = :plpmtud.send_fragmentable(shared, {ip, port}, ["!", big])
+        assert :ok = :plpmtud_socket.send_fragmentable(shared, {ip, port}, ["!", big])
         assert {:ok, {_, _, "!" <> ^big}} = :gen_udp.recv(server, 0, 1_000)
       else
-        assert {:error, :enotsup} = :plpmtud.send_fragmentable(s, big)
-        assert {:error, :enotsup} = :plpmtud.send_fragmentable(shared, {ip, port}, big)
+        assert {:error, :enotsup} = :plpmtud_socket.send_fragmentable(s, big)
+        assert {:error, :enotsup} = :plpmtud_socket.send_fragmentable(shared, {ip, port}, big)
       end
 
-      assert {:ok, :probe} = :plpmtud.df(s), "the policy is put back"
-      assert {:ok, :probe} = :plpmtud.df(shared)
+      assert {:ok, :probe} = :plpmtud_socket.df(s), "the policy is put back"
+      assert {:ok, :probe} = :plpmtud_socket.df(shared)
 
       # EMSGSIZE on the unconnected socket: the size jumps to the kernel's
       # MTU towards that peer (loopback's), not one byte below the refused.
@@ -380,12 +380,12 @@ defmodule PLPMTUD.ErlangTransportContractTest do
       assert :unchanged = :plpmtud.on_send_refused(h2, {shared, {ip, port}}, :emsgsize, 1000, 1)
       assert :unchanged = :plpmtud.on_send_refused(h2, s, :emsgsize, 1000, 1)
 
-      assert_raise ArgumentError, fn -> :plpmtud.set_df(s, :sometimes) end
-      assert_raise ArgumentError, fn -> :plpmtud.kernel_mtu(shared, {ip, 70_000}) end
-      assert_raise ArgumentError, fn -> :plpmtud.send_fragmentable(shared, {:x, port}, "x") end
+      assert_raise ArgumentError, fn -> :plpmtud_socket.set_df(s, :sometimes) end
+      assert_raise ArgumentError, fn -> :plpmtud_socket.kernel_mtu(shared, {ip, 70_000}) end
+      assert_raise ArgumentError, fn -> :plpmtud_socket.send_fragmentable(shared, {:x, port}, "x") end
       :ok = :gen_udp.close(s)
-      assert {:error, _} = :plpmtud.df(s)
-      assert {:error, _} = :plpmtud.send_fragmentable(s, "x")
+      assert {:error, _} = :plpmtud_socket.df(s)
+      assert {:error, _} = :plpmtud_socket.send_fragmentable(s, "x")
     end
   end
 end

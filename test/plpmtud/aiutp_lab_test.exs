@@ -54,7 +54,7 @@ defmodule PLPMTUD.AiutpLabTest do
     plp = Path.join(dir, "lib/plpmtud")
     File.mkdir_p!(Path.join(plp, "ebin"))
 
-    for m <- [:plpmtud, :plpmtud_nif] do
+    for m <- [:plpmtud, :plpmtud_nif, :plpmtud_socket] do
       File.cp!(:code.which(m), Path.join(plp, "ebin/#{m}.beam"))
     end
 

@@ -102,8 +102,8 @@ defmodule PLPMTUD.DfRaceLabTest do
     # A gen_udp socket opened in the namespace, through the facade: the
     # answer is that namespace's (read by a thread that enters it).
     {:ok, g} = :gen_udp.open(0, [:binary, netns: ~c"/run/netns/#{ns.client}"])
-    assert {:ok, 1370} = :plpmtud.kernel_mtu(g, {server, @port})
+    assert {:ok, 1370} = :plpmtud_socket.kernel_mtu(g, {server, @port})
     {:ok, v6} = :gen_udp.open(0, [:binary, :inet6, netns: ~c"/run/netns/#{ns.client}"])
-    assert {:ok, 1500} = :plpmtud.kernel_mtu(v6, {Lab.addresses().server6, @port})
+    assert {:ok, 1500} = :plpmtud_socket.kernel_mtu(v6, {Lab.addresses().server6, @port})
   end
 end

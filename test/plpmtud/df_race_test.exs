@@ -106,29 +106,29 @@ defmodule PLPMTUD.DfRaceTest do
       {:ok, s} = :gen_udp.open(0, options)
       :ok = :gen_udp.connect(s, @lo, port)
       {:ok, shared} = :gen_udp.open(0, options)
-      :ok = :plpmtud.set_df(s, :probe)
-      :ok = :plpmtud.set_df(shared, :probe)
+      :ok = :plpmtud_socket.set_df(s, :probe)
+      :ok = :plpmtud_socket.set_df(shared, :probe)
       data = :binary.copy(<<1>>, 200)
 
       {wrong, reads} =
         race(
-          fn -> :plpmtud.send_fragmentable(s, data) end,
+          fn -> :plpmtud_socket.send_fragmentable(s, data) end,
           fn -> :gen_udp.send(s, data) end,
-          fn -> :plpmtud.df(s) end
+          fn -> :plpmtud_socket.df(s) end
         )
 
       assert wrong == [], "#{length(wrong)} of #{reads} reads saw DF off"
-      assert :plpmtud.df(s) == {:ok, :probe}, "the policy set_df chose"
+      assert :plpmtud_socket.df(s) == {:ok, :probe}, "the policy set_df chose"
 
       {wrong, _reads} =
         race(
-          fn -> :plpmtud.send_fragmentable(shared, {@lo, port}, data) end,
+          fn -> :plpmtud_socket.send_fragmentable(shared, {@lo, port}, data) end,
           fn -> :gen_udp.send(shared, @lo, port, data) end,
-          fn -> :plpmtud.df(shared) end
+          fn -> :plpmtud_socket.df(shared) end
         )
 
       assert wrong == []
-      assert :plpmtud.df(shared) == {:ok, :probe}
+      assert :plpmtud_socket.df(shared) == {:ok, :probe}
     end
   end
 end

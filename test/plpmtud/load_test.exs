@@ -173,7 +173,7 @@ defmodule PLPMTUD.LoadTest do
   # Times every NIF call of one send_batch (the Elixir side loops on {:partial, n}).
   defp batch_call_times(socket, datagrams, acc) do
     t0 = System.monotonic_time(:microsecond)
-    result = :plpmtud_nif.socket_send_batch(socket, datagrams, nil)
+    result = :plpmtud_nif.socket_send(socket, nil, datagrams, false)
     acc = [System.monotonic_time(:microsecond) - t0 | acc]
 
     case result do

@@ -13,8 +13,8 @@ defmodule PLPMTUD.SocketWaitersTest do
     parent = self()
 
     spawn(fn ->
-      {us, {:ok, _}} = :timer.tc(fn -> Native.socket_recv_wait(socket) end)
-      Native.socket_recv_cancel(socket)
+      {us, {:ok, _}} = :timer.tc(fn -> Native.socket_recv(socket, :wait) end)
+      Native.socket_recv(socket, :cancel)
       send(parent, {:registered, us})
     end)
 

@@ -54,7 +54,7 @@
 %%% sequence number, the same bytes once the receiver joins them, so never
 %%% re-cut from the transport's point of view. That is the only way on
 %%% IPv6 (routers never fragment); on IPv4 the default is {@link
-%%% plpmtud:send_fragmentable/2} (DF off, routers fragment),
+%%% plpmtud_socket:send_fragmentable/2} (DF off, routers fragment),
 %%% `ipv4_fragments => pieces' uses the extension there too. The prober is
 %%% told nothing about such a packet (size 0). New segments follow {@link
 %%% plpmtud:packet_size/1}, which is the base size while a black-hole
@@ -237,7 +237,7 @@ run(#{server_ip := ServerIp} = Options) ->
     try
         {ok, Socket} = open(Family, ServerIp, Port, maps:get(client_netns, Options, undefined)),
         try
-            ok = plpmtud:set_df(Socket, df(Sizing)),
+            ok = plpmtud_socket:set_df(Socket, df(Sizing)),
             H = prober(Sizing, Family, maps:get(probe_interval, Options, 30000)),
             Rtt = handshake(Socket, 5),
             ok = plpmtud:on_rtt(H, Rtt),
@@ -577,7 +577,7 @@ resend(Seq, #s{pkts = Pkts, base_ps = Base, socket = Socket} = S) ->
         true when S#s.pieces ->
             pieces(Seq, Data, Base, S1#s{fragmentable = S1#s.fragmentable + 1});
         true ->
-            send(fun() -> plpmtud:send_fragmentable(Socket, [header(Seq, ?EXT_NONE), Data]) end,
+            send(fun() -> plpmtud_socket:send_fragmentable(Socket, [header(Seq, ?EXT_NONE), Data]) end,
                  Len, S1#s{fragmentable = S1#s.fragmentable + 1});
         false ->
             send(fun() -> gen_udp:send(Socket, [header(Seq, ?EXT_NONE), Data]) end, Len, S1)

@@ -1,5 +1,5 @@
 //! Don't-Fragment, the kernel's path MTU and DF-off sends, on a
-//! `PLPMTUD.Socket` or on the fd of a gen_udp socket (the Erlang facade):
+//! `plpmtud_socket` socket or on the fd of a gen_udp socket:
 //! one implementation, `plpmtud_udp::DfSocket`, for both. An fd (`{:fd, n}`) is
 //! attached for the one call (never closed here) and shares the socket's
 //! DF lock with every other handle on that socket.
@@ -47,23 +47,20 @@ fn done(env: Env<'_>, result: Result<(), SocketError>) -> Term<'_> {
 }
 
 /// The DF policy, read from the kernel: `{:ok, policy}` or `{:error, reason}`.
-#[rustler::nif]
-fn socket_df<'a>(env: Env<'a>, target: Term<'a>) -> NifResult<Term<'a>> {
+pub(crate) fn df<'a>(env: Env<'a>, target: Term<'a>) -> NifResult<Term<'a>> {
     let policy = with_socket(target, |socket| socket.df())?;
     Ok(answer(env, policy.map(|p| atoms::named(env, p.name()))))
 }
 
 /// Sets the DF policy every send uses and every DF-off send puts back.
-#[rustler::nif]
-fn socket_set_df<'a>(env: Env<'a>, target: Term<'a>, df: Term<'a>) -> NifResult<Term<'a>> {
+pub(crate) fn set_df<'a>(env: Env<'a>, target: Term<'a>, df: Term<'a>) -> NifResult<Term<'a>> {
     let df = decode_df(df)?;
     Ok(done(env, with_socket(target, |socket| socket.set_df(df))?))
 }
 
 /// The kernel's path MTU to `dest` (`{ip, port}`), or to the connected
 /// peer when `dest` is `nil`: `{:ok, mtu}` or `{:error, reason}`.
-#[rustler::nif]
-fn socket_path_mtu<'a>(
+pub(crate) fn path_mtu<'a>(
     env: Env<'a>,
     target: Term<'a>,
     dest: Option<(Term<'a>, Term<'a>)>,
@@ -80,8 +77,7 @@ fn socket_path_mtu<'a>(
 /// peer when `dest` is `nil`, under the socket's DF lock (see
 /// `DfSocket::send_fragmentable`): `:ok` or `{:error, reason}`
 /// (`:enotsup` on IPv6).
-#[rustler::nif]
-fn socket_send_fragmentable<'a>(
+pub(crate) fn send_fragmentable<'a>(
     env: Env<'a>,
     target: Term<'a>,
     dest: Option<(Term<'a>, Term<'a>)>,

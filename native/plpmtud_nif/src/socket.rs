@@ -4,7 +4,7 @@
 //!
 //! No thread per socket: the fd waits in the BEAM's own poll set
 //! (`enif_select`, see [`crate::select`]). The readiness messages go to a
-//! small reader process per socket (spawned by `PLPMTUD.Socket.open/2`),
+//! small reader process per socket (spawned by `plpmtud_socket:open/2`),
 //! which calls [`socket_ready`]; that reads a bounded batch with `recvmmsg`,
 //! sends gen_udp-shaped messages to the controlling process, and asks for
 //! the next readiness.
@@ -345,16 +345,14 @@ fn socket_attach<'a>(
     Ok(ok_or_error(env, attached))
 }
 
-#[rustler::nif]
-fn socket_send<'a>(env: Env<'a>, s: Handle, data: Binary<'a>) -> Term<'a> {
+fn send_one<'a>(env: Env<'a>, s: Handle, data: Binary<'a>) -> Term<'a> {
     match s.endpoint.socket().and_then(|sock| sock.send(&data)) {
         Ok(_) => atoms::ok().encode(env),
         Err(e) => error_reason(env, e),
     }
 }
 
-#[rustler::nif]
-fn socket_send_to<'a>(
+fn send_one_to<'a>(
     env: Env<'a>,
     s: Handle,
     ip: Term<'a>,
@@ -388,8 +386,7 @@ fn report_time(env: Env<'_>, elapsed: std::time::Duration) -> bool {
 /// the scheduler): `{:ok, n}` (all sent), `{:partial, n}` (call again with
 /// the rest) or `{:error, n, reason}`. An improper list or an element that
 /// is not a binary is `ArgumentError`, raised before anything is sent.
-#[rustler::nif]
-fn socket_send_batch<'a>(
+fn send_batch<'a>(
     env: Env<'a>,
     s: Handle,
     list: Term<'a>,
@@ -749,8 +746,7 @@ fn recv_result<'a>(
 /// Receives one queued datagram in passive mode without blocking, on a
 /// normal scheduler: `{:ok, {ip, port, data}}`, `{:error, :eagain}` when
 /// none is queued, or `{:error, reason}`.
-#[rustler::nif]
-fn socket_recv_nowait<'a>(env: Env<'a>, s: Handle) -> Term<'a> {
+fn recv_nowait<'a>(env: Env<'a>, s: Handle) -> Term<'a> {
     with_recv_buf(|buf| match s.endpoint.try_recv(buf) {
         Err(SocketError::WouldBlock) => (atoms::error(), atoms::eagain()).encode(env),
         other => recv_result(env, other, buf),
@@ -769,8 +765,7 @@ fn with_recv_buf<T>(f: impl FnOnce(&mut [u8]) -> T) -> T {
 /// socket is readable (or closes, or turns active) the caller gets
 /// `{:plpmtud_recv_ready, id}` and tries `socket_recv_nowait` again.
 /// `{:ok, id}`, `{:error, :closed}` or `{:error, :einval}` (active).
-#[rustler::nif]
-fn socket_recv_wait<'a>(env: Env<'a>, s: Handle) -> Term<'a> {
+fn recv_wait<'a>(env: Env<'a>, s: Handle) -> Term<'a> {
     if s.endpoint.is_closed() {
         return error_reason(env, SocketError::Closed);
     }
@@ -791,16 +786,14 @@ fn socket_recv_wait<'a>(env: Env<'a>, s: Handle) -> Term<'a> {
 
 /// Stops waiting (a `recv/2` that timed out): `:ok`. No wake-up for this
 /// registration is sent after it returns.
-#[rustler::nif]
-fn socket_recv_cancel(env: Env<'_>, s: Handle) -> Atom {
+fn recv_cancel(env: Env<'_>, s: Handle) -> Atom {
     s.waiters.lock().cancel(&env.pid());
     atoms::ok()
 }
 
 /// Changes the active mode: `:ok`, or `{:error, :closed}` as every other
 /// call on a closed socket.
-#[rustler::nif]
-fn socket_set_active<'a>(env: Env<'a>, s: Handle, active: Term<'a>) -> NifResult<Term<'a>> {
+fn set_active<'a>(env: Env<'a>, s: Handle, active: Term<'a>) -> NifResult<Term<'a>> {
     let active = decode_active(active)?;
     Ok(match s.endpoint.set_active(active) {
         Ok(()) => {
@@ -858,8 +851,7 @@ fn socket_controlling_process<'a>(env: Env<'a>, s: Handle, pid: LocalPid) -> Ter
 }
 
 /// Turns UDP GSO for batches on or off.
-#[rustler::nif]
-fn socket_set_gso<'a>(env: Env<'a>, s: Handle, enabled: bool) -> Term<'a> {
+fn set_gso<'a>(env: Env<'a>, s: Handle, enabled: bool) -> Term<'a> {
     match s.endpoint.socket() {
         Ok(sock) => {
             sock.set_gso(enabled);
@@ -884,16 +876,14 @@ fn socket_close(env: Env<'_>, s: Handle) -> Atom {
     atoms::ok()
 }
 
-#[rustler::nif]
-fn socket_sockname<'a>(env: Env<'a>, s: Handle) -> Term<'a> {
+fn sockname<'a>(env: Env<'a>, s: Handle) -> Term<'a> {
     match s.endpoint.socket().and_then(|sock| sock.local_addr()) {
         Ok(addr) => (atoms::ok(), encode_addr(env, addr)).encode(env),
         Err(e) => error_reason(env, e),
     }
 }
 
-#[rustler::nif]
-fn socket_peername<'a>(env: Env<'a>, s: Handle) -> Term<'a> {
+fn peername<'a>(env: Env<'a>, s: Handle) -> Term<'a> {
     match s.endpoint.socket().and_then(|sock| sock.peer()) {
         Ok(addr) => (atoms::ok(), encode_addr(env, addr)).encode(env),
         Err(e) => error_reason(env, e),
@@ -903,8 +893,7 @@ fn socket_peername<'a>(env: Env<'a>, s: Handle) -> Term<'a> {
 /// Counters: datagrams and ICMP reports delivered, error-queue entries
 /// dropped, reports coalesced or refused while the owner had no room; the
 /// backlog's limit in bytes.
-#[rustler::nif]
-fn socket_stats<'a>(env: Env<'a>, s: Handle) -> Term<'a> {
+fn stats<'a>(env: Env<'a>, s: Handle) -> Term<'a> {
     let stats = s.endpoint.stats();
     encode::pairs(
         env,
@@ -917,6 +906,89 @@ fn socket_stats<'a>(env: Env<'a>, s: Handle) -> Term<'a> {
             ("closed", s.endpoint.is_closed().encode(env)),
         ],
     )
+}
+
+/// The name of an atom term (a mode, an option or an item).
+fn name_of(term: Term<'_>) -> NifResult<String> {
+    term.atom_to_string()
+}
+
+/// The one send: `data` a binary is one datagram to `dest` (`{ip, port}`),
+/// or to the connected peer when `dest` is `nil`: `:ok` or `{:error,
+/// reason}`; with `fragmentable` it leaves with DF off (see
+/// [`crate::df::send_fragmentable`]; `target` may then be `{:fd, fd}`).
+/// `data` a list is a batch ([`send_batch`]): `{:ok, n}`, `{:partial, n}`
+/// or `{:error, n, reason}`; a fragmentable batch is `ArgumentError`.
+#[rustler::nif]
+fn socket_send<'a>(
+    env: Env<'a>,
+    target: Term<'a>,
+    dest: Option<(Term<'a>, Term<'a>)>,
+    data: Term<'a>,
+    fragmentable: bool,
+) -> NifResult<Term<'a>> {
+    if fragmentable {
+        return crate::df::send_fragmentable(env, target, dest, data.decode()?);
+    }
+    let s: Handle = target.decode()?;
+    if data.is_list() {
+        return send_batch(env, s, data, dest);
+    }
+    let data: Binary<'a> = data.decode()?;
+    match dest {
+        Some((ip, port)) => send_one_to(env, s, ip, port, data),
+        None => Ok(send_one(env, s, data)),
+    }
+}
+
+/// The one receive entry point of `recv/2`, by `op`: `:nowait`
+/// ([`recv_nowait`]), `:wait` ([`recv_wait`]) or `:cancel` ([`recv_cancel`]).
+#[rustler::nif]
+fn socket_recv<'a>(env: Env<'a>, s: Handle, op: Term<'a>) -> NifResult<Term<'a>> {
+    match name_of(op)?.as_str() {
+        "nowait" => Ok(recv_nowait(env, s)),
+        "wait" => Ok(recv_wait(env, s)),
+        "cancel" => Ok(recv_cancel(env, s).encode(env)),
+        _ => Err(rustler::Error::BadArg),
+    }
+}
+
+/// Sets one option: `:active` ([`set_active`]), `:gso` ([`set_gso`]) or
+/// `:df` ([`crate::df::set_df`]; `target` may be `{:fd, fd}`).
+#[rustler::nif]
+fn socket_setopt<'a>(
+    env: Env<'a>,
+    target: Term<'a>,
+    option: Term<'a>,
+    value: Term<'a>,
+) -> NifResult<Term<'a>> {
+    match name_of(option)?.as_str() {
+        "df" => crate::df::set_df(env, target, value),
+        "active" => set_active(env, target.decode()?, value),
+        "gso" => Ok(set_gso(env, target.decode()?, value.decode()?)),
+        _ => Err(rustler::Error::BadArg),
+    }
+}
+
+/// Reads one item: `:sockname` ([`sockname`]), `:peername` ([`peername`]),
+/// `:stats` ([`stats`]), `:df` ([`crate::df::df`]) or `{:path_mtu, dest}`
+/// ([`crate::df::path_mtu`], `dest` `nil` for the connected peer); `:df`
+/// and `:path_mtu` take `{:fd, fd}` too.
+#[rustler::nif]
+fn socket_info<'a>(env: Env<'a>, target: Term<'a>, item: Term<'a>) -> NifResult<Term<'a>> {
+    if let Ok((tag, dest)) = item.decode::<(Term<'a>, Option<(Term<'a>, Term<'a>)>)>() {
+        if name_of(tag)? != "path_mtu" {
+            return Err(rustler::Error::BadArg);
+        }
+        return crate::df::path_mtu(env, target, dest);
+    }
+    match name_of(item)?.as_str() {
+        "df" => crate::df::df(env, target),
+        "sockname" => Ok(sockname(env, target.decode()?)),
+        "peername" => Ok(peername(env, target.decode()?)),
+        "stats" => Ok(stats(env, target.decode()?)),
+        _ => Err(rustler::Error::BadArg),
+    }
 }
 
 /// Sets `TCP_MAXSEG` on the TCP socket `fd` (gen_tcp's `inet:getfd/1`) and
