@@ -1,0 +1,47 @@
+%%% @doc An Erlang-only consumer of plpmtud for the namespace lab
+%%% (test/plpmtud/erlang_ptb_lab_test.exs): run in a VM whose code path
+%%% holds plpmtud's Erlang modules and no Elixir, it opens a
+%%% plpmtud_socket with DF in the lab's client namespace, sends the
+%%% prober's first probe (above the path's MTU), receives the ICMP
+%%% Packet-Too-Big as a `plpmtud_ptb' message, gives it to the prober with
+%%% plpmtud:on_ptb/4 and prints what happened, one `key=value' a line.
+-module(plpmtud_ptb_consumer).
+
+-export([main/1]).
+
+%% @doc `[Netns, ServerIp, Port]': the client namespace's name (a binary),
+%% the server's address and a UDP port there. Halts the VM: status 0 after
+%% printing the verdict, 1 when no report came.
+-spec main([term()]) -> no_return().
+main([Netns, Server, Port]) ->
+    Elixir = [M || {M, _} <- code:all_loaded(), lists:prefix("Elixir.", atom_to_list(M))],
+    ElixirPaths = [P || P <- code:get_path(), string:find(P, "elixir") =/= nomatch],
+    out("elixir_kernel", code:which('Elixir.Kernel')),
+    out("elixir_modules_loaded", length(Elixir)),
+    out("elixir_code_paths", length(ElixirPaths)),
+    {ok, S} = plpmtud_socket:open(0, [{connect, {Server, Port}}, {df, probe}, {netns, Netns}]),
+    out("socket_module", code:which(plpmtud_socket)),
+    {ok, H} = plpmtud:new(#{family => inet, packet_overhead => 8, mtu_floor => 1280}),
+    ok = plpmtud:connected(H, plpmtud:now_ms(), S),
+    Size = plpmtud:probe_size(H),
+    Seq = 1,
+    probe = plpmtud:on_send(H, Seq, Size, plpmtud:now_ms()),
+    ok = plpmtud_socket:send(S, <<Seq:64, 0:((Size - 8) * 8)>>),
+    out("probe_payload", Size),
+    receive
+        {plpmtud_ptb, S, #{mtu := IpMtu, quoted := <<Quoted:64, _/binary>>} = Report} ->
+            out("ptb_mtu", IpMtu),
+            out("ptb_offender", inet:ntoa(maps:get(offender, Report))),
+            out("quoted_seq", Quoted),
+            out("verdict", plpmtud:on_ptb(H, IpMtu, Quoted, plpmtud:now_ms())),
+            out("next_probe_payload", plpmtud:probe_size(H)),
+            out("elixir_kernel_after", code:which('Elixir.Kernel')),
+            ok = plpmtud_socket:close(S),
+            erlang:halt(0)
+    after 5000 ->
+        out("ptb", none),
+        erlang:halt(1)
+    end.
+
+out(Key, Value) ->
+    io:format("~s=~0tp~n", [Key, Value]).
