@@ -382,7 +382,11 @@ defmodule PLPMTUD.ErlangTransportContractTest do
 
       assert_raise ArgumentError, fn -> :plpmtud_socket.set_df(s, :sometimes) end
       assert_raise ArgumentError, fn -> :plpmtud_socket.kernel_mtu(shared, {ip, 70_000}) end
-      assert_raise ArgumentError, fn -> :plpmtud_socket.send_fragmentable(shared, {:x, port}, "x") end
+
+      assert_raise ArgumentError, fn ->
+        :plpmtud_socket.send_fragmentable(shared, {:x, port}, "x")
+      end
+
       :ok = :gen_udp.close(s)
       assert {:error, _} = :plpmtud_socket.df(s)
       assert {:error, _} = :plpmtud_socket.send_fragmentable(s, "x")

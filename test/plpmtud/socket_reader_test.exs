@@ -42,7 +42,10 @@ defmodule PLPMTUD.SocketReaderTest do
     reader =
       Enum.find(links, fn pid ->
         is_pid(pid) and
-          match?({:current_function, {:plpmtud_socket, _, _}}, Process.info(pid, :current_function))
+          match?(
+            {:current_function, {:plpmtud_socket, _, _}},
+            Process.info(pid, :current_function)
+          )
       end)
 
     if reader == nil and tries > 0 do
