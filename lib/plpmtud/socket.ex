@@ -3,19 +3,12 @@ defmodule PLPMTUD.Socket do
   A UDP socket with Don't-Fragment, the kernel's path MTU, ICMP
   Packet-Too-Big reports and batched sends: the Elixir face of the Erlang
   module `:plpmtud_socket`, which holds the implementation and documents
-  the socket's messages (the same terms in both languages; `nil` where a
-  value is missing), its backlog bound, DF policies and errors.
+  its backlog bound, DF policies and errors.
 
-  Messages to the controlling process:
-
-    * `{:plpmtud_udp, socket, ip, port, data}` - a datagram (active modes);
-    * `{:plpmtud_udp_batch, socket, [{ip, port, data}]}` - with `batch: true`;
-    * `{:plpmtud_udp_passive, socket}` - an `active: n` count ran out;
-    * `{:plpmtud_ptb, socket, %{mtu: ip_mtu, offender: ip | nil, dest: {ip, port} | nil, quoted: binary}}`
-      - an ICMP Packet-Too-Big for one of our datagrams, whatever the active
-      mode; `quoted` is the start of our datagram's UDP payload;
-    * `{:plpmtud_udp_error, socket, reason}` - any other ICMP error (active
-      modes only).
+  The messages a socket sends its controlling process
+  (`{:plpmtud_udp, socket, ip, port, data}`, `{:plpmtud_ptb, socket,
+  report}`, ...) are documented once, in `:plpmtud_socket`'s module
+  documentation: the terms are the same in both languages.
 
   Options are a keyword list (see `:plpmtud_socket.open/2`); unknown ones
   and bad values raise `ArgumentError`. The functions that take a socket
