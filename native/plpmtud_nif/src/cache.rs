@@ -3,7 +3,7 @@
 use crate::atoms::named as atom;
 use crate::socket::decode_ip;
 use crate::{atoms, encode, list};
-use plpmtud_core::cache::{CacheReason, PathCache, PathEntry};
+use plpmtud_path::cache::{CacheReason, PathCache, PathEntry};
 use rustler::{Atom, Encoder, Env, NifResult, Resource, ResourceArc, Term};
 
 /// The path-MTU cache shared by reference.

@@ -4,7 +4,7 @@
 use crate::atoms::named as atom;
 use crate::{atoms, encode};
 use parking_lot::Mutex;
-use plpmtud_core::fragment::{self, Bounds, Completed, Reassembler, Reject, PER_FRAGMENT_COST};
+use plpmtud_path::fragment::{self, Bounds, Completed, Reassembler, Reject, PER_FRAGMENT_COST};
 use rustler::{Binary, Encoder, Env, OwnedBinary, Resource, ResourceArc, Term};
 
 /// A reassembler shared by reference.
