@@ -10,6 +10,7 @@ pub mod endpoint;
 mod error;
 pub mod errqueue;
 mod guard;
+pub mod reader;
 pub mod waiters;
 
 pub use batch::RecvBatch;
