@@ -308,3 +308,53 @@ fn only_the_owner_hands_over_to_a_live_process_and_the_backlog_starts_afresh() {
     assert!(!reader.is_party(&OWNER));
     assert_eq!(reader.take_owner_monitor(), Some(()));
 }
+
+/// A port nothing listens on, reached from `peer`'s reader: its port
+/// unreachable lands in the reader socket's error queue.
+fn provoke_port_unreachable(reader: &Reader<Pid, ()>) {
+    let closed = DfSocket::open(&OpenOptions::bind("127.0.0.1:0".parse().unwrap()))
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let socket = reader.endpoint().socket().unwrap();
+    socket.send_to(b"to nobody", closed).unwrap();
+    std::thread::sleep(Duration::from_millis(20));
+}
+
+#[test]
+fn icmp_errors_go_first_and_wait_in_the_report_table_while_the_owner_has_no_room() {
+    let (reader, _peer, _addr, mut host) = reader(Active::On, false);
+    host.armed.clear();
+    provoke_port_unreachable(&reader);
+    assert_eq!(reader.poll(Wake::Error, ROOMY, &mut host), Poll::Done);
+    assert_eq!(host.sent, [Sent::Report(OWNER)]);
+    assert_eq!(host.armed, [(READER, Interest::Error)]);
+    // An ICMP error other than a Packet-Too-Big costs its fixed share.
+    assert_eq!(reader.endpoint().backlog().outstanding(), 200);
+
+    // No room: the report waits, and the next notice after a resume
+    // delivers it before any datagram.
+    reader.endpoint().backlog().set_limit(200);
+    provoke_port_unreachable(&reader);
+    assert_eq!(
+        reader.poll(Wake::Error, ROOMY, &mut host),
+        Poll::Paused(OWNER)
+    );
+    assert_eq!(host.sent.len(), 1);
+    let resume = Wake::Resume {
+        owner: OWNER,
+        queue_len: 0,
+    };
+    // Delivered, and the backlog is full again at once.
+    assert_eq!(reader.poll(resume, ROOMY, &mut host), Poll::Full(OWNER));
+    assert_eq!(host.sent, [Sent::Report(OWNER), Sent::Report(OWNER)]);
+}
+
+#[test]
+fn passive_sockets_drop_icmp_errors_other_than_packet_too_big() {
+    let (reader, _peer, _addr, mut host) = reader(Active::Off, false);
+    provoke_port_unreachable(&reader);
+    assert_eq!(reader.poll(Wake::Error, ROOMY, &mut host), Poll::Done);
+    assert!(host.sent.is_empty());
+    assert_eq!(reader.endpoint().stats().errors_dropped, 1);
+}
