@@ -2,6 +2,18 @@
 //! queue and batched sends: what PLPMTUD needs below it. Linux is the
 //! target; other platforms compile and report `Unsupported` where they lack
 //! an option.
+//!
+//! - [`DfSocket`]: the socket itself (open, DF policy, send, batches, GSO,
+//!   the kernel's path MTU, the error queue).
+//! - [`endpoint::Endpoint`]: gen_udp's active modes, counters and the ICMP
+//!   report table over a socket, with no thread of its own.
+//! - [`reader::Reader`]: who owns an endpoint, who reads for it and who
+//!   waits on it, and the read loop one readiness notice runs (bounded by a
+//!   budget and by the owner's [`backlog::Backlog`]), for a host that
+//!   delivers by messages (the BEAM NIF) and does its own polling.
+//!
+//! Independent of the prober (`plpmtud_core`): it knows addresses and
+//! families, not MTU search.
 
 pub mod backlog;
 mod batch;
