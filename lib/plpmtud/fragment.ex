@@ -74,7 +74,7 @@ defmodule PLPMTUD.Fragment do
   dirty CPU scheduler.
   """
   @spec push(reassembler(), binary(), PLPMTUD.time_ms()) ::
-          {:ok, binary()} | :more | {:error, atom()}
+          {:ok, binary()} | :more | {:error, :plpmtud_fragment.refusal()}
   def push(reassembler, fragment, now \\ PLPMTUD.now_ms()),
     do: :plpmtud_fragment.push(reassembler, fragment, now)
 
