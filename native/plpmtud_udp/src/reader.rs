@@ -227,7 +227,9 @@ impl<P: Copy + Eq + Hash, M> Reader<P, M> {
     /// reader's (a socket nobody reads for would stay open without
     /// delivering).
     pub fn is_party(&self, process: &P) -> bool {
-        self.owner.lock().0 == *process || *self.reader.lock() == Some(*process)
+        // One lock at a time.
+        let owner = self.owner();
+        owner == *process || self.reader() == Some(*process)
     }
 
     /// Closes the endpoint, has the host take it out of its poll set and
