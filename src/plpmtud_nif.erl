@@ -35,7 +35,7 @@
          prober_mtu/1, prober_payload_size/1, prober_state/1, prober_stats/1,
          prober_history/1, prober_info/1, prober_check/1, prober_connected_hint/3,
          cache_new/2, cache_lookup/3, cache_record/5, cache_remove/2, cache_group_mtu/3,
-         cache_entries/2, cache_stats/1, fragment_split/3, fragment_split_dirty/3, reassembler_new/3,
+         cache_snapshot/2, reassembler_new/3,
          reassembler_push/3, reassembler_join/1, reassembler_stats/1, overhead_of/1, standard_mtus/0,
          tcp_set_mss/2, socket_open/12, socket_start/2, socket_ready/2, rate_limiter_new/2, rate_limiter_allow/3,
          wire_probe/3, wire_ack/2, wire_parse/1, socket_attach/3, socket_send/4, socket_recv/2, socket_setopt/3,
@@ -171,10 +171,7 @@ cache_lookup(_Cache, _Now, _Ip) -> erlang:nif_error(not_loaded_reason()).
 cache_record(_Cache, _Now, _Ip, _Mtu, _Reason) -> erlang:nif_error(not_loaded_reason()).
 cache_remove(_Cache, _Ip) -> erlang:nif_error(not_loaded_reason()).
 cache_group_mtu(_Cache, _Now, _Ips) -> erlang:nif_error(not_loaded_reason()).
-cache_entries(_Cache, _Now) -> erlang:nif_error(not_loaded_reason()).
-cache_stats(_Cache) -> erlang:nif_error(not_loaded_reason()).
-fragment_split(_Message, _Id, _MaxDatagram) -> erlang:nif_error(not_loaded_reason()).
-fragment_split_dirty(_Message, _Id, _MaxDatagram) -> erlang:nif_error(not_loaded_reason()).
+cache_snapshot(_Cache, _Now) -> erlang:nif_error(not_loaded_reason()).
 reassembler_new(_Messages, _Bytes, _Timeout) -> erlang:nif_error(not_loaded_reason()).
 reassembler_push(_Reassembler, _Now, _Fragment) -> erlang:nif_error(not_loaded_reason()).
 reassembler_join(_Job) -> erlang:nif_error(not_loaded_reason()).

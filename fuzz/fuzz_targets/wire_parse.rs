@@ -1,7 +1,7 @@
 //! Probe/ack datagram parsing: never panics; what parses re-encodes the same.
 #![no_main]
 
-use plpmtud_core::wire::{self, Kind};
+use plpmtud_path::wire::{self, Kind};
 
 libfuzzer_sys::fuzz_target!(|data: &[u8]| {
     if let Ok(header) = wire::parse(data) {

@@ -57,9 +57,20 @@ defmodule PLPMTUD.Cache do
 
   @doc "Every live entry as `{ip, entry}`."
   @spec entries() :: [{:inet.ip_address(), entry()}]
-  def entries, do: Native.cache_entries(cache(), PLPMTUD.now_ms())
+  def entries, do: snapshot().entries
 
   @doc "Hits, misses, evictions, expirations and size."
   @spec stats() :: %{atom() => non_neg_integer()}
-  def stats, do: Native.cache_stats(cache())
+  def stats, do: Map.delete(snapshot(), :entries)
+
+  @doc """
+  The live entries and the counters (`:size`, `:hits`, `:misses`,
+  `:evictions`, `:expirations`) taken together, in one call on a dirty CPU
+  scheduler: `%{entries: [{ip, entry}], ...}`.
+  """
+  @spec snapshot() :: %{
+          required(:entries) => [{:inet.ip_address(), entry()}],
+          optional(atom()) => non_neg_integer()
+        }
+  def snapshot, do: Native.cache_snapshot(cache(), PLPMTUD.now_ms())
 end

@@ -36,26 +36,22 @@ defmodule PLPMTUD.Fragment do
   normal one.
   """
 
-  alias :plpmtud_nif, as: Native
-
   @typedoc "A reassembler (one per peer)."
-  @opaque reassembler :: reference()
+  @opaque reassembler :: :plpmtud_fragment.reassembler()
 
   @doc "Bytes of the fragment header."
   @spec header_size() :: 16
-  def header_size, do: 16
+  defdelegate header_size, to: :plpmtud_fragment
 
   @doc """
   Splits `message` into datagrams of at most `max_datagram` bytes (use the
-  prober's `payload_size`) for message `id` (0..2^32-1). A message above
-  64 KiB is split on a dirty CPU scheduler.
+  prober's `payload_size`) for message `id` (0..2^32-1). It runs in Erlang
+  (`:plpmtud_fragment.split/3`): a large message is split over many
+  reductions, never in one long native call.
   """
   @spec split(binary(), non_neg_integer(), pos_integer()) ::
           {:ok, [binary()]} | {:error, String.t()}
-  def split(message, id, max_datagram) when byte_size(message) > 65_536,
-    do: Native.fragment_split_dirty(message, id, max_datagram)
-
-  def split(message, id, max_datagram), do: Native.fragment_split(message, id, max_datagram)
+  defdelegate split(message, id, max_datagram), to: :plpmtud_fragment
 
   @doc """
   A reassembler. Options: `:max_messages` incomplete messages at once (64),
@@ -67,7 +63,7 @@ defmodule PLPMTUD.Fragment do
     options =
       Keyword.validate!(options, max_messages: 64, max_bytes: 4 * 1024 * 1024, timeout: 5_000)
 
-    Native.reassembler_new(options[:max_messages], options[:max_bytes], options[:timeout])
+    :plpmtud_fragment.reassembler(Map.new(options))
   end
 
   @doc """
@@ -78,15 +74,11 @@ defmodule PLPMTUD.Fragment do
   dirty CPU scheduler.
   """
   @spec push(reassembler(), binary(), PLPMTUD.time_ms()) ::
-          {:ok, binary()} | :more | {:error, atom()}
-  def push(reassembler, fragment, now \\ PLPMTUD.now_ms()) do
-    case Native.reassembler_push(reassembler, now, fragment) do
-      {:join, job} -> Native.reassembler_join(job)
-      answer -> answer
-    end
-  end
+          {:ok, binary()} | :more | {:error, :plpmtud_fragment.refusal()}
+  def push(reassembler, fragment, now \\ PLPMTUD.now_ms()),
+    do: :plpmtud_fragment.push(reassembler, fragment, now)
 
   @doc "Counters, peak and current bytes held."
   @spec stats(reassembler()) :: %{atom() => non_neg_integer()}
-  def stats(reassembler), do: Native.reassembler_stats(reassembler)
+  defdelegate stats(reassembler), to: :plpmtud_fragment
 end

@@ -126,17 +126,76 @@ defmodule PLPMTUD.FragmentTest do
     {dirty, us, result}
   end
 
-  test "splitting and joining a 20 MB message run on dirty CPU schedulers" do
+  # Times the process running `fun` was scheduled out before it finished.
+  defp schedule_outs(fun) do
+    parent = self()
+
+    pid =
+      spawn(fn ->
+        receive do
+          :go -> send(parent, {:done, self(), fun.()})
+        end
+      end)
+
+    ref = Process.monitor(pid)
+    :erlang.trace(pid, true, [:running])
+    send(pid, :go)
+    assert_receive {:done, ^pid, result}, 60_000
+    assert_receive {:DOWN, ^ref, :process, ^pid, :normal}
+    {count_outs(pid, 0), result}
+  end
+
+  defp count_outs(pid, n) do
+    receive do
+      {:trace, ^pid, :out, _} -> count_outs(pid, n + 1)
+      {:trace, ^pid, _, _} -> count_outs(pid, n)
+    after
+      0 -> n
+    end
+  end
+
+  test "a 20 MB message is split over many time slices and joined on a dirty CPU scheduler" do
     message = :rand.bytes(20_000_000)
-    {dirty, us, {:ok, fragments}} = dirty_time(fn -> Fragment.split(message, 1, 1_400) end)
-    # CPU time, not a share of the wall clock (a loaded machine stretches
-    # the latter): splitting 20 MB takes milliseconds of work, all of it
-    # on dirty schedulers (0 when the NIF ran on a normal one).
-    assert dirty >= 5_000, "split: #{dirty} of #{us} µs on dirty CPU schedulers"
+    # One native call would not be scheduled out until it returned.
+    {outs, {:ok, fragments}} = schedule_outs(fn -> Fragment.split(message, 1, 1_400) end)
+    assert length(fragments) == div(20_000_000 + 1_383, 1_384)
+    assert outs >= 10, "split of 20 MB scheduled out #{outs} times"
     r = Fragment.reassembler(max_bytes: 32_000_000)
     {last, rest} = List.pop_at(fragments, -1)
     Enum.each(rest, &(:more = Fragment.push(r, &1, 0)))
+    # CPU time, not a share of the wall clock (a loaded machine stretches
+    # the latter): joining 20 MB takes milliseconds of work, all of it on
+    # dirty schedulers (0 when the NIF ran on a normal one).
     {dirty, us, {:ok, ^message}} = dirty_time(fn -> Fragment.push(r, last, 0) end)
     assert dirty >= 5_000, "join: #{dirty} of #{us} µs on dirty CPU schedulers"
+  end
+
+  test "the header is the documented layout, and bad sizes are refused" do
+    crc = :erlang.crc32("hello world")
+
+    assert Fragment.split("hello world", 5, 22) ==
+             {:ok,
+              [
+                <<"PF", 1, 0, 5::32, 0::16, 2::16, crc::32, "hello ">>,
+                <<"PF", 1, 0, 5::32, 1::16, 2::16, crc::32, "world">>
+              ]}
+
+    assert Fragment.split("", 0xFFFF_FFFF, 17) ==
+             {:ok, [<<"PF", 1, 0, 0xFFFF_FFFF::32, 0::16, 1::16, 0::32>>]}
+
+    assert Fragment.split("x", 1, 16) ==
+             {:error, "datagram size 16 leaves no room after the 16-byte header"}
+
+    assert Fragment.split(:binary.copy(<<0>>, 65_536), 1, 17) ==
+             {:error, "message needs more than 65535 fragments"}
+
+    for {message, id, size} <- [
+          {"x", -1, 100},
+          {"x", 0x1_0000_0000, 100},
+          {:x, 1, 100},
+          {"x", 1, -1}
+        ] do
+      assert_raise ArgumentError, fn -> Fragment.split(message, id, size) end
+    end
   end
 end

@@ -13,7 +13,7 @@ defmodule PLPMTUD.NifSafetyTest do
     fd = {:fd, fd}
     cache = Native.cache_new(100, 1_000)
     reassembler = Native.reassembler_new(8, 65_536, 1_000)
-    {:ok, big} = Native.fragment_split(:binary.copy(<<1>>, 70_000), 1, 1_400)
+    {:ok, big} = :plpmtud_fragment.split(:binary.copy(<<1>>, 70_000), 1, 1_400)
     joiner = Native.reassembler_new(8, 1_000_000, 1_000)
     {:join, job} = big |> Enum.map(&Native.reassembler_push(joiner, 0, &1)) |> List.last()
 
@@ -63,10 +63,7 @@ defmodule PLPMTUD.NifSafetyTest do
       {:cache_record, [cache, 0, lo, 1400, :probe_success]},
       {:cache_remove, [cache, lo]},
       {:cache_group_mtu, [cache, 0, [lo]]},
-      {:cache_entries, [cache, 0]},
-      {:cache_stats, [cache]},
-      {:fragment_split, ["message", 1, 100]},
-      {:fragment_split_dirty, ["message", 1, 100]},
+      {:cache_snapshot, [cache, 0]},
       {:reassembler_new, [8, 65_536, 1_000]},
       {:reassembler_push, [reassembler, 0, "fragment"]},
       {:reassembler_join, [job]},

@@ -4,27 +4,25 @@
 //! monotonic time in (milliseconds) with each event and gets back the
 //! [`Events`] it produced. It never reads a clock, never sleeps, never
 //! allocates after construction and never panics. There are no sockets,
-//! threads or libc here: the DF socket is the `plpmtud_udp` crate. The
-//! path simulator and the fuzzing harness are behind the `sim` feature.
+//! threads, locks or libc here: the DF socket is the `plpmtud_udp` crate,
+//! and what a node knows about its paths beside the prober (the MTU cache,
+//! fragmentation, header overheads, the probe wire format, rate limiting)
+//! is the `plpmtud_path` crate. The path simulator and the fuzzing harness
+//! are behind the `sim` feature.
 
 pub mod black_hole;
-pub mod cache;
 pub mod config;
 pub mod events;
-pub mod fragment;
 #[cfg(feature = "sim")]
 pub mod fuzz;
-pub mod overhead;
 pub mod prober;
 pub mod quote;
-pub mod rate_limit;
 pub mod ring;
 pub mod rtt;
 pub mod search;
 #[cfg(feature = "sim")]
 pub mod sim;
 pub mod units;
-pub mod wire;
 
 pub use config::{Config, ConfigError, ConfigValue, ProbeTimeoutMode, Strategy, CONFIG_KEYS};
 pub use events::{ChangeReason, Event, Events, HintSource, LossReason, PtbVerdict};

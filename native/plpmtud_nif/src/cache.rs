@@ -3,7 +3,7 @@
 use crate::atoms::named as atom;
 use crate::socket::decode_ip;
 use crate::{atoms, encode, list};
-use plpmtud_core::cache::{CacheReason, PathCache, PathEntry};
+use plpmtud_path::cache::{CacheReason, PathCache, PathEntry};
 use rustler::{Atom, Encoder, Env, NifResult, Resource, ResourceArc, Term};
 
 /// The path-MTU cache shared by reference.
@@ -87,25 +87,26 @@ fn cache_group_mtu<'a>(
     Ok(c.0.group_mtu(now, &ips).encode(env))
 }
 
-#[rustler::nif]
-fn cache_entries<'a>(env: Env<'a>, c: ResourceArc<CacheResource>, now: u64) -> Vec<Term<'a>> {
-    c.0.entries(now)
-        .iter()
-        .map(|(ip, e)| (crate::socket::encode_ip(env, *ip), entry(env, e)).encode(env))
-        .collect()
-}
-
-#[rustler::nif]
-fn cache_stats(env: Env<'_>, c: ResourceArc<CacheResource>) -> Term<'_> {
+/// The live entries and the counters, in one call on a dirty CPU
+/// scheduler (a full cache is tens of thousands of terms):
+/// `%{entries: [{ip, entry}], size:, hits:, misses:, evictions:, expirations:}`.
+#[rustler::nif(schedule = "DirtyCpu")]
+fn cache_snapshot<'a>(env: Env<'a>, c: ResourceArc<CacheResource>, now: u64) -> Term<'a> {
+    let entries: Vec<Term<'a>> =
+        c.0.entries(now)
+            .iter()
+            .map(|(ip, e)| (crate::socket::encode_ip(env, *ip), entry(env, e)).encode(env))
+            .collect();
     let s = c.0.stats();
     encode::pairs(
         env,
         &[
+            ("entries", entries.encode(env)),
+            ("size", c.0.len().encode(env)),
             ("hits", s.hits.encode(env)),
             ("misses", s.misses.encode(env)),
             ("evictions", s.evictions.encode(env)),
             ("expirations", s.expirations.encode(env)),
-            ("size", c.0.len().encode(env)),
         ],
     )
 }

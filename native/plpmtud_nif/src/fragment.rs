@@ -1,10 +1,10 @@
-//! Application-level fragmentation and reassembly for the BEAM. Conversion
-//! and error mapping only.
+//! Reassembly of application-level fragments for the BEAM (splitting is
+//! `plpmtud_fragment:split/3`, in Erlang). Conversion and error mapping only.
 
 use crate::atoms::named as atom;
 use crate::{atoms, encode};
 use parking_lot::Mutex;
-use plpmtud_core::fragment::{self, Bounds, Completed, Reassembler, Reject, PER_FRAGMENT_COST};
+use plpmtud_path::fragment::{Bounds, Completed, Reassembler, Reject, PER_FRAGMENT_COST};
 use rustler::{Binary, Encoder, Env, OwnedBinary, Resource, ResourceArc, Term};
 
 /// A reassembler shared by reference.
@@ -27,33 +27,6 @@ impl Resource for JoinResource {}
 /// fragment: tens of microseconds of copying and checksumming) are joined
 /// on a dirty CPU scheduler.
 const JOIN_INLINE: usize = 64 * 1024;
-
-/// `{:ok, [fragment]}` or `{:error, reason}`, for messages up to 64 KiB.
-#[rustler::nif]
-fn fragment_split<'a>(env: Env<'a>, message: Binary<'a>, id: u32, max_datagram: u32) -> Term<'a> {
-    split(env, &message, id, max_datagram)
-}
-
-/// `fragment_split/3` on a dirty CPU scheduler, for bigger messages.
-#[rustler::nif(schedule = "DirtyCpu")]
-fn fragment_split_dirty<'a>(
-    env: Env<'a>,
-    message: Binary<'a>,
-    id: u32,
-    max_datagram: u32,
-) -> Term<'a> {
-    split(env, &message, id, max_datagram)
-}
-
-fn split<'a>(env: Env<'a>, message: &[u8], id: u32, max_datagram: u32) -> Term<'a> {
-    match fragment::split(message, id, max_datagram as usize) {
-        Ok(fragments) => {
-            let list: Vec<Term<'a>> = fragments.iter().map(|f| encode::binary(env, f)).collect();
-            (atoms::ok(), list).encode(env)
-        }
-        Err(e) => (atoms::error(), e.to_string()).encode(env),
-    }
-}
 
 #[rustler::nif]
 fn reassembler_new(env: Env<'_>, max_messages: u32, max_bytes: u64, timeout_ms: u64) -> Term<'_> {

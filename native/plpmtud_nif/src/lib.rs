@@ -1,5 +1,8 @@
-//! Rustler glue between the BEAM and `plpmtud_core`: decode terms, call the
-//! core, encode results. No discovery logic lives here.
+//! Rustler glue between the BEAM and the plpmtud crates: the prober
+//! (`plpmtud_core`), path knowledge (`plpmtud_path`: cache, reassembly,
+//! overheads, wire format, rate limiter) and the DF socket with its reader
+//! (`plpmtud_udp`). Decode terms, call the crate, encode results and send
+//! messages; no discovery, caching or reading logic lives here.
 
 mod atoms;
 mod cache;

@@ -3,7 +3,7 @@
 
 use crate::atoms::named as atom;
 use crate::list;
-use plpmtud_core::overhead::{self, Layer};
+use plpmtud_path::overhead::{self, Layer};
 use rustler::{Atom, Env, NifResult, Term};
 
 /// Bytes a stack of layer names adds; `ArgumentError` for an unknown name.

@@ -2,7 +2,7 @@
 
 use crate::socket::decode_ip;
 use parking_lot::Mutex;
-use plpmtud_core::rate_limit::RateLimiter;
+use plpmtud_path::rate_limit::RateLimiter;
 use rustler::{Encoder, Env, NifResult, Resource, ResourceArc, Term};
 
 /// A rate limiter shared by reference with the BEAM.

@@ -9,6 +9,7 @@
 //! endpoint, or a call still using the socket) lets go.
 
 use parking_lot::Mutex;
+use plpmtud_udp::reader::Interest;
 use plpmtud_udp::DfSocket;
 use rustler::sys::{
     c_int, c_void, enif_alloc_resource, enif_open_resource_type_x, enif_release_resource,
@@ -28,15 +29,6 @@ const SELECT_ERROR: c_int = 1 << 5;
 const STOP_CALLED: c_int = 1 << 0;
 const STOP_SCHEDULED: c_int = 1 << 1;
 const SELECT_NOTSUP: c_int = 1 << 7;
-
-/// What to wait for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Interest {
-    /// Datagrams to read (`ready_input`).
-    Input,
-    /// An error-queue entry (`ready_error`).
-    Error,
-}
 
 static TYPE: AtomicPtr<ErlNifResourceType> = AtomicPtr::new(std::ptr::null_mut());
 

@@ -5,16 +5,17 @@
 //! No thread per socket: the fd waits in the BEAM's own poll set
 //! (`enif_select`, see [`crate::select`]). The readiness messages go to a
 //! small reader process per socket (spawned by `plpmtud_socket:open/2`),
-//! which calls [`socket_ready`]; that reads a bounded batch with `recvmmsg`,
-//! sends gen_udp-shaped messages to the controlling process, and asks for
-//! the next readiness.
+//! which calls [`socket_ready`]. What to read, for whom, and when to stop is
+//! [`plpmtud_udp::reader::Reader`]'s; this module only shapes its
+//! deliveries into gen_udp-like messages and sends them ([`Beam`]).
 
 use crate::error::NifError;
-use crate::select::{Interest, Select};
+use crate::select::Select;
 use crate::{atoms, encode, list};
-use parking_lot::Mutex;
 use plpmtud_udp::endpoint::{Active, Delivery, Endpoint};
-use plpmtud_udp::waiters::WaitQueue;
+use plpmtud_udp::reader::{
+    Budget, Costs, HandOverError, Host, Interest, Poll, Reader, StartError, Wake, MAX_DATAGRAM,
+};
 use plpmtud_udp::{errno_name, DfPolicy, DfSocket, OpenOptions, RecvBatch, SocketError, Transport};
 use rustler::{
     Atom, Binary, Encoder, Env, LocalPid, Monitor, NifResult, OwnedBinary, Resource, ResourceArc,
@@ -23,24 +24,12 @@ use rustler::{
 use std::cell::RefCell;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
-/// EINVAL, as gen_udp's `recv` on an active socket.
-const EINVAL: i32 = 22;
-/// Dead waiters one wake-up may skip before it asks for the next readiness.
-const WAKE_TRIES: usize = 4096;
-
 /// A socket owned by one controlling process, closed when that process exits.
 pub struct SocketResource {
-    endpoint: Endpoint,
-    owner: Mutex<(LocalPid, Option<Monitor>)>,
-    /// The reader process that gets the select messages.
-    reader: Mutex<Option<LocalPid>>,
-    /// Processes waiting in `recv/2` for a datagram, first come first woken.
-    waiters: Mutex<WaitQueue<LocalPid>>,
+    reader: Reader<LocalPid, Monitor>,
     /// Names the socket in `{:plpmtud_recv_ready, id}`.
     id: u64,
     select: Select,
-    /// Deliver `{:plpmtud_udp_batch, s, [{ip, port, data}]}` per readiness.
-    batch: bool,
 }
 
 #[rustler::resource_impl]
@@ -50,57 +39,106 @@ impl Resource for SocketResource {
     /// The owner's exit closes the socket, and so does the reader's (a
     /// socket nobody reads for would stay open without delivering).
     fn down<'a>(&'a self, env: Env<'a>, pid: LocalPid, _monitor: Monitor) {
-        let owner_died = self.owner.lock().0 == pid;
-        let reader_died = *self.reader.lock() == Some(pid);
-        if owner_died || reader_died {
-            self.close(env);
+        if self.reader.is_party(&pid) {
+            self.reader.close(&mut Beam::new(env, self, None));
         }
     }
 }
 
 impl SocketResource {
-    /// Closes the endpoint, takes the fd out of the poll set (its `stop`
-    /// callback lets the fd close) and ends the reader process.
-    fn close(&self, env: Env<'_>) -> bool {
-        if !self.endpoint.close() {
-            return false;
+    /// The endpoint (the socket, its active mode and counters).
+    fn endpoint(&self) -> &Endpoint {
+        self.reader.endpoint()
+    }
+}
+
+/// The reader's host on the BEAM: messages to processes, and the poll set.
+struct Beam<'a, 'r> {
+    env: Env<'a>,
+    resource: &'r SocketResource,
+    /// The socket's term in messages to the owner; `None` where nothing is
+    /// delivered (closing from the `down` callback).
+    socket: Option<Term<'a>>,
+    /// The last source address and its term: a burst from one peer encodes
+    /// it once.
+    last_ip: Option<(IpAddr, Term<'a>)>,
+}
+
+impl<'a, 'r> Beam<'a, 'r> {
+    fn new(env: Env<'a>, resource: &'r SocketResource, handle: Option<&Handle>) -> Self {
+        Beam {
+            env,
+            resource,
+            socket: handle.map(|h| h.encode(env)),
+            last_ip: None,
         }
-        self.select.stop(env);
-        if let Some(reader) = self.reader.lock().take() {
-            let _ = env.send(&reader, atoms::plpmtud_closed());
-        }
-        self.wake_waiters(env, usize::MAX);
-        true
     }
 
-    /// Sends `{:plpmtud_recv_ready, id}` to up to `n` live processes
-    /// waiting in `recv/2` (they then try to read), skipping dead ones (at
-    /// most [`WAKE_TRIES`] per call); true if any waits on.
-    fn wake_waiters(&self, env: Env<'_>, n: usize) -> bool {
-        let message = (atoms::plpmtud_recv_ready(), self.id).encode(env);
-        let mut woken = 0;
-        let mut tries = 0;
-        while woken < n && tries < WAKE_TRIES.max(n) {
-            // Sent under the lock: a waiter that cancels (`recv/2` timing
-            // out) either is still queued, and is not woken, or has its
-            // wake-up in its mailbox before the cancel returns.
-            let mut waiters = self.waiters.lock();
-            let Some(pid) = waiters.pop() else {
-                return false;
-            };
-            tries += 1;
-            if env.send(&pid, message).is_ok() {
-                woken += 1;
+    fn ip_term(&mut self, ip: IpAddr) -> Term<'a> {
+        match self.last_ip {
+            Some((seen, term)) if seen == ip => term,
+            _ => {
+                let term = encode_ip(self.env, ip);
+                self.last_ip = Some((ip, term));
+                term
             }
         }
-        !self.waiters.lock().is_empty()
+    }
+}
+
+impl Host<LocalPid> for Beam<'_, '_> {
+    fn deliver(&mut self, owner: &LocalPid, delivery: &Delivery<'_>) {
+        let env = self.env;
+        let Some(socket) = self.socket else {
+            return;
+        };
+        let message = match delivery {
+            Delivery::Datagram { from, data } => {
+                let data = encode::binary(env, data);
+                let ip = self.ip_term(from.ip());
+                (atoms::plpmtud_udp(), socket, ip, from.port(), data).encode(env)
+            }
+            other => delivery_message(env, socket, other),
+        };
+        let _ = env.send(owner, message);
     }
 
-    /// Asks for the next readiness the socket's mode needs; false when
-    /// there is no reader or the poll set refused.
-    fn arm(&self, env: Env<'_>, interest: Interest) -> bool {
-        let reader = *self.reader.lock();
-        reader.is_some_and(|reader| self.select.arm(env, &reader, interest))
+    fn deliver_batch(&mut self, owner: &LocalPid, batch: &RecvBatch) {
+        let env = self.env;
+        let Some(socket) = self.socket else {
+            return;
+        };
+        let unspecified = SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 0);
+        let items: Vec<Term<'_>> = batch_terms(env, batch)
+            .into_iter()
+            .map(|(from, data)| {
+                let from = from.unwrap_or(unspecified);
+                (self.ip_term(from.ip()), from.port(), data).encode(env)
+            })
+            .collect();
+        let _ = env.send(owner, (atoms::plpmtud_udp_batch(), socket, items));
+    }
+
+    fn arm(&mut self, reader: &LocalPid, interest: Interest) -> bool {
+        self.resource.select.arm(self.env, reader, interest)
+    }
+
+    fn wake(&mut self, waiter: &LocalPid) -> bool {
+        let message = (atoms::plpmtud_recv_ready(), self.resource.id);
+        self.env.send(waiter, message).is_ok()
+    }
+
+    fn is_alive(&self, process: &LocalPid) -> bool {
+        self.env.is_process_alive(*process)
+    }
+
+    /// Takes the fd out of the poll set (its `stop` callback lets the fd
+    /// close) and ends the reader process.
+    fn closed(&mut self, reader: Option<&LocalPid>) {
+        self.resource.select.stop(self.env);
+        if let Some(reader) = reader {
+            let _ = self.env.send(reader, atoms::plpmtud_closed());
+        }
     }
 }
 
@@ -109,7 +147,7 @@ pub(crate) type Handle = ResourceArc<SocketResource>;
 impl SocketResource {
     /// The DF socket, or `Closed`.
     pub(crate) fn df_socket(&self) -> Result<std::sync::Arc<DfSocket>, SocketError> {
-        self.endpoint.socket()
+        self.endpoint().socket()
     }
 }
 
@@ -206,17 +244,17 @@ fn decode_active(term: Term<'_>) -> NifResult<Active> {
 }
 
 /// The message for one delivery to the controlling process.
-fn delivery_message<'a>(env: Env<'a>, socket: &Handle, d: &Delivery<'_>) -> Term<'a> {
+fn delivery_message<'a>(env: Env<'a>, socket: Term<'a>, d: &Delivery<'_>) -> Term<'a> {
     match d {
         Delivery::Datagram { from, data } => {
             let ip = encode_ip(env, from.ip());
             let data = encode::binary(env, data);
-            (atoms::plpmtud_udp(), socket.clone(), ip, from.port(), data).encode(env)
+            (atoms::plpmtud_udp(), socket, ip, from.port(), data).encode(env)
         }
-        Delivery::Passive => (atoms::plpmtud_udp_passive(), socket.clone()).encode(env),
+        Delivery::Passive => (atoms::plpmtud_udp_passive(), socket).encode(env),
         Delivery::IcmpError { errno, .. } => (
             atoms::plpmtud_udp_error(),
-            socket.clone(),
+            socket,
             atoms::named(env, errno_name(*errno)),
         )
             .encode(env),
@@ -240,7 +278,7 @@ fn delivery_message<'a>(env: Env<'a>, socket: &Handle, d: &Delivery<'_>) -> Term
                 encode::binary(env, &entry.quoted),
             ];
             let report = Term::map_from_arrays(env, &keys, &values).unwrap_or(nil);
-            (atoms::plpmtud_ptb(), socket.clone(), report).encode(env)
+            (atoms::plpmtud_ptb(), socket, report).encode(env)
         }
     }
 }
@@ -256,16 +294,12 @@ fn new_handle(env: Env<'_>, endpoint: Endpoint, batch: bool) -> Result<Handle, S
     ))?;
     let owner = env.pid();
     let handle = ResourceArc::new(SocketResource {
-        endpoint,
-        owner: Mutex::new((owner, None)),
-        reader: Mutex::new(None),
-        waiters: Mutex::new(WaitQueue::default()),
+        reader: Reader::new(endpoint, owner, batch, COSTS),
         id: NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
         select,
-        batch,
     });
     let monitor = handle.monitor(Some(env), &owner);
-    handle.owner.lock().1 = monitor;
+    handle.reader.set_owner_monitor(monitor);
     Ok(handle)
 }
 
@@ -346,7 +380,7 @@ fn socket_attach<'a>(
 }
 
 fn send_one<'a>(env: Env<'a>, s: Handle, data: Binary<'a>) -> Term<'a> {
-    match s.endpoint.socket().and_then(|sock| sock.send(&data)) {
+    match s.endpoint().socket().and_then(|sock| sock.send(&data)) {
         Ok(_) => atoms::ok().encode(env),
         Err(e) => error_reason(env, e),
     }
@@ -362,7 +396,7 @@ fn send_one_to<'a>(
     let dest = decode_addr(ip, port)?;
     Ok(
         match s
-            .endpoint
+            .endpoint()
             .socket()
             .and_then(|sock| sock.send_to(&data, dest))
         {
@@ -400,7 +434,7 @@ fn send_batch<'a>(
         Some((ip, port)) => Some(decode_addr(ip, port)?),
         None => None,
     };
-    let socket = match s.endpoint.socket() {
+    let socket = match s.endpoint().socket() {
         Ok(socket) => socket,
         Err(e) => return Ok((atoms::error(), 0, reason(env, e)).encode(env)),
     };
@@ -437,75 +471,36 @@ fn send_batch<'a>(
 /// `{:error, :einval}` when a reader was already started.
 #[rustler::nif]
 fn socket_start<'a>(env: Env<'a>, s: Handle, reader: LocalPid) -> Term<'a> {
-    if s.endpoint.is_closed() {
-        return error_reason(env, SocketError::Closed);
-    }
+    let monitor = |pid: &LocalPid| s.monitor(Some(env), pid).is_some();
+    match s
+        .reader
+        .start(reader, monitor, &mut Beam::new(env, &s, None))
     {
-        let mut current = s.reader.lock();
-        if current.is_some() {
-            // Started once, by `open/2`: a second reader would steal its readiness.
-            return (atoms::error(), atoms::einval()).encode(env);
-        }
-        *current = Some(reader);
-    }
-    if s.monitor(Some(env), &reader).is_none() {
-        // The reader is already gone.
-        s.close(env);
-        return error_reason(env, SocketError::Closed);
-    }
-    if !s.arm(env, Interest::Error) {
+        Ok(()) => atoms::ok().encode(env),
+        Err(StartError::Closed) => error_reason(env, SocketError::Closed),
+        // Started once, by `open/2`: a second reader would steal its readiness.
+        Err(StartError::Started) => (atoms::error(), atoms::einval()).encode(env),
         // The poll set refused the fd (one above the emulator's limit of
         // descriptors): nothing would ever be delivered.
-        s.close(env);
-        return (atoms::error(), atoms::emfile()).encode(env);
+        Err(StartError::Refused) => (atoms::error(), atoms::emfile()).encode(env),
     }
-    if s.endpoint.wants_input() {
-        s.arm(env, Interest::Input);
-    }
-    atoms::ok().encode(env)
 }
 
-/// Datagrams read per `recvmmsg`.
-const RECV_SLOTS: usize = 32;
-/// Datagrams one readiness may deliver before the reader yields.
-const READY_BUDGET: usize = 128;
-/// The largest datagram a receive slot holds.
-const MAX_DATAGRAM: usize = 65_536;
 /// Bytes charged to the owner's backlog per message on top of its data:
 /// the tuple, the address and the binary's header in the owner's heap
-/// (measured 160-280 bytes).
-const MESSAGE_COST: usize = 320;
-/// Per datagram of a batch message (measured about 80 bytes).
-const ITEM_COST: usize = 128;
-/// Per error report on top of its quoted bytes: the map (measured 330-400).
-const REPORT_COST: usize = 512;
+/// (measured 160-280 bytes); per datagram of a batch message (measured
+/// about 80 bytes); per error report on top of its quoted bytes, the map
+/// (measured 330-400).
+const COSTS: Costs = Costs {
+    message: 320,
+    item: 128,
+    report: 512,
+};
 
 thread_local! {
-    static RECV_BATCH: RefCell<RecvBatch> = RefCell::new(RecvBatch::new(RECV_SLOTS, MAX_DATAGRAM));
     /// One datagram's buffer for `recv/2`, per scheduler thread (zeroing
     /// 64 KiB per call would cost more than the read).
     static RECV_BUF: RefCell<Vec<u8>> = RefCell::new(vec![0u8; MAX_DATAGRAM]);
-}
-
-/// The bytes a delivery is charged to the owner's backlog.
-fn delivery_cost(d: &Delivery<'_>) -> usize {
-    match d {
-        Delivery::Datagram { data, .. } => MESSAGE_COST + data.len(),
-        Delivery::Passive => MESSAGE_COST,
-        Delivery::IcmpError { .. } => REPORT_COST,
-        Delivery::PacketTooBig { entry, .. } => REPORT_COST + entry.quoted.len(),
-    }
-}
-
-/// Sends `delivery` to the owner if the backlog has room, and charges it.
-fn deliver(env: Env<'_>, s: &Handle, ctx: &mut Ready<'_>, delivery: &Delivery<'_>) -> bool {
-    if ctx.backlog.room() == 0 {
-        return false;
-    }
-    let _ = env.send(&ctx.owner, delivery_message(env, s, delivery));
-    ctx.backlog.charge(delivery_cost(delivery));
-    ctx.delivered += 1;
-    true
 }
 
 /// Copies the batch's datagrams into one binary and returns sub-binaries
@@ -533,145 +528,29 @@ fn batch_terms<'a>(env: Env<'a>, batch: &RecvBatch) -> Vec<(Option<SocketAddr>, 
         .collect()
 }
 
-/// One call of [`socket_ready`]: the owner, its backlog (locked for the
-/// call: only the reader delivers) and what was delivered.
-struct Ready<'b> {
-    owner: LocalPid,
-    backlog: parking_lot::MutexGuard<'b, plpmtud_udp::backlog::Backlog>,
-    delivered: usize,
-}
-
-/// How a read of datagrams ended.
-enum Read {
-    /// Nothing more queued: wait for readiness.
-    Drained,
-    /// The call's budget is spent with more queued.
-    Budget,
-    /// The owner's backlog has no room.
-    Full,
-}
-
-/// Reads datagrams while the active mode, the call's budget and the
-/// owner's backlog allow, and delivers them: one message per datagram, or
-/// one per `recvmmsg` with `batch: true`. The backlog's room bounds how
-/// many are read (each may be as large as a slot), so it is overrun by
-/// less than one datagram.
-fn read_datagrams<'a>(
-    env: Env<'a>,
-    s: &Handle,
-    ctx: &mut Ready<'_>,
-    started: std::time::Instant,
-) -> Read {
-    let mut read = 0;
-    let mut last: Option<(IpAddr, Term<'a>)> = None;
-    let socket_term = s.encode(env);
-    let mut ip_term = |ip: IpAddr| match last {
-        Some((seen, term)) if seen == ip => term,
-        _ => {
-            let term = encode_ip(env, ip);
-            last = Some((ip, term));
-            term
-        }
-    };
-    RECV_BATCH.with(|cell| {
-        let Ok(mut batch) = cell.try_borrow_mut() else {
-            return Read::Budget;
-        };
-        loop {
-            let room = ctx.backlog.room();
-            if room == 0 {
-                return Read::Full;
-            }
-            let wanted = (READY_BUDGET - read).min(room.div_ceil(MAX_DATAGRAM + MESSAGE_COST));
-            let Ok(got) = s.endpoint.receive(&mut batch, wanted) else {
-                return Read::Drained;
-            };
-            if got.count == 0 {
-                return Read::Drained;
-            }
-            read += got.count;
-            let unspecified = SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 0);
-            if s.batch {
-                let mut cost = MESSAGE_COST;
-                let items: Vec<Term<'a>> = batch_terms(env, &batch)
-                    .into_iter()
-                    .map(|(from, data)| {
-                        let from = from.unwrap_or(unspecified);
-                        (ip_term(from.ip()), from.port(), data).encode(env)
-                    })
-                    .collect();
-                for (_, data) in (0..batch.len()).filter_map(|i| batch.get(i)) {
-                    cost += ITEM_COST + data.len();
-                }
-                let _ = env.send(&ctx.owner, (atoms::plpmtud_udp_batch(), socket_term, items));
-                ctx.backlog.charge(cost);
-                ctx.delivered += 1;
-            } else {
-                for (from, data) in (0..batch.len()).filter_map(|i| batch.get(i)) {
-                    let from = from.unwrap_or(unspecified);
-                    let term = encode::binary(env, data);
-                    let msg = (
-                        atoms::plpmtud_udp(),
-                        socket_term,
-                        ip_term(from.ip()),
-                        from.port(),
-                        term,
-                    );
-                    let _ = env.send(&ctx.owner, msg);
-                    ctx.backlog.charge(MESSAGE_COST + data.len());
-                    ctx.delivered += 1;
-                }
-            }
-            if got.went_passive {
-                let _ = env.send(&ctx.owner, delivery_message(env, s, &Delivery::Passive));
-                ctx.backlog.charge(MESSAGE_COST);
-            }
-            if !got.full {
-                return Read::Drained;
-            }
-            if read >= READY_BUDGET || started.elapsed() >= CALL_BUDGET {
-                return Read::Budget;
-            }
-        }
-    })
-}
-
-/// What [`socket_ready`] was called for.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Event {
-    Input,
-    Error,
-    Resume,
-}
-
-/// Decodes `:ready_input`, `:ready_error` or `{:resume, pid, queue_len}`;
-/// the queue length of the owner tightens its backlog.
-fn decode_event(term: Term<'_>, ctx: &mut Ready<'_>) -> NifResult<Event> {
+/// Decodes `:ready_input`, `:ready_error` or `{:resume, pid, queue_len}`.
+fn decode_wake(term: Term<'_>) -> NifResult<Wake<LocalPid>> {
     if let Ok(atom) = term.decode::<Atom>() {
         return match atom {
-            a if a == atoms::ready_input() => Ok(Event::Input),
-            a if a == atoms::ready_error() => Ok(Event::Error),
+            a if a == atoms::ready_input() => Ok(Wake::Input),
+            a if a == atoms::ready_error() => Ok(Wake::Error),
             _ => Err(rustler::Error::BadArg),
         };
     }
-    let (tag, pid, queue_len): (Atom, LocalPid, u64) = term.decode()?;
+    let (tag, owner, queue_len): (Atom, LocalPid, u64) = term.decode()?;
     if tag != atoms::resume() {
         return Err(rustler::Error::BadArg);
     }
-    if pid == ctx.owner {
-        ctx.backlog
-            .observe(usize::try_from(queue_len).unwrap_or(usize::MAX));
-    }
-    Ok(Event::Resume)
+    let queue_len = usize::try_from(queue_len).unwrap_or(usize::MAX);
+    Ok(Wake::Resume { owner, queue_len })
 }
 
 /// Called by the reader process on `{select, _, _, ready_input |
 /// ready_error}`, or with `{:resume, owner, queue_len}` after a pause:
-/// reads what is ready (a bounded batch, its time reported to the
-/// scheduler), delivers it to the controlling process while the owner's
-/// backlog has room, and asks for the next readiness. Error-queue entries
-/// wait in the endpoint's report table meanwhile (see
-/// [`plpmtud_udp::backlog`]).
+/// [`Reader::poll`] with the default budget (128 datagrams or 100 µs, its
+/// time reported to the scheduler), delivering to the controlling process
+/// while its backlog has room. Error-queue entries wait in the endpoint's
+/// report table meanwhile (see [`plpmtud_udp::backlog`]).
 ///
 /// `:ok`; `{:more, owner}` when it stopped at its budget with datagrams
 /// still queued (nothing is armed: call again with `:ready_input`);
@@ -681,50 +560,23 @@ fn decode_event(term: Term<'_>, ctx: &mut Ready<'_>) -> NifResult<Event> {
 /// `:closed` when the reader should stop.
 #[rustler::nif]
 fn socket_ready<'a>(env: Env<'a>, s: Handle, event: Term<'a>) -> NifResult<Term<'a>> {
-    if s.endpoint.is_closed() {
+    if s.endpoint().is_closed() {
         return Ok(atoms::closed().encode(env));
     }
+    let wake = decode_wake(event)?;
     let started = std::time::Instant::now();
-    let mut ctx = Ready {
-        owner: s.owner.lock().0,
-        backlog: s.endpoint.backlog(),
-        delivered: 0,
-    };
-    let event = decode_event(event, &mut ctx)?;
-    // Reports first: few, and what a prober waits for.
-    let mut stalled = if event == Event::Error {
-        let flowing = s.endpoint.drain_errors(|d| deliver(env, &s, &mut ctx, &d));
-        s.arm(env, Interest::Error);
-        !flowing
-    } else {
-        !s.endpoint.flush_reports(|d| deliver(env, &s, &mut ctx, &d))
-    };
-    if event != Event::Error {
-        if s.endpoint.wants_input() {
-            match read_datagrams(env, &s, &mut ctx, started) {
-                Read::Drained => {
-                    s.arm(env, Interest::Input);
-                }
-                Read::Full => stalled = true,
-                Read::Budget => {
-                    // Still readable: the reader calls again after the
-                    // scheduler's other work, without a round trip through
-                    // the poll set.
-                    report_time(env, started.elapsed());
-                    return Ok((atoms::more(), ctx.owner).encode(env));
-                }
-            }
-        } else if event == Event::Input && s.wake_waiters(env, 1) {
-            // Passive: the readiness was asked for by `recv/2` waiters.
-            // Wake one (it reads); ask again while others wait.
-            s.arm(env, Interest::Input);
-        }
+    let poll = s
+        .reader
+        .poll(wake, Budget::default(), &mut Beam::new(env, &s, Some(&s)));
+    if poll == Poll::Closed {
+        return Ok(atoms::closed().encode(env));
     }
     report_time(env, started.elapsed());
-    Ok(match (stalled, ctx.delivered) {
-        (false, _) => atoms::ok().encode(env),
-        (true, 0) => (atoms::paused(), ctx.owner).encode(env),
-        (true, _) => (atoms::full(), ctx.owner).encode(env),
+    Ok(match poll {
+        Poll::Done | Poll::Closed => atoms::ok().encode(env),
+        Poll::More(owner) => (atoms::more(), owner).encode(env),
+        Poll::Full(owner) => (atoms::full(), owner).encode(env),
+        Poll::Paused(owner) => (atoms::paused(), owner).encode(env),
     })
 }
 
@@ -747,7 +599,7 @@ fn recv_result<'a>(
 /// normal scheduler: `{:ok, {ip, port, data}}`, `{:error, :eagain}` when
 /// none is queued, or `{:error, reason}`.
 fn recv_nowait<'a>(env: Env<'a>, s: Handle) -> Term<'a> {
-    with_recv_buf(|buf| match s.endpoint.try_recv(buf) {
+    with_recv_buf(|buf| match s.endpoint().try_recv(buf) {
         Err(SocketError::WouldBlock) => (atoms::error(), atoms::eagain()).encode(env),
         other => recv_result(env, other, buf),
     })
@@ -766,46 +618,30 @@ fn with_recv_buf<T>(f: impl FnOnce(&mut [u8]) -> T) -> T {
 /// `{:plpmtud_recv_ready, id}` and tries `socket_recv_nowait` again.
 /// `{:ok, id}`, `{:error, :closed}` or `{:error, :einval}` (active).
 fn recv_wait<'a>(env: Env<'a>, s: Handle) -> Term<'a> {
-    if s.endpoint.is_closed() {
-        return error_reason(env, SocketError::Closed);
+    match s.reader.wait(env.pid(), &mut Beam::new(env, &s, None)) {
+        Ok(()) => (atoms::ok(), s.id).encode(env),
+        Err(e) => error_reason(env, e),
     }
-    if !s.endpoint.reads_data() || s.endpoint.active() != Active::Off {
-        return error_reason(env, SocketError::Os(EINVAL));
-    }
-    let me = env.pid();
-    s.waiters
-        .lock()
-        .register(me, |pid| env.is_process_alive(*pid));
-    s.arm(env, Interest::Input);
-    // Closed or made active meanwhile: nobody would wake us.
-    if s.endpoint.is_closed() || s.endpoint.active() != Active::Off {
-        s.wake_waiters(env, usize::MAX);
-    }
-    (atoms::ok(), s.id).encode(env)
 }
 
 /// Stops waiting (a `recv/2` that timed out): `:ok`. No wake-up for this
 /// registration is sent after it returns.
 fn recv_cancel(env: Env<'_>, s: Handle) -> Atom {
-    s.waiters.lock().cancel(&env.pid());
+    s.reader.cancel_wait(&env.pid());
     atoms::ok()
 }
 
 /// Changes the active mode: `:ok`, or `{:error, :closed}` as every other
-/// call on a closed socket.
+/// call on a closed socket. Waiting `recv/2` calls then answer
+/// `{:error, :einval}`.
 fn set_active<'a>(env: Env<'a>, s: Handle, active: Term<'a>) -> NifResult<Term<'a>> {
     let active = decode_active(active)?;
-    Ok(match s.endpoint.set_active(active) {
-        Ok(()) => {
-            if s.endpoint.wants_input() {
-                s.arm(env, Interest::Input);
-                // Waiting `recv/2` calls now answer `{:error, :einval}`.
-                s.wake_waiters(env, usize::MAX);
-            }
-            atoms::ok().encode(env)
-        }
-        Err(e) => error_reason(env, e),
-    })
+    Ok(
+        match s.reader.set_active(active, &mut Beam::new(env, &s, None)) {
+            Ok(()) => atoms::ok().encode(env),
+            Err(e) => error_reason(env, e),
+        },
+    )
 }
 
 /// Hands the socket to `pid`; only the current owner may: `{:ok, reader}`
@@ -815,44 +651,27 @@ fn set_active<'a>(env: Env<'a>, s: Handle, active: Term<'a>) -> NifResult<Term<'
 /// with its owner), `{:error, :closed}` for a closed socket.
 #[rustler::nif]
 fn socket_controlling_process<'a>(env: Env<'a>, s: Handle, pid: LocalPid) -> Term<'a> {
-    if s.endpoint.is_closed() {
-        return error_reason(env, SocketError::Closed);
-    }
-    let mut owner = s.owner.lock();
-    if owner.0 != env.pid() {
-        return (atoms::error(), atoms::not_owner()).encode(env);
-    }
-    // Monitor the new owner before letting go of the old one: a dead pid
-    // cannot be monitored, and the socket then stays as it was.
-    let Some(monitor) = s.monitor(Some(env), &pid) else {
-        return (atoms::error(), atoms::badarg()).encode(env);
-    };
-    if let Some(old) = owner.1.take() {
+    let monitor = |pid: &LocalPid| s.monitor(Some(env), pid);
+    let demonitor = |old: Monitor| {
         s.demonitor(Some(env), &old);
-    }
-    let same = owner.0 == pid;
-    *owner = (pid, Some(monitor));
-    // The new owner holds none of our messages: forgotten before a read
-    // can see the new owner (`socket_ready` takes the owner, then the
-    // backlog), so nothing charged to it is erased. The reader, perhaps
-    // waiting on the old owner's backlog, links to the new one and resumes.
-    if !same {
-        s.endpoint.backlog().forget();
-    }
-    drop(owner);
-    let reader = *s.reader.lock();
-    match reader {
-        Some(reader) => {
+    };
+    match s.reader.hand_over(&env.pid(), pid, monitor, demonitor) {
+        // The reader, perhaps waiting on the old owner's backlog, links to
+        // the new one and resumes.
+        Ok(Some(reader)) => {
             let _ = env.send(&reader, (atoms::plpmtud_owner(), pid).encode(env));
             (atoms::ok(), reader).encode(env)
         }
-        None => (atoms::ok(), atoms::nil()).encode(env),
+        Ok(None) => (atoms::ok(), atoms::nil()).encode(env),
+        Err(HandOverError::Closed) => error_reason(env, SocketError::Closed),
+        Err(HandOverError::NotOwner) => (atoms::error(), atoms::not_owner()).encode(env),
+        Err(HandOverError::Dead) => (atoms::error(), atoms::badarg()).encode(env),
     }
 }
 
 /// Turns UDP GSO for batches on or off.
 fn set_gso<'a>(env: Env<'a>, s: Handle, enabled: bool) -> Term<'a> {
-    match s.endpoint.socket() {
+    match s.endpoint().socket() {
         Ok(sock) => {
             sock.set_gso(enabled);
             (atoms::ok(), sock.gso_enabled()).encode(env)
@@ -865,11 +684,10 @@ fn set_gso<'a>(env: Env<'a>, s: Handle, enabled: bool) -> Term<'a> {
 /// callback runs), the reader process ends.
 #[rustler::nif]
 fn socket_close(env: Env<'_>, s: Handle) -> Atom {
-    if s.close(env) {
+    if s.reader.close(&mut Beam::new(env, &s, None)) {
         // The owner's monitor holds the resource: drop it, or a long-lived
         // owner keeps every socket it ever closed.
-        let monitor = s.owner.lock().1.take();
-        if let Some(monitor) = monitor {
+        if let Some(monitor) = s.reader.take_owner_monitor() {
             s.demonitor(Some(env), &monitor);
         }
     }
@@ -877,14 +695,14 @@ fn socket_close(env: Env<'_>, s: Handle) -> Atom {
 }
 
 fn sockname<'a>(env: Env<'a>, s: Handle) -> Term<'a> {
-    match s.endpoint.socket().and_then(|sock| sock.local_addr()) {
+    match s.endpoint().socket().and_then(|sock| sock.local_addr()) {
         Ok(addr) => (atoms::ok(), encode_addr(env, addr)).encode(env),
         Err(e) => error_reason(env, e),
     }
 }
 
 fn peername<'a>(env: Env<'a>, s: Handle) -> Term<'a> {
-    match s.endpoint.socket().and_then(|sock| sock.peer()) {
+    match s.endpoint().socket().and_then(|sock| sock.peer()) {
         Ok(addr) => (atoms::ok(), encode_addr(env, addr)).encode(env),
         Err(e) => error_reason(env, e),
     }
@@ -894,7 +712,7 @@ fn peername<'a>(env: Env<'a>, s: Handle) -> Term<'a> {
 /// dropped, reports coalesced or refused while the owner had no room; the
 /// backlog's limit in bytes.
 fn stats<'a>(env: Env<'a>, s: Handle) -> Term<'a> {
-    let stats = s.endpoint.stats();
+    let stats = s.endpoint().stats();
     encode::pairs(
         env,
         &[
@@ -903,7 +721,7 @@ fn stats<'a>(env: Env<'a>, s: Handle) -> Term<'a> {
             ("errors_dropped", stats.errors_dropped.encode(env)),
             ("reports_dropped", stats.reports_dropped.encode(env)),
             ("backlog", stats.backlog.encode(env)),
-            ("closed", s.endpoint.is_closed().encode(env)),
+            ("closed", s.endpoint().is_closed().encode(env)),
         ],
     )
 }

@@ -2,7 +2,7 @@
 //! and the responder.
 
 use crate::atoms;
-use plpmtud_core::wire::{self, Kind};
+use plpmtud_path::wire::{self, Kind};
 use rustler::{Binary, Encoder, Env, NewBinary, NifResult, Term};
 
 /// The largest UDP payload: no probe is larger.

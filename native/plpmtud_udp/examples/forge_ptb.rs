@@ -19,9 +19,25 @@
 //! Its messages carry the mark 0x504c, which the lab's black-hole rules let
 //! pass: the router itself sends no PTB, the forger does.
 
-use plpmtud_core::sim::SplitMix64;
 use socket2::{Domain, Protocol, SockAddr, Socket, Type};
 use std::net::{IpAddr, SocketAddr};
+
+/// SplitMix64: a tiny seeded generator for the forged bytes.
+struct SplitMix64(u64);
+
+impl SplitMix64 {
+    fn new(seed: u64) -> Self {
+        SplitMix64(seed)
+    }
+
+    fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+}
 
 fn checksum(bytes: &[u8]) -> u16 {
     let mut sum: u32 = bytes
@@ -53,7 +69,7 @@ fn quoted(
     } else {
         (rng.next_u64() as u16, rng.next_u64() as u16)
     };
-    let payload = plpmtud_core::wire::probe(nonce, 1400, 20);
+    let payload = plpmtud_path::wire::probe(nonce, 1400, 20);
     let udp_len = (8 + 1372) as u16;
     let mut udp = Vec::new();
     udp.extend_from_slice(&sport.to_be_bytes());

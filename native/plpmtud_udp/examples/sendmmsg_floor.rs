@@ -2,7 +2,7 @@
 //! socket sending `COUNT` 1200-byte datagrams to a loopback sink with
 //! `sendmmsg` in batches of 32. Prints datagrams per second.
 //!
-//! `cargo run --release -p plpmtud_core --example sendmmsg_floor [COUNT] [gso]`
+//! `cargo run --release -p plpmtud_udp --example sendmmsg_floor [COUNT] [gso]`
 //!
 //! With `gso`, the 32 datagrams go as one UDP GSO send instead.
 

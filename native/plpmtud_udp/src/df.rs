@@ -2,7 +2,7 @@
 //! (socket2 has no API for it).
 
 use super::SocketError;
-use plpmtud_core::IpFamily;
+use crate::Family;
 #[cfg(target_os = "linux")]
 use std::os::fd::{AsRawFd, FromRawFd};
 use std::os::fd::{OwnedFd, RawFd};
@@ -87,12 +87,12 @@ mod platform {
         }
     }
 
-    pub fn set(fd: RawFd, family: IpFamily, policy: DfPolicy) -> Result<(), SocketError> {
+    pub fn set(fd: RawFd, family: Family, policy: DfPolicy) -> Result<(), SocketError> {
         match family {
-            IpFamily::V4 => {
+            Family::V4 => {
                 set_int_option(fd, libc::IPPROTO_IP, libc::IP_MTU_DISCOVER, value(policy))
             }
-            IpFamily::V6 => {
+            Family::V6 => {
                 // The IPV6_PMTUDISC_* values equal the IP_PMTUDISC_* ones.
                 set_int_option(
                     fd,
@@ -107,10 +107,10 @@ mod platform {
         }
     }
 
-    pub fn get(fd: RawFd, family: IpFamily) -> Result<DfPolicy, SocketError> {
+    pub fn get(fd: RawFd, family: Family) -> Result<DfPolicy, SocketError> {
         let raw = match family {
-            IpFamily::V4 => get_int_option(fd, libc::IPPROTO_IP, libc::IP_MTU_DISCOVER)?,
-            IpFamily::V6 => get_int_option(fd, libc::IPPROTO_IPV6, libc::IPV6_MTU_DISCOVER)?,
+            Family::V4 => get_int_option(fd, libc::IPPROTO_IP, libc::IP_MTU_DISCOVER)?,
+            Family::V6 => get_int_option(fd, libc::IPPROTO_IPV6, libc::IPV6_MTU_DISCOVER)?,
         };
         [
             DfPolicy::Dont,
@@ -123,10 +123,10 @@ mod platform {
         .ok_or(SocketError::Unsupported("unknown IP_MTU_DISCOVER value"))
     }
 
-    pub fn enable_recv_errors(fd: RawFd, family: IpFamily) -> Result<(), SocketError> {
+    pub fn enable_recv_errors(fd: RawFd, family: Family) -> Result<(), SocketError> {
         match family {
-            IpFamily::V4 => set_int_option(fd, libc::IPPROTO_IP, libc::IP_RECVERR, 1),
-            IpFamily::V6 => {
+            Family::V4 => set_int_option(fd, libc::IPPROTO_IP, libc::IP_RECVERR, 1),
+            Family::V6 => {
                 set_int_option(fd, libc::IPPROTO_IPV6, libc::IPV6_RECVERR, 1)?;
                 let _ = set_int_option(fd, libc::IPPROTO_IP, libc::IP_RECVERR, 1);
                 Ok(())
@@ -134,10 +134,10 @@ mod platform {
         }
     }
 
-    pub fn path_mtu(fd: RawFd, family: IpFamily) -> Result<u32, SocketError> {
+    pub fn path_mtu(fd: RawFd, family: Family) -> Result<u32, SocketError> {
         let mtu = match family {
-            IpFamily::V4 => get_int_option(fd, libc::IPPROTO_IP, libc::IP_MTU)?,
-            IpFamily::V6 => get_int_option(fd, libc::IPPROTO_IPV6, libc::IPV6_MTU)?,
+            Family::V4 => get_int_option(fd, libc::IPPROTO_IP, libc::IP_MTU)?,
+            Family::V6 => get_int_option(fd, libc::IPPROTO_IPV6, libc::IPV6_MTU)?,
         };
         u32::try_from(mtu).map_err(|_| SocketError::Os(libc::EINVAL))
     }
@@ -189,7 +189,7 @@ mod platform {
     const IP_DONTFRAG: i32 = 28;
     const IPV6_DONTFRAG: i32 = 62;
 
-    pub fn set(fd: RawFd, family: IpFamily, policy: DfPolicy) -> Result<(), SocketError> {
+    pub fn set(fd: RawFd, family: Family, policy: DfPolicy) -> Result<(), SocketError> {
         let on = match policy {
             DfPolicy::Do => 1,
             DfPolicy::Dont => 0,
@@ -199,15 +199,15 @@ mod platform {
             DfPolicy::Want => return Err(SocketError::Unsupported("df policy want (Linux only)")),
         };
         match family {
-            IpFamily::V4 => set_int_option(fd, libc::IPPROTO_IP, IP_DONTFRAG, on),
-            IpFamily::V6 => set_int_option(fd, libc::IPPROTO_IPV6, IPV6_DONTFRAG, on),
+            Family::V4 => set_int_option(fd, libc::IPPROTO_IP, IP_DONTFRAG, on),
+            Family::V6 => set_int_option(fd, libc::IPPROTO_IPV6, IPV6_DONTFRAG, on),
         }
     }
 
-    pub fn get(fd: RawFd, family: IpFamily) -> Result<DfPolicy, SocketError> {
+    pub fn get(fd: RawFd, family: Family) -> Result<DfPolicy, SocketError> {
         let raw = match family {
-            IpFamily::V4 => get_int_option(fd, libc::IPPROTO_IP, IP_DONTFRAG)?,
-            IpFamily::V6 => get_int_option(fd, libc::IPPROTO_IPV6, IPV6_DONTFRAG)?,
+            Family::V4 => get_int_option(fd, libc::IPPROTO_IP, IP_DONTFRAG)?,
+            Family::V6 => get_int_option(fd, libc::IPPROTO_IPV6, IPV6_DONTFRAG)?,
         };
         Ok(if raw != 0 {
             DfPolicy::Do
@@ -216,11 +216,11 @@ mod platform {
         })
     }
 
-    pub fn enable_recv_errors(_fd: RawFd, _family: IpFamily) -> Result<(), SocketError> {
+    pub fn enable_recv_errors(_fd: RawFd, _family: Family) -> Result<(), SocketError> {
         Err(SocketError::Unsupported("error queue (Linux only)"))
     }
 
-    pub fn path_mtu(_fd: RawFd, _family: IpFamily) -> Result<u32, SocketError> {
+    pub fn path_mtu(_fd: RawFd, _family: Family) -> Result<u32, SocketError> {
         Err(SocketError::Unsupported("path MTU query (Linux only)"))
     }
 
@@ -246,19 +246,19 @@ mod platform {
 mod platform {
     use super::*;
 
-    pub fn set(_fd: RawFd, _family: IpFamily, _policy: DfPolicy) -> Result<(), SocketError> {
+    pub fn set(_fd: RawFd, _family: Family, _policy: DfPolicy) -> Result<(), SocketError> {
         Err(SocketError::Unsupported("Don't-Fragment on this platform"))
     }
 
-    pub fn get(_fd: RawFd, _family: IpFamily) -> Result<DfPolicy, SocketError> {
+    pub fn get(_fd: RawFd, _family: Family) -> Result<DfPolicy, SocketError> {
         Err(SocketError::Unsupported("Don't-Fragment on this platform"))
     }
 
-    pub fn enable_recv_errors(_fd: RawFd, _family: IpFamily) -> Result<(), SocketError> {
+    pub fn enable_recv_errors(_fd: RawFd, _family: Family) -> Result<(), SocketError> {
         Err(SocketError::Unsupported("error queue (Linux only)"))
     }
 
-    pub fn path_mtu(_fd: RawFd, _family: IpFamily) -> Result<u32, SocketError> {
+    pub fn path_mtu(_fd: RawFd, _family: Family) -> Result<u32, SocketError> {
         Err(SocketError::Unsupported("path MTU query (Linux only)"))
     }
 
@@ -278,11 +278,11 @@ mod platform {
 pub(crate) use platform::{enable_recv_errors, enter_netns, netns_cookie, netns_of, path_mtu};
 
 /// Sets `policy` on the socket `fd` of `family`.
-pub fn set_df(fd: RawFd, family: IpFamily, policy: DfPolicy) -> Result<(), SocketError> {
+pub fn set_df(fd: RawFd, family: Family, policy: DfPolicy) -> Result<(), SocketError> {
     platform::set(fd, family, policy)
 }
 
 /// Reads the socket's DF policy back from the kernel.
-pub fn df(fd: RawFd, family: IpFamily) -> Result<DfPolicy, SocketError> {
+pub fn df(fd: RawFd, family: Family) -> Result<DfPolicy, SocketError> {
     platform::get(fd, family)
 }

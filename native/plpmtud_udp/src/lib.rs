@@ -2,6 +2,18 @@
 //! queue and batched sends: what PLPMTUD needs below it. Linux is the
 //! target; other platforms compile and report `Unsupported` where they lack
 //! an option.
+//!
+//! - [`DfSocket`]: the socket itself (open, DF policy, send, batches, GSO,
+//!   the kernel's path MTU, the error queue).
+//! - [`endpoint::Endpoint`]: gen_udp's active modes, counters and the ICMP
+//!   report table over a socket, with no thread of its own.
+//! - [`reader::Reader`]: who owns an endpoint, who reads for it and who
+//!   waits on it, and the read loop one readiness notice runs (bounded by a
+//!   budget and by the owner's [`backlog::Backlog`]), for a host that
+//!   delivers by messages (the BEAM NIF) and does its own polling.
+//!
+//! Independent of the prober (`plpmtud_core`): it knows addresses and
+//! families, not MTU search.
 
 pub mod backlog;
 mod batch;
@@ -10,6 +22,7 @@ pub mod endpoint;
 mod error;
 pub mod errqueue;
 mod guard;
+pub mod reader;
 pub mod waiters;
 
 pub use batch::RecvBatch;
@@ -20,7 +33,6 @@ pub use guard::table_len as df_guard_table_len;
 use guard::DfGuard;
 
 use errqueue::{ExtendedError, ParseError};
-use plpmtud_core::IpFamily;
 use socket2::{Domain, Protocol, SockAddr, Socket, Type};
 use std::mem::{ManuallyDrop, MaybeUninit};
 use std::net::SocketAddr;
@@ -43,6 +55,16 @@ pub enum Transport {
     /// `IPPROTO_ICMP`): datagrams are echo messages, the kernel fills in the
     /// identifier and checksum. Allowed by the `net.ipv4.ping_group_range` sysctl.
     IcmpEcho,
+}
+
+/// The address family of a socket (its own type: this crate does not
+/// depend on the prober's).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Family {
+    /// IPv4.
+    V4,
+    /// IPv6.
+    V6,
 }
 
 /// How to open a socket.
@@ -135,7 +157,7 @@ pub struct BatchOutcome {
 pub struct DfSocket {
     socket: ManuallyDrop<Socket>,
     owned: bool,
-    family: IpFamily,
+    family: Family,
     /// Cleared the first time the kernel refuses a GSO send.
     gso: AtomicBool,
     /// The DF lock and policy of the kernel socket.
@@ -151,10 +173,10 @@ impl Drop for DfSocket {
     }
 }
 
-fn family_of(addr: &SocketAddr) -> IpFamily {
+fn family_of(addr: &SocketAddr) -> Family {
     match addr {
-        SocketAddr::V4(_) => IpFamily::V4,
-        SocketAddr::V6(_) => IpFamily::V6,
+        SocketAddr::V4(_) => Family::V4,
+        SocketAddr::V6(_) => Family::V6,
     }
 }
 
@@ -168,13 +190,13 @@ impl DfSocket {
             }
         }
         let domain = match family {
-            IpFamily::V4 => Domain::IPV4,
-            IpFamily::V6 => Domain::IPV6,
+            Family::V4 => Domain::IPV4,
+            Family::V6 => Domain::IPV6,
         };
         let protocol = match (options.transport, family) {
             (Transport::Udp, _) => Protocol::UDP,
-            (Transport::IcmpEcho, IpFamily::V4) => Protocol::ICMPV4,
-            (Transport::IcmpEcho, IpFamily::V6) => Protocol::ICMPV6,
+            (Transport::IcmpEcho, Family::V4) => Protocol::ICMPV4,
+            (Transport::IcmpEcho, Family::V6) => Protocol::ICMPV6,
         };
         let socket = Socket::new(domain, Type::DGRAM, Some(protocol))?;
         socket.set_nonblocking(true)?;
@@ -264,7 +286,7 @@ impl DfSocket {
         let mut this = DfSocket {
             socket,
             owned,
-            family: IpFamily::V4,
+            family: Family::V4,
             gso: AtomicBool::new(cfg!(target_os = "linux")),
             guard,
         };
@@ -290,7 +312,7 @@ impl DfSocket {
     }
 
     /// The IP version of the socket.
-    pub fn family(&self) -> IpFamily {
+    pub fn family(&self) -> Family {
         self.family
     }
 
@@ -426,7 +448,7 @@ impl DfSocket {
         dest: Option<SocketAddr>,
     ) -> Result<usize, SocketError> {
         let (fd, family) = (self.raw_fd(), self.family);
-        if family == IpFamily::V6 {
+        if family == Family::V6 {
             return Err(SocketError::Unsupported(
                 "fragmentation below the route's MTU on IPv6",
             ));

@@ -1,10 +1,10 @@
 //! Path-knowledge throughput: cache lookups per second from 2 threads, and
 //! reassembly throughput and peak memory under a hostile flood.
 //!
-//! `cargo run --release -p plpmtud_core --example knowledge_bench`
+//! `cargo run --release -p plpmtud_path --example knowledge_bench`
 
-use plpmtud_core::cache::{CacheReason, PathCache};
-use plpmtud_core::fragment::{split, Bounds, Reassembler};
+use plpmtud_path::cache::{CacheReason, PathCache};
+use plpmtud_path::fragment::{split, Bounds, Reassembler};
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
 use std::time::Instant;
@@ -41,7 +41,7 @@ fn cache_lookups(threads: u32) -> f64 {
 }
 
 fn main() {
-    println!("command: cargo run --release -p plpmtud_core --example knowledge_bench");
+    println!("command: cargo run --release -p plpmtud_path --example knowledge_bench");
     for threads in [1, 2] {
         println!(
             "cache lookups/s, {threads} thread(s): {:.1} M",

@@ -4,8 +4,8 @@
 //! Entries expire after a TTL; the cache has a hard size bound (least
 //! recently used out first). Thread-safe: 16 shards behind mutexes.
 
-use crate::ring::Ring;
 use parking_lot::Mutex;
+use plpmtud_core::ring::Ring;
 use std::collections::HashMap;
 use std::net::IpAddr;
 

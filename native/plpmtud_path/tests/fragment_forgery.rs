@@ -4,7 +4,7 @@
 //! must still be delivered at once, and a flood must keep the reassembler
 //! within its bounds. Also: one push stays cheap with 10^5 messages held.
 
-use plpmtud_core::fragment::{crc32, split, Bounds, Reassembler, Reject, HEADER_LEN};
+use plpmtud_path::fragment::{crc32, split, Bounds, Reassembler, Reject, HEADER_LEN};
 use std::time::Instant;
 
 /// A fragment under `id` with the given index, count, checksum and payload,
@@ -185,7 +185,7 @@ fn a_push_costs_about_the_same_with_100_000_messages_held_as_with_one() {
 /// Eviction by the share held drops the forger's, never the real one.
 #[test]
 fn forged_messages_claiming_many_fragments_do_not_evict_a_real_one() {
-    use plpmtud_core::fragment::{split, Bounds, Reassembler};
+    use plpmtud_path::fragment::{split, Bounds, Reassembler};
     let bounds = Bounds {
         max_messages: 64,
         max_bytes: 4 << 20,
@@ -193,7 +193,7 @@ fn forged_messages_claiming_many_fragments_do_not_evict_a_real_one() {
     };
     let mut r = Reassembler::new(bounds);
     let message: Vec<u8> = (0..15 * 100).map(|i| (i % 251) as u8).collect();
-    let real = split(&message, 7, 100 + plpmtud_core::fragment::HEADER_LEN).unwrap();
+    let real = split(&message, 7, 100 + plpmtud_path::fragment::HEADER_LEN).unwrap();
     assert_eq!(real.len(), 15);
     let mut forged_id = 1_000u32;
     let mut delivered = None;
@@ -203,7 +203,7 @@ fn forged_messages_claiming_many_fragments_do_not_evict_a_real_one() {
             let fake = split(
                 &vec![9u8; 2000 * 100],
                 forged_id,
-                100 + plpmtud_core::fragment::HEADER_LEN,
+                100 + plpmtud_path::fragment::HEADER_LEN,
             )
             .unwrap();
             let _ = r.push(0, &fake[0]);

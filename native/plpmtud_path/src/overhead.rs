@@ -101,7 +101,7 @@ impl Layer {
 /// Total bytes a stack of layers adds to every packet.
 ///
 /// ```
-/// use plpmtud_core::overhead::{overhead, Layer};
+/// use plpmtud_path::overhead::{overhead, Layer};
 /// assert_eq!(overhead(&[Layer::Ipv4, Layer::Udp, Layer::Utp]), 48);
 /// ```
 pub fn overhead(stack: &[Layer]) -> u32 {
@@ -112,7 +112,7 @@ pub fn overhead(stack: &[Layer]) -> u32 {
 /// headers do not fit).
 ///
 /// ```
-/// use plpmtud_core::overhead::{payload_budget, Layer};
+/// use plpmtud_path::overhead::{payload_budget, Layer};
 /// assert_eq!(payload_budget(1500, &[Layer::Ipv6, Layer::Udp]), 1452);
 /// ```
 pub fn payload_budget(mtu: u32, stack: &[Layer]) -> u32 {
@@ -139,12 +139,12 @@ pub const STANDARD_MTUS: [(&str, u32); 12] = [
 /// or 40) and the TCP header (20), without options.
 ///
 /// ```
-/// use plpmtud_core::overhead::mss_for_mtu;
+/// use plpmtud_path::overhead::mss_for_mtu;
 /// use plpmtud_core::IpFamily;
 /// assert_eq!(mss_for_mtu(1500, IpFamily::V4), 1460);
 /// assert_eq!(mss_for_mtu(1280, IpFamily::V6), 1220);
 /// ```
-pub fn mss_for_mtu(mtu: u32, family: crate::units::IpFamily) -> u32 {
+pub fn mss_for_mtu(mtu: u32, family: plpmtud_core::IpFamily) -> u32 {
     mtu.saturating_sub(family.ip_header_bytes() + Layer::Tcp.bytes())
 }
 

@@ -40,7 +40,7 @@
 //! ([`Reassembler::take`], [`Completed::join_into`], [`Reassembler::settle`])
 //! that a caller on a latency-bound thread can run elsewhere.
 
-use crate::ring::Ring;
+use plpmtud_core::ring::Ring;
 use std::collections::BTreeMap;
 use thiserror::Error;
 

@@ -4,7 +4,7 @@
 //! A counting allocator measures what the process holds (each allocation
 //! rounded the way glibc's malloc rounds its chunks).
 
-use plpmtud_core::fragment::{Bounds, Reassembler, HEADER_LEN};
+use plpmtud_path::fragment::{Bounds, Reassembler, HEADER_LEN};
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
