@@ -28,5 +28,5 @@ pub mod wire;
 
 pub use config::{Config, ConfigError, ConfigValue, ProbeTimeoutMode, Strategy, CONFIG_KEYS};
 pub use events::{ChangeReason, Event, Events, HintSource, LossReason, PtbVerdict};
-pub use prober::{MtuChange, ProbeError, Prober, State, Stats};
-pub use units::IpFamily;
+pub use prober::{MtuChange, ProbeIds, Prober, Quote, Sizes, Snapshot, State, Stats};
+pub use units::{IpFamily, SizeUnit};
