@@ -351,4 +351,14 @@ defmodule PLPMTUDTest do
 
     assert PLPMTUD.info(p).invariants == :ok
   end
+
+  test "the quoted-bytes PTB defence through PLPMTUD: the probe's first bytes, not its number" do
+    {:ok, p} = PLPMTUD.new(packet_overhead: 28)
+    PLPMTUD.connected(p, 0)
+    packet = :crypto.strong_rand_bytes(990)
+    assert PLPMTUD.on_send(p, 3, 990, binary_part(packet, 0, 32), 0) == :probe
+    assert [{:ptb, 900, :unmatched}] = PLPMTUD.on_ptb(p, 900, 3, 1)
+    assert [{:ptb, 900, :unmatched}] = PLPMTUD.on_ptb(p, 900, :binary.copy(<<0>>, 64), 1)
+    assert [{:ptb, 900, :accepted}, {:probe_due, 852}] = PLPMTUD.on_ptb(p, 900, packet, 2)
+  end
 end
