@@ -134,8 +134,9 @@ defmodule PLPMTUD.Prober do
   back as `{:error, reason}` while the caller lives on, trapping exits or
   not (under a supervisor it is a start failure):
 
-    * `{:error, {:invalid_config, key, message}}` for configuration values
-      out of range;
+    * `{:error, {:invalid_config, key, message}}` for a configuration key
+      that is unknown, or a value of the wrong kind, out of range or
+      inconsistent;
     * in autonomous mode, the resolver's reason for a `:peer` host name
       (string, charlist or atom) that does not resolve, such as
       `{:error, :nxdomain}`: the name is resolved with
@@ -144,8 +145,8 @@ defmodule PLPMTUD.Prober do
     * in autonomous mode, `PLPMTUD.Socket.open/2`'s reason when the socket
       cannot be opened, such as `{:error, :enoent}` for a missing `netns:`.
 
-  Unknown options or keys and values of the wrong type raise
-  `ArgumentError` in the caller.
+  Unknown options and options of the wrong type raise `ArgumentError` in
+  the caller.
   """
   @spec start_link(keyword()) :: GenServer.on_start()
   def start_link(options \\ []) do
