@@ -71,6 +71,7 @@
               connect_opts/0]).
 
 -define(NATIVE, plpmtud_nif).
+-define(MAX_U64, 16#FFFFFFFFFFFFFFFF).
 %% Losses per NIF call of on_lost/4 (the NIF's own limit).
 -define(LOSS_CHUNK, 1024).
 -define(NOT_CONFIG, <<"config must be a map or a list of {Key, Value}">>).
@@ -154,7 +155,7 @@ connected(H, Now) -> ?NATIVE:prober_connected(H, Now, nil).
 %% is ever due (the packet size stays at `mtu_initial').
 -spec connected(handle(), ms(), connect_opts()) ->
           [event()] | {error, {no_df, df_policy()} | term()}.
-connected(H, Now, #{socket := Socket} = Opts) when is_integer(Now), Now >= 0 ->
+connected(H, Now, #{socket := Socket} = Opts) when is_integer(Now), Now >= 0, Now =< ?MAX_U64 ->
     %% The handle is checked before the socket is read (a bad time falls
     %% through to the NIF's badarg).
     _ = ?NATIVE:prober_deadline(H),
@@ -164,8 +165,13 @@ connected(H, Now, #{socket := Socket} = Opts) when is_integer(Now), Now >= 0 ->
         {ok, Policy} -> {error, {no_df, Policy}};
         {error, _} = Error -> Error
     end;
-connected(H, Now, #{hint := Hint}) -> ?NATIVE:prober_connected(H, Now, Hint);
-connected(H, Now, Opts) when is_map(Opts) -> ?NATIVE:prober_connected(H, Now, nil);
+connected(H, Now, Opts) when is_map(Opts) ->
+    case maps:without([socket, hint], Opts) of
+        Empty when map_size(Empty) =:= 0 ->
+            ?NATIVE:prober_connected(H, Now, maps:get(hint, Opts, nil));
+        _Unknown ->
+            erlang:error(badarg, [Opts])
+    end;
 connected(_H, _Now, Opts) -> erlang:error(badarg, [Opts]).
 
 %% @doc The size to segment data with now (the PLPMTU in the handle's unit).

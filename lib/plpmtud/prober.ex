@@ -337,14 +337,12 @@ defmodule PLPMTUD.Prober do
   defp reason!(reason) when reason in [:timeout, :dup_ack, :sack], do: reason
   defp reason!(reason), do: bad_argument!("loss reason", ":timeout, :dup_ack or :sack", reason)
 
-  defp losses!(losses) when is_list(losses) do
-    Enum.map(losses, fn
-      {seq, size} -> {id!(seq), u32!(size, "size")}
-      seq -> id!(seq)
-    end)
-  end
+  defp losses!([]), do: []
+  defp losses!([{seq, size} | rest]), do: [{id!(seq), u32!(size, "size")} | losses!(rest)]
+  defp losses!([seq | rest]), do: [id!(seq) | losses!(rest)]
 
-  defp losses!(losses), do: bad_argument!("losses", "a list", losses)
+  defp losses!(losses),
+    do: bad_argument!("losses", "a list of {seq, size} or seq", losses)
 
   defp boolean!(value, _what) when is_boolean(value), do: value
   defp boolean!(value, what), do: bad_argument!(what, "a boolean", value)
