@@ -4,7 +4,7 @@
 #![no_main]
 
 libfuzzer_sys::fuzz_target!(|data: &[u8]| {
-    if let Err(broken) = plpmtud_core::fuzz::reassemble(data) {
+    if let Err(broken) = plpmtud_sim::fuzz::reassemble(data) {
         panic!("{broken}");
     }
 });

@@ -5,15 +5,14 @@
 //! [`Events`] it produced. It never reads a clock, never sleeps, never
 //! allocates after construction and never panics. There are no sockets,
 //! threads or libc here: the DF socket is the `plpmtud_udp` crate. The
-//! path simulator and the fuzzing harness are behind the `sim` feature.
+//! path simulator and the fuzzing harness are the `plpmtud_sim` crate (not
+//! published).
 
 pub mod black_hole;
 pub mod cache;
 pub mod config;
 pub mod events;
 pub mod fragment;
-#[cfg(feature = "sim")]
-pub mod fuzz;
 pub mod overhead;
 pub mod prober;
 pub mod quote;
@@ -21,8 +20,6 @@ pub mod rate_limit;
 pub mod ring;
 pub mod rtt;
 pub mod search;
-#[cfg(feature = "sim")]
-pub mod sim;
 pub mod units;
 pub mod wire;
 

@@ -94,7 +94,8 @@ pub struct Stats {
     /// Probes whose id was sent again in another form before they were
     /// resolved, so that no acknowledgement could confirm them.
     pub probes_lost_resent: u32,
-    /// Acks and losses naming no probe in flight.
+    /// Acks and losses of a recent probe's id that is no longer in flight
+    /// (reported late, or twice).
     pub stale_events: u32,
     /// Packet-Too-Big hints accepted.
     pub ptb_accepted: u32,
@@ -204,6 +205,9 @@ pub struct Snapshot {
     pub sizes: Sizes,
     /// The same sizes in IP bytes.
     pub ip_sizes: Sizes,
+    /// The size being probed, in the unit: due, or in flight (`None` when
+    /// no search or check is running).
+    pub probing: Option<u32>,
     /// The largest size ever probed (`mtu_ceiling`, IP bytes).
     pub ceiling_ip: u32,
     /// (largest confirmed size, largest size not known too big) while a
@@ -518,7 +522,13 @@ impl Prober {
                     p.on_probe_acked(now_ms, id, out)
                 }
                 Some(_) => p.on_probe_lost(now_ms, id, LossReason::Resent, out),
-                None => p.on_packet_acked(size),
+                None => {
+                    // A probe resolved already (a late or repeated ack).
+                    if p.recent_probes.iter().any(|probe| probe.id == id) {
+                        bump(&mut p.stats.stale_events);
+                    }
+                    p.on_packet_acked(size);
+                }
             }
         })
     }
@@ -556,8 +566,10 @@ impl Prober {
                 }
                 match size {
                     _ if probe && p.in_flight(id) => p.on_probe_lost(now_ms, id, reason, out),
-                    Some(size) if !probe => p.on_packet_lost(now_ms, size, out),
-                    _ => {}
+                    // A probe resolved already (a late or repeated report).
+                    _ if probe => bump(&mut p.stats.stale_events),
+                    Some(size) => p.on_packet_lost(now_ms, size, out),
+                    None => {}
                 }
             }
         });
@@ -709,6 +721,7 @@ impl Prober {
             overhead: self.overhead_bytes(),
             sizes: self.sizes(),
             ip_sizes,
+            probing: self.attempt().map(|a| self.to_unit(a.size)),
             ceiling_ip: c.ceiling,
             search_range: (self.to_unit(confirmed), self.to_unit(limit)),
             deadline: self.deadline(),

@@ -97,7 +97,7 @@ proptest! {
     fn any_datagram_stream_keeps_the_reassembler_within_its_bounds(
         data in proptest::collection::vec(any::<u8>(), 0..3000),
     ) {
-        if let Err(broken) = plpmtud_core::fuzz::reassemble(&data) {
+        if let Err(broken) = plpmtud_sim::fuzz::reassemble(&data) {
             prop_assert!(false, "{}", broken);
         }
     }
@@ -113,7 +113,7 @@ fn the_committed_fuzz_seeds_hold_the_oracles() {
     for entry in std::fs::read_dir(dir).unwrap() {
         let path = entry.unwrap().path();
         let data = std::fs::read(&path).unwrap();
-        if let Err(broken) = plpmtud_core::fuzz::reassemble(&data) {
+        if let Err(broken) = plpmtud_sim::fuzz::reassemble(&data) {
             panic!("{}: {broken}", path.display());
         }
         seeds += 1;

@@ -156,7 +156,7 @@ pub fn stats<'a>(env: Env<'a>, s: &Stats) -> Term<'a> {
 }
 
 /// The prober's snapshot as one map: sizes in the unit (`packet`,
-/// `probe`, `base`, `confirmed`, `limit`, `history`) and in IP bytes
+/// `probe`, `base`, `probing`, `confirmed`, `limit`, `history`) and in IP bytes
 /// (`packet_ip`, `probe_ip`, `base_ip`, `ceiling_ip`).
 pub fn snapshot<'a>(env: Env<'a>, s: &Snapshot) -> Term<'a> {
     let nil = atoms::nil().encode(env);
@@ -189,6 +189,7 @@ pub fn snapshot<'a>(env: Env<'a>, s: &Snapshot) -> Term<'a> {
             ("packet_ip", s.ip_sizes.packet.encode(env)),
             ("probe_ip", opt(s.ip_sizes.probe.map(u64::from))),
             ("base_ip", s.ip_sizes.base.encode(env)),
+            ("probing", opt(s.probing.map(u64::from))),
             ("ceiling_ip", s.ceiling_ip.encode(env)),
             ("confirmed", confirmed.encode(env)),
             ("limit", limit.encode(env)),

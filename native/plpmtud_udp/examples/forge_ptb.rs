@@ -19,7 +19,7 @@
 //! Its messages carry the mark 0x504c, which the lab's black-hole rules let
 //! pass: the router itself sends no PTB, the forger does.
 
-use plpmtud_core::sim::SplitMix64;
+use plpmtud_sim::SplitMix64;
 use socket2::{Domain, Protocol, SockAddr, Socket, Type};
 use std::net::{IpAddr, SocketAddr};
 

@@ -3,44 +3,48 @@
 //! drive the state machine, the parsers and the reassembler. Test and
 //! benchmark code; not used at run time.
 
-use crate::config::{Config, ConfigValue, CONFIG_KEYS};
-use crate::events::{ChangeReason, Event as Answer, Events, LossReason, EVENTS_MAX};
-use crate::fragment::{crc32, split, Bounds, Reassembler, Reject, HEADER_LEN};
-use crate::prober::Prober;
+use plpmtud_core::config::{Config, ConfigValue, CONFIG_KEYS};
+use plpmtud_core::events::{ChangeReason, Event as Answer, Events, LossReason, EVENTS_MAX};
+use plpmtud_core::fragment::{crc32, split, Bounds, Reassembler, Reject, HEADER_LEN};
+use plpmtud_core::{Prober, Quote};
 
-/// One event for the prober, decoded from fuzz input.
+/// Most losses in one [`Event::Lost`] batch.
+pub const MAX_BATCH: usize = 6;
+
+/// One call into the prober, decoded from fuzz input. Sizes are in the
+/// prober's unit (the configuration picks it), MTUs from the network in IP
+/// bytes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Event {
-    /// `connected`.
-    Connected,
-    /// Send the due probe (if any) as `id`.
-    SendProbe(u64),
-    /// `probe_acked(id)`.
-    Acked(u64),
-    /// `probe_lost(id, reason)`.
-    Lost(u64, LossReason),
-    /// `packet_acked(size)`.
-    PacketAcked(u32),
-    /// `packet_lost(size)`.
-    PacketLost(u32),
+    /// `connected(hint)`.
+    Connected(Option<u32>),
+    /// Send the due probe (if any) as `id`, with its quoted bytes (the id's
+    /// own bytes) or without.
+    SendProbe(u64, bool),
+    /// `acked(id, size)` at the size of the latest probe sent as `id`.
+    ProbeAcked(u64),
+    /// `sent(id, size)`: a transport's transmission, probe or data.
+    Sent(u64, u32),
+    /// `acked(id, size)`: a transport's ack, probe or data.
+    Acked(u64, u32),
+    /// `lost(reason, batch)`: the first `len` losses, each an id and a size
+    /// (0: unknown).
+    Lost([(u64, u32); MAX_BATCH], u8, LossReason),
     /// `rtt_sample(ms)`.
     Rtt(u64),
-    /// `ptb(mtu, quoted)`.
+    /// `ptb(ip_mtu, Quote::Id(id))`, or `Quote::None` without an id.
     Ptb(u32, Option<u64>),
-    /// `emsgsize(mtu)`.
-    Emsgsize(u32),
+    /// `ptb(ip_mtu, Quote::Bytes(..))` quoting the bytes of `id` (as
+    /// [`Event::SendProbe`] sends them) cut to `len` bytes.
+    PtbQuoted(u32, u64, u8),
+    /// `send_refused(size, kernel_ip_mtu)`.
+    SendRefused(u32, Option<u32>),
     /// Time passes by this many ms, then `tick`.
     Tick(u64),
     /// `probe_now`.
     ProbeNow,
     /// `set_enabled`.
     SetEnabled(bool),
-    /// `claim_probe(id, size)`.
-    Claim(u64, u32),
-    /// `acked(id, size)`: a transport's ack, probe or data.
-    TransportAcked(u64, u32),
-    /// `lost(id, size, reason)`: a transport's loss, probe or data.
-    TransportLost(u64, u32, LossReason),
 }
 
 /// Reads fuzz bytes from the front; zero once exhausted.
@@ -69,43 +73,55 @@ impl Bytes<'_> {
 /// Ids the decoder uses for probes: 0 to 7.
 pub const PROBE_IDS: u64 = 8;
 
+/// The bytes a probe sent as `id` by [`Event::SendProbe`] quotes.
+pub fn quote_of(id: u64) -> [u8; 8] {
+    (id.wrapping_mul(0x9E37_79B9_7F4A_7C15)).to_le_bytes()
+}
+
+fn reason(bytes: &mut Bytes<'_>) -> LossReason {
+    match bytes.u8() % 3 {
+        0 => LossReason::Timeout,
+        1 => LossReason::DupAck,
+        _ => LossReason::Resent,
+    }
+}
+
 /// Decodes `data` into events (at most one per 3 bytes, bounded by 4096).
 pub fn events(data: &[u8]) -> Vec<Event> {
     let mut bytes = Bytes(data);
     let mut out = Vec::new();
     while !bytes.0.is_empty() && out.len() < 4096 {
         let id = u64::from(bytes.u8()) % PROBE_IDS;
-        let event = match bytes.u8() % 15 {
-            0 => Event::Connected,
-            1 => Event::SendProbe(id),
-            2 => Event::Acked(id),
-            3 => Event::Lost(
-                id,
-                if bytes.u8() % 2 == 0 {
-                    LossReason::Timeout
-                } else {
-                    LossReason::DupAck
-                },
-            ),
-            4 => Event::PacketAcked(u32::from(bytes.u16())),
-            5 => Event::PacketLost(u32::from(bytes.u16())),
+        let event = match bytes.u8() % 13 {
+            0 => Event::Connected((bytes.u8() % 4 == 0).then(|| u32::from(bytes.u16()))),
+            1 => Event::SendProbe(id, bytes.u8() % 2 == 0),
+            2 => Event::ProbeAcked(id),
+            3 => {
+                let len = bytes.u8() % (MAX_BATCH as u8 + 1);
+                let mut batch = [(0, 0); MAX_BATCH];
+                for loss in batch.iter_mut().take(usize::from(len)) {
+                    let byte = bytes.u8();
+                    let size = if byte % 2 == 0 {
+                        u32::from(bytes.u16())
+                    } else {
+                        0
+                    };
+                    *loss = (u64::from(byte >> 1) % PROBE_IDS, size);
+                }
+                Event::Lost(batch, len, reason(&mut bytes))
+            }
+            4 => Event::Sent(id, u32::from(bytes.u16())),
+            5 => Event::Acked(id, u32::from(bytes.u16())),
             6 => Event::Rtt(u64::from(bytes.u16())),
             7 => Event::Ptb(u32::from(bytes.u16()), (bytes.u8() % 2 == 0).then_some(id)),
-            8 => Event::Emsgsize(u32::from(bytes.u16())),
-            9 => Event::Tick(u64::from(bytes.u32() % 4_000_000)),
-            10 => Event::ProbeNow,
-            11 => Event::SetEnabled(bytes.u8() % 4 != 0),
-            12 => Event::Claim(id, u32::from(bytes.u16())),
-            13 => Event::TransportAcked(id, u32::from(bytes.u16())),
-            _ => Event::TransportLost(
-                id,
+            8 => Event::PtbQuoted(u32::from(bytes.u16()), id, bytes.u8() % 9),
+            9 => Event::SendRefused(
                 u32::from(bytes.u16()),
-                if bytes.u8() % 2 == 0 {
-                    LossReason::Timeout
-                } else {
-                    LossReason::DupAck
-                },
+                (bytes.u8() % 2 == 0).then(|| u32::from(bytes.u16())),
             ),
+            10 => Event::Tick(u64::from(bytes.u32() % 4_000_000)),
+            11 => Event::ProbeNow,
+            _ => Event::SetEnabled(bytes.u8() % 4 != 0),
         };
         out.push(event);
     }
@@ -123,8 +139,16 @@ pub fn config(data: &[u8]) -> Config {
             0 => ConfigValue::Int(i128::from(bytes.u32() % 70_000)),
             1 => ConfigValue::Bool(bytes.u8() % 2 == 0),
             2 => ConfigValue::Name(
-                ["inet", "inet6", "binary", "common_values", "rtt", "fixed"]
-                    [usize::from(bytes.u8() % 6)],
+                [
+                    "inet",
+                    "inet6",
+                    "binary",
+                    "common_values",
+                    "rtt",
+                    "fixed",
+                    "payload",
+                    "ip",
+                ][usize::from(bytes.u8() % 8)],
             ),
             _ => ConfigValue::Nil,
         };
@@ -136,38 +160,52 @@ pub fn config(data: &[u8]) -> Config {
     config
 }
 
-/// Applies `event` at `*now` (advancing it for ticks); returns the prober's answer.
-pub fn apply(prober: &mut Prober, now: &mut u64, event: Event) -> Events {
+/// Applies `event` at `*now` (advancing it for ticks); returns the
+/// prober's answer. `oracle` knows the size each probe id was sent at.
+pub fn apply(prober: &mut Prober, now: &mut u64, oracle: &AckOracle, event: Event) -> Events {
     match event {
-        Event::Connected => prober.connected(*now),
-        Event::SendProbe(id) => match prober.next_probe() {
-            Some(size) => prober
-                .probe_sent(*now, id, size)
-                .expect("the due probe is accepted"),
-            None => Events::default(),
-        },
-        Event::Acked(id) => prober.probe_acked(*now, id),
-        Event::Lost(id, reason) => prober.probe_lost(*now, id, reason),
-        Event::PacketAcked(size) => prober.packet_acked(*now, size),
-        Event::PacketLost(size) => prober.packet_lost(*now, size),
+        Event::Connected(hint) => prober.connected(*now, hint),
+        Event::SendProbe(id, quoted) => {
+            if let Some(size) = prober.sizes().probe {
+                let quote = quote_of(id);
+                prober.sent(*now, id, size, quoted.then_some(&quote[..]));
+            }
+            Events::default()
+        }
+        Event::ProbeAcked(id) => {
+            let size = oracle.size_of(id).unwrap_or(0);
+            prober.acked(*now, id, size)
+        }
+        Event::Sent(id, size) => {
+            prober.sent(*now, id, size, None);
+            Events::default()
+        }
+        Event::Acked(id, size) => prober.acked(*now, id, size),
+        Event::Lost(batch, len, reason) => {
+            let losses = batch[..usize::from(len)]
+                .iter()
+                .map(|&(id, size)| (id, Some(size).filter(|&s| s > 0)));
+            prober.lost(*now, reason, losses).1
+        }
         Event::Rtt(ms) => {
             prober.rtt_sample(ms);
             Events::default()
         }
-        Event::Ptb(mtu, quoted) => prober.ptb(*now, mtu, quoted),
-        Event::Emsgsize(mtu) => prober.emsgsize(*now, mtu),
-        Event::Tick(dt) => {
-            *now += dt;
+        Event::Ptb(ip_mtu, id) => {
+            let quote = id.map_or(Quote::None, Quote::Id);
+            prober.ptb(*now, ip_mtu, quote)
+        }
+        Event::PtbQuoted(ip_mtu, id, len) => {
+            let quote = quote_of(id);
+            prober.ptb(*now, ip_mtu, Quote::Bytes(&quote[..usize::from(len)]))
+        }
+        Event::SendRefused(size, kernel_ip_mtu) => prober.send_refused(*now, size, kernel_ip_mtu),
+        Event::Tick(ms) => {
+            *now = now.saturating_add(ms);
             prober.tick(*now)
         }
         Event::ProbeNow => prober.probe_now(*now),
         Event::SetEnabled(on) => prober.set_enabled(*now, on),
-        Event::Claim(id, size) => {
-            prober.claim_probe(*now, id, size);
-            Events::default()
-        }
-        Event::TransportAcked(id, size) => prober.acked(*now, id, size),
-        Event::TransportLost(id, size, reason) => prober.lost(*now, id, Some(size), reason).1,
     }
 }
 
@@ -196,13 +234,13 @@ pub fn check_answer(
         (Some(&(old, _)), Some(&(_, new))) => (old, new),
         _ => (mtu_before, mtu_before),
     };
-    if told != (mtu_before, prober.plpmtu()) || changes.windows(2).any(|w| w[0].1 != w[1].0) {
+    let packet = prober.sizes().packet;
+    if told != (mtu_before, packet) || changes.windows(2).any(|w| w[0].1 != w[1].0) {
         return Err(format!(
-            "PLPMTU went {mtu_before} -> {} but the answer says {changes:?}",
-            prober.plpmtu()
+            "PLPMTU went {mtu_before} -> {packet} but the answer says {changes:?}"
         ));
     }
-    let due = prober.next_probe();
+    let due = prober.sizes().probe;
     let announced = answer
         .iter()
         .any(|e| matches!(*e, Answer::ProbeDue { size } if Some(size) == due));
@@ -224,10 +262,11 @@ pub fn run(data: &[u8]) -> Result<usize, String> {
     let events = events(tail);
     for (i, event) in events.iter().enumerate() {
         let before = oracle.before(&prober, *event);
-        let due_before = prober.next_probe();
-        let answer = apply(&mut prober, &mut now, *event);
+        let due_before = prober.sizes().probe;
+        let answer = apply(&mut prober, &mut now, &oracle, *event);
         prober
-            .check_invariants()
+            .snapshot()
+            .invariants
             .map_err(|broken| format!("after event {i} {event:?}: {broken}"))?;
         check_answer(&prober, &answer, (before, due_before))
             .map_err(|broken| format!("after event {i} {event:?}: {broken}"))?;
@@ -257,46 +296,38 @@ impl AckOracle {
     /// Call before applying `event`: notes the probe it sends, if any, and
     /// returns the PLPMTU before it.
     pub fn before(&mut self, prober: &Prober, event: Event) -> u32 {
-        let due = prober.next_probe();
+        let due = prober.sizes().probe;
         match event {
-            Event::SendProbe(id) if due.is_some() => self.record(id, due),
-            Event::Claim(id, size) if due == Some(size) => self.record(id, due),
-            Event::Claim(id, size) => {
+            Event::SendProbe(id, _) if due.is_some() => self.record(id, due),
+            Event::Sent(id, size) if due == Some(size) => self.record(id, due),
+            Event::Sent(id, size) => {
                 let index = id as usize;
-                if self
-                    .sent
-                    .get(index)
-                    .copied()
-                    .flatten()
-                    .is_some_and(|s| s != size)
-                {
+                if self.size_of(id).is_some_and(|s| s != size) {
                     self.resent[index] = true;
                 }
             }
             _ => {}
         }
-        prober.plpmtu()
+        prober.sizes().packet
+    }
+
+    /// The size of the latest probe sent as `id`.
+    pub fn size_of(&self, id: u64) -> Option<u32> {
+        self.sent.get(id as usize).copied().flatten()
     }
 
     /// Call after applying `event`: `Err` if the PLPMTU rose without an
     /// acknowledgement of a probe of exactly the new size.
     pub fn after(&self, prober: &Prober, event: Event, before: u32) -> Result<(), String> {
-        let after = prober.plpmtu();
+        let after = prober.sizes().packet;
         if after <= before || matches!(event, Event::SetEnabled(_)) {
             return Ok(());
         }
-        let reason = prober.history().next_back().map(|c| c.reason);
-        let probe = |id: u64| {
-            let index = id as usize;
-            self.sent
-                .get(index)
-                .copied()
-                .flatten()
-                .filter(|_| !self.resent[index])
-        };
+        let reason = prober.snapshot().history().last().map(|c| c.reason);
+        let probe = |id: u64| self.size_of(id).filter(|_| !self.resent[id as usize]);
         let acked = match event {
-            Event::Acked(id) => probe(id),
-            Event::TransportAcked(id, size) => probe(id).filter(|&sent| sent == size),
+            Event::ProbeAcked(id) => probe(id),
+            Event::Acked(id, size) => probe(id).filter(|&sent| sent == size),
             _ => None,
         };
         if acked == Some(after) && reason == Some(ChangeReason::ProbeAcked) {
@@ -413,41 +444,79 @@ fn push(r: &mut Reassembler, now: u64, datagram: &[u8]) -> Result<Option<Vec<u8>
 mod tests {
     use super::*;
 
-    #[test]
-    fn the_ack_oracle_accepts_only_a_rise_to_the_acked_probe() {
-        let mut prober = Prober::new(Config::default()).unwrap();
-        let mut now = 0;
-        let mut oracle = AckOracle::default();
-        for event in [Event::Connected, Event::SendProbe(1), Event::Acked(1)] {
-            let before = oracle.before(&prober, event);
-            apply(&mut prober, &mut now, event);
-            assert_eq!(oracle.after(&prober, event, before), Ok(()));
-        }
-        assert_eq!(prober.plpmtu(), 1038);
-        // The same rise, blamed on anything but the ack of a 1038-byte probe.
-        assert!(oracle.after(&prober, Event::Tick(0), 576).is_err());
-        assert!(oracle.after(&prober, Event::Acked(2), 576).is_err());
-        oracle.record(2, Some(1269));
-        assert!(oracle.after(&prober, Event::Acked(2), 576).is_err());
-        assert!(oracle.after(&prober, Event::Acked(1), 576).is_ok());
+    fn ip_prober() -> Prober {
+        let config = Config {
+            size_unit: plpmtud_core::SizeUnit::Ip,
+            ..Config::default()
+        };
+        Prober::new(config).unwrap()
     }
 
     #[test]
-    fn claimed_probes_are_recorded_under_their_id() {
-        let mut prober = Prober::new(Config::default()).unwrap();
+    fn the_ack_oracle_accepts_only_a_rise_to_the_acked_probe() {
+        let mut prober = ip_prober();
         let mut now = 0;
         let mut oracle = AckOracle::default();
         for event in [
-            Event::Connected,
-            Event::Claim(3, 1000),
-            Event::Claim(3, 1038),
+            Event::Connected(None),
+            Event::SendProbe(1, false),
+            Event::ProbeAcked(1),
         ] {
             let before = oracle.before(&prober, event);
-            apply(&mut prober, &mut now, event);
+            apply(&mut prober, &mut now, &oracle, event);
+            assert_eq!(oracle.after(&prober, event, before), Ok(()));
+        }
+        assert_eq!(prober.sizes().packet, 1038);
+        // The same rise, blamed on anything but the ack of a 1038-byte probe.
+        assert!(oracle.after(&prober, Event::Tick(0), 576).is_err());
+        assert!(oracle.after(&prober, Event::ProbeAcked(2), 576).is_err());
+        assert!(oracle.after(&prober, Event::Acked(1, 1000), 576).is_err());
+        oracle.record(2, Some(1269));
+        assert!(oracle.after(&prober, Event::ProbeAcked(2), 576).is_err());
+        assert!(oracle.after(&prober, Event::ProbeAcked(1), 576).is_ok());
+        assert!(oracle.after(&prober, Event::Acked(1, 1038), 576).is_ok());
+    }
+
+    #[test]
+    fn sent_probes_are_recorded_under_their_id() {
+        let mut prober = ip_prober();
+        let mut now = 0;
+        let mut oracle = AckOracle::default();
+        for event in [
+            Event::Connected(None),
+            Event::Sent(3, 1000),
+            Event::Sent(3, 1038),
+        ] {
+            let before = oracle.before(&prober, event);
+            apply(&mut prober, &mut now, &oracle, event);
             assert_eq!(oracle.after(&prober, event, before), Ok(()));
         }
         assert_eq!(oracle.sent[3], Some(1038));
-        assert_eq!(prober.probe_in_flight(), Some(3));
+        assert_eq!(prober.snapshot().in_flight(), &[3]);
+    }
+
+    #[test]
+    fn a_quoted_ptb_matches_the_probe_by_its_bytes_alone() {
+        let mut prober = ip_prober();
+        let mut now = 0;
+        let oracle = AckOracle::default();
+        apply(&mut prober, &mut now, &oracle, Event::Connected(None));
+        apply(&mut prober, &mut now, &oracle, Event::SendProbe(5, true));
+        let verdict = |answer: Events| {
+            answer.iter().find_map(|e| match *e {
+                Answer::Hint { verdict, .. } => Some(verdict),
+                _ => None,
+            })
+        };
+        use plpmtud_core::PtbVerdict::{Accepted, Unmatched};
+        let cut = apply(&mut prober, &mut now, &oracle, Event::PtbQuoted(900, 5, 7));
+        assert_eq!(verdict(cut), Some(Unmatched));
+        let other = apply(&mut prober, &mut now, &oracle, Event::PtbQuoted(900, 4, 8));
+        assert_eq!(verdict(other), Some(Unmatched));
+        let by_id = apply(&mut prober, &mut now, &oracle, Event::Ptb(900, Some(5)));
+        assert_eq!(verdict(by_id), Some(Unmatched));
+        let quoted = apply(&mut prober, &mut now, &oracle, Event::PtbQuoted(900, 5, 8));
+        assert_eq!(verdict(quoted), Some(Accepted));
     }
 
     #[test]
