@@ -16,7 +16,7 @@
 //! caller names each with an id of its choosing (aiutp: the packet's
 //! sequence number).
 //!
-//! The phase is data: each [`Phase`] variant carries exactly the fields that
+//! The phase is data: each `Phase` variant carries exactly the fields that
 //! exist in it (the search range while searching, what to resume after a
 //! black-hole check, when the next search starts once settled), so states
 //! that must never exist cannot be built.

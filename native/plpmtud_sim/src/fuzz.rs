@@ -357,7 +357,7 @@ impl AckOracle {
 /// (too large, expired) or an earlier copy (a recent duplicate, a held
 /// fragment with its key but other bytes) explain why not: junk never
 /// blocks it. Fragments at odd times go through [`Reassembler::take`],
-/// [`crate::fragment::Completed::join`] and [`Reassembler::settle`], the
+/// [`plpmtud_core::fragment::Completed::join`] and [`Reassembler::settle`], the
 /// others through [`Reassembler::push`]. `Err` names what broke.
 pub fn reassemble(data: &[u8]) -> Result<usize, String> {
     let mut bytes = Bytes(data);
