@@ -905,7 +905,7 @@ fn a_forged_emsgsize_below_the_plpmtu_costs_one_probe() {
 }
 
 #[test]
-fn claim_probe_makes_a_packet_of_the_due_size_the_probe() {
+fn sent_makes_a_packet_of_the_due_size_the_probe() {
     let mut p = prober(Config {
         packet_overhead: 28,
         ..Config::default()
