@@ -246,9 +246,18 @@ on_ack(H, Seq, Bytes, Now) -> ?NATIVE:prober_acked(H, Now, Seq, Bytes).
 -spec on_lost(handle(), [{seq(), bytes()} | seq()], loss_reason(), ms()) ->
           {[seq()], [event()]}.
 on_lost(H, Losses, Reason, Now) when is_list(Losses) ->
-    lost(H, Now, loss(Reason), Losses, [], []);
+    case pairs(Losses, 0) of
+        true -> ?NATIVE:prober_lost(H, Now, loss(Reason), Losses);
+        false -> lost(H, Now, loss(Reason), Losses, [], [])
+    end;
 on_lost(_H, Losses, _Reason, _Now) ->
     erlang:error(badarg, [Losses]).
+
+%% True for a proper list of at most ?LOSS_CHUNK `{Seq, Bytes}' pairs: the
+%% NIF takes it as it is (the common case: no copy).
+pairs([], _N) -> true;
+pairs([{_Seq, _Bytes} | Rest], N) when N < ?LOSS_CHUNK -> pairs(Rest, N + 1);
+pairs(_Other, _N) -> false.
 
 %% One NIF call per ?LOSS_CHUNK losses (each returns in microseconds).
 lost(H, Now, Reason, Losses, ProbesAcc, EventsAcc) ->
