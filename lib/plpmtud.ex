@@ -98,7 +98,8 @@ defmodule PLPMTUD do
   values of the wrong kind, out of range or inconsistent return
   `{:error, {:invalid_config, key, message}}`.
   """
-  @spec new(keyword() | map()) :: {:ok, t()} | {:error, config_error() | term()}
+  @spec new([{atom(), term()}] | map()) ::
+          {:ok, t()} | {:error, config_error() | :plpmtud_nif.load_error()}
   defdelegate new(options \\ []), to: :plpmtud
 
   @doc "`options` over the application environment (see `:plpmtud.config/1`)."
@@ -115,7 +116,8 @@ defmodule PLPMTUD do
   `%{socket: gen_udp_socket}` to refuse discovery (`{:error, {:no_df,
   policy}}`) on a socket that does not set Don't-Fragment.
   """
-  @spec connected(t(), time_ms(), map()) :: [event()] | {:error, term()}
+  @spec connected(t(), time_ms(), :plpmtud.connect_opts()) ::
+          [event()] | {:error, {:no_df, :plpmtud.df_policy()} | term()}
   defdelegate connected(prober, now, options), to: :plpmtud
 
   @doc "The size to segment data with now (the PLPMTU in the handle's unit)."

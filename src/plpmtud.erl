@@ -303,7 +303,7 @@ on_ptb(H, IpMtu, Quote, Now) -> ?NATIVE:prober_ptb(H, Now, IpMtu, Quote).
 %% does the kernel know a smaller path MTU. The packet size jumps to the
 %% kernel's MTU; if it is unknown, no size above the refused one can
 %% leave. The answer starts with `{emsgsize, Limit, Verdict}'.
--spec on_send_refused(handle(), refused_target() | undefined, refusal(), bytes(), ms()) ->
+-spec on_send_refused(handle(), refused_target() | undefined | nil, refusal(), bytes(), ms()) ->
           [event()].
 on_send_refused(H, _Target, {emsgsize, KernelIpMtu}, Bytes, Now) ->
     ?NATIVE:prober_send_refused(H, Now, Bytes, nil_if_undefined(KernelIpMtu));
