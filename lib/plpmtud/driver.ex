@@ -73,7 +73,6 @@ defmodule PLPMTUD.Driver do
     declared: %{},
     reo_extra: 0,
     sent: 0,
-    probes: 0,
     sizes: [],
     ignored: 0
   ]
@@ -95,7 +94,6 @@ defmodule PLPMTUD.Driver do
           declared: %{Wire.nonce() => integer()},
           reo_extra: non_neg_integer(),
           sent: non_neg_integer(),
-          probes: non_neg_integer(),
           sizes: [pos_integer()],
           ignored: non_neg_integer()
         }
@@ -229,7 +227,6 @@ defmodule PLPMTUD.Driver do
     %{
       driver
       | pending: Map.put(driver.pending, nonce, {size, now}),
-        probes: driver.probes + 1,
         sizes: if(size in driver.sizes, do: driver.sizes, else: [size | driver.sizes])
     }
   end

@@ -203,7 +203,7 @@ defmodule PLPMTUD.PathProbe do
       ceiling: info.ceiling_ip,
       capped: info.state == :search_complete and limited == 0,
       state: info.state,
-      probes: driver.probes,
+      probes: stats.probes_sent,
       sizes: Enum.reverse(driver.sizes),
       elapsed_ms: PLPMTUD.now_ms() - started,
       ignored: driver.ignored
@@ -242,7 +242,7 @@ defmodule PLPMTUD.PathProbe do
     run.on_event.(
       {:progress,
        %{
-         probes: driver.probes,
+         probes: PLPMTUD.info(driver.prober).stats.probes_sent,
          mtu: PLPMTUD.packet_size(driver.prober),
          elapsed_ms: now - run.started
        }}
