@@ -155,24 +155,25 @@ connected(H, Now) -> ?NATIVE:prober_connected(H, Now, nil).
 %% is ever due (the packet size stays at `mtu_initial').
 -spec connected(handle(), ms(), connect_opts()) ->
           [event()] | {error, {no_df, df_policy()} | term()}.
-connected(H, Now, #{socket := Socket} = Opts) when is_integer(Now), Now >= 0, Now =< ?MAX_U64 ->
+connected(H, Now, Opts) when is_map(Opts) ->
+    case maps:without([socket, hint], Opts) of
+        Empty when map_size(Empty) =:= 0 -> connect(H, Now, Opts);
+        _Unknown -> erlang:error(badarg, [Opts])
+    end;
+connected(_H, _Now, Opts) -> erlang:error(badarg, [Opts]).
+
+connect(H, Now, #{socket := Socket} = Opts) when is_integer(Now), Now >= 0, Now =< ?MAX_U64 ->
     %% The handle is checked before the socket is read (a bad time falls
     %% through to the NIF's badarg).
     _ = ?NATIVE:prober_deadline(H),
     case df(Socket) of
         {ok, Policy} when Policy =:= probe; Policy =:= do ->
-            connected(H, Now, maps:remove(socket, Opts));
+            connect(H, Now, maps:remove(socket, Opts));
         {ok, Policy} -> {error, {no_df, Policy}};
         {error, _} = Error -> Error
     end;
-connected(H, Now, Opts) when is_map(Opts) ->
-    case maps:without([socket, hint], Opts) of
-        Empty when map_size(Empty) =:= 0 ->
-            ?NATIVE:prober_connected(H, Now, maps:get(hint, Opts, nil));
-        _Unknown ->
-            erlang:error(badarg, [Opts])
-    end;
-connected(_H, _Now, Opts) -> erlang:error(badarg, [Opts]).
+connect(H, Now, Opts) ->
+    ?NATIVE:prober_connected(H, Now, maps:get(hint, Opts, nil)).
 
 %% @doc The size to segment data with now (the PLPMTU in the handle's unit).
 -spec packet_size(handle()) -> bytes().

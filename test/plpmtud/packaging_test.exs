@@ -121,11 +121,11 @@ defmodule PLPMTUD.PackagingTest do
         io:format("elixir_kernel=~p~n", [code:which('Elixir.Kernel')]),
         case plpmtud:new(#{packet_overhead => 28}) of
             {ok, H} ->
-                io:format("connected=~p~n", [plpmtud:connected(H, 0)]),
+                io:format("connected=~0p~n", [plpmtud:connected(H, 0)]),
                 Size = plpmtud:probe_size(H),
                 io:format("probe_size=~p~n", [Size]),
                 io:format("on_send=~p~n", [plpmtud:on_send(H, 7, Size, 0)]),
-                io:format("on_ack=~p~n", [plpmtud:on_ack(H, 7, Size, 10)]),
+                io:format("on_ack=~0p~n", [plpmtud:on_ack(H, 7, Size, 10)]),
                 io:format("packet_size=~p~n", [plpmtud:packet_size(H)]);
             {error, {nif_not_loaded, Path, Reason}} ->
                 io:format("nif_not_loaded=~ts~n", [Path]),
