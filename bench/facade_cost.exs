@@ -1,5 +1,6 @@
 # NIF calls and time per transport event through the Erlang facade
-# (:plpmtud), next to a bare NIF call returning an atom. Interleaved, R reps.
+# (:plpmtud), next to a bare NIF call (prober_size, the cheapest prober NIF)
+# and to the NIF under on_ack called directly. Interleaved, R reps.
 #
 #   mix run bench/facade_cost.exs [--calls N] [--reps R] [--out FILE]
 #
@@ -19,17 +20,21 @@ out = Keyword.get(opts, :out, "bench/results/facade_cost.md")
 :probe = :plpmtud.on_send(h, 1, :plpmtud.probe_size(h), 0)
 
 events = [
+  {"prober_lost, the NIF under on_lost, called directly",
+   fn i -> :plpmtud_nif.prober_lost(h, 1, :dup_ack, [{i + 10, 400}]) end},
+  {"prober_acked, the NIF under on_ack, called directly",
+   fn i -> :plpmtud_nif.prober_acked(h, 1, i + 10, 1000) end},
   {"on_send (a data packet, no probe due)", fn i -> :plpmtud.on_send(h, i + 10, 1000, 1) end},
   {"on_ack (a data packet)", fn i -> :plpmtud.on_ack(h, i + 10, 1000, 1) end},
   {"on_lost (a data packet below the PLPMTU)",
-   fn i -> :plpmtud.on_lost(h, i + 10, :sack, 400, 1) end},
+   fn i -> :plpmtud.on_lost(h, [{i + 10, 400}], :sack, 1) end},
   {"on_tick (nothing due)", fn _ -> :plpmtud.on_tick(h, 1) end},
   {"packet_size", fn _ -> :plpmtud.packet_size(h) end},
   {"probe_size", fn _ -> :plpmtud.probe_size(h) end}
 ]
 
 bare =
-  {"bare NIF call returning an atom (prober_state)", fn _ -> :plpmtud_nif.prober_state(h) end}
+  {"bare NIF call (prober_size, packet)", fn _ -> :plpmtud_nif.prober_size(h, :packet) end}
 
 # NIF calls per event, counted by call_count tracing of the NIF module.
 count_calls = fn fun ->

@@ -2,17 +2,18 @@ defmodule PLPMTUD do
   @moduledoc """
   Packetization-Layer Path MTU Discovery (RFC 4821 / RFC 8899) for the BEAM.
 
-  This module is the functional API over a prober handle: one state machine
-  per path, running in Rust, driven by the caller's events. It suits a
-  transport that already owns a process per connection (aiutp): every call is
-  a NIF that returns in microseconds, with no process hop. For a process that
-  runs the timers itself, see `PLPMTUD.Prober`.
+  The Elixir face of `:plpmtud`, the one facade over a prober handle: one
+  state machine per path, running in Rust, driven by the transport's events.
+  Every function here delegates to the `:plpmtud` function of the same name
+  (the functions that take the time default it to `now_ms/0`), so both
+  languages get the same calls, the same answers and the same unit.
 
-  Sizes are IP MTU bytes (the whole IP packet); the prober converts them to
-  the payload one datagram carries (`payload_size/1`, `payload_for/2`,
-  `ip_for/2`: the one place where the two units meet). Times are
-  milliseconds of a monotonic clock; every event takes `now` and defaults it
-  to `now_ms/0`.
+  Sizes are in the handle's unit, the `:size_unit` option: `:payload` (the
+  default: what one datagram carries for the transport, after the IP header
+  and `:packet_overhead`) or `:ip` (whole IP datagrams). MTUs reported by the
+  network or the kernel are IP bytes in every unit: `on_ptb/4`'s `ip_mtu`,
+  `on_send_refused/5`'s kernel MTU and the `{:ptb | :emsgsize, ip_mtu,
+  verdict}` events. Times are milliseconds of a monotonic clock.
 
   Every event function answers with the `t:event/0`s it produced, oldest
   first (`[]` when nothing happened): act on the answer; there is nothing to
@@ -20,19 +21,16 @@ defmodule PLPMTUD do
 
       iex> {:ok, p} = PLPMTUD.new(packet_overhead: 28)
       iex> PLPMTUD.connected(p, 0)
-      [{:search_started, 1500}, {:probe_due, 1038, 990}]
-      iex> PLPMTUD.probe_sent(p, 7, 1038, 0)
-      :ok
-      iex> PLPMTUD.acked(p, 7, 3)
-      [{:probe_acked, 7, 1038, 3}, {:mtu_changed, 576, 1038, :probe_acked, 990}, {:probe_due, 1269, 1221}]
-      iex> PLPMTUD.tick(p, 4)
+      [{:search_started, 1452}, {:probe_due, 990}]
+      iex> PLPMTUD.on_send(p, 7, 990, 0)
+      :probe
+      iex> PLPMTUD.on_ack(p, 7, 990, 3)
+      [{:probe_acked, 7, 990, 3}, {:mtu_changed, 528, 990, :probe_acked}, {:probe_due, 1221}]
+      iex> PLPMTUD.on_tick(p, 4)
       []
 
   Wrong argument types raise `ArgumentError`; nothing here can crash the VM.
   """
-
-  alias :plpmtud_nif, as: Native
-  alias PLPMTUD.Config
 
   @typedoc "A prober handle (a NIF resource; freed when no longer referenced)."
   @opaque t :: reference()
@@ -40,8 +38,14 @@ defmodule PLPMTUD do
   @typedoc "Milliseconds of a monotonic clock (never negative)."
   @type time_ms :: non_neg_integer()
 
-  @typedoc "A probe id chosen by the caller (aiutp: the packet's sequence number)."
-  @type probe_id :: non_neg_integer()
+  @typedoc "A packet's sequence number or id, chosen by the caller (aiutp: the uTP seq)."
+  @type seq :: non_neg_integer()
+
+  @typedoc "A size in the handle's unit (`:size_unit`: payload or IP bytes)."
+  @type size :: non_neg_integer()
+
+  @typedoc "An MTU reported by the network or the kernel: IP bytes in every unit."
+  @type ip_mtu :: pos_integer()
 
   @typedoc "RFC 8899 state."
   @type state :: :disabled | :base | :searching | :search_complete | :error
@@ -54,242 +58,174 @@ defmodule PLPMTUD do
   @type verdict :: :accepted | :unmatched | :not_smaller | :below_floor | :not_probing
 
   @typedoc """
-  One thing a call made happen. Sizes are IP bytes; `payload` is what a
-  datagram of that size carries for the transport.
+  One thing a call made happen. Sizes are in the handle's unit, the MTUs of
+  hints in IP bytes.
 
-    * `{:probe_due, size, payload}` - send a probe of this size now
-    * `{:probe_acked, id, size, rtt_ms}`, `{:probe_lost, id, size, :timeout | :dup_ack | :resent}`
+    * `{:probe_due, size}` - a probe of this size is due: send a packet of it
+    * `{:probe_acked, seq, size, rtt_ms}`, `{:probe_lost, seq, size, :timeout | :dup_ack | :resent}`
       (a lost probe is never congestion)
-    * `{:mtu_changed, old, new, reason, payload}` - segment with `payload` from now on
-    * `{:search_started, limit}`, `{:search_complete, mtu, payload}`
-    * `{:fallback, mtu, next_search_in_ms}` - probing failed even at the PLPMTU
-    * `{:black_hole_suspected, mtu}` - the PLPMTU is the floor while a probe
-      of `mtu` checks it (its ack restores `mtu`), `{:black_hole_confirmed, lost_mtu}`
-    * `{:ptb, mtu, verdict}`, `{:emsgsize, mtu, verdict}` - a hint and its verdict
+    * `{:mtu_changed, old, new, reason}` - segment with `new` from now on
+    * `{:search_started, limit}`, `{:search_complete, size}`
+    * `{:fallback, size, next_search_in_ms}` - probing failed even at the PLPMTU
+    * `{:black_hole_suspected, size}` - the PLPMTU is the floor while a probe
+      of `size` checks it (its ack restores `size`), `{:black_hole_confirmed, lost_size}`
+    * `{:ptb, ip_mtu, verdict}`, `{:emsgsize, ip_mtu, verdict}` - a hint and its verdict
   """
   @type event ::
-          {:probe_due, size :: pos_integer(), payload :: non_neg_integer()}
-          | {:probe_acked, probe_id(), size :: pos_integer(), rtt_ms :: non_neg_integer()}
-          | {:probe_lost, probe_id(), size :: pos_integer(), :timeout | :dup_ack | :resent}
-          | {:mtu_changed, old :: pos_integer(), new :: pos_integer(), change_reason(),
-             payload :: non_neg_integer()}
-          | {:search_started, limit :: pos_integer()}
-          | {:search_complete, mtu :: pos_integer(), payload :: non_neg_integer()}
-          | {:fallback, mtu :: pos_integer(), next_search_in_ms :: non_neg_integer()}
-          | {:black_hole_suspected, mtu :: pos_integer()}
-          | {:black_hole_confirmed, lost_mtu :: pos_integer()}
-          | {:ptb | :emsgsize, mtu :: pos_integer(), verdict()}
+          {:probe_due, size()}
+          | {:probe_acked, seq(), size(), rtt_ms :: non_neg_integer()}
+          | {:probe_lost, seq(), size(), :timeout | :dup_ack | :resent}
+          | {:mtu_changed, old :: size(), new :: size(), change_reason()}
+          | {:search_started, limit :: size()}
+          | {:search_complete, size()}
+          | {:fallback, size(), next_search_in_ms :: non_neg_integer()}
+          | {:black_hole_suspected, size()}
+          | {:black_hole_confirmed, lost :: size()}
+          | {:ptb | :emsgsize, ip_mtu(), verdict()}
 
   @typedoc "Why a configuration was refused."
-  @type config_error :: {:invalid_config, Config.key(), String.t()}
+  @type config_error :: {:invalid_config, atom(), String.t()}
 
   @doc "Milliseconds since the VM started, from the monotonic clock."
   @spec now_ms() :: time_ms()
-  def now_ms do
-    System.convert_time_unit(
-      :erlang.monotonic_time() - :erlang.system_info(:start_time),
-      :native,
-      :millisecond
-    )
-  end
+  defdelegate now_ms, to: :plpmtud
 
   @doc """
   A new prober for one path, idle until `connected/2`.
 
-  `options` are merged over the `:plpmtud` application environment; see
-  `PLPMTUD.Config` for the keys. Unknown keys and values of the wrong kind
-  raise `ArgumentError`; values out of range or inconsistent return
+  `options` (a keyword list or a map) are merged over the `:plpmtud`
+  application environment; see `PLPMTUD.Config` for the keys. Unknown keys,
+  values of the wrong kind, out of range or inconsistent return
   `{:error, {:invalid_config, key, message}}`.
   """
-  @spec new(Config.options()) :: {:ok, t()} | {:error, config_error()}
-  def new(options \\ []) do
-    case Native.prober_new(Config.build(options)) do
-      {:ok, prober} -> {:ok, prober}
-      {:error, {:badarg, _key, message}} -> raise ArgumentError, message
-      {:error, {:invalid_config, _key, _message}} = error -> error
-    end
-  end
+  @spec new([{atom(), term()}] | map()) ::
+          {:ok, t()} | {:error, config_error() | :plpmtud_nif.load_error()}
+  defdelegate new(options \\ []), to: :plpmtud
+
+  @doc "`options` over the application environment (see `:plpmtud.config/1`)."
+  @spec config(map()) :: {:ok, map()} | {:error, config_error()}
+  defdelegate config(options), to: :plpmtud
 
   @doc "The connection is up: discovery starts. Repeated calls are ignored (`[]`)."
   @spec connected(t(), time_ms()) :: [event()]
-  def connected(prober, now \\ now_ms()), do: Native.prober_connected(prober, now)
+  defdelegate connected(prober, now \\ now_ms()), to: :plpmtud
 
   @doc """
-  Like `connected/2` for a destination whose MTU is known (see
-  `PLPMTUD.Cache`): the first and, if acknowledged, only probe is `hint`.
+  `connected/2` with options: `%{hint: size}` for a destination whose size
+  is known (see `PLPMTUD.Cache`: the first and, if acknowledged, only probe),
+  `%{socket: gen_udp_socket}` to refuse discovery (`{:error, {:no_df,
+  policy}}`) on a socket that does not set Don't-Fragment.
   """
-  @spec connected_with_hint(t(), pos_integer(), time_ms()) :: [event()]
-  def connected_with_hint(prober, hint, now \\ now_ms()),
-    do: Native.prober_connected_hint(prober, now, hint)
+  @spec connected(t(), time_ms(), :plpmtud.connect_opts()) ::
+          [event()] | {:error, {:no_df, :plpmtud.df_policy()} | term()}
+  defdelegate connected(prober, now, options), to: :plpmtud
+
+  @doc "The size to segment data with now (the PLPMTU in the handle's unit)."
+  @spec packet_size(t()) :: size()
+  defdelegate packet_size(prober), to: :plpmtud
+
+  @doc "The size the next probe must have, or `nil` when no probe is due."
+  @spec probe_size(t()) :: size() | nil
+  defdelegate probe_size(prober), to: :plpmtud
+
+  @doc "The size of a packet at the floor, which every path is taken to carry."
+  @spec base_size(t()) :: size()
+  defdelegate base_size(prober), to: :plpmtud
 
   @doc """
-  The IP size to probe now, or `nil` when no probe is due. Send a packet of
-  exactly this many IP bytes (DF set), then call `probe_sent/4`.
+  Padding that makes a data packet of `data` the due probe (after the
+  `:padding_overhead` of its header), or `nil` when no probe is due or the
+  data does not fit under it.
   """
-  @spec next_probe(t()) :: pos_integer() | nil
-  def next_probe(prober), do: Native.prober_next_probe(prober)
+  @spec probe_padding(t(), size()) :: size() | nil
+  defdelegate probe_padding(prober, data), to: :plpmtud
 
   @doc """
-  A probe of `size` IP bytes named `id` was sent.
-
-  Errors: `:not_due` (no probe is due), `{:in_flight, id}` (as many
-  probes of the size as `:probe_copies` allows are out already),
-  `{:wrong_size, expected}`.
+  Packet `seq` of `size` is being sent: `:probe` if it became the probe (a
+  probe of exactly that size was due), else `:normal`. Call it for every
+  transmission, resends included (a probe's number sent again can no longer
+  confirm it).
   """
-  @spec probe_sent(t(), probe_id(), pos_integer(), time_ms()) ::
-          :ok | {:error, :not_due | {:in_flight, probe_id()} | {:wrong_size, pos_integer()}}
-  def probe_sent(prober, id, size, now \\ now_ms()),
-    do: Native.prober_probe_sent(prober, now, id, size)
+  @spec on_send(t(), seq(), size(), time_ms()) :: :probe | :normal
+  defdelegate on_send(prober, seq, size, now \\ now_ms()), to: :plpmtud
 
   @doc """
-  Probe `id` was acknowledged: `{:probe_acked, ...}` and what followed, or
-  `[]` (and counted as stale) if it is not the probe in flight, or
-  `{:probe_lost, id, size, :resent}` if its id was sent again at another
-  size meanwhile (see `claim_probe/4`).
+  `on_send/4` with `quote`, the start of the packet's UDP payload as sent:
+  a Packet-Too-Big for the probe is then believed only when it quotes those
+  bytes (`on_ptb/4` with the quoted binary), for transports whose sequence
+  numbers an off-path attacker can guess.
   """
-  @spec acked(t(), probe_id(), time_ms()) :: [event()]
-  def acked(prober, id, now \\ now_ms()), do: Native.prober_probe_acked(prober, now, id)
+  @spec on_send(t(), seq(), size(), binary(), time_ms()) :: :probe | :normal
+  defdelegate on_send(prober, seq, size, quote, now), to: :plpmtud
 
   @doc """
-  Probe `id` was lost, by `:timeout` or `:dup_ack`: `{:probe_lost, ...}` and
-  what followed, or `[]` (and counted as stale) if it is not the probe in
-  flight. A size is judged too big only after `:max_probes` lost transmissions.
+  Packet `seq` was acknowledged; `size` is its last transmission's. A probe
+  acknowledged at its own size and never sent again raises the PLPMTU; any
+  other packet is data (black-hole detection).
   """
-  @spec lost(t(), probe_id(), :timeout | :dup_ack, time_ms()) :: [event()]
-  def lost(prober, id, reason, now \\ now_ms()),
-    do: Native.prober_probe_lost(prober, now, id, reason)
+  @spec on_ack(t(), seq(), size(), time_ms()) :: [event()]
+  defdelegate on_ack(prober, seq, size, now \\ now_ms()), to: :plpmtud
 
   @doc """
-  True if `id` named one of the latest probes: keep its loss out of
-  congestion control (probe loss is not congestion, RFC 8899).
+  Packets lost together, each `{seq, size}` or a bare `seq`, by `:timeout`,
+  `:dup_ack` or `:sack` (= `:dup_ack`): `{probe_seqs, events}`. Keep the
+  probes among them out of congestion control (probe loss is not
+  congestion, RFC 8899).
   """
-  @spec probe?(t(), probe_id()) :: boolean()
-  def probe?(prober, id), do: Native.prober_is_probe(prober, id)
+  @spec on_lost(t(), [{seq(), size()} | seq()], :timeout | :dup_ack | :sack, time_ms()) ::
+          {[seq()], [event()]}
+  defdelegate on_lost(prober, losses, reason, now \\ now_ms()), to: :plpmtud
 
-  @doc "A data packet of `size` IP bytes was acknowledged (clears black-hole suspicion)."
-  @spec packet_acked(t(), pos_integer(), time_ms()) :: [event()]
-  def packet_acked(prober, size, now \\ now_ms()),
-    do: Native.prober_packet_acked(prober, now, size)
+  @doc """
+  An ICMP Packet-Too-Big reporting `ip_mtu`, quoting `quote`: the quoted
+  UDP payload (a binary, matched against the quotes of `on_send/5`), a
+  probe's `seq`, or `nil` when it quotes none of ours. The answer starts
+  with `{:ptb, ip_mtu, verdict}`.
+  """
+  @spec on_ptb(t(), ip_mtu(), seq() | binary() | nil, time_ms()) :: [event()]
+  defdelegate on_ptb(prober, ip_mtu, quote, now \\ now_ms()), to: :plpmtud
 
-  @doc "A data packet of `size` IP bytes was lost (input of black-hole detection)."
-  @spec packet_lost(t(), pos_integer(), time_ms()) :: [event()]
-  def packet_lost(prober, size, now \\ now_ms()),
-    do: Native.prober_packet_lost(prober, now, size)
+  @doc """
+  A send of `size` was refused with EMSGSIZE. `reason` is `{:emsgsize,
+  kernel_ip_mtu}` (what `PLPMTUD.Socket` returns; `nil` if unknown, and
+  `target` unused), or `:emsgsize` with `target` the gen_udp socket (or
+  `{socket, {ip, port}}`) to read the kernel's MTU from. The answer starts
+  with `{:emsgsize, limit, verdict}`.
+  """
+  @spec on_send_refused(t(), term(), :emsgsize | {:emsgsize, ip_mtu() | nil}, size(), time_ms()) ::
+          [event()]
+  defdelegate on_send_refused(prober, target, reason, size, now \\ now_ms()), to: :plpmtud
 
   @doc "An RTT sample in milliseconds (the probe timeout follows RFC 6298)."
-  @spec rtt_sample(t(), non_neg_integer()) :: :ok
-  def rtt_sample(prober, rtt_ms), do: Native.prober_rtt_sample(prober, rtt_ms)
-
-  @doc """
-  An ICMP Packet-Too-Big hint reporting `mtu`, quoting probe `quoted_probe`
-  (`nil` if the quoted packet matched no probe). The answer starts with
-  `{:ptb, mtu, verdict}`: `:accepted` (the size will be probed to confirm
-  it) or why it was ignored.
-  """
-  @spec ptb(t(), pos_integer(), probe_id() | nil, time_ms()) :: [event()]
-  def ptb(prober, mtu, quoted_probe, now \\ now_ms()),
-    do: Native.prober_ptb(prober, now, mtu, quoted_probe)
-
-  @doc """
-  The local stack refused a send with EMSGSIZE because it knows the path MTU
-  is `mtu` (IP bytes). It needs no matching (it never crossed the network),
-  but `mtu` may be the kernel's PMTU cache, which any ICMP quoting the flow
-  lowers: it limits the search, and below the PLPMTU it starts a check of
-  the PLPMTU (the floor meanwhile) as a PTB does. The answer starts with
-  `{:emsgsize, mtu, verdict}`.
-  """
-  @spec emsgsize(t(), pos_integer(), time_ms()) :: [event()]
-  def emsgsize(prober, mtu, now \\ now_ms()), do: Native.prober_emsgsize(prober, now, mtu)
-
-  @doc """
-  The local stack refused to send a packet of `refused` IP bytes
-  (EMSGSIZE), knowing the path MTU `kernel_mtu` (or `nil` when it could not
-  be read): no size above `min(kernel_mtu, refused - 1)` can leave. The
-  answer starts with `{:emsgsize, limit, verdict}`.
-  """
-  @spec send_refused(t(), pos_integer(), pos_integer() | nil, time_ms()) :: [event()]
-  def send_refused(prober, refused, kernel_mtu, now \\ now_ms()),
-    do: Native.prober_send_refused(prober, now, refused, kernel_mtu)
-
-  @doc """
-  Makes data packet `id` of `size` IP bytes the probe if a probe of exactly
-  that size is due; `true` if it became the probe. One atomic call, for
-  transports that use real data packets as probes. Call it for every
-  transmission, resends included: once the probe's id goes again at
-  another size (its data unpadded), no acknowledgement of the id confirms
-  the probe (`acked/3` answers `{:probe_lost, id, size, :resent}`).
-  """
-  @spec claim_probe(t(), probe_id(), pos_integer(), time_ms()) :: boolean()
-  def claim_probe(prober, id, size, now \\ now_ms()),
-    do: Native.prober_claim_probe(prober, now, id, size)
-
-  @doc "Bytes of every packet that are not payload: the IP header plus `:packet_overhead`."
-  @spec overhead(t()) :: pos_integer()
-  def overhead(prober), do: Native.prober_overhead(prober)
+  @spec on_rtt(t(), non_neg_integer()) :: :ok
+  defdelegate on_rtt(prober, rtt_ms), to: :plpmtud
 
   @doc "Runs the timers due at `now`: probe timeouts and the next search."
-  @spec tick(t(), time_ms()) :: [event()]
-  def tick(prober, now \\ now_ms()), do: Native.prober_tick(prober, now)
+  @spec on_tick(t(), time_ms()) :: [event()]
+  defdelegate on_tick(prober, now \\ now_ms()), to: :plpmtud
 
-  @doc "When `tick/2` must next run, or `nil`."
+  @doc "When `on_tick/2` must next run, or `nil`."
   @spec deadline(t()) :: time_ms() | nil
-  def deadline(prober), do: Native.prober_deadline(prober)
-
-  @doc "The probe timeout in force now, in ms (fixed, or from the RTT samples)."
-  @spec probe_timeout(t()) :: pos_integer()
-  def probe_timeout(prober), do: Native.prober_probe_timeout(prober)
-
-  @doc "Starts a search now; `[]` if disabled, not connected or already searching."
-  @spec probe_now(t(), time_ms()) :: [event()]
-  def probe_now(prober, now \\ now_ms()), do: Native.prober_probe_now(prober, now)
+  defdelegate deadline(prober), to: :plpmtud
 
   @doc "Turns discovery on (a fresh search) or off (the fixed `:disabled_mtu`)."
   @spec set_enabled(t(), boolean(), time_ms()) :: [event()]
-  def set_enabled(prober, enabled, now \\ now_ms()),
-    do: Native.prober_set_enabled(prober, now, enabled)
+  defdelegate set_enabled(prober, enabled, now \\ now_ms()), to: :plpmtud
 
-  @doc "Payload bytes a datagram of `size` IP bytes carries (the prober's family and overhead)."
-  @spec payload_for(t(), pos_integer()) :: non_neg_integer()
-  def payload_for(prober, size), do: Native.prober_payload_for(prober, size)
-
-  @doc "IP bytes of a datagram carrying `payload` bytes of the transport's payload."
-  @spec ip_for(t(), non_neg_integer()) :: pos_integer()
-  def ip_for(prober, payload), do: Native.prober_ip_for(prober, payload)
-
-  @doc "The current PLPMTU, in IP bytes."
-  @spec mtu(t()) :: pos_integer()
-  def mtu(prober), do: Native.prober_mtu(prober)
-
-  @doc "Payload bytes one datagram carries at the PLPMTU (after IP header and `:packet_overhead`)."
-  @spec payload_size(t()) :: non_neg_integer()
-  def payload_size(prober), do: Native.prober_payload_size(prober)
-
-  @doc "The RFC 8899 state."
-  @spec state(t()) :: state()
-  def state(prober), do: Native.prober_state(prober)
-
-  @doc "Counters since creation (probes, stale events, PTBs, black holes, fallbacks, ...)."
-  @spec stats(t()) :: %{atom() => non_neg_integer()}
-  def stats(prober), do: Native.prober_stats(prober)
-
-  @doc "The latest PLPMTU changes, oldest first (bounded)."
-  @spec history(t()) :: [
-          %{at: time_ms(), old: non_neg_integer(), new: pos_integer(), reason: change_reason()}
-        ]
-  def history(prober), do: Native.prober_history(prober)
-
-  @doc "A snapshot: state, mtu, payload size, search range, next probe, deadline, probe timeout."
-  @spec info(t()) :: %{atom() => term()}
-  def info(prober), do: Native.prober_info(prober)
+  @doc "Starts a search now; `[]` if disabled, not connected or already searching."
+  @spec probe_now(t(), time_ms()) :: [event()]
+  defdelegate probe_now(prober, now \\ now_ms()), to: :plpmtud
 
   @doc """
-  Checks the prober's internal invariants: `:ok` or `{:error, description}`.
-  For tests and diagnostics; a failure is a bug to report.
+  The prober's snapshot in one atomic call: state, sizes (in the handle's
+  unit and in IP bytes), search range, probe timeout, probes in flight,
+  `stats`, `history`, configuration and `invariants` (`:ok` or `{:error,
+  broken}`: a failure is a bug to report).
   """
-  @spec check(t()) :: :ok | {:error, String.t()}
-  def check(prober), do: Native.prober_check(prober)
+  @spec info(t()) :: %{atom() => term()}
+  defdelegate info(prober), to: :plpmtud
 
   @doc "The version of the Rust engine the NIF was built with, e.g. `\"0.1.0\"`."
   @spec core_version() :: String.t()
-  defdelegate core_version, to: Native
+  defdelegate core_version, to: :plpmtud_nif
 end

@@ -21,19 +21,10 @@
 
 %% NIF stubs (see the module documentation).
 -export([core_version/0, config_keys/0, config_table_entries/0, prober_new/1,
-         prober_connected/2, prober_next_probe/1, prober_probe_sent/4,
-         prober_probe_acked/3, prober_probe_lost/4, prober_is_probe/2,
-         prober_packet_acked/3, prober_packet_lost/3, prober_rtt_sample/2, prober_ptb/4,
-         prober_ptb_quoted/5, prober_emsgsize/3, prober_claim_probe/4,
-         prober_claim_probe_quoted/5, prober_overhead/1, prober_tick/2,
-         prober_deadline/1, prober_probe_timeout/1, prober_probe_now/2,
-         prober_set_enabled/3, prober_next_probe_payload/1, prober_on_send/4,
-         prober_on_ack/4, prober_on_lost/5, prober_ip_for/2, prober_payload_for/2,
-         prober_base_payload/1,
-         prober_padding_for/2, prober_on_lost_batch/4, prober_send_refused/4,
-         prober_on_send_refused/4,
-         prober_mtu/1, prober_payload_size/1, prober_state/1, prober_stats/1,
-         prober_history/1, prober_info/1, prober_check/1, prober_connected_hint/3,
+         prober_connected/3, prober_size/2, prober_padding_for/2, prober_sent/5,
+         prober_acked/4, prober_lost/4, prober_ptb/4, prober_send_refused/4,
+         prober_rtt/2, prober_tick/2, prober_deadline/1, prober_set_enabled/3,
+         prober_probe_now/2, prober_snapshot/1,
          cache_new/2, cache_lookup/3, cache_record/5, cache_remove/2, cache_group_mtu/3,
          cache_snapshot/2, reassembler_new/3,
          reassembler_push/3, reassembler_join/1, reassembler_stats/1, overhead_of/1, standard_mtus/0,
@@ -127,45 +118,20 @@ core_version() -> erlang:nif_error(not_loaded_reason()).
 config_keys() -> erlang:nif_error(not_loaded_reason()).
 config_table_entries() -> erlang:nif_error(not_loaded_reason()).
 prober_new(_Config) -> erlang:nif_error(not_loaded_reason()).
-prober_connected(_Prober, _Now) -> erlang:nif_error(not_loaded_reason()).
-prober_next_probe(_Prober) -> erlang:nif_error(not_loaded_reason()).
-prober_probe_sent(_Prober, _Now, _Id, _Size) -> erlang:nif_error(not_loaded_reason()).
-prober_probe_acked(_Prober, _Now, _Id) -> erlang:nif_error(not_loaded_reason()).
-prober_probe_lost(_Prober, _Now, _Id, _Reason) -> erlang:nif_error(not_loaded_reason()).
-prober_is_probe(_Prober, _Id) -> erlang:nif_error(not_loaded_reason()).
-prober_packet_acked(_Prober, _Now, _Size) -> erlang:nif_error(not_loaded_reason()).
-prober_packet_lost(_Prober, _Now, _Size) -> erlang:nif_error(not_loaded_reason()).
-prober_rtt_sample(_Prober, _Rtt) -> erlang:nif_error(not_loaded_reason()).
-prober_ptb(_Prober, _Now, _Mtu, _QuotedProbe) -> erlang:nif_error(not_loaded_reason()).
-prober_ptb_quoted(_Prober, _Now, _Mtu, _Id, _Quoted) -> erlang:nif_error(not_loaded_reason()).
-prober_emsgsize(_Prober, _Now, _Mtu) -> erlang:nif_error(not_loaded_reason()).
-prober_claim_probe(_Prober, _Now, _Id, _Size) -> erlang:nif_error(not_loaded_reason()).
-prober_claim_probe_quoted(_Prober, _Now, _Id, _Size, _Payload) -> erlang:nif_error(not_loaded_reason()).
-prober_overhead(_Prober) -> erlang:nif_error(not_loaded_reason()).
+prober_connected(_Prober, _Now, _Hint) -> erlang:nif_error(not_loaded_reason()).
+prober_size(_Prober, _Which) -> erlang:nif_error(not_loaded_reason()).
+prober_padding_for(_Prober, _Data) -> erlang:nif_error(not_loaded_reason()).
+prober_sent(_Prober, _Now, _Seq, _Size, _Quote) -> erlang:nif_error(not_loaded_reason()).
+prober_acked(_Prober, _Now, _Seq, _Size) -> erlang:nif_error(not_loaded_reason()).
+prober_lost(_Prober, _Now, _Reason, _Losses) -> erlang:nif_error(not_loaded_reason()).
+prober_ptb(_Prober, _Now, _IpMtu, _Quote) -> erlang:nif_error(not_loaded_reason()).
+prober_send_refused(_Prober, _Now, _Size, _KernelIpMtu) -> erlang:nif_error(not_loaded_reason()).
+prober_rtt(_Prober, _RttMs) -> erlang:nif_error(not_loaded_reason()).
 prober_tick(_Prober, _Now) -> erlang:nif_error(not_loaded_reason()).
 prober_deadline(_Prober) -> erlang:nif_error(not_loaded_reason()).
-prober_probe_timeout(_Prober) -> erlang:nif_error(not_loaded_reason()).
-prober_probe_now(_Prober, _Now) -> erlang:nif_error(not_loaded_reason()).
 prober_set_enabled(_Prober, _Now, _Enabled) -> erlang:nif_error(not_loaded_reason()).
-prober_next_probe_payload(_Prober) -> erlang:nif_error(not_loaded_reason()).
-prober_on_send(_Prober, _Now, _Seq, _Payload) -> erlang:nif_error(not_loaded_reason()).
-prober_on_ack(_Prober, _Now, _Seq, _Payload) -> erlang:nif_error(not_loaded_reason()).
-prober_on_lost(_Prober, _Now, _Seq, _Reason, _Payload) -> erlang:nif_error(not_loaded_reason()).
-prober_ip_for(_Prober, _Payload) -> erlang:nif_error(not_loaded_reason()).
-prober_payload_for(_Prober, _Size) -> erlang:nif_error(not_loaded_reason()).
-prober_base_payload(_Prober) -> erlang:nif_error(not_loaded_reason()).
-prober_padding_for(_Prober, _Data) -> erlang:nif_error(not_loaded_reason()).
-prober_on_lost_batch(_Prober, _Now, _Reason, _Losses) -> erlang:nif_error(not_loaded_reason()).
-prober_send_refused(_Prober, _Now, _Refused, _KernelMtu) -> erlang:nif_error(not_loaded_reason()).
-prober_on_send_refused(_Prober, _Now, _Payload, _KernelMtu) -> erlang:nif_error(not_loaded_reason()).
-prober_mtu(_Prober) -> erlang:nif_error(not_loaded_reason()).
-prober_payload_size(_Prober) -> erlang:nif_error(not_loaded_reason()).
-prober_state(_Prober) -> erlang:nif_error(not_loaded_reason()).
-prober_stats(_Prober) -> erlang:nif_error(not_loaded_reason()).
-prober_history(_Prober) -> erlang:nif_error(not_loaded_reason()).
-prober_info(_Prober) -> erlang:nif_error(not_loaded_reason()).
-prober_check(_Prober) -> erlang:nif_error(not_loaded_reason()).
-prober_connected_hint(_Prober, _Now, _Hint) -> erlang:nif_error(not_loaded_reason()).
+prober_probe_now(_Prober, _Now) -> erlang:nif_error(not_loaded_reason()).
+prober_snapshot(_Prober) -> erlang:nif_error(not_loaded_reason()).
 cache_new(_Capacity, _Ttl) -> erlang:nif_error(not_loaded_reason()).
 cache_lookup(_Cache, _Now, _Ip) -> erlang:nif_error(not_loaded_reason()).
 cache_record(_Cache, _Now, _Ip, _Mtu, _Reason) -> erlang:nif_error(not_loaded_reason()).

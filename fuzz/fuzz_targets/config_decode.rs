@@ -25,7 +25,7 @@ libfuzzer_sys::fuzz_target!(|data: &[u8]| {
     }
     if config.validate().is_ok() {
         let mut prober = Prober::new(config).expect("a validated config makes a prober");
-        prober.connected(0);
-        assert_eq!(prober.check_invariants(), Ok(()));
+        prober.connected(0, None);
+        assert_eq!(prober.snapshot().invariants, Ok(()));
     }
 });

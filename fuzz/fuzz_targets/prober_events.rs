@@ -5,7 +5,7 @@
 #![no_main]
 
 libfuzzer_sys::fuzz_target!(|data: &[u8]| {
-    if let Err(broken) = plpmtud_core::fuzz::run(data) {
+    if let Err(broken) = plpmtud_sim::fuzz::run(data) {
         panic!("{broken}");
     }
 });

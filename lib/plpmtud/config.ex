@@ -19,9 +19,9 @@ defmodule PLPMTUD.Config do
 
   #{Enum.map_join(@table, "\n", fn {key, expected, default, range, doc} -> "  * `#{inspect(key)}` (`#{inspect(default)}`; #{expected}#{range_doc.(expected, range)}) - #{doc}" end)}
 
-  Values out of range or inconsistent make `PLPMTUD.new/1` return
-  `{:error, {:invalid_config, key, message}}`; unknown keys and values of
-  the wrong kind raise `ArgumentError`. Application environment entries
+  Unknown keys and values of the wrong kind, out of range or inconsistent
+  make `PLPMTUD.new/1` return `{:error, {:invalid_config, key, message}}`
+  (`build/1` raises `ArgumentError` for unknown keys). Application environment entries
   under other keys are ignored (they belong to other parts of the
   application).
   """

@@ -37,8 +37,7 @@ defmodule PLPMTUD.Diagnostics do
     probers =
       for {pid, peer} <- Registry.lookup(PLPMTUD.Registry, :probers), Process.alive?(pid) do
         info = safe(fn -> Prober.info(pid) end)
-        stats = safe(fn -> Prober.stats(pid) end)
-        %{pid: pid, peer: peer, info: info, stats: stats}
+        %{pid: pid, peer: peer, info: info, stats: info && info.stats}
       end
       |> Enum.filter(&(&1.info && &1.stats))
 
@@ -52,7 +51,7 @@ defmodule PLPMTUD.Diagnostics do
     probed = for %{peer: {ip, _port}} <- probers, into: MapSet.new(), do: ip
 
     mtus =
-      (probers |> Enum.uniq_by(&host/1) |> Enum.map(& &1.info.mtu)) ++
+      (probers |> Enum.uniq_by(&host/1) |> Enum.map(& &1.info.packet_ip)) ++
         for {ip, e} <- cache, not MapSet.member?(probed, ip), do: e.mtu
 
     %{
@@ -107,7 +106,9 @@ defmodule PLPMTUD.Diagnostics do
   defp impossible_ipv6(probers, cache) do
     low =
       Enum.any?(cache, fn {ip, e} -> Socket.family_of(ip) == :inet6 and e.mtu < 1280 end) or
-        Enum.any?(probers, fn p -> Socket.family_of(p.peer) == :inet6 and p.info.mtu < 1280 end)
+        Enum.any?(probers, fn p ->
+          Socket.family_of(p.peer) == :inet6 and p.info.packet_ip < 1280
+        end)
 
     low && "an IPv6 path MTU below 1280 is impossible: a bug or an attack"
   end

@@ -18,12 +18,13 @@ defmodule PLPMTUD.Driver do
 
   Heartbeats (optional) stand in for a transport's data when the driver runs
   alone: every `:heartbeat` ms it sends a datagram of the current PLPMTU and
-  reports its fate to the prober as a data packet (`PLPMTUD.packet_acked/3`,
-  `PLPMTUD.packet_lost/3`), which is what black-hole detection watches. They
+  reports its fate to the prober as a data packet (`PLPMTUD.on_ack/4`,
+  `PLPMTUD.on_lost/4`), which is what black-hole detection watches. They
   are answered like probes, so the peer needs no extra support.
 
-  Every datagram carries a fresh random 64-bit nonce, which is also the
-  probe's id for the prober: answers and ICMP errors are matched by the
+  The prober's handle works in IP bytes (`size_unit: :ip`, see
+  `prober_config/2`). Every datagram carries a fresh random 64-bit nonce,
+  which is also its sequence number for the prober: answers and ICMP errors are matched by the
   nonce they echo or quote, so an off-path attacker who knows the 5-tuple
   and this scheme still has to guess 64 random bits (RFC 8899 §4.6.1).
 
@@ -61,6 +62,7 @@ defmodule PLPMTUD.Driver do
     :socket,
     :mode,
     :family,
+    :overhead,
     heartbeat: nil,
     base: nil,
     next_heartbeat_at: 0,
@@ -71,7 +73,6 @@ defmodule PLPMTUD.Driver do
     declared: %{},
     reo_extra: 0,
     sent: 0,
-    probes: 0,
     sizes: [],
     ignored: 0
   ]
@@ -82,6 +83,7 @@ defmodule PLPMTUD.Driver do
           socket: Socket.t(),
           mode: Wire.mode(),
           family: Wire.family(),
+          overhead: non_neg_integer(),
           heartbeat: pos_integer() | nil,
           base: nil | {Wire.nonce(), integer()} | :done,
           next_heartbeat_at: integer(),
@@ -92,7 +94,6 @@ defmodule PLPMTUD.Driver do
           declared: %{Wire.nonce() => integer()},
           reo_extra: non_neg_integer(),
           sent: non_neg_integer(),
-          probes: non_neg_integer(),
           sizes: [pos_integer()],
           ignored: non_neg_integer()
         }
@@ -107,8 +108,9 @@ defmodule PLPMTUD.Driver do
 
   @doc """
   The prober configuration for probes the driver sends itself, over
-  `config`: the `family` (unless given), 8 bytes above IP (the UDP or ICMP
-  header of its datagrams) and, unless given, a `min_probe_timeout` of 20 ms
+  `config`: sizes in IP bytes (`size_unit: :ip`), the `family` (unless
+  given), 8 bytes above IP (the UDP or ICMP header of its datagrams) and,
+  unless given, a `min_probe_timeout` of 20 ms
   (its probes travel alone, so their round trips carry no queueing of a
   transfer, and a lost one costs the search 20 ms, not 100) and 3
   `probe_copies` (a size's tries go together, see above).
@@ -118,6 +120,7 @@ defmodule PLPMTUD.Driver do
     config
     |> Map.new()
     |> Map.put_new(:family, family)
+    |> Map.put(:size_unit, :ip)
     |> Map.put(:packet_overhead, 8)
     |> Map.put_new(:min_probe_timeout, 20)
     |> Map.put_new(:probe_copies, 3)
@@ -135,6 +138,7 @@ defmodule PLPMTUD.Driver do
       socket: socket,
       mode: mode,
       family: family,
+      overhead: PLPMTUD.info(prober).overhead,
       heartbeat: heartbeat
     }
 
@@ -148,7 +152,7 @@ defmodule PLPMTUD.Driver do
   @spec send_due(t(), integer()) ::
           {:ok, [event()], t()} | {:error, term(), [event()], t()}
   def send_due(%{base: nil} = driver, now) do
-    case transmit(driver, PLPMTUD.mtu(driver.prober)) do
+    case transmit(driver, PLPMTUD.packet_size(driver.prober)) do
       {:ok, nonce, driver} -> send_due(%{driver | base: {nonce, now}}, now, [])
       _refused_or_failed -> send_due(%{driver | base: :done}, now, [])
     end
@@ -160,7 +164,7 @@ defmodule PLPMTUD.Driver do
   # loop ends after at most log2(ceiling - floor) + 1 refusals.
   defp send_due(driver, now, earlier) do
     sent =
-      case PLPMTUD.next_probe(driver.prober) do
+      case PLPMTUD.probe_size(driver.prober) do
         nil -> send_heartbeat(driver, now)
         size -> send_probe(driver, size, now)
       end
@@ -188,7 +192,7 @@ defmodule PLPMTUD.Driver do
     do: {:ok, [], driver}
 
   defp send_heartbeat(driver, now) do
-    size = PLPMTUD.mtu(driver.prober)
+    size = PLPMTUD.packet_size(driver.prober)
     driver = %{driver | next_heartbeat_at: now + driver.heartbeat}
 
     case transmit(driver, size) do
@@ -218,18 +222,17 @@ defmodule PLPMTUD.Driver do
   end
 
   defp probe_sent(driver, nonce, size, now) do
-    :ok = PLPMTUD.probe_sent(driver.prober, nonce, size, now)
+    :probe = PLPMTUD.on_send(driver.prober, nonce, size, now)
 
     %{
       driver
       | pending: Map.put(driver.pending, nonce, {size, now}),
-        probes: driver.probes + 1,
         sizes: if(size in driver.sizes, do: driver.sizes, else: [size | driver.sizes])
     }
   end
 
   # The kernel refused a probe of `size` and knows a path MTU of `mtu`
-  # (`PLPMTUD.send_refused/4` takes it from there). When the
+  # (`PLPMTUD.on_send_refused/5` takes it from there). When the
   # prober cannot lower its limit (the size is already at the floor), the
   # probe counts as sent and times out like a lost one: fallback, no stall.
   defp emsgsize(driver, size, mtu, now) do
@@ -243,7 +246,8 @@ defmodule PLPMTUD.Driver do
     end
   end
 
-  defp limit(driver, size, mtu, now), do: PLPMTUD.send_refused(driver.prober, size, mtu, now)
+  defp limit(driver, size, mtu, now),
+    do: PLPMTUD.on_send_refused(driver.prober, nil, {:emsgsize, mtu}, size, now)
 
   # The sentinel after the probes this call sent (see the moduledoc).
   # Best effort: a sentinel that cannot leave leaves them to their timeout.
@@ -253,7 +257,7 @@ defmodule PLPMTUD.Driver do
         driver
 
       probes ->
-        case transmit(driver, PLPMTUD.info(driver.prober).floor) do
+        case transmit(driver, PLPMTUD.base_size(driver.prober)) do
           {:ok, nonce, driver} ->
             %{driver | sentinels: Map.put(driver.sentinels, nonce, {probes, now})}
 
@@ -270,7 +274,7 @@ defmodule PLPMTUD.Driver do
   defp transmit(driver, size) do
     nonce = Wire.nonce()
     driver = %{driver | sent: driver.sent + 1}
-    sizes = {size, PLPMTUD.payload_for(driver.prober, size)}
+    sizes = {size, max(size - driver.overhead, 0)}
     datagram = Wire.probe(driver.mode, driver.family, nonce, sizes, driver.sent)
 
     case Socket.send(driver.socket, datagram) do
@@ -288,7 +292,7 @@ defmodule PLPMTUD.Driver do
   """
   @spec send_base(t()) :: {:ok, Wire.nonce(), t()} | {:error, term()}
   def send_base(driver) do
-    case transmit(driver, PLPMTUD.mtu(driver.prober)) do
+    case transmit(driver, PLPMTUD.packet_size(driver.prober)) do
       {:ok, nonce, driver} -> {:ok, nonce, driver}
       {:emsgsize, mtu, _driver} -> {:error, {:emsgsize, mtu}}
       error -> error
@@ -302,7 +306,7 @@ defmodule PLPMTUD.Driver do
   """
   @spec rtt_measured(t(), non_neg_integer()) :: t()
   def rtt_measured(driver, rtt_ms) do
-    PLPMTUD.rtt_sample(driver.prober, rtt_ms)
+    PLPMTUD.on_rtt(driver.prober, rtt_ms)
     %{driver | base: :done}
   end
 
@@ -334,7 +338,7 @@ defmodule PLPMTUD.Driver do
       {:ack, nonce, _} when driver.base != nil and elem(driver.base, 0) == nonce ->
         {_, sent_at} = driver.base
         rtt = max(now - sent_at, 0)
-        PLPMTUD.rtt_sample(driver.prober, rtt)
+        PLPMTUD.on_rtt(driver.prober, rtt)
         {:ok, [{:base_rtt, rtt}], %{driver | base: :done}}
 
       {:ack, nonce, _} when is_map_key(driver.heartbeats, nonce) ->
@@ -363,7 +367,7 @@ defmodule PLPMTUD.Driver do
 
   defp heartbeat_acked(driver, nonce, now) do
     {{size, _sent_at}, heartbeats} = Map.pop(driver.heartbeats, nonce)
-    events = PLPMTUD.packet_acked(driver.prober, size, now)
+    events = PLPMTUD.on_ack(driver.prober, nonce, size, now)
     {:ok, [{:heartbeat_acked, size} | events], %{driver | heartbeats: heartbeats}}
   end
 
@@ -390,18 +394,20 @@ defmodule PLPMTUD.Driver do
   end
 
   defp probe_acked(driver, nonce, now) do
+    {size, _sent_at} = driver.pending[nonce]
     driver = forget(driver, nonce)
 
-    case PLPMTUD.acked(driver.prober, nonce, now) do
+    case PLPMTUD.on_ack(driver.prober, nonce, size, now) do
       [] -> ignored(driver, :stale)
       events -> {:ok, events, driver}
     end
   end
 
+  # The quoted nonce names the probe: the prober believes it only for a
+  # probe in flight (64 random bits an off-path forger cannot guess).
   defp ptb(driver, report, now) do
     nonce = Wire.quoted_nonce(driver.mode, report.quoted)
-    id = if is_map_key(driver.pending, nonce), do: nonce
-    {:ok, PLPMTUD.ptb(driver.prober, report.mtu, id, now), driver}
+    {:ok, PLPMTUD.on_ptb(driver.prober, report.mtu, nonce, now), driver}
   end
 
   defp ignored(driver, reason) do
@@ -416,7 +422,7 @@ defmodule PLPMTUD.Driver do
   def tick(driver, now) do
     {lost, driver} = expire_heartbeats(driver, now)
     {by_evidence, driver} = lost_by_evidence(driver, now)
-    events = PLPMTUD.tick(driver.prober, now)
+    events = PLPMTUD.on_tick(driver.prober, now)
     {:ok, lost ++ by_evidence ++ events, forget_lost(driver, by_evidence ++ events)}
   end
 
@@ -424,7 +430,7 @@ defmodule PLPMTUD.Driver do
   # answer still missing.
   defp lost_by_evidence(driver, now) do
     {due, waiting} = Enum.split_with(driver.evidence, fn {_, at} -> now >= at end)
-    timeout = PLPMTUD.probe_timeout(driver.prober)
+    timeout = probe_timeout(driver)
     # A sentinel unanswered for a probe timeout will not be: forget it.
     sentinels = Map.reject(driver.sentinels, fn {_, {_, sent_at}} -> now >= sent_at + timeout end)
     # Copies the prober stopped waiting for without a word (their size
@@ -437,27 +443,38 @@ defmodule PLPMTUD.Driver do
     driver = %{driver | pending: pending, declared: declared}
 
     events =
-      for {probe, _} <- Enum.sort_by(due, &elem(&1, 1)),
-          is_map_key(driver.pending, probe),
-          event <- PLPMTUD.lost(driver.prober, probe, :dup_ack, now),
-          do: event
+      case for {probe, _} <- Enum.sort_by(due, &elem(&1, 1)),
+               is_map_key(driver.pending, probe),
+               do: probe do
+        [] -> []
+        # Bare numbers: a copy the prober no longer counts as a probe is not data.
+        probes -> elem(PLPMTUD.on_lost(driver.prober, probes, :dup_ack, now), 1)
+      end
 
     {events, %{driver | evidence: Map.new(waiting), sentinels: sentinels}}
   end
 
+  defp expire_heartbeats(driver, _now) when map_size(driver.heartbeats) == 0, do: {[], driver}
+
   defp expire_heartbeats(driver, now) do
-    timeout = PLPMTUD.probe_timeout(driver.prober)
+    timeout = probe_timeout(driver)
 
     {expired, alive} =
       Enum.split_with(driver.heartbeats, fn {_, {_, sent_at}} -> now >= sent_at + timeout end)
 
     lost =
-      for {_, {size, _}} <- Enum.sort_by(expired, fn {_, {_, t}} -> t end),
-          event <- [{:heartbeat_lost, size} | PLPMTUD.packet_lost(driver.prober, size, now)],
+      for {nonce, {size, _}} <- Enum.sort_by(expired, fn {_, {_, t}} -> t end),
+          event <- [
+            {:heartbeat_lost, size}
+            | elem(PLPMTUD.on_lost(driver.prober, [{nonce, size}], :timeout, now), 1)
+          ],
           do: event
 
     {lost, %{driver | heartbeats: Map.new(alive)}}
   end
+
+  # The probe timeout in force (it follows the RTT samples), from the snapshot.
+  defp probe_timeout(driver), do: PLPMTUD.info(driver.prober).probe_timeout
 
   defp forget_lost(driver, events) do
     Enum.reduce(events, driver, fn
@@ -499,7 +516,7 @@ defmodule PLPMTUD.Driver do
 
         beats ->
           oldest = Enum.min(Enum.map(beats, fn {_, {_, t}} -> t end))
-          [oldest + PLPMTUD.probe_timeout(driver.prober)]
+          [oldest + probe_timeout(driver)]
       end
 
     next_heartbeat = if driver.heartbeat, do: [driver.next_heartbeat_at], else: []

@@ -189,7 +189,8 @@ defmodule PLPMTUD.PathProbe do
 
   defp result(driver, started) do
     info = PLPMTUD.info(driver.prober)
-    stats = PLPMTUD.stats(driver.prober)
+    stats = info.stats
+    mtu = PLPMTUD.packet_size(driver.prober)
 
     # Nothing said no (a loss, a PTB, EMSGSIZE): the ceiling stopped the search.
     limited =
@@ -197,12 +198,12 @@ defmodule PLPMTUD.PathProbe do
         stats.emsgsize_limits
 
     %{
-      mtu: info.mtu,
-      udp_payload: info.payload_size,
-      ceiling: info.ceiling,
+      mtu: mtu,
+      udp_payload: mtu - info.overhead,
+      ceiling: info.ceiling_ip,
       capped: info.state == :search_complete and limited == 0,
       state: info.state,
-      probes: driver.probes,
+      probes: stats.probes_sent,
       sizes: Enum.reverse(driver.sizes),
       elapsed_ms: PLPMTUD.now_ms() - started,
       ignored: driver.ignored
@@ -213,7 +214,7 @@ defmodule PLPMTUD.PathProbe do
     now = PLPMTUD.now_ms()
 
     cond do
-      PLPMTUD.state(driver.prober) in [:search_complete, :error] ->
+      PLPMTUD.info(driver.prober).state in [:search_complete, :error] ->
         {:ok, driver}
 
       now >= run.give_up_at ->
@@ -240,7 +241,11 @@ defmodule PLPMTUD.PathProbe do
   defp progress(driver, run, now) do
     run.on_event.(
       {:progress,
-       %{probes: driver.probes, mtu: PLPMTUD.mtu(driver.prober), elapsed_ms: now - run.started}}
+       %{
+         probes: PLPMTUD.info(driver.prober).stats.probes_sent,
+         mtu: PLPMTUD.packet_size(driver.prober),
+         elapsed_ms: now - run.started
+       }}
     )
 
     %{run | next_progress_at: now + run.every}

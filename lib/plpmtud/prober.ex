@@ -7,12 +7,14 @@ defmodule PLPMTUD.Prober do
   Three ways to use it:
 
     * **Fed by a transport** (the default): the transport sends the probes
-      and reports what happened (`probe_sent/3`, `acked/2`, `lost/3`,
-      `packet_acked/2`, `packet_lost/2`, `ptb/3`, `emsgsize/2`,
-      `rtt_sample/2`). When a probe is due, subscribers get
-      `{:plpmtud, prober, {:probe_due, size, payload}}` (once per due size).
-    * **With a probe sender**: given `:probe_sender`, a function of the IP
-      size that sends a probe of that size and returns `{:ok, id}`, the
+      and reports what happened with the calls of `PLPMTUD`, in the
+      handle's unit (`:size_unit` of `:config`, payload bytes by default):
+      `on_send/3`, `on_ack/3`, `on_lost/3`, `on_ptb/3`,
+      `on_send_refused/3`, `on_rtt/2`. When a probe is due, subscribers get
+      `{:plpmtud, prober, {:probe_due, size}}` (once per due size).
+    * **With a probe sender**: given `:probe_sender`, a function of the
+      size (in the handle's unit) that sends a probe of that size and
+      returns `{:ok, id}`, the
       prober sends each probe as soon as it is due and records it; the
       transport reports only the answers (`acked/2`, `lost/3`, ...). The
       function runs inside the prober process, so it must not call the
@@ -23,7 +25,8 @@ defmodule PLPMTUD.Prober do
       probes to a `PLPMTUD.Responder` (`mode: :udp`) or ICMP echo
       (`mode: :icmp`). With `:heartbeat` (ms) it also sends a datagram of the
       current PLPMTU that often and reports its fate as data, so black holes
-      are detected without a transport.
+      are detected without a transport. Its handle works in IP bytes
+      (`size_unit: :ip`).
 
   A send that fails (a probe or a heartbeat: no route, a firewall's EPERM,
   ...) is published as `{:send_failed, reason}` and nothing is sent again
@@ -38,10 +41,10 @@ defmodule PLPMTUD.Prober do
 
   Subscribers receive `{:plpmtud, prober, event}` where `prober` is this
   process's pid and `event` is each `t:PLPMTUD.event/0` the prober answers,
-  as it answers it (`{:mtu_changed, old, new, reason, payload}`,
-  `{:search_complete, mtu, payload}`, `{:fallback, mtu, next_search_in_ms}`,
-  `{:black_hole_confirmed, lost_mtu}`, `{:probe_lost, ...}`, ...), with
-  `{:probe_due, size, payload}` only when fed by a transport; plus
+  as it answers it (`{:mtu_changed, old, new, reason}`,
+  `{:search_complete, size}`, `{:fallback, size, next_search_in_ms}`,
+  `{:black_hole_confirmed, lost_size}`, `{:probe_lost, ...}`, ...), with
+  `{:probe_due, size}` only when fed by a transport; plus
   `{:send_failed, reason}` when a probe or heartbeat could not be sent (see
   above). Subscribers are monitored; a subscriber that exits is
   dropped.
@@ -83,8 +86,8 @@ defmodule PLPMTUD.Prober do
   @typedoc "A prober process."
   @type server :: GenServer.server()
 
-  @typedoc "Sends a probe of the given IP size; see the module doc."
-  @type probe_sender :: (pos_integer() -> {:ok, PLPMTUD.probe_id()} | :error | {:error, term()})
+  @typedoc "Sends a probe of the given size (the handle's unit); see the module doc."
+  @type probe_sender :: (pos_integer() -> {:ok, PLPMTUD.seq()} | :error | {:error, term()})
 
   # After a send failed (no route, EPERM, ...), send nothing for this long.
   @send_retry_ms 1_000
@@ -131,8 +134,9 @@ defmodule PLPMTUD.Prober do
   back as `{:error, reason}` while the caller lives on, trapping exits or
   not (under a supervisor it is a start failure):
 
-    * `{:error, {:invalid_config, key, message}}` for configuration values
-      out of range;
+    * `{:error, {:invalid_config, key, message}}` for a configuration key
+      that is unknown, or a value of the wrong kind, out of range or
+      inconsistent;
     * in autonomous mode, the resolver's reason for a `:peer` host name
       (string, charlist or atom) that does not resolve, such as
       `{:error, :nxdomain}`: the name is resolved with
@@ -141,8 +145,8 @@ defmodule PLPMTUD.Prober do
     * in autonomous mode, `PLPMTUD.Socket.open/2`'s reason when the socket
       cannot be opened, such as `{:error, :enoent}` for a missing `netns:`.
 
-  Unknown options or keys and values of the wrong type raise
-  `ArgumentError` in the caller.
+  Unknown options and options of the wrong type raise `ArgumentError` in
+  the caller.
   """
   @spec start_link(keyword()) :: GenServer.on_start()
   def start_link(options \\ []) do
@@ -243,34 +247,18 @@ defmodule PLPMTUD.Prober do
     end
   end
 
-  @doc "The current PLPMTU in IP bytes."
-  @spec mtu(server()) :: pos_integer()
-  def mtu(server), do: GenServer.call(server, {:query, :mtu})
+  @doc "The size to segment data with now (the PLPMTU in the handle's unit)."
+  @spec packet_size(server()) :: non_neg_integer()
+  def packet_size(server), do: GenServer.call(server, {:query, :packet_size})
 
-  @doc "The payload one datagram carries at the current PLPMTU."
-  @spec payload_size(server()) :: non_neg_integer()
-  def payload_size(server), do: GenServer.call(server, {:query, :payload_size})
-
-  @doc "The RFC 8899 state."
-  @spec state(server()) :: PLPMTUD.state()
-  def state(server), do: GenServer.call(server, {:query, :state})
-
-  @doc "The prober's counters."
-  @spec stats(server()) :: map()
-  def stats(server), do: GenServer.call(server, {:query, :stats})
-
-  @doc "The latest PLPMTU changes, oldest first."
-  @spec history(server()) :: [map()]
-  def history(server), do: GenServer.call(server, {:query, :history})
-
-  @doc "A snapshot of the prober (see `PLPMTUD.info/1`)."
+  @doc "The prober's snapshot (see `PLPMTUD.info/1`): state, sizes, stats, history, ..."
   @spec info(server()) :: map()
   def info(server), do: GenServer.call(server, {:query, :info})
 
   @doc """
   The prober handle inside the process, for reading without a process hop
-  (`PLPMTUD.mtu/1`, `PLPMTUD.payload_size/1`, `PLPMTUD.state/1`,
-  `PLPMTUD.info/1`) from the sending process. Read only: events must go
+  (`PLPMTUD.packet_size/1`, `PLPMTUD.probe_size/1`, `PLPMTUD.info/1`)
+  from the sending process. Read only: events must go
   through this process, or its timers and subscribers miss them.
   """
   @spec handle(server()) :: PLPMTUD.t()
@@ -293,55 +281,50 @@ defmodule PLPMTUD.Prober do
   @spec unsubscribe(server(), pid()) :: :ok
   def unsubscribe(server, pid \\ self()), do: GenServer.call(server, {:unsubscribe, pid!(pid)})
 
-  @doc "The transport sent probe `id` of `size` IP bytes."
-  @spec probe_sent(server(), PLPMTUD.probe_id(), pos_integer()) :: :ok | {:error, term()}
-  def probe_sent(server, id, size),
-    do: GenServer.call(server, {:probe_sent, id!(id), u32!(size, "size")})
+  @doc "Packet `seq` of `size` is being sent (see `PLPMTUD.on_send/4`): `:probe` or `:normal`."
+  @spec on_send(server(), PLPMTUD.seq(), non_neg_integer()) :: :probe | :normal
+  def on_send(server, seq, size),
+    do: GenServer.call(server, {:on_send, id!(seq), u32!(size, "size")})
 
-  @doc "Probe `id` was acknowledged; the prober's answer (`[]` if it was not the probe in flight)."
-  @spec acked(server(), PLPMTUD.probe_id()) :: [PLPMTUD.event()]
-  def acked(server, id), do: GenServer.call(server, {:acked, id!(id)})
+  @doc "Packet `seq` of `size` was acknowledged (see `PLPMTUD.on_ack/4`); the prober's answer."
+  @spec on_ack(server(), PLPMTUD.seq(), non_neg_integer()) :: [PLPMTUD.event()]
+  def on_ack(server, seq, size),
+    do: GenServer.call(server, {:on_ack, id!(seq), u32!(size, "size")})
 
   @doc """
-  Probe `id` was lost by `:timeout` or `:dup_ack`; the prober's answer
-  (`[]` if it was not the probe in flight).
+  Packets lost together, `{seq, size}` or bare `seq`, by `:timeout`,
+  `:dup_ack` or `:sack` (see `PLPMTUD.on_lost/4`): `{probe_seqs, events}`.
   """
-  @spec lost(server(), PLPMTUD.probe_id(), :timeout | :dup_ack) :: [PLPMTUD.event()]
-  def lost(server, id, reason), do: GenServer.call(server, {:lost, id!(id), reason!(reason)})
-
-  @doc "True if `id` named one of the latest probes (keep its loss out of congestion control)."
-  @spec probe?(server(), PLPMTUD.probe_id()) :: boolean()
-  def probe?(server, id), do: GenServer.call(server, {:query, {:probe?, id!(id)}})
-
-  @doc "A data packet of `size` IP bytes was acknowledged."
-  @spec packet_acked(server(), pos_integer()) :: :ok
-  def packet_acked(server, size),
-    do: GenServer.cast(server, {:packet_acked, u32!(size, "size")})
-
-  @doc "A data packet of `size` IP bytes was lost."
-  @spec packet_lost(server(), pos_integer()) :: :ok
-  def packet_lost(server, size), do: GenServer.cast(server, {:packet_lost, u32!(size, "size")})
+  @spec on_lost(server(), [{PLPMTUD.seq(), non_neg_integer()} | PLPMTUD.seq()], atom()) ::
+          {[PLPMTUD.seq()], [PLPMTUD.event()]}
+  def on_lost(server, losses, reason),
+    do: GenServer.call(server, {:on_lost, losses!(losses), reason!(reason)})
 
   @doc "An RTT sample in ms."
-  @spec rtt_sample(server(), non_neg_integer()) :: :ok
-  def rtt_sample(server, rtt_ms), do: GenServer.cast(server, {:rtt_sample, u64!(rtt_ms, "rtt")})
+  @spec on_rtt(server(), non_neg_integer()) :: :ok
+  def on_rtt(server, rtt_ms), do: GenServer.cast(server, {:on_rtt, u64!(rtt_ms, "rtt")})
 
   @doc """
-  An ICMP Packet-Too-Big reporting `mtu`, quoting probe `quoted_id` (or
-  `nil`); the prober's answer, starting with `{:ptb, mtu, verdict}`.
+  An ICMP Packet-Too-Big reporting `ip_mtu`, quoting `quote` (the quoted
+  UDP payload, a probe's `seq`, or `nil`; see `PLPMTUD.on_ptb/4`); the
+  prober's answer, starting with `{:ptb, ip_mtu, verdict}`.
   """
-  @spec ptb(server(), pos_integer(), PLPMTUD.probe_id() | nil) :: [PLPMTUD.event()]
-  def ptb(server, mtu, quoted_id) do
-    quoted_id = if is_nil(quoted_id), do: nil, else: id!(quoted_id)
-    GenServer.call(server, {:ptb, u32!(mtu, "mtu"), quoted_id})
+  @spec on_ptb(server(), pos_integer(), PLPMTUD.seq() | binary() | nil) :: [PLPMTUD.event()]
+  def on_ptb(server, ip_mtu, quote) do
+    quote = if is_nil(quote) or is_binary(quote), do: quote, else: id!(quote)
+    GenServer.call(server, {:on_ptb, u32!(ip_mtu, "ip_mtu"), quote})
   end
 
   @doc """
-  The local kernel refused a send with EMSGSIZE, knowing the path MTU
-  `mtu`; the prober's answer, starting with `{:emsgsize, mtu, verdict}`.
+  The local kernel refused a send of `size` with EMSGSIZE, knowing the path
+  MTU `kernel_ip_mtu` (or `nil`); the prober's answer, starting with
+  `{:emsgsize, limit, verdict}`.
   """
-  @spec emsgsize(server(), pos_integer()) :: [PLPMTUD.event()]
-  def emsgsize(server, mtu), do: GenServer.call(server, {:emsgsize, u32!(mtu, "mtu")})
+  @spec on_send_refused(server(), non_neg_integer(), pos_integer() | nil) :: [PLPMTUD.event()]
+  def on_send_refused(server, size, kernel_ip_mtu) do
+    kernel_ip_mtu = if is_nil(kernel_ip_mtu), do: nil, else: u32!(kernel_ip_mtu, "kernel_ip_mtu")
+    GenServer.call(server, {:on_send_refused, u32!(size, "size"), kernel_ip_mtu})
+  end
 
   defp id!(id), do: u64!(id, "probe id")
 
@@ -351,8 +334,15 @@ defmodule PLPMTUD.Prober do
   defp u32!(value, _what) when is_integer(value) and value >= 0 and value <= @max_u32, do: value
   defp u32!(value, what), do: bad_argument!(what, "an integer in 0..2^32-1", value)
 
-  defp reason!(reason) when reason in [:timeout, :dup_ack], do: reason
-  defp reason!(reason), do: bad_argument!("loss reason", ":timeout or :dup_ack", reason)
+  defp reason!(reason) when reason in [:timeout, :dup_ack, :sack], do: reason
+  defp reason!(reason), do: bad_argument!("loss reason", ":timeout, :dup_ack or :sack", reason)
+
+  defp losses!([]), do: []
+  defp losses!([{seq, size} | rest]), do: [{id!(seq), u32!(size, "size")} | losses!(rest)]
+  defp losses!([seq | rest]), do: [id!(seq) | losses!(rest)]
+
+  defp losses!(losses),
+    do: bad_argument!("losses", "a list of {seq, size} or seq", losses)
 
   defp boolean!(value, _what) when is_boolean(value), do: value
   defp boolean!(value, what), do: bad_argument!(what, "a boolean", value)
@@ -438,7 +428,7 @@ defmodule PLPMTUD.Prober do
 
     events =
       case state.cache_peer && PLPMTUD.Cache.lookup(state.cache_peer) do
-        %{mtu: mtu} -> PLPMTUD.connected_with_hint(state.handle, mtu, now)
+        %{mtu: mtu} -> PLPMTUD.connected(state.handle, now, %{hint: mtu})
         _ -> PLPMTUD.connected(state.handle, now)
       end
 
@@ -464,30 +454,30 @@ defmodule PLPMTUD.Prober do
   def handle_call({:unsubscribe, pid}, _from, state),
     do: {:reply, :ok, %{state | subscribers: Subscribers.remove(state.subscribers, pid)}}
 
-  def handle_call({:probe_sent, id, size}, _from, state),
-    do: reply(PLPMTUD.probe_sent(state.handle, id, size, now(state)), after_events(state, []))
+  def handle_call({:on_send, seq, size}, _from, state),
+    do: reply(PLPMTUD.on_send(state.handle, seq, size, now(state)), after_events(state, []))
 
-  def handle_call({:acked, id}, _from, state),
-    do: answer(state, PLPMTUD.acked(state.handle, id, now(state)))
+  def handle_call({:on_ack, seq, size}, _from, state),
+    do: answer(state, PLPMTUD.on_ack(state.handle, seq, size, now(state)))
 
-  def handle_call({:lost, id, reason}, _from, state),
-    do: answer(state, PLPMTUD.lost(state.handle, id, reason, now(state)))
+  def handle_call({:on_lost, losses, reason}, _from, state) do
+    {probes, events} = PLPMTUD.on_lost(state.handle, losses, reason, now(state))
+    reply({probes, events}, after_events(state, events))
+  end
 
-  def handle_call({:ptb, mtu, id}, _from, state),
-    do: answer(state, PLPMTUD.ptb(state.handle, mtu, id, now(state)))
+  def handle_call({:on_ptb, ip_mtu, quote}, _from, state),
+    do: answer(state, PLPMTUD.on_ptb(state.handle, ip_mtu, quote, now(state)))
 
-  def handle_call({:emsgsize, mtu}, _from, state),
-    do: answer(state, PLPMTUD.emsgsize(state.handle, mtu, now(state)))
+  def handle_call({:on_send_refused, size, kernel_ip_mtu}, _from, state),
+    do:
+      answer(
+        state,
+        PLPMTUD.on_send_refused(state.handle, nil, {:emsgsize, kernel_ip_mtu}, size, now(state))
+      )
 
   @impl GenServer
-  def handle_cast({:packet_acked, size}, state),
-    do: noreply(after_events(state, PLPMTUD.packet_acked(state.handle, size, now(state))))
-
-  def handle_cast({:packet_lost, size}, state),
-    do: noreply(after_events(state, PLPMTUD.packet_lost(state.handle, size, now(state))))
-
-  def handle_cast({:rtt_sample, rtt}, state) do
-    PLPMTUD.rtt_sample(state.handle, rtt)
+  def handle_cast({:on_rtt, rtt}, state) do
+    PLPMTUD.on_rtt(state.handle, rtt)
     {:noreply, schedule(state)}
   end
 
@@ -498,7 +488,7 @@ defmodule PLPMTUD.Prober do
 
     case state.driver do
       nil ->
-        noreply(after_events(state, PLPMTUD.tick(state.handle, now)))
+        noreply(after_events(state, PLPMTUD.on_tick(state.handle, now)))
 
       driver ->
         {:ok, events, driver} = Driver.tick(driver, now)
@@ -535,13 +525,8 @@ defmodule PLPMTUD.Prober do
 
   defp now(state), do: state.clock.()
 
-  defp query(handle, :mtu), do: PLPMTUD.mtu(handle)
-  defp query(handle, :payload_size), do: PLPMTUD.payload_size(handle)
-  defp query(handle, :state), do: PLPMTUD.state(handle)
-  defp query(handle, :stats), do: PLPMTUD.stats(handle)
-  defp query(handle, :history), do: PLPMTUD.history(handle)
+  defp query(handle, :packet_size), do: PLPMTUD.packet_size(handle)
   defp query(handle, :info), do: PLPMTUD.info(handle)
-  defp query(handle, {:probe?, id}), do: PLPMTUD.probe?(handle, id)
 
   # Replies with the prober's answer to a call, after acting on it.
   defp answer(state, events), do: reply(events, after_events(state, events))
@@ -567,7 +552,7 @@ defmodule PLPMTUD.Prober do
   end
 
   defp send_due(%{driver: nil} = state) do
-    case PLPMTUD.next_probe(state.handle) do
+    case PLPMTUD.probe_size(state.handle) do
       nil -> state
       size -> send_with_sender(state, size)
     end
@@ -588,7 +573,7 @@ defmodule PLPMTUD.Prober do
   defp send_with_sender(state, size) do
     case state.probe_sender.(size) do
       {:ok, id} ->
-        :ok = PLPMTUD.probe_sent(state.handle, id, size, now(state))
+        :probe = PLPMTUD.on_send(state.handle, id, size, now(state))
         state
 
       :error ->
@@ -664,20 +649,26 @@ defmodule PLPMTUD.Prober do
   defp peer_label(nil), do: ""
   defp peer_label({ip, port}), do: " to #{PLPMTUD.Diagnostics.format_peer(ip, port)}"
 
-  defp news?({:probe_due, _size, _payload}, fed?), do: fed?
+  defp news?({:probe_due, _size}, fed?), do: fed?
   defp news?({tag, _}, _fed?) when tag in [:heartbeat_acked, :heartbeat_lost, :ignored], do: false
   defp news?({:probe_sent, _id, _size}, _fed?), do: false
   defp news?(_event, _fed?), do: true
 
+  # Only an autonomous prober remembers (its handle's unit is IP bytes).
   # A black hole is remembered once confirmed (at the PLPMTU then in use, the
   # floor): the floor used while it is only suspected is not news for others.
   defp remember(nil, _handle, _events), do: :ok
 
   defp remember(peer, handle, events) do
     Enum.each(events, fn
-      {:search_complete, mtu, _} -> PLPMTUD.Cache.record(peer, mtu, :probe_success)
-      {:black_hole_confirmed, _} -> PLPMTUD.Cache.record(peer, PLPMTUD.mtu(handle), :black_hole)
-      _ -> :ok
+      {:search_complete, mtu} ->
+        PLPMTUD.Cache.record(peer, mtu, :probe_success)
+
+      {:black_hole_confirmed, _} ->
+        PLPMTUD.Cache.record(peer, PLPMTUD.packet_size(handle), :black_hole)
+
+      _ ->
+        :ok
     end)
   end
 

@@ -11,17 +11,18 @@ defmodule PLPMTUD.Telemetry do
 
   ## Events
 
-  All sizes are IP bytes (the whole IP packet) unless named payload.
+  The prober events' sizes are in the prober's unit (its `:size_unit`:
+  payload bytes by default, IP bytes for an autonomous prober); the MTUs
+  of Packet-Too-Big and EMSGSIZE are IP bytes.
 
     * `[:plpmtud, :prober, :mtu_changed]` - a prober's PLPMTU changed.
-      * measurements: `%{mtu: new, previous_mtu: old, payload: payload}`
-        (`payload`: the payload one datagram carries at `mtu`)
+      * measurements: `%{mtu: new, previous_mtu: old}`
       * metadata: `%{prober: pid, peer: {ip, port} | nil, reason: reason}`,
         `reason` as in `t:PLPMTUD.change_reason/0` (`:probe_acked`,
         `:black_hole`, `:fallback`, ...)
 
     * `[:plpmtud, :prober, :search_complete]` - a search ended.
-      * measurements: `%{mtu: mtu, payload: payload}`
+      * measurements: `%{mtu: mtu}`
       * metadata: `%{prober: pid, peer: {ip, port} | nil}`
 
     * `[:plpmtud, :prober, :black_hole]` - a black hole was confirmed:
@@ -101,16 +102,16 @@ defmodule PLPMTUD.Telemetry do
     :ok
   end
 
-  defp prober_event({:mtu_changed, old, new, reason, payload}, meta),
+  defp prober_event({:mtu_changed, old, new, reason}, meta),
     do:
       execute(
         [:plpmtud, :prober, :mtu_changed],
-        %{mtu: new, previous_mtu: old, payload: payload},
+        %{mtu: new, previous_mtu: old},
         Map.put(meta, :reason, reason)
       )
 
-  defp prober_event({:search_complete, mtu, payload}, meta),
-    do: execute([:plpmtud, :prober, :search_complete], %{mtu: mtu, payload: payload}, meta)
+  defp prober_event({:search_complete, mtu}, meta),
+    do: execute([:plpmtud, :prober, :search_complete], %{mtu: mtu}, meta)
 
   defp prober_event({:black_hole_confirmed, lost}, meta),
     do: execute([:plpmtud, :prober, :black_hole], %{lost_mtu: lost}, meta)

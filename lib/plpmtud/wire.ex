@@ -8,7 +8,7 @@ defmodule PLPMTUD.Wire do
       ping socket, answered by any host that answers ping.
 
   The prober that asks for a probe converts its IP size to the payload the
-  datagram carries (`PLPMTUD.payload_for/2`: its family's IP header and 8
+  datagram carries (the size less the prober's `overhead`: its family's IP header and 8
   bytes of UDP or ICMP header): the one place sizes are converted.
   """
 

@@ -14,49 +14,34 @@ defmodule PLPMTUD.BadInputTest do
   defp elixir_calls(p) do
     [
       {:new, [[]]},
+      {:config, [%{}]},
       {:connected, [p]},
       {:connected, [p, 0]},
-      {:connected_with_hint, [p, 1400]},
-      {:connected_with_hint, [p, 1400, 0]},
-      {:next_probe, [p]},
-      {:probe_sent, [p, 1, 1038]},
-      {:probe_sent, [p, 1, 1038, 0]},
-      {:acked, [p, 1]},
-      {:acked, [p, 1, 0]},
-      {:lost, [p, 1, :timeout]},
-      {:lost, [p, 1, :dup_ack, 0]},
-      {:probe?, [p, 1]},
-      {:packet_acked, [p, 1000]},
-      {:packet_acked, [p, 1000, 0]},
-      {:packet_lost, [p, 1000]},
-      {:packet_lost, [p, 1000, 0]},
-      {:rtt_sample, [p, 10]},
-      {:ptb, [p, 900, 1]},
-      {:ptb, [p, 900, 1, 0]},
-      {:emsgsize, [p, 900]},
-      {:emsgsize, [p, 900, 0]},
-      {:claim_probe, [p, 1, 1038]},
-      {:claim_probe, [p, 1, 1038, 0]},
-      {:overhead, [p]},
-      {:tick, [p]},
-      {:tick, [p, 0]},
+      {:connected, [p, 0, %{hint: 1400}]},
+      {:packet_size, [p]},
+      {:probe_size, [p]},
+      {:base_size, [p]},
+      {:probe_padding, [p, 500]},
+      {:on_send, [p, 1, 1038]},
+      {:on_send, [p, 1, 1038, 0]},
+      {:on_send, [p, 1, 1038, "quote", 0]},
+      {:on_ack, [p, 1, 1038]},
+      {:on_ack, [p, 1, 1038, 0]},
+      {:on_lost, [p, [{1, 1038}], :timeout]},
+      {:on_lost, [p, [1], :dup_ack, 0]},
+      {:on_ptb, [p, 900, 1]},
+      {:on_ptb, [p, 900, "quote", 0]},
+      {:on_send_refused, [p, nil, {:emsgsize, 1300}, 1400]},
+      {:on_send_refused, [p, nil, {:emsgsize, nil}, 1400, 0]},
+      {:on_rtt, [p, 10]},
+      {:on_tick, [p]},
+      {:on_tick, [p, 0]},
       {:deadline, [p]},
-      {:probe_timeout, [p]},
-      {:probe_now, [p]},
-      {:probe_now, [p, 0]},
       {:set_enabled, [p, true]},
       {:set_enabled, [p, true, 0]},
-      {:payload_for, [p, 1038]},
-      {:ip_for, [p, 1010]},
-      {:send_refused, [p, 1400, nil]},
-      {:send_refused, [p, 1400, 1300, 0]},
-      {:mtu, [p]},
-      {:payload_size, [p]},
-      {:state, [p]},
-      {:stats, [p]},
-      {:history, [p]},
-      {:info, [p]},
-      {:check, [p]}
+      {:probe_now, [p]},
+      {:probe_now, [p, 0]},
+      {:info, [p]}
     ]
   end
 
@@ -70,13 +55,14 @@ defmodule PLPMTUD.BadInputTest do
       {:new, [%{}]},
       {:config, [%{}]},
       {:connected, [h, 0]},
-      {:connected, [h, 0, s]},
+      {:connected, [h, 0, %{socket: s}]},
+      {:connected, [h, 0, %{hint: 1000}]},
       {:probe_padding, [h, 500]},
-      {:ip_size, [h, 500]},
       {:on_rtt, [h, 12]},
-      {:on_lost_batch, [h, [{1, 500}], :sack, 0]},
+      {:on_lost, [h, [{1, 500}], :sack, 0]},
       {:on_send_refused, [h, s, :emsgsize, 1400, 0]},
       {:on_send_refused, [h, {s, {{127, 0, 0, 1}, port}}, :emsgsize, 1400, 0]},
+      {:on_send_refused, [h, :undefined, {:emsgsize, 1300}, 1400, 0]},
       {:set_df, [s, :probe]},
       {:df, [s]},
       {:kernel_mtu, [s]},
@@ -87,15 +73,15 @@ defmodule PLPMTUD.BadInputTest do
       {:base_size, [h]},
       {:probe_size, [h]},
       {:on_send, [h, 1, 990, 0]},
+      {:on_send, [h, 1, 990, "quote", 0]},
       {:on_ack, [h, 1, 990, 0]},
-      {:on_lost, [h, 1, :sack, 0]},
-      {:on_lost, [h, 1, :timeout, 990, 0]},
       {:on_tick, [h, 0]},
-      {:on_emsgsize, [h, 900, 0]},
       {:on_ptb, [h, 900, :undefined, 0]},
-      {:is_probing, [h]},
-      {:info, [h]},
-      {:reset, [h, 0]}
+      {:on_ptb, [h, 900, "quote", 0]},
+      {:deadline, [h]},
+      {:set_enabled, [h, false, 0]},
+      {:probe_now, [h, 0]},
+      {:info, [h]}
     ]
   end
 
@@ -105,16 +91,25 @@ defmodule PLPMTUD.BadInputTest do
       {:set_enabled, [server, true]},
       {:subscribe, [server, self()]},
       {:unsubscribe, [server, self()]},
-      {:probe_sent, [server, 1, 1038]},
-      {:acked, [server, 1]},
-      {:lost, [server, 1, :timeout]},
-      {:probe?, [server, 1]},
-      {:packet_acked, [server, 1000]},
-      {:packet_lost, [server, 1000]},
-      {:rtt_sample, [server, 10]},
-      {:ptb, [server, 900, 1]},
-      {:emsgsize, [server, 900]}
+      {:on_send, [server, 1, 1038]},
+      {:on_ack, [server, 1, 1038]},
+      {:on_lost, [server, [{1, 1038}], :timeout]},
+      {:on_rtt, [server, 10]},
+      {:on_ptb, [server, 900, 1]},
+      {:on_send_refused, [server, 1400, 1300]}
     ]
+  end
+
+  # Values a position takes by design: a quote is any binary, a loss batch
+  # of bare numbers is a list of integers, and the socket of a refusal
+  # that carries the kernel's MTU is not used.
+  defp valid?(fun, args, position, value) do
+    quote? =
+      (fun == :on_send and is_binary(Enum.at(args, position))) or
+        (fun == :on_ptb and position == 2)
+
+    (quote? and is_binary(value)) or (fun == :on_lost and position == 1 and value == [1, 2]) or
+      (fun == :on_send_refused and position == 1 and match?({:emsgsize, _}, Enum.at(args, 2)))
   end
 
   # Every call with each position replaced by each bad value: the outcomes
@@ -125,6 +120,7 @@ defmodule PLPMTUD.BadInputTest do
         position <- positions.(args),
         value <- bad_values(),
         not (is_pid(value) and fun in [:subscribe, :unsubscribe]),
+        not valid?(fun, args, position, value),
         # A datagram's data is any iodata, and some "bad" values are iodata.
         not (fun == :send_fragmentable and position == length(args) - 1 and iodata?(value)),
         outcome = call_bounded(module, fun, List.replace_at(args, position, value)),
@@ -177,19 +173,19 @@ defmodule PLPMTUD.BadInputTest do
     assert covered?(PLPMTUD, calls, []) == []
     assert misbehaving(PLPMTUD, calls, &all_positions/1) == []
     # Nothing reached the prober: it is as new.
-    assert %{state: :disabled, mtu: 576} = PLPMTUD.info(p)
-    assert PLPMTUD.stats(p) |> Map.values() |> Enum.all?(&(&1 == 0))
-    assert PLPMTUD.check(p) == :ok
+    assert %{state: :disabled, packet_ip: 576} = PLPMTUD.info(p)
+    assert PLPMTUD.info(p).stats |> Map.values() |> Enum.all?(&(&1 == 0))
+    assert PLPMTUD.info(p).invariants == :ok
     assert PLPMTUD.core_version() =~ ~r/^\d+\.\d+\.\d+$/
     assert is_integer(PLPMTUD.now_ms())
     # Another prober works as ever.
-    assert [{:search_started, 1500}, {:probe_due, 1038, 1010}] = PLPMTUD.connected(bystander, 0)
-    :ok = PLPMTUD.probe_sent(bystander, 0, 1038, 0)
+    assert [{:search_started, 1472}, {:probe_due, 1010}] = PLPMTUD.connected(bystander, 0)
+    :probe = PLPMTUD.on_send(bystander, 0, 1010, 0)
 
-    assert [{:probe_acked, 0, 1038, 1}, {:mtu_changed, 576, 1038, :probe_acked, 1010} | _] =
-             PLPMTUD.acked(bystander, 0, 1)
+    assert [{:probe_acked, 0, 1010, 1}, {:mtu_changed, 548, 1010, :probe_acked} | _] =
+             PLPMTUD.on_ack(bystander, 0, 1010, 1)
 
-    assert PLPMTUD.mtu(bystander) == 1038
+    assert PLPMTUD.packet_size(bystander) == 1010
   end
 
   test "plpmtud (Erlang): every export raises badarg or returns an error tuple" do
@@ -198,11 +194,11 @@ defmodule PLPMTUD.BadInputTest do
     exported = :plpmtud.module_info(:exports) -- [module_info: 0, module_info: 1, now_ms: 0]
     assert exported -- for({fun, args} <- calls, do: {fun, length(args)}) == []
     assert misbehaving(:plpmtud, calls, &all_positions/1) == []
-    assert %{state: :disabled, packet_size: 528, probe_size: :none} = :plpmtud.info(h)
+    assert %{state: :disabled, packet: 528, probe: nil} = :plpmtud.info(h)
     assert :plpmtud.info(h).stats |> Map.values() |> Enum.all?(&(&1 == 0))
-    :ok = :plpmtud.connected(h, 0)
+    [_ | _] = :plpmtud.connected(h, 0)
     assert :probe = :plpmtud.on_send(h, 0, 990, 0)
-    assert {:changed, 990} = :plpmtud.on_ack(h, 0, 990, 1)
+    assert [_, {:mtu_changed, 528, 990, :probe_acked} | _] = :plpmtud.on_ack(h, 0, 990, 1)
   end
 
   test "PLPMTUD.Prober: bad arguments raise in the caller; the prober lives on untouched" do
@@ -212,11 +208,7 @@ defmodule PLPMTUD.BadInputTest do
     queries_and_callbacks = [
       child_spec: 1,
       start_link: 1,
-      mtu: 1,
-      payload_size: 1,
-      state: 1,
-      stats: 1,
-      history: 1,
+      packet_size: 1,
       info: 1,
       handle: 1,
       probe_now: 1,
@@ -234,17 +226,21 @@ defmodule PLPMTUD.BadInputTest do
 
     assert covered?(Prober, calls, queries_and_callbacks) == []
     assert misbehaving(Prober, calls, &Enum.drop(all_positions(&1), 1)) == []
-    assert %{state: :searching, mtu: 576} = Prober.info(prober)
-    assert Prober.stats(prober).stale_events == 0
+    assert %{state: :searching, packet_ip: 576} = Prober.info(prober)
+    assert Prober.info(prober).stats.stale_events == 0
     assert :sys.get_state(prober).subscribers == %{}
-    :ok = Prober.probe_sent(prober, 5, 1038)
+    :probe = Prober.on_send(prober, 5, 990)
 
-    assert [{:probe_acked, 5, 1038, _}, {:mtu_changed, 576, 1038, :probe_acked, 990} | _] =
-             Prober.acked(prober, 5)
+    assert [{:probe_acked, 5, 990, _}, {:mtu_changed, 528, 990, :probe_acked} | _] =
+             Prober.on_ack(prober, 5, 990)
 
-    assert Prober.mtu(prober) == 1038
+    assert Prober.packet_size(prober) == 990
 
-    for options <- [[config: :nope], [config: [mtu_floor: :big]], [clock: 1], [colour: :red]] do
+    for options <- [[config: :nope], [config: [mtu_floor: :big]]] do
+      assert call_bounded(Prober, :start_link, [options]) == :error_tuple, inspect(options)
+    end
+
+    for options <- [[clock: 1], [colour: :red]] do
       assert call_bounded(Prober, :start_link, [options]) == :argument_error, inspect(options)
     end
   end

@@ -9,7 +9,7 @@ defmodule PLPMTUD.CacheLabTest do
 
   defp completed(prober) do
     receive do
-      {:plpmtud, ^prober, {:search_complete, mtu, _payload}} -> mtu
+      {:plpmtud, ^prober, {:search_complete, mtu}} -> mtu
     after
       15_000 -> flunk("no completed search")
     end
@@ -31,13 +31,13 @@ defmodule PLPMTUD.CacheLabTest do
     first = start_supervised!({Prober, options}, id: :first)
     mtu = completed(first)
     assert mtu in 1334..1350
-    first_probes = Prober.stats(first).probes_sent
+    first_probes = Prober.info(first).stats.probes_sent
     assert %{mtu: ^mtu} = Cache.lookup(server)
     :ok = stop_supervised(:first)
 
     second = start_supervised!({Prober, options}, id: :second)
     assert completed(second) == mtu
-    second_probes = Prober.stats(second).probes_sent
+    second_probes = Prober.info(second).stats.probes_sent
     IO.puts("\n  probes: first connection #{first_probes}, second (cached) #{second_probes}")
     # One size, sent as its 3 copies (the driver's probe_copies).
     assert second_probes == 3

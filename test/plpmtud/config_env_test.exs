@@ -8,10 +8,10 @@ defmodule PLPMTUD.ConfigEnvTest do
     try do
       Application.put_env(:plpmtud, :mtu_ceiling, 1400)
       Application.put_env(:plpmtud, :not_a_prober_key, :ignored)
-      {:ok, p} = PLPMTUD.new()
+      {:ok, p} = PLPMTUD.new(size_unit: :ip)
       assert [{:search_started, 1400} | _] = PLPMTUD.connected(p, 0)
       assert PLPMTUD.info(p).limit == 1400
-      {:ok, p} = PLPMTUD.new(mtu_ceiling: 1500)
+      {:ok, p} = PLPMTUD.new(mtu_ceiling: 1500, size_unit: :ip)
       assert [{:search_started, 1500} | _] = PLPMTUD.connected(p, 0)
       assert PLPMTUD.info(p).limit == 1500
     after
@@ -32,8 +32,8 @@ defmodule PLPMTUD.ConfigEnvTest do
       assert {:error, {:invalid_config, :mtu_floor, _}} = PLPMTUD.Prober.start_link()
       # A per-prober option wins over the environment.
       assert {:ok, _} = PLPMTUD.new(mtu_floor: 1_200)
-      {:ok, prober} = PLPMTUD.Prober.start_link(config: %{mtu_floor: 1_200})
-      assert PLPMTUD.Prober.mtu(prober) == 1_200
+      {:ok, prober} = PLPMTUD.Prober.start_link(config: %{mtu_floor: 1_200, size_unit: :ip})
+      assert PLPMTUD.Prober.packet_size(prober) == 1_200
     after
       case previous do
         {:ok, value} -> Application.put_env(:plpmtud, :mtu_floor, value)

@@ -117,13 +117,13 @@ defmodule PLPMTUD.ConfigErrorsTest do
   # prober's timer is then armed for the next search.
   defp complete_search(prober) do
     receive do
-      {:plpmtud, ^prober, {:probe_due, size, _}} ->
+      {:plpmtud, ^prober, {:probe_due, size}} ->
         id = System.unique_integer([:positive])
-        :ok = Prober.probe_sent(prober, id, size)
-        _ = Prober.acked(prober, id)
+        :probe = Prober.on_send(prober, id, size)
+        _ = Prober.on_ack(prober, id, size)
         complete_search(prober)
 
-      {:plpmtud, ^prober, {:search_complete, mtu, _}} ->
+      {:plpmtud, ^prober, {:search_complete, mtu}} ->
         mtu
     after
       2_000 -> flunk("no search_complete")
@@ -145,19 +145,19 @@ defmodule PLPMTUD.ConfigErrorsTest do
           [mtu_probe_interval: max, max_probe_interval: max],
           [max_probe_interval: max]
         ] do
-      {:ok, prober} = Prober.start_link(config: config, subscribe: [self()])
+      {:ok, prober} = Prober.start_link(config: [size_unit: :ip] ++ config, subscribe: [self()])
 
       # The first probe in flight arms the probe timeout.
-      assert_receive {:plpmtud, ^prober, {:probe_due, size, _}}
-      :ok = Prober.probe_sent(prober, 0, size)
+      assert_receive {:plpmtud, ^prober, {:probe_due, size}}
+      :probe = Prober.on_send(prober, 0, size)
       assert timer_ms(prober) > Keyword.get(config, :probe_timeout, 1_000) - 1_000
-      _ = Prober.acked(prober, 0)
+      _ = Prober.on_ack(prober, 0, size)
 
       # The completed search arms the next one.
       assert complete_search(prober) == 1500
       assert timer_ms(prober) > Keyword.get(config, :mtu_probe_interval, 1_800_000) - 1_000
       assert Process.alive?(prober)
-      assert Prober.state(prober) == :search_complete
+      assert Prober.info(prober).state == :search_complete
       GenServer.stop(prober)
     end
   end
@@ -165,15 +165,15 @@ defmodule PLPMTUD.ConfigErrorsTest do
   test "a clock that steps back far never arms a timer beyond the BEAM's limit" do
     {:ok, clock} = Agent.start_link(fn -> 2 ** 46 end)
     now = fn -> Agent.get(clock, & &1) end
-    {:ok, prober} = Prober.start_link(clock: now, subscribe: [self()])
+    {:ok, prober} = Prober.start_link(config: [size_unit: :ip], clock: now, subscribe: [self()])
     Process.flag(:trap_exit, true)
     assert complete_search(prober) == 1500
 
     # The next search is 30 min after 2^46 ms: 2^46 ms away once the clock
     # reads 0; the timer is armed for at most 2^32-1 ms and re-armed.
     Agent.update(clock, fn _ -> 0 end)
-    :ok = Prober.rtt_sample(prober, 10)
-    assert Prober.state(prober) == :search_complete
+    :ok = Prober.on_rtt(prober, 10)
+    assert Prober.info(prober).state == :search_complete
     refute_received {:EXIT, ^prober, _}
     {ref, timer} = :sys.get_state(prober).timer
     assert is_reference(ref)

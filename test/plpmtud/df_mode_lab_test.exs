@@ -49,7 +49,7 @@ defmodule PLPMTUD.DfModeLabTest do
   # UDP payload of a datagram of @size IP bytes, by a prober's conversion.
   defp payload(family) do
     {:ok, p} = PLPMTUD.new(family: family, packet_overhead: 8)
-    PLPMTUD.payload_for(p, @size)
+    @size - PLPMTUD.info(p).overhead
   end
 
   # Sends a probe of @size IP bytes; on success, waits for the responder's ack.

@@ -26,20 +26,20 @@ defmodule PLPMTUD.FaultsTest do
   # Never wedged: a probe is due or a deadline is set, and the invariants hold.
   defp assert_alive(prober) do
     info = Prober.info(prober)
-    assert info.next_probe != nil or info.deadline != nil, inspect(info)
-    assert :ok = PLPMTUD.check(:sys.get_state(prober).handle)
+    assert info.probe != nil or info.deadline != nil, inspect(info)
+    assert info.invariants == :ok
   end
 
   defp wait_for(prober, ok?, limit_ms) do
     deadline = System.monotonic_time(:millisecond) + limit_ms
 
-    Stream.repeatedly(fn -> Process.sleep(50) && Prober.mtu(prober) end)
+    Stream.repeatedly(fn -> Process.sleep(50) && Prober.packet_size(prober) end)
     |> Enum.find(fn mtu ->
-      (ok?.(mtu) and Prober.state(prober) == :search_complete) or
+      (ok?.(mtu) and Prober.info(prober).state == :search_complete) or
         System.monotonic_time(:millisecond) > deadline
     end)
 
-    mtu = Prober.mtu(prober)
+    mtu = Prober.packet_size(prober)
     assert ok?.(mtu), "MTU #{mtu} after #{limit_ms} ms"
     mtu
   end
@@ -137,7 +137,7 @@ defmodule PLPMTUD.FaultsTest do
       Enum.reverse(acc)
     else
       Process.sleep(20)
-      sample(prober, [{now, Prober.mtu(prober)} | acc], until)
+      sample(prober, [{now, Prober.packet_size(prober)} | acc], until)
     end
   end
 

@@ -49,10 +49,10 @@ defmodule PLPMTUD.LocalEmsgsizeLabTest do
            subscribe: [self()]}
         )
 
-      assert_receive {:plpmtud, ^prober, {:search_complete, 1400, _payload}}, 3_000
-      assert Prober.mtu(prober) == 1400
-      assert Prober.stats(prober).emsgsize_limits >= 1
-      assert :ok = PLPMTUD.check(:sys.get_state(prober).handle)
+      assert_receive {:plpmtud, ^prober, {:search_complete, 1400}}, 3_000
+      assert Prober.packet_size(prober) == 1400
+      assert Prober.info(prober).stats.emsgsize_limits >= 1
+      assert PLPMTUD.info(:sys.get_state(prober).handle).invariants == :ok
     end
   end
 end

@@ -13,14 +13,14 @@ defmodule PLPMTUD.MemoryTest do
   # A prober as a transport leaves it: connected, a probe in flight, an
   # ack, and the answers they got back.
   defp busy_prober do
-    {:ok, p} = PLPMTUD.new()
-    [{:search_started, 1500}, {:probe_due, 1038, _}] = PLPMTUD.connected(p, 0)
-    :ok = PLPMTUD.probe_sent(p, 1, 1038, 0)
+    {:ok, p} = PLPMTUD.new(size_unit: :ip)
+    [{:search_started, 1500}, {:probe_due, 1038}] = PLPMTUD.connected(p, 0)
+    :probe = PLPMTUD.on_send(p, 1, 1038, 0)
 
-    [{:probe_acked, 1, 1038, 5}, {:mtu_changed, 576, 1038, :probe_acked, _}, _] =
-      PLPMTUD.acked(p, 1, 5)
+    [{:probe_acked, 1, 1038, 5}, {:mtu_changed, 576, 1038, :probe_acked}, _] =
+      PLPMTUD.on_ack(p, 1, 1038, 5)
 
-    :ok = PLPMTUD.probe_sent(p, 2, 1269, 5)
+    :probe = PLPMTUD.on_send(p, 2, 1269, 5)
     p
   end
 

@@ -19,45 +19,26 @@ defmodule PLPMTUD.NifSafetyTest do
 
     [
       {:prober_new, [%{}]},
-      {:prober_connected, [p, 0]},
-      {:prober_next_probe, [p]},
-      {:prober_probe_sent, [p, 0, 1, 1038]},
-      {:prober_probe_acked, [p, 0, 1]},
-      {:prober_probe_lost, [p, 0, 1, :timeout]},
-      {:prober_is_probe, [p, 1]},
-      {:prober_packet_acked, [p, 0, 1000]},
-      {:prober_packet_lost, [p, 0, 1000]},
-      {:prober_rtt_sample, [p, 10]},
+      {:prober_connected, [p, 0, nil]},
+      {:prober_connected, [p, 0, 1400]},
+      {:prober_size, [p, :packet]},
+      {:prober_size, [p, :probe]},
+      {:prober_padding_for, [p, 500]},
+      {:prober_sent, [p, 0, 1, 1010, nil]},
+      {:prober_sent, [p, 0, 2, 1010, <<0::256>>]},
+      {:prober_acked, [p, 0, 1, 1010]},
+      {:prober_lost, [p, 0, :timeout, [{4, 1010}, {5, nil}]]},
       {:prober_ptb, [p, 0, 900, nil]},
-      {:prober_ptb_quoted, [p, 0, 900, 2, <<0::256>>]},
-      {:prober_emsgsize, [p, 0, 900]},
-      {:prober_claim_probe, [p, 0, 2, 1038]},
-      {:prober_claim_probe_quoted, [p, 0, 3, 1038, <<0::256>>]},
-      {:prober_overhead, [p]},
+      {:prober_ptb, [p, 0, 900, 2]},
+      {:prober_ptb, [p, 0, 900, <<0::256>>]},
+      {:prober_send_refused, [p, 0, 1400, nil]},
+      {:prober_send_refused, [p, 0, 1400, 1300]},
+      {:prober_rtt, [p, 10]},
       {:prober_tick, [p, 0]},
       {:prober_deadline, [p]},
-      {:prober_probe_now, [p, 0]},
       {:prober_set_enabled, [p, 0, true]},
-      {:prober_probe_timeout, [p]},
-      {:prober_payload_for, [p, 1038]},
-      {:prober_base_payload, [p]},
-      {:prober_ip_for, [p, 1010]},
-      {:prober_next_probe_payload, [p]},
-      {:prober_on_send, [p, 0, 4, 1010]},
-      {:prober_on_ack, [p, 0, 4, 1010]},
-      {:prober_on_lost, [p, 0, 4, :timeout, 1010]},
-      {:prober_on_lost_batch, [p, 0, :timeout, [{4, 1010}]]},
-      {:prober_padding_for, [p, 500]},
-      {:prober_send_refused, [p, 0, 1400, nil]},
-      {:prober_on_send_refused, [p, 0, 1400, 1300]},
-      {:prober_mtu, [p]},
-      {:prober_payload_size, [p]},
-      {:prober_state, [p]},
-      {:prober_stats, [p]},
-      {:prober_history, [p]},
-      {:prober_info, [p]},
-      {:prober_check, [p]},
-      {:prober_connected_hint, [p, 0, 1400]},
+      {:prober_probe_now, [p, 0]},
+      {:prober_snapshot, [p]},
       {:cache_new, [100, 1000]},
       {:cache_lookup, [cache, 0, lo]},
       {:cache_record, [cache, 0, lo, 1400, :probe_success]},
@@ -164,8 +145,8 @@ defmodule PLPMTUD.NifSafetyTest do
     end
 
     # A prober nobody touched, and the VM, still work.
-    assert [{:search_started, 1500}, {:probe_due, 1038, 1010}] = PLPMTUD.connected(bystander, 0)
-    assert PLPMTUD.next_probe(bystander) == 1038
+    assert [{:search_started, 1472}, {:probe_due, 1010}] = PLPMTUD.connected(bystander, 0)
+    assert PLPMTUD.probe_size(bystander) == 1010
   end
 
   # Runs one call in a process of its own: it must return or raise

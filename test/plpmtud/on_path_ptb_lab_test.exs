@@ -21,7 +21,7 @@ defmodule PLPMTUD.OnPathPtbLabTest do
 
   defp settle(prober, limit \\ 10_000) do
     receive do
-      {:plpmtud, ^prober, {:search_complete, mtu, _payload}} -> mtu
+      {:plpmtud, ^prober, {:search_complete, mtu}} -> mtu
     after
       limit -> flunk("no completed search")
     end
@@ -29,7 +29,7 @@ defmodule PLPMTUD.OnPathPtbLabTest do
 
   defp changes(prober, acc \\ []) do
     receive do
-      {:plpmtud, ^prober, {:mtu_changed, old, new, reason, _payload}} ->
+      {:plpmtud, ^prober, {:mtu_changed, old, new, reason}} ->
         changes(prober, [{old, new, reason} | acc])
 
       {:plpmtud, ^prober, _other} ->
@@ -90,7 +90,7 @@ defmodule PLPMTUD.OnPathPtbLabTest do
       assert settle(prober) in 1334..1350
 
       seen = changes(prober)
-      stats = Prober.stats(prober)
+      stats = Prober.info(prober).stats
 
       IO.puts(
         "\n  #{unquote(family)} on-path forger: #{sent} PTBs sent, #{stats.ptb_accepted} matched a probe, " <>
@@ -107,7 +107,7 @@ defmodule PLPMTUD.OnPathPtbLabTest do
       # A late heartbeat on this busy machine may start a check meanwhile:
       # wait (bounded) for the size in use to be the one settled.
       assert Enum.any?(1..40, fn _ ->
-               Prober.mtu(prober) in 1334..1350 or (Process.sleep(50) && false)
+               Prober.packet_size(prober) in 1334..1350 or (Process.sleep(50) && false)
              end)
     end
   end

@@ -48,11 +48,11 @@ defmodule PLPMTUD.PackagingTest do
     ]
 
     script =
-      ~S|{:ok, p} = PLPMTUD.new(); PLPMTUD.connected(p, 0); IO.puts("probe=#{PLPMTUD.next_probe(p)}")|
+      ~S|{:ok, p} = PLPMTUD.new(); PLPMTUD.connected(p, 0); IO.puts("probe=#{PLPMTUD.probe_size(p)}")|
 
     {out, status} = run("mix", ["run", "-e", script], app, env)
     assert status == 0, out
-    assert out =~ "probe=1038"
+    assert out =~ "probe=1010"
     assert File.exists?(Path.join(app, "deps/plpmtud/priv/native/plpmtud_nif.so"))
   end
 
@@ -65,10 +65,11 @@ defmodule PLPMTUD.PackagingTest do
     -export([main/0]).
     main() ->
         {ok, H} = plpmtud:new(#{packet_overhead => 28}),
-        ok = plpmtud:connected(H, 0),
+        [{search_started, 1452}, {probe_due, 990}] = plpmtud:connected(H, 0),
         990 = plpmtud:probe_size(H),
         probe = plpmtud:on_send(H, 7, 990, 0),
-        {changed, 990} = plpmtud:on_ack(H, 7, 990, 10),
+        [{probe_acked, 7, 990, 10}, {mtu_changed, 528, 990, probe_acked} | _] =
+            plpmtud:on_ack(H, 7, 990, 10),
         io:format("packet_size=~p~n", [plpmtud:packet_size(H)]).
     """)
 
@@ -120,11 +121,11 @@ defmodule PLPMTUD.PackagingTest do
         io:format("elixir_kernel=~p~n", [code:which('Elixir.Kernel')]),
         case plpmtud:new(#{packet_overhead => 28}) of
             {ok, H} ->
-                io:format("connected=~p~n", [plpmtud:connected(H, 0)]),
+                io:format("connected=~0p~n", [plpmtud:connected(H, 0)]),
                 Size = plpmtud:probe_size(H),
                 io:format("probe_size=~p~n", [Size]),
                 io:format("on_send=~p~n", [plpmtud:on_send(H, 7, Size, 0)]),
-                io:format("on_ack=~p~n", [plpmtud:on_ack(H, 7, Size, 10)]),
+                io:format("on_ack=~0p~n", [plpmtud:on_ack(H, 7, Size, 10)]),
                 io:format("packet_size=~p~n", [plpmtud:packet_size(H)]);
             {error, {nif_not_loaded, Path, Reason}} ->
                 io:format("nif_not_loaded=~ts~n", [Path]),
@@ -171,10 +172,13 @@ defmodule PLPMTUD.PackagingTest do
     {out, status} = run_consumer(code_path, dir)
     assert status == 0, out
     assert out =~ "elixir_kernel=non_existing\n"
-    assert out =~ "connected=ok\n"
+    assert out =~ "connected=[{search_started,1452},{probe_due,990}]\n"
     assert out =~ "probe_size=990\n"
     assert out =~ "on_send=probe\n"
-    assert out =~ "on_ack={changed,990}\n"
+
+    assert out =~
+             "on_ack=[{probe_acked,7,990,10},{mtu_changed,528,990,probe_acked},{probe_due,1221}]\n"
+
     assert out =~ "packet_size=990\n"
     assert out =~ "elixir_modules=[]\n"
   end

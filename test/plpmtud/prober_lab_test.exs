@@ -13,10 +13,10 @@ defmodule PLPMTUD.ProberLabTest do
   # Waits (bounded) until the prober's MTU satisfies `fun`; returns the ms it took.
   defp wait_for_mtu(prober, fun, limit_ms, started \\ System.monotonic_time(:millisecond)) do
     elapsed = System.monotonic_time(:millisecond) - started
-    mtu = Prober.mtu(prober)
+    mtu = Prober.packet_size(prober)
 
     cond do
-      fun.(mtu) and Prober.state(prober) == :search_complete -> elapsed
+      fun.(mtu) and Prober.info(prober).state == :search_complete -> elapsed
       elapsed > limit_ms -> flunk("MTU #{mtu} after #{elapsed} ms")
       true -> Process.sleep(20) && wait_for_mtu(prober, fun, limit_ms, started)
     end
@@ -52,7 +52,7 @@ defmodule PLPMTUD.ProberLabTest do
       assert took <= bound
       Lab.set_mtu!(ns.prefix, 1350)
       wait_for_mtu(prober, &(&1 in 1334..1350), @interval + 3_000)
-      assert Prober.stats(prober).black_holes >= 1
+      assert Prober.info(prober).stats.black_holes >= 1
     end
   end
 end

@@ -52,7 +52,7 @@ defmodule PLPMTUD.ProberSendFailureTest do
   test "sends refused by the kernel (EPERM) are retried once a second, not in a loop" do
     ns = Lab.up!("plsf")
     prober = start_prober(ns)
-    assert_receive {:plpmtud, ^prober, {:search_complete, 1350, _}}, 5_000
+    assert_receive {:plpmtud, ^prober, {:search_complete, 1350}}, 5_000
 
     # Every datagram the client sends to the responder is dropped on the way
     # out: sendmsg answers EPERM for each heartbeat and probe.
@@ -80,14 +80,14 @@ defmodule PLPMTUD.ProberSendFailureTest do
     nft!(ns.client, "delete table inet plsf\n")
     Process.sleep(1_500)
     assert drain_send_failed(prober) <= 1
-    assert Prober.mtu(prober) == 1350
+    assert Prober.packet_size(prober) == 1350
     assert Process.alive?(prober)
   end
 
   test "a prober whose socket is closed under it exits, telling its subscribers" do
     ns = Lab.up!("plsc")
     prober = start_prober(ns)
-    assert_receive {:plpmtud, ^prober, {:search_complete, 1350, _}}, 5_000
+    assert_receive {:plpmtud, ^prober, {:search_complete, 1350}}, 5_000
     ref = Process.monitor(prober)
 
     socket = :sys.get_state(prober).driver.socket

@@ -20,7 +20,7 @@ defmodule PLPMTUD.SpoofedPtbTest do
 
   defp settle(prober, limit \\ 10_000) do
     receive do
-      {:plpmtud, ^prober, {:search_complete, mtu, _payload}} -> mtu
+      {:plpmtud, ^prober, {:search_complete, mtu}} -> mtu
     after
       limit -> flunk("no completed search")
     end
@@ -76,7 +76,7 @@ defmodule PLPMTUD.SpoofedPtbTest do
       end
 
       Process.sleep(300)
-      stats = Prober.stats(prober)
+      stats = Prober.info(prober).stats
 
       IO.puts(
         "\n  #{unquote(family)} forged PTBs: accepted #{stats.ptb_accepted}, unmatched #{stats.ptb_unmatched}, " <>
@@ -91,11 +91,11 @@ defmodule PLPMTUD.SpoofedPtbTest do
       # arrive, so most are not matched against a probe at all; the core's
       # matching is tested on its own (prober_rules: spoofed, unmatched).
       assert stats.ptb_unmatched + stats.ptb_not_probing == stats.ptb_ignored
-      assert Prober.mtu(prober) in 1334..1350
-      assert Prober.state(prober) == :search_complete
+      assert Prober.packet_size(prober) in 1334..1350
+      assert Prober.info(prober).state == :search_complete
       # Data kept flowing: the heartbeats were acknowledged all along.
       assert stats.black_holes == 0
-      assert :ok = PLPMTUD.check(:sys.get_state(prober).handle)
+      assert PLPMTUD.info(:sys.get_state(prober).handle).invariants == :ok
     end
   end
 end

@@ -67,9 +67,9 @@ defmodule PLPMTUD.StartFailureTest do
             {Prober, peer: {unquote(host), port}, config: config, subscribe: [self()]}
           )
 
-        assert_receive {:plpmtud, ^prober, {:search_complete, mtu, payload}}, 10_000
-        assert mtu == Prober.mtu(prober)
-        assert payload == Prober.payload_size(prober)
+        assert_receive {:plpmtud, ^prober, {:search_complete, mtu}}, 10_000
+        assert mtu == Prober.packet_size(prober)
+        assert %{unit: :ip, packet_ip: ^mtu} = Prober.info(prober)
         assert [%{peer: {{127, 0, 0, 1}, ^port}}] = probers_of(prober)
         {:ok, {{127, 0, 0, 1}, ^port}} = Socket.peername(:sys.get_state(prober).driver.socket)
       end

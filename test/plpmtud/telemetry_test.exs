@@ -6,7 +6,7 @@ defmodule PLPMTUD.TelemetryTest do
 
   alias PLPMTUD.{Prober, Socket}
 
-  @sender [probe_timeout_mode: :fixed, probe_timeout: 50, mtu_probe_interval: 200]
+  @sender [size_unit: :ip, probe_timeout_mode: :fixed, probe_timeout: 50, mtu_probe_interval: 200]
   @key {__MODULE__, :listener}
 
   # A stand-in for the telemetry package, loaded only here: forwards every
@@ -49,7 +49,7 @@ defmodule PLPMTUD.TelemetryTest do
         path_loop(mtu)
 
       {:probe, prober, id, size} ->
-        if size <= path_mtu, do: Prober.acked(prober, id)
+        if size <= path_mtu, do: Prober.on_ack(prober, id, size)
         path_loop(path_mtu)
     end
   end
@@ -81,7 +81,7 @@ defmodule PLPMTUD.TelemetryTest do
     refute PLPMTUD.Telemetry.available?()
     assert :ok = PLPMTUD.Telemetry.execute([:plpmtud, :test], %{}, %{})
     {prober, _} = start_with_path(1200, Keyword.put(@sender, :mtu_ceiling, 1300))
-    assert_receive {:plpmtud, ^prober, {:search_complete, _, _}}, 2_000
+    assert_receive {:plpmtud, ^prober, {:search_complete, _}}, 2_000
     refute_received {:telemetry, _, _, _}
   end
 
@@ -92,11 +92,12 @@ defmodule PLPMTUD.TelemetryTest do
     {prober, path} = start_with_path(1400, config)
 
     assert_receive {:telemetry, [:plpmtud, :prober, :mtu_changed],
-                    %{mtu: new, previous_mtu: old, payload: payload},
+                    %{mtu: new, previous_mtu: old} = measurements,
                     %{prober: ^prober, peer: nil, reason: :probe_acked}},
                    2_000
 
-    assert new > old and payload == new - 28
+    assert new > old
+    assert map_size(measurements) == 2
 
     assert_receive {:telemetry, [:plpmtud, :prober, :search_complete], %{mtu: mtu},
                     %{prober: ^prober, peer: nil}},
@@ -105,7 +106,7 @@ defmodule PLPMTUD.TelemetryTest do
     assert mtu in 1384..1400
 
     # A PTB quoting no probe of ours is rejected.
-    assert [{:ptb, 1000, verdict} | _] = Prober.ptb(prober, 1000, 123_456_789)
+    assert [{:ptb, 1000, verdict} | _] = Prober.on_ptb(prober, 1000, 123_456_789)
     assert verdict != :accepted
 
     assert_receive {:telemetry, [:plpmtud, :ptb, :rejected], %{mtu: 1000},
@@ -116,9 +117,8 @@ defmodule PLPMTUD.TelemetryTest do
 
     log =
       capture_log(fn ->
-        for _ <- 1..3 do
-          :ok = Prober.packet_lost(prober, mtu)
-          _ = Prober.info(prober)
+        for seq <- 1..3 do
+          assert {[], _} = Prober.on_lost(prober, [{seq, mtu}], :timeout)
           Process.sleep(55)
         end
 
@@ -126,7 +126,7 @@ defmodule PLPMTUD.TelemetryTest do
                         %{prober: ^prober}},
                        2_000
 
-        assert_receive {:plpmtud, ^prober, {:search_complete, _, _}}, 3_000
+        assert_receive {:plpmtud, ^prober, {:search_complete, _}}, 3_000
       end)
 
     assert log =~ "black hole confirmed"

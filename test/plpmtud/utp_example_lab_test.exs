@@ -68,11 +68,13 @@ defmodule PLPMTUD.UtpExampleLabTest do
     assert r.probes > 0, shown
     true_payload = path_mtu - @overhead[family]
     assert r.payload_at_end <= true_payload, shown
+    # The size the example followed from the prober's answers is the prober's.
+    assert r.payload_at_end == r.prober.packet, shown
 
     if checking_at_the_end?(r) do
       # A loss at the very end (a busy machine) started a black-hole check:
       # the floor is in use until its probe answers, by design.
-      assert r.payload_at_end == r.prober.payload_size, shown
+      assert r.payload_at_end == r.prober.packet, shown
     else
       assert r.payload_at_end >= true_payload - 2, shown
     end
@@ -81,7 +83,7 @@ defmodule PLPMTUD.UtpExampleLabTest do
   # The transfer ended while a black-hole check that began in its last
   # 50 ms ran (the size in use is then the floor).
   defp checking_at_the_end?(r) do
-    r.prober.state == :base and r.prober.mtu == r.prober.floor and
+    r.prober.state == :base and r.prober.packet == r.prober.base and
       match?([_ | _], r.size_changes) and
       elem(List.last(r.size_changes), 0) >= r.time_ms - 50
   end

@@ -25,7 +25,7 @@
 %%% starts afresh), or by the retransmission timeout (RFC 6298, at least 200
 %%% ms, doubled on each expiry up to 1 s), which declares every packet in
 %%% flight lost. The losses found together form one batch for {@link
-%%% plpmtud:on_lost_batch/4}. The congestion window (bytes) grows by the
+%%% plpmtud:on_lost/4}. The congestion window (bytes) grows by the
 %%% bytes acknowledged in slow start and by about one packet per window
 %%% after; a batch with a loss that is no probe halves it (once per batch,
 %%% and not again for packets sent before the last decrease), a timeout
@@ -56,9 +56,11 @@
 %%% IPv6 (routers never fragment); on IPv4 the default is {@link
 %%% plpmtud_socket:send_fragmentable/2} (DF off, routers fragment),
 %%% `ipv4_fragments => pieces' uses the extension there too. The prober is
-%%% told nothing about such a packet (size 0). New segments follow {@link
-%%% plpmtud:packet_size/1}, which is the base size while a black-hole
-%%% suspicion is checked.
+%%% told nothing about such a packet (size 0). New segments follow the
+%%% packet size the prober's answers announce (`{mtu_changed, Old, New,
+%%% Reason}'), which is the base size while a black-hole suspicion is
+%%% checked; the sender acts on every answer and never asks the prober
+%%% again for what an answer already said.
 -module(plpmtud_example_utp).
 
 -export([run/1, header_bytes/0, padding_overhead/0]).
@@ -217,7 +219,7 @@ padding_overhead() -> ?PADDING_OVERHEAD.
 %% window reductions and how many of them were caused by batches of probe
 %% losses only (by the sender's own records: it must be 0), losses of
 %% packets that were no probe when sent (a lost probe's data resent under
-%% its sequence number) that {@link plpmtud:on_lost_batch/4} answered as
+%% its sequence number) that {@link plpmtud:on_lost/4} answered as
 %% probes, tail-loss probes, gen_udp sends refused with `emsgsize',
 %% `udp_errors' (gen_udp's `{udp_error, Socket, Reason}' messages: an ICMP
 %% error of an earlier datagram, counted and otherwise ignored: plpmtud
@@ -242,8 +244,8 @@ run(#{server_ip := ServerIp} = Options) ->
             Rtt = handshake(Socket, 5),
             ok = plpmtud:on_rtt(H, Rtt),
             Now = plpmtud:now_ms(),
-            case {plpmtud:connected(H, Now, Socket), Sizing} of
-                {ok, _} -> ok;
+            case {plpmtud:connected(H, Now, #{socket => Socket}), Sizing} of
+                {Events, _} when is_list(Events) -> ok;
                 {{error, {no_df, _}}, {fixed, _}} -> ok
             end,
             Pieces = Family =:= inet6 orelse maps:get(ipv4_fragments, Options, df_off) =:= pieces,
@@ -323,13 +325,14 @@ prober(Sizing, Family, Interval) ->
              family => Family, probe_timeout_mode => rtt, mtu_probe_interval => Interval,
              black_hole_threshold => 1, min_probe_timeout => 20,
              probe_copies => 3, search_threshold => 2},
-    {ok, H} = plpmtud:new(Base),
     case Sizing of
         plpmtud ->
             {ok, Probing} = plpmtud:new(Base#{mtu_initial => 1344}),
             Probing;
         {fixed, Payload} ->
-            Ip = plpmtud:ip_size(H, Payload),
+            %% disabled_mtu is in IP bytes, like every MTU of the configuration.
+            {ok, H} = plpmtud:new(Base),
+            Ip = Payload + maps:get(overhead, plpmtud:info(H)),
             {ok, Fixed} = plpmtud:new(Base#{mtu_discovery_enabled => false, disabled_mtu => Ip,
                                             mtu_ceiling => max(Ip, 1500)}),
             Fixed
@@ -375,21 +378,8 @@ events(S) ->
 tick(#s{next_tick = Next} = S, Now) when Now < Next ->
     S;
 tick(#s{h = H} = S0, Now) ->
-    S1 = case plpmtud:on_tick(H, Now) of
-        {probe_lost, Seq, _Change} -> probe_timed_out(Seq, S0);
-        _ -> S0
-    end,
-    S2 = searched(size_now(S1), Now),
-    rto_check(S2#s{next_tick = Now + ?TICK_MS}, Now).
-
-%% When the first search ended (ms after the connection was up).
-searched(#s{sizing = plpmtud, search_done = undefined, h = H} = S, Now) ->
-    case plpmtud:is_probing(H) of
-        true -> S;
-        false -> S#s{search_done = Now - S#s.started}
-    end;
-searched(S, _Now) ->
-    S.
+    S1 = answer(plpmtud:on_tick(H, Now), S0, Now),
+    rto_check(S1#s{next_tick = Now + ?TICK_MS}, Now).
 
 %% The probe in flight timed out: its data goes again, unpadded; the
 %% prober has counted the loss and the window is not touched.
@@ -504,7 +494,7 @@ room(Bytes, #s{flight_bytes = F, cwnd = Cwnd}) -> F + Bytes =< Cwnd.
 %% The next segment: at the packet size, or padded up to the probe size
 %% when a probe is due (cut at the probe size if that is smaller), and
 %% whether it is shaped as the due probe.
-plan(none, #s{next_off = Off, total = Total, ps = Ps}) ->
+plan(nil, #s{next_off = Off, total = Total, ps = Ps}) ->
     {min(Total - Off, Ps), none, false};
 plan(Probe, #s{h = H, next_off = Off, total = Total, ps = Ps}) ->
     Remaining = Total - Off,
@@ -512,8 +502,8 @@ plan(Probe, #s{h = H, next_off = Off, total = Total, ps = Ps}) ->
     Cut = Probe - ?PADDING_OVERHEAD,
     case plpmtud:probe_padding(H, Len) of
         _ when Len >= Probe -> {Probe, none, true};
-        none when Cut > 0, Cut =< Remaining -> {Cut, plpmtud:probe_padding(H, Cut), true};
-        none -> {Len, none, false};
+        nil when Cut > 0, Cut =< Remaining -> {Cut, plpmtud:probe_padding(H, Cut), true};
+        nil -> {Len, none, false};
         Padding -> {Len, Padding, true}
     end.
 
@@ -617,8 +607,8 @@ ceil_div(A, B) -> (A + B - 1) div B.
 %% The packet waits in the retransmission queue, to go at the new packet
 %% size (in pieces if it is bigger).
 refused(Bytes, #s{h = H, socket = Socket} = S, Now) ->
-    change(plpmtud:on_send_refused(H, Socket, emsgsize, Bytes, Now),
-           S#s{refused = S#s.refused + 1}).
+    answer(plpmtud:on_send_refused(H, Socket, emsgsize, Bytes, Now),
+           S#s{refused = S#s.refused + 1}, Now).
 
 in_flight(Seq, #pkt{wire = Wire, tx = Tx} = P, S) ->
     S#s{pkts = (S#s.pkts)#{Seq => P#pkt{where = flight}},
@@ -685,11 +675,7 @@ acked(Seq, #s{pkts = Pkts, h = H} = S, Now) ->
             S2 = rtt(P, S1, Now),
             S3 = grow(Wire, S2#s{pkts = Pkts1, acked = S2#s.acked + byte_size(Data), ptos = 0,
                                  top3 = top3(Tx, S2#s.top3)}),
-            S4 = change(plpmtud:on_ack(H, Seq, Seen, Now), S3),
-            case P#pkt.probe of
-                true -> searched(S4, Now);
-                false -> S4
-            end
+            answer(plpmtud:on_ack(H, Seq, Seen, Now), S3, Now)
     end.
 
 top3(Tx, Top) -> lists:sublist(lists:reverse(lists:sort([Tx | Top])), 3).
@@ -741,8 +727,7 @@ lost_before(_Next, _Latest, _Third, _Old, _Pkts, Acc) ->
 %% One batch of losses: one call to the prober, one decision on the window.
 lost_batch(Seqs, Reason, #s{h = H, pkts = Pkts} = S0, Now) ->
     Lost = [{Seq, maps:get(Seq, Pkts)} || Seq <- Seqs],
-    {Probes, Change} = plpmtud:on_lost_batch(H, [{Seq, P#pkt.seen} || {Seq, P} <- Lost],
-                                             Reason, Now),
+    {Probes, Events} = plpmtud:on_lost(H, [{Seq, P#pkt.seen} || {Seq, P} <- Lost], Reason, Now),
     S1 = lists:foldl(fun({Seq, P}, S) -> to_rtx(Seq, P, S) end, S0, Lost),
     Data = [L || {Seq, _} = L <- Lost, not lists:member(Seq, Probes)],
     ProbeBytes = lists:sum([P#pkt.wire || {Seq, P} <- Lost, lists:member(Seq, Probes)]),
@@ -751,7 +736,7 @@ lost_batch(Seqs, Reason, #s{h = H, pkts = Pkts} = S0, Now) ->
         [] -> S2;
         _ -> decrease(Reason, Lost, S2)
     end,
-    searched(change(Change, S3), Now).
+    answer(Events, S3, Now).
 
 decrease(Reason, Lost, #s{cwnd = Cwnd, ps = Ps} = S) ->
     Min = 2 * max(Ps, 576),
@@ -773,20 +758,26 @@ decrease(Reason, Lost, #s{cwnd = Cwnd, ps = Ps} = S) ->
 
 %% --- the packet size -----------------------------------------------------
 
-change(unchanged, S) -> S;
-change({changed, _}, S) -> size_now(S).
-
-%% Follows plpmtud:packet_size/1 for new segments. Packets in flight keep
-%% their size: those the path drops are found lost (see losses/2) and
-%% resent in a form every path carries; a fall that is only a check (a
-%% black-hole suspicion) so costs nothing when the check passes.
-size_now(#s{h = H, ps = Old} = S) ->
-    case plpmtud:packet_size(H) of
-        Old ->
-            S;
-        New ->
-            S#s{ps = New, changes = [{plpmtud:now_ms() - S#s.started, New} | S#s.changes]}
-    end.
+%% Acts on the prober's answer, event by event: new segments follow the
+%% packet size it announces (packets in flight keep theirs: those the path
+%% drops are found lost, see losses/2, and resent in a form every path
+%% carries; a fall that is only a check, a black-hole suspicion, so costs
+%% nothing when the check passes); a probe that timed out has its data
+%% resent; the first search's end is noted.
+answer([], S, _Now) ->
+    S;
+answer([{mtu_changed, _Old, New, _Reason} | Rest], S, Now) ->
+    answer(Rest, S#s{ps = New, changes = [{Now - S#s.started, New} | S#s.changes]}, Now);
+answer([{probe_lost, Seq, _Size, timeout} | Rest], S, Now) ->
+    answer(Rest, probe_timed_out(Seq, S), Now);
+answer([{search_complete, _Size} | Rest], #s{sizing = plpmtud, search_done = undefined} = S,
+       Now) ->
+    answer(Rest, S#s{search_done = Now - S#s.started}, Now);
+answer([{fallback, _Size, _NextInMs} | Rest], #s{sizing = plpmtud, search_done = undefined} = S,
+       Now) ->
+    answer(Rest, S#s{search_done = Now - S#s.started}, Now);
+answer([_Event | Rest], S, Now) ->
+    answer(Rest, S, Now).
 
 %% --- the result ----------------------------------------------------------
 
@@ -808,7 +799,7 @@ finish(S, Receiver, CrcSent) ->
       identical => Completed andalso CrcReceived =:= CrcSent,
       time_ms => Time,
       goodput_mb_s => round(S#s.acked / Time / 10) / 100,
-      payload_at_end => plpmtud:packet_size(S#s.h),
+      payload_at_end => S#s.ps,
       packets => S#s.packets,
       retransmissions => S#s.retransmissions,
       tail_probes => S#s.tail_probes,

@@ -215,14 +215,14 @@ defmodule Mix.Tasks.Plpmtud.Demo do
   # Prints the prober's MTU changes until `ok?` holds after a completed search.
   defp await_mtu(prober, ok?, since, limit) do
     receive do
-      {:plpmtud, ^prober, {:mtu_changed, old, new, reason, _payload}} ->
+      {:plpmtud, ^prober, {:mtu_changed, old, new, reason}} ->
         info(
           "  #{pad(System.monotonic_time(:millisecond) - since, 6)} ms: #{old} -> #{new} (#{reason})"
         )
 
         await_mtu(prober, ok?, since, limit)
 
-      {:plpmtud, ^prober, {:search_complete, mtu, _payload}} ->
+      {:plpmtud, ^prober, {:search_complete, mtu}} ->
         if ok?.(mtu),
           do: {mtu, System.monotonic_time(:millisecond) - since},
           else: await_mtu(prober, ok?, since, limit)
@@ -230,7 +230,7 @@ defmodule Mix.Tasks.Plpmtud.Demo do
       {:plpmtud, ^prober, _other} ->
         await_mtu(prober, ok?, since, limit)
     after
-      limit -> {Prober.mtu(prober), :timeout}
+      limit -> {Prober.packet_size(prober), :timeout}
     end
   end
 

@@ -70,7 +70,7 @@ defmodule Mix.Tasks.Plpmtud.Report do
   # Waits for the search's outcome, with a line of progress every 2 s.
   defp await(target, prober, started) do
     receive do
-      {:plpmtud, ^prober, {:search_complete, _, _}} -> :ok
+      {:plpmtud, ^prober, {:search_complete, _}} -> :ok
       {:plpmtud, ^prober, {:fallback, _, _}} -> :ok
     after
       @progress_ms ->
@@ -79,11 +79,11 @@ defmodule Mix.Tasks.Plpmtud.Report do
         if elapsed >= @give_up_ms do
           Mix.shell().info("#{target}: no result in #{div(@give_up_ms, 1000)} s")
         else
-          stats = PLPMTUD.Prober.stats(prober)
+          stats = PLPMTUD.Prober.info(prober).stats
 
           Mix.shell().info(
             "#{target}: still probing: #{count(stats.probes_sent, "probe")}, " <>
-              "current PLPMTU #{PLPMTUD.Prober.mtu(prober)}"
+              "current PLPMTU #{PLPMTUD.Prober.packet_size(prober)}"
           )
 
           await(target, prober, started)
@@ -134,11 +134,12 @@ defmodule Mix.Tasks.Plpmtud.Report do
        when s.probes_lost_timeout + s.probes_lost_dup_ack + s.ptb_accepted + s.emsgsize_limits ==
               0,
        do:
-         "path MTU at least #{bytes(i.mtu)} (payload #{bytes(i.payload_size)}), " <>
-           "search complete at the ceiling (#{bytes(i.ceiling)})"
+         "path MTU at least #{bytes(i.packet_ip)} (payload #{bytes(i.packet_ip - i.overhead)}), " <>
+           "search complete at the ceiling (#{bytes(i.ceiling_ip)})"
 
   defp path_mtu(%{info: i}),
-    do: "path MTU #{bytes(i.mtu)} (payload #{bytes(i.payload_size)}), #{state(i.state)}"
+    do:
+      "path MTU #{bytes(i.packet_ip)} (payload #{bytes(i.packet_ip - i.overhead)}), #{state(i.state)}"
 
   defp cached(entry, label) do
     "#{label} #{bytes(entry.mtu)} (confidence #{entry.confidence} %, " <>

@@ -4,8 +4,8 @@
 //!
 //! `cargo run --release -p plpmtud_core --example convergence > bench/results/convergence.md`
 
-use plpmtud_core::sim::{simulate, SimPath, SimResult, StopWhen};
 use plpmtud_core::{Config, State, Strategy};
+use plpmtud_sim::sim::{simulate, SimPath, SimResult, StopWhen};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 /// The command that produces this output.
@@ -127,7 +127,7 @@ fn percent(part: u64, whole: u64) -> String {
 
 /// The end state's name: where the run settled.
 fn end_state(run: &SimResult) -> &'static str {
-    match run.prober.state() {
+    match run.prober.snapshot().state {
         State::SearchComplete => "search complete",
         State::Error => "fallback",
         State::Searching => "searching",
@@ -148,12 +148,12 @@ fn convergence_table(base: Config, mtus: &[u32]) {
     for variant in VARIANTS {
         for &mtu in mtus {
             let run = settle(variant.config(base), &SimPath::clean(mtu));
-            let found = run.prober.plpmtu();
+            let found = run.prober.sizes().packet;
             println!(
                 "| {mtu} | {} | {} | {} | {} | {} | {found} | {} | {} |",
                 variant.name(),
                 run.probe_sizes.len(),
-                run.prober.stats().probing_checks,
+                run.prober.snapshot().stats.probing_checks,
                 run.probes_sent,
                 run.now_ms,
                 i64::from(mtu) - i64::from(found),
@@ -204,7 +204,7 @@ struct Tally {
 impl Tally {
     /// Adds one settled run over a path of `mtu` bytes.
     fn add(&mut self, run: &SimResult, mtu: u32, threshold: u32) {
-        let found = run.prober.plpmtu();
+        let found = run.prober.sizes().packet;
         self.runs += 1;
         if found > mtu {
             self.above += 1;
@@ -214,7 +214,7 @@ impl Tally {
             self.short += 1;
         }
         self.max_unused = self.max_unused.max(mtu.saturating_sub(found));
-        self.fallbacks += u64::from(run.prober.state() == State::Error);
+        self.fallbacks += u64::from(run.prober.snapshot().state == State::Error);
         self.probes += run.probes_sent;
         self.sizes += run.probe_sizes.len() as u64;
         self.max_sizes = self.max_sizes.max(run.probe_sizes.len());
@@ -274,7 +274,7 @@ fn sweep_table() -> Vec<(Variant, Vec<u32>)> {
         for mtu in base.floor..=base.ceiling {
             let run = settle(config, &SimPath::clean(mtu));
             tally.add(&run, mtu, config.search_threshold);
-            if mtu.saturating_sub(run.prober.plpmtu()) > config.search_threshold {
+            if mtu.saturating_sub(run.prober.sizes().packet) > config.search_threshold {
                 short.push(mtu);
             }
         }
@@ -334,7 +334,7 @@ fn main() {
     println!("- date: {}", now_utc());
     println!("- machine: {}", machine());
     println!(
-        "- simulator: `plpmtud_core::sim`, `SimPath::clean` (RTT 50 ms, no PTB, no data traffic), \
+        "- simulator: `plpmtud_sim::sim`, `SimPath::clean` (RTT 50 ms, no PTB, no data traffic), \
          stopped at the first completed search or fallback (`StopWhen::Settled`)"
     );
     println!(
@@ -419,11 +419,11 @@ fn false_black_holes() {
                 &path,
                 StopWhen::At(HOUR_MS),
             );
-            let stats = run.prober.stats();
+            let stats = run.prober.snapshot().stats;
             total += u64::from(stats.black_holes);
             checks += u64::from(stats.black_hole_checks);
             runs_with += u64::from(stats.black_holes > 0);
-            good += u64::from(1500 - run.prober.plpmtu().min(1500) <= 16);
+            good += u64::from(1500 - run.prober.sizes().packet.min(1500) <= 16);
         }
         println!(
             "| {} | {runs_with} | {total} | {checks} | {} |",
@@ -464,13 +464,14 @@ fn goodput_table() {
                 ..variant.config(Config::default())
             };
             let run = settle(config, &SimPath::clean(mtu));
-            let payload = run.prober.payload_size();
+            let snapshot = run.prober.snapshot();
+            let payload = snapshot.sizes.packet - snapshot.overhead;
             let packets = TRANSFER_BYTES.div_ceil(u64::from(payload));
             let probe_bytes: u64 = run
                 .trace
                 .iter()
                 .map(|t| match t {
-                    plpmtud_core::sim::Trace::ProbeSent { size, .. } => u64::from(*size),
+                    plpmtud_sim::sim::Trace::ProbeSent { size, .. } => u64::from(*size),
                     _ => 0,
                 })
                 .sum();
@@ -478,7 +479,7 @@ fn goodput_table() {
             println!(
                 "| {mtu} | {} | {} | {payload} | {packets} | {:.3} | {probe_bytes} | {:.4} % |",
                 variant.name(),
-                run.prober.plpmtu(),
+                run.prober.sizes().packet,
                 packets as f64 / fixed_packets as f64,
                 probe_bytes as f64 * 100.0 / all_bytes as f64
             );

@@ -3,38 +3,44 @@
 //!
 //! `cargo run --release -p plpmtud_core --example core_speed [EVENTS] [REPS]`
 //!
-//! The event mix is a transport's: for every probe cycle (next_probe,
-//! probe_sent, probe_acked or probe_lost), 30 data packets acknowledged, one
-//! lost, and a tick; the prober re-searches whenever its search completes.
+//! The event mix is a transport's: for every probe cycle (sizes, sent,
+//! acked or lost), 30 data packets acknowledged, one lost, and a tick; the
+//! prober re-searches whenever its search completes.
 
-use plpmtud_core::{Config, LossReason, Prober};
+use plpmtud_core::{Config, LossReason, Prober, SizeUnit};
 use std::hint::black_box;
 use std::time::Instant;
 
 /// Runs `events` events through a fresh prober; returns the events run.
 fn drive(events: u64) -> u64 {
-    let mut p = Prober::new(Config::default()).expect("default config");
-    p.connected(0);
+    let config = Config {
+        size_unit: SizeUnit::Ip,
+        ..Config::default()
+    };
+    let mut p = Prober::new(config).expect("default config");
+    p.connected(0, None);
     let mut now = 0u64;
     let mut id = 0u64;
     let mut done = 0u64;
     while done < events {
         now += 1;
-        if let Some(size) = black_box(p.next_probe()) {
+        if let Some(size) = black_box(p.sizes().probe) {
             id += 1;
-            let _ = p.probe_sent(now, id, size);
+            p.sent(now, id, size, None);
             if size <= 1400 {
-                p.probe_acked(now, id);
+                p.acked(now, id, size);
             } else {
-                p.probe_lost(now, id, LossReason::Timeout);
+                p.lost(now, LossReason::Timeout, [(id, Some(size))]);
             }
             done += 3;
         }
-        let mtu = p.plpmtu();
+        let mtu = p.sizes().packet;
         for _ in 0..30 {
-            p.packet_acked(now, black_box(mtu));
+            id += 1;
+            p.acked(now, id, black_box(mtu));
         }
-        p.packet_lost(now, black_box(mtu));
+        id += 1;
+        p.lost(now, LossReason::Timeout, [(id, Some(black_box(mtu)))]);
         p.tick(now);
         if black_box(p.probe_now(now)).is_empty() {
             p.rtt_sample(black_box(20));

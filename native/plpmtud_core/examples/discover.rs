@@ -2,8 +2,8 @@
 //!
 //! `cargo run --release -p plpmtud_core --example discover [PATH_MTU ...]`
 
-use plpmtud_core::sim::{simulate, SimPath, StopWhen, Trace};
 use plpmtud_core::{Config, Event, IpFamily, Strategy};
+use plpmtud_sim::sim::{simulate, SimPath, StopWhen, Trace};
 
 fn main() {
     let args: Vec<u32> = std::env::args()
@@ -68,11 +68,11 @@ fn discover(strategy: Strategy, path_mtu: u32) {
         }
     }
     let p = &run.prober;
-    let payload = plpmtud_core::units::payload_for_mtu(p.plpmtu(), IpFamily::V4, 28);
+    let payload = plpmtud_core::units::payload_for_mtu(p.sizes().packet, IpFamily::V4, 28);
     println!(
         "result: plpmtu {} bytes (uTP payload {payload}), {} unused; {} probe sizes, {} probes, {} ms\n",
-        p.plpmtu(),
-        path_mtu - p.plpmtu(),
+        p.sizes().packet,
+        path_mtu - p.sizes().packet,
         run.probe_sizes.len(),
         run.probes_sent,
         run.now_ms

@@ -6,7 +6,7 @@
 //! Key names are the ones the BEAM side uses (`mtu_floor`, `mtu_ceiling`,
 //! ...), so an error names what the user wrote.
 
-use crate::units::{IpFamily, MAX_MTU};
+use crate::units::{IpFamily, SizeUnit, MAX_MTU};
 use thiserror::Error;
 
 /// One minute in milliseconds.
@@ -251,6 +251,7 @@ macro_rules! named_setting {
 }
 
 named_setting!(IpFamily, ":inet or :inet6", "inet" => IpFamily::V4, "inet6" => IpFamily::V6);
+named_setting!(SizeUnit, ":payload or :ip", "payload" => SizeUnit::Payload, "ip" => SizeUnit::Ip);
 named_setting!(Strategy, ":binary or :common_values",
     "binary" => Strategy::Binary, "common_values" => Strategy::CommonValues);
 named_setting!(ProbeTimeoutMode, ":rtt or :fixed",
@@ -346,6 +347,8 @@ config_table! {
         "the IP family of the path: `inet` or `inet6` (decides the IP header size)";
     "packet_overhead" => packet_overhead: u32 = 8, 0..=U32,
         "bytes per packet above the IP header: UDP 8 plus the transport's header (aiutp: 28)";
+    "size_unit" => size_unit: SizeUnit = SizeUnit::Payload, 0..=0,
+        "the unit of every size the prober takes and returns: `payload` (the transport's payload bytes) or `ip` (whole IP packets); the `mtu_*` keys and MTUs from the network are IP bytes either way";
     "mtu_floor" => floor: u32 = 576, 68..=65_535,
         "the smallest PLPMTU, used without a probe (on IPv6 never below 1280)";
     "mtu_ceiling" => ceiling: u32 = 1500, 68..=65_535,
@@ -676,9 +679,10 @@ mod tests {
             assert!(!spec.doc.is_empty() && !spec.expected.is_empty());
         }
         assert_eq!(c, Config::default());
-        assert_eq!(table[3].default, ConfigValue::Int(576));
+        assert_eq!(table[4].default, ConfigValue::Int(576));
         assert_eq!(table[1].default, ConfigValue::Name("inet"));
-        assert_eq!(table[5].default, ConfigValue::Nil);
+        assert_eq!(table[3].default, ConfigValue::Name("payload"));
+        assert_eq!(table[6].default, ConfigValue::Nil);
         assert_eq!(
             c.set("mtu_flor", ConfigValue::Int(1)),
             Err(ConfigError::UnknownKey)
@@ -703,6 +707,10 @@ mod tests {
         assert_eq!(err.field(), "mtu_ceiling");
         let err = c.set("family", ConfigValue::Name("inet7")).unwrap_err();
         assert_eq!(err.to_string(), "family must be :inet or :inet6");
+        let err = c.set("size_unit", ConfigValue::Name("bytes")).unwrap_err();
+        assert_eq!(err.to_string(), "size_unit must be :payload or :ip");
+        c.set("size_unit", ConfigValue::Name("ip")).unwrap();
+        assert_eq!(c.size_unit, SizeUnit::Ip);
         c.set("family", ConfigValue::Name("inet6")).unwrap();
         c.set("strategy", ConfigValue::Name("common_values"))
             .unwrap();

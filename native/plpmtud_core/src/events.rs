@@ -63,8 +63,9 @@ pub enum PtbVerdict {
     NotProbing,
 }
 
-/// One thing that happened inside the prober. Sizes are IP MTU bytes; use
-/// [`crate::Prober::payload_for`] for the transport's payload bytes.
+/// One thing that happened inside the prober. Sizes are in the prober's
+/// unit (`size_unit`), except a hint's `ip_mtu`, which is what the network
+/// or the kernel reported: IP bytes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Event {
     /// A probe of `size` is due now: send it (or claim a packet of that size).
@@ -131,20 +132,45 @@ pub enum Event {
         /// The PLPMTU that stopped working.
         lost_mtu: u32,
     },
-    /// A Packet-Too-Big or EMSGSIZE hint of `mtu` was judged.
+    /// A Packet-Too-Big or EMSGSIZE hint of `ip_mtu` was judged.
     Hint {
         /// Where it came from.
         source: HintSource,
-        /// The MTU it reported.
-        mtu: u32,
+        /// The MTU it reported (IP bytes, whatever the unit).
+        ip_mtu: u32,
         /// What the prober made of it.
         verdict: PtbVerdict,
     },
 }
 
-/// Most events one call can produce (a failed black-hole check: the lost
-/// probe, the confirmation, the change, the new search and its first probe).
-pub const EVENTS_MAX: usize = 8;
+impl Event {
+    fn map_sizes(&mut self, f: impl Fn(u32) -> u32) {
+        match self {
+            Event::ProbeDue { size }
+            | Event::ProbeAcked { size, .. }
+            | Event::ProbeLost { size, .. } => *size = f(*size),
+            Event::MtuChanged { old, new, .. } => {
+                *old = f(*old);
+                *new = f(*new);
+            }
+            Event::SearchStarted { limit } => *limit = f(*limit),
+            Event::SearchComplete { mtu }
+            | Event::Fallback { mtu, .. }
+            | Event::BlackHoleSuspected { mtu } => *mtu = f(*mtu),
+            Event::BlackHoleConfirmed { lost_mtu } => *lost_mtu = f(*lost_mtu),
+            Event::Hint { .. } => {}
+        }
+    }
+}
+
+/// Most events one call can produce. A single event produces at most 5 (a
+/// failed black-hole check: the lost probe, the confirmation, the change,
+/// the new search and its first probe); a batch of losses at most 11: a
+/// `ProbeLost` for each of the [`crate::prober::MAX_COPIES`] transmissions
+/// in flight, what the failed size leads to (at most 4), one black-hole
+/// suspicion (2) and the next probe due. No later loss of the batch can add
+/// more: once a size failed or a check began, nothing is in flight.
+pub const EVENTS_MAX: usize = 16;
 
 /// The events of one call, oldest first, held inline (no allocation).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -157,6 +183,14 @@ impl Events {
     /// per call (the fuzz oracle checks it); a further one is dropped.
     pub(crate) fn push(&mut self, event: Event) {
         let _ = self.items.try_push(event);
+    }
+
+    /// Rewrites every size of every event with `f` (a hint's `ip_mtu` is
+    /// left as reported).
+    pub(crate) fn map_sizes(&mut self, f: impl Fn(u32) -> u32) {
+        for event in &mut self.items {
+            event.map_sizes(&f);
+        }
     }
 
     /// The events, oldest first.
@@ -228,6 +262,11 @@ mod tests {
             events.push(Event::ProbeDue { size });
         }
         assert_eq!(events.len(), EVENTS_MAX);
-        assert_eq!(events.iter().last(), Some(&Event::ProbeDue { size: 7 }));
+        assert_eq!(
+            events.iter().last(),
+            Some(&Event::ProbeDue {
+                size: EVENTS_MAX as u32 - 1
+            })
+        );
     }
 }

@@ -8,23 +8,19 @@
 //! and what a node knows about its paths beside the prober (the MTU cache,
 //! fragmentation, header overheads, the probe wire format, rate limiting)
 //! is the `plpmtud_path` crate. The path simulator and the fuzzing harness
-//! are behind the `sim` feature.
+//! are the `plpmtud_sim` crate (not published).
 
 pub mod black_hole;
 pub mod config;
 pub mod events;
-#[cfg(feature = "sim")]
-pub mod fuzz;
 pub mod prober;
 pub mod quote;
 pub mod ring;
 pub mod rtt;
 pub mod search;
-#[cfg(feature = "sim")]
-pub mod sim;
 pub mod units;
 
 pub use config::{Config, ConfigError, ConfigValue, ProbeTimeoutMode, Strategy, CONFIG_KEYS};
 pub use events::{ChangeReason, Event, Events, HintSource, LossReason, PtbVerdict};
-pub use prober::{MtuChange, ProbeError, Prober, State, Stats};
-pub use units::IpFamily;
+pub use prober::{MtuChange, ProbeIds, Prober, Quote, Sizes, Snapshot, State, Stats};
+pub use units::{IpFamily, SizeUnit};

@@ -3,17 +3,20 @@
 //! Events go in with the caller's monotonic time in milliseconds; every
 //! event method answers with the [`Events`] it produced (a probe due, a probe
 //! acknowledged or lost, the PLPMTU changed, ...), so the caller acts on the
-//! answer and never compares snapshots. Queries ([`Prober::next_probe`],
-//! [`Prober::deadline`], [`Prober::plpmtu`]) read the state without changing it.
+//! answer and never compares snapshots. Queries ([`Prober::sizes`],
+//! [`Prober::deadline`], [`Prober::snapshot`]) read the state without
+//! changing it.
 //!
-//! Sizes are IP MTU bytes; the prober also knows the family and the
-//! per-packet overhead, so [`Prober::payload_for`] and [`Prober::ip_for`] are
-//! the one place where IP and payload sizes are converted. One size is
+//! Every size the API takes or returns is in the prober's unit
+//! (`size_unit`: payload bytes by default, or IP bytes); MTUs reported by
+//! the network or the kernel are IP bytes. Inside, sizes are IP bytes: the
+//! prober knows the family and the per-packet overhead, and its public
+//! methods are the one place where the two units are converted. One size is
 //! probed at a time, as `probe_copies` transmissions in flight together; the
 //! caller names each with an id of its choosing (aiutp: the packet's
 //! sequence number).
 //!
-//! The phase is data: each [`Phase`] variant carries exactly the fields that
+//! The phase is data: each `Phase` variant carries exactly the fields that
 //! exist in it (the search range while searching, what to resume after a
 //! black-hole check, when the next search starts once settled), so states
 //! that must never exist cannot be built.
@@ -25,16 +28,16 @@ use crate::quote::fingerprint;
 use crate::ring::Ring;
 use crate::rtt::RttEstimator;
 use crate::search::next_probe_size;
-use crate::units::{mtu_for_payload, payload_for_mtu, MAX_MTU};
+use crate::units::{mtu_for_payload, payload_for_mtu, IpFamily, SizeUnit, MAX_MTU};
+use arrayvec::ArrayVec;
 use std::num::NonZeroU64;
-use thiserror::Error;
 
 /// Entries kept in the MTU change history.
 pub const HISTORY_LEN: usize = 6;
-/// Probes remembered for [`Prober::is_probe`], loss reports and PTB
-/// matching after they were resolved: every copy of the last three sizes
+/// Probes remembered for loss reports ([`Prober::lost`]'s probe ids) and
+/// PTB matching after they were resolved: every copy of the last three sizes
 /// (a copy's loss may be reported after the next size's copies left).
-const RECENT_PROBES: usize = MAX_COPIES * 3;
+pub const RECENT_PROBES: usize = MAX_COPIES * 3;
 
 /// The prober's phase, with RFC 8899's names (a summary of [`Prober`]'s
 /// internal phase for callers).
@@ -68,26 +71,13 @@ pub struct MtuChange {
     pub reason: ChangeReason,
 }
 
-/// Why [`Prober::probe_sent`] refused a probe.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Error)]
-pub enum ProbeError {
-    /// No probe is due (see [`Prober::next_probe`]).
-    #[error("no probe is due")]
-    NotDue,
-    /// As many probes of the size as `probe_copies` allows are in flight.
-    #[error("probe {id} is still in flight")]
-    InFlight {
-        /// The id of the probe in flight.
-        id: u64,
-    },
-    /// The probe does not have the size the prober asked for.
-    #[error("probe size must be {expected}, got {got}")]
-    WrongSize {
-        /// The size asked for.
-        expected: u32,
-        /// The size given.
-        got: u32,
-    },
+/// What a Packet-Too-Big quotes, as the prober matches it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Quoted {
+    /// A probe's id: matches a probe sent without its bytes.
+    Id(u64),
+    /// The fingerprint of the quoted bytes: matches a probe sent with them.
+    Print(NonZeroU64),
 }
 
 /// Counters since creation.
@@ -104,7 +94,8 @@ pub struct Stats {
     /// Probes whose id was sent again in another form before they were
     /// resolved, so that no acknowledgement could confirm them.
     pub probes_lost_resent: u32,
-    /// Acks and losses naming no probe in flight.
+    /// Acks and losses of a recent probe's id that is no longer in flight
+    /// (reported late, or twice).
     pub stale_events: u32,
     /// Packet-Too-Big hints accepted.
     pub ptb_accepted: u32,
@@ -130,6 +121,121 @@ pub struct Stats {
     pub fallbacks: u32,
     /// Searches completed.
     pub searches_completed: u32,
+}
+
+/// The sizes a transport needs on every packet, in the prober's unit
+/// (`size_unit`): a `Copy` value, cheap to ask for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Sizes {
+    /// The PLPMTU: the largest packet to send now.
+    pub packet: u32,
+    /// The probe due now, if any: send exactly this size (with DF set) and
+    /// report it with [`Prober::sent`], which claims it as the probe.
+    pub probe: Option<u32>,
+    /// The floor (RFC 8899's BASE_PLPMTU): the size every path is taken to
+    /// carry, whatever the PLPMTU.
+    pub base: u32,
+}
+
+/// What an ICMP Packet-Too-Big tells of the packet it quotes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Quote<'a> {
+    /// Nothing usable: the hint cannot be matched to a probe.
+    None,
+    /// The id of the probe the quoted packet names (a nonce or sequence
+    /// number the caller parsed). Matches a probe sent without quoted bytes
+    /// only: make such ids unguessable.
+    Id(u64),
+    /// The quoted copy of the UDP payload, as the ICMP error carries it:
+    /// believed only if its first [`crate::quote::QUOTE_LEN`] bytes are
+    /// those of a probe being resolved that was [`Prober::sent`] with its
+    /// bytes. No id is needed, so the caller never parses the payload.
+    Bytes(&'a [u8]),
+}
+
+/// The ids of a loss batch that were probes (keep their losses out of
+/// congestion control): each once, in the order of the batch, held inline.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ProbeIds {
+    ids: ArrayVec<u64, RECENT_PROBES>,
+}
+
+impl ProbeIds {
+    /// Adds `id` unless it is there already. Only recent probes' ids are
+    /// added, and at most [`RECENT_PROBES`] of them are distinct.
+    fn note(&mut self, id: u64) {
+        if !self.ids.contains(&id) {
+            let _ = self.ids.try_push(id);
+        }
+    }
+
+    /// The ids, in the order of the batch.
+    pub fn as_slice(&self) -> &[u64] {
+        &self.ids
+    }
+
+    /// True if `id` was a probe's.
+    pub fn contains(&self, id: u64) -> bool {
+        self.ids.contains(&id)
+    }
+
+    /// True when no loss of the batch was a probe's.
+    pub fn is_empty(&self) -> bool {
+        self.ids.is_empty()
+    }
+}
+
+/// Everything about a prober at one instant, copied out in one call: the
+/// state, sizes in the prober's unit and in IP bytes, the search, the
+/// probes in flight, the counters, the latest changes and the invariants.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Snapshot {
+    /// The phase.
+    pub state: State,
+    /// Discovery is on ([`Prober::set_enabled`]).
+    pub enabled: bool,
+    /// The unit of `sizes`, `search_range` and `history`.
+    pub unit: SizeUnit,
+    /// The IP family of the path.
+    pub family: IpFamily,
+    /// Bytes of every packet that are not payload: the IP header plus
+    /// `packet_overhead`.
+    pub overhead: u32,
+    /// The sizes, in the prober's unit.
+    pub sizes: Sizes,
+    /// The same sizes in IP bytes.
+    pub ip_sizes: Sizes,
+    /// The size being probed, in the unit: due, or in flight (`None` when
+    /// no search or check is running).
+    pub probing: Option<u32>,
+    /// The largest size ever probed (`mtu_ceiling`, IP bytes).
+    pub ceiling_ip: u32,
+    /// (largest confirmed size, largest size not known too big) while a
+    /// search runs or waits for a check, else (PLPMTU, PLPMTU); in the unit.
+    pub search_range: (u32, u32),
+    /// When [`Prober::tick`] must next be called, if ever.
+    pub deadline: Option<u64>,
+    /// The probe timeout in force now (ms).
+    pub probe_timeout_ms: u64,
+    /// Counters since creation.
+    pub stats: Stats,
+    /// `Err` names an invariant the prober breaks (a test and fuzz oracle:
+    /// it is `Ok` after any sequence of calls).
+    pub invariants: Result<(), &'static str>,
+    in_flight: ArrayVec<u64, MAX_COPIES>,
+    history: ArrayVec<MtuChange, HISTORY_LEN>,
+}
+
+impl Snapshot {
+    /// The ids of the probes in flight, oldest slot first.
+    pub fn in_flight(&self) -> &[u64] {
+        &self.in_flight
+    }
+
+    /// The latest PLPMTU changes, oldest first, sizes in the prober's unit.
+    pub fn history(&self) -> &[MtuChange] {
+        &self.history
+    }
 }
 
 /// The bounds of a search: what is known so far.
@@ -340,109 +446,74 @@ impl Prober {
         })
     }
 
-    /// The connection is up: discovery starts (MTU-001). Repeated calls are ignored.
-    pub fn connected(&mut self, now_ms: u64) -> Events {
-        self.answer(|p, out| p.connect(now_ms, None, out))
-    }
-
-    /// Like [`Prober::connected`], for a destination whose path MTU is
-    /// already known (a node-wide cache): the first and, if it is
-    /// acknowledged, only probe is `hint`. If `hint` fails, the search goes
-    /// on below it; a hint outside the floor..=ceiling range is ignored.
-    pub fn connected_with_hint(&mut self, now_ms: u64, hint: u32) -> Events {
-        self.answer(|p, out| p.connect(now_ms, Some(hint), out))
-    }
-
-    /// The size to probe next, if a probe is due now. Send exactly this many IP
-    /// bytes with DF set, then call [`Prober::probe_sent`].
+    /// The connection is up: discovery starts (MTU-001). Repeated calls are
+    /// ignored.
     ///
-    /// With `probe_copies` above 1 the same size is due again until that
-    /// many transmissions of it are in flight (never more than the losses
-    /// left before it is judged too big): send each as its own probe.
-    pub fn next_probe(&self) -> Option<u32> {
-        let attempt = self.attempt()?;
-        (attempt.in_flight().count() < self.copies_wanted(attempt)).then_some(attempt.size)
+    /// `hint`: the path MTU of the destination when it is already known (a
+    /// node-wide cache), in the prober's unit. Its size is the first and,
+    /// if it is acknowledged, only probe; if it fails, the search goes on
+    /// below it. A hint outside the floor..=ceiling range is ignored.
+    pub fn connected(&mut self, now_ms: u64, hint: Option<u32>) -> Events {
+        let hint = hint.map(|size| self.to_ip(size));
+        self.answer(|p, out| p.connect(now_ms, hint, out))
     }
 
-    /// A probe of `size` bytes named `id` was sent at `now_ms`. A PTB for it
-    /// is believed when it names `id`: make ids unguessable (plpmtud's own
-    /// probes use random 64-bit nonces), or use [`Prober::probe_sent_quoted`].
-    pub fn probe_sent(&mut self, now_ms: u64, id: u64, size: u32) -> Result<Events, ProbeError> {
-        self.record_probe(now_ms, id, size, None)
-    }
-
-    /// Like [`Prober::probe_sent`] for a probe whose UDP payload starts with
-    /// `payload`: a PTB for it is believed only if it quotes the same first
-    /// [`crate::quote::QUOTE_LEN`] bytes ([`Prober::ptb_quoted`]), so a
-    /// guessable id (a 16-bit sequence number) is not enough to forge one.
-    pub fn probe_sent_quoted(
-        &mut self,
-        now_ms: u64,
-        id: u64,
-        size: u32,
-        payload: &[u8],
-    ) -> Result<Events, ProbeError> {
-        self.record_probe(now_ms, id, size, Some(quote_of(payload)))
-    }
-
-    /// Makes data packet `id` of `size` IP bytes the probe if a probe of
-    /// exactly that size is due; true if it became the probe (aiutp's `on_send`).
+    /// The sizes to use now, in the prober's unit: the PLPMTU, the probe
+    /// due (if any) and the floor.
     ///
-    /// Call it for every transmission, resends included: a resend of the
-    /// probe in flight under its id, at any size, makes the probe
-    /// unconfirmable (an acknowledgement of the id could be the resend's),
-    /// and its acknowledgement then counts as a loss ([`LossReason::Resent`]).
-    pub fn claim_probe(&mut self, now_ms: u64, id: u64, size: u32) -> bool {
+    /// With `probe_copies` above 1 the same probe size is due again until
+    /// that many transmissions of it are in flight (never more than the
+    /// losses left before it is judged too big): send each under its own id.
+    pub fn sizes(&self) -> Sizes {
+        Sizes {
+            packet: self.to_unit(self.plpmtu),
+            probe: self.due().map(|size| self.to_unit(size)),
+            base: self.to_unit(self.floor),
+        }
+    }
+
+    /// Padding to add to a data packet carrying `data` bytes (in the unit)
+    /// so that it becomes the due probe: the padding's own bytes, after the
+    /// `padding_overhead` of its header (a uTP extension). `None` when no
+    /// probe is due or the packet does not fit under it. The transport
+    /// sends `data + padding_overhead + padding` bytes, all of it counted
+    /// by the probe's size; if the probe is lost, its data alone is resent,
+    /// as it was, without the padding.
+    pub fn padding_for(&self, data: u32) -> Option<u32> {
+        let probe = self.to_unit(self.due()?);
+        probe.checked_sub(data.checked_add(self.config.padding_overhead)?)
+    }
+
+    /// Packet `id` of `size` (in the unit) was sent at `now_ms`. Report
+    /// every transmission, resends included. It is claimed as the probe,
+    /// and `true` returned, iff a probe of exactly `size` is due (see
+    /// [`Prober::sizes`]); otherwise it is noted: a resend of a probe in
+    /// flight under its id, at any size, makes the probe unconfirmable (an
+    /// acknowledgement of the id could be the resend's), and its
+    /// acknowledgement then counts as a loss ([`LossReason::Resent`]).
+    ///
+    /// `quote`: the first bytes of the UDP payload (at least
+    /// [`crate::quote::QUOTE_LEN`] when the packet has them). A
+    /// Packet-Too-Big for a probe sent with them is believed only if it
+    /// quotes the same bytes ([`Quote::Bytes`]), so a guessable id (a 16-bit
+    /// sequence number) is not enough to forge one. Without them, a PTB
+    /// must name the probe's id ([`Quote::Id`]): make ids unguessable.
+    pub fn sent(&mut self, now_ms: u64, id: u64, size: u32, quote: Option<&[u8]>) -> bool {
+        let size = self.to_ip(size);
         self.note_transmission(id);
-        self.next_probe() == Some(size) && self.probe_sent(now_ms, id, size).is_ok()
+        self.due() == Some(size) && self.record_probe(now_ms, id, size, quote.map(quote_of))
     }
 
-    /// [`Prober::claim_probe`] for a packet whose UDP payload starts with
-    /// `payload`, so that its PTBs are checked against it ([`Prober::ptb_quoted`]).
-    pub fn claim_probe_quoted(&mut self, now_ms: u64, id: u64, size: u32, payload: &[u8]) -> bool {
-        self.note_transmission(id);
-        self.next_probe() == Some(size) && self.probe_sent_quoted(now_ms, id, size, payload).is_ok()
-    }
-
-    /// The probe `id` was acknowledged. An id that is not the probe in
-    /// flight changes nothing (and is counted as stale): no `ProbeAcked`. A
-    /// probe whose id was sent again in another form meanwhile (reported
-    /// through [`Prober::claim_probe`]) is not confirmed: it counts as lost
-    /// ([`LossReason::Resent`]).
-    pub fn probe_acked(&mut self, now_ms: u64, id: u64) -> Events {
-        self.answer(|p, out| {
-            p.report(id, Reported::Ack);
-            match p.attempt().and_then(|a| a.copy(id)) {
-                // Its id went again ([`Prober::claim_probe`]).
-                Some(f) if f.resent => p.on_probe_lost(now_ms, id, LossReason::Resent, out),
-                Some(_) => p.on_probe_acked(now_ms, id, out),
-                None => bump(&mut p.stats.stale_events),
-            }
-        })
-    }
-
-    /// The probe `id` was lost. An id that is not the probe in flight changes
-    /// nothing (and is counted as stale): no `ProbeLost`. Probe losses are
-    /// not congestion.
-    pub fn probe_lost(&mut self, now_ms: u64, id: u64, reason: LossReason) -> Events {
-        self.answer(|p, out| {
-            if p.in_flight(id) {
-                p.on_probe_lost(now_ms, id, reason, out);
-            } else {
-                bump(&mut p.stats.stale_events);
-            }
-        })
-    }
-
-    /// The transport's packet `id` was acknowledged; `size` is the IP size
-    /// of the id's last transmission. Only an acknowledgement of the probe
-    /// in flight at the probe's own size, its id never sent again,
-    /// confirms it (`ProbeAcked`): with another size (a resend of the
-    /// probe's data under its id, or a size the caller does not know) the
-    /// ack cannot tell which copy arrived, and the probe counts as lost
-    /// ([`LossReason::Resent`]). Other ids are data packets (black-hole
-    /// detection). One call per ack.
+    /// Packet `id` was acknowledged; `size` (in the unit) is the size of
+    /// the id's last transmission. One call per acknowledgement, for every
+    /// packet. Only an acknowledgement of a probe in flight at the probe's
+    /// own size, its id never sent again, confirms it (`ProbeAcked`): with
+    /// another size (a resend of the probe's data under its id) the ack
+    /// cannot tell which copy arrived, and the probe counts as lost
+    /// ([`LossReason::Resent`]). Other ids are data packets: a full-size
+    /// one shows the path carries the PLPMTU (black-hole detection).
     pub fn acked(&mut self, now_ms: u64, id: u64, size: u32) -> Events {
+        let size = self.to_ip(size);
         self.answer(|p, out| {
             p.report(id, Reported::Ack);
             let in_flight = p.attempt().and_then(|a| Some((a.size, a.copy(id)?)));
@@ -451,57 +522,86 @@ impl Prober {
                     p.on_probe_acked(now_ms, id, out)
                 }
                 Some(_) => p.on_probe_lost(now_ms, id, LossReason::Resent, out),
-                None => p.on_packet_acked(size),
+                None => {
+                    // A probe resolved already (a late or repeated ack).
+                    if p.recent_probes.iter().any(|probe| probe.id == id) {
+                        bump(&mut p.stats.stale_events);
+                    }
+                    p.on_packet_acked(size);
+                }
             }
         })
     }
 
-    /// The transport's packet `id` of `size` IP bytes was lost. Returns true
-    /// when the loss is a probe's (the one in flight, or one resolved
-    /// lately): keep it out of congestion control. Other losses feed
-    /// black-hole detection. One call per loss.
+    /// Packets were lost, for `reason`: one call per batch (one SACK, one
+    /// run of duplicate acknowledgements, a single timeout), each loss an
+    /// id and its size in the unit (`None` when the caller does not know
+    /// it: nothing then feeds black-hole detection). Answers the ids that
+    /// were probes (the one in flight, or one resolved lately: keep them
+    /// out of congestion control) and the events of the whole batch (see
+    /// [`crate::events::EVENTS_MAX`]). Other losses feed black-hole
+    /// detection.
     ///
     /// A transport that cannot renumber (uTP) resends a lost probe's data
     /// under the same id, at any size and before or after it learns of the
     /// loss. So the first loss reported for a recent probe's id is the
-    /// probe's, whatever `size` says; once the probe's loss was reported, a
-    /// later loss of the id is the probe's only at the probe's size (the
+    /// probe's, whatever the size says; once the probe's loss was reported,
+    /// a later loss of the id is the probe's only at the probe's size (the
     /// same loss reported twice), otherwise a resend's, which is data; and
     /// once the id was acknowledged, any later loss of it is data (a
-    /// resend, or a sequence number reused after a wrap). `size: None` when
-    /// the caller does not know the size: nothing then feeds black-hole
-    /// detection.
+    /// resend, or a sequence number reused after a wrap).
     pub fn lost(
         &mut self,
         now_ms: u64,
-        id: u64,
-        size: Option<u32>,
         reason: LossReason,
-    ) -> (bool, Events) {
-        let probe = self.report_loss(id, size);
-        let events = self.answer(|p, out| match size {
-            _ if probe && p.in_flight(id) => p.on_probe_lost(now_ms, id, reason, out),
-            Some(size) if !probe => p.on_packet_lost(now_ms, size, out),
-            _ => {}
+        losses: impl IntoIterator<Item = (u64, Option<u32>)>,
+    ) -> (ProbeIds, Events) {
+        let mut probes = ProbeIds::default();
+        let events = self.answer(|p, out| {
+            for (id, size) in losses {
+                let size = size.map(|size| p.to_ip(size));
+                let probe = p.report_loss(id, size);
+                if probe {
+                    probes.note(id);
+                }
+                match size {
+                    _ if probe && p.in_flight(id) => p.on_probe_lost(now_ms, id, reason, out),
+                    // A probe resolved already (a late or repeated report).
+                    _ if probe => bump(&mut p.stats.stale_events),
+                    Some(size) => p.on_packet_lost(now_ms, size, out),
+                    None => {}
+                }
+            }
         });
-        (probe, events)
+        (probes, events)
     }
 
-    /// True if `id` names the probe in flight or one of the last few probes:
-    /// the transport should keep such losses out of its congestion control.
-    pub fn is_probe(&self, id: u64) -> bool {
-        self.recent_probes.iter().any(|probe| probe.id == id)
+    /// An ICMP Packet-Too-Big (or Fragmentation Needed) reporting `ip_mtu`
+    /// (IP bytes) about the packet `quote` describes. It is believed only
+    /// for a probe of the size being probed, sent recently (RFC 8899
+    /// §4.6.1), and never sets the PLPMTU by itself: a smaller size is
+    /// probed first. The answer holds a `Hint` event with the verdict.
+    pub fn ptb(&mut self, now_ms: u64, ip_mtu: u32, quote: Quote<'_>) -> Events {
+        let quoted = match quote {
+            Quote::None => None,
+            Quote::Id(id) => Some(Quoted::Id(id)),
+            Quote::Bytes(bytes) => Some(Quoted::Print(quote_of(bytes))),
+        };
+        self.answer(|p, out| p.on_ptb(now_ms, ip_mtu, quoted, out))
     }
 
-    /// A data packet of `size` IP bytes was acknowledged (`now_ms` kept for
-    /// symmetry with the other events; a data ack changes no phase).
-    pub fn packet_acked(&mut self, _now_ms: u64, size: u32) -> Events {
-        self.answer(|p, _| p.on_packet_acked(size))
-    }
-
-    /// A data packet of `size` IP bytes was lost (black-hole detection input).
-    pub fn packet_lost(&mut self, now_ms: u64, size: u32) -> Events {
-        self.answer(|p, out| p.on_packet_lost(now_ms, size, out))
+    /// The local stack refused to send a packet of `size` (in the unit):
+    /// EMSGSIZE. `kernel_ip_mtu`, the kernel's path MTU read from a
+    /// connected socket, is then the limit: a connected socket also reports
+    /// an earlier datagram's ICMP error as EMSGSIZE on the next send, and
+    /// then the refused packet itself may fit. Without it, no size above
+    /// the refused one can leave. The packet never crossed the network, so
+    /// it needs no matching; the size is still confirmed by a probe before
+    /// it is trusted, and a limit at or below the floor ends no search
+    /// (`BelowFloor`: it may be the kernel's PMTU cache poisoned by ICMP).
+    pub fn send_refused(&mut self, now_ms: u64, size: u32, kernel_ip_mtu: Option<u32>) -> Events {
+        let limit = kernel_ip_mtu.unwrap_or_else(|| self.to_ip(size).saturating_sub(1));
+        self.answer(|p, out| p.on_emsgsize(now_ms, limit, out))
     }
 
     /// An RTT sample measured by the transport, in milliseconds. The probe
@@ -517,74 +617,6 @@ impl Prober {
                 f.deadline_ms = f.deadline_ms.min(f.sent_at_ms.saturating_add(timeout));
             }
         }
-    }
-
-    /// An ICMP Packet-Too-Big (or Fragmentation Needed) hint reporting
-    /// `reported_mtu`; `quoted_probe` is the id of the probe the quoted packet
-    /// matched (by nonce or sequence number), `None` if it matched none.
-    /// A probe sent with [`Prober::probe_sent_quoted`] is never matched this
-    /// way: its PTBs must go through [`Prober::ptb_quoted`]. The answer holds
-    /// a `Hint` event with the verdict.
-    pub fn ptb(&mut self, now_ms: u64, reported_mtu: u32, quoted_probe: Option<u64>) -> Events {
-        let quoted = quoted_probe.map(|id| (id, None));
-        self.answer(|p, out| p.on_ptb(now_ms, reported_mtu, quoted, out))
-    }
-
-    /// A Packet-Too-Big hint for probe `id` whose quoted copy of the UDP
-    /// payload is `quoted`: accepted only if the quoted bytes are the ones
-    /// the probe was sent with ([`Prober::probe_sent_quoted`]).
-    pub fn ptb_quoted(&mut self, now_ms: u64, reported_mtu: u32, id: u64, quoted: &[u8]) -> Events {
-        let quoted = Some((id, Some(quote_of(quoted))));
-        self.answer(|p, out| p.on_ptb(now_ms, reported_mtu, quoted, out))
-    }
-
-    /// The local stack refused to send a packet because it knows the path
-    /// MTU is `mtu` (EMSGSIZE). It never crossed the network, so it needs no
-    /// matching; the size is still confirmed by a probe before it is trusted.
-    pub fn emsgsize(&mut self, now_ms: u64, mtu: u32) -> Events {
-        self.answer(|p, out| {
-            let verdict = p.judge_emsgsize(mtu);
-            out.push(Event::Hint {
-                source: HintSource::Emsgsize,
-                mtu,
-                verdict,
-            });
-            if verdict == PtbVerdict::Accepted {
-                bump(&mut p.stats.emsgsize_limits);
-                // The kernel's MTU may come from its PMTU cache, which any
-                // ICMP quoting the flow lowers: below the PLPMTU it is
-                // checked like a PTB. A check probe the kernel refuses
-                // itself lands here again, in the check, and is searched.
-                let checking = matches!(
-                    p.phase,
-                    Phase::Checking {
-                        check: Check::BlackHole { .. },
-                        ..
-                    }
-                );
-                if mtu < p.plpmtu && !checking {
-                    p.check_below(now_ms, mtu, out);
-                } else {
-                    p.limit_size(now_ms, mtu, out);
-                }
-            }
-        })
-    }
-
-    /// The local stack refused to send a packet of `refused_size` IP bytes
-    /// (EMSGSIZE). With the kernel's path MTU `kernel_mtu` (read from a
-    /// connected socket), that is the limit: a connected socket also
-    /// reports an earlier datagram's ICMP error as EMSGSIZE on the next
-    /// send, and then the refused packet itself may fit. Without it, no
-    /// size above `refused_size - 1` can leave.
-    pub fn send_refused(
-        &mut self,
-        now_ms: u64,
-        refused_size: u32,
-        kernel_mtu: Option<u32>,
-    ) -> Events {
-        let limit = kernel_mtu.unwrap_or(refused_size.saturating_sub(1));
-        self.emsgsize(now_ms, limit)
     }
 
     /// Handles timers due at `now_ms`: the probe timeout and the next search.
@@ -630,17 +662,6 @@ impl Prober {
         }
     }
 
-    /// Starts a search now instead of at the next interval. Nothing happens
-    /// (no `SearchStarted`) if discovery is disabled, not connected or
-    /// already searching.
-    pub fn probe_now(&mut self, now_ms: u64) -> Events {
-        self.answer(|p, out| {
-            if matches!(p.phase, Phase::Complete { .. } | Phase::Error { .. }) {
-                p.start_search(now_ms, p.config.ceiling, out);
-            }
-        })
-    }
-
     /// Turns discovery on or off at run time. Off: the fixed `disabled_mtu`
     /// applies and no probes are due. On: a fresh search from the floor.
     pub fn set_enabled(&mut self, now_ms: u64, enabled: bool) -> Events {
@@ -663,57 +684,121 @@ impl Prober {
         })
     }
 
-    /// The current packetization-layer path MTU, in IP bytes.
-    pub fn plpmtu(&self) -> u32 {
-        self.plpmtu
+    /// Starts a search now instead of at the next interval. Nothing happens
+    /// (no `SearchStarted`) if discovery is disabled, not connected or
+    /// already searching.
+    pub fn probe_now(&mut self, now_ms: u64) -> Events {
+        self.answer(|p, out| {
+            if matches!(p.phase, Phase::Complete { .. } | Phase::Error { .. }) {
+                p.start_search(now_ms, p.config.ceiling, out);
+            }
+        })
+    }
+
+    /// Everything about the prober now, copied out (bounded: no allocation).
+    pub fn snapshot(&self) -> Snapshot {
+        let c = &self.config;
+        let ip_sizes = Sizes {
+            packet: self.plpmtu,
+            probe: self.due(),
+            base: self.floor,
+        };
+        let (confirmed, limit) = match self.range() {
+            Some(range) => (range.confirmed, range.limit),
+            None => (self.plpmtu, self.plpmtu),
+        };
+        let history = self.history.iter().map(|stored| {
+            let mut change = stored.change();
+            change.old = self.to_unit(change.old);
+            change.new = self.to_unit(change.new);
+            change
+        });
+        Snapshot {
+            state: self.state(),
+            enabled: c.enabled,
+            unit: c.size_unit,
+            family: c.family,
+            overhead: self.overhead_bytes(),
+            sizes: self.sizes(),
+            ip_sizes,
+            probing: self.attempt().map(|a| self.to_unit(a.size)),
+            ceiling_ip: c.ceiling,
+            search_range: (self.to_unit(confirmed), self.to_unit(limit)),
+            deadline: self.deadline(),
+            probe_timeout_ms: self.probe_timeout_ms(),
+            stats: self.stats,
+            invariants: self.invariants(),
+            in_flight: self
+                .attempt()
+                .map(|a| a.in_flight().map(|f| f.id).collect())
+                .unwrap_or_default(),
+            history: history.collect(),
+        }
     }
 
     /// Bytes of every packet that are not payload: IP header plus `packet_overhead`.
-    pub fn overhead_bytes(&self) -> u32 {
+    fn overhead_bytes(&self) -> u32 {
         self.config.family.ip_header_bytes() + self.config.packet_overhead
     }
 
-    /// Payload bytes one datagram of `ip_size` IP bytes carries (after the IP
-    /// header and the configured per-packet overhead; 0 if it has no room).
-    pub fn payload_for(&self, ip_size: u32) -> u32 {
-        payload_for_mtu(ip_size, self.config.family, self.config.packet_overhead)
+    /// `ip_size` IP bytes in the prober's unit.
+    fn to_unit(&self, ip_size: u32) -> u32 {
+        match self.config.size_unit {
+            SizeUnit::Ip => ip_size,
+            SizeUnit::Payload => {
+                payload_for_mtu(ip_size, self.config.family, self.config.packet_overhead)
+            }
+        }
     }
 
-    /// Payload bytes of a datagram at the floor (RFC 8899's BASE_PLPMTU): the
-    /// size every path is taken to carry, whatever the PLPMTU.
-    pub fn base_payload(&self) -> u32 {
-        self.payload_for(self.floor)
+    /// `size` in the prober's unit as IP bytes.
+    fn to_ip(&self, size: u32) -> u32 {
+        match self.config.size_unit {
+            SizeUnit::Ip => size,
+            SizeUnit::Payload => {
+                mtu_for_payload(size, self.config.family, self.config.packet_overhead)
+            }
+        }
     }
 
-    /// IP bytes of a datagram carrying `payload` bytes of the transport's payload.
-    pub fn ip_for(&self, payload: u32) -> u32 {
-        mtu_for_payload(payload, self.config.family, self.config.packet_overhead)
+    /// The IP size of the probe due now, if any.
+    fn due(&self) -> Option<u32> {
+        let attempt = self.attempt()?;
+        (attempt.in_flight().count() < self.copies_wanted(attempt)).then_some(attempt.size)
     }
 
-    /// Padding to add to a data packet carrying `data` payload bytes so that
-    /// it becomes the due probe: the padding's own bytes, after the
-    /// `padding_overhead` of its header (a uTP extension). `None` when no
-    /// probe is due or the packet does not fit under it. The transport
-    /// sends `data + padding_overhead + padding` bytes, all of it counted
-    /// by the probe's size; if the probe is lost, its data alone is resent,
-    /// as it was, without the padding.
-    pub fn padding_for(&self, data: u32) -> Option<u32> {
-        let probe = self.payload_for(self.next_probe()?);
-        probe.checked_sub(data.checked_add(self.config.padding_overhead)?)
-    }
-
-    /// Payload bytes one datagram may carry at the current PLPMTU.
-    pub fn payload_size(&self) -> u32 {
-        self.payload_for(self.plpmtu)
-    }
-
-    /// The id of the probe in flight, if any.
-    pub fn probe_in_flight(&self) -> Option<u64> {
-        self.in_flight_id()
+    /// The local stack knows the path MTU is `mtu` IP bytes (EMSGSIZE).
+    fn on_emsgsize(&mut self, now_ms: u64, mtu: u32, out: &mut Events) {
+        let verdict = self.judge_emsgsize(mtu);
+        out.push(Event::Hint {
+            source: HintSource::Emsgsize,
+            ip_mtu: mtu,
+            verdict,
+        });
+        if verdict != PtbVerdict::Accepted {
+            return;
+        }
+        bump(&mut self.stats.emsgsize_limits);
+        // The kernel's MTU may come from its PMTU cache, which any ICMP
+        // quoting the flow lowers: below the PLPMTU it is checked like a
+        // PTB. A check probe the kernel refuses itself lands here again, in
+        // the check, and is searched.
+        let checking = matches!(
+            self.phase,
+            Phase::Checking {
+                check: Check::BlackHole { .. },
+                ..
+            }
+        );
+        if mtu < self.plpmtu && !checking {
+            self.check_below(now_ms, mtu, out);
+        } else {
+            self.limit_size(now_ms, mtu, out);
+        }
     }
 
     /// The current phase.
-    pub fn state(&self) -> State {
+    fn state(&self) -> State {
         match self.phase {
             Phase::Disabled => State::Disabled,
             Phase::Searching { .. } => State::Searching,
@@ -723,18 +808,8 @@ impl Prober {
         }
     }
 
-    /// The search range, (largest confirmed size, largest size not known too
-    /// big), while a search is running or paused by a check; otherwise
-    /// (PLPMTU, PLPMTU).
-    pub fn search_range(&self) -> (u32, u32) {
-        match self.range() {
-            Some(range) => (range.confirmed, range.limit),
-            None => (self.plpmtu, self.plpmtu),
-        }
-    }
-
     /// The probe timeout in force now.
-    pub fn probe_timeout_ms(&self) -> u64 {
+    fn probe_timeout_ms(&self) -> u64 {
         let c = &self.config;
         match c.probe_timeout_mode {
             ProbeTimeoutMode::Fixed => c.probe_timeout_ms,
@@ -745,25 +820,9 @@ impl Prober {
         }
     }
 
-    /// Counters since creation.
-    pub fn stats(&self) -> &Stats {
-        &self.stats
-    }
-
-    /// The latest PLPMTU changes, oldest first.
-    pub fn history(&self) -> impl DoubleEndedIterator<Item = MtuChange> + '_ {
-        self.history.iter().map(|stored| stored.change())
-    }
-
-    /// The configuration in force (`enabled` reflects [`Prober::set_enabled`]).
-    pub fn config(&self) -> &Config {
-        &self.config
-    }
-
     /// Checks the invariants that the phase's types cannot express; `Err`
-    /// names the one broken. A test and fuzz oracle: it never fails on any
-    /// event sequence.
-    pub fn check_invariants(&self) -> Result<(), &'static str> {
+    /// names the one broken.
+    fn invariants(&self) -> Result<(), &'static str> {
         let c = &self.config;
         if self.plpmtu < self.floor || self.plpmtu > c.ceiling {
             return Err("plpmtu outside floor..=ceiling");
@@ -803,14 +862,18 @@ impl Prober {
 
     /// Runs `f` with an empty event list and adds `ProbeDue` when the call
     /// made a probe due that was not due before (or due at another size).
+    /// Inside, sizes are IP bytes; the answer is in the prober's unit.
     fn answer(&mut self, f: impl FnOnce(&mut Self, &mut Events)) -> Events {
-        let due_before = self.next_probe();
+        let due_before = self.due();
         let mut out = Events::default();
         f(self, &mut out);
-        if let Some(size) = self.next_probe() {
+        if let Some(size) = self.due() {
             if due_before != Some(size) {
                 out.push(Event::ProbeDue { size });
             }
+        }
+        if self.config.size_unit != SizeUnit::Ip {
+            out.map_sizes(|size| self.to_unit(size));
         }
         out
     }
@@ -827,13 +890,6 @@ impl Prober {
             Phase::Searching { attempt, .. } | Phase::Checking { attempt, .. } => Some(attempt),
             _ => None,
         }
-    }
-
-    /// The first transmission in flight, if any.
-    fn in_flight_id(&self) -> Option<u64> {
-        self.attempt()
-            .and_then(|a| a.in_flight().next())
-            .map(|f| f.id)
     }
 
     /// True if `id` names a transmission of the size probed now.
@@ -943,37 +999,22 @@ impl Prober {
         }
     }
 
-    fn record_probe(
-        &mut self,
-        now_ms: u64,
-        id: u64,
-        size: u32,
-        quote: Option<NonZeroU64>,
-    ) -> Result<Events, ProbeError> {
+    /// Puts transmission `id` of the due size `size` in flight; false if
+    /// every slot is taken (never, when a probe of `size` is due).
+    fn record_probe(&mut self, now_ms: u64, id: u64, size: u32, quote: Option<NonZeroU64>) -> bool {
         let timeout = self.probe_timeout_ms();
-        let wanted = self.attempt().map(|a| self.copies_wanted(a));
-        let attempt = self.attempt_mut().ok_or(ProbeError::NotDue)?;
-        if let Some(first) = attempt.in_flight().next() {
-            if attempt.in_flight().count() >= wanted.unwrap_or(0) {
-                return Err(ProbeError::InFlight { id: first.id });
-            }
-        }
-        if size != attempt.size {
-            return Err(ProbeError::WrongSize {
-                expected: attempt.size,
-                got: size,
-            });
-        }
-        let in_flight = InFlight {
+        let Some(attempt) = self.attempt_mut() else {
+            return false;
+        };
+        let Some(slot) = attempt.copies.iter_mut().find(|slot| slot.is_none()) else {
+            return false;
+        };
+        *slot = Some(InFlight {
             id,
             sent_at_ms: now_ms,
             deadline_ms: now_ms.saturating_add(timeout),
             resent: false,
-        };
-        match attempt.copies.iter_mut().find(|slot| slot.is_none()) {
-            Some(slot) => *slot = Some(in_flight),
-            None => return Err(ProbeError::NotDue),
-        }
+        });
         self.recent_probes.push(ProbeRecord {
             id,
             size,
@@ -981,7 +1022,7 @@ impl Prober {
             reported: Reported::Nothing,
         });
         bump(&mut self.stats.probes_sent);
-        Ok(Events::default())
+        true
     }
 
     /// Transmission `id` of the size probed now was acknowledged: the size
@@ -1101,17 +1142,11 @@ impl Prober {
         };
     }
 
-    fn on_ptb(
-        &mut self,
-        now_ms: u64,
-        reported_mtu: u32,
-        quoted: Option<(u64, Option<NonZeroU64>)>,
-        out: &mut Events,
-    ) {
-        let verdict = self.judge_ptb(reported_mtu, quoted);
+    fn on_ptb(&mut self, now_ms: u64, reported_mtu: u32, quoted: Option<Quoted>, out: &mut Events) {
+        let (verdict, probe) = self.judge_ptb(reported_mtu, quoted);
         out.push(Event::Hint {
             source: HintSource::Ptb,
-            mtu: reported_mtu,
+            ip_mtu: reported_mtu,
             verdict,
         });
         if verdict == PtbVerdict::Accepted {
@@ -1129,7 +1164,7 @@ impl Prober {
                 // there until the next interval: it only counts as a loss
                 // of the probe it quotes.
                 _ if reported_mtu <= self.floor => {
-                    if let Some((id, _)) = quoted {
+                    if let Some(id) = probe {
                         self.on_probe_lost(now_ms, id, LossReason::DupAck, out);
                     }
                 }
@@ -1184,24 +1219,28 @@ impl Prober {
         self.check_plpmtu(now_ms, resume, Some(hint), out);
     }
 
-    /// `quoted`: the probe id the PTB names and, if the caller had the quoted
-    /// bytes, their fingerprint.
-    fn judge_ptb(
-        &self,
-        reported_mtu: u32,
-        quoted: Option<(u64, Option<NonZeroU64>)>,
-    ) -> PtbVerdict {
+    /// The verdict on a PTB reporting `reported_mtu` about what `quoted`
+    /// describes, and the id of the probe it matched (one in flight if any
+    /// matches, else the latest recent one).
+    fn judge_ptb(&self, reported_mtu: u32, quoted: Option<Quoted>) -> (PtbVerdict, Option<u64>) {
         let Some(target) = self.attempt().map(|a| a.size) else {
-            return PtbVerdict::NotProbing;
+            return (PtbVerdict::NotProbing, None);
         };
-        let matched = quoted.is_some_and(|(id, quoted_print)| {
-            self.recent_probes.iter().any(|probe| {
-                probe.id == id
-                    && probe.size == target
-                    && probe.quote.map_or(true, |sent| quoted_print == Some(sent))
-            })
-        });
-        if !matched {
+        let matches = |probe: &&ProbeRecord| {
+            probe.size == target
+                && match quoted {
+                    Some(Quoted::Id(id)) => probe.id == id && probe.quote.is_none(),
+                    Some(Quoted::Print(print)) => probe.quote == Some(print),
+                    None => false,
+                }
+        };
+        let probe = self
+            .recent_probes
+            .iter()
+            .filter(matches)
+            .max_by_key(|probe| self.in_flight(probe.id))
+            .map(|probe| probe.id);
+        let verdict = if probe.is_none() {
             PtbVerdict::Unmatched
         } else if reported_mtu >= target {
             PtbVerdict::NotSmaller
@@ -1209,7 +1248,8 @@ impl Prober {
             PtbVerdict::BelowFloor
         } else {
             PtbVerdict::Accepted
-        }
+        };
+        (verdict, probe)
     }
 
     fn judge_emsgsize(&self, mtu: u32) -> PtbVerdict {

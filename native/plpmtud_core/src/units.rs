@@ -36,6 +36,21 @@ impl IpFamily {
     }
 }
 
+/// The unit of every size a prober's API takes or returns (config key
+/// `size_unit`): the transport's payload bytes, or whole IP packets. MTUs
+/// reported by the network or the kernel (`ptb`, `send_refused`'s kernel
+/// MTU, a hint's `ip_mtu`) and the `mtu_*` configuration keys are IP bytes
+/// whatever the unit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum SizeUnit {
+    /// Payload bytes: what one datagram carries for the caller, after the IP
+    /// header and `packet_overhead`.
+    #[default]
+    Payload,
+    /// IP bytes: the whole IP packet.
+    Ip,
+}
+
 /// Payload bytes that fit one packet of `mtu` IP bytes after the IP header and
 /// `overhead` further bytes per packet (UDP 8, plus the transport's own header).
 ///

@@ -1,8 +1,8 @@
 //! One test per rule of the prober, with exact values.
 
 use plpmtud_core::{
-    ChangeReason, Config, Event, Events, IpFamily, LossReason, ProbeError, ProbeTimeoutMode,
-    Prober, PtbVerdict, State, Strategy,
+    ChangeReason, Config, Event, Events, IpFamily, LossReason, ProbeTimeoutMode, Prober,
+    PtbVerdict, Quote, SizeUnit, State, Strategy,
 };
 
 /// What a test reads from an answer.
@@ -41,10 +41,43 @@ impl Answer for Events {
     }
 }
 
+/// Calls a test makes of the transport API, in words.
+trait Transport {
+    /// The probe `id` in flight is acknowledged, at the size being probed.
+    fn ack(&mut self, now: u64, id: u64) -> Events;
+    /// A data packet of `size` is acknowledged.
+    fn data_acked(&mut self, now: u64, size: u32) -> Events;
+    /// A data packet of `size` is lost (by timeout).
+    fn data_lost(&mut self, now: u64, size: u32) -> Events;
+}
+
+/// The id of data packets: never a probe's.
+const DATA: u64 = u64::MAX;
+
+impl Transport for Prober {
+    fn ack(&mut self, now: u64, id: u64) -> Events {
+        let size = self.snapshot().probing.expect("a size is being probed");
+        self.acked(now, id, size)
+    }
+
+    fn data_acked(&mut self, now: u64, size: u32) -> Events {
+        self.acked(now, DATA, size)
+    }
+
+    fn data_lost(&mut self, now: u64, size: u32) -> Events {
+        self.lost(now, LossReason::Timeout, [(DATA, Some(size))]).1
+    }
+}
+
 const MIN: u64 = 60_000;
 
+/// A prober for `config` whose sizes are IP bytes (as the rules are written).
 fn prober(config: Config) -> Prober {
-    Prober::new(config).expect("valid config")
+    Prober::new(Config {
+        size_unit: SizeUnit::Ip,
+        ..config
+    })
+    .expect("valid config")
 }
 
 fn fixed_timeout() -> Config {
@@ -56,8 +89,8 @@ fn fixed_timeout() -> Config {
 
 /// Sends the probe that is due, with id `id`; returns its size.
 fn send(p: &mut Prober, now: u64, id: u64) -> u32 {
-    let size = p.next_probe().expect("a probe is due");
-    p.probe_sent(now, id, size).expect("probe accepted");
+    let size = p.sizes().probe.expect("a probe is due");
+    assert!(p.sent(now, id, size, None), "probe accepted");
     size
 }
 
@@ -65,13 +98,13 @@ fn send(p: &mut Prober, now: u64, id: u64) -> u32 {
 /// acknowledged, any other is lost by timeout (ids from 1).
 fn search_path(p: &mut Prober, now: u64, fits: impl Fn(u32) -> bool) {
     let mut id = 0;
-    while p.state() == State::Searching {
+    while p.snapshot().state == State::Searching {
         id += 1;
         let size = send(p, now, id);
         if fits(size) {
-            p.probe_acked(now, id).acked();
+            p.ack(now, id).acked();
         } else {
-            p.probe_lost(now, id, LossReason::Timeout).lost();
+            p.lost(now, LossReason::Timeout, [(id, None)]).1.lost();
         }
     }
 }
@@ -81,7 +114,7 @@ fn lose(p: &mut Prober, now: u64, first_id: u64, times: u64) -> u32 {
     let mut size = 0;
     for id in first_id..first_id + times {
         size = send(p, now, id);
-        assert!(p.probe_lost(now, id, LossReason::Timeout).lost());
+        assert!(p.lost(now, LossReason::Timeout, [(id, None)]).1.lost());
     }
     size
 }
@@ -90,9 +123,9 @@ fn lose(p: &mut Prober, now: u64, first_id: u64, times: u64) -> u32 {
 fn lose_events(p: &mut Prober, now: u64, first_id: u64, times: u64) -> Vec<Event> {
     let mut events = Vec::new();
     for id in first_id..first_id + times {
-        let size = p.next_probe().expect("a probe is due");
-        events.extend(p.probe_sent(now, id, size).expect("probe accepted").iter());
-        events.extend(p.probe_lost(now, id, LossReason::Timeout).iter());
+        let size = p.sizes().probe.expect("a probe is due");
+        assert!(p.sent(now, id, size, None), "probe accepted");
+        events.extend(p.lost(now, LossReason::Timeout, [(id, None)]).1.iter());
     }
     events
 }
@@ -100,16 +133,16 @@ fn lose_events(p: &mut Prober, now: u64, first_id: u64, times: u64) -> Vec<Event
 #[test]
 fn discovery_waits_for_connected_then_starts_at_1038() {
     let mut p = prober(Config::default());
-    assert_eq!(p.state(), State::Disabled);
-    assert_eq!(p.next_probe(), None);
+    assert_eq!(p.snapshot().state, State::Disabled);
+    assert_eq!(p.sizes().probe, None);
     assert_eq!(p.deadline(), None);
-    assert_eq!(p.plpmtu(), 576);
-    p.connected(0);
-    assert_eq!(p.state(), State::Searching);
-    assert_eq!(p.next_probe(), Some(1038));
-    p.connected(5);
+    assert_eq!(p.sizes().packet, 576);
+    p.connected(0, None);
+    assert_eq!(p.snapshot().state, State::Searching);
+    assert_eq!(p.sizes().probe, Some(1038));
+    p.connected(5, None);
     assert_eq!(
-        p.next_probe(),
+        p.sizes().probe,
         Some(1038),
         "a second connected changes nothing"
     );
@@ -118,57 +151,62 @@ fn discovery_waits_for_connected_then_starts_at_1038() {
 #[test]
 fn ack_raises_the_floor_and_the_next_probe_bisects() {
     let mut p = prober(Config::default());
-    p.connected(0);
+    p.connected(0, None);
     assert_eq!(send(&mut p, 0, 1), 1038);
     assert_eq!(p.deadline(), Some(1000));
-    assert!(p.probe_acked(30, 1).acked());
-    assert_eq!(p.plpmtu(), 1038);
-    assert_eq!(p.search_range(), (1038, 1500));
-    assert_eq!(p.next_probe(), Some(1269));
+    assert!(p.ack(30, 1).acked());
+    assert_eq!(p.sizes().packet, 1038);
+    assert_eq!(p.snapshot().search_range, (1038, 1500));
+    assert_eq!(p.sizes().probe, Some(1269));
 }
 
 #[test]
 fn search_completes_within_the_threshold_and_keeps_the_result() {
     let mut p = prober(Config::default());
-    p.connected(0);
+    p.connected(0, None);
     let mut id = 0;
-    while p.state() == State::Searching {
+    while p.snapshot().state == State::Searching {
         id += 1;
         send(&mut p, 0, id);
-        assert!(p.probe_acked(10, id).acked());
+        assert!(p.ack(10, id).acked());
     }
-    assert_eq!(p.state(), State::SearchComplete);
+    assert_eq!(p.snapshot().state, State::SearchComplete);
     assert_eq!(
-        p.plpmtu(),
+        p.sizes().packet,
         1500,
         "a loss-free search ends by probing the ceiling"
     );
     assert_eq!(
-        p.search_range(),
+        p.snapshot().search_range,
         (1500, 1500),
         "no search runs once it completed"
     );
     assert_eq!(id, 7, "6 halvings down to 1485, then the ceiling");
-    assert_eq!(p.next_probe(), None);
+    assert_eq!(p.sizes().probe, None);
     assert_eq!(p.deadline(), Some(10 + 30 * MIN));
-    assert_eq!(p.payload_size(), 1500 - 28);
+    let s = p.snapshot();
+    assert_eq!(s.sizes.packet - s.overhead, 1500 - 28);
 }
 
 #[test]
 fn one_loss_is_not_proof_three_losses_lower_the_ceiling() {
     let mut p = prober(Config::default());
-    p.connected(0);
+    p.connected(0, None);
     let size = lose(&mut p, 0, 1, 1);
     assert_eq!(size, 1038);
-    assert_eq!(p.search_range(), (576, 1500));
-    assert_eq!(p.next_probe(), Some(1038), "the same size is retransmitted");
+    assert_eq!(p.snapshot().search_range, (576, 1500));
+    assert_eq!(
+        p.sizes().probe,
+        Some(1038),
+        "the same size is retransmitted"
+    );
     lose(&mut p, 0, 2, 1);
     send(&mut p, 0, 3);
-    assert!(p.probe_lost(0, 3, LossReason::DupAck).lost());
-    assert_eq!(p.search_range(), (576, 1037));
-    assert_eq!(p.next_probe(), Some(806));
-    assert_eq!(p.stats().probes_lost_timeout, 2);
-    assert_eq!(p.stats().probes_lost_dup_ack, 1);
+    assert!(p.lost(0, LossReason::DupAck, [(3, None)]).1.lost());
+    assert_eq!(p.snapshot().search_range, (576, 1037));
+    assert_eq!(p.sizes().probe, Some(806));
+    assert_eq!(p.snapshot().stats.probes_lost_timeout, 2);
+    assert_eq!(p.snapshot().stats.probes_lost_dup_ack, 1);
 }
 
 #[test]
@@ -177,9 +215,9 @@ fn aiutp_compat_lowers_the_ceiling_on_one_loss() {
         aiutp_compat: true,
         ..Config::default()
     });
-    p.connected(0);
+    p.connected(0, None);
     lose(&mut p, 0, 1, 1);
-    assert_eq!(p.search_range(), (576, 1037));
+    assert_eq!(p.snapshot().search_range, (576, 1037));
 }
 
 #[test]
@@ -188,15 +226,15 @@ fn aiutp_compat_stops_at_the_confirmed_floor_after_three_failures() {
         aiutp_compat: true,
         ..Config::default()
     });
-    p.connected(0);
+    p.connected(0, None);
     send(&mut p, 0, 1);
-    p.probe_acked(0, 1).acked();
+    p.ack(0, 1).acked();
     lose(&mut p, 0, 2, 1); // 1269
     lose(&mut p, 0, 3, 1); // 1153
     lose(&mut p, 0, 4, 1); // 1095
-    assert_eq!(p.state(), State::Error);
-    assert_eq!(p.plpmtu(), 1038);
-    assert_eq!(p.stats().fallbacks, 1);
+    assert_eq!(p.snapshot().state, State::Error);
+    assert_eq!(p.sizes().packet, 1038);
+    assert_eq!(p.snapshot().stats.fallbacks, 1);
 }
 
 #[test]
@@ -208,22 +246,22 @@ fn aiutp_compat_fallback_above_the_floor_still_watches_for_black_holes() {
         aiutp_compat: true,
         ..fixed_timeout()
     });
-    p.connected(0);
+    p.connected(0, None);
     send(&mut p, 0, 1);
-    p.probe_acked(0, 1).acked();
+    p.ack(0, 1).acked();
     lose(&mut p, 0, 2, 1);
     lose(&mut p, 0, 3, 1);
     lose(&mut p, 0, 4, 1);
-    assert_eq!((p.state(), p.plpmtu()), (State::Error, 1038));
+    assert_eq!((p.snapshot().state, p.sizes().packet), (State::Error, 1038));
     for burst in 0..3u64 {
-        p.packet_lost(1_000 + burst * 1_000, 1038);
+        p.data_lost(1_000 + burst * 1_000, 1038);
     }
-    assert_eq!(p.stats().black_hole_checks, 1);
-    assert_eq!(p.next_probe(), Some(1038));
+    assert_eq!(p.snapshot().stats.black_hole_checks, 1);
+    assert_eq!(p.sizes().probe, Some(1038));
     assert_eq!(lose(&mut p, 3_100, 10, 1), 1038);
-    assert_eq!(p.stats().black_holes, 1);
-    assert_eq!(p.plpmtu(), 576);
-    assert_eq!(p.state(), State::Searching);
+    assert_eq!(p.snapshot().stats.black_holes, 1);
+    assert_eq!(p.sizes().packet, 576);
+    assert_eq!(p.snapshot().state, State::Searching);
 }
 
 #[test]
@@ -232,117 +270,121 @@ fn an_acked_black_hole_check_from_the_error_state_returns_to_it() {
         aiutp_compat: true,
         ..fixed_timeout()
     });
-    p.connected(0);
+    p.connected(0, None);
     send(&mut p, 0, 1);
-    p.probe_acked(0, 1).acked();
+    p.ack(0, 1).acked();
     lose(&mut p, 0, 2, 3);
     let next_search = p.deadline();
     for burst in 0..3u64 {
-        p.packet_lost(1_000 + burst * 1_000, 1038);
+        p.data_lost(1_000 + burst * 1_000, 1038);
     }
     send(&mut p, 3_100, 10);
-    assert!(p.probe_acked(3_150, 10).acked());
-    assert_eq!((p.state(), p.plpmtu()), (State::Error, 1038));
+    assert!(p.ack(3_150, 10).acked());
+    assert_eq!((p.snapshot().state, p.sizes().packet), (State::Error, 1038));
     assert_eq!(p.deadline(), next_search);
-    assert!(p.check_invariants().is_ok());
+    assert!(p.snapshot().invariants.is_ok());
 }
 
 #[test]
 fn timeout_comes_from_tick_at_the_deadline() {
     let mut p = prober(fixed_timeout());
-    p.connected(0);
+    p.connected(0, None);
     send(&mut p, 100, 1);
     assert_eq!(p.deadline(), Some(1100));
     p.tick(1099);
-    assert_eq!(p.next_probe(), None, "still in flight");
+    assert_eq!(p.sizes().probe, None, "still in flight");
     p.tick(1100);
-    assert_eq!(p.stats().probes_lost_timeout, 1);
-    assert_eq!(p.next_probe(), Some(1038));
+    assert_eq!(p.snapshot().stats.probes_lost_timeout, 1);
+    assert_eq!(p.sizes().probe, Some(1038));
 }
 
 #[test]
 fn reprobe_after_the_interval_keeps_the_plpmtu_until_a_larger_one_is_confirmed() {
     let mut p = prober(Config::default());
-    p.connected(0);
+    p.connected(0, None);
     search_path(&mut p, 0, |size| size != 1384);
-    assert_eq!(p.plpmtu(), 1368);
+    assert_eq!(p.sizes().packet, 1368);
     let due = p.deadline().unwrap();
     assert_eq!(due, 30 * MIN);
     p.tick(due - 1);
-    assert_eq!(p.state(), State::SearchComplete);
+    assert_eq!(p.snapshot().state, State::SearchComplete);
     p.tick(due);
-    assert_eq!(p.state(), State::Searching);
-    assert_eq!(p.search_range(), (1368, 1500));
+    assert_eq!(p.snapshot().state, State::Searching);
+    assert_eq!(p.snapshot().search_range, (1368, 1500));
     assert_eq!(
         send(&mut p, due, 100),
         1385,
         "first the smallest size worth having"
     );
-    p.probe_acked(due, 100).acked();
-    assert_eq!(p.plpmtu(), 1385);
+    p.ack(due, 100).acked();
+    assert_eq!(p.sizes().packet, 1385);
     assert_eq!(lose(&mut p, due, 101, 3), 1442);
-    assert_eq!(p.plpmtu(), 1385, "kept while the new search runs");
+    assert_eq!(p.sizes().packet, 1385, "kept while the new search runs");
     assert_eq!(send(&mut p, due, 200), 1413);
-    p.probe_acked(due + 1, 200).acked();
-    assert_eq!(p.plpmtu(), 1413);
+    p.ack(due + 1, 200).acked();
+    assert_eq!(p.sizes().packet, 1413);
 }
 
 #[test]
 fn a_reprobe_of_a_path_that_did_not_grow_costs_one_size() {
     let mut p = prober(Config::default());
-    p.connected(0);
+    p.connected(0, None);
     search_path(&mut p, 0, |size| size <= 1350);
-    let found = p.plpmtu();
+    let found = p.sizes().packet;
     assert!(found <= 1350 && found + 16 >= 1350);
-    let sent_before = p.stats().probes_sent;
+    let sent_before = p.snapshot().stats.probes_sent;
     let due = p.deadline().unwrap();
     p.tick(due);
-    assert_eq!(p.state(), State::Searching);
+    assert_eq!(p.snapshot().state, State::Searching);
     assert_eq!(lose(&mut p, due, 100, 3), found + 17);
-    assert_eq!(p.state(), State::SearchComplete);
-    assert_eq!(p.plpmtu(), found);
-    assert_eq!(p.stats().probes_sent - sent_before, 3);
-    assert_eq!(p.stats().fallbacks, 0);
+    assert_eq!(p.snapshot().state, State::SearchComplete);
+    assert_eq!(p.sizes().packet, found);
+    assert_eq!(p.snapshot().stats.probes_sent - sent_before, 3);
+    assert_eq!(p.snapshot().stats.fallbacks, 0);
 }
 
 #[test]
 fn a_reprobe_just_below_the_ceiling_tries_the_ceiling() {
     let mut p = prober(Config::default());
-    p.connected(0);
+    p.connected(0, None);
     let mut id = 0;
-    while p.state() == State::Searching {
+    while p.snapshot().state == State::Searching {
         id += 1;
         let size = send(&mut p, 0, id);
         // The ceiling is lost once (a burst): the search settles below it.
         if size == 1500 {
-            p.probe_lost(0, id, LossReason::Timeout);
+            p.lost(0, LossReason::Timeout, [(id, None)]);
             lose(&mut p, 0, 50, 2);
         } else {
-            p.probe_acked(0, id).acked();
+            p.ack(0, id).acked();
         }
     }
-    assert!(p.plpmtu() < 1500 && p.plpmtu() + 16 >= 1500);
+    assert!(p.sizes().packet < 1500 && p.sizes().packet + 16 >= 1500);
     let due = p.deadline().unwrap();
     p.tick(due);
     assert_eq!(send(&mut p, due, 100), 1500);
-    p.probe_acked(due, 100).acked();
-    assert_eq!(p.plpmtu(), 1500);
-    assert_eq!(p.state(), State::SearchComplete);
+    p.ack(due, 100).acked();
+    assert_eq!(p.sizes().packet, 1500);
+    assert_eq!(p.snapshot().state, State::SearchComplete);
 }
 
 #[test]
 fn repeated_failures_trigger_a_check_of_the_plpmtu_that_falls_back_when_it_fails() {
     let mut p = prober(Config::default());
-    p.connected(0);
+    p.connected(0, None);
     assert_eq!(lose(&mut p, 0, 1, 3), 1038);
     assert_eq!(lose(&mut p, 0, 4, 3), 806);
     assert_eq!(lose(&mut p, 0, 7, 3), 690);
-    assert_eq!(p.state(), State::Base, "checking that probing works at all");
-    assert_eq!(p.next_probe(), Some(576));
+    assert_eq!(
+        p.snapshot().state,
+        State::Base,
+        "checking that probing works at all"
+    );
+    assert_eq!(p.sizes().probe, Some(576));
     let events = lose_events(&mut p, 10, 10, 3);
-    assert_eq!(p.state(), State::Error);
-    assert_eq!(p.plpmtu(), 576);
-    assert_eq!(p.stats().fallbacks, 1);
+    assert_eq!(p.snapshot().state, State::Error);
+    assert_eq!(p.sizes().packet, 576);
+    assert_eq!(p.snapshot().stats.fallbacks, 1);
     assert_eq!(
         events.last(),
         Some(&Event::Fallback {
@@ -353,12 +395,12 @@ fn repeated_failures_trigger_a_check_of_the_plpmtu_that_falls_back_when_it_fails
     assert_eq!(p.deadline(), Some(10 + 60 * MIN), "the interval doubles");
     // The next search fails the same way: the interval doubles again, up to the cap.
     p.tick(10 + 60 * MIN);
-    assert_eq!(p.state(), State::Searching);
+    assert_eq!(p.snapshot().state, State::Searching);
     let mut id = 100;
-    while p.state() != State::Error {
+    while p.snapshot().state != State::Error {
         id += 1;
         send(&mut p, 0, id);
-        p.probe_lost(0, id, LossReason::Timeout).lost();
+        p.lost(0, LossReason::Timeout, [(id, None)]).1.lost();
     }
     assert_eq!(p.deadline(), Some(120 * MIN));
 }
@@ -370,13 +412,13 @@ fn interval_after_fallbacks_is_capped() {
         ..Config::default()
     };
     let mut p = prober(config);
-    p.connected(0);
+    p.connected(0, None);
     let mut id = 0;
     for round in 0..3 {
-        while p.state() != State::Error {
+        while p.snapshot().state != State::Error {
             id += 1;
             send(&mut p, 0, id);
-            p.probe_lost(0, id, LossReason::Timeout).lost();
+            p.lost(0, LossReason::Timeout, [(id, None)]).1.lost();
         }
         let expected = [60 * MIN, 90 * MIN, 90 * MIN][round];
         assert_eq!(p.deadline(), Some(expected));
@@ -387,27 +429,27 @@ fn interval_after_fallbacks_is_capped() {
 #[test]
 fn a_successful_check_means_only_the_sizes_were_too_big() {
     let mut p = prober(Config::default());
-    p.connected(0);
+    p.connected(0, None);
     lose(&mut p, 0, 1, 3);
     lose(&mut p, 0, 4, 3);
     lose(&mut p, 0, 7, 3);
     assert_eq!(send(&mut p, 0, 10), 576);
-    assert!(p.probe_acked(0, 10).acked());
-    assert_eq!(p.state(), State::Searching);
-    assert_eq!(p.next_probe(), Some(632));
-    assert_eq!(p.search_range(), (576, 689));
+    assert!(p.ack(0, 10).acked());
+    assert_eq!(p.snapshot().state, State::Searching);
+    assert_eq!(p.sizes().probe, Some(632));
+    assert_eq!(p.snapshot().search_range, (576, 689));
 }
 
 #[test]
 fn full_size_data_acks_prove_the_path_and_avoid_the_check() {
     let mut p = prober(Config::default());
-    p.connected(0);
+    p.connected(0, None);
     lose(&mut p, 0, 1, 3);
     lose(&mut p, 0, 4, 3);
-    p.packet_acked(0, 576);
+    p.data_acked(0, 576);
     lose(&mut p, 0, 7, 3);
-    assert_eq!(p.state(), State::Searching);
-    assert_eq!(p.next_probe(), Some(632));
+    assert_eq!(p.snapshot().state, State::Searching);
+    assert_eq!(p.sizes().probe, Some(632));
 }
 
 #[test]
@@ -418,19 +460,20 @@ fn disabled_means_a_fixed_size_and_no_probes() {
         ..Config::default()
     };
     let mut p = prober(config);
-    p.connected(0);
-    assert_eq!(p.state(), State::Disabled);
-    assert_eq!(p.plpmtu(), 1344);
-    assert_eq!(p.next_probe(), None);
+    p.connected(0, None);
+    assert_eq!(p.snapshot().state, State::Disabled);
+    assert_eq!(p.sizes().packet, 1344);
+    assert_eq!(p.sizes().probe, None);
     assert_eq!(p.deadline(), None);
     p.tick(u64::MAX);
-    assert_eq!(p.next_probe(), None);
+    assert_eq!(p.sizes().probe, None);
     p.set_enabled(5, true);
-    assert_eq!(p.plpmtu(), 576);
-    assert_eq!(p.next_probe(), Some(1038));
+    assert_eq!(p.sizes().packet, 576);
+    assert_eq!(p.sizes().probe, Some(1038));
     p.set_enabled(6, false);
-    assert_eq!(p.plpmtu(), 1344);
-    assert_eq!(p.history().last().unwrap().reason, ChangeReason::Disabled);
+    assert_eq!(p.sizes().packet, 1344);
+    let s = p.snapshot();
+    assert_eq!(s.history().last().unwrap().reason, ChangeReason::Disabled);
 }
 
 #[test]
@@ -445,67 +488,82 @@ fn invalid_config_is_refused_and_ipv6_floor_is_1280() {
         family: IpFamily::V6,
         ..Config::default()
     });
-    assert_eq!(p.plpmtu(), 1280);
-    p.connected(0);
-    assert_eq!(p.next_probe(), Some(1390));
-    assert_eq!(p.payload_size(), 1280 - 48);
+    assert_eq!(p.sizes().packet, 1280);
+    p.connected(0, None);
+    assert_eq!(p.sizes().probe, Some(1390));
+    let s = p.snapshot();
+    assert_eq!(s.sizes.packet - s.overhead, 1280 - 48);
 }
 
 #[test]
 fn one_probe_in_flight_and_exact_sizes() {
     let mut p = prober(Config::default());
-    assert_eq!(p.probe_sent(0, 1, 1038), Err(ProbeError::NotDue));
-    p.connected(0);
-    assert_eq!(
-        p.probe_sent(0, 1, 1000),
-        Err(ProbeError::WrongSize {
-            expected: 1038,
-            got: 1000
-        })
-    );
-    send(&mut p, 0, 1);
-    assert_eq!(
-        p.probe_sent(0, 2, 1038),
-        Err(ProbeError::InFlight { id: 1 })
-    );
-    assert!(!p.probe_acked(0, 99).acked());
-    assert!(!p.probe_lost(0, 98, LossReason::DupAck).lost());
-    assert_eq!(p.stats().stale_events, 2);
-    assert!(p.probe_acked(0, 1).acked());
     assert!(
-        !p.probe_acked(0, 1).acked(),
+        !p.sent(0, 1, 1038, None),
+        "no probe is due before connected"
+    );
+    p.connected(0, None);
+    assert!(
+        !p.sent(0, 1, 1000, None),
+        "a packet of another size is data"
+    );
+    assert_eq!(p.sizes().probe, Some(1038));
+    assert_eq!(p.snapshot().in_flight(), &[] as &[u64]);
+    send(&mut p, 0, 1);
+    assert!(!p.sent(0, 2, 1038, None), "probe 1 is in flight");
+    assert_eq!(p.snapshot().in_flight(), &[1]);
+    assert_eq!(p.snapshot().stats.probes_sent, 1);
+    // Ids that were never probes are data: no probe event, not stale.
+    assert!(!p.ack(0, 99).acked());
+    let (probes, events) = p.lost(0, LossReason::DupAck, [(98, None)]);
+    assert!(probes.is_empty() && !events.lost());
+    assert_eq!(p.snapshot().stats.stale_events, 0);
+    assert!(p.ack(0, 1).acked());
+    assert!(
+        !p.acked(0, 1, 1038).acked(),
         "a second ack of the same probe is stale"
     );
-    assert_eq!(p.stats().stale_events, 3);
+    assert_eq!(p.snapshot().stats.stale_events, 1);
 }
 
 #[test]
 fn the_prober_says_which_ids_were_probes() {
     let mut p = prober(Config::default());
-    p.connected(0);
+    p.connected(0, None);
     send(&mut p, 0, 41);
-    assert!(p.is_probe(41));
-    assert!(!p.is_probe(40));
-    p.probe_lost(0, 41, LossReason::DupAck).lost();
-    assert!(p.is_probe(41), "a lost probe is still known as a probe");
+    let (probes, events) = p.lost(0, LossReason::DupAck, [(40, Some(1038)), (41, None)]);
+    assert!(probes.contains(41));
+    assert!(!probes.contains(40));
+    assert_eq!(probes.as_slice(), &[41]);
+    assert!(events.lost());
+    let (probes, events) = p.lost(0, LossReason::DupAck, [(41, Some(1038))]);
+    assert!(
+        probes.contains(41),
+        "a lost probe is still known as a probe"
+    );
+    assert!(!events.lost(), "and is not lost twice");
 }
 
 #[test]
 fn probe_timeout_follows_rtt_samples_within_bounds() {
     let mut p = prober(Config::default());
-    assert_eq!(p.probe_timeout_ms(), 1000);
+    assert_eq!(p.snapshot().probe_timeout_ms, 1000);
     p.rtt_sample(200);
-    assert_eq!(p.probe_timeout_ms(), 600);
-    p.connected(0);
+    assert_eq!(p.snapshot().probe_timeout_ms, 600);
+    p.connected(0, None);
     send(&mut p, 0, 1);
     assert_eq!(p.deadline(), Some(600));
-    p.probe_acked(20, 1).acked();
+    p.ack(20, 1).acked();
     let mut fixed = prober(fixed_timeout());
     fixed.rtt_sample(200);
-    assert_eq!(fixed.probe_timeout_ms(), 1000);
+    assert_eq!(fixed.snapshot().probe_timeout_ms, 1000);
     let mut tiny = prober(Config::default());
     tiny.rtt_sample(1);
-    assert_eq!(tiny.probe_timeout_ms(), 100, "bounded by min_probe_timeout");
+    assert_eq!(
+        tiny.snapshot().probe_timeout_ms,
+        100,
+        "bounded by min_probe_timeout"
+    );
 }
 
 /// A prober that completed a search at 1500 (common values, one probe).
@@ -514,26 +572,22 @@ fn complete_at_1500() -> Prober {
         strategy: Strategy::CommonValues,
         ..fixed_timeout()
     });
-    p.connected(0);
+    p.connected(0, None);
     assert_eq!(send(&mut p, 0, 1), 1500);
-    p.probe_acked(0, 1).acked();
-    assert_eq!(p.state(), State::SearchComplete);
+    p.ack(0, 1).acked();
+    assert_eq!(p.snapshot().state, State::SearchComplete);
     p
 }
 
 #[test]
 fn black_hole_is_checked_by_a_probe_and_confirmed_by_its_loss() {
     let mut p = complete_at_1500();
-    p.packet_acked(10, 600);
+    p.data_acked(10, 600);
     // Three bursts of full-size losses, one probe timeout (1000 ms) apart.
     let mut suspicion = Vec::new();
     for burst in 0..3u64 {
         for i in 0..5 {
-            suspicion.extend(
-                p.packet_lost(1_000 + burst * 1_000 + i, 1500)
-                    .iter()
-                    .copied(),
-            );
+            suspicion.extend(p.data_lost(1_000 + burst * 1_000 + i, 1500).iter().copied());
         }
     }
     assert_eq!(
@@ -549,21 +603,21 @@ fn black_hole_is_checked_by_a_probe_and_confirmed_by_its_loss() {
         ],
         "data goes at the floor while a probe checks the lost size"
     );
-    assert_eq!(p.state(), State::Base);
-    assert_eq!(p.stats().black_hole_checks, 1);
-    p.packet_acked(3_050, 1500);
+    assert_eq!(p.snapshot().state, State::Base);
+    assert_eq!(p.snapshot().stats.black_hole_checks, 1);
+    p.data_acked(3_050, 1500);
     assert_eq!(
-        (p.state(), p.plpmtu()),
+        (p.snapshot().state, p.sizes().packet),
         (State::Base, 576),
         "a late data ack settles nothing: only the probe does"
     );
     let events = lose_events(&mut p, 3_100, 10, 3);
-    assert_eq!(p.stats().black_holes, 1);
-    assert_eq!(p.plpmtu(), 576);
-    assert_eq!(p.state(), State::Searching);
-    assert_eq!(p.search_range(), (576, 1499));
+    assert_eq!(p.snapshot().stats.black_holes, 1);
+    assert_eq!(p.sizes().packet, 576);
+    assert_eq!(p.snapshot().state, State::Searching);
+    assert_eq!(p.snapshot().search_range, (576, 1499));
     assert_eq!(
-        p.next_probe(),
+        p.sizes().probe,
         Some(1492),
         "common values restart below the lost size"
     );
@@ -585,27 +639,27 @@ fn black_hole_is_checked_by_a_probe_and_confirmed_by_its_loss() {
 fn losses_inside_one_burst_or_cleared_by_a_full_size_ack_are_not_a_black_hole() {
     let mut p = complete_at_1500();
     for i in 0..100 {
-        p.packet_lost(1_000 + i, 1500);
+        p.data_lost(1_000 + i, 1500);
     }
-    assert_eq!(p.state(), State::SearchComplete, "one burst only");
-    p.packet_lost(2_500, 1500);
-    p.packet_acked(2_600, 1500);
-    p.packet_lost(4_000, 1500);
-    assert_eq!(p.state(), State::SearchComplete);
-    assert_eq!(p.stats().black_hole_checks, 0);
+    assert_eq!(p.snapshot().state, State::SearchComplete, "one burst only");
+    p.data_lost(2_500, 1500);
+    p.data_acked(2_600, 1500);
+    p.data_lost(4_000, 1500);
+    assert_eq!(p.snapshot().state, State::SearchComplete);
+    assert_eq!(p.snapshot().stats.black_hole_checks, 0);
 }
 
 #[test]
 fn a_black_hole_check_that_is_acked_resumes_the_completed_search() {
     let mut p = complete_at_1500();
     for burst in 0..3u64 {
-        p.packet_lost(burst * 1_000, 1500);
+        p.data_lost(burst * 1_000, 1500);
     }
-    assert_eq!(p.state(), State::Base);
-    assert_eq!(p.plpmtu(), 576, "the floor while the check runs");
+    assert_eq!(p.snapshot().state, State::Base);
+    assert_eq!(p.sizes().packet, 576, "the floor while the check runs");
     lose(&mut p, 2_000, 20, 2);
     send(&mut p, 2_000, 22);
-    let events = p.probe_acked(2_010, 22);
+    let events = p.ack(2_010, 22);
     assert!(events.acked());
     assert!(events.iter().any(|e| *e
         == Event::MtuChanged {
@@ -613,38 +667,38 @@ fn a_black_hole_check_that_is_acked_resumes_the_completed_search() {
             new: 1500,
             reason: ChangeReason::ProbeAcked
         }));
-    assert_eq!(p.state(), State::SearchComplete);
-    assert_eq!(p.plpmtu(), 1500);
+    assert_eq!(p.snapshot().state, State::SearchComplete);
+    assert_eq!(p.sizes().packet, 1500);
     assert_eq!(p.deadline(), Some(30 * MIN));
-    assert_eq!(p.stats().black_holes, 0);
+    assert_eq!(p.snapshot().stats.black_holes, 0);
 }
 
 #[test]
 fn ptb_matching_the_probe_is_accepted_and_confirmed_by_a_probe() {
     let mut p = prober(Config::default());
-    p.connected(0);
+    p.connected(0, None);
     send(&mut p, 0, 1);
-    p.probe_acked(0, 1).acked();
+    p.ack(0, 1).acked();
     assert_eq!(send(&mut p, 0, 2), 1269);
-    assert_eq!(p.ptb(5, 1200, Some(2)).verdict(), PtbVerdict::Accepted);
-    assert_eq!(p.next_probe(), Some(1200));
+    assert_eq!(p.ptb(5, 1200, Quote::Id(2)).verdict(), PtbVerdict::Accepted);
+    assert_eq!(p.sizes().probe, Some(1200));
     send(&mut p, 5, 3);
-    p.probe_acked(10, 3).acked();
-    assert_eq!(p.plpmtu(), 1200);
-    assert_eq!(p.state(), State::SearchComplete);
-    assert_eq!(p.stats().ptb_accepted, 1);
+    p.ack(10, 3).acked();
+    assert_eq!(p.sizes().packet, 1200);
+    assert_eq!(p.snapshot().state, State::SearchComplete);
+    assert_eq!(p.snapshot().stats.ptb_accepted, 1);
 }
 
 /// The first size, 1038, confirmed, probing above it: a PTB quoting the probe
 /// in flight reports 900, less than the PLPMTU.
 fn ptb_below_the_plpmtu() -> (Prober, Events) {
     let mut p = prober(Config::default());
-    p.connected(0);
+    p.connected(0, None);
     assert_eq!(send(&mut p, 0, 1), 1038);
-    p.probe_acked(0, 1).acked();
-    assert_eq!(p.plpmtu(), 1038);
+    p.ack(0, 1).acked();
+    assert_eq!(p.sizes().packet, 1038);
     send(&mut p, 0, 2);
-    let events = p.ptb(1, 900, Some(2));
+    let events = p.ptb(1, 900, Quote::Id(2));
     (p, events)
 }
 
@@ -658,55 +712,71 @@ fn a_ptb_below_the_plpmtu_never_sets_it_a_probe_of_the_plpmtu_decides() {
             .any(|e| matches!(e, Event::MtuChanged { new: 900, .. })),
         "RFC 8899 4.6.2: a PTB must not set the PLPMTU: {events:?}"
     );
-    assert_eq!(p.plpmtu(), 576, "the floor while the PLPMTU is checked");
-    assert_eq!(p.state(), State::Base);
-    assert_eq!(p.next_probe(), Some(1038), "the PLPMTU itself is probed");
+    assert_eq!(
+        p.sizes().packet,
+        576,
+        "the floor while the PLPMTU is checked"
+    );
+    assert_eq!(p.snapshot().state, State::Base);
+    assert_eq!(p.sizes().probe, Some(1038), "the PLPMTU itself is probed");
     send(&mut p, 2, 3);
-    let events = p.probe_acked(3, 3);
+    let events = p.ack(3, 3);
     assert!(events.iter().any(|e| *e
         == Event::MtuChanged {
             old: 576,
             new: 1038,
             reason: ChangeReason::ProbeAcked
         }));
-    assert_eq!(p.plpmtu(), 1038, "a forged PTB costs one probe");
-    assert_eq!(p.state(), State::Searching, "the search goes on");
-    assert!(p.history().all(|c| c.new != 900));
+    assert_eq!(p.sizes().packet, 1038, "a forged PTB costs one probe");
+    assert_eq!(p.snapshot().state, State::Searching, "the search goes on");
+    assert!(p.snapshot().history().iter().all(|c| c.new != 900));
 }
 
 #[test]
 fn a_ptb_below_the_plpmtu_confirmed_by_the_check_starts_the_search_at_its_size() {
     let (mut p, _) = ptb_below_the_plpmtu();
     assert_eq!(lose(&mut p, 2, 3, 3), 1038);
-    assert_eq!(p.stats().black_holes, 1);
-    assert_eq!(p.plpmtu(), 576, "nothing is confirmed but the floor");
+    assert_eq!(p.snapshot().stats.black_holes, 1);
+    assert_eq!(p.sizes().packet, 576, "nothing is confirmed but the floor");
     assert_eq!(
-        p.next_probe(),
+        p.sizes().probe,
         Some(900),
         "the reported size is probed first"
     );
-    assert_eq!(p.search_range(), (576, 900));
+    assert_eq!(p.snapshot().search_range, (576, 900));
     send(&mut p, 3, 6);
-    p.probe_acked(4, 6).acked();
-    assert_eq!(p.plpmtu(), 900);
-    assert_eq!(p.state(), State::SearchComplete);
+    p.ack(4, 6).acked();
+    assert_eq!(p.sizes().packet, 900);
+    assert_eq!(p.snapshot().state, State::SearchComplete);
 }
 
 #[test]
 fn unmatched_oversized_or_too_small_ptbs_are_ignored_and_counted() {
     let mut p = prober(Config::default());
-    assert_eq!(p.ptb(0, 1000, Some(1)).verdict(), PtbVerdict::NotProbing);
-    p.connected(0);
+    assert_eq!(
+        p.ptb(0, 1000, Quote::Id(1)).verdict(),
+        PtbVerdict::NotProbing
+    );
+    p.connected(0, None);
     send(&mut p, 0, 7);
-    assert_eq!(p.ptb(0, 1000, None).verdict(), PtbVerdict::Unmatched);
-    assert_eq!(p.ptb(0, 1000, Some(8)).verdict(), PtbVerdict::Unmatched);
-    assert_eq!(p.ptb(0, 1038, Some(7)).verdict(), PtbVerdict::NotSmaller);
-    assert_eq!(p.ptb(0, 4000, Some(7)).verdict(), PtbVerdict::NotSmaller);
-    assert_eq!(p.ptb(0, 68, Some(7)).verdict(), PtbVerdict::BelowFloor);
-    assert_eq!(p.stats().ptb_ignored, 6);
-    assert_eq!(p.plpmtu(), 576);
-    assert_eq!(p.search_range(), (576, 1500));
-    assert!(p.probe_acked(1, 7).acked(), "the probe is still in flight");
+    assert_eq!(p.ptb(0, 1000, Quote::None).verdict(), PtbVerdict::Unmatched);
+    assert_eq!(
+        p.ptb(0, 1000, Quote::Id(8)).verdict(),
+        PtbVerdict::Unmatched
+    );
+    assert_eq!(
+        p.ptb(0, 1038, Quote::Id(7)).verdict(),
+        PtbVerdict::NotSmaller
+    );
+    assert_eq!(
+        p.ptb(0, 4000, Quote::Id(7)).verdict(),
+        PtbVerdict::NotSmaller
+    );
+    assert_eq!(p.ptb(0, 68, Quote::Id(7)).verdict(), PtbVerdict::BelowFloor);
+    assert_eq!(p.snapshot().stats.ptb_ignored, 6);
+    assert_eq!(p.sizes().packet, 576);
+    assert_eq!(p.snapshot().search_range, (576, 1500));
+    assert!(p.ack(1, 7).acked(), "the probe is still in flight");
 }
 
 #[test]
@@ -715,31 +785,36 @@ fn common_values_find_1500_in_one_probe_and_1492_in_two() {
         strategy: Strategy::CommonValues,
         ..Config::default()
     });
-    p.connected(0);
+    p.connected(0, None);
     assert_eq!(send(&mut p, 0, 1), 1500);
-    p.probe_acked(0, 1).acked();
-    assert_eq!(p.plpmtu(), 1500);
-    assert_eq!(p.state(), State::SearchComplete);
+    p.ack(0, 1).acked();
+    assert_eq!(p.sizes().packet, 1500);
+    assert_eq!(p.snapshot().state, State::SearchComplete);
 }
 
 #[test]
 fn probe_now_restarts_a_completed_search_only() {
     let mut p = complete_at_1500();
     assert!(p.probe_now(5).started());
-    assert_eq!(p.state(), State::SearchComplete, "nothing left above 1500");
+    assert_eq!(
+        p.snapshot().state,
+        State::SearchComplete,
+        "nothing left above 1500"
+    );
     let mut q = prober(Config::default());
     assert!(!q.probe_now(0).started(), "not connected");
-    q.connected(0);
+    q.connected(0, None);
     assert!(!q.probe_now(0).started(), "already searching");
 }
 
 #[test]
 fn history_and_stats_record_changes_with_reasons() {
     let mut p = prober(Config::default());
-    p.connected(0);
+    p.connected(0, None);
     send(&mut p, 0, 1);
-    p.probe_acked(7, 1).acked();
-    let history: Vec<_> = p.history().collect();
+    p.ack(7, 1).acked();
+    let snapshot = p.snapshot();
+    let history = snapshot.history();
     assert_eq!(history.len(), 2);
     assert_eq!(
         (history[0].new, history[0].reason),
@@ -754,7 +829,13 @@ fn history_and_stats_record_changes_with_reasons() {
         ),
         (7, 576, 1038, ChangeReason::ProbeAcked)
     );
-    assert_eq!((p.stats().probes_sent, p.stats().probes_acked), (1, 1));
+    assert_eq!(
+        (
+            p.snapshot().stats.probes_sent,
+            p.snapshot().stats.probes_acked
+        ),
+        (1, 1)
+    );
 }
 
 #[test]
@@ -763,11 +844,14 @@ fn history_is_bounded() {
         disabled_mtu: Some(1344),
         ..Config::default()
     });
-    p.connected(0);
+    p.connected(0, None);
     for i in 0..40u64 {
         p.set_enabled(i, i % 2 == 1);
     }
-    assert_eq!(p.history().count(), plpmtud_core::prober::HISTORY_LEN);
+    assert_eq!(
+        p.snapshot().history().len(),
+        plpmtud_core::prober::HISTORY_LEN
+    );
 }
 
 /// The kernel's MTU behind an EMSGSIZE may come from its PMTU cache, which
@@ -777,22 +861,31 @@ fn history_is_bounded() {
 #[test]
 fn emsgsize_below_the_plpmtu_is_checked_and_a_refused_check_searches_it() {
     let mut p = complete_at_1500();
-    assert_eq!(p.emsgsize(10, 1600).verdict(), PtbVerdict::NotSmaller);
-    assert_eq!(p.emsgsize(10, 100).verdict(), PtbVerdict::BelowFloor);
-    let events = p.emsgsize(10, 1400);
+    assert_eq!(
+        p.send_refused(10, 1600 + 1, None).verdict(),
+        PtbVerdict::NotSmaller
+    );
+    assert_eq!(
+        p.send_refused(10, 100 + 1, None).verdict(),
+        PtbVerdict::BelowFloor
+    );
+    let events = p.send_refused(10, 1400 + 1, None);
     assert_eq!(events.verdict(), PtbVerdict::Accepted);
     assert!(!events
         .iter()
         .any(|e| matches!(e, Event::MtuChanged { new: 1400, .. })));
-    assert_eq!((p.plpmtu(), p.state()), (576, State::Base));
-    assert_eq!(p.next_probe(), Some(1500), "the PLPMTU is checked");
-    assert_eq!(p.emsgsize(11, 1400).verdict(), PtbVerdict::Accepted);
-    assert_eq!(p.next_probe(), Some(1400), "refused again: searched there");
+    assert_eq!((p.sizes().packet, p.snapshot().state), (576, State::Base));
+    assert_eq!(p.sizes().probe, Some(1500), "the PLPMTU is checked");
+    assert_eq!(
+        p.send_refused(11, 1400 + 1, None).verdict(),
+        PtbVerdict::Accepted
+    );
+    assert_eq!(p.sizes().probe, Some(1400), "refused again: searched there");
     send(&mut p, 11, 5);
-    p.probe_acked(20, 5).acked();
-    assert_eq!(p.state(), State::SearchComplete);
-    assert_eq!(p.plpmtu(), 1400);
-    assert_eq!(p.stats().emsgsize_limits, 2);
+    p.ack(20, 5).acked();
+    assert_eq!(p.snapshot().state, State::SearchComplete);
+    assert_eq!(p.sizes().packet, 1400);
+    assert_eq!(p.snapshot().stats.emsgsize_limits, 2);
 }
 
 /// A poisoned kernel cache (a forged ICMP) on a socket whose probes still
@@ -801,27 +894,31 @@ fn emsgsize_below_the_plpmtu_is_checked_and_a_refused_check_searches_it() {
 fn a_forged_emsgsize_below_the_plpmtu_costs_one_probe() {
     let mut p = complete_at_1500();
     p.send_refused(10, 1500, Some(600));
-    assert_eq!(p.plpmtu(), 576);
+    assert_eq!(p.sizes().packet, 576);
     send(&mut p, 10, 6);
-    assert!(p.probe_acked(11, 6).acked());
-    assert_eq!((p.plpmtu(), p.state()), (1500, State::SearchComplete));
-    assert!(p.history().all(|c| c.new != 600));
+    assert!(p.ack(11, 6).acked());
+    assert_eq!(
+        (p.sizes().packet, p.snapshot().state),
+        (1500, State::SearchComplete)
+    );
+    assert!(p.snapshot().history().iter().all(|c| c.new != 600));
 }
 
 #[test]
-fn claim_probe_makes_a_packet_of_the_due_size_the_probe() {
+fn sent_makes_a_packet_of_the_due_size_the_probe() {
     let mut p = prober(Config {
         packet_overhead: 28,
         ..Config::default()
     });
-    assert!(!p.claim_probe(0, 1, 1038), "not connected");
-    p.connected(0);
-    assert_eq!(p.overhead_bytes(), 48);
-    assert!(!p.claim_probe(0, 1, 1000), "wrong size");
-    assert!(p.claim_probe(0, 2, 1038));
-    assert!(!p.claim_probe(0, 3, 1038), "one probe in flight");
-    assert!(p.is_probe(2));
-    assert!(!p.is_probe(1));
+    assert!(!p.sent(0, 1, 1038, None), "not connected");
+    p.connected(0, None);
+    assert_eq!(p.snapshot().overhead, 48);
+    assert!(!p.sent(0, 1, 1000, None), "wrong size");
+    assert!(p.sent(0, 2, 1038, None));
+    assert!(!p.sent(0, 3, 1038, None), "one probe in flight");
+    let (probes, _) = p.lost(1, LossReason::DupAck, [(2, None), (1, Some(1000))]);
+    assert!(probes.contains(2));
+    assert!(!probes.contains(1));
 }
 
 /// Found by the event-sequence fuzzer: disabling discovery during a
@@ -831,71 +928,74 @@ fn claim_probe_makes_a_packet_of_the_due_size_the_probe() {
 fn disabling_during_a_black_hole_check_cancels_it() {
     let mut p = complete_at_1500();
     for burst in 0..3u64 {
-        p.packet_lost(burst * 1_000, 1500);
+        p.data_lost(burst * 1_000, 1500);
     }
-    assert_eq!(p.state(), State::Base);
+    assert_eq!(p.snapshot().state, State::Base);
     assert_eq!(send(&mut p, 3_000, 9), 1500);
     p.set_enabled(3_001, false);
     assert!(
-        !p.probe_acked(3_002, 9).acked(),
+        !p.acked(3_002, 9, 1500).acked(),
         "the check's probe is stale"
     );
-    assert_eq!(p.state(), State::Disabled);
-    assert_eq!(p.plpmtu(), p.config().effective_disabled_mtu());
-    assert_eq!(p.check_invariants(), Ok(()));
+    assert_eq!(p.snapshot().state, State::Disabled);
+    assert_eq!(p.sizes().packet, Config::default().effective_disabled_mtu());
+    assert_eq!(p.snapshot().invariants, Ok(()));
 }
 
 #[test]
 fn a_hint_during_a_black_hole_check_that_interrupted_a_search_is_probed() {
     let mut p = prober(fixed_timeout());
-    p.connected(0);
+    p.connected(0, None);
     let mut id = 1;
     // A path of 1400: stop once more than 1300 is confirmed mid-search.
-    while p.plpmtu() <= 1300 || p.state() != State::Searching {
+    while p.sizes().packet <= 1300 || p.snapshot().state != State::Searching {
         let size = send(&mut p, 0, id);
         if size <= 1400 {
-            p.probe_acked(1, id);
+            p.ack(1, id);
         } else {
             lose(&mut p, 1, id + 100, 3);
         }
         id += 1;
         assert!(id < 50, "the search never confirmed more than 1300");
     }
-    p.packet_lost(2, p.plpmtu());
-    p.packet_lost(2_000, p.plpmtu());
-    p.packet_lost(4_000, p.plpmtu());
-    assert_eq!((p.state(), p.plpmtu()), (State::Base, 576));
-    assert_eq!(p.emsgsize(4_001, 1300).verdict(), PtbVerdict::Accepted);
+    p.data_lost(2, p.sizes().packet);
+    p.data_lost(2_000, p.sizes().packet);
+    p.data_lost(4_000, p.sizes().packet);
+    assert_eq!((p.snapshot().state, p.sizes().packet), (State::Base, 576));
     assert_eq!(
-        (p.state(), p.next_probe()),
+        p.send_refused(4_001, 1300 + 1, None).verdict(),
+        PtbVerdict::Accepted
+    );
+    assert_eq!(
+        (p.snapshot().state, p.sizes().probe),
         (State::Searching, Some(1300)),
         "the hint's size is probed, not a search completed at the floor"
     );
-    assert_eq!(p.check_invariants(), Ok(()));
+    assert_eq!(p.snapshot().invariants, Ok(()));
 }
 
 #[test]
 fn a_cached_hint_is_confirmed_by_one_probe() {
     let mut p = prober(Config::default());
-    p.connected_with_hint(0, 1350);
+    p.connected(0, Some(1350));
     assert_eq!(send(&mut p, 0, 1), 1350);
-    p.probe_acked(1, 1).acked();
-    assert_eq!(p.state(), State::SearchComplete);
-    assert_eq!(p.plpmtu(), 1350);
-    assert_eq!(p.stats().probes_sent, 1);
+    p.ack(1, 1).acked();
+    assert_eq!(p.snapshot().state, State::SearchComplete);
+    assert_eq!(p.sizes().packet, 1350);
+    assert_eq!(p.snapshot().stats.probes_sent, 1);
 }
 
 #[test]
 fn a_stale_hint_that_fails_falls_back_to_the_search_below_it() {
     let mut p = prober(Config::default());
-    p.connected_with_hint(0, 1400);
+    p.connected(0, Some(1400));
     assert_eq!(lose(&mut p, 0, 1, 3), 1400);
-    assert_eq!(p.search_range(), (576, 1399));
-    assert_eq!(p.next_probe(), Some(987));
+    assert_eq!(p.snapshot().search_range, (576, 1399));
+    assert_eq!(p.sizes().probe, Some(987));
     let mut q = prober(Config::default());
-    q.connected_with_hint(0, 9000);
+    q.connected(0, Some(9000));
     assert_eq!(
-        q.next_probe(),
+        q.sizes().probe,
         Some(1038),
         "a hint above the ceiling is ignored"
     );
@@ -907,49 +1007,51 @@ fn a_stale_hint_that_fails_falls_back_to_the_search_below_it() {
 #[test]
 fn ptb_for_a_quoted_probe_needs_the_bytes_it_was_sent_with() {
     let mut p = prober(Config::default());
-    p.connected(0);
-    let size = p.next_probe().unwrap();
+    p.connected(0, None);
+    let size = p.sizes().probe.unwrap();
     let mut sent = vec![0u8; 1000];
     sent[..20].copy_from_slice(b"uTP header 1234 5678");
     sent[20..28].copy_from_slice(&0x1f2e_3d4c_5b6a_7988u64.to_be_bytes());
-    assert!(p.claim_probe_quoted(0, 41, size, &sent));
+    assert!(p.sent(0, 41, size, Some(&sent)));
     for guessed_id in 0..=u64::from(u16::MAX) {
         assert_ne!(
-            p.ptb(1, 600, Some(guessed_id)).verdict(),
+            p.ptb(1, 600, Quote::Id(guessed_id)).verdict(),
             PtbVerdict::Accepted
         );
         let mut forged = sent[..64].to_vec();
         forged[20..28].copy_from_slice(&guessed_id.to_be_bytes());
         assert_ne!(
-            p.ptb_quoted(1, 600, guessed_id, &forged).verdict(),
+            p.ptb(1, 600, Quote::Bytes(&forged)).verdict(),
             PtbVerdict::Accepted
         );
     }
     assert_eq!(
-        p.ptb_quoted(1, 600, 41, &sent[..8]).verdict(),
+        p.ptb(1, 600, Quote::Bytes(&sent[..8])).verdict(),
         PtbVerdict::Unmatched,
         "quote cut short"
     );
-    assert_eq!(p.stats().ptb_accepted, 0);
-    assert_eq!(p.stats().ptb_unmatched, 2 * 65_536 + 1);
+    assert_eq!(p.snapshot().stats.ptb_accepted, 0);
+    assert_eq!(p.snapshot().stats.ptb_unmatched, 2 * 65_536 + 1);
     assert_eq!(
-        p.ptb_quoted(1, 600, 41, &sent[..40]).verdict(),
+        p.ptb(1, 600, Quote::Bytes(&sent[..40])).verdict(),
         PtbVerdict::Accepted
     );
-    assert_eq!(p.next_probe(), Some(600));
+    assert_eq!(p.sizes().probe, Some(600));
 }
 
 #[test]
 fn a_probe_sent_without_its_bytes_is_matched_by_id() {
     let mut p = prober(Config::default());
-    p.connected(0);
+    p.connected(0, None);
     let size = send(&mut p, 0, 0xDEAD_BEEF_CAFE_F00D);
     assert_eq!(
-        p.ptb(1, size - 1, Some(0xDEAD_BEEF_CAFE_F00E)).verdict(),
+        p.ptb(1, size - 1, Quote::Id(0xDEAD_BEEF_CAFE_F00E))
+            .verdict(),
         PtbVerdict::Unmatched
     );
     assert_eq!(
-        p.ptb(1, size - 1, Some(0xDEAD_BEEF_CAFE_F00D)).verdict(),
+        p.ptb(1, size - 1, Quote::Id(0xDEAD_BEEF_CAFE_F00D))
+            .verdict(),
         PtbVerdict::Accepted
     );
 }
@@ -964,9 +1066,10 @@ fn mtu_initial_is_used_at_once_and_probed_first() {
         ..Config::default()
     };
     let mut p = prober(config);
-    assert_eq!(p.plpmtu(), 1344);
-    assert_eq!(p.payload_size(), 1296);
-    let events = p.connected(0);
+    assert_eq!(p.sizes().packet, 1344);
+    let s = p.snapshot();
+    assert_eq!(s.sizes.packet - s.overhead, 1296);
+    let events = p.connected(0, None);
     assert_eq!(
         events.iter().copied().collect::<Vec<_>>(),
         vec![
@@ -975,15 +1078,15 @@ fn mtu_initial_is_used_at_once_and_probed_first() {
         ]
     );
     assert_eq!(
-        p.search_range(),
+        p.snapshot().search_range,
         (576, 1500),
         "nothing above the floor is confirmed yet"
     );
     send(&mut p, 0, 1);
-    assert!(p.probe_acked(10, 1).acked());
-    assert_eq!(p.plpmtu(), 1344);
-    assert_eq!(p.search_range(), (1344, 1500));
-    assert_eq!(p.next_probe(), Some(1422));
+    assert!(p.ack(10, 1).acked());
+    assert_eq!(p.sizes().packet, 1344);
+    assert_eq!(p.snapshot().search_range, (1344, 1500));
+    assert_eq!(p.sizes().probe, Some(1422));
 }
 
 /// On a path narrower than `mtu_initial` the first probe fails: the floor
@@ -995,15 +1098,15 @@ fn a_failed_mtu_initial_falls_to_the_floor_and_searches_below_it() {
         ..fixed_timeout()
     };
     let mut p = prober(config);
-    p.connected(0);
+    p.connected(0, None);
     let events = lose_events(&mut p, 0, 1, 3);
     assert!(events.contains(&Event::MtuChanged {
         old: 1344,
         new: 576,
         reason: ChangeReason::ProbeFailed
     }));
-    assert_eq!(p.search_range(), (576, 1343));
-    assert_eq!(p.next_probe(), Some(959));
+    assert_eq!(p.snapshot().search_range, (576, 1343));
+    assert_eq!(p.sizes().probe, Some(959));
 }
 
 #[test]
@@ -1027,17 +1130,23 @@ fn padding_fills_a_data_packet_up_to_the_probe() {
         padding_overhead: 2,
         ..Config::default()
     };
-    let mut p = prober(config);
+    // Payload bytes, the default unit.
+    let mut p = Prober::new(config).unwrap();
     assert_eq!(p.padding_for(500), None, "no probe is due before connected");
-    p.connected(0);
-    let probe_payload = p.payload_for(p.next_probe().unwrap());
+    p.connected(0, None);
+    let probe_payload = p.sizes().probe.unwrap();
     assert_eq!(probe_payload, 990);
     assert_eq!(p.padding_for(500), Some(488));
     assert_eq!(p.padding_for(988), Some(0));
     assert_eq!(p.padding_for(989), None, "the padding header does not fit");
     assert_eq!(p.padding_for(u32::MAX), None);
-    assert!(p.claim_probe(0, 7, p.ip_for(500 + 2 + 488)));
+    assert!(p.sent(0, 7, 500 + 2 + 488, None));
     assert_eq!(p.padding_for(500), None, "a probe is in flight");
+    // In IP bytes, the data packet's IP size gets the same padding.
+    let mut ip = prober(config);
+    ip.connected(0, None);
+    assert_eq!(ip.padding_for(500 + 48), Some(488));
+    assert!(ip.sent(0, 7, 500 + 48 + 2 + 488, None));
 }
 
 /// The first probe leaves before any RTT sample (timeout 1 s); a sample
@@ -1046,7 +1155,7 @@ fn padding_fills_a_data_packet_up_to_the_probe() {
 #[test]
 fn an_rtt_sample_shortens_the_wait_of_the_probe_in_flight() {
     let mut p = prober(Config::default());
-    p.connected(0);
+    p.connected(0, None);
     send(&mut p, 0, 1);
     assert_eq!(p.deadline(), Some(1_000));
     p.rtt_sample(2);
@@ -1068,15 +1177,15 @@ fn a_resend_of_a_lost_probes_data_under_its_id_is_data() {
         max_probes: 1,
         ..Config::default()
     });
-    p.connected(0);
+    p.connected(0, None);
     let size = send(&mut p, 0, 9);
-    let (probe, events) = p.lost(1, 9, Some(size), LossReason::DupAck);
-    assert!(probe && events.lost());
-    let (probe, events) = p.lost(2, 9, Some(600), LossReason::DupAck);
-    assert!(!probe, "the resend of its data is no probe");
+    let (probes, events) = p.lost(1, LossReason::DupAck, [(9, Some(size))]);
+    assert!(probes.contains(9) && events.lost());
+    let (probes, events) = p.lost(2, LossReason::DupAck, [(9, Some(600))]);
+    assert!(probes.is_empty(), "the resend of its data is no probe");
     assert!(!events.lost());
     assert!(
-        p.lost(3, 9, None, LossReason::DupAck).0,
+        p.lost(3, LossReason::DupAck, [(9, None)]).0.contains(9),
         "by id alone, when the size is unknown"
     );
 }
@@ -1090,11 +1199,11 @@ fn an_ack_of_a_resend_under_the_probes_id_never_confirms_the_probe() {
     let resend = 1296 + 48;
     for (told_of_resend, acked_size) in [(true, resend), (true, 1374 + 48), (false, resend)] {
         let mut p = prober(Config::default());
-        p.connected(0);
-        let size = p.next_probe().unwrap();
-        assert!(p.claim_probe(0, 2, size));
+        p.connected(0, None);
+        let size = p.sizes().probe.unwrap();
+        assert!(p.sent(0, 2, size, None));
         if told_of_resend {
-            assert!(!p.claim_probe(5, 2, resend), "a resend is no new probe");
+            assert!(!p.sent(5, 2, resend, None), "a resend is no new probe");
         }
         let events = p.acked(10, 2, acked_size);
         assert!(
@@ -1107,36 +1216,40 @@ fn an_ack_of_a_resend_under_the_probes_id_never_confirms_the_probe() {
                 size,
                 reason: LossReason::Resent
             }));
-        assert_eq!(p.plpmtu(), 576, "nothing above the floor is confirmed");
-        assert_eq!(p.stats().probes_lost_resent, 1);
+        assert_eq!(
+            p.sizes().packet,
+            576,
+            "nothing above the floor is confirmed"
+        );
+        assert_eq!(p.snapshot().stats.probes_lost_resent, 1);
     }
 }
 
 #[test]
 fn an_ack_of_unknown_size_never_confirms_a_probe() {
     let mut p = prober(Config::default());
-    p.connected(0);
+    p.connected(0, None);
     let size = send(&mut p, 0, 4);
     assert!(!p.acked(1, 4, 0).acked());
-    assert_eq!(p.plpmtu(), 576);
-    assert_eq!(p.next_probe(), Some(size), "tried again");
+    assert_eq!(p.sizes().packet, 576);
+    assert_eq!(p.sizes().probe, Some(size), "tried again");
 }
 
 #[test]
 fn an_ack_at_the_probes_own_size_confirms_it_unless_its_id_went_again() {
     let mut p = prober(Config::default());
-    p.connected(0);
-    let size = p.next_probe().unwrap();
-    assert!(p.claim_probe(0, 2, size));
+    p.connected(0, None);
+    let size = p.sizes().probe.unwrap();
+    assert!(p.sent(0, 2, size, None));
     assert!(p.acked(10, 2, size).acked());
-    assert_eq!(p.plpmtu(), size);
+    assert_eq!(p.sizes().packet, size);
     // A copy at the same size (sent with DF off, it may arrive in
     // fragments): the ack could be the copy's.
-    let next = p.next_probe().unwrap();
-    assert!(p.claim_probe(20, 3, next));
-    assert!(!p.claim_probe(21, 3, next), "a resend is no new probe");
+    let next = p.sizes().probe.unwrap();
+    assert!(p.sent(20, 3, next, None));
+    assert!(!p.sent(21, 3, next, None), "a resend is no new probe");
     assert!(!p.acked(30, 3, next).acked());
-    assert_eq!(p.plpmtu(), size);
+    assert_eq!(p.sizes().packet, size);
 }
 
 /// The probe timed out in the prober; the transport, which resent its data
@@ -1146,13 +1259,19 @@ fn an_ack_at_the_probes_own_size_confirms_it_unless_its_id_went_again() {
 #[test]
 fn the_first_loss_reported_for_a_probes_id_is_the_probes_at_any_size() {
     let mut p = prober(Config::default());
-    p.connected(0);
+    p.connected(0, None);
     send(&mut p, 0, 9);
     assert!(p.tick(1_000).lost());
-    let (probe, events) = p.lost(1_001, 9, Some(600), LossReason::DupAck);
-    assert!(probe, "the probe's loss, reported with the resend's size");
+    let (probes, events) = p.lost(1_001, LossReason::DupAck, [(9, Some(600))]);
+    assert!(
+        probes.contains(9),
+        "the probe's loss, reported with the resend's size"
+    );
     assert!(events.is_empty(), "already resolved: {events:?}");
-    assert!(!p.lost(1_002, 9, Some(600), LossReason::DupAck).0);
+    assert!(p
+        .lost(1_002, LossReason::DupAck, [(9, Some(600))])
+        .0
+        .is_empty());
 }
 
 /// Issue 21 item 16: after a 16-bit wrap, a data packet reuses a recent
@@ -1160,11 +1279,14 @@ fn the_first_loss_reported_for_a_probes_id_is_the_probes_at_any_size() {
 #[test]
 fn a_loss_of_an_acknowledged_probes_id_is_data() {
     let mut p = prober(Config::default());
-    p.connected(0);
+    p.connected(0, None);
     let size = send(&mut p, 0, 7);
     assert!(p.acked(1, 7, size).acked());
-    let (probe, _) = p.lost(70_000, 7, Some(size), LossReason::DupAck);
-    assert!(!probe, "the probe was acknowledged: this is another packet");
+    let (probes, _) = p.lost(70_000, LossReason::DupAck, [(7, Some(size))]);
+    assert!(
+        probes.is_empty(),
+        "the probe was acknowledged: this is another packet"
+    );
 }
 
 /// An on-path forger PTBs every large packet, the check probe included:
@@ -1174,10 +1296,10 @@ fn a_loss_of_an_acknowledged_probes_id_is_data() {
 fn a_ptb_for_the_check_probe_does_not_end_the_check() {
     let (mut p, _) = ptb_below_the_plpmtu();
     assert_eq!(send(&mut p, 2, 3), 1038);
-    assert_eq!(p.ptb(3, 600, Some(3)).verdict(), PtbVerdict::Accepted);
-    assert_eq!(p.state(), State::Base, "the check goes on");
-    assert!(p.probe_acked(4, 3).acked(), "its probe is still in flight");
-    assert_eq!(p.plpmtu(), 1038);
+    assert_eq!(p.ptb(3, 600, Quote::Id(3)).verdict(), PtbVerdict::Accepted);
+    assert_eq!(p.snapshot().state, State::Base, "the check goes on");
+    assert!(p.ack(4, 3).acked(), "its probe is still in flight");
+    assert_eq!(p.sizes().packet, 1038);
 }
 
 /// If the check fails, the newest PTB's size is probed first.
@@ -1185,10 +1307,10 @@ fn a_ptb_for_the_check_probe_does_not_end_the_check() {
 fn a_ptb_for_a_check_probe_that_fails_is_probed_first() {
     let (mut p, _) = ptb_below_the_plpmtu();
     assert_eq!(send(&mut p, 2, 3), 1038);
-    p.ptb(3, 800, Some(3));
-    p.probe_lost(4, 3, LossReason::Timeout);
+    p.ptb(3, 800, Quote::Id(3));
+    p.lost(4, LossReason::Timeout, [(3, None)]);
     assert_eq!(lose(&mut p, 5, 4, 2), 1038);
-    assert_eq!(p.next_probe(), Some(800));
+    assert_eq!(p.sizes().probe, Some(800));
 }
 
 /// At the floor (a black hole was confirmed), a PTB naming the floor must
@@ -1198,11 +1320,11 @@ fn a_ptb_for_a_check_probe_that_fails_is_probed_first() {
 fn a_ptb_naming_the_floor_at_the_floor_does_not_end_the_search() {
     let (mut p, _) = ptb_below_the_plpmtu();
     assert_eq!(lose(&mut p, 2, 3, 3), 1038);
-    assert_eq!(p.plpmtu(), 576);
+    assert_eq!(p.sizes().packet, 576);
     let size = send(&mut p, 3, 10);
-    assert!(p.ptb(4, 576, Some(10)).lost());
-    assert_eq!(p.state(), State::Searching);
-    assert_eq!(p.next_probe(), Some(size), "the same size is tried again");
+    assert!(p.ptb(4, 576, Quote::Id(10)).lost());
+    assert_eq!(p.snapshot().state, State::Searching);
+    assert_eq!(p.sizes().probe, Some(size), "the same size is tried again");
 }
 
 /// The same rule through the id-only acknowledgement (the Elixir API): a
@@ -1210,13 +1332,13 @@ fn a_ptb_naming_the_floor_at_the_floor_does_not_end_the_search() {
 #[test]
 fn an_id_only_ack_after_a_reported_resend_does_not_confirm_the_probe() {
     let mut p = prober(Config::default());
-    p.connected(0);
-    let size = p.next_probe().unwrap();
-    assert!(p.claim_probe(0, 5, size));
-    assert!(!p.claim_probe(1, 5, 600));
-    let events = p.probe_acked(2, 5);
+    p.connected(0, None);
+    let size = p.sizes().probe.unwrap();
+    assert!(p.sent(0, 5, size, None));
+    assert!(!p.sent(1, 5, 600, None));
+    let events = p.ack(2, 5);
     assert!(!events.acked(), "{events:?}");
-    assert_eq!(p.plpmtu(), 576);
+    assert_eq!(p.sizes().packet, 576);
 }
 
 fn with_copies(copies: u32) -> Prober {
@@ -1224,7 +1346,7 @@ fn with_copies(copies: u32) -> Prober {
         probe_copies: copies,
         ..Config::default()
     });
-    p.connected(0);
+    p.connected(0, None);
     p
 }
 
@@ -1237,15 +1359,13 @@ fn copies_of_one_size_fly_together_and_any_ack_confirms_it() {
     let size = send(&mut p, 0, 1);
     assert_eq!(send(&mut p, 0, 2), size);
     assert_eq!(send(&mut p, 0, 3), size);
-    assert_eq!(p.next_probe(), None, "three in flight");
-    assert_eq!(
-        p.probe_sent(0, 4, size),
-        Err(ProbeError::InFlight { id: 1 })
-    );
-    assert!(p.probe_acked(5, 2).acked());
-    assert_eq!(p.plpmtu(), size);
-    assert!(!p.probe_acked(5, 1).acked(), "stale once the size passed");
-    assert!(!p.probe_acked(5, 3).acked());
+    assert_eq!(p.sizes().probe, None, "three in flight");
+    assert!(!p.sent(0, 4, size, None), "a fourth is data");
+    assert_eq!(p.snapshot().in_flight(), &[1, 2, 3]);
+    assert!(p.ack(5, 2).acked());
+    assert_eq!(p.sizes().packet, size);
+    assert!(!p.ack(5, 1).acked(), "stale once the size passed");
+    assert!(!p.ack(5, 3).acked());
 }
 
 /// A size whose copies are all lost fails at once: one round trip, not
@@ -1256,12 +1376,12 @@ fn a_size_whose_copies_are_all_lost_fails_in_one_round() {
     let size = send(&mut p, 0, 1);
     send(&mut p, 0, 2);
     send(&mut p, 0, 3);
-    assert!(p.probe_lost(1, 1, LossReason::DupAck).lost());
-    assert_eq!(p.next_probe(), None, "two left in flight, two losses left");
-    assert!(p.probe_lost(1, 2, LossReason::DupAck).lost());
-    p.probe_lost(1, 3, LossReason::DupAck);
-    assert_eq!(p.search_range(), (576, size - 1));
-    assert_ne!(p.next_probe(), Some(size));
+    assert!(p.lost(1, LossReason::DupAck, [(1, None)]).1.lost());
+    assert_eq!(p.sizes().probe, None, "two left in flight, two losses left");
+    assert!(p.lost(1, LossReason::DupAck, [(2, None)]).1.lost());
+    p.lost(1, LossReason::DupAck, [(3, None)]);
+    assert_eq!(p.snapshot().search_range, (576, size - 1));
+    assert_ne!(p.sizes().probe, Some(size));
 }
 
 /// One copy lost, the next answered: the size passes.
@@ -1271,9 +1391,9 @@ fn one_lost_copy_among_answered_ones_does_not_fail_the_size() {
     let size = send(&mut p, 0, 1);
     send(&mut p, 0, 2);
     send(&mut p, 0, 3);
-    p.probe_lost(1, 1, LossReason::DupAck);
-    assert!(p.probe_acked(2, 3).acked());
-    assert_eq!(p.plpmtu(), size);
+    p.lost(1, LossReason::DupAck, [(1, None)]);
+    assert!(p.ack(2, 3).acked());
+    assert_eq!(p.sizes().packet, size);
 }
 
 /// Copies never exceed the losses left: after two lost one at a time (as
@@ -1282,14 +1402,14 @@ fn one_lost_copy_among_answered_ones_does_not_fail_the_size() {
 fn copies_never_exceed_the_losses_left_before_a_size_fails() {
     let mut p = with_copies(3);
     let size = send(&mut p, 0, 1);
-    p.probe_lost(1, 1, LossReason::DupAck);
+    p.lost(1, LossReason::DupAck, [(1, None)]);
     send(&mut p, 1, 2);
     send(&mut p, 1, 3);
-    assert_eq!(p.next_probe(), None);
-    p.probe_lost(2, 2, LossReason::DupAck);
-    assert_eq!(p.next_probe(), None, "one loss left, one copy in flight");
-    p.probe_lost(2, 3, LossReason::Timeout);
-    assert_eq!(p.search_range(), (576, size - 1));
+    assert_eq!(p.sizes().probe, None);
+    p.lost(2, LossReason::DupAck, [(2, None)]);
+    assert_eq!(p.sizes().probe, None, "one loss left, one copy in flight");
+    p.lost(2, LossReason::Timeout, [(3, None)]);
+    assert_eq!(p.snapshot().search_range, (576, size - 1));
 }
 
 /// Every copy times out at its own deadline: one tick fails the size.
@@ -1306,7 +1426,7 @@ fn copies_that_time_out_together_fail_the_size_in_one_tick() {
         .filter(|e| matches!(e, Event::ProbeLost { .. }))
         .count();
     assert_eq!(lost, 3, "{events:?}");
-    assert_eq!(p.search_range(), (576, size - 1));
+    assert_eq!(p.snapshot().search_range, (576, size - 1));
 }
 
 /// The second review's case: with 3 copies, a copy of a size that passed
@@ -1320,19 +1440,19 @@ fn a_late_loss_of_an_earlier_sizes_copy_is_still_a_probes() {
         black_hole_threshold: 1,
         ..Config::default()
     });
-    p.connected(0);
-    let size = p.next_probe().unwrap();
+    p.connected(0, None);
+    let size = p.sizes().probe.unwrap();
     for id in 1..=3 {
-        assert!(p.claim_probe(0, id, size));
+        assert!(p.sent(0, id, size, None));
     }
     assert!(p.acked(1, 1, size).acked());
-    let next = p.next_probe().unwrap();
+    let next = p.sizes().probe.unwrap();
     for id in 11..=13 {
-        assert!(p.claim_probe(2, id, next));
+        assert!(p.sent(2, id, next, None));
     }
-    let (probe, events) = p.lost(3, 2, Some(size), LossReason::DupAck);
-    assert!(probe, "{events:?}");
-    assert_eq!(p.plpmtu(), size, "no black-hole check: {events:?}");
+    let (probes, events) = p.lost(3, LossReason::DupAck, [(2, Some(size))]);
+    assert!(probes.contains(2), "{events:?}");
+    assert_eq!(p.sizes().packet, size, "no black-hole check: {events:?}");
 }
 
 /// A flood of forged ICMP quoting the flow poisons the kernel's PMTU cache
@@ -1342,11 +1462,20 @@ fn a_late_loss_of_an_earlier_sizes_copy_is_still_a_probes() {
 #[test]
 fn an_emsgsize_of_the_floor_during_a_check_does_not_end_the_search_there() {
     let mut p = complete_at_1500();
-    assert_eq!(p.emsgsize(10, 1000).verdict(), PtbVerdict::Accepted);
-    assert_eq!(p.state(), State::Base);
-    assert_eq!(p.emsgsize(11, 576).verdict(), PtbVerdict::BelowFloor);
-    assert_eq!(p.state(), State::Base, "the check goes on");
+    assert_eq!(
+        p.send_refused(10, 1000 + 1, None).verdict(),
+        PtbVerdict::Accepted
+    );
+    assert_eq!(p.snapshot().state, State::Base);
+    assert_eq!(
+        p.send_refused(11, 576 + 1, None).verdict(),
+        PtbVerdict::BelowFloor
+    );
+    assert_eq!(p.snapshot().state, State::Base, "the check goes on");
     send(&mut p, 12, 7);
-    assert!(p.probe_acked(13, 7).acked());
-    assert_eq!((p.plpmtu(), p.state()), (1500, State::SearchComplete));
+    assert!(p.ack(13, 7).acked());
+    assert_eq!(
+        (p.sizes().packet, p.snapshot().state),
+        (1500, State::SearchComplete)
+    );
 }

@@ -1,13 +1,13 @@
 //! The prober over the deterministic path simulator: accuracy on every path
 //! MTU, probe counts, loss robustness and property tests.
 
-use plpmtud_core::sim::{settle_ms, simulate, SimPath, SimResult, StopWhen, Trace};
 use plpmtud_core::{Config, ProbeTimeoutMode, State, Strategy as Search};
+use plpmtud_sim::sim::{settle_ms, simulate, SimPath, SimResult, StopWhen, Trace};
 use proptest::prelude::*;
 
 const STRATEGIES: [Search; 2] = [Search::Binary, Search::CommonValues];
 
-fn settle(config: Config, path: &SimPath) -> plpmtud_core::sim::SimResult {
+fn settle(config: Config, path: &SimPath) -> plpmtud_sim::sim::SimResult {
     let run = simulate(config, path, StopWhen::Settled);
     assert!(run.settled, "run did not settle: {path:?}");
     assert_eq!(run.violations, Vec::<String>::new(), "{path:?}");
@@ -66,9 +66,9 @@ fn every_path_mtu_from_576_to_1500_is_found_within_16_bytes_and_never_above() {
                     },
                     &path,
                 );
-                let found = run.prober.plpmtu();
+                let found = run.prober.sizes().packet;
                 assert_eq!(
-                    run.prober.state(),
+                    run.prober.snapshot().state,
                     State::SearchComplete,
                     "{strategy:?} {mtu}"
                 );
@@ -94,7 +94,7 @@ fn every_path_mtu_from_576_to_1500_is_found_within_16_bytes_and_never_above() {
 fn binary_search_uses_at_most_six_sizes_plus_one_check_or_the_ceiling() {
     for mtu in 576..=1500u32 {
         let run = settle(Config::default(), &SimPath::clean(mtu));
-        let checks = u64::from(run.prober.stats().probing_checks);
+        let checks = u64::from(run.prober.snapshot().stats.probing_checks);
         assert!(checks <= 1, "mtu {mtu}: {checks} checks");
         let ceiling = u64::from(run.probe_sizes.last() == Some(&1500));
         assert!(
@@ -105,7 +105,7 @@ fn binary_search_uses_at_most_six_sizes_plus_one_check_or_the_ceiling() {
         let search_sizes = run.probe_sizes.len() as u64 - checks - ceiling;
         assert!(search_sizes <= 6, "mtu {mtu}: sizes {:?}", run.probe_sizes);
         if mtu == 1500 {
-            assert_eq!(run.prober.plpmtu(), 1500);
+            assert_eq!(run.prober.sizes().packet, 1500);
         }
     }
 }
@@ -120,7 +120,7 @@ fn common_values_find_common_path_mtus_exactly() {
             ..Config::default()
         };
         let run = settle(config, &SimPath::clean(mtu));
-        assert_eq!(run.prober.plpmtu(), mtu);
+        assert_eq!(run.prober.sizes().packet, mtu);
     }
     let config = Config {
         strategy: Search::CommonValues,
@@ -141,7 +141,7 @@ fn aiutp_literal_rule_leaves_paths_short_where_plpmtud_leaves_none() {
     let short = (576..=1500u32)
         .filter(|&mtu| {
             let run = simulate(compat, &SimPath::clean(mtu), StopWhen::Settled);
-            mtu - run.prober.plpmtu() > 16
+            mtu - run.prober.sizes().packet > 16
         })
         .count();
     assert!(
@@ -161,7 +161,7 @@ fn five_percent_loss_ends_within_16_bytes_in_99_percent_of_runs() {
             ..SimPath::clean(mtu)
         };
         let run = settle(Config::default(), &path);
-        let found = run.prober.plpmtu();
+        let found = run.prober.sizes().packet;
         assert!(found <= mtu, "seed {seed}: {found} above {mtu}");
         if mtu - found <= 16 {
             good += 1;
@@ -191,7 +191,7 @@ fn copies_in_flight_keep_the_search_as_exact_under_loss_and_make_it_faster() {
             },
             &path,
         );
-        let found = copies.prober.plpmtu();
+        let found = copies.prober.sizes().packet;
         assert!(found <= mtu, "seed {seed}: {found} above {mtu}");
         if mtu - found <= 16 {
             good += 1;
@@ -224,7 +224,7 @@ fn the_drivers_search_ends_within_2_bytes_in_98_percent_of_runs_at_15_percent_lo
             seed,
             ..SimPath::clean(mtu)
         };
-        let found = settle(config, &path).prober.plpmtu();
+        let found = settle(config, &path).prober.sizes().packet;
         assert!(found <= mtu, "seed {seed}: {found} above {mtu}");
         if mtu - found <= 2 {
             good += 1;
@@ -241,8 +241,8 @@ fn ptb_from_the_path_is_confirmed_and_used() {
         ..SimPath::clean(1350)
     };
     let run = settle(Config::default(), &path);
-    assert_eq!(run.prober.plpmtu(), 1350);
-    assert_eq!(run.prober.stats().ptb_accepted, 1);
+    assert_eq!(run.prober.sizes().packet, 1350);
+    assert_eq!(run.prober.snapshot().stats.ptb_accepted, 1);
 }
 
 #[test]
@@ -257,9 +257,9 @@ fn a_path_that_shrinks_is_detected_as_a_black_hole_and_searched_again() {
         ..SimPath::clean(1500)
     };
     let run = simulate(config, &path, StopWhen::At(120_000));
-    assert_eq!(run.prober.stats().black_holes, 1);
-    assert_eq!(run.prober.plpmtu(), 1350);
-    assert_eq!(run.prober.state(), State::SearchComplete);
+    assert_eq!(run.prober.snapshot().stats.black_holes, 1);
+    assert_eq!(run.prober.sizes().packet, 1350);
+    assert_eq!(run.prober.snapshot().state, State::SearchComplete);
 }
 
 #[test]
@@ -277,8 +277,8 @@ fn fifteen_percent_random_loss_is_not_a_black_hole() {
         };
         let run = simulate(config, &path, StopWhen::At(3_600_000));
         assert_eq!(run.now_ms, 3_600_000, "seed {seed}: the hour was simulated");
-        assert_eq!(run.prober.stats().black_holes, 0, "seed {seed}");
-        assert_eq!(run.prober.plpmtu(), 1500, "seed {seed}");
+        assert_eq!(run.prober.snapshot().stats.black_holes, 0, "seed {seed}");
+        assert_eq!(run.prober.sizes().packet, 1500, "seed {seed}");
     }
 }
 
@@ -320,7 +320,7 @@ fn a_path_that_shrinks_during_a_search_is_followed_down() {
             &path,
         );
         assert!(changed_while_searching(&run), "{strategy:?}");
-        let found = run.prober.plpmtu();
+        let found = run.prober.sizes().packet;
         assert!(found <= 1300 && 1300 - found <= 16, "{strategy:?}: {found}");
     }
 }
@@ -341,7 +341,7 @@ fn a_path_that_grows_during_a_search_is_found_by_the_next_search() {
             &path,
         );
         assert!(changed_while_searching(&run), "{strategy:?}");
-        let found = run.prober.plpmtu();
+        let found = run.prober.sizes().packet;
         assert!(found <= 1450 && 1450 - found <= 16, "{strategy:?}: {found}");
     }
 }
@@ -360,8 +360,8 @@ fn late_acknowledgements_are_stale_and_raise_nothing() {
         ..quick(Config::default())
     };
     let run = run_past_settling(config, &path);
-    assert!(run.prober.stats().stale_events > 0);
-    assert!(run.prober.plpmtu() <= 1400);
+    assert!(run.prober.snapshot().stats.stale_events > 0);
+    assert!(run.prober.sizes().packet <= 1400);
 }
 
 #[test]
@@ -375,8 +375,12 @@ fn duplicated_and_reordered_acknowledgements_change_nothing() {
             ..SimPath::clean(mtu)
         };
         let run = settle(Config::default(), &path);
-        assert!(run.prober.stats().stale_events > 0, "{mtu}");
-        assert_eq!(run.prober.plpmtu(), clean.prober.plpmtu(), "{mtu}");
+        assert!(run.prober.snapshot().stats.stale_events > 0, "{mtu}");
+        assert_eq!(
+            run.prober.sizes().packet,
+            clean.prober.sizes().packet,
+            "{mtu}"
+        );
     }
 }
 
@@ -394,8 +398,12 @@ fn acknowledged_resends_under_a_probes_id_never_confirm_it() {
         };
         let run = run_past_settling(quick(Config::default()), &path);
         assert!(run.violations.is_empty(), "{mtu}: {:?}", run.violations);
-        assert!(run.prober.plpmtu() <= mtu, "{mtu}: {}", run.prober.plpmtu());
-        assert!(run.prober.stats().probes_lost_resent > 0, "{mtu}");
+        assert!(
+            run.prober.sizes().packet <= mtu,
+            "{mtu}: {}",
+            run.prober.sizes().packet
+        );
+        assert!(run.prober.snapshot().stats.probes_lost_resent > 0, "{mtu}");
     }
 }
 
@@ -443,7 +451,7 @@ proptest! {
         let path = SimPath { loss, seed, data_interval_ms: data, ..SimPath::clean(mtu) };
         let run = simulate(config, &path, StopWhen::Settled);
         prop_assert!(run.settled);
-        let found = run.prober.plpmtu();
+        let found = run.prober.sizes().packet;
         prop_assert!(found <= mtu, "{} above {}", found, mtu);
         prop_assert!(found >= config.floor);
         if loss == 0.0 && !config.aiutp_compat {
@@ -500,7 +508,7 @@ proptest! {
         let last = path.mtu_changes.last().map_or(0, |&(at, _)| at);
         let run = simulate(config, &path, StopWhen::At(last + settle_ms(&config) + 1_000));
         prop_assert!(run.violations.is_empty(), "{:?}", run.violations);
-        let found = run.prober.plpmtu();
+        let found = run.prober.sizes().packet;
         let path_mtu = path.mtu_at(run.now_ms);
         prop_assert!(found <= path_mtu, "{} above {}", found, path_mtu);
         if path.benign(&config) {
@@ -514,7 +522,7 @@ proptest! {
 
     #[test]
     fn any_event_sequence_keeps_the_invariants_and_the_ack_oracle(data in proptest::collection::vec(any::<u8>(), 0..600)) {
-        if let Err(broken) = plpmtud_core::fuzz::run(&data) {
+        if let Err(broken) = plpmtud_sim::fuzz::run(&data) {
             prop_assert!(false, "{}", broken);
         }
     }

@@ -8,12 +8,9 @@ rustler::atoms! {
     invalid_config,
     bad_option,
     unknown_option,
-    not_due,
-    in_flight,
-    wrong_size,
     timeout,
     dup_ack,
-        resent,
+    resent,
     mtu_changed,
     search_complete,
     fallback,
@@ -71,6 +68,11 @@ rustler::atoms! {
     full,
     paused,
     plpmtud_owner,
+    packet,
+    payload,
+    ip,
+    inet,
+    inet6,
 }
 
 /// The atom for a name the core gives at run time (a counter, a layer, an

@@ -2,8 +2,8 @@
 
 use crate::atoms;
 use plpmtud_core::{
-    ChangeReason, Event, Events, HintSource, LossReason, MtuChange, Prober, PtbVerdict, State,
-    Stats,
+    ChangeReason, Event, Events, HintSource, IpFamily, LossReason, MtuChange, PtbVerdict, SizeUnit,
+    Snapshot, State, Stats,
 };
 use rustler::{Atom, Encoder, Env, Term};
 
@@ -49,7 +49,7 @@ pub fn reason(reason: ChangeReason) -> Atom {
     }
 }
 
-/// A loss reason: `:timeout` or `:dup_ack`.
+/// A loss reason: `:timeout`, `:dup_ack` or `:resent`.
 pub fn loss(reason: LossReason) -> Atom {
     match reason {
         LossReason::Timeout => atoms::timeout(),
@@ -58,12 +58,11 @@ pub fn loss(reason: LossReason) -> Atom {
     }
 }
 
-/// One event of the prober's answer as a tagged tuple; sizes that the
-/// transport segments with come in both units (IP bytes, then payload
-/// bytes from the prober's own conversion).
-pub fn event<'a>(env: Env<'a>, p: &Prober, e: &Event) -> Term<'a> {
+/// One event of the prober's answer as a tagged tuple, sizes in the
+/// handle's unit (a hint's MTU in IP bytes).
+pub fn event<'a>(env: Env<'a>, e: &Event) -> Term<'a> {
     match *e {
-        Event::ProbeDue { size } => (atoms::probe_due(), size, p.payload_for(size)).encode(env),
+        Event::ProbeDue { size } => (atoms::probe_due(), size).encode(env),
         Event::ProbeAcked { id, size, rtt_ms } => {
             (atoms::probe_acked(), id, size, rtt_ms).encode(env)
         }
@@ -71,20 +70,10 @@ pub fn event<'a>(env: Env<'a>, p: &Prober, e: &Event) -> Term<'a> {
             (atoms::probe_lost(), id, size, loss(reason)).encode(env)
         }
         Event::MtuChanged { old, new, reason } => {
-            let payload = p.payload_for(new);
-            (
-                atoms::mtu_changed(),
-                old,
-                new,
-                self::reason(reason),
-                payload,
-            )
-                .encode(env)
+            (atoms::mtu_changed(), old, new, self::reason(reason)).encode(env)
         }
         Event::SearchStarted { limit } => (atoms::search_started(), limit).encode(env),
-        Event::SearchComplete { mtu } => {
-            (atoms::search_complete(), mtu, p.payload_for(mtu)).encode(env)
-        }
+        Event::SearchComplete { mtu } => (atoms::search_complete(), mtu).encode(env),
         Event::Fallback {
             mtu,
             next_search_in_ms,
@@ -95,25 +84,25 @@ pub fn event<'a>(env: Env<'a>, p: &Prober, e: &Event) -> Term<'a> {
         }
         Event::Hint {
             source,
-            mtu,
+            ip_mtu,
             verdict,
         } => {
             let tag = match source {
                 HintSource::Ptb => atoms::ptb(),
                 HintSource::Emsgsize => atoms::emsgsize(),
             };
-            (tag, mtu, ptb_verdict(verdict)).encode(env)
+            (tag, ip_mtu, ptb_verdict(verdict)).encode(env)
         }
     }
 }
 
 /// The answer of one call: its events, oldest first (`[]` when nothing happened).
-pub fn events<'a>(env: Env<'a>, p: &Prober, events: &Events) -> Term<'a> {
+pub fn events<'a>(env: Env<'a>, events: &Events) -> Term<'a> {
     events
         .iter()
         .rev()
         .fold(Term::list_new_empty(env), |list, e| {
-            list.list_prepend(event(env, p, e))
+            list.list_prepend(event(env, e))
         })
 }
 
@@ -166,39 +155,50 @@ pub fn stats<'a>(env: Env<'a>, s: &Stats) -> Term<'a> {
     map(env, &keys, &values)
 }
 
-/// `%{...}` of the search as a whole, for `info/1`.
-pub fn info<'a>(env: Env<'a>, p: &plpmtud_core::Prober) -> Term<'a> {
-    let (confirmed, limit) = p.search_range();
-    let opt = |v: Option<u64>| v.map_or(atoms::nil().encode(env), |v| v.encode(env));
-    let values = [
-        state(p.state()).encode(env),
-        p.plpmtu().encode(env),
-        p.payload_size().encode(env),
-        confirmed.encode(env),
-        limit.encode(env),
-        opt(p.next_probe().map(u64::from)),
-        opt(p.deadline()),
-        p.probe_timeout_ms().encode(env),
-        p.config().enabled.encode(env),
-        p.overhead_bytes().encode(env),
-        opt(p.probe_in_flight()),
-        p.config().effective_floor().encode(env),
-        p.config().ceiling.encode(env),
-    ];
-    let keys = [
-        "state",
-        "mtu",
-        "payload_size",
-        "confirmed",
-        "limit",
-        "next_probe",
-        "deadline",
-        "probe_timeout",
-        "enabled",
-        "overhead",
-        "probe_in_flight",
-        "floor",
-        "ceiling",
-    ];
-    map(env, &keys, &values)
+/// The prober's snapshot as one map: sizes in the unit (`packet`,
+/// `probe`, `base`, `probing`, `confirmed`, `limit`, `history`) and in IP bytes
+/// (`packet_ip`, `probe_ip`, `base_ip`, `ceiling_ip`).
+pub fn snapshot<'a>(env: Env<'a>, s: &Snapshot) -> Term<'a> {
+    let nil = atoms::nil().encode(env);
+    let opt = |v: Option<u64>| v.map_or(nil, |v| v.encode(env));
+    let unit = match s.unit {
+        SizeUnit::Payload => atoms::payload(),
+        SizeUnit::Ip => atoms::ip(),
+    };
+    let family = match s.family {
+        IpFamily::V4 => atoms::inet(),
+        IpFamily::V6 => atoms::inet6(),
+    };
+    let invariants = match s.invariants {
+        Ok(()) => atoms::ok().encode(env),
+        Err(broken) => (atoms::error(), broken).encode(env),
+    };
+    let history: Vec<Term<'a>> = s.history().iter().map(|c| change(env, c)).collect();
+    let (confirmed, limit) = s.search_range;
+    pairs(
+        env,
+        &[
+            ("state", state(s.state).encode(env)),
+            ("enabled", s.enabled.encode(env)),
+            ("unit", unit.encode(env)),
+            ("family", family.encode(env)),
+            ("overhead", s.overhead.encode(env)),
+            ("packet", s.sizes.packet.encode(env)),
+            ("probe", opt(s.sizes.probe.map(u64::from))),
+            ("base", s.sizes.base.encode(env)),
+            ("packet_ip", s.ip_sizes.packet.encode(env)),
+            ("probe_ip", opt(s.ip_sizes.probe.map(u64::from))),
+            ("base_ip", s.ip_sizes.base.encode(env)),
+            ("probing", opt(s.probing.map(u64::from))),
+            ("ceiling_ip", s.ceiling_ip.encode(env)),
+            ("confirmed", confirmed.encode(env)),
+            ("limit", limit.encode(env)),
+            ("deadline", opt(s.deadline)),
+            ("probe_timeout", s.probe_timeout_ms.encode(env)),
+            ("in_flight", s.in_flight().encode(env)),
+            ("stats", stats(env, &s.stats)),
+            ("history", history.encode(env)),
+            ("invariants", invariants),
+        ],
+    )
 }

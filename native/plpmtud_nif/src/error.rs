@@ -3,7 +3,7 @@
 //! (or, for [`NifError::BadArg`], raises `badarg`).
 
 use crate::atoms;
-use plpmtud_core::{ConfigError, ProbeError};
+use plpmtud_core::ConfigError;
 use plpmtud_udp::{errno_name, SocketError};
 use rustler::{Encoder, Env, Term};
 
@@ -23,8 +23,6 @@ pub enum NifError {
     /// A configuration value out of range or inconsistent:
     /// `{:invalid_config, key, message}`.
     Config(ConfigError),
-    /// The prober refused a probe: `:not_due`, `{:in_flight, id}`, `{:wrong_size, expected}`.
-    Probe(ProbeError),
     /// A socket call failed, with gen_udp's reasons: a POSIX atom,
     /// `:closed` or `{:emsgsize, mtu}`. What the platform lacks is
     /// `:enotsup` and an argument the kernel would refuse `:einval`, as
@@ -41,12 +39,6 @@ impl From<ConfigError> for NifError {
             },
             e => NifError::Config(e),
         }
-    }
-}
-
-impl From<ProbeError> for NifError {
-    fn from(e: ProbeError) -> Self {
-        NifError::Probe(e)
     }
 }
 
@@ -78,11 +70,6 @@ impl Encoder for NifError {
                 e.to_string(),
             )
                 .encode(env),
-            NifError::Probe(ProbeError::NotDue) => atoms::not_due().encode(env),
-            NifError::Probe(ProbeError::InFlight { id }) => (atoms::in_flight(), *id).encode(env),
-            NifError::Probe(ProbeError::WrongSize { expected, .. }) => {
-                (atoms::wrong_size(), *expected).encode(env)
-            }
             NifError::Socket(e) => match *e {
                 SocketError::MessageTooBig { mtu } => (atoms::emsgsize(), mtu).encode(env),
                 SocketError::WouldBlock => atoms::eagain().encode(env),

@@ -1,13 +1,12 @@
-//! The prober as a resource: one NIF per core event and query, each O(1).
-//! Every event NIF returns the core's answer (its events) from the same
-//! call; the `on_*` NIFs take the transport's payload bytes (converted by
-//! the core) so that each transport event of the Erlang facade is one call.
+//! The prober as a resource: one NIF per core method, each O(1) (a loss
+//! batch is bounded). Every answer is already in the facade's final shape:
+//! events as a list, sizes in the handle's unit (`size_unit`), converted by
+//! the core.
 
-use crate::error::NifError;
 use crate::{atoms, config, encode, list};
 use parking_lot::Mutex;
-use plpmtud_core::{Events, LossReason, Prober};
-use rustler::{Atom, Binary, Encoder, Env, Resource, ResourceArc, Term};
+use plpmtud_core::{Events, LossReason, Prober, Quote};
+use rustler::{Atom, Binary, Encoder, Env, Resource, ResourceArc, Term, TermType};
 
 /// A prober shared by reference with the BEAM; the lock is held for one call.
 pub struct ProberResource(Mutex<Prober>);
@@ -19,16 +18,18 @@ type Handle = ResourceArc<ProberResource>;
 
 /// Runs `f` on the prober and encodes the events it answered.
 fn answer<'a>(env: Env<'a>, p: &Handle, f: impl FnOnce(&mut Prober) -> Events) -> Term<'a> {
-    let mut prober = p.0.lock();
-    let events = f(&mut prober);
-    encode::events(env, &prober, &events)
+    let events = f(&mut p.0.lock());
+    encode::events(env, &events)
 }
 
+/// `:timeout`, `:dup_ack` or `:resent`; anything else raises `badarg`.
 fn loss_reason(reason: Atom) -> rustler::NifResult<LossReason> {
     if reason == atoms::timeout() {
         Ok(LossReason::Timeout)
     } else if reason == atoms::dup_ack() {
         Ok(LossReason::DupAck)
+    } else if reason == atoms::resent() {
+        Ok(LossReason::Resent)
     } else {
         Err(rustler::Error::BadArg)
     }
@@ -58,197 +59,74 @@ fn config_keys(env: Env<'_>) -> Vec<Term<'_>> {
         .collect()
 }
 
+/// The connection is up; `hint` (in the unit) or nil.
 #[rustler::nif]
-fn prober_connected(env: Env<'_>, p: Handle, now: u64) -> Term<'_> {
-    answer(env, &p, |prober| prober.connected(now))
+fn prober_connected(env: Env<'_>, p: Handle, now: u64, hint: Option<u32>) -> Term<'_> {
+    answer(env, &p, |prober| prober.connected(now, hint))
 }
 
+/// One of the sizes, in the unit: `:packet` (the PLPMTU), `:probe` (the
+/// probe due, or nil) or `:base` (the floor).
 #[rustler::nif]
-fn prober_connected_hint(env: Env<'_>, p: Handle, now: u64, hint: u32) -> Term<'_> {
-    answer(env, &p, |prober| prober.connected_with_hint(now, hint))
-}
-
-#[rustler::nif]
-fn prober_next_probe(p: Handle) -> Option<u32> {
-    p.0.lock().next_probe()
-}
-
-/// `probe_size` of the facade: the due probe in payload bytes, or nil.
-#[rustler::nif]
-fn prober_next_probe_payload(p: Handle) -> Option<u32> {
-    let prober = p.0.lock();
-    prober.next_probe().map(|size| prober.payload_for(size))
-}
-
-/// `:ok`, or `{:error, :not_due | {:in_flight, id} | {:wrong_size, expected}}`.
-#[rustler::nif]
-fn prober_probe_sent(env: Env<'_>, p: Handle, now: u64, id: u64, size: u32) -> Term<'_> {
-    match p.0.lock().probe_sent(now, id, size) {
-        Ok(_) => atoms::ok().encode(env),
-        Err(e) => NifError::from(e).to_term(env),
-    }
-}
-
-#[rustler::nif]
-fn prober_probe_acked(env: Env<'_>, p: Handle, now: u64, id: u64) -> Term<'_> {
-    answer(env, &p, |prober| prober.probe_acked(now, id))
-}
-
-#[rustler::nif]
-fn prober_probe_lost(
-    env: Env<'_>,
-    p: Handle,
-    now: u64,
-    id: u64,
-    reason: Atom,
-) -> rustler::NifResult<Term<'_>> {
-    let reason = loss_reason(reason)?;
-    Ok(answer(env, &p, |prober| prober.probe_lost(now, id, reason)))
-}
-
-#[rustler::nif]
-fn prober_is_probe(p: Handle, id: u64) -> bool {
-    p.0.lock().is_probe(id)
-}
-
-#[rustler::nif]
-fn prober_packet_acked(env: Env<'_>, p: Handle, now: u64, size: u32) -> Term<'_> {
-    answer(env, &p, |prober| prober.packet_acked(now, size))
-}
-
-#[rustler::nif]
-fn prober_packet_lost(env: Env<'_>, p: Handle, now: u64, size: u32) -> Term<'_> {
-    answer(env, &p, |prober| prober.packet_lost(now, size))
-}
-
-#[rustler::nif]
-fn prober_rtt_sample(p: Handle, rtt: u64) -> Atom {
-    p.0.lock().rtt_sample(rtt);
-    atoms::ok()
-}
-
-#[rustler::nif]
-fn prober_ptb(env: Env<'_>, p: Handle, now: u64, mtu: u32, quoted: Option<u64>) -> Term<'_> {
-    answer(env, &p, |prober| prober.ptb(now, mtu, quoted))
-}
-
-/// A PTB for probe `id` quoting `quoted` (the UDP payload as the ICMP error copied it).
-#[rustler::nif]
-fn prober_ptb_quoted<'a>(
-    env: Env<'a>,
-    p: Handle,
-    now: u64,
-    mtu: u32,
-    id: u64,
-    quoted: Binary<'a>,
-) -> Term<'a> {
-    answer(env, &p, |prober| {
-        prober.ptb_quoted(now, mtu, id, quoted.as_slice())
-    })
-}
-
-#[rustler::nif]
-fn prober_emsgsize(env: Env<'_>, p: Handle, now: u64, mtu: u32) -> Term<'_> {
-    answer(env, &p, |prober| prober.emsgsize(now, mtu))
-}
-
-/// EMSGSIZE for a packet of `refused` IP bytes; `kernel_mtu` if known.
-#[rustler::nif]
-fn prober_send_refused(
-    env: Env<'_>,
-    p: Handle,
-    now: u64,
-    refused: u32,
-    kernel_mtu: Option<u32>,
-) -> Term<'_> {
-    answer(env, &p, |prober| {
-        prober.send_refused(now, refused, kernel_mtu)
-    })
-}
-
-/// The facade's EMSGSIZE for a packet of `payload` bytes; `kernel_mtu` if known.
-#[rustler::nif]
-fn prober_on_send_refused(
-    env: Env<'_>,
-    p: Handle,
-    now: u64,
-    payload: u32,
-    kernel_mtu: Option<u32>,
-) -> Term<'_> {
-    answer(env, &p, |prober| {
-        let refused = prober.ip_for(payload);
-        prober.send_refused(now, refused, kernel_mtu)
-    })
-}
-
-#[rustler::nif]
-fn prober_claim_probe(p: Handle, now: u64, id: u64, size: u32) -> bool {
-    p.0.lock().claim_probe(now, id, size)
-}
-
-/// `claim_probe` for a packet whose UDP payload starts with `payload`.
-#[rustler::nif]
-fn prober_claim_probe_quoted(p: Handle, now: u64, id: u64, size: u32, payload: Binary<'_>) -> bool {
-    p.0.lock()
-        .claim_probe_quoted(now, id, size, payload.as_slice())
-}
-
-/// The facade's `on_send`: packet `seq` of `payload` bytes is the probe
-/// (`:probe`) if a probe of exactly that size is due, else `:normal`.
-#[rustler::nif]
-fn prober_on_send(p: Handle, now: u64, seq: u64, payload: u32) -> Atom {
-    let mut prober = p.0.lock();
-    let size = prober.ip_for(payload);
-    if prober.claim_probe(now, seq, size) {
-        atoms::probe()
+fn prober_size(p: Handle, which: Atom) -> rustler::NifResult<Option<u32>> {
+    let sizes = p.0.lock().sizes();
+    if which == atoms::packet() {
+        Ok(Some(sizes.packet))
+    } else if which == atoms::probe() {
+        Ok(sizes.probe)
+    } else if which == atoms::base() {
+        Ok(Some(sizes.base))
     } else {
-        atoms::normal()
+        Err(rustler::Error::BadArg)
     }
 }
 
-/// The facade's `on_ack`: packet `seq` of `payload` bytes was acknowledged.
-#[rustler::nif]
-fn prober_on_ack(env: Env<'_>, p: Handle, now: u64, seq: u64, payload: u32) -> Term<'_> {
-    answer(env, &p, |prober| {
-        let size = prober.ip_for(payload);
-        prober.acked(now, seq, size)
-    })
-}
-
-/// The facade's `on_lost`: `{is_probe, events}` for packet `seq` of
-/// `payload` bytes (nil: size unknown, the sequence number alone decides).
-#[rustler::nif]
-fn prober_on_lost<'a>(
-    env: Env<'a>,
-    p: Handle,
-    now: u64,
-    seq: u64,
-    reason: Atom,
-    payload: Option<u32>,
-) -> rustler::NifResult<Term<'a>> {
-    let reason = loss_reason(reason)?;
-    let mut prober = p.0.lock();
-    let size = payload.map(|payload| prober.ip_for(payload));
-    let (probe, events) = prober.lost(now, seq, size, reason);
-    Ok((probe, encode::events(env, &prober, &events)).encode(env))
-}
-
-/// Padding (payload bytes) that makes a data packet of `data` payload
-/// bytes the due probe, or nil.
+/// Padding that makes a data packet of `data` bytes the due probe, or nil.
 #[rustler::nif]
 fn prober_padding_for(p: Handle, data: u32) -> Option<u32> {
     p.0.lock().padding_for(data)
 }
 
-/// Losses one `prober_on_lost_batch` call takes (tens of microseconds);
-/// the facade splits longer batches.
+/// Packet `seq` of `size` was sent; `quote` (the first bytes of its UDP
+/// payload) or nil. `:probe` if it was claimed as the due probe, else `:normal`.
+#[rustler::nif]
+fn prober_sent(
+    p: Handle,
+    now: u64,
+    seq: u64,
+    size: u32,
+    quote: Term<'_>,
+) -> rustler::NifResult<Atom> {
+    let quote = match quote.get_type() {
+        TermType::Binary => Some(quote.decode::<Binary<'_>>()?),
+        _ if quote.decode::<Atom>()? == atoms::nil() => None,
+        _ => return Err(rustler::Error::BadArg),
+    };
+    let claimed =
+        p.0.lock()
+            .sent(now, seq, size, quote.as_ref().map(|b| b.as_slice()));
+    Ok(if claimed {
+        atoms::probe()
+    } else {
+        atoms::normal()
+    })
+}
+
+/// Packet `seq` of `size` was acknowledged.
+#[rustler::nif]
+fn prober_acked(env: Env<'_>, p: Handle, now: u64, seq: u64, size: u32) -> Term<'_> {
+    answer(env, &p, |prober| prober.acked(now, seq, size))
+}
+
+/// Losses one `prober_lost` call takes (tens of microseconds); the facade
+/// splits longer batches.
 const MAX_LOSS_BATCH: usize = 1024;
 
-/// The facade's `on_lost` for a batch `[{seq, payload}]` lost together:
-/// `{probe_seqs, events}`, the sequence numbers that were probes (keep them
-/// out of congestion control) and every event of the batch, oldest first.
+/// A batch `[{seq, size | nil}]` lost for `reason`: `{probe_seqs, events}`,
+/// the sequence numbers that were probes (keep them out of congestion
+/// control, each once) and every event of the batch, oldest first.
 #[rustler::nif]
-fn prober_on_lost_batch<'a>(
+fn prober_lost<'a>(
     env: Env<'a>,
     p: Handle,
     now: u64,
@@ -256,53 +134,59 @@ fn prober_on_lost_batch<'a>(
     losses: Term<'a>,
 ) -> rustler::NifResult<Term<'a>> {
     let reason = loss_reason(reason)?;
-    let losses = list::decode_at_most::<(u64, u32)>(losses, MAX_LOSS_BATCH)?;
-    let mut prober = p.0.lock();
-    let mut probes = Vec::new();
-    let mut events = Vec::new();
-    for (seq, payload) in losses {
-        let size = prober.ip_for(payload);
-        let (probe, answer) = prober.lost(now, seq, Some(size), reason);
-        if probe {
-            probes.push(seq);
+    let losses = list::decode_at_most::<(u64, Option<u32>)>(losses, MAX_LOSS_BATCH)?;
+    let (probes, events) = p.0.lock().lost(now, reason, losses);
+    Ok((probes.as_slice(), encode::events(env, &events)).encode(env))
+}
+
+/// An ICMP Packet-Too-Big reporting `ip_mtu` about the packet `quote`
+/// describes: nil, the probe's sequence number, or the quoted UDP payload
+/// (a binary, matched against the probes sent with their bytes).
+#[rustler::nif]
+fn prober_ptb<'a>(
+    env: Env<'a>,
+    p: Handle,
+    now: u64,
+    ip_mtu: u32,
+    quote: Term<'a>,
+) -> rustler::NifResult<Term<'a>> {
+    let bytes;
+    let quote = match quote.get_type() {
+        TermType::Binary => {
+            bytes = quote.decode::<Binary<'a>>()?;
+            Quote::Bytes(bytes.as_slice())
         }
-        events.extend(answer.iter().map(|e| encode::event(env, &prober, e)));
-    }
-    Ok((probes, events).encode(env))
+        TermType::Integer => Quote::Id(quote.decode::<u64>()?),
+        _ if quote.decode::<Atom>()? == atoms::nil() => Quote::None,
+        _ => return Err(rustler::Error::BadArg),
+    };
+    Ok(answer(env, &p, |prober| prober.ptb(now, ip_mtu, quote)))
 }
 
+/// EMSGSIZE for a packet of `size` (in the unit); the kernel's IP MTU or nil.
 #[rustler::nif]
-fn prober_overhead(p: Handle) -> u32 {
-    p.0.lock().overhead_bytes()
+fn prober_send_refused(
+    env: Env<'_>,
+    p: Handle,
+    now: u64,
+    size: u32,
+    kernel_ip_mtu: Option<u32>,
+) -> Term<'_> {
+    answer(env, &p, |prober| {
+        prober.send_refused(now, size, kernel_ip_mtu)
+    })
 }
 
-/// IP bytes of a datagram carrying `payload` bytes (the core's conversion).
+/// An RTT sample (ms).
 #[rustler::nif]
-fn prober_ip_for(p: Handle, payload: u32) -> u32 {
-    p.0.lock().ip_for(payload)
-}
-
-/// Payload bytes of a datagram of `size` IP bytes (the core's conversion).
-#[rustler::nif]
-fn prober_payload_for(p: Handle, size: u32) -> u32 {
-    p.0.lock().payload_for(size)
-}
-
-/// `base_size` of the facade: the payload of a datagram at the floor.
-#[rustler::nif]
-fn prober_base_payload(p: Handle) -> u32 {
-    p.0.lock().base_payload()
+fn prober_rtt(p: Handle, rtt_ms: u64) -> Atom {
+    p.0.lock().rtt_sample(rtt_ms);
+    atoms::ok()
 }
 
 #[rustler::nif]
 fn prober_tick(env: Env<'_>, p: Handle, now: u64) -> Term<'_> {
     answer(env, &p, |prober| prober.tick(now))
-}
-
-/// The probe timeout in force now (ms).
-#[rustler::nif]
-fn prober_probe_timeout(p: Handle) -> u64 {
-    p.0.lock().probe_timeout_ms()
 }
 
 #[rustler::nif]
@@ -311,52 +195,18 @@ fn prober_deadline(p: Handle) -> Option<u64> {
 }
 
 #[rustler::nif]
-fn prober_probe_now(env: Env<'_>, p: Handle, now: u64) -> Term<'_> {
-    answer(env, &p, |prober| prober.probe_now(now))
-}
-
-#[rustler::nif]
 fn prober_set_enabled(env: Env<'_>, p: Handle, now: u64, enabled: bool) -> Term<'_> {
     answer(env, &p, |prober| prober.set_enabled(now, enabled))
 }
 
 #[rustler::nif]
-fn prober_mtu(p: Handle) -> u32 {
-    p.0.lock().plpmtu()
+fn prober_probe_now(env: Env<'_>, p: Handle, now: u64) -> Term<'_> {
+    answer(env, &p, |prober| prober.probe_now(now))
 }
 
+/// Everything about the prober as one map, taken under one lock.
 #[rustler::nif]
-fn prober_payload_size(p: Handle) -> u32 {
-    p.0.lock().payload_size()
-}
-
-#[rustler::nif]
-fn prober_state(p: Handle) -> Atom {
-    encode::state(p.0.lock().state())
-}
-
-#[rustler::nif]
-fn prober_stats<'a>(env: Env<'a>, p: Handle) -> Term<'a> {
-    let stats = *p.0.lock().stats();
-    encode::stats(env, &stats)
-}
-
-#[rustler::nif]
-fn prober_history<'a>(env: Env<'a>, p: Handle) -> Vec<Term<'a>> {
-    let prober = p.0.lock();
-    prober.history().map(|c| encode::change(env, &c)).collect()
-}
-
-#[rustler::nif]
-fn prober_info<'a>(env: Env<'a>, p: Handle) -> Term<'a> {
-    encode::info(env, &p.0.lock())
-}
-
-/// `:ok`, or `{:error, invariant}` naming the invariant the prober breaks.
-#[rustler::nif]
-fn prober_check<'a>(env: Env<'a>, p: Handle) -> Term<'a> {
-    match p.0.lock().check_invariants() {
-        Ok(()) => atoms::ok().encode(env),
-        Err(broken) => (atoms::error(), broken).encode(env),
-    }
+fn prober_snapshot(env: Env<'_>, p: Handle) -> Term<'_> {
+    let snapshot = p.0.lock().snapshot();
+    encode::snapshot(env, &snapshot)
 }

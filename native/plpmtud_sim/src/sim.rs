@@ -31,11 +31,15 @@
 //! timeout is stale to the prober, so under long delays sizes that fit can be
 //! judged too big. That makes the result lower, never higher; (b)'s lower
 //! bound is therefore only checked on benign paths.
+//!
+//! The simulator drives the prober in IP bytes (`size_unit` `ip`, whatever
+//! the configuration says): the path MTU, the probes and the trace are IP
+//! sizes.
 
-use crate::config::{Config, ProbeTimeoutMode};
-use crate::events::{ChangeReason, Event, Events, LossReason};
-use crate::prober::{Prober, State};
-use crate::search::COMMON_MTUS;
+use plpmtud_core::config::{Config, ProbeTimeoutMode};
+use plpmtud_core::events::{ChangeReason, Event, Events, LossReason};
+use plpmtud_core::search::COMMON_MTUS;
+use plpmtud_core::{Prober, Quote, SizeUnit, State};
 
 /// SplitMix64: a tiny seeded generator, good enough for loss decisions.
 #[derive(Debug, Clone)]
@@ -247,9 +251,9 @@ impl Oracle<'_> {
         if self.violations.len() >= 16 {
             return;
         }
-        let after = prober.plpmtu();
+        let after = prober.sizes().packet;
         if after > before {
-            let reason = prober.history().next_back().map(|c| c.reason);
+            let reason = prober.snapshot().history().last().map(|c| c.reason);
             let fits = acked.is_some_and(|(_, size, sent_at)| {
                 size == after && size <= self.path.mtu_at(sent_at)
             });
@@ -271,7 +275,7 @@ impl Oracle<'_> {
             ));
         } else if self.benign
             && path_mtu - after > self.threshold
-            && prober.state() != State::Disabled
+            && prober.snapshot().state != State::Disabled
         {
             self.violations.push(format!(
                 "at {now} ms: settled PLPMTU {after} more than {} below the path MTU {path_mtu}",
@@ -285,17 +289,24 @@ impl Oracle<'_> {
 enum Pending {
     ProbeAck { id: u64, size: u32, sent_at_ms: u64 },
     Resend { id: u64 },
-    ProbeDupAck { id: u64, size: u32 },
+    ProbeDupAck { id: u64 },
     Ptb { id: u64, mtu: u32 },
-    DataAck { size: u32 },
-    DataLost { size: u32 },
+    DataAck { id: u64, size: u32 },
+    DataLost { id: u64, size: u32 },
 }
 
 /// Upper bound on processed steps, so no run can loop forever.
 const MAX_STEPS: usize = 5_000_000;
 
-/// Runs discovery for `config` over `path` from time 0 until `stop`.
+/// Ids of data packets: never a probe's.
+const DATA_IDS: u64 = 1 << 63;
+
+/// Runs discovery for `config` (in IP bytes) over `path` from time 0 until `stop`.
 pub fn simulate(config: Config, path: &SimPath, stop: StopWhen) -> SimResult {
+    let config = Config {
+        size_unit: SizeUnit::Ip,
+        ..config
+    };
     let mut prober = Prober::new(config).expect("simulated config must be valid");
     let mut rng = SplitMix64::new(path.seed);
     let mut pending: Vec<(u64, Pending)> = Vec::new();
@@ -303,6 +314,7 @@ pub fn simulate(config: Config, path: &SimPath, stop: StopWhen) -> SimResult {
     let mut probe_sizes: Vec<u32> = Vec::new();
     let mut probes_sent = 0;
     let mut next_id: u64 = 1;
+    let mut next_data_id = DATA_IDS;
     let mut now: u64 = 0;
     let mut next_data = path.data_interval_ms.map(|_| 0u64);
     let horizon = match stop {
@@ -320,18 +332,21 @@ pub fn simulate(config: Config, path: &SimPath, stop: StopWhen) -> SimResult {
     let mut changes = path.mtu_changes.iter().copied().peekable();
     // Ids that were resent, with the size of their last transmission.
     let mut resent: Vec<(u64, u32)> = Vec::new();
-    record(&mut trace, now, prober.connected(now));
+    record(&mut trace, now, prober.connected(now, None));
     for _ in 0..MAX_STEPS {
         if stop == StopWhen::Settled
-            && matches!(prober.state(), State::SearchComplete | State::Error)
+            && matches!(
+                prober.snapshot().state,
+                State::SearchComplete | State::Error
+            )
         {
             settled = true;
             break;
         }
-        if let Some(size) = prober.next_probe() {
+        if let Some(size) = prober.sizes().probe {
             let id = next_id;
             next_id += 1;
-            prober.probe_sent(now, id, size).expect("asked-for probe");
+            assert!(prober.sent(now, id, size, None), "the due probe is claimed");
             probes_sent += 1;
             if probe_sizes.last() != Some(&size) && !probe_sizes.contains(&size) {
                 probe_sizes.push(size);
@@ -373,7 +388,7 @@ pub fn simulate(config: Config, path: &SimPath, stop: StopWhen) -> SimResult {
             if path.data_interval_ms.is_some() {
                 // A resend's acknowledgement comes before the loss is known.
                 let told = now + path.rtt_ms + 1 + if resend { path.rtt_ms } else { 0 };
-                pending.push((told, Pending::ProbeDupAck { id, size }));
+                pending.push((told, Pending::ProbeDupAck { id }));
             }
             continue;
         }
@@ -397,16 +412,18 @@ pub fn simulate(config: Config, path: &SimPath, stop: StopWhen) -> SimResult {
             trace.push(Trace::PathMtu {
                 at_ms: at,
                 mtu,
-                state: prober.state(),
+                state: prober.snapshot().state,
             });
         }
         if next_data == Some(now) {
-            let size = prober.plpmtu();
+            let size = prober.sizes().packet;
+            let id = next_data_id;
+            next_data_id += 1;
             let lost = size > path.mtu_at(now) || rng.chance(path.loss);
             let event = if lost {
-                Pending::DataLost { size }
+                Pending::DataLost { id, size }
             } else {
-                Pending::DataAck { size }
+                Pending::DataAck { id, size }
             };
             pending.push((now + path.rtt_ms, event));
             next_data = path.data_interval_ms.map(|dt| now + dt);
@@ -414,9 +431,9 @@ pub fn simulate(config: Config, path: &SimPath, stop: StopWhen) -> SimResult {
         while let Some(index) = earliest_due(&pending, now) {
             let (_, event) = pending.remove(index);
             if let Pending::Resend { id } = event {
-                let size = prober.plpmtu();
+                let size = prober.sizes().packet;
                 // The transport reports the transmission, as documented.
-                prober.claim_probe(now, id, size);
+                prober.sent(now, id, size, None);
                 resent.push((id, size));
                 if size <= path.mtu_at(now) && !rng.chance(path.loss) {
                     let ack = Pending::ProbeAck {
@@ -428,7 +445,7 @@ pub fn simulate(config: Config, path: &SimPath, stop: StopWhen) -> SimResult {
                 }
                 continue;
             }
-            let before = prober.plpmtu();
+            let before = prober.sizes().packet;
             let events = match event {
                 // A resent id is acknowledged as the transport knows it:
                 // with the size of its last transmission.
@@ -449,7 +466,7 @@ pub fn simulate(config: Config, path: &SimPath, stop: StopWhen) -> SimResult {
             };
             oracle.check(&prober, now, before, acked);
         }
-        let before = prober.plpmtu();
+        let before = prober.sizes().packet;
         record(&mut trace, now, prober.tick(now));
         oracle.check(&prober, now, before, None);
     }
@@ -477,15 +494,19 @@ fn earliest_due(pending: &[(u64, Pending)], now: u64) -> Option<usize> {
 
 fn deliver(prober: &mut Prober, now: u64, event: Pending, trace: &mut Vec<Trace>) -> Events {
     match event {
-        Pending::ProbeAck { id, .. } => prober.probe_acked(now, id),
+        Pending::ProbeAck { id, size, .. } => prober.acked(now, id, size),
         Pending::Resend { .. } => Events::default(),
-        Pending::ProbeDupAck { id, .. } => prober.probe_lost(now, id, LossReason::DupAck),
+        // Reported without its size: if the id was acknowledged meanwhile
+        // (its resend's ack), the report is stale and says nothing of data.
+        Pending::ProbeDupAck { id } => prober.lost(now, LossReason::DupAck, [(id, None)]).1,
         Pending::Ptb { id, mtu } => {
             trace.push(Trace::Ptb { at_ms: now, mtu });
-            prober.ptb(now, mtu, Some(id))
+            prober.ptb(now, mtu, Quote::Id(id))
         }
-        Pending::DataAck { size } => prober.packet_acked(now, size),
-        Pending::DataLost { size } => prober.packet_lost(now, size),
+        Pending::DataAck { id, size } => prober.acked(now, id, size),
+        Pending::DataLost { id, size } => {
+            prober.lost(now, LossReason::Timeout, [(id, Some(size))]).1
+        }
     }
 }
 
