@@ -78,12 +78,10 @@ end
 empty = fn -> loop.(fn i -> i end) end
 
 cases = [
-  {"PLPMTUD.acked/3 (stale id: the common case)",
-   fn -> loop.(fn i -> :plpmtud_nif.prober_probe_acked(p, i, 0) end) end},
-  {"PLPMTUD.packet_acked/3",
-   fn -> loop.(fn i -> :plpmtud_nif.prober_packet_acked(p, i, 1200) end) end},
-  {"PLPMTUD.next_probe/1", fn -> loop.(fn _ -> :plpmtud_nif.prober_next_probe(p) end) end},
-  {"PLPMTUD.mtu/1", fn -> loop.(fn _ -> :plpmtud_nif.prober_mtu(p) end) end},
+  {"PLPMTUD.on_ack/4 of a data packet (the common case)",
+   fn -> loop.(fn i -> :plpmtud_nif.prober_acked(p, i, i, 1200) end) end},
+  {"PLPMTUD.probe_size/1", fn -> loop.(fn _ -> :plpmtud_nif.prober_size(p, :probe) end) end},
+  {"PLPMTUD.packet_size/1", fn -> loop.(fn _ -> :plpmtud_nif.prober_size(p, :packet) end) end},
   {"Elixir: aiutp search in an 8-field record",
    fn ->
      {us, _} =
