@@ -63,12 +63,6 @@ defmodule PLPMTUD.BadInputTest do
       {:on_send_refused, [h, s, :emsgsize, 1400, 0]},
       {:on_send_refused, [h, {s, {{127, 0, 0, 1}, port}}, :emsgsize, 1400, 0]},
       {:on_send_refused, [h, :undefined, {:emsgsize, 1300}, 1400, 0]},
-      {:set_df, [s, :probe]},
-      {:df, [s]},
-      {:kernel_mtu, [s]},
-      {:kernel_mtu, [s, {{127, 0, 0, 1}, port}]},
-      {:send_fragmentable, [s, "x"]},
-      {:send_fragmentable, [s, {{127, 0, 0, 1}, port}, "x"]},
       {:packet_size, [h]},
       {:base_size, [h]},
       {:probe_size, [h]},
@@ -186,6 +180,24 @@ defmodule PLPMTUD.BadInputTest do
              PLPMTUD.on_ack(bystander, 0, 1010, 1)
 
     assert PLPMTUD.packet_size(bystander) == 1010
+  end
+
+  test "plpmtud_socket's gen_udp helpers raise badarg for every bad argument" do
+    {:ok, sink} = :gen_udp.open(0, [:binary, ip: {127, 0, 0, 1}])
+    {:ok, port} = :inet.port(sink)
+    {:ok, s} = :gen_udp.open(0, [:binary, ip: {127, 0, 0, 1}, active: false])
+    :ok = :gen_udp.connect(s, {127, 0, 0, 1}, port)
+
+    calls = [
+      {:set_df, [s, :probe]},
+      {:df, [s]},
+      {:kernel_mtu, [s]},
+      {:kernel_mtu, [s, {{127, 0, 0, 1}, port}]},
+      {:send_fragmentable, [s, "x"]},
+      {:send_fragmentable, [s, {{127, 0, 0, 1}, port}, "x"]}
+    ]
+
+    assert misbehaving(:plpmtud_socket, calls, &all_positions/1) == []
   end
 
   test "plpmtud (Erlang): every export raises badarg or returns an error tuple" do

@@ -59,7 +59,7 @@ defmodule PLPMTUD.SocketErlangTest do
     assert {:ok, _} = :plpmtud_socket.kernel_mtu(plp, {"localhost", port})
     # The DF check of the Erlang facade reads a plpmtud_socket too.
     {:ok, h} = :plpmtud.new(%{})
-    assert :ok = :plpmtud.connected(h, 0, plp)
+    assert [{:search_started, _} | _] = :plpmtud.connected(h, 0, %{socket: plp})
     :plpmtud_socket.close(plp)
     :gen_udp.close(gen)
   end

@@ -4,7 +4,8 @@
 %%% plpmtud_socket with DF in the lab's client namespace, sends the
 %%% prober's first probe (above the path's MTU), receives the ICMP
 %%% Packet-Too-Big as a `plpmtud_ptb' message, gives it to the prober with
-%%% plpmtud:on_ptb/4 and prints what happened, one `key=value' a line.
+%%% plpmtud:on_ptb/4 (the quoted bytes, matched against what was sent) and
+%%% prints what happened, one `key=value' a line.
 -module(plpmtud_ptb_consumer).
 
 -export([main/1]).
@@ -22,18 +23,20 @@ main([Netns, Server, Port]) ->
     {ok, S} = plpmtud_socket:open(0, [{connect, {Server, Port}}, {df, probe}, {netns, Netns}]),
     out("socket_module", code:which(plpmtud_socket)),
     {ok, H} = plpmtud:new(#{family => inet, packet_overhead => 8, mtu_floor => 1280}),
-    ok = plpmtud:connected(H, plpmtud:now_ms(), S),
+    [{search_started, _} | _] = plpmtud:connected(H, plpmtud:now_ms(), #{socket => S}),
     Size = plpmtud:probe_size(H),
     Seq = 1,
-    probe = plpmtud:on_send(H, Seq, Size, plpmtud:now_ms()),
-    ok = plpmtud_socket:send(S, <<Seq:64, 0:((Size - 8) * 8)>>),
+    Probe = <<Seq:64, (rand:bytes(Size - 8))/binary>>,
+    probe = plpmtud:on_send(H, Seq, Size, Probe, plpmtud:now_ms()),
+    ok = plpmtud_socket:send(S, Probe),
     out("probe_payload", Size),
     receive
-        {plpmtud_ptb, S, #{mtu := IpMtu, quoted := <<Quoted:64, _/binary>>} = Report} ->
+        {plpmtud_ptb, S, #{mtu := IpMtu, quoted := <<QuotedSeq:64, _/binary>> = Quoted} = Report} ->
             out("ptb_mtu", IpMtu),
             out("ptb_offender", inet:ntoa(maps:get(offender, Report))),
-            out("quoted_seq", Quoted),
-            out("verdict", plpmtud:on_ptb(H, IpMtu, Quoted, plpmtud:now_ms())),
+            out("quoted_seq", QuotedSeq),
+            [{ptb, IpMtu, Verdict} | _] = plpmtud:on_ptb(H, IpMtu, Quoted, plpmtud:now_ms()),
+            out("verdict", Verdict),
             out("next_probe_payload", plpmtud:probe_size(H)),
             out("elixir_kernel_after", code:which('Elixir.Kernel')),
             ok = plpmtud_socket:close(S),
