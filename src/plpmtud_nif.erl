@@ -25,10 +25,10 @@
          prober_acked/4, prober_lost/4, prober_ptb/4, prober_send_refused/4,
          prober_rtt/2, prober_tick/2, prober_deadline/1, prober_set_enabled/3,
          prober_probe_now/2, prober_snapshot/1,
-         cache_new/2, cache_lookup/3, cache_record/5, cache_remove/2, cache_group_mtu/3,
+         cache_new/2, cache_lookup/3, cache_record/5, cache_remove/2,
          cache_snapshot/2, reassembler_new/3,
          reassembler_push/3, reassembler_join/1, reassembler_stats/1, overhead_of/1, standard_mtus/0,
-         tcp_set_mss/2, socket_open/12, socket_start/2, socket_ready/2, rate_limiter_new/2, rate_limiter_allow/3,
+         socket_open/12, socket_start/2, socket_ready/2, rate_limiter_new/2, rate_limiter_allow/3,
          wire_probe/3, wire_ack/2, wire_parse/1, socket_attach/3, socket_send/4, socket_recv/2, socket_setopt/3,
          socket_info/2, socket_controlling_process/2, socket_close/1]).
 
@@ -113,9 +113,12 @@ not_loaded_reason() ->
         ok -> nif_not_loaded
     end.
 
+%% @doc The configuration keys the core accepts, from its table.
+-spec config_keys() -> [atom()].
+config_keys() -> [Key || {Key, _Kind, _Default, _Range, _Doc} <- config_table_entries()].
+
 %% NIF stubs, replaced by the library when it loads.
 core_version() -> erlang:nif_error(not_loaded_reason()).
-config_keys() -> erlang:nif_error(not_loaded_reason()).
 config_table_entries() -> erlang:nif_error(not_loaded_reason()).
 prober_new(_Config) -> erlang:nif_error(not_loaded_reason()).
 prober_connected(_Prober, _Now, _Hint) -> erlang:nif_error(not_loaded_reason()).
@@ -136,7 +139,6 @@ cache_new(_Capacity, _Ttl) -> erlang:nif_error(not_loaded_reason()).
 cache_lookup(_Cache, _Now, _Ip) -> erlang:nif_error(not_loaded_reason()).
 cache_record(_Cache, _Now, _Ip, _Mtu, _Reason) -> erlang:nif_error(not_loaded_reason()).
 cache_remove(_Cache, _Ip) -> erlang:nif_error(not_loaded_reason()).
-cache_group_mtu(_Cache, _Now, _Ips) -> erlang:nif_error(not_loaded_reason()).
 cache_snapshot(_Cache, _Now) -> erlang:nif_error(not_loaded_reason()).
 reassembler_new(_Messages, _Bytes, _Timeout) -> erlang:nif_error(not_loaded_reason()).
 reassembler_push(_Reassembler, _Now, _Fragment) -> erlang:nif_error(not_loaded_reason()).
@@ -144,7 +146,6 @@ reassembler_join(_Job) -> erlang:nif_error(not_loaded_reason()).
 reassembler_stats(_Reassembler) -> erlang:nif_error(not_loaded_reason()).
 overhead_of(_Layers) -> erlang:nif_error(not_loaded_reason()).
 standard_mtus() -> erlang:nif_error(not_loaded_reason()).
-tcp_set_mss(_Fd, _Mss) -> erlang:nif_error(not_loaded_reason()).
 socket_open(_Ip, _Port, _Connect, _Df, _Active, _RecvErrors, _Reuse, _Netns, _Icmp, _Batch, _Recbuf, _Backlog) -> erlang:nif_error(not_loaded_reason()).
 socket_start(_Socket, _Reader) -> erlang:nif_error(not_loaded_reason()).
 socket_ready(_Socket, _Event) -> erlang:nif_error(not_loaded_reason()).

@@ -53,7 +53,12 @@ defmodule PLPMTUD.Cache do
   leaving and changing, as the cache does.
   """
   @spec group_mtu([:inet.ip_address()]) :: pos_integer() | nil
-  def group_mtu(peers), do: Native.cache_group_mtu(cache(), PLPMTUD.now_ms(), peers)
+  def group_mtu(peers) when is_list(peers) do
+    peers
+    |> Enum.flat_map(fn ip -> List.wrap(lookup(ip)) end)
+    |> Enum.map(& &1.mtu)
+    |> Enum.min(fn -> nil end)
+  end
 
   @doc "Every live entry as `{ip, entry}`."
   @spec entries() :: [{:inet.ip_address(), entry()}]

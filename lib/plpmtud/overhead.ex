@@ -28,12 +28,24 @@ defmodule PLPMTUD.Overhead do
   def mss(mtu, :inet), do: payload_budget(mtu, [:ipv4, :tcp])
   def mss(mtu, :inet6), do: payload_budget(mtu, [:ipv6, :tcp])
 
+  # TCP_MAXSEG at level IPPROTO_TCP (Linux), as a raw gen_tcp option.
+  @ipproto_tcp 6
+  @tcp_maxseg 2
+
   @doc """
-  Sets `TCP_MAXSEG` to `mss` on a gen_tcp socket (through its fd) and
-  returns what the kernel reads back: `{:ok, mss}` or `{:error, reason}`.
+  Sets `TCP_MAXSEG` to `mss` on a gen_tcp socket and returns what the
+  kernel reads back: `{:ok, mss}` or `{:error, reason}`. Linux.
   """
   @spec set_mss(port(), pos_integer()) :: {:ok, pos_integer()} | {:error, term()}
-  def set_mss(gen_tcp_socket, mss) do
-    with {:ok, fd} <- :inet.getfd(gen_tcp_socket), do: Native.tcp_set_mss(fd, mss)
+  def set_mss(gen_tcp_socket, mss) when is_integer(mss) and mss in 1..0x7FFF_FFFF do
+    with :ok <-
+           :inet.setopts(gen_tcp_socket, [{:raw, @ipproto_tcp, @tcp_maxseg, <<mss::native-32>>}]),
+         {:ok, [{:raw, @ipproto_tcp, @tcp_maxseg, <<read::native-32>>}]} <-
+           :inet.getopts(gen_tcp_socket, [{:raw, @ipproto_tcp, @tcp_maxseg, 4}]) do
+      {:ok, read}
+    end
   end
+
+  def set_mss(_gen_tcp_socket, mss),
+    do: raise(ArgumentError, "mss must be 1..2^31-1, got: #{inspect(mss)}")
 end

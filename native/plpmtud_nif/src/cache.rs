@@ -2,7 +2,7 @@
 
 use crate::atoms::named as atom;
 use crate::socket::decode_ip;
-use crate::{atoms, encode, list};
+use crate::{atoms, encode};
 use plpmtud_path::cache::{CacheReason, PathCache, PathEntry};
 use rustler::{Atom, Encoder, Env, NifResult, Resource, ResourceArc, Term};
 
@@ -72,19 +72,6 @@ fn cache_record<'a>(
 #[rustler::nif]
 fn cache_remove(c: ResourceArc<CacheResource>, ip: Term<'_>) -> NifResult<bool> {
     Ok(c.0.remove(decode_ip(ip)?))
-}
-
-#[rustler::nif]
-fn cache_group_mtu<'a>(
-    env: Env<'a>,
-    c: ResourceArc<CacheResource>,
-    now: u64,
-    ips: Term<'a>,
-) -> NifResult<Term<'a>> {
-    let ips = list::proper(ips)?
-        .map(decode_ip)
-        .collect::<NifResult<Vec<_>>>()?;
-    Ok(c.0.group_mtu(now, &ips).encode(env))
 }
 
 /// The live entries and the counters, in one call on a dirty CPU

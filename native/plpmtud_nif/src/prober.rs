@@ -50,15 +50,6 @@ fn prober_new<'a>(env: Env<'a>, config: Term<'a>) -> Term<'a> {
     }
 }
 
-/// The configuration keys the core accepts.
-#[rustler::nif]
-fn config_keys(env: Env<'_>) -> Vec<Term<'_>> {
-    plpmtud_core::CONFIG_KEYS
-        .iter()
-        .map(|k| atoms::named(env, k))
-        .collect()
-}
-
 /// The connection is up; `hint` (in the unit) or nil.
 #[rustler::nif]
 fn prober_connected(env: Env<'_>, p: Handle, now: u64, hint: Option<u32>) -> Term<'_> {

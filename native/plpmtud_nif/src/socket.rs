@@ -808,17 +808,3 @@ fn socket_info<'a>(env: Env<'a>, target: Term<'a>, item: Term<'a>) -> NifResult<
         _ => Err(rustler::Error::BadArg),
     }
 }
-
-/// Sets `TCP_MAXSEG` on the TCP socket `fd` (gen_tcp's `inet:getfd/1`) and
-/// reads it back: `{:ok, mss}` or `{:error, reason}`.
-#[rustler::nif]
-fn tcp_set_mss(env: Env<'_>, fd: i32, mss: u32) -> Term<'_> {
-    let result = (|| {
-        if fd < 0 {
-            return Err(SocketError::Invalid("negative fd"));
-        }
-        let mss = i32::try_from(mss).map_err(|_| SocketError::Invalid("mss too large"))?;
-        plpmtud_udp::set_tcp_mss(fd, mss)
-    })();
-    ok_or_error(env, result)
-}

@@ -588,14 +588,6 @@ fn query_path_mtu(
     df::path_mtu(probe.as_raw_fd(), family_of(&dest))
 }
 
-/// Sets `TCP_MAXSEG` on the TCP socket `fd` and returns the value the kernel
-/// reports back (it may round or bound it).
-pub fn set_tcp_mss(fd: RawFd, mss: i32) -> Result<u32, SocketError> {
-    df::set_int_option(fd, libc::IPPROTO_TCP, libc::TCP_MAXSEG, mss)?;
-    let now = df::get_int_option(fd, libc::IPPROTO_TCP, libc::TCP_MAXSEG)?;
-    u32::try_from(now).map_err(|_| SocketError::Os(libc::EINVAL))
-}
-
 /// Moves the calling thread into the network namespace at `path`. The
 /// file is opened without blocking (a FIFO or device there cannot hold the
 /// caller) and must be a namespace (nsfs), else `EINVAL`.
