@@ -53,12 +53,19 @@ defmodule PLPMTUD.Cache do
   leaving and changing, as the cache does.
   """
   @spec group_mtu([:inet.ip_address()]) :: pos_integer() | nil
-  def group_mtu(peers) when is_list(peers) do
-    peers
-    |> Enum.flat_map(fn ip -> List.wrap(lookup(ip)) end)
-    |> Enum.map(& &1.mtu)
-    |> Enum.min(fn -> nil end)
+  def group_mtu(peers), do: smallest(peers, nil)
+
+  defp smallest([], known), do: known
+
+  defp smallest([ip | rest], known) do
+    case lookup(ip) do
+      %{mtu: mtu} when known == nil or mtu < known -> smallest(rest, mtu)
+      _ -> smallest(rest, known)
+    end
   end
+
+  defp smallest(peers, _known),
+    do: raise(ArgumentError, "peers must be a proper list of addresses, got: #{inspect(peers)}")
 
   @doc "Every live entry as `{ip, entry}`."
   @spec entries() :: [{:inet.ip_address(), entry()}]
