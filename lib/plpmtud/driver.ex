@@ -427,10 +427,10 @@ defmodule PLPMTUD.Driver do
 
   # The prober matches the quoted bytes against the probes it recorded
   # them for (the nonce: 64 random bits an off-path forger cannot guess).
-  defp ptb(driver, report, now),
-    do:
-      {:ok, PLPMTUD.on_ptb(driver.prober, report.mtu, quote_of(driver.mode, report.quoted), now),
-       driver}
+  defp ptb(driver, report, now) do
+    quoted = quote_of(driver.mode, report.quoted)
+    {:ok, PLPMTUD.on_ptb(driver.prober, report.mtu, quoted, now), driver}
+  end
 
   # What an ICMP error quotes of a datagram, and what the prober compares:
   # a UDP payload as sent; of an echo request, what follows its 8-byte

@@ -28,6 +28,11 @@ defmodule PLPMTUD.Prober do
       are detected without a transport. Its handle works in IP bytes
       (`size_unit: :ip`).
 
+  Each way is a probe source, an implementation of `PLPMTUD.Prober.Source`
+  (`PLPMTUD.Prober.Fed`, `PLPMTUD.Prober.Sender`,
+  `PLPMTUD.Prober.Autonomous`), chosen once from the options; the process
+  around it holds the handle, the timer, the subscribers and telemetry.
+
   A send that fails (a probe or a heartbeat: no route, a firewall's EPERM,
   ...) is published as `{:send_failed, reason}` and nothing is sent again
   for a second, whatever is due meanwhile: a path that refuses every send

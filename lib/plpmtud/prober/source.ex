@@ -130,5 +130,7 @@ defmodule PLPMTUD.Prober.Source do
   @doc "Milliseconds from `now` to `deadline` (0 when past), `:infinity` for `nil`."
   @spec until(integer() | nil, integer()) :: timeout()
   def until(nil, _now), do: :infinity
-  def until(deadline, now), do: max(deadline - now, 0)
+
+  def until(deadline, now) when is_integer(deadline) and is_integer(now),
+    do: max(deadline - now, 0)
 end
