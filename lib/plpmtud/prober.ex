@@ -324,7 +324,7 @@ defmodule PLPMTUD.Prober do
       source: options[:source],
       clock: options[:clock],
       peer: options[:peer],
-      cache_peer: if(options[:cache] && options[:peer], do: elem(options[:peer], 0)),
+      cache_peer: options[:cache_peer],
       subscribers: Enum.reduce(options[:subscribe], Subscribers.new(), &Subscribers.add(&2, &1))
     }
 
@@ -534,7 +534,8 @@ defmodule PLPMTUD.Prober do
   defp peer_label(nil), do: ""
   defp peer_label({ip, port}), do: " to #{PLPMTUD.Diagnostics.format_peer(ip, port)}"
 
-  # Only an autonomous prober remembers (its handle's unit is IP bytes).
+  # Only a source that set a `:cache_peer` remembers (the autonomous one:
+  # its handle's unit is IP bytes, as the cache's).
   # A black hole is remembered once confirmed (at the PLPMTU then in use, the
   # floor): the floor used while it is only suspected is not news for others.
   defp remember(nil, _handle, _events), do: :ok

@@ -6,6 +6,10 @@ defmodule PLPMTUD.Prober.Autonomous do
   ICMP echo, answers, ICMP errors, heartbeats). Its state is the driver;
   its handle works in IP bytes (`PLPMTUD.Driver.prober_config/2`).
 
+  With `cache: true` it starts from the node-wide `PLPMTUD.Cache` entry of
+  the peer's address and records what it learns there (the prober looks
+  up and records under the `:cache_peer` this source's `prepare/1` sets).
+
   A send that fails with `:closed` (the socket was closed under the
   prober) ends the prober with `{:shutdown, :socket_closed}`.
   """
@@ -36,11 +40,13 @@ defmodule PLPMTUD.Prober.Autonomous do
     with {:ok, ip} <- Socket.resolve(host, family) do
       family = Socket.family_of(ip)
 
+      # The cache's key: its handle works in IP bytes, as the cache does.
       {:ok,
        Keyword.merge(options,
          peer: {ip, port},
          family: family,
-         config: Driver.prober_config(config, family)
+         config: Driver.prober_config(config, family),
+         cache_peer: if(options[:cache], do: ip)
        )}
     end
   end
