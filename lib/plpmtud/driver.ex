@@ -1,4 +1,7 @@
 defmodule PLPMTUD.Driver do
+  # The driver's own probes it remembers (newest first), at most.
+  @recent_probes 16
+
   @moduledoc """
   Drives a prober handle over a real socket: sends the probes it asks for,
   matches answers and ICMP errors to the probes in flight, and reports lost
@@ -24,9 +27,19 @@ defmodule PLPMTUD.Driver do
 
   The prober's handle works in IP bytes (`size_unit: :ip`, see
   `prober_config/2`). Every datagram carries a fresh random 64-bit nonce,
-  which is also its sequence number for the prober: answers and ICMP errors are matched by the
-  nonce they echo or quote, so an off-path attacker who knows the 5-tuple
-  and this scheme still has to guess 64 random bits (RFC 8899 §4.6.1).
+  which is also its sequence number for the prober: answers are matched by
+  the nonce they echo; an ICMP Packet-Too-Big is handed to the prober with
+  the bytes it quotes, which the prober matches against the first bytes of
+  the probes it has in flight (`PLPMTUD.on_send/5`, `PLPMTUD.on_ptb/4`), so
+  an off-path attacker who knows the 5-tuple and this scheme still has to
+  guess 64 random bits (RFC 8899 §4.6.1).
+
+  Which probes are still awaited, and at what size, is the prober's to
+  know (its snapshot's `in_flight` and `probing`); the driver keeps only
+  what the prober cannot: the nonces and sizes of its last
+  #{@recent_probes} probes (to tell a late answer from an unsolicited one),
+  its sentinels, heartbeats, and the probes it declared lost by evidence
+  lately (to widen the reordering window when one is answered after all).
 
   With its first send the driver also sends one base datagram of the
   current PLPMTU (the floor, or `mtu_initial`), which the path carries: its
@@ -67,7 +80,7 @@ defmodule PLPMTUD.Driver do
     base: nil,
     next_heartbeat_at: 0,
     heartbeats: %{},
-    pending: %{},
+    probes: [],
     sentinels: %{},
     evidence: %{},
     declared: %{},
@@ -88,7 +101,7 @@ defmodule PLPMTUD.Driver do
           base: nil | {Wire.nonce(), integer()} | :done,
           next_heartbeat_at: integer(),
           heartbeats: %{Wire.nonce() => {pos_integer(), integer()}},
-          pending: %{Wire.nonce() => {pos_integer(), integer()}},
+          probes: [{Wire.nonce(), pos_integer()}],
           sentinels: %{Wire.nonce() => {[Wire.nonce()], integer()}},
           evidence: %{Wire.nonce() => integer()},
           declared: %{Wire.nonce() => integer()},
@@ -153,7 +166,7 @@ defmodule PLPMTUD.Driver do
           {:ok, [event()], t()} | {:error, term(), [event()], t()}
   def send_due(%{base: nil} = driver, now) do
     case transmit(driver, PLPMTUD.packet_size(driver.prober)) do
-      {:ok, nonce, driver} -> send_due(%{driver | base: {nonce, now}}, now, [])
+      {:ok, nonce, _quote, driver} -> send_due(%{driver | base: {nonce, now}}, now, [])
       _refused_or_failed -> send_due(%{driver | base: :done}, now, [])
     end
   end
@@ -196,7 +209,7 @@ defmodule PLPMTUD.Driver do
     driver = %{driver | next_heartbeat_at: now + driver.heartbeat}
 
     case transmit(driver, size) do
-      {:ok, nonce, driver} ->
+      {:ok, nonce, _quote, driver} ->
         {:ok, [], %{driver | heartbeats: Map.put(driver.heartbeats, nonce, {size, now})}}
 
       {:emsgsize, mtu, driver} ->
@@ -210,8 +223,8 @@ defmodule PLPMTUD.Driver do
 
   defp send_probe(driver, size, now) do
     case transmit(driver, size) do
-      {:ok, nonce, driver} ->
-        {:ok, [{:probe_sent, nonce, size}], probe_sent(driver, nonce, size, now)}
+      {:ok, nonce, quote, driver} ->
+        {:ok, [{:probe_sent, nonce, size}], probe_sent(driver, nonce, size, quote, now)}
 
       {:emsgsize, mtu, driver} ->
         emsgsize(driver, size, mtu, now)
@@ -221,12 +234,17 @@ defmodule PLPMTUD.Driver do
     end
   end
 
-  defp probe_sent(driver, nonce, size, now) do
-    :probe = PLPMTUD.on_send(driver.prober, nonce, size, now)
+  # The prober records the probe, and the bytes a PTB must quote for it
+  # (none for a probe the kernel refused: nothing can quote it).
+  defp probe_sent(driver, nonce, size, quote, now) do
+    :probe =
+      if quote,
+        do: PLPMTUD.on_send(driver.prober, nonce, size, quote, now),
+        else: PLPMTUD.on_send(driver.prober, nonce, size, now)
 
     %{
       driver
-      | pending: Map.put(driver.pending, nonce, {size, now}),
+      | probes: Enum.take([{nonce, size} | driver.probes], @recent_probes),
         sizes: if(size in driver.sizes, do: driver.sizes, else: [size | driver.sizes])
     }
   end
@@ -242,7 +260,7 @@ defmodule PLPMTUD.Driver do
       {:retry, events, driver}
     else
       nonce = Wire.nonce()
-      {:ok, events ++ [{:probe_sent, nonce, size}], probe_sent(driver, nonce, size, now)}
+      {:ok, events ++ [{:probe_sent, nonce, size}], probe_sent(driver, nonce, size, nil, now)}
     end
   end
 
@@ -258,7 +276,7 @@ defmodule PLPMTUD.Driver do
 
       probes ->
         case transmit(driver, PLPMTUD.base_size(driver.prober)) do
-          {:ok, nonce, driver} ->
+          {:ok, nonce, _quote, driver} ->
             %{driver | sentinels: Map.put(driver.sentinels, nonce, {probes, now})}
 
           _refused_or_failed ->
@@ -270,7 +288,8 @@ defmodule PLPMTUD.Driver do
   defp lowered?([{:emsgsize, _mtu, :accepted} | _]), do: true
   defp lowered?(_events), do: false
 
-  # Sends one datagram of `size` IP bytes under a fresh nonce.
+  # Sends one datagram of `size` IP bytes under a fresh nonce; answers
+  # what an ICMP error about it quotes (see quote_of/2).
   defp transmit(driver, size) do
     nonce = Wire.nonce()
     driver = %{driver | sent: driver.sent + 1}
@@ -278,7 +297,7 @@ defmodule PLPMTUD.Driver do
     datagram = Wire.probe(driver.mode, driver.family, nonce, sizes, driver.sent)
 
     case Socket.send(driver.socket, datagram) do
-      :ok -> {:ok, nonce, driver}
+      :ok -> {:ok, nonce, quote_of(driver.mode, datagram), driver}
       {:error, {:emsgsize, mtu}} when is_integer(mtu) -> {:emsgsize, mtu, driver}
       {:error, reason} -> {:error, reason}
     end
@@ -293,7 +312,7 @@ defmodule PLPMTUD.Driver do
   @spec send_base(t()) :: {:ok, Wire.nonce(), t()} | {:error, term()}
   def send_base(driver) do
     case transmit(driver, PLPMTUD.packet_size(driver.prober)) do
-      {:ok, nonce, driver} -> {:ok, nonce, driver}
+      {:ok, nonce, _quote, driver} -> {:ok, nonce, driver}
       {:emsgsize, mtu, _driver} -> {:error, {:emsgsize, mtu}}
       error -> error
     end
@@ -347,9 +366,6 @@ defmodule PLPMTUD.Driver do
       {:ack, nonce, _} when is_map_key(driver.sentinels, nonce) ->
         sentinel_acked(driver, nonce, now)
 
-      {:ack, nonce, _} when is_map_key(driver.pending, nonce) ->
-        probe_acked(driver, nonce, now)
-
       # Declared lost by evidence, answered after all: the path reorders
       # more than the window allowed, which widens from now on (RFC 8985).
       {:ack, nonce, _} when is_map_key(driver.declared, nonce) ->
@@ -357,8 +373,11 @@ defmodule PLPMTUD.Driver do
         driver = %{driver | declared: Map.delete(driver.declared, nonce), reo_extra: reo_extra}
         ignored(driver, :reordered)
 
-      {:ack, _nonce, _} ->
-        ignored(driver, :unsolicited)
+      {:ack, nonce, _} ->
+        case List.keyfind(driver.probes, nonce, 0) do
+          {^nonce, size} -> probe_acked(driver, nonce, size, now)
+          nil -> ignored(driver, :unsolicited)
+        end
 
       {:ignored, reason} ->
         ignored(driver, reason)
@@ -380,8 +399,10 @@ defmodule PLPMTUD.Driver do
     driver = %{driver | sentinels: sentinels}
     lost_at = now + div(now - sent_at, 4) + driver.reo_extra
 
+    in_flight = PLPMTUD.info(driver.prober).in_flight
+
     evidence =
-      for probe <- probes, is_map_key(driver.pending, probe), into: driver.evidence do
+      for probe <- probes, probe in in_flight, into: driver.evidence do
         {probe, lost_at}
       end
 
@@ -389,13 +410,14 @@ defmodule PLPMTUD.Driver do
       {:ok, [], %{driver | evidence: evidence}}
     else
       {events, driver} = lost_by_evidence(%{driver | evidence: evidence}, now)
-      {:ok, events, forget_lost(driver, events)}
+      {:ok, events, forget_lost(driver, events, now)}
     end
   end
 
-  defp probe_acked(driver, nonce, now) do
-    {size, _sent_at} = driver.pending[nonce]
-    driver = forget(driver, nonce)
+  # One of the driver's probes, answered: the prober knows whether it is
+  # still awaited (a copy of a size already passed is not, nor one lost).
+  defp probe_acked(driver, nonce, size, now) do
+    driver = %{driver | evidence: Map.delete(driver.evidence, nonce)}
 
     case PLPMTUD.on_ack(driver.prober, nonce, size, now) do
       [] -> ignored(driver, :stale)
@@ -403,12 +425,19 @@ defmodule PLPMTUD.Driver do
     end
   end
 
-  # The quoted nonce names the probe: the prober believes it only for a
-  # probe in flight (64 random bits an off-path forger cannot guess).
+  # The prober matches the quoted bytes against the probes it recorded
+  # them for (the nonce: 64 random bits an off-path forger cannot guess).
   defp ptb(driver, report, now) do
-    nonce = Wire.quoted_nonce(driver.mode, report.quoted)
-    {:ok, PLPMTUD.on_ptb(driver.prober, report.mtu, nonce, now), driver}
+    quoted = quote_of(driver.mode, report.quoted)
+    {:ok, PLPMTUD.on_ptb(driver.prober, report.mtu, quoted, now), driver}
   end
+
+  # What an ICMP error quotes of a datagram, and what the prober compares:
+  # a UDP payload as sent; of an echo request, what follows its 8-byte
+  # header (the kernel fills in the identifier and checksum).
+  defp quote_of(:udp, bytes), do: bytes
+  defp quote_of(:icmp, <<_header::binary-size(8), rest::binary>>), do: rest
+  defp quote_of(:icmp, _short), do: <<>>
 
   defp ignored(driver, reason) do
     {:ok, [{:ignored, reason}], %{driver | ignored: driver.ignored + 1}}
@@ -423,35 +452,33 @@ defmodule PLPMTUD.Driver do
     {lost, driver} = expire_heartbeats(driver, now)
     {by_evidence, driver} = lost_by_evidence(driver, now)
     events = PLPMTUD.on_tick(driver.prober, now)
-    {:ok, lost ++ by_evidence ++ events, forget_lost(driver, by_evidence ++ events)}
+    {:ok, lost ++ by_evidence ++ events, forget_lost(driver, by_evidence ++ events, now)}
   end
 
   # Probes whose sentinel was answered a reordering window ago, their own
-  # answer still missing.
+  # answer still missing (the prober still has them in flight).
   defp lost_by_evidence(driver, now) do
-    {due, waiting} = Enum.split_with(driver.evidence, fn {_, at} -> now >= at end)
-    timeout = probe_timeout(driver)
+    %{probe_timeout: timeout, in_flight: in_flight} = PLPMTUD.info(driver.prober)
+    # Evidence about a probe the prober no longer awaits is moot.
+    {due, waiting} =
+      driver.evidence
+      |> Enum.filter(fn {probe, _} -> probe in in_flight end)
+      |> Enum.split_with(fn {_, at} -> now >= at end)
+
     # A sentinel unanswered for a probe timeout will not be: forget it.
     sentinels = Map.reject(driver.sentinels, fn {_, {_, sent_at}} -> now >= sent_at + timeout end)
-    # Copies the prober stopped waiting for without a word (their size
-    # passed on another copy, or a check replaced the search) are
-    # forgotten too once no probe can still be in flight: the map stays
-    # bounded by what a few probe timeouts send.
+    # Probes declared lost are remembered while a late answer can come.
     stale = max(4 * timeout, 10_000)
-    pending = Map.reject(driver.pending, fn {_, {_, sent_at}} -> now >= sent_at + stale end)
-    declared = Map.reject(driver.declared, fn {_, sent_at} -> now >= sent_at + stale end)
-    driver = %{driver | pending: pending, declared: declared}
+    declared = Map.reject(driver.declared, fn {_, at} -> now >= at + stale end)
 
     events =
-      case for {probe, _} <- Enum.sort_by(due, &elem(&1, 1)),
-               is_map_key(driver.pending, probe),
-               do: probe do
+      case for {probe, _} <- Enum.sort_by(due, &elem(&1, 1)), do: probe do
         [] -> []
-        # Bare numbers: a copy the prober no longer counts as a probe is not data.
         probes -> elem(PLPMTUD.on_lost(driver.prober, probes, :dup_ack, now), 1)
       end
 
-    {events, %{driver | evidence: Map.new(waiting), sentinels: sentinels}}
+    driver = %{driver | evidence: Map.new(waiting), sentinels: sentinels, declared: declared}
+    {events, driver}
   end
 
   defp expire_heartbeats(driver, _now) when map_size(driver.heartbeats) == 0, do: {[], driver}
@@ -476,34 +503,23 @@ defmodule PLPMTUD.Driver do
   # The probe timeout in force (it follows the RTT samples), from the snapshot.
   defp probe_timeout(driver), do: PLPMTUD.info(driver.prober).probe_timeout
 
-  defp forget_lost(driver, events) do
+  # A probe lost: nothing waits on it any more (its sentinel's answer, if
+  # it comes, is then ignored, and the sentinel forgotten at its expiry).
+  # Lost by evidence, it is remembered a while, so that a late answer shows
+  # the reordering window was too small.
+  defp forget_lost(driver, events, now) do
     Enum.reduce(events, driver, fn
-      {:probe_lost, nonce, _size, :dup_ack}, driver -> declare(driver, nonce)
-      {:probe_lost, nonce, _size, _reason}, driver -> forget(driver, nonce)
-      _event, driver -> driver
+      {:probe_lost, nonce, _size, reason}, driver ->
+        declared =
+          if reason == :dup_ack,
+            do: Map.put(driver.declared, nonce, now),
+            else: driver.declared
+
+        %{driver | evidence: Map.delete(driver.evidence, nonce), declared: declared}
+
+      _event, driver ->
+        driver
     end)
-  end
-
-  # Lost by evidence: remembered a while, so that a late answer shows the
-  # reordering window was too small.
-  defp declare(driver, probe) do
-    case driver.pending do
-      %{^probe => {_size, sent_at}} ->
-        forget(%{driver | declared: Map.put(driver.declared, probe, sent_at)}, probe)
-
-      _ ->
-        forget(driver, probe)
-    end
-  end
-
-  # A probe resolved: nothing waits on it any more (its sentinel's answer,
-  # if it comes, is then ignored, and the sentinel forgotten at its expiry).
-  defp forget(driver, probe) do
-    %{
-      driver
-      | pending: Map.delete(driver.pending, probe),
-        evidence: Map.delete(driver.evidence, probe)
-    }
   end
 
   @doc "Milliseconds until `tick/2` or `send_due/2` is due, or `:infinity`."

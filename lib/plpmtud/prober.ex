@@ -28,6 +28,11 @@ defmodule PLPMTUD.Prober do
       are detected without a transport. Its handle works in IP bytes
       (`size_unit: :ip`).
 
+  Each way is a probe source, an implementation of `PLPMTUD.Prober.Source`
+  (`PLPMTUD.Prober.Fed`, `PLPMTUD.Prober.Sender`,
+  `PLPMTUD.Prober.Autonomous`), chosen once from the options; the process
+  around it holds the handle, the timer, the subscribers and telemetry.
+
   A send that fails (a probe or a heartbeat: no route, a firewall's EPERM,
   ...) is published as `{:send_failed, reason}` and nothing is sent again
   for a second, whatever is due meanwhile: a path that refuses every send
@@ -79,9 +84,7 @@ defmodule PLPMTUD.Prober do
 
   use GenServer
 
-  alias PLPMTUD.{Driver, Socket}
-  alias PLPMTUD.Prober.Subscribers
-  alias PLPMTUD.Socket.Handover
+  alias PLPMTUD.Prober.{Autonomous, Fed, Sender, Subscribers}
 
   @typedoc "A prober process."
   @type server :: GenServer.server()
@@ -104,13 +107,14 @@ defmodule PLPMTUD.Prober do
   @max_timer_ms 0xFFFF_FFFF
   @max_u64 0xFFFF_FFFF_FFFF_FFFF
 
+  # `source` is the mode (a `PLPMTUD.Prober.Source`), `source_state` its state.
   defstruct [
     :handle,
-    :driver,
+    :source,
+    :source_state,
     :timer,
     :cache_peer,
     :clock,
-    :probe_sender,
     :peer,
     :retry_at,
     :stop,
@@ -166,53 +170,34 @@ defmodule PLPMTUD.Prober do
       ])
 
     validate_start!(options)
+    source = source!(options)
     gen_options = if options[:name], do: [name: options[:name]], else: []
 
     # What can fail is done here, in the caller: a failure is
     # `{:error, reason}` for it, never a stop of a linked process.
-    with {:ok, peer, family} <- resolve_peer(options),
-         {:ok, handle} <- PLPMTUD.new(config_for_peer(options[:config], family)) do
-      options = Keyword.merge(options, peer: peer, handle: handle, family: family)
-      start(options, gen_options)
+    with {:ok, options} <- source.prepare(options),
+         {:ok, handle} <- PLPMTUD.new(options[:config]) do
+      options = Keyword.merge(options, handle: handle, source: source)
+      source.start(options, &GenServer.start_link(__MODULE__, &1, gen_options))
     end
   end
 
-  defp start(options, gen_options) do
-    case open_socket(options) do
-      nil ->
-        GenServer.start_link(__MODULE__, options, gen_options)
-
-      {:ok, socket, active} ->
-        options = Keyword.merge(options, socket: socket, active: active)
-
-        Handover.start(socket, fn ->
-          GenServer.start_link(__MODULE__, options, gen_options)
-        end)
-
-      {:error, _} = error ->
-        error
+  # The one place the mode is chosen.
+  defp source!(options) do
+    case {options[:peer], options[:probe_sender]} do
+      {nil, nil} -> Fed
+      {nil, _sender} -> Sender
+      {_peer, nil} -> Autonomous
+      _both -> raise ArgumentError, ":probe_sender and :peer exclude each other"
     end
   end
 
-  # Raises in the caller for what would otherwise crash the new process.
-  # Values out of range are `{:error, reason}` from start_link/1.
+  # Raises in the caller for what would otherwise crash the new process
+  # (the source checks its own options). Values out of range are
+  # `{:error, reason}` from start_link/1.
   defp validate_start!(options) do
     unless is_function(options[:clock], 0) do
       raise ArgumentError, ":clock must be a 0-arity function, got: #{inspect(options[:clock])}"
-    end
-
-    unless is_nil(options[:probe_sender]) or is_function(options[:probe_sender], 1) do
-      raise ArgumentError,
-            ":probe_sender must be a 1-arity function, got: #{inspect(options[:probe_sender])}"
-    end
-
-    if options[:probe_sender] && options[:peer] do
-      raise ArgumentError, ":probe_sender and :peer exclude each other"
-    end
-
-    unless peer?(options[:peer]) do
-      raise ArgumentError,
-            ":peer must be {host, port} with a port in 0..65535, got: #{inspect(options[:peer])}"
     end
 
     unless Enum.all?(options[:subscribe], &is_pid/1) do
@@ -221,30 +206,6 @@ defmodule PLPMTUD.Prober do
     end
 
     :ok
-  end
-
-  defp peer?(nil), do: true
-
-  defp peer?({host, port}) when is_integer(port) and port in 0..65_535,
-    do: is_tuple(host) or is_binary(host) or is_list(host) or is_atom(host)
-
-  defp peer?(_), do: false
-
-  # The peer's address, resolved in the family of the `:config` or the
-  # `:socket_options`, else of the address (a host name: IPv4).
-  defp resolve_peer(options) do
-    case options[:peer] do
-      nil ->
-        {:ok, nil, nil}
-
-      {host, port} ->
-        family =
-          Map.new(options[:config])[:family] || options[:socket_options][:family] ||
-            Socket.family_of(host) || :inet
-
-        with {:ok, ip} <- Socket.resolve(host, family),
-             do: {:ok, {ip, port}, Socket.family_of(ip)}
-    end
   end
 
   @doc "The size to segment data with now (the PLPMTU in the handle's unit)."
@@ -357,71 +318,30 @@ defmodule PLPMTUD.Prober do
   @impl GenServer
   def init(options) do
     {:ok, _} = Registry.register(PLPMTUD.Registry, :probers, options[:peer])
-    handle = options[:handle]
-
-    driver =
-      if options[:socket] do
-        Driver.new(
-          handle,
-          options[:socket],
-          options[:mode],
-          options[:family],
-          options[:heartbeat]
-        )
-      end
 
     state = %__MODULE__{
-      handle: handle,
-      driver: driver,
+      handle: options[:handle],
+      source: options[:source],
       clock: options[:clock],
-      probe_sender: options[:probe_sender],
       peer: options[:peer],
-      cache_peer: if(options[:cache] && options[:peer], do: elem(options[:peer], 0)),
+      cache_peer: options[:cache_peer],
       subscribers: Enum.reduce(options[:subscribe], Subscribers.new(), &Subscribers.add(&2, &1))
     }
 
-    {:ok, state, {:continue, {:take_socket, options[:active], options[:connected]}}}
-  end
-
-  defp config_for_peer(config, nil), do: config
-  defp config_for_peer(config, family), do: Driver.prober_config(config, family)
-
-  # Opened passive in the caller; the new process takes it (see init/1).
-  defp open_socket(options) do
-    case options[:peer] do
-      nil ->
-        nil
-
-      {ip, port} ->
-        mode = options[:mode]
-        transport = if mode == :icmp, do: :icmp_echo, else: :udp
-        port = if mode == :icmp, do: 0, else: port
-
-        socket_options =
-          Keyword.merge(
-            [connect: {ip, port}, df: :probe, active: true, transport: transport],
-            options[:socket_options]
-          )
-
-        with {:ok, socket} <- Socket.open(0, Keyword.put(socket_options, :active, false)) do
-          {:ok, socket, socket_options[:active]}
-        end
-    end
+    {:ok, state, {:continue, {:init_source, options}}}
   end
 
   @impl GenServer
-  def handle_continue(
-        {:take_socket, active, connected},
-        %{driver: %Driver{socket: socket}} = state
-      ) do
-    case Handover.take(socket, active) do
-      :ok -> {:noreply, state, {:continue, {:connected, connected}}}
-      {:error, reason} -> {:stop, {:no_socket, reason}, state}
+  def handle_continue({:init_source, options}, state) do
+    case state.source.init(state.handle, options) do
+      {:ok, source_state} ->
+        {:noreply, %{state | source_state: source_state},
+         {:continue, {:connected, options[:connected]}}}
+
+      {:error, reason} ->
+        {:stop, reason, state}
     end
   end
-
-  def handle_continue({:take_socket, _active, connected}, state),
-    do: {:noreply, state, {:continue, {:connected, connected}}}
 
   def handle_continue({:connected, true}, state) do
     now = now(state)
@@ -483,17 +403,9 @@ defmodule PLPMTUD.Prober do
 
   @impl GenServer
   def handle_info({:tick, ref}, %{timer: {ref, _}} = state) do
-    now = now(state)
     state = %{state | timer: nil}
-
-    case state.driver do
-      nil ->
-        noreply(after_events(state, PLPMTUD.on_tick(state.handle, now)))
-
-      driver ->
-        {:ok, events, driver} = Driver.tick(driver, now)
-        noreply(after_events(%{state | driver: driver}, events))
-    end
+    {:ok, events, source_state} = state.source.tick(state.source_state, state.handle, now(state))
+    noreply(after_events(%{state | source_state: source_state}, events))
   end
 
   def handle_info({:tick, _stale}, state), do: {:noreply, state}
@@ -507,21 +419,19 @@ defmodule PLPMTUD.Prober do
 
   def handle_info(message, state), do: handle_other(message, state)
 
-  defp handle_other(message, %{driver: driver} = state) when driver != nil do
-    case Driver.handle_message(driver, message, now(state)) do
-      {:ok, events, driver} ->
-        noreply(after_events(%{state | driver: driver}, events))
+  # A message for the source (its socket's), if any.
+  defp handle_other(message, state) do
+    case state.source.handle_info(message, state.source_state, now(state)) do
+      {:ok, events, source_state} ->
+        noreply(after_events(%{state | source_state: source_state}, events))
 
       :unknown ->
         {:noreply, state}
     end
   end
 
-  defp handle_other(_message, state), do: {:noreply, state}
-
   @impl GenServer
-  def terminate(_reason, %{driver: %Driver{socket: socket}}), do: Socket.close(socket)
-  def terminate(_reason, _state), do: :ok
+  def terminate(reason, state), do: state.source.terminate(reason, state.source_state)
 
   defp now(state), do: state.clock.()
 
@@ -538,74 +448,49 @@ defmodule PLPMTUD.Prober do
   defp noreply(%{stop: nil} = state), do: {:noreply, state}
   defp noreply(state), do: {:stop, state.stop, state}
 
-  # After every event: publish what the prober answered, send what is due
-  # (sender or autonomous, publishing what that answers), re-arm the timer.
+  # After every event: publish what the prober answered, let the source
+  # send what is due (publishing what that answers), re-arm the timer.
   defp after_events(state, events) do
     state |> publish(events) |> send_due() |> schedule()
   end
 
-  defp send_due(%{driver: nil, probe_sender: nil} = state), do: state
   defp send_due(%{stop: stop} = state) when stop != nil, do: state
 
   defp send_due(%{retry_at: at} = state) when at != nil do
     if now(state) >= at, do: send_due(%{state | retry_at: nil}), else: state
   end
 
-  defp send_due(%{driver: nil} = state) do
-    case PLPMTUD.probe_size(state.handle) do
-      nil -> state
-      size -> send_with_sender(state, size)
-    end
-  end
-
   defp send_due(state) do
-    case Driver.send_due(state.driver, now(state)) do
-      {:ok, events, driver} ->
-        %{publish(state, events) | driver: driver}
+    case state.source.send_due(state.source_state, state.handle, now(state)) do
+      {:ok, events, source_state} ->
+        publish(%{state | source_state: source_state}, events)
 
       # What the prober answered before the send failed (a refusal that
       # lowered the size) is news too.
-      {:error, reason, events, driver} ->
-        %{state | driver: driver} |> publish(events) |> send_failed(reason)
+      {:error, reason, events, source_state} ->
+        %{state | source_state: source_state} |> publish(events) |> send_failed(reason)
     end
   end
 
-  defp send_with_sender(state, size) do
-    case state.probe_sender.(size) do
-      {:ok, id} ->
-        :probe = PLPMTUD.on_send(state.handle, id, size, now(state))
-        state
-
-      :error ->
-        send_failed(state, :error)
-
-      {:error, reason} ->
-        send_failed(state, reason)
-    end
-  end
-
-  # Nothing is sent again for @send_retry_ms (the heartbeat waits as well,
-  # or the timer would fire for it at once); a closed socket of its own
-  # ends the prober.
+  # Nothing is sent again for @send_retry_ms, or the source ends the
+  # prober (its own socket closed).
   defp send_failed(state, reason) do
     state = publish(state, [{:send_failed, reason}])
     retry_at = now(state) + @send_retry_ms
 
-    case {reason, state.driver} do
-      {:closed, %Driver{}} -> %{state | stop: {:shutdown, :socket_closed}}
-      {_, nil} -> %{state | retry_at: retry_at}
-      {_, driver} -> %{state | retry_at: retry_at, driver: Driver.defer(driver, retry_at)}
+    case state.source.send_failed(state.source_state, reason, retry_at) do
+      {:retry, source_state} -> %{state | retry_at: retry_at, source_state: source_state}
+      {:stop, stop, source_state} -> %{state | stop: stop, source_state: source_state}
     end
   end
 
-  # Subscribers get the prober's events (a due probe only when they send
-  # it: fed mode) and failed sends; the driver's own bookkeeping stays here.
-  # Telemetry and Logger get theirs (see PLPMTUD.Telemetry).
+  # Subscribers get what the source calls news (a due probe only when
+  # they send it) and failed sends. Telemetry and Logger get theirs (see
+  # PLPMTUD.Telemetry).
   defp publish(state, []), do: state
 
   defp publish(state, events) do
-    fed? = state.driver == nil and state.probe_sender == nil
-    news = Enum.filter(events, &news?(&1, fed?))
+    news = Enum.filter(events, &state.source.news?/1)
     remember(state.cache_peer, state.handle, news)
     Subscribers.publish(state.subscribers, self(), news)
     PLPMTUD.Telemetry.prober_events(news, self(), state.peer)
@@ -649,12 +534,8 @@ defmodule PLPMTUD.Prober do
   defp peer_label(nil), do: ""
   defp peer_label({ip, port}), do: " to #{PLPMTUD.Diagnostics.format_peer(ip, port)}"
 
-  defp news?({:probe_due, _size}, fed?), do: fed?
-  defp news?({tag, _}, _fed?) when tag in [:heartbeat_acked, :heartbeat_lost, :ignored], do: false
-  defp news?({:probe_sent, _id, _size}, _fed?), do: false
-  defp news?(_event, _fed?), do: true
-
-  # Only an autonomous prober remembers (its handle's unit is IP bytes).
+  # Only a source that set a `:cache_peer` remembers (the autonomous one:
+  # its handle's unit is IP bytes, as the cache's).
   # A black hole is remembered once confirmed (at the PLPMTU then in use, the
   # floor): the floor used while it is only suspected is not news for others.
   defp remember(nil, _handle, _events), do: :ok
@@ -675,11 +556,7 @@ defmodule PLPMTUD.Prober do
   defp schedule(state) do
     now = now(state)
 
-    timeout =
-      case state.driver do
-        nil -> deadline_timeout(PLPMTUD.deadline(state.handle), now)
-        driver -> Driver.timeout(driver, now)
-      end
+    timeout = state.source.timeout(state.source_state, state.handle, now)
 
     timeout = if state.retry_at, do: min(timeout, max(state.retry_at - now, 0)), else: timeout
 
@@ -698,7 +575,4 @@ defmodule PLPMTUD.Prober do
         %{state | timer: {ref, timer}}
     end
   end
-
-  defp deadline_timeout(nil, _now), do: :infinity
-  defp deadline_timeout(deadline, now), do: max(deadline - now, 0)
 end

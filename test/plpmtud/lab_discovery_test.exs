@@ -19,12 +19,13 @@ defmodule PLPMTUD.LabDiscoveryTest do
     )
   end
 
+  # The verdicts on the PTBs the prober was given, in order.
   defp ptbs_received do
     receive do
-      {:event, {:ptb, _, _}} -> 1 + ptbs_received()
+      {:event, {:ptb, _, verdict}} -> [verdict | ptbs_received()]
       {:event, _} -> ptbs_received()
     after
-      0 -> 0
+      0 -> []
     end
   end
 
@@ -49,7 +50,13 @@ defmodule PLPMTUD.LabDiscoveryTest do
         ptbs = ptbs_received()
 
         if unquote(variant) == "blackhole" do
-          assert ptbs == 0, "no ICMP may reach the client in a black hole"
+          assert ptbs == [], "no ICMP may reach the client in a black hole"
+        end
+
+        # The prober matched a PTB to its probe by the bytes it quotes
+        # (after the echo header in ICMP mode, which the kernel rewrites).
+        if unquote(variant) == "icmp" do
+          assert :accepted in ptbs, "#{mode}: #{inspect(ptbs)}"
         end
       end
     end

@@ -90,7 +90,7 @@ defmodule PLPMTUD.ProberSendFailureTest do
     assert_receive {:plpmtud, ^prober, {:search_complete, 1350}}, 5_000
     ref = Process.monitor(prober)
 
-    socket = :sys.get_state(prober).driver.socket
+    socket = :sys.get_state(prober).source_state.socket
     :ok = Socket.close(socket)
 
     assert_receive {:plpmtud, ^prober, {:send_failed, :closed}}, 1_000

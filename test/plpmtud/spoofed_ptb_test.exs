@@ -50,7 +50,7 @@ defmodule PLPMTUD.SpoofedPtbTest do
         )
 
       assert settle(prober) in 1334..1350
-      {:ok, {_, client_port}} = Socket.sockname(:sys.get_state(prober).driver.socket)
+      {:ok, {_, client_port}} = Socket.sockname(:sys.get_state(prober).source_state.socket)
 
       flow = [
         to_string(:inet.ntoa(client)),

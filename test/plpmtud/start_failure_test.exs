@@ -71,7 +71,9 @@ defmodule PLPMTUD.StartFailureTest do
         assert mtu == Prober.packet_size(prober)
         assert %{unit: :ip, packet_ip: ^mtu} = Prober.info(prober)
         assert [%{peer: {{127, 0, 0, 1}, ^port}}] = probers_of(prober)
-        {:ok, {{127, 0, 0, 1}, ^port}} = Socket.peername(:sys.get_state(prober).driver.socket)
+
+        {:ok, {{127, 0, 0, 1}, ^port}} =
+          Socket.peername(:sys.get_state(prober).source_state.socket)
       end
     end
   end
