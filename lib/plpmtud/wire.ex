@@ -78,22 +78,4 @@ defmodule PLPMTUD.Wire do
 
   defp reply_type(:inet), do: 0
   defp reply_type(:inet6), do: 129
-
-  @doc """
-  The nonce quoted at the start of one of our datagrams returned in an
-  ICMP error (`quoted`), or `nil` when it is not one of ours.
-  """
-  @spec quoted_nonce(mode(), binary()) :: nonce() | nil
-  def quoted_nonce(:udp, quoted) do
-    case Native.wire_parse(binary_part(quoted, 0, min(byte_size(quoted), 20))) do
-      {:probe, nonce, _size} -> nonce
-      _ -> nil
-    end
-  end
-
-  def quoted_nonce(:icmp, <<type, 0, _sum::16, _ident::16, _seq::16, nonce::64, _::binary>>)
-      when type in [8, 128],
-      do: nonce
-
-  def quoted_nonce(:icmp, _quoted), do: nil
 end
