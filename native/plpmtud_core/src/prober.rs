@@ -745,6 +745,12 @@ impl Prober {
     /// See [`Prober::deadline`] afterwards.
     pub fn rtt_sample(&mut self, rtt_ms: u64) {
         self.rtt.sample(rtt_ms);
+        self.shorten_timeouts();
+    }
+
+    /// The transmissions in flight time out by the timeout in force now if
+    /// that is sooner than the one they left with.
+    fn shorten_timeouts(&mut self) {
         let timeout = self.probe_timeout_ms();
         let timeout = u32::try_from(timeout).unwrap_or(u32::MAX);
         if let Some(round) = self.round_mut() {
@@ -1237,6 +1243,9 @@ impl Prober {
         let rtt_ms = now_ms.saturating_sub(in_flight.sent_at_ms);
         bump(&mut self.stats.probes_acked);
         self.rtt.sample(rtt_ms);
+        // The other sizes of the round (sent before any sample, with the
+        // 1 s timeout) wait no longer than the path's timeout now.
+        self.shorten_timeouts();
         out.push(Event::ProbeAcked {
             id: in_flight.id,
             size,
