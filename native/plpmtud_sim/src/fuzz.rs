@@ -551,6 +551,40 @@ mod tests {
     }
 
     #[test]
+    fn a_round_of_several_sizes_is_sent_in_any_order_and_judged_by_the_oracle() {
+        let mut prober = Prober::new(Config {
+            size_unit: plpmtud_core::SizeUnit::Ip,
+            probe_sizes: 4,
+            ..Config::default()
+        })
+        .unwrap();
+        let mut now = 0;
+        let mut oracle = AckOracle::default();
+        let mut step = |prober: &mut Prober, oracle: &mut AckOracle, event| {
+            let before = oracle.before(prober, event);
+            let due_before = prober.snapshot().due().to_vec();
+            let answer = apply(prober, &mut now, oracle, event);
+            check_answer(prober, &answer, (before, &due_before))?;
+            oracle.after(prober, event, before)
+        };
+        step(&mut prober, &mut oracle, Event::Connected(None)).unwrap();
+        // Id 2 of four due sizes: the third largest.
+        assert_eq!(probe_to_send(&prober, 2), Some(1038));
+        step(&mut prober, &mut oracle, Event::SendProbe(2, false)).unwrap();
+        assert_eq!(oracle.size_of(2), Some(1038));
+        assert_eq!(prober.snapshot().due(), [1500, 1269, 807]);
+        step(&mut prober, &mut oracle, Event::ProbeAcked(2)).unwrap();
+        assert_eq!(prober.sizes().packet, 1038);
+        // A rise blamed on another size of the round is caught.
+        assert!(oracle.after(&prober, Event::Acked(2, 1269), 576).is_err());
+        // The answer must announce every size newly due, not only the first.
+        let due: Vec<u32> = prober.snapshot().due().to_vec();
+        assert_eq!(due, [1500, 1269]);
+        assert!(check_answer(&prober, &Events::default(), (1038, &due[..1])).is_err());
+        assert!(check_answer(&prober, &Events::default(), (1038, &due)).is_ok());
+    }
+
+    #[test]
     fn the_reassembler_seeds_run_within_bounds() {
         let seeds: [&[u8]; 3] = [
             include_bytes!("../../../fuzz/seeds/fragment_reassemble/split_twice"),
