@@ -103,7 +103,7 @@ pub fn round_sizes(
         return sizes;
     }
     let add = |sizes: &mut ArrayVec<u32, MAX_SIZES>, size: u32| {
-        if size > confirmed && size <= limit && !sizes.contains(&size) {
+        if sizes.len() < k && size > confirmed && size <= limit && !sizes.contains(&size) {
             let _ = sizes.try_push(size);
         }
     };
@@ -267,6 +267,11 @@ mod tests {
         assert_eq!(
             round_sizes(Strategy::CommonValues, 1350, 1390, 16, false, 3).as_slice(),
             [1380, 1370, 1360]
+        );
+        // Never more than k, whatever the table and the threshold leave.
+        assert_eq!(
+            round_sizes(Strategy::CommonValues, 576, 34430, 50_000, true, 3).as_slice(),
+            [9001, 1480, 1380]
         );
         // Inside the threshold, only table values are probed.
         assert_eq!(
