@@ -645,24 +645,25 @@ impl Prober {
     /// one shows the path carries the PLPMTU (black-hole detection).
     pub fn acked(&mut self, now_ms: u64, id: u64, size: u32) -> Events {
         let size = self.to_ip(size);
+        let recent = self.report_ack(id);
+        let in_flight = self
+            .round()
+            .and_then(|r| r.holding(id))
+            .and_then(|a| Some((a.size, a.copy(id)?)));
+        let Some((probe_size, f)) = in_flight else {
+            // Data, or a probe resolved already (a late or repeated ack):
+            // the hot path, which changes no size and answers nothing.
+            if recent {
+                bump(&mut self.stats.stale_events);
+            }
+            self.on_packet_acked(size);
+            return Events::default();
+        };
         self.answer(|p, out| {
-            p.report(id, Reported::Ack);
-            let in_flight = p
-                .round()
-                .and_then(|r| r.holding(id))
-                .and_then(|a| Some((a.size, a.copy(id)?)));
-            match in_flight {
-                Some((probe_size, f)) if size == probe_size && !f.resent => {
-                    p.on_probe_acked(now_ms, id, out)
-                }
-                Some(_) => p.on_probe_lost(now_ms, id, LossReason::Resent, out),
-                None => {
-                    // A probe resolved already (a late or repeated ack).
-                    if p.recent_probes.iter().any(|probe| probe.id == id) {
-                        bump(&mut p.stats.stale_events);
-                    }
-                    p.on_packet_acked(size);
-                }
+            if size == probe_size && !f.resent {
+                p.on_probe_acked(now_ms, id, out)
+            } else {
+                p.on_probe_lost(now_ms, id, LossReason::Resent, out)
             }
         })
     }
@@ -926,6 +927,15 @@ impl Prober {
             .map(|a| a.size)
     }
 
+    /// The IP sizes due now, largest first, then zeros (no size is 0).
+    fn due_set(&self) -> [u32; MAX_SIZES] {
+        let mut set = [0; MAX_SIZES];
+        for (slot, size) in set.iter_mut().zip(self.due_sizes()) {
+            *slot = size;
+        }
+        set
+    }
+
     /// True if a probe of `size` (IP bytes) is due.
     fn is_due(&self, size: u32) -> bool {
         self.due_sizes().any(|due| due == size)
@@ -1054,12 +1064,12 @@ impl Prober {
     /// size the call made due that was not due before, largest first.
     /// Inside, sizes are IP bytes; the answer is in the prober's unit.
     fn answer(&mut self, f: impl FnOnce(&mut Self, &mut Events)) -> Events {
-        let due_before: ArrayVec<u32, MAX_SIZES> = self.due_sizes().collect();
+        let due_before = self.due_set();
         let mut out = Events::default();
         f(self, &mut out);
-        let due_after: ArrayVec<u32, MAX_SIZES> = self.due_sizes().collect();
-        for size in due_after {
-            if !due_before.contains(&size) {
+        let due_before = &due_before[..];
+        for size in self.due_set() {
+            if size != 0 && !due_before.contains(&size) {
                 out.push(Event::ProbeDue { size });
             }
         }
@@ -1116,17 +1126,23 @@ impl Prober {
 
     /// The newest recent probe named `id`.
     fn record_of(&mut self, id: u64) -> Option<&mut ProbeRecord> {
-        self.recent_probes
+        let (older, newer) = self.recent_probes.as_mut_slices();
+        newer
             .iter_mut()
             .rev()
+            .chain(older.iter_mut().rev())
             .find(|probe| probe.id == id)
     }
 
-    /// Notes an acknowledgement or loss of `id` (see [`Reported`]).
-    fn report(&mut self, id: u64, what: Reported) {
-        if let Some(record) = self.record_of(id) {
-            record.reported = what;
+    /// Notes an acknowledgement of `id` (see [`Reported`]); true if `id`
+    /// names a recent probe.
+    fn report_ack(&mut self, id: u64) -> bool {
+        let record = self.record_of(id);
+        let recent = record.is_some();
+        if let Some(record) = record {
+            record.reported = Reported::Ack;
         }
+        recent
     }
 
     /// True when a loss of `id` at `size` is a recent probe's (see
