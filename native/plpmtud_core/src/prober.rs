@@ -241,7 +241,8 @@ pub struct Snapshot {
 }
 
 impl Snapshot {
-    /// The ids of the probes in flight, oldest slot first.
+    /// The ids of the probes in flight: by size, largest first, then by
+    /// slot (oldest first).
     pub fn in_flight(&self) -> &[u64] {
         &self.in_flight
     }
@@ -279,7 +280,7 @@ struct Range {
     failed_sizes: u32,
 }
 
-/// The probe in flight.
+/// One transmission of a probe in flight.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct InFlight {
     id: u64,
@@ -713,9 +714,11 @@ impl Prober {
 
     /// An ICMP Packet-Too-Big (or Fragmentation Needed) reporting `ip_mtu`
     /// (IP bytes) about the packet `quote` describes. It is believed only
-    /// for a probe of the size being probed, sent recently (RFC 8899
-    /// §4.6.1), and never sets the PLPMTU by itself: a smaller size is
-    /// probed first. The answer holds a `Hint` event with the verdict.
+    /// for a probe of a size of the round (not moot), sent recently (RFC
+    /// 8899 §4.6.1), reporting less than that probe's size, and never sets
+    /// the PLPMTU by itself: a smaller size is probed first (the sizes of
+    /// the round above it leave the round; the smaller ones stay in
+    /// flight). The answer holds a `Hint` event with the verdict.
     pub fn ptb(&mut self, now_ms: u64, ip_mtu: u32, quote: Quote<'_>) -> Events {
         let quoted = match quote {
             Quote::None => None,
@@ -739,11 +742,12 @@ impl Prober {
         self.answer(|p, out| p.on_emsgsize(now_ms, limit, out))
     }
 
-    /// An RTT sample measured by the transport, in milliseconds. The probe
+    /// An RTT sample measured by the transport, in milliseconds. The probes
     /// in flight, sent with the timeout in force then (1 s before any
-    /// sample), times out by the new timeout if that is sooner: a first
-    /// sample that arrives while the first probe is out shortens its wait.
-    /// See [`Prober::deadline`] afterwards.
+    /// sample), time out by the new timeout if that is sooner: a first
+    /// sample that arrives while the first probes are out shortens their
+    /// wait (as a probe's own acknowledgement does for the rest of its
+    /// round). See [`Prober::deadline`] afterwards.
     pub fn rtt_sample(&mut self, rtt_ms: u64) {
         self.rtt.sample(rtt_ms);
         self.shorten_timeouts();

@@ -585,6 +585,17 @@ mod tests {
     }
 
     #[test]
+    fn the_prober_seeds_keep_the_invariants_and_the_oracle() {
+        let seeds: [&[u8]; 2] = [
+            include_bytes!("../../../fuzz/seeds/prober_events/connect_and_probe"),
+            include_bytes!("../../../fuzz/seeds/prober_events/common_values_round_within_k"),
+        ];
+        for seed in seeds {
+            assert!(run(seed).unwrap() >= 3);
+        }
+    }
+
+    #[test]
     fn the_reassembler_seeds_run_within_bounds() {
         let seeds: [&[u8]; 3] = [
             include_bytes!("../../../fuzz/seeds/fragment_reassemble/split_twice"),
