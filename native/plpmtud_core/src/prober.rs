@@ -1557,20 +1557,25 @@ impl Prober {
     /// Plans the next round of `range` (`probe_sizes` sizes at most), or
     /// completes the search.
     fn advance(&mut self, now_ms: u64, range: Range, out: &mut Events) {
+        let sizes = self.plan(range);
+        if sizes.is_empty() {
+            self.complete_search(now_ms, out);
+        } else {
+            self.search_round(range, Round::of(&sizes));
+        }
+    }
+
+    /// The sizes of the next round of `range` (none: the search is done).
+    fn plan(&self, range: Range) -> ArrayVec<u32, MAX_SIZES> {
         let c = &self.config;
-        let sizes = round_sizes(
+        round_sizes(
             c.strategy,
             range.confirmed,
             range.limit,
             c.search_threshold,
             range.untouched,
             c.probe_sizes as usize,
-        );
-        if sizes.is_empty() {
-            self.complete_search(now_ms, out);
-        } else {
-            self.search_round(range, Round::of(&sizes));
-        }
+        )
     }
 
     /// A round of one size.
@@ -1643,13 +1648,15 @@ impl Prober {
                     self.phase = Phase::Searching { range, round };
                     return;
                 }
-                self.advance(now_ms, range, out);
-                if tripped && self.state() == State::Searching {
+                if tripped && !self.plan(range).is_empty() {
+                    // Before the next round: does probing work at all?
                     bump(&mut self.stats.probing_checks);
                     self.phase = Phase::Checking {
                         check: Check::Probing(range),
                         round: Round::of(&[self.plpmtu]),
                     };
+                } else {
+                    self.advance(now_ms, range, out);
                 }
             }
             Phase::Checking {

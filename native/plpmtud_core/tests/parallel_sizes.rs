@@ -333,7 +333,15 @@ fn a_round_without_an_ack_counts_once_toward_the_failure_threshold() {
     }
     assert_eq!(p.snapshot().state, State::Base, "the probing check");
     assert_eq!(p.snapshot().stats.probing_checks, 1);
+    assert_eq!(p.snapshot().stats.rounds, 3, "the check is no round");
     assert_eq!(p.snapshot().round(), [576]);
+    // It passes: the search goes on below the sizes that failed.
+    let id = 100;
+    assert!(p.sent(2, id, 576, None));
+    p.acked(3, id, 576);
+    assert_eq!(p.snapshot().state, State::Searching);
+    assert_eq!(p.snapshot().search_range, (576, 584));
+    assert_eq!(p.snapshot().stats.rounds, 4);
 }
 
 /// The most a call can produce: four sizes of four copies in flight, every
