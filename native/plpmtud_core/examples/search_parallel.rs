@@ -4,8 +4,9 @@
 //! often the search ends within 2 bytes of the path MTU or above it.
 //!
 //! `cargo run --release -p plpmtud_core --example search_parallel > bench/results/search_parallel.md`
+//! (then the hand-written "Reading" section is added back at the end).
 
-use plpmtud_core::{Config, State};
+use plpmtud_core::{Config, IpFamily, State};
 use plpmtud_sim::sim::{simulate, SimPath, SimResult, StopWhen, Trace};
 use std::ops::Range;
 
@@ -144,6 +145,51 @@ fn table(evidence: bool, losses: &[u32], seeds: Range<u64>) {
     println!();
 }
 
+/// Prints, for a lab-like path (RTT 1 ms, losses by evidence), the time to
+/// settle on IPv4 (576..1500) and IPv6 (1280..1500) for each `probe_sizes`.
+fn lab_like() {
+    println!("| family | loss | probe_sizes | within {EXACT_BYTES} bytes | above | mean rounds | mean time to settle (ms) | median | 95th percentile | max |");
+    println!("|---|---|---|---|---|---|---|---|---|---|");
+    for (family, floor) in [(IpFamily::V4, 576u32), (IpFamily::V6, 1280)] {
+        for loss in [0u32, 15] {
+            for k in SIZES {
+                let config = Config {
+                    family,
+                    ..driver_config(k)
+                };
+                let span = u64::from(config.ceiling - floor + 1);
+                let mut t = Tally::default();
+                for seed in 0..SEEDS {
+                    let mtu = floor + (seed * 7919 % span) as u32;
+                    let path = SimPath {
+                        loss: f64::from(loss) / 100.0,
+                        seed,
+                        rtt_ms: 1,
+                        data_interval_ms: Some(1),
+                        ..SimPath::clean(mtu)
+                    };
+                    let run = simulate(config, &path, StopWhen::Settled);
+                    assert!(run.settled && run.violations.is_empty(), "{path:?}");
+                    t.add(&run, mtu);
+                }
+                let (median, p95, max) = (
+                    t.time_quantile(0.5),
+                    t.time_quantile(0.95),
+                    t.time_quantile(1.0),
+                );
+                println!(
+                    "| {family:?} | {loss} % | {k} | {} | {} | {:.2} | {:.1} | {median} | {p95} | {max} |",
+                    percent(t.within, t.runs),
+                    percent(t.above, t.runs),
+                    t.mean(t.rounds),
+                    t.mean(t.times.iter().sum()),
+                );
+            }
+        }
+    }
+    println!();
+}
+
 /// Prints the rounds of one clean search for each `probe_sizes`.
 fn sequences() {
     println!("| path MTU | probe_sizes | rounds | time to settle (ms) | PLPMTU found | probe sizes in order first sent |");
@@ -194,6 +240,11 @@ fn main() {
          together; a PTB or EMSGSIZE that adds a size to a round does not count); probe bytes: \
          every probe transmission of the search, lost ones included (IP bytes)."
     );
+    println!(
+        "- memory: {} bytes per prober (`size_of::<Prober>()`, any `probe_sizes`: the round's \
+         storage is inline for 4 sizes of 4 copies)",
+        std::mem::size_of::<plpmtud_core::Prober>()
+    );
     println!();
     println!("## 1. One clean search (no loss)");
     println!();
@@ -210,7 +261,16 @@ fn main() {
     );
     println!();
     table(true, &LOSS_PERCENT, 0..SEEDS);
-    println!("## 4. The 15 % rows again over 4000 other seeds");
+    println!("## 4. A lab-like path: RTT 1 ms, losses by evidence");
+    println!();
+    println!(
+        "As 3 with a 1 ms round trip and a data packet every 1 ms (a lost probe is reported \
+         2 ms after it left); IPv6 paths are `1280 + (s * 7919 % 221)` (the IPv6 floor is \
+         1280). The simulator's clock has 1 ms steps."
+    );
+    println!();
+    lab_like();
+    println!("## 5. The 15 % rows again over 4000 other seeds");
     println!();
     println!(
         "Runs `s` in {SEEDS}..{}: the within-{EXACT_BYTES}-bytes rate of 1000 runs varies by \
