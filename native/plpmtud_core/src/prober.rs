@@ -1197,11 +1197,26 @@ impl Prober {
     /// and bounds the search; otherwise `mtu_initial`, in use but not yet
     /// confirmed, is probed first (when above the floor). Either way the
     /// floor is the only size confirmed so far, so a failure of that first
-    /// probe continues the search below it, at the floor meanwhile.
+    /// probe continues the search below it, at the floor meanwhile. With
+    /// `probe_sizes` above 1, `mtu_initial`'s round also splits the range
+    /// above it (it is likely to pass: the others look further), so its
+    /// acknowledgement leaves less to search; a hint's round is the hint.
     fn begin(&mut self, now_ms: u64, hint: Option<u32>, out: &mut Events) {
         self.start_search(now_ms, self.config.ceiling, out);
-        let hint = hint.filter(|&h| h > self.floor && h <= self.config.ceiling);
+        let c = &self.config;
+        let hint = hint.filter(|&h| h > self.floor && h <= c.ceiling);
         let initial = Some(self.plpmtu).filter(|&mtu| mtu > self.floor);
+        let above = match (hint, initial) {
+            (None, Some(initial)) if c.probe_sizes > 1 => round_sizes(
+                c.strategy,
+                initial,
+                c.ceiling,
+                c.search_threshold,
+                true,
+                c.probe_sizes as usize - 1,
+            ),
+            _ => ArrayVec::new(),
+        };
         let first = hint.or(initial);
         if let (Some(first), Phase::Searching { range, round }) = (first, &mut self.phase) {
             range.confirmed = self.floor;
@@ -1210,6 +1225,9 @@ impl Prober {
                 range.untouched = false;
             }
             *round = Round::of(&[first]);
+            for size in above {
+                round.add(size);
+            }
         }
     }
 

@@ -503,3 +503,39 @@ fn four_sizes_end_within_2_bytes_in_98_percent_of_runs_at_15_percent_loss() {
         assert!(time[1] * 3 < time[0] * 2, "{evidence:?}: time {time:?}");
     }
 }
+
+/// `mtu_initial` (aiutp's 1344) with four sizes: its round also splits the
+/// range above it, so on a 1350 path the first round leaves (1344, 1395]
+/// to search, not (1344, 1500]; a cached hint's round is the hint alone.
+#[test]
+fn mtu_initials_round_splits_the_range_above_it() {
+    let config = Config {
+        size_unit: SizeUnit::Ip,
+        probe_sizes: 4,
+        probe_copies: 3,
+        initial: Some(1344),
+        ..Config::default()
+    };
+    let mut p = Prober::new(config).unwrap();
+    let e = p.connected(0, None);
+    assert_eq!(due_events(&e), [1500, 1448, 1396, 1344]);
+    assert_eq!(p.snapshot().search_range, (576, 1500));
+    let sent = send_round(&mut p, 0, 1);
+    p.acked(1, ids_of(&sent, 1344)[0], 1344);
+    for size in [1500, 1448, 1396] {
+        fail(&mut p, 2, &sent, size);
+    }
+    assert_eq!(p.snapshot().search_range, (1344, 1395));
+    let mut hinted = Prober::new(config).unwrap();
+    hinted.connected(0, Some(1400));
+    assert_eq!(hinted.snapshot().round(), [1400]);
+    // If mtu_initial fails, the larger sizes are moot and the search goes
+    // on below it, at the floor meanwhile.
+    let mut p = Prober::new(config).unwrap();
+    p.connected(0, None);
+    let sent = send_round(&mut p, 0, 1);
+    fail(&mut p, 1, &sent, 1344);
+    assert_eq!(p.sizes().packet, 576);
+    assert_eq!(p.snapshot().search_range, (576, 1343));
+    assert!(p.snapshot().in_flight().is_empty());
+}
