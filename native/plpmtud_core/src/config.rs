@@ -367,6 +367,8 @@ config_table! {
         "lost transmissions of one size before it is judged too big (RFC 8899 MAX_PROBES)";
     "probe_copies" => probe_copies: u32 = 1, 1..=4,
         "transmissions of one size in flight together, each a probe with its own id: a size that fails costs one round trip, not `max_probes` (plpmtud's own driver: 3)";
+    "probe_sizes" => probe_sizes: u32 = 1, 1..=4,
+        "distinct sizes a search round probes at once, each as `probe_copies` transmissions: a k-ary split of the search range, so a search takes about 1/log2(k+1) of the rounds of one size at a time (1: one size at a time; 4: the fewest rounds, about twice the probe bytes)";
     "failure_threshold" => failure_threshold: u32 = 3, 1..=255,
         "sizes failed in a row before the prober checks that probing works at all";
     "probe_timeout" => probe_timeout_ms: u64 = 1_000, 1..=MAX_TIME_MS,

@@ -163,14 +163,16 @@ impl Event {
     }
 }
 
-/// Most events one call can produce. A single event produces at most 5 (a
+/// Most events one call can produce. A single event produces at most 8 (a
 /// failed black-hole check: the lost probe, the confirmation, the change,
-/// the new search and its first probe); a batch of losses at most 11: a
-/// `ProbeLost` for each of the [`crate::prober::MAX_COPIES`] transmissions
-/// in flight, what the failed size leads to (at most 4), one black-hole
-/// suspicion (2) and the next probe due. No later loss of the batch can add
-/// more: once a size failed or a check began, nothing is in flight.
-pub const EVENTS_MAX: usize = 16;
+/// the new search and the sizes of its first round due); a batch of losses
+/// at most 28: a `ProbeLost` for each of the [`crate::prober::MAX_IN_FLIGHT`]
+/// transmissions in flight (16), one PLPMTU change back to what the search
+/// confirmed, what the end of the round leads to (at most 3: a fallback and
+/// its change, or a completed search), one black-hole suspicion (2) and the
+/// sizes of the next round due (4). No later loss of the batch can add
+/// more: the next round's sizes are not in flight until sent.
+pub const EVENTS_MAX: usize = 32;
 
 /// The events of one call, oldest first, held inline (no allocation).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]

@@ -11,10 +11,15 @@
 //! (`size_unit`: payload bytes by default, or IP bytes); MTUs reported by
 //! the network or the kernel are IP bytes. Inside, sizes are IP bytes: the
 //! prober knows the family and the per-packet overhead, and its public
-//! methods are the one place where the two units are converted. One size is
-//! probed at a time, as `probe_copies` transmissions in flight together; the
-//! caller names each with an id of its choosing (aiutp: the packet's
-//! sequence number).
+//! methods are the one place where the two units are converted. A search
+//! round probes `probe_sizes` distinct sizes at once (a k-ary split of the
+//! search range; one by default), each as `probe_copies` transmissions in
+//! flight together; the caller names each transmission with an id of its
+//! choosing (aiutp: the packet's sequence number). An acknowledgement of a
+//! size confirms it at once (the smaller sizes of the round become moot), a
+//! size that fails lowers the limit below it (the larger ones become moot),
+//! and the next round is planned when every size of the round is resolved
+//! or moot.
 //!
 //! The phase is data: each `Phase` variant carries exactly the fields that
 //! exist in it (the search range while searching, what to resume after a
@@ -27,17 +32,21 @@ pub use crate::events::{ChangeReason, Event, Events, HintSource, LossReason, Ptb
 use crate::quote::fingerprint;
 use crate::ring::Ring;
 use crate::rtt::RttEstimator;
-use crate::search::next_probe_size;
+use crate::search::{next_probe_size, round_sizes, MAX_SIZES};
 use crate::units::{mtu_for_payload, payload_for_mtu, IpFamily, SizeUnit, MAX_MTU};
 use arrayvec::ArrayVec;
 use std::num::NonZeroU64;
 
 /// Entries kept in the MTU change history.
 pub const HISTORY_LEN: usize = 6;
+/// Most probe transmissions in flight together: every copy of every size
+/// of a round (`probe_sizes` x `probe_copies`).
+pub const MAX_IN_FLIGHT: usize = MAX_SIZES * MAX_COPIES;
 /// Probes remembered for loss reports ([`Prober::lost`]'s probe ids) and
-/// PTB matching after they were resolved: every copy of the last three sizes
-/// (a copy's loss may be reported after the next size's copies left).
-pub const RECENT_PROBES: usize = MAX_COPIES * 3;
+/// PTB matching after they were resolved: every transmission of the last
+/// two full rounds (a copy's loss may be reported after the next round's
+/// copies left; with one size of three copies, the last five sizes).
+pub const RECENT_PROBES: usize = MAX_IN_FLIGHT * 2;
 
 /// The prober's phase, with RFC 8899's names (a summary of [`Prober`]'s
 /// internal phase for callers).
@@ -121,6 +130,8 @@ pub struct Stats {
     pub fallbacks: u32,
     /// Searches completed.
     pub searches_completed: u32,
+    /// Search rounds planned (each one to `probe_sizes` sizes probed at once).
+    pub rounds: u32,
 }
 
 /// The sizes a transport needs on every packet, in the prober's unit
@@ -205,8 +216,9 @@ pub struct Snapshot {
     pub sizes: Sizes,
     /// The same sizes in IP bytes.
     pub ip_sizes: Sizes,
-    /// The size being probed, in the unit: due, or in flight (`None` when
-    /// no search or check is running).
+    /// The (largest) size being probed, in the unit: due, or in flight
+    /// (`None` when no search or check is running). See
+    /// [`Snapshot::round`] for every size of the round.
     pub probing: Option<u32>,
     /// The largest size ever probed (`mtu_ceiling`, IP bytes).
     pub ceiling_ip: u32,
@@ -222,14 +234,30 @@ pub struct Snapshot {
     /// `Err` names an invariant the prober breaks (a test and fuzz oracle:
     /// it is `Ok` after any sequence of calls).
     pub invariants: Result<(), &'static str>,
-    in_flight: ArrayVec<u64, MAX_COPIES>,
+    in_flight: ArrayVec<u64, MAX_IN_FLIGHT>,
+    round: ArrayVec<u32, MAX_SIZES>,
+    due: ArrayVec<u32, MAX_SIZES>,
     history: ArrayVec<MtuChange, HISTORY_LEN>,
 }
 
 impl Snapshot {
-    /// The ids of the probes in flight, oldest slot first.
+    /// The ids of the probes in flight: by size, largest first, then by
+    /// slot (oldest first).
     pub fn in_flight(&self) -> &[u64] {
         &self.in_flight
+    }
+
+    /// The sizes of the round being probed, largest first, in the unit
+    /// (unresolved ones only: an acknowledged, failed or moot size leaves
+    /// the round). Empty when no search or check is running.
+    pub fn round(&self) -> &[u32] {
+        &self.round
+    }
+
+    /// The sizes of the round due now (fewer transmissions in flight than
+    /// wanted), largest first, in the unit: [`Sizes::probe`] is the first.
+    pub fn due(&self) -> &[u32] {
+        &self.due
     }
 
     /// The latest PLPMTU changes, oldest first, sizes in the prober's unit.
@@ -247,19 +275,28 @@ struct Range {
     limit: u32,
     /// Nothing has failed yet in this search.
     untouched: bool,
-    /// Sizes failed in a row (rule 5: then check that probing works at all).
+    /// Sizes failed in a row (rule 5: then check that probing works at all);
+    /// a round counts once, however many of its sizes failed.
     failed_sizes: u32,
 }
 
-/// The probe in flight.
+/// One transmission of a probe in flight.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct InFlight {
     id: u64,
     sent_at_ms: u64,
-    deadline_ms: u64,
+    /// Lost when this many ms passed since `sent_at_ms` (at most
+    /// [`crate::config::MAX_TIME_MS`]).
+    timeout_ms: u32,
     /// The transport sent this id again in another form (a resend of the
     /// probe's data): an acknowledgement of the id cannot confirm the probe.
     resent: bool,
+}
+
+impl InFlight {
+    fn deadline_ms(&self) -> u64 {
+        self.sent_at_ms.saturating_add(u64::from(self.timeout_ms))
+    }
 }
 
 /// Most transmissions of one size in flight together (`probe_copies`).
@@ -303,6 +340,93 @@ impl Attempt {
     }
 }
 
+/// The sizes probed together: up to [`MAX_SIZES`] distinct ones, largest
+/// first, each with its transmissions. A size leaves the round when it is
+/// acknowledged, fails or becomes moot; the round ends when none is left.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Round {
+    attempts: [Attempt; MAX_SIZES],
+    len: u8,
+    /// A size of this round failed (counted once in `failed_sizes`).
+    failed: bool,
+}
+
+impl Round {
+    /// A round of `sizes` (distinct, largest first).
+    fn of(sizes: &[u32]) -> Round {
+        let mut round = Round {
+            attempts: [Attempt::of(0); MAX_SIZES],
+            len: 0,
+            failed: false,
+        };
+        for &size in sizes {
+            round.add(size);
+        }
+        round
+    }
+
+    /// The sizes being probed, largest first.
+    fn attempts(&self) -> &[Attempt] {
+        &self.attempts[..usize::from(self.len)]
+    }
+
+    fn attempts_mut(&mut self) -> &mut [Attempt] {
+        &mut self.attempts[..usize::from(self.len)]
+    }
+
+    fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The largest size of the round.
+    fn largest(&self) -> Option<u32> {
+        self.attempts().first().map(|a| a.size)
+    }
+
+    /// Every transmission in flight, of every size.
+    fn in_flight(&self) -> impl Iterator<Item = &InFlight> + '_ {
+        self.attempts().iter().flat_map(Attempt::in_flight)
+    }
+
+    /// The size holding transmission `id` in flight.
+    fn holding(&self, id: u64) -> Option<&Attempt> {
+        self.attempts().iter().find(|a| a.copy(id).is_some())
+    }
+
+    fn holding_mut(&mut self, id: u64) -> Option<&mut Attempt> {
+        self.attempts_mut()
+            .iter_mut()
+            .find(|a| a.copy(id).is_some())
+    }
+
+    /// Adds `size` in its place (largest first) unless it is there or the
+    /// round is full.
+    fn add(&mut self, size: u32) {
+        let len = usize::from(self.len);
+        if len == MAX_SIZES || self.attempts().iter().any(|a| a.size == size) {
+            return;
+        }
+        let at = self.attempts().iter().take_while(|a| a.size > size).count();
+        self.attempts.copy_within(at..len, at + 1);
+        self.attempts[at] = Attempt::of(size);
+        self.len += 1;
+    }
+
+    /// Keeps the sizes inside `(confirmed, limit]`: the others are moot
+    /// (their transmissions are no longer waited for).
+    fn keep_within(&mut self, confirmed: u32, limit: u32) {
+        let mut kept = 0;
+        for i in 0..usize::from(self.len) {
+            let attempt = self.attempts[i];
+            if attempt.size > confirmed && attempt.size <= limit {
+                self.attempts[kept] = attempt;
+                kept += 1;
+            }
+        }
+        self.len = kept as u8;
+    }
+}
+
 /// What a black-hole check returns to when the PLPMTU passes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Resume {
@@ -328,8 +452,8 @@ enum Check {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Phase {
     Disabled,
-    Searching { range: Range, attempt: Attempt },
-    Checking { check: Check, attempt: Attempt },
+    Searching { range: Range, round: Round },
+    Checking { check: Check, round: Round },
     Complete { next_search_at_ms: u64 },
     Error { next_search_at_ms: u64 },
 }
@@ -464,6 +588,10 @@ impl Prober {
     /// With `probe_copies` above 1 the same probe size is due again until
     /// that many transmissions of it are in flight (never more than the
     /// losses left before it is judged too big): send each under its own id.
+    /// With `probe_sizes` above 1 the sizes of a round are due together:
+    /// `probe` is the largest one due (its acknowledgement settles the most;
+    /// [`Snapshot::due`] lists them all), and the next one is due once its
+    /// copies left.
     pub fn sizes(&self) -> Sizes {
         Sizes {
             packet: self.to_unit(self.plpmtu),
@@ -485,9 +613,9 @@ impl Prober {
     }
 
     /// Packet `id` of `size` (in the unit) was sent at `now_ms`. Report
-    /// every transmission, resends included. It is claimed as the probe,
-    /// and `true` returned, iff a probe of exactly `size` is due (see
-    /// [`Prober::sizes`]); otherwise it is noted: a resend of a probe in
+    /// every transmission, resends included. It is claimed as a probe, and
+    /// `true` returned, iff a probe of exactly `size` is due (any size of
+    /// the round, see [`Snapshot::due`]); otherwise it is noted: a resend of a probe in
     /// flight under its id, at any size, makes the probe unconfirmable (an
     /// acknowledgement of the id could be the resend's), and its
     /// acknowledgement then counts as a loss ([`LossReason::Resent`]).
@@ -500,8 +628,12 @@ impl Prober {
     /// must name the probe's id ([`Quote::Id`]): make ids unguessable.
     pub fn sent(&mut self, now_ms: u64, id: u64, size: u32, quote: Option<&[u8]>) -> bool {
         let size = self.to_ip(size);
+        // An id already in flight, sent again as a probe of another size of
+        // the round: an ack of the id could be either packet's, so neither
+        // can confirm its size.
+        let reused = self.in_flight(id);
         self.note_transmission(id);
-        self.due() == Some(size) && self.record_probe(now_ms, id, size, quote.map(quote_of))
+        self.is_due(size) && self.record_probe(now_ms, id, size, quote.map(quote_of), reused)
     }
 
     /// Packet `id` was acknowledged; `size` (in the unit) is the size of
@@ -514,21 +646,25 @@ impl Prober {
     /// one shows the path carries the PLPMTU (black-hole detection).
     pub fn acked(&mut self, now_ms: u64, id: u64, size: u32) -> Events {
         let size = self.to_ip(size);
+        let recent = self.report_ack(id);
+        let in_flight = self
+            .round()
+            .and_then(|r| r.holding(id))
+            .and_then(|a| Some((a.size, a.copy(id)?)));
+        let Some((probe_size, f)) = in_flight else {
+            // Data, or a probe resolved already (a late or repeated ack):
+            // the hot path, which changes no size and answers nothing.
+            if recent {
+                bump(&mut self.stats.stale_events);
+            }
+            self.on_packet_acked(size);
+            return Events::default();
+        };
         self.answer(|p, out| {
-            p.report(id, Reported::Ack);
-            let in_flight = p.attempt().and_then(|a| Some((a.size, a.copy(id)?)));
-            match in_flight {
-                Some((probe_size, f)) if size == probe_size && !f.resent => {
-                    p.on_probe_acked(now_ms, id, out)
-                }
-                Some(_) => p.on_probe_lost(now_ms, id, LossReason::Resent, out),
-                None => {
-                    // A probe resolved already (a late or repeated ack).
-                    if p.recent_probes.iter().any(|probe| probe.id == id) {
-                        bump(&mut p.stats.stale_events);
-                    }
-                    p.on_packet_acked(size);
-                }
+            if size == probe_size && !f.resent {
+                p.on_probe_acked(now_ms, id, out)
+            } else {
+                p.on_probe_lost(now_ms, id, LossReason::Resent, out)
             }
         })
     }
@@ -578,9 +714,11 @@ impl Prober {
 
     /// An ICMP Packet-Too-Big (or Fragmentation Needed) reporting `ip_mtu`
     /// (IP bytes) about the packet `quote` describes. It is believed only
-    /// for a probe of the size being probed, sent recently (RFC 8899
-    /// §4.6.1), and never sets the PLPMTU by itself: a smaller size is
-    /// probed first. The answer holds a `Hint` event with the verdict.
+    /// for a probe of a size of the round (not moot), sent recently (RFC
+    /// 8899 §4.6.1), reporting less than that probe's size, and never sets
+    /// the PLPMTU by itself: a smaller size is probed first (the sizes of
+    /// the round above it leave the round; the smaller ones stay in
+    /// flight). The answer holds a `Hint` event with the verdict.
     pub fn ptb(&mut self, now_ms: u64, ip_mtu: u32, quote: Quote<'_>) -> Events {
         let quoted = match quote {
             Quote::None => None,
@@ -604,17 +742,27 @@ impl Prober {
         self.answer(|p, out| p.on_emsgsize(now_ms, limit, out))
     }
 
-    /// An RTT sample measured by the transport, in milliseconds. The probe
+    /// An RTT sample measured by the transport, in milliseconds. The probes
     /// in flight, sent with the timeout in force then (1 s before any
-    /// sample), times out by the new timeout if that is sooner: a first
-    /// sample that arrives while the first probe is out shortens its wait.
-    /// See [`Prober::deadline`] afterwards.
+    /// sample), time out by the new timeout if that is sooner: a first
+    /// sample that arrives while the first probes are out shortens their
+    /// wait (as a probe's own acknowledgement does for the rest of its
+    /// round). See [`Prober::deadline`] afterwards.
     pub fn rtt_sample(&mut self, rtt_ms: u64) {
         self.rtt.sample(rtt_ms);
+        self.shorten_timeouts();
+    }
+
+    /// The transmissions in flight time out by the timeout in force now if
+    /// that is sooner than the one they left with.
+    fn shorten_timeouts(&mut self) {
         let timeout = self.probe_timeout_ms();
-        if let Some(attempt) = self.attempt_mut() {
-            for f in attempt.copies.iter_mut().flatten() {
-                f.deadline_ms = f.deadline_ms.min(f.sent_at_ms.saturating_add(timeout));
+        let timeout = u32::try_from(timeout).unwrap_or(u32::MAX);
+        if let Some(round) = self.round_mut() {
+            for attempt in round.attempts_mut() {
+                for f in attempt.copies.iter_mut().flatten() {
+                    f.timeout_ms = f.timeout_ms.min(timeout);
+                }
             }
         }
     }
@@ -625,14 +773,14 @@ impl Prober {
             return Events::default();
         }
         self.answer(|p, out| {
-            let mut expired = [None; MAX_COPIES];
-            if let Some(attempt) = p.attempt() {
-                let due = attempt.in_flight().filter(|f| now_ms >= f.deadline_ms);
+            let mut expired = [None; MAX_IN_FLIGHT];
+            if let Some(round) = p.round() {
+                let due = round.in_flight().filter(|f| now_ms >= f.deadline_ms());
                 for (slot, f) in expired.iter_mut().zip(due) {
                     *slot = Some(f.id);
                 }
             }
-            // Each is lost while its size is still the one probed.
+            // Each is lost while its size is still probed (not moot).
             for id in expired.into_iter().flatten() {
                 if p.in_flight(id) {
                     p.on_probe_lost(now_ms, id, LossReason::Timeout, out);
@@ -657,8 +805,8 @@ impl Prober {
                 Some(next_search_at_ms)
             }
             _ => self
-                .attempt()
-                .and_then(|a| a.in_flight().map(|f| f.deadline_ms).min()),
+                .round()
+                .and_then(|r| r.in_flight().map(InFlight::deadline_ms).min()),
         }
     }
 
@@ -721,7 +869,10 @@ impl Prober {
             overhead: self.overhead_bytes(),
             sizes: self.sizes(),
             ip_sizes,
-            probing: self.attempt().map(|a| self.to_unit(a.size)),
+            probing: self
+                .round()
+                .and_then(Round::largest)
+                .map(|s| self.to_unit(s)),
             ceiling_ip: c.ceiling,
             search_range: (self.to_unit(confirmed), self.to_unit(limit)),
             deadline: self.deadline(),
@@ -729,9 +880,14 @@ impl Prober {
             stats: self.stats,
             invariants: self.invariants(),
             in_flight: self
-                .attempt()
-                .map(|a| a.in_flight().map(|f| f.id).collect())
+                .round()
+                .map(|r| r.in_flight().map(|f| f.id).collect())
                 .unwrap_or_default(),
+            round: self
+                .round()
+                .map(|r| r.attempts().iter().map(|a| self.to_unit(a.size)).collect())
+                .unwrap_or_default(),
+            due: self.due_sizes().map(|s| self.to_unit(s)).collect(),
             history: history.collect(),
         }
     }
@@ -761,10 +917,32 @@ impl Prober {
         }
     }
 
-    /// The IP size of the probe due now, if any.
+    /// The IP size of the probe due now, if any: the largest due.
     fn due(&self) -> Option<u32> {
-        let attempt = self.attempt()?;
-        (attempt.in_flight().count() < self.copies_wanted(attempt)).then_some(attempt.size)
+        self.due_sizes().next()
+    }
+
+    /// The IP sizes of the round due now, largest first.
+    fn due_sizes(&self) -> impl Iterator<Item = u32> + '_ {
+        self.round()
+            .into_iter()
+            .flat_map(Round::attempts)
+            .filter(|a| a.in_flight().count() < self.copies_wanted(a))
+            .map(|a| a.size)
+    }
+
+    /// The IP sizes due now, largest first, then zeros (no size is 0).
+    fn due_set(&self) -> [u32; MAX_SIZES] {
+        let mut set = [0; MAX_SIZES];
+        for (slot, size) in set.iter_mut().zip(self.due_sizes()) {
+            *slot = size;
+        }
+        set
+    }
+
+    /// True if a probe of `size` (IP bytes) is due.
+    fn is_due(&self, size: u32) -> bool {
+        self.due_sizes().any(|due| due == size)
     }
 
     /// The local stack knows the path MTU is `mtu` IP bytes (EMSGSIZE).
@@ -791,7 +969,7 @@ impl Prober {
             }
         );
         if mtu < self.plpmtu && !checking {
-            self.check_below(now_ms, mtu, out);
+            self.check_below(now_ms, mtu, None, out);
         } else {
             self.limit_size(now_ms, mtu, out);
         }
@@ -838,37 +1016,64 @@ impl Prober {
                 return Err("confirmed above limit");
             }
         }
-        match self.phase {
-            Phase::Searching { attempt, .. } | Phase::Checking { attempt, .. }
-                if attempt.size < self.floor || attempt.size > c.ceiling =>
-            {
-                Err("probe size out of range")
+        if let Some(round) = self.round() {
+            let sizes = round.attempts();
+            if sizes.is_empty() {
+                return Err("a round with no size");
             }
+            if sizes.len() > self.config.probe_sizes as usize {
+                return Err("more sizes in a round than probe_sizes");
+            }
+            if sizes.windows(2).any(|w| w[0].size <= w[1].size) {
+                return Err("a round's sizes not distinct, largest first");
+            }
+            if sizes
+                .iter()
+                .any(|a| a.size < self.floor || a.size > c.ceiling)
+            {
+                return Err("probe size out of range");
+            }
+            let copies = c.probe_copies as usize;
+            if sizes.iter().any(|a| a.in_flight().count() > copies) {
+                return Err("more transmissions of a size in flight than probe_copies");
+            }
+        }
+        match self.phase {
+            Phase::Searching { range, round }
+                if round
+                    .attempts()
+                    .iter()
+                    .any(|a| a.size <= range.confirmed || a.size > range.limit) =>
+            {
+                Err("a moot size left in the round")
+            }
+            Phase::Checking { round, .. } if round.len != 1 => Err("a check probes one size"),
             Phase::Checking {
                 check: Check::Probing(_),
-                attempt,
-            } if attempt.size != self.plpmtu => {
+                round,
+            } if round.largest() != Some(self.plpmtu) => {
                 Err("a probing check probes something other than the PLPMTU")
             }
             Phase::Checking {
                 check: Check::BlackHole { .. },
-                attempt,
-            } if attempt.size <= self.plpmtu => {
+                round,
+            } if round.largest() <= Some(self.plpmtu) => {
                 Err("a black-hole check probes no more than the PLPMTU")
             }
             _ => Ok(()),
         }
     }
 
-    /// Runs `f` with an empty event list and adds `ProbeDue` when the call
-    /// made a probe due that was not due before (or due at another size).
+    /// Runs `f` with an empty event list and adds a `ProbeDue` for each
+    /// size the call made due that was not due before, largest first.
     /// Inside, sizes are IP bytes; the answer is in the prober's unit.
     fn answer(&mut self, f: impl FnOnce(&mut Self, &mut Events)) -> Events {
-        let due_before = self.due();
+        let due_before = self.due_set();
         let mut out = Events::default();
         f(self, &mut out);
-        if let Some(size) = self.due() {
-            if due_before != Some(size) {
+        let due_before = &due_before[..];
+        for size in self.due_set() {
+            if size != 0 && !due_before.contains(&size) {
                 out.push(Event::ProbeDue { size });
             }
         }
@@ -878,23 +1083,24 @@ impl Prober {
         out
     }
 
-    fn attempt(&self) -> Option<&Attempt> {
+    /// The sizes probed now (a search's round, or a check's one size).
+    fn round(&self) -> Option<&Round> {
         match &self.phase {
-            Phase::Searching { attempt, .. } | Phase::Checking { attempt, .. } => Some(attempt),
+            Phase::Searching { round, .. } | Phase::Checking { round, .. } => Some(round),
             _ => None,
         }
     }
 
-    fn attempt_mut(&mut self) -> Option<&mut Attempt> {
+    fn round_mut(&mut self) -> Option<&mut Round> {
         match &mut self.phase {
-            Phase::Searching { attempt, .. } | Phase::Checking { attempt, .. } => Some(attempt),
+            Phase::Searching { round, .. } | Phase::Checking { round, .. } => Some(round),
             _ => None,
         }
     }
 
-    /// True if `id` names a transmission of the size probed now.
+    /// True if `id` names a transmission in flight of a size probed now.
     fn in_flight(&self, id: u64) -> bool {
-        self.attempt().is_some_and(|a| a.copy(id).is_some())
+        self.round().is_some_and(|r| r.holding(id).is_some())
     }
 
     /// Transmissions of `attempt` to have in flight together: `probe_copies`,
@@ -911,10 +1117,12 @@ impl Prober {
     /// unconfirmable, whatever its size (a copy sent with DF off may arrive
     /// in fragments, and its ack then names the probe's id).
     fn note_transmission(&mut self, id: u64) {
-        if let Some(attempt) = self.attempt_mut() {
-            for f in attempt.copies.iter_mut().flatten() {
-                if f.id == id {
-                    f.resent = true;
+        if let Some(round) = self.round_mut() {
+            for attempt in round.attempts_mut() {
+                for f in attempt.copies.iter_mut().flatten() {
+                    if f.id == id {
+                        f.resent = true;
+                    }
                 }
             }
         }
@@ -922,17 +1130,23 @@ impl Prober {
 
     /// The newest recent probe named `id`.
     fn record_of(&mut self, id: u64) -> Option<&mut ProbeRecord> {
-        self.recent_probes
+        let (older, newer) = self.recent_probes.as_mut_slices();
+        newer
             .iter_mut()
             .rev()
+            .chain(older.iter_mut().rev())
             .find(|probe| probe.id == id)
     }
 
-    /// Notes an acknowledgement or loss of `id` (see [`Reported`]).
-    fn report(&mut self, id: u64, what: Reported) {
-        if let Some(record) = self.record_of(id) {
-            record.reported = what;
+    /// Notes an acknowledgement of `id` (see [`Reported`]); true if `id`
+    /// names a recent probe.
+    fn report_ack(&mut self, id: u64) -> bool {
+        let record = self.record_of(id);
+        let recent = record.is_some();
+        if let Some(record) = record {
+            record.reported = Reported::Ack;
         }
+        recent
     }
 
     /// True when a loss of `id` at `size` is a recent probe's (see
@@ -983,27 +1197,55 @@ impl Prober {
     /// and bounds the search; otherwise `mtu_initial`, in use but not yet
     /// confirmed, is probed first (when above the floor). Either way the
     /// floor is the only size confirmed so far, so a failure of that first
-    /// probe continues the search below it, at the floor meanwhile.
+    /// probe continues the search below it, at the floor meanwhile. With
+    /// `probe_sizes` above 1, `mtu_initial`'s round also splits the range
+    /// above it (it is likely to pass: the others look further), so its
+    /// acknowledgement leaves less to search; a hint's round is the hint.
     fn begin(&mut self, now_ms: u64, hint: Option<u32>, out: &mut Events) {
         self.start_search(now_ms, self.config.ceiling, out);
-        let hint = hint.filter(|&h| h > self.floor && h <= self.config.ceiling);
+        let c = &self.config;
+        let hint = hint.filter(|&h| h > self.floor && h <= c.ceiling);
         let initial = Some(self.plpmtu).filter(|&mtu| mtu > self.floor);
+        let above = match (hint, initial) {
+            (None, Some(initial)) if c.probe_sizes > 1 => round_sizes(
+                c.strategy,
+                initial,
+                c.ceiling,
+                c.search_threshold,
+                true,
+                c.probe_sizes as usize - 1,
+            ),
+            _ => ArrayVec::new(),
+        };
         let first = hint.or(initial);
-        if let (Some(first), Phase::Searching { range, attempt }) = (first, &mut self.phase) {
+        if let (Some(first), Phase::Searching { range, round }) = (first, &mut self.phase) {
             range.confirmed = self.floor;
             if hint.is_some() {
                 range.limit = first;
                 range.untouched = false;
             }
-            *attempt = Attempt::of(first);
+            *round = Round::of(&[first]);
+            for size in above {
+                round.add(size);
+            }
         }
     }
 
     /// Puts transmission `id` of the due size `size` in flight; false if
     /// every slot is taken (never, when a probe of `size` is due).
-    fn record_probe(&mut self, now_ms: u64, id: u64, size: u32, quote: Option<NonZeroU64>) -> bool {
-        let timeout = self.probe_timeout_ms();
-        let Some(attempt) = self.attempt_mut() else {
+    fn record_probe(
+        &mut self,
+        now_ms: u64,
+        id: u64,
+        size: u32,
+        quote: Option<NonZeroU64>,
+        resent: bool,
+    ) -> bool {
+        let timeout = u32::try_from(self.probe_timeout_ms()).unwrap_or(u32::MAX);
+        let Some(round) = self.round_mut() else {
+            return false;
+        };
+        let Some(attempt) = round.attempts_mut().iter_mut().find(|a| a.size == size) else {
             return false;
         };
         let Some(slot) = attempt.copies.iter_mut().find(|slot| slot.is_none()) else {
@@ -1012,8 +1254,8 @@ impl Prober {
         *slot = Some(InFlight {
             id,
             sent_at_ms: now_ms,
-            deadline_ms: now_ms.saturating_add(timeout),
-            resent: false,
+            timeout_ms: timeout,
+            resent,
         });
         self.recent_probes.push(ProbeRecord {
             id,
@@ -1025,30 +1267,37 @@ impl Prober {
         true
     }
 
-    /// Transmission `id` of the size probed now was acknowledged: the size
-    /// passes (the other transmissions of it are no longer waited for).
+    /// Transmission `id` of a size probed now was acknowledged: the size
+    /// passes (the other transmissions of it are no longer waited for, nor
+    /// the smaller sizes of the round: they are moot).
     fn on_probe_acked(&mut self, now_ms: u64, id: u64, out: &mut Events) {
-        let Some((size, in_flight)) = self.attempt().and_then(|a| Some((a.size, a.copy(id)?)))
+        let Some((size, in_flight)) = self
+            .round()
+            .and_then(|r| r.holding(id))
+            .and_then(|a| Some((a.size, a.copy(id)?)))
         else {
             return;
         };
         let rtt_ms = now_ms.saturating_sub(in_flight.sent_at_ms);
         bump(&mut self.stats.probes_acked);
         self.rtt.sample(rtt_ms);
+        // The other sizes of the round (sent before any sample, with the
+        // 1 s timeout) wait no longer than the path's timeout now.
+        self.shorten_timeouts();
         out.push(Event::ProbeAcked {
             id: in_flight.id,
             size,
             rtt_ms,
         });
         match self.phase {
-            Phase::Searching { mut range, .. } => {
+            Phase::Searching { mut range, round } => {
                 range.failed_sizes = 0;
                 range.confirmed = range.confirmed.max(size);
                 range.limit = range.limit.max(range.confirmed);
                 if range.confirmed > self.plpmtu {
                     self.set_plpmtu(now_ms, range.confirmed, ChangeReason::ProbeAcked, out);
                 }
-                self.advance(now_ms, range, out);
+                self.go_on(now_ms, range, round, out);
             }
             Phase::Checking {
                 check: Check::Probing(mut range),
@@ -1068,11 +1317,11 @@ impl Prober {
         }
     }
 
-    /// Transmission `id` of the size probed now was lost: the size fails
+    /// Transmission `id` of a size probed now was lost: the size fails
     /// once `max_probes` transmissions of it are.
     fn on_probe_lost(&mut self, now_ms: u64, id: u64, reason: LossReason, out: &mut Events) {
         let max_probes = self.config.effective_max_probes();
-        let Some(attempt) = self.attempt_mut() else {
+        let Some(attempt) = self.round_mut().and_then(|r| r.holding_mut(id)) else {
             return;
         };
         let Some(in_flight) = attempt.take(id) else {
@@ -1138,12 +1387,14 @@ impl Prober {
         self.set_plpmtu(now_ms, self.floor, ChangeReason::BlackHole, out);
         self.phase = Phase::Checking {
             check: Check::BlackHole { resume, hint },
-            attempt: Attempt::of(suspected),
+            round: Round::of(&[suspected]),
         };
     }
 
     fn on_ptb(&mut self, now_ms: u64, reported_mtu: u32, quoted: Option<Quoted>, out: &mut Events) {
         let (verdict, probe) = self.judge_ptb(reported_mtu, quoted);
+        let probed = probe.map(|(_, size)| size);
+        let probe = probe.map(|(id, _)| id);
         out.push(Event::Hint {
             source: HintSource::Ptb,
             ip_mtu: reported_mtu,
@@ -1159,7 +1410,9 @@ impl Prober {
                     check: Check::BlackHole { hint, .. },
                     ..
                 } => *hint = Some(reported_mtu),
-                _ if reported_mtu < self.plpmtu => self.check_below(now_ms, reported_mtu, out),
+                _ if reported_mtu < self.plpmtu => {
+                    self.check_below(now_ms, reported_mtu, probed, out)
+                }
                 // At the floor, a PTB naming the floor would end the search
                 // there until the next interval: it only counts as a loss
                 // of the probe it quotes.
@@ -1190,10 +1443,14 @@ impl Prober {
     /// check probe's ack restores the PLPMTU, so a forged hint costs one
     /// probe; its loss confirms, and the search below starts by probing
     /// the hinted size.
-    fn check_below(&mut self, now_ms: u64, hint: u32, out: &mut Events) {
+    ///
+    /// `probed`: the size the hint was about (a PTB's quoted probe); the
+    /// round's largest size when it names none (EMSGSIZE).
+    fn check_below(&mut self, now_ms: u64, hint: u32, probed: Option<u32>, out: &mut Events) {
         // If the check passes, a search goes on below the size the hint was
         // about (never below what is confirmed), so a forger on the path
         // cannot make it probe that size again and again.
+        let probed = |round: Round| probed.or(round.largest()).unwrap_or(self.plpmtu);
         let narrowed = |mut range: Range, probed: u32| {
             range.limit = range
                 .limit
@@ -1203,11 +1460,11 @@ impl Prober {
             Resume::Searching(range)
         };
         let resume = match self.phase {
-            Phase::Searching { range, attempt } => narrowed(range, attempt.size),
+            Phase::Searching { range, round } => narrowed(range, probed(round)),
             Phase::Checking {
                 check: Check::Probing(range),
-                attempt,
-            } => narrowed(range, attempt.size),
+                round,
+            } => narrowed(range, probed(round)),
             Phase::Complete { next_search_at_ms } => Resume::Complete { next_search_at_ms },
             Phase::Error { next_search_at_ms } => Resume::Error { next_search_at_ms },
             Phase::Disabled
@@ -1220,14 +1477,19 @@ impl Prober {
     }
 
     /// The verdict on a PTB reporting `reported_mtu` about what `quoted`
-    /// describes, and the id of the probe it matched (one in flight if any
-    /// matches, else the latest recent one).
-    fn judge_ptb(&self, reported_mtu: u32, quoted: Option<Quoted>) -> (PtbVerdict, Option<u64>) {
-        let Some(target) = self.attempt().map(|a| a.size) else {
+    /// describes, and the id and size of the probe it matched: a probe of
+    /// any size of the round (one in flight if any matches, else the latest
+    /// recent one).
+    fn judge_ptb(
+        &self,
+        reported_mtu: u32,
+        quoted: Option<Quoted>,
+    ) -> (PtbVerdict, Option<(u64, u32)>) {
+        let Some(round) = self.round() else {
             return (PtbVerdict::NotProbing, None);
         };
         let matches = |probe: &&ProbeRecord| {
-            probe.size == target
+            round.attempts().iter().any(|a| a.size == probe.size)
                 && match quoted {
                     Some(Quoted::Id(id)) => probe.id == id && probe.quote.is_none(),
                     Some(Quoted::Print(print)) => probe.quote == Some(print),
@@ -1239,15 +1501,12 @@ impl Prober {
             .iter()
             .filter(matches)
             .max_by_key(|probe| self.in_flight(probe.id))
-            .map(|probe| probe.id);
-        let verdict = if probe.is_none() {
-            PtbVerdict::Unmatched
-        } else if reported_mtu >= target {
-            PtbVerdict::NotSmaller
-        } else if reported_mtu < self.floor {
-            PtbVerdict::BelowFloor
-        } else {
-            PtbVerdict::Accepted
+            .map(|probe| (probe.id, probe.size));
+        let verdict = match probe {
+            None => PtbVerdict::Unmatched,
+            Some((_, target)) if reported_mtu >= target => PtbVerdict::NotSmaller,
+            Some(_) if reported_mtu < self.floor => PtbVerdict::BelowFloor,
+            Some(_) => PtbVerdict::Accepted,
         };
         (verdict, probe)
     }
@@ -1255,7 +1514,7 @@ impl Prober {
     fn judge_emsgsize(&self, mtu: u32) -> PtbVerdict {
         let reference = match self.phase {
             Phase::Searching { range, .. } => range.limit.max(self.plpmtu),
-            Phase::Checking { attempt, .. } => attempt.size.max(self.plpmtu),
+            Phase::Checking { round, .. } => round.largest().unwrap_or(0).max(self.plpmtu),
             Phase::Complete { .. } => self.plpmtu,
             Phase::Disabled | Phase::Error { .. } => return PtbVerdict::NotProbing,
         };
@@ -1313,26 +1572,49 @@ impl Prober {
         self.search(range, first);
     }
 
-    /// Chooses the next size of `range`, or completes the search.
+    /// Plans the next round of `range` (`probe_sizes` sizes at most), or
+    /// completes the search.
     fn advance(&mut self, now_ms: u64, range: Range, out: &mut Events) {
+        let sizes = self.plan(range);
+        if sizes.is_empty() {
+            self.complete_search(now_ms, out);
+        } else {
+            self.search_round(range, Round::of(&sizes));
+        }
+    }
+
+    /// The sizes of the next round of `range` (none: the search is done).
+    fn plan(&self, range: Range) -> ArrayVec<u32, MAX_SIZES> {
         let c = &self.config;
-        match next_probe_size(
+        round_sizes(
             c.strategy,
             range.confirmed,
             range.limit,
             c.search_threshold,
             range.untouched,
-        ) {
-            Some(size) => self.search(range, size),
-            None => self.complete_search(now_ms, out),
-        }
+            c.probe_sizes as usize,
+        )
     }
 
+    /// A round of one size.
     fn search(&mut self, range: Range, size: u32) {
-        self.phase = Phase::Searching {
-            range,
-            attempt: Attempt::of(size),
-        };
+        self.search_round(range, Round::of(&[size]));
+    }
+
+    fn search_round(&mut self, range: Range, round: Round) {
+        bump(&mut self.stats.rounds);
+        self.phase = Phase::Searching { range, round };
+    }
+
+    /// The round goes on with what `range` leaves of it (the sizes inside
+    /// it; the others are moot); once none is left, the next is planned.
+    fn go_on(&mut self, now_ms: u64, range: Range, mut round: Round, out: &mut Events) {
+        round.keep_within(range.confirmed, range.limit);
+        if round.is_empty() {
+            self.advance(now_ms, range, out);
+        } else {
+            self.phase = Phase::Searching { range, round };
+        }
     }
 
     fn complete_search(&mut self, now_ms: u64, out: &mut Events) {
@@ -1357,10 +1639,19 @@ impl Prober {
     /// `max_probes` transmissions of `size` were lost.
     fn size_failed(&mut self, now_ms: u64, size: u32, out: &mut Events) {
         match self.phase {
-            Phase::Searching { mut range, .. } => {
+            Phase::Searching {
+                mut range,
+                mut round,
+            } => {
                 range.limit = size.saturating_sub(1).max(range.confirmed);
                 range.untouched = false;
-                range.failed_sizes += 1;
+                // A round counts once however many of its sizes fail: the
+                // rule is about attempts that found nothing, and a round
+                // whose smallest size fails fails all of them at once.
+                if !round.failed {
+                    round.failed = true;
+                    range.failed_sizes += 1;
+                }
                 if self.plpmtu > range.confirmed {
                     self.set_plpmtu(now_ms, range.confirmed, ChangeReason::ProbeFailed, out);
                 }
@@ -1369,13 +1660,21 @@ impl Prober {
                     self.fall_back(now_ms, range.confirmed, out);
                     return;
                 }
-                self.advance(now_ms, range, out);
-                if tripped && self.state() == State::Searching {
+                round.keep_within(range.confirmed, range.limit);
+                if !round.is_empty() {
+                    // Smaller sizes of the round are still out: they decide.
+                    self.phase = Phase::Searching { range, round };
+                    return;
+                }
+                if tripped && !self.plan(range).is_empty() {
+                    // Before the next round: does probing work at all?
                     bump(&mut self.stats.probing_checks);
                     self.phase = Phase::Checking {
                         check: Check::Probing(range),
-                        attempt: Attempt::of(self.plpmtu),
+                        round: Round::of(&[self.plpmtu]),
                     };
+                } else {
+                    self.advance(now_ms, range, out);
                 }
             }
             Phase::Checking {
@@ -1393,9 +1692,9 @@ impl Prober {
                 match hint.filter(|&h| h > self.floor && h <= limit) {
                     Some(hint) => {
                         self.start_search(now_ms, hint, out);
-                        if let Phase::Searching { range, attempt } = &mut self.phase {
+                        if let Phase::Searching { range, round } = &mut self.phase {
                             range.untouched = false;
-                            *attempt = Attempt::of(hint);
+                            *round = Round::of(&[hint]);
                         }
                     }
                     None => self.start_search(now_ms, limit, out),
@@ -1423,9 +1722,14 @@ impl Prober {
     }
 
     /// Sizes above `mtu` are known not to pass: search at most `mtu`, and
-    /// probe `mtu` itself next. `mtu` is at least the PLPMTU: lower hints go
+    /// probe `mtu` itself next (with the sizes of the round below it, which
+    /// stay in flight). `mtu` is at least the PLPMTU: lower hints go
     /// through [`Prober::check_below`].
     fn limit_size(&mut self, now_ms: u64, mtu: u32, out: &mut Events) {
+        let round = match self.phase {
+            Phase::Searching { round, .. } => Some(round),
+            _ => None,
+        };
         let mut range = self.range().unwrap_or(Range {
             confirmed: self.plpmtu,
             limit: mtu,
@@ -1437,10 +1741,16 @@ impl Prober {
         range.confirmed = range.confirmed.min(self.plpmtu);
         range.limit = mtu;
         range.untouched = false;
-        if mtu > range.confirmed {
-            self.search(range, mtu);
-        } else {
-            self.advance(now_ms, range, out);
+        match round {
+            Some(mut round) if mtu > range.confirmed => {
+                round.keep_within(range.confirmed, mtu);
+                if usize::from(round.len) < self.config.probe_sizes as usize {
+                    round.add(mtu);
+                }
+                self.phase = Phase::Searching { range, round };
+            }
+            _ if mtu > range.confirmed => self.search(range, mtu),
+            _ => self.advance(now_ms, range, out),
         }
     }
 

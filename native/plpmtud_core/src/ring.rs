@@ -68,6 +68,27 @@ impl<T: Copy + Default, const N: usize> Ring<T, N> {
             .chain(wrapped[..len - in_head].iter_mut())
     }
 
+    /// The values as two slices, oldest first: the first holds the oldest
+    /// values up to the end of the storage, the second the newer ones that
+    /// wrapped to its start (empty when none did). Scanning slices costs no
+    /// index arithmetic per value (the hot path's lookups).
+    pub fn as_slices(&self) -> (&[T], &[T]) {
+        let (start, len) = (usize::from(self.start), usize::from(self.len));
+        let in_head = len.min(N - start);
+        (
+            &self.items[start..start + in_head],
+            &self.items[..len - in_head],
+        )
+    }
+
+    /// [`Ring::as_slices`], mutably.
+    pub fn as_mut_slices(&mut self) -> (&mut [T], &mut [T]) {
+        let (start, len) = (usize::from(self.start), usize::from(self.len));
+        let in_head = len.min(N - start);
+        let (wrapped, head) = self.items.split_at_mut(start);
+        (&mut head[..in_head], &mut wrapped[..len - in_head])
+    }
+
     /// Number of values held.
     pub fn len(&self) -> usize {
         usize::from(self.len)
@@ -111,5 +132,26 @@ mod tests {
         assert_eq!(ring.iter().copied().collect::<Vec<_>>(), vec![30, 40, 50]);
         ring.pop();
         assert_eq!(ring.iter_mut().count(), 2);
+    }
+
+    #[test]
+    fn slices_hold_the_values_oldest_first_across_the_wrap() {
+        let mut ring: Ring<u32, 4> = Ring::default();
+        assert_eq!(ring.as_slices(), (&[][..], &[][..]));
+        for v in 1..=3 {
+            ring.push(v);
+        }
+        assert_eq!(ring.as_slices(), (&[1, 2, 3][..], &[][..]));
+        for v in 4..=6 {
+            ring.push(v);
+        }
+        assert_eq!(ring.as_slices(), (&[3, 4][..], &[5, 6][..]));
+        let (old, new) = ring.as_mut_slices();
+        old[0] = 30;
+        new[1] = 60;
+        assert_eq!(ring.iter().copied().collect::<Vec<_>>(), vec![30, 4, 5, 60]);
+        ring.pop();
+        ring.pop();
+        assert_eq!(ring.as_slices(), (&[5, 60][..], &[][..]));
     }
 }

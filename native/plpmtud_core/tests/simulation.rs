@@ -416,9 +416,10 @@ fn arb_config() -> impl Strategy<Value = Config> {
         any::<bool>(),
         1u32..=5,
         1u32..=4,
+        1u32..=4,
     )
         .prop_map(
-            |(floor, span, threshold, common, compat, max_probes, copies)| Config {
+            |(floor, span, threshold, common, compat, max_probes, copies, sizes)| Config {
                 floor,
                 ceiling: (floor + span).min(9000),
                 search_threshold: threshold,
@@ -430,6 +431,7 @@ fn arb_config() -> impl Strategy<Value = Config> {
                 aiutp_compat: compat,
                 max_probes,
                 probe_copies: copies,
+                probe_sizes: sizes,
                 probe_timeout_mode: ProbeTimeoutMode::Rtt,
                 ..Config::default()
             },

@@ -17,8 +17,9 @@ pub const MAX_BATCH: usize = 6;
 pub enum Event {
     /// `connected(hint)`.
     Connected(Option<u32>),
-    /// Send the due probe (if any) as `id`, with its quoted bytes (the id's
-    /// own bytes) or without.
+    /// Send a due probe (if any) as `id`, with its quoted bytes (the id's
+    /// own bytes) or without: of the sizes due (`probe_sizes` above 1), the
+    /// one at `id` modulo their number, largest first (see [`probe_to_send`]).
     SendProbe(u64, bool),
     /// `acked(id, size)` at the size of the latest probe sent as `id`.
     ProbeAcked(u64),
@@ -159,13 +160,25 @@ pub fn config(data: &[u8]) -> Config {
     config
 }
 
+/// The due size [`Event::SendProbe`] sends as `id`: of the sizes due,
+/// largest first, the one at `id` modulo their number (so a round's sizes
+/// leave in any order).
+pub fn probe_to_send(prober: &Prober, id: u64) -> Option<u32> {
+    let snapshot = prober.snapshot();
+    let due = snapshot.due();
+    if due.is_empty() {
+        return None;
+    }
+    due.get((id % due.len() as u64) as usize).copied()
+}
+
 /// Applies `event` at `*now` (advancing it for ticks); returns the
 /// prober's answer. `oracle` knows the size each probe id was sent at.
 pub fn apply(prober: &mut Prober, now: &mut u64, oracle: &AckOracle, event: Event) -> Events {
     match event {
         Event::Connected(hint) => prober.connected(*now, hint),
         Event::SendProbe(id, quoted) => {
-            if let Some(size) = prober.sizes().probe {
+            if let Some(size) = probe_to_send(prober, id) {
                 let quote = quote_of(id);
                 prober.sent(*now, id, size, quoted.then_some(&quote[..]));
             }
@@ -209,12 +222,13 @@ pub fn apply(prober: &mut Prober, now: &mut u64, oracle: &AckOracle, event: Even
 }
 
 /// Checks that `answer` tells what the call did: every PLPMTU change is in
-/// it (from `before` to the PLPMTU now), a probe newly due is announced, and
-/// the list never filled up (so nothing was dropped).
+/// it (from `before` to the PLPMTU now), every size newly due (not in
+/// `due_before`, the sizes due before the call) is announced, and the list
+/// never filled up (so nothing was dropped).
 pub fn check_answer(
     prober: &Prober,
     answer: &Events,
-    (mtu_before, due_before): (u32, Option<u32>),
+    (mtu_before, due_before): (u32, &[u32]),
 ) -> Result<(), String> {
     if answer.len() >= EVENTS_MAX {
         return Err(format!(
@@ -239,35 +253,49 @@ pub fn check_answer(
             "PLPMTU went {mtu_before} -> {packet} but the answer says {changes:?}"
         ));
     }
-    let due = prober.sizes().probe;
-    let announced = answer
-        .iter()
-        .any(|e| matches!(*e, Answer::ProbeDue { size } if Some(size) == due));
-    if due.is_some() && due != due_before && !announced {
-        return Err(format!("probe {due:?} became due unannounced: {answer:?}"));
+    let snapshot = prober.snapshot();
+    if prober.sizes().probe != snapshot.due().first().copied() {
+        return Err(format!(
+            "sizes().probe {:?} is not the largest due {:?}",
+            prober.sizes().probe,
+            snapshot.due()
+        ));
+    }
+    for &due in snapshot.due() {
+        let announced = answer
+            .iter()
+            .any(|e| matches!(*e, Answer::ProbeDue { size } if size == due));
+        if !due_before.contains(&due) && !announced {
+            return Err(format!("probe {due} became due unannounced: {answer:?}"));
+        }
     }
     Ok(())
 }
 
-/// Runs the events of `data` on a prober configured from its first 32 bytes,
-/// checking after every event the invariants and the oracle of
-/// [`AckOracle`]. `Err` names the broken one.
+/// Runs the events of `data` on a prober configured from its first 32 bytes
+/// (the last of them sets `probe_sizes`, 1 to 4), checking after every
+/// event the invariants and the oracle of [`AckOracle`]. `Err` names the
+/// broken one.
 pub fn run(data: &[u8]) -> Result<usize, String> {
     let (head, tail) = data.split_at(data.len().min(32));
-    let config = config(head);
+    let mut config = config(head);
+    let sizes = head.last().map_or(1, |&b| i128::from(b % 4) + 1);
+    config
+        .set("probe_sizes", ConfigValue::Int(sizes))
+        .map_err(|e| format!("probe_sizes {sizes} refused: {e}"))?;
     let mut prober = Prober::new(config).map_err(|e| format!("valid config refused: {e}"))?;
     let mut now = 0u64;
     let mut oracle = AckOracle::default();
     let events = events(tail);
     for (i, event) in events.iter().enumerate() {
         let before = oracle.before(&prober, *event);
-        let due_before = prober.sizes().probe;
+        let due_before: Vec<u32> = prober.snapshot().due().to_vec();
         let answer = apply(&mut prober, &mut now, &oracle, *event);
         prober
             .snapshot()
             .invariants
             .map_err(|broken| format!("after event {i} {event:?}: {broken}"))?;
-        check_answer(&prober, &answer, (before, due_before))
+        check_answer(&prober, &answer, (before, &due_before))
             .map_err(|broken| format!("after event {i} {event:?}: {broken}"))?;
         oracle
             .after(&prober, *event, before)
@@ -295,10 +323,13 @@ impl AckOracle {
     /// Call before applying `event`: notes the probe it sends, if any, and
     /// returns the PLPMTU before it.
     pub fn before(&mut self, prober: &Prober, event: Event) -> u32 {
-        let due = prober.sizes().probe;
+        let snapshot = prober.snapshot();
+        let due = snapshot.due();
         match event {
-            Event::SendProbe(id, _) if due.is_some() => self.record(id, due),
-            Event::Sent(id, size) if due == Some(size) => self.record(id, due),
+            Event::SendProbe(id, _) if !due.is_empty() => {
+                self.record(id, probe_to_send(prober, id));
+            }
+            Event::Sent(id, size) if due.contains(&size) => self.record(id, Some(size)),
             Event::Sent(id, size) => {
                 let index = id as usize;
                 if self.size_of(id).is_some_and(|s| s != size) {
@@ -423,5 +454,50 @@ mod tests {
         assert_eq!(verdict(by_id), Some(Unmatched));
         let quoted = apply(&mut prober, &mut now, &oracle, Event::PtbQuoted(900, 5, 8));
         assert_eq!(verdict(quoted), Some(Accepted));
+    }
+
+    #[test]
+    fn a_round_of_several_sizes_is_sent_in_any_order_and_judged_by_the_oracle() {
+        let mut prober = Prober::new(Config {
+            size_unit: plpmtud_core::SizeUnit::Ip,
+            probe_sizes: 4,
+            ..Config::default()
+        })
+        .unwrap();
+        let mut now = 0;
+        let mut oracle = AckOracle::default();
+        let mut step = |prober: &mut Prober, oracle: &mut AckOracle, event| {
+            let before = oracle.before(prober, event);
+            let due_before = prober.snapshot().due().to_vec();
+            let answer = apply(prober, &mut now, oracle, event);
+            check_answer(prober, &answer, (before, &due_before))?;
+            oracle.after(prober, event, before)
+        };
+        step(&mut prober, &mut oracle, Event::Connected(None)).unwrap();
+        // Id 2 of four due sizes: the third largest.
+        assert_eq!(probe_to_send(&prober, 2), Some(1038));
+        step(&mut prober, &mut oracle, Event::SendProbe(2, false)).unwrap();
+        assert_eq!(oracle.size_of(2), Some(1038));
+        assert_eq!(prober.snapshot().due(), [1500, 1269, 807]);
+        step(&mut prober, &mut oracle, Event::ProbeAcked(2)).unwrap();
+        assert_eq!(prober.sizes().packet, 1038);
+        // A rise blamed on another size of the round is caught.
+        assert!(oracle.after(&prober, Event::Acked(2, 1269), 576).is_err());
+        // The answer must announce every size newly due, not only the first.
+        let due: Vec<u32> = prober.snapshot().due().to_vec();
+        assert_eq!(due, [1500, 1269]);
+        assert!(check_answer(&prober, &Events::default(), (1038, &due[..1])).is_err());
+        assert!(check_answer(&prober, &Events::default(), (1038, &due)).is_ok());
+    }
+
+    #[test]
+    fn the_prober_seeds_keep_the_invariants_and_the_oracle() {
+        let seeds: [&[u8]; 2] = [
+            include_bytes!("../../../fuzz/seeds/prober_events/connect_and_probe"),
+            include_bytes!("../../../fuzz/seeds/prober_events/common_values_round_within_k"),
+        ];
+        for seed in seeds {
+            assert!(run(seed).unwrap() >= 3);
+        }
     }
 }
