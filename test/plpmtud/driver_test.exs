@@ -5,10 +5,10 @@ defmodule PLPMTUD.DriverTest do
 
   # A driver of a connected prober over a loopback socket to a responder;
   # the socket's messages come to the test process.
-  defp driver(mode) do
+  defp driver(mode, config \\ []) do
     responder = start_supervised!({Responder, port: 0, ip: {127, 0, 0, 1}})
     {_ip, port} = Responder.address(responder)
-    {:ok, prober} = PLPMTUD.new(Driver.prober_config([], :inet))
+    {:ok, prober} = PLPMTUD.new(Driver.prober_config(config, :inet))
     {:ok, socket} = Socket.open(0, connect: {{127, 0, 0, 1}, port}, df: :probe, active: true)
     _ = PLPMTUD.connected(prober, PLPMTUD.now_ms())
     Driver.new(prober, socket, mode, :inet)
@@ -37,7 +37,8 @@ defmodule PLPMTUD.DriverTest do
   end
 
   test "the prober knows which probes are awaited; the driver keeps only its last 16" do
-    driver = search(driver(:udp), PLPMTUD.now_ms() + 10_000)
+    # One size a round, so that the search sends more probes than the ring holds.
+    driver = search(driver(:udp, probe_sizes: 1), PLPMTUD.now_ms() + 10_000)
     info = PLPMTUD.info(driver.prober)
     assert info.state == :search_complete
     assert info.stats.probes_sent > 16, inspect(info.stats)

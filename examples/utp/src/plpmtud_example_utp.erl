@@ -318,13 +318,14 @@ df(_Sizing) -> probe.
 
 %% The transport feeds every RTT sample (its own queue included) to the
 %% prober, so a probe timeout can follow the path closely: 20 ms at least.
-%% Each size goes as 3 padded data packets at once (probe_copies), whose
-%% losses SACK reports, and the search ends within 2 bytes.
+%% Each search round probes 4 sizes at once (probe_sizes), each as 3
+%% padded data packets (probe_copies), whose losses SACK reports, and the
+%% search ends within 2 bytes.
 prober(Sizing, Family, Interval) ->
     Base = #{packet_overhead => ?UDP + ?HEADER, padding_overhead => ?PADDING_OVERHEAD,
              family => Family, probe_timeout_mode => rtt, mtu_probe_interval => Interval,
              black_hole_threshold => 1, min_probe_timeout => 20,
-             probe_copies => 3, search_threshold => 2},
+             probe_copies => 3, probe_sizes => 4, search_threshold => 2},
     case Sizing of
         plpmtud ->
             {ok, Probing} = plpmtud:new(Base#{mtu_initial => 1344}),

@@ -262,3 +262,48 @@ fn a_snapshot_copies_the_whole_prober_at_once() {
     assert_eq!(s.stats.probes_sent, 2);
     assert_eq!(s.history().len(), 1);
 }
+
+/// A resend under a probe's id while its copy is in flight, claimed again
+/// at the same size (probe_copies 2 leaves a slot free after a loss),
+/// cannot be confirmed by an ack of that id: the ack may be either
+/// transmission's. Found by an outside review of the one-API change.
+#[test]
+fn a_resend_under_a_probes_id_claimed_again_confirms_nothing() {
+    for order in [false, true] {
+        let mut p = Prober::new(Config {
+            size_unit: SizeUnit::Ip,
+            probe_copies: 2,
+            ..Config::default()
+        })
+        .unwrap();
+        p.connected(0, None);
+        assert_eq!(p.sizes().probe, Some(1038));
+        assert!(p.sent(1, 1, 1038, None));
+        assert!(p.sent(2, 5, 1038, None));
+        // One copy lost: a slot is free and the size is due again.
+        let (probes, _) = p.lost(3, LossReason::DupAck, [(1, Some(1038))]);
+        assert_eq!(probes.as_slice(), [1]);
+        assert_eq!(p.sizes().probe, Some(1038));
+        // The transport resends packet 5 at the same size, before its fate is known.
+        p.sent(4, 5, 1038, None);
+        let first = p.acked(5, 5, 1038);
+        let second = if order {
+            p.acked(6, 5, 1038)
+        } else {
+            Events::default()
+        };
+        for events in [&first, &second] {
+            assert!(
+                !events
+                    .iter()
+                    .any(|e| matches!(e, Event::ProbeAcked { .. } | Event::MtuChanged { .. })),
+                "{events:?}"
+            );
+        }
+        assert_eq!(
+            p.sizes().packet,
+            576,
+            "an ack of a resent id raised the size"
+        );
+    }
+}
