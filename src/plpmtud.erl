@@ -171,7 +171,7 @@ connect(H, Now, #{socket := Socket} = Opts) when is_integer(Now), Now >= 0, Now 
         {error, _} = Error -> Error
     end;
 connect(H, Now, Opts) ->
-    ?NATIVE:prober_connected(H, Now, maps:get(hint, Opts, nil)).
+    ?NATIVE:prober_connected(H, Now, nil_if_undefined(maps:get(hint, Opts, nil))).
 
 %% @doc The size to segment data with now (the PLPMTU in the handle's unit).
 -spec packet_size(handle()) -> bytes().
@@ -274,6 +274,7 @@ lost(H, Now, Reason, Losses, ProbesAcc, EventsAcc) ->
 
 take(0, Rest, Acc) -> {lists:reverse(Acc), Rest};
 take(_N, [], Acc) -> {lists:reverse(Acc), []};
+take(N, [{Seq, undefined} | Rest], Acc) -> take(N - 1, Rest, [{Seq, nil} | Acc]);
 take(N, [{_Seq, _Bytes} = Loss | Rest], Acc) -> take(N - 1, Rest, [Loss | Acc]);
 take(N, [Seq | Rest], Acc) when is_integer(Seq) -> take(N - 1, Rest, [{Seq, nil} | Acc]);
 take(_N, Bad, _Acc) -> erlang:error(badarg, [Bad]).
@@ -299,9 +300,13 @@ on_ptb(H, IpMtu, Quote, Now) -> ?NATIVE:prober_ptb(H, Now, IpMtu, Quote).
 %% `undefined' if unknown) and `Target' is not used. A connected socket
 %% reports a queued ICMP error of an earlier datagram that way on the next
 %% send, so send the packet once more first: only if that is refused too
-%% does the kernel know a smaller path MTU. The packet size jumps to the
-%% kernel's MTU; if it is unknown, no size above the refused one can
-%% leave. The answer starts with `{emsgsize, Limit, Verdict}'.
+%% does the kernel know a smaller path MTU. The kernel's MTU limits the
+%% search (no larger size is probed); below the packet size in use it is
+%% checked like a Packet-Too-Big: the floor is used while a probe of the
+%% size in use checks it (`black_hole_suspected'), and if that probe is lost
+%% the kernel's size is probed next. If the kernel's MTU is unknown, no size
+%% above the refused one is probed. The answer starts with
+%% `{emsgsize, Limit, Verdict}'.
 -spec on_send_refused(handle(), refused_target() | undefined | nil, refusal(), bytes(), ms()) ->
           [event()].
 on_send_refused(H, _Target, {emsgsize, KernelIpMtu}, Bytes, Now) ->
@@ -355,7 +360,7 @@ probe_now(H, Now) -> ?NATIVE:prober_probe_now(H, Now).
 %% @doc The prober's snapshot, taken in one NIF call (atomic): state, sizes
 %% in the handle's unit and in IP bytes, search range, probe timeout,
 %% probes in flight, counters (`stats'), the latest changes (`history'),
-%% the configuration callers need (`overhead', `size_unit', `family') and
+%% the configuration callers need (`overhead', `unit', `family') and
 %% `invariants' (`ok' or `{error, Broken}': a failure is a bug to report).
 -spec info(handle()) -> info().
 info(H) -> ?NATIVE:prober_snapshot(H).

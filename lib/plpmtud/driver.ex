@@ -125,10 +125,11 @@ defmodule PLPMTUD.Driver do
   given), 8 bytes above IP (the UDP or ICMP header of its datagrams) and,
   unless given, a `min_probe_timeout` of 20 ms
   (its probes travel alone, so their round trips carry no queueing of a
-  transfer, and a lost one costs the search 20 ms, not 100), 3
-  `probe_copies` (a size's tries go together, see above) and 4
-  `probe_sizes` (a search round probes 4 sizes at once: 4 rounds instead
-  of 9 from 576 to 1500, `bench/results/search_parallel.md`).
+  transfer, and a lost one costs the search 20 ms, not 100) and 3
+  `probe_copies` (a size's tries go together, see above). `probe_sizes`
+  stays 1: the driver's probes are datagrams of their own, and on the lab's
+  sub-millisecond paths 4 sizes a round cost more sends than the rounds
+  they save (`bench/results/example_search.md`).
   """
   @spec prober_config(PLPMTUD.Config.options(), Wire.family()) :: map()
   def prober_config(config, family) do
@@ -139,7 +140,6 @@ defmodule PLPMTUD.Driver do
     |> Map.put(:packet_overhead, 8)
     |> Map.put_new(:min_probe_timeout, 20)
     |> Map.put_new(:probe_copies, 3)
-    |> Map.put_new(:probe_sizes, 4)
     |> Map.put_new(:search_threshold, 2)
   end
 

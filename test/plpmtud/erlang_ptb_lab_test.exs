@@ -90,6 +90,6 @@ defmodule PLPMTUD.ErlangPtbLabTest do
     assert report["quoted_seq"] == "1"
     assert report["verdict"] == "accepted"
     # Next: the reported size, 1370 IP bytes.
-    assert report["next_probe_payload"] == "1342"
+    assert report["probe_size_after"] == "1342"
   end
 end

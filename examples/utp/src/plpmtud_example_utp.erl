@@ -95,6 +95,7 @@
                      server_netns => string() | binary() | undefined,
                      events => [event()],
                      probe_interval => pos_integer(),
+                     probe_sizes => 1..4,
                      stall_ms => pos_integer(),
                      max_ms => pos_integer(),
                      ipv4_fragments => df_off | pieces,
@@ -208,7 +209,8 @@ padding_overhead() -> ?PADDING_OVERHEAD.
 %% namespaces (under `/run/netns', root) for the two sockets. `events' are
 %% `{Fraction, Fun}': `Fun' runs once when that fraction of the stream is
 %% acknowledged (for instance a change of a link's MTU). `probe_interval'
-%% is plpmtud's `mtu_probe_interval' (default 30 000 ms). Every wait is
+%% is plpmtud's `mtu_probe_interval' (default 30 000 ms), `probe_sizes'
+%% its sizes a search round (default 4). Every wait is
 %% bounded: the run gives up after `stall_ms' (default 5 000) without
 %% progress, or `max_ms' (default 120 000) in all.
 %%
@@ -240,7 +242,8 @@ run(#{server_ip := ServerIp} = Options) ->
         {ok, Socket} = open(Family, ServerIp, Port, maps:get(client_netns, Options, undefined)),
         try
             ok = plpmtud_socket:set_df(Socket, df(Sizing)),
-            H = prober(Sizing, Family, maps:get(probe_interval, Options, 30000)),
+            H = prober(Sizing, Family, maps:get(probe_interval, Options, 30000),
+                       maps:get(probe_sizes, Options, 4)),
             Rtt = handshake(Socket, 5),
             ok = plpmtud:on_rtt(H, Rtt),
             Now = plpmtud:now_ms(),
@@ -318,14 +321,15 @@ df(_Sizing) -> probe.
 
 %% The transport feeds every RTT sample (its own queue included) to the
 %% prober, so a probe timeout can follow the path closely: 20 ms at least.
-%% Each search round probes 4 sizes at once (probe_sizes), each as 3
-%% padded data packets (probe_copies), whose losses SACK reports, and the
-%% search ends within 2 bytes.
-prober(Sizing, Family, Interval) ->
+%% Each size goes as 3 padded data packets at once (probe_copies), whose
+%% losses SACK reports, and the search ends within 2 bytes; a round probes
+%% `probe_sizes' sizes at once (option, default 4: the probes are data
+%% packets, so more sizes cost no extra datagram).
+prober(Sizing, Family, Interval, Sizes) ->
     Base = #{packet_overhead => ?UDP + ?HEADER, padding_overhead => ?PADDING_OVERHEAD,
              family => Family, probe_timeout_mode => rtt, mtu_probe_interval => Interval,
              black_hole_threshold => 1, min_probe_timeout => 20,
-             probe_copies => 3, probe_sizes => 4, search_threshold => 2},
+             probe_copies => 3, probe_sizes => Sizes, search_threshold => 2},
     case Sizing of
         plpmtud ->
             {ok, Probing} = plpmtud:new(Base#{mtu_initial => 1344}),

@@ -412,6 +412,22 @@ impl Round {
         self.len += 1;
     }
 
+    /// Makes room for a size more in a round of `wanted` sizes by dropping
+    /// the smallest one not sent yet (nothing in flight, nothing lost), if
+    /// the round is full: a size a hint names goes before a planned one.
+    fn make_room(&mut self, wanted: usize) {
+        let len = usize::from(self.len);
+        if len < wanted {
+            return;
+        }
+        if let Some(i) = (0..len).rev().find(|&i| {
+            self.attempts[i].losses == 0 && self.attempts[i].in_flight().next().is_none()
+        }) {
+            self.attempts.copy_within(i + 1..len, i);
+            self.len -= 1;
+        }
+    }
+
     /// Keeps the sizes inside `(confirmed, limit]`: the others are moot
     /// (their transmissions are no longer waited for).
     fn keep_within(&mut self, confirmed: u32, limit: u32) {
@@ -1744,7 +1760,11 @@ impl Prober {
         match round {
             Some(mut round) if mtu > range.confirmed => {
                 round.keep_within(range.confirmed, mtu);
-                if usize::from(round.len) < self.config.probe_sizes as usize {
+                let wanted = self.config.probe_sizes as usize;
+                if !round.attempts().iter().any(|a| a.size == mtu) {
+                    round.make_room(wanted);
+                }
+                if usize::from(round.len) < wanted {
                     round.add(mtu);
                 }
                 self.phase = Phase::Searching { range, round };

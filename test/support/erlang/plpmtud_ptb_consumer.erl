@@ -37,7 +37,7 @@ main([Netns, Server, Port]) ->
             out("quoted_seq", QuotedSeq),
             [{ptb, IpMtu, Verdict} | _] = plpmtud:on_ptb(H, IpMtu, Quoted, plpmtud:now_ms()),
             out("verdict", Verdict),
-            out("next_probe_payload", plpmtud:probe_size(H)),
+            out("probe_size_after", plpmtud:probe_size(H)),
             out("elixir_kernel_after", code:which('Elixir.Kernel')),
             ok = plpmtud_socket:close(S),
             erlang:halt(0)
