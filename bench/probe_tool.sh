@@ -55,7 +55,7 @@ for family in ipv4 ipv6; do
     mix plpmtud.probe "$target" "${flags[@]}" --netns "$prefix-c" >"$log" 2>&1
     # "path MTU 1339 (UDP payload 1311) in 10 probes, 127 ms"
     line=$(grep -E '^path MTU' "$log")
-    size=$(sed -E 's/^path MTU ([0-9]+).*/\1/' <<<"$line")
+    size=$(sed -E 's/^path MTU (at least )?([0-9]+).*/\2/' <<<"$line")
     ms=$(sed -E 's/.* ([0-9]+) ms.*/\1/' <<<"$line")
     probes=$(sed -E 's/.* in ([0-9]+) probes?,.*/\1/' <<<"$line")
     times+=("$ms") sizes+=("$size")

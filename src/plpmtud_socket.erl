@@ -268,12 +268,19 @@ send_batch(Socket, Datagrams) -> send_batch(Socket, Datagrams, nil).
 -spec send_batch(socket(), [binary()], {host(), inet:port_number()} | nil | undefined) ->
           {ok, non_neg_integer()} | {error, non_neg_integer(), reason()}.
 send_batch(Socket, Datagrams, Dest) when is_list(Datagrams) ->
+    %% The whole list is checked here, once (preemptible), so that the NIF
+    %% walks only what each call sends.
+    binaries(Datagrams) orelse bad(Datagrams, "datagrams must be a proper list of binaries"),
     case resolve_dest(Socket, Dest) of
         {ok, Resolved} -> send_batch(Socket, Datagrams, Resolved, 0);
         {error, Reason} -> {error, 0, Reason}
     end;
 send_batch(_Socket, Datagrams, _Dest) ->
     bad(Datagrams, "datagrams must be a list of binaries").
+
+binaries([Datagram | Rest]) when is_binary(Datagram) -> binaries(Rest);
+binaries([]) -> true;
+binaries(_NotBinaries) -> false.
 
 send_batch(Socket, Datagrams, Dest, Before) ->
     case ?NATIVE:socket_send(Socket, Dest, Datagrams, false) of

@@ -35,6 +35,32 @@ defmodule PLPMTUD.SocketErlangTest do
     assert {:error, :closed} = :plpmtud_socket.send(a, "x")
   end
 
+  test "a batch NIF call walks only what it sends; send_batch checks the whole list first" do
+    {:ok, sink} = :plpmtud_socket.open(0, ip: @lo4, active: false, recbuf: 4096)
+    {:ok, {_, port}} = :plpmtud_socket.sockname(sink)
+    {:ok, s} = :plpmtud_socket.open(0, connect: {@lo4, port})
+    # 200 000 datagrams, then an improper tail: one NIF call sends what its
+    # ~100 us budget allows and returns without reaching the tail (before,
+    # it decoded the whole list on every call: O(n) unbudgeted work).
+    long = Enum.reduce(1..200_000, :not_a_list, fn _, tail -> ["d" | tail] end)
+    {us, answer} = :timer.tc(fn -> :plpmtud_nif.socket_send(s, nil, long, false) end)
+    assert {:partial, sent} = answer
+    assert sent > 0 and sent < 200_000
+    assert us < 50_000, "one call took #{us} us"
+    # Through the module, the same list raises before anything is sent.
+    {:ok, sink2} = :plpmtud_socket.open(0, ip: @lo4, active: false)
+    {:ok, {_, port2}} = :plpmtud_socket.sockname(sink2)
+
+    assert_raise ArgumentError, ~r/proper list of binaries/, fn ->
+      :plpmtud_socket.send_batch(s, long, {@lo4, port2})
+    end
+
+    assert {:error, :timeout} = :plpmtud_socket.recv(sink2, 200)
+    assert {:ok, 1} = :plpmtud_socket.send_batch(s, ["proper"], {@lo4, port2})
+    assert {:ok, {@lo4, _, "proper"}} = :plpmtud_socket.recv(sink2, 2_000)
+    Enum.each([s, sink, sink2], &:plpmtud_socket.close/1)
+  end
+
   test "df, set_df, kernel_mtu and send_fragmentable take a plpmtud_socket and a gen_udp socket alike" do
     {:ok, server} = :gen_udp.open(0, [:binary, ip: @lo4, active: false])
     {:ok, port} = :inet.port(server)

@@ -35,13 +35,3 @@ pub fn decode_at_most<'a, T: Decoder<'a>>(term: Term<'a>, max: usize) -> NifResu
 pub fn decode_all<'a, T: Decoder<'a>>(term: Term<'a>) -> NifResult<Vec<T>> {
     proper(term)?.map(|element| element.decode::<T>()).collect()
 }
-
-/// An iterator over the proper list `term` once every element is known to
-/// decode as `T`, for callers that must refuse a bad list before acting on
-/// any element (and without collecting it).
-pub fn checked<'a, T: Decoder<'a>>(term: Term<'a>) -> NifResult<ListIterator<'a>> {
-    for element in proper(term)? {
-        element.decode::<T>()?;
-    }
-    term.into_list_iterator()
-}

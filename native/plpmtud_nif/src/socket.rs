@@ -11,7 +11,7 @@
 
 use crate::error::NifError;
 use crate::select::Select;
-use crate::{atoms, encode, list};
+use crate::{atoms, encode};
 use plpmtud_udp::endpoint::{Active, Delivery, Endpoint};
 use plpmtud_udp::reader::{
     Budget, Costs, HandOverError, Host, Interest, Poll, Reader, StartError, Wake, MAX_DATAGRAM,
@@ -418,8 +418,11 @@ fn report_time(env: Env<'_>, elapsed: std::time::Duration) -> bool {
 /// Sends datagrams from `list` in chunks (GSO or `sendmmsg`) until the list
 /// ends, an error stops it, or about 100 µs of work is done (reported to
 /// the scheduler): `{:ok, n}` (all sent), `{:partial, n}` (call again with
-/// the rest) or `{:error, n, reason}`. An improper list or an element that
-/// is not a binary is `ArgumentError`, raised before anything is sent.
+/// the rest) or `{:error, n, reason}`. The list is walked only as far as it
+/// is sent (a call costs its budget, however long the list): an improper
+/// tail or an element that is not a binary is `ArgumentError` when it is
+/// reached (`plpmtud_socket:send_batch/3` checks the whole list once,
+/// before the first call, so that nothing is sent then).
 fn send_batch<'a>(
     env: Env<'a>,
     s: Handle,
@@ -427,9 +430,6 @@ fn send_batch<'a>(
     dest: Option<(Term<'a>, Term<'a>)>,
 ) -> NifResult<Term<'a>> {
     const CHUNK: usize = plpmtud_udp::BATCH_CHUNK;
-    // Every element is checked before anything is sent, so a bad one raises
-    // without a partial send.
-    let list = list::checked::<Binary<'a>>(list)?;
     let dest = match dest {
         Some((ip, port)) => Some(decode_addr(ip, port)?),
         None => None,
@@ -439,13 +439,16 @@ fn send_batch<'a>(
         Err(e) => return Ok((atoms::error(), 0, reason(env, e)).encode(env)),
     };
     let started = std::time::Instant::now();
-    let mut list = list.peekable();
+    let mut rest = list;
     let mut sent = 0usize;
     let mut chunk: Vec<Binary<'a>> = Vec::with_capacity(CHUNK);
-    while list.peek().is_some() {
+    while !rest.is_empty_list() {
         chunk.clear();
-        for term in list.by_ref().take(CHUNK) {
-            chunk.push(term.decode::<Binary<'a>>()?);
+        while chunk.len() < CHUNK && !rest.is_empty_list() {
+            // A cell at a time: an improper tail is an error, never a panic.
+            let (head, tail) = rest.list_get_cell()?;
+            chunk.push(head.decode::<Binary<'a>>()?);
+            rest = tail;
         }
         let views: Vec<&[u8]> = chunk.iter().map(|b| b.as_slice()).collect();
         let outcome = socket.send_batch(&views, dest);
@@ -457,7 +460,7 @@ fn send_batch<'a>(
             return Ok((atoms::partial(), sent).encode(env));
         }
         let elapsed = started.elapsed();
-        if elapsed >= CALL_BUDGET && list.peek().is_some() {
+        if elapsed >= CALL_BUDGET && !rest.is_empty_list() {
             report_time(env, elapsed);
             return Ok((atoms::partial(), sent).encode(env));
         }
