@@ -1,0 +1,133 @@
+defmodule PLPMTUD.Test.AiutpLab do
+  @moduledoc false
+  # The harness of the real aiutp across the namespace lab, shared by
+  # test/plpmtud/aiutp_lab_test.exs and bench/aiutp.exs: builds the
+  # unmodified and the patched aiutp (examples/aiutp/plpmtud.patch) with
+  # erlc, offline, and runs one transfer between a client VM and a server
+  # VM in a lab's namespaces.
+
+  alias PLPMTUD.Test.Lab
+
+  @root Path.expand("../..", __DIR__)
+  @fixture Path.expand("../shared/aiutp", @root)
+  @port 9000
+
+  @doc "Where the unmodified aiutp is (`../shared/aiutp`)."
+  def fixture, do: @fixture
+
+  # plpmtud as rebar3 lays it out (the Erlang facade, no Elixir), aiutp
+  # unmodified and patched, each with the lab harness.
+  def build!(dir) do
+    plp = Path.join(dir, "lib/plpmtud")
+    File.mkdir_p!(Path.join(plp, "ebin"))
+
+    for m <- [:plpmtud, :plpmtud_nif, :plpmtud_socket] do
+      File.cp!(:code.which(m), Path.join(plp, "ebin/#{m}.beam"))
+    end
+
+    File.cp!(Path.join(@root, "src/plpmtud.app.src"), Path.join(plp, "ebin/plpmtud.app"))
+    File.ln_s!(Path.join(@root, "priv"), Path.join(plp, "priv"))
+
+    for build <- [:ref, :pat] do
+      src = Path.join(dir, "aiutp_#{build}")
+      File.cp_r!(@fixture, src)
+
+      if build == :pat do
+        patch = Path.join(@root, "examples/aiutp/plpmtud.patch")
+        {out, 0} = System.cmd("patch", ["-p1", "-i", patch], cd: src, stderr_to_stdout: true)
+        if out =~ "FAILED", do: raise("patch failed: #{out}")
+      end
+
+      ebin = Path.join(src, "ebin")
+      File.mkdir_p!(ebin)
+      File.cp!(Path.join(src, "src/aiutp.app.src"), Path.join(ebin, "aiutp.app"))
+      files = Path.wildcard(Path.join(src, "src/*.erl"))
+      harness = Path.join(@root, "examples/aiutp/aiutp_lab.erl")
+      args = ["-I", Path.join(src, "include"), "-pa", Path.join(plp, "ebin"), "-o", ebin]
+      {out, 0} = System.cmd("erlc", args ++ files ++ [harness], stderr_to_stdout: true)
+      if out =~ "rror", do: raise("erlc failed: #{out}")
+    end
+
+    %{
+      plp: Path.join(plp, "ebin"),
+      ref: Path.join(dir, "aiutp_ref/ebin"),
+      pat: Path.join(dir, "aiutp_pat/ebin")
+    }
+  end
+
+  defp erl(ns, build, paths, args) do
+    pa = if build == :pat, do: [paths.pat, paths.plp], else: [paths.ref]
+    env = if build == :pat, do: ["-aiutp", "mtu_discovery_enabled", "true"], else: []
+
+    ["netns", "exec", ns, "erl", "+S", "1", "+SDio", "1", "-noshell", "-pa" | pa] ++
+      env ++ ["-run", "aiutp_lab" | args]
+  end
+
+  defp open(args) do
+    port =
+      Port.open({:spawn_executable, System.find_executable("ip")}, [
+        :binary,
+        :exit_status,
+        :stderr_to_stdout,
+        args: args
+      ])
+
+    {:os_pid, pid} = Port.info(port, :os_pid)
+    {port, pid}
+  end
+
+  defp collect(port, acc, until) do
+    receive do
+      {^port, {:data, data}} -> collect(port, acc <> data, until)
+      {^port, {:exit_status, _}} -> acc
+    after
+      max(until - System.monotonic_time(:millisecond), 0) -> acc
+    end
+  end
+
+  defp wait_line(port, line, acc, until) do
+    receive do
+      {^port, {:data, data}} ->
+        if String.contains?(acc <> data, line),
+          do: :ok,
+          else: wait_line(port, line, acc <> data, until)
+    after
+      max(until - System.monotonic_time(:millisecond), 0) -> {:error, acc}
+    end
+  end
+
+  # One transfer: server up, client sends, the MTU drops on time; the
+  # client's last term is the result.
+  def transfer(ns, build, paths, drop, bytes, max_ms) do
+    until = System.monotonic_time(:millisecond) + max_ms
+    max = Integer.to_string(max_ms)
+    {server, spid} = open(erl(ns.server, build, paths, ["server", "#{@port}", "#{bytes}", max]))
+    :ok = wait_line(server, "listening", "", until)
+    server4 = Lab.addresses().server4 |> :inet.ntoa() |> to_string()
+    args = ["client", server4, "#{@port}", "#{bytes}", max]
+    {client, cpid} = open(erl(ns.client, build, paths, args))
+
+    case drop do
+      {at, mtu} -> spawn_link(fn -> Process.sleep(at) && Lab.set_mtu!(ns.prefix, mtu) end)
+      nil -> :ok
+    end
+
+    out = collect(client, "", until)
+    # Both VMs halt on their own (the server 2 s after its answer, both at
+    # max_ms at the latest); those still running are ended by their pid.
+    System.cmd("kill", ["-9", "#{spid}", "#{cpid}"], stderr_to_stdout: true)
+    parse(out)
+  end
+
+  defp parse(out) do
+    case Regex.scan(~r/#\{.*?\}\.\s*$/s, out) do
+      [[term] | _] ->
+        {:ok, tokens, _} = :erl_scan.string(String.to_charlist(term))
+        {:ok, value} = :erl_parse.parse_term(tokens)
+        Map.put(value, :output, out)
+
+      [] ->
+        %{completed: false, output: out}
+    end
+  end
+end
