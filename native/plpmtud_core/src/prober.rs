@@ -44,8 +44,10 @@ pub const HISTORY_LEN: usize = 6;
 pub const MAX_IN_FLIGHT: usize = MAX_SIZES * MAX_COPIES;
 /// Probes remembered for loss reports ([`Prober::lost`]'s probe ids) and
 /// PTB matching after they were resolved: every transmission of the last
-/// two full rounds (a copy's loss may be reported after the next round's
-/// copies left; with one size of three copies, the last five sizes).
+/// two full rounds of 4 sizes of 4 copies (a copy's loss may be reported
+/// after the next round's copies left; with one size of three copies, the
+/// last ten sizes). A copy still in flight is a probe's even if its record
+/// left the ring (more than 4 tries of a size with `max_probes` above 4).
 pub const RECENT_PROBES: usize = MAX_IN_FLIGHT * 2;
 
 /// The prober's phase, with RFC 8899's names (a summary of [`Prober`]'s
@@ -242,7 +244,7 @@ pub struct Snapshot {
 
 impl Snapshot {
     /// The ids of the probes in flight: by size, largest first, then by
-    /// slot (oldest first).
+    /// slot (a freed slot is reused, so not in the order sent).
     pub fn in_flight(&self) -> &[u64] {
         &self.in_flight
     }
@@ -645,9 +647,15 @@ impl Prober {
     pub fn sent(&mut self, now_ms: u64, id: u64, size: u32, quote: Option<&[u8]>) -> bool {
         let size = self.to_ip(size);
         // An id already in flight, sent again as a probe of another size of
-        // the round: an ack of the id could be either packet's, so neither
-        // can confirm its size.
-        let reused = self.in_flight(id);
+        // the round, or a recent probe's id (its copy lost or timed out, the
+        // packet perhaps only late) sent again at another size: an ack of
+        // the id could be the other packet's, so this copy cannot confirm
+        // its size.
+        let reused = self.in_flight(id)
+            || self
+                .recent_probes
+                .iter()
+                .any(|probe| probe.id == id && probe.size != size);
         self.note_transmission(id);
         self.is_due(size) && self.record_probe(now_ms, id, size, quote.map(quote_of), reused)
     }
@@ -712,7 +720,7 @@ impl Prober {
         let events = self.answer(|p, out| {
             for (id, size) in losses {
                 let size = size.map(|size| p.to_ip(size));
-                let probe = p.report_loss(id, size);
+                let probe = p.report_loss(id, size) || p.in_flight(id);
                 if probe {
                     probes.note(id);
                 }
@@ -732,9 +740,11 @@ impl Prober {
     /// (IP bytes) about the packet `quote` describes. It is believed only
     /// for a probe of a size of the round (not moot), sent recently (RFC
     /// 8899 §4.6.1), reporting less than that probe's size, and never sets
-    /// the PLPMTU by itself: a smaller size is probed first (the sizes of
-    /// the round above it leave the round; the smaller ones stay in
-    /// flight). The answer holds a `Hint` event with the verdict.
+    /// the PLPMTU by itself: a smaller size is probed first. At or above
+    /// the PLPMTU, the sizes of the round above it leave the round and the
+    /// smaller ones stay in flight; below the PLPMTU it starts a black-hole
+    /// check of the size in use (the round ends, the floor is used
+    /// meanwhile). The answer holds a `Hint` event with the verdict.
     pub fn ptb(&mut self, now_ms: u64, ip_mtu: u32, quote: Quote<'_>) -> Events {
         let quoted = match quote {
             Quote::None => None,
@@ -1233,6 +1243,14 @@ impl Prober {
             ),
             _ => ArrayVec::new(),
         };
+        // A hint below the size in use (a cached MTU under `mtu_initial`):
+        // the size in use is no more proven than the hint, so the hint is
+        // used until its probe answers, never the larger unconfirmed size.
+        if let Some(hint) = hint {
+            if hint < self.plpmtu {
+                self.set_plpmtu(now_ms, hint, ChangeReason::Initial, out);
+            }
+        }
         let first = hint.or(initial);
         if let (Some(first), Phase::Searching { range, round }) = (first, &mut self.phase) {
             range.confirmed = self.floor;

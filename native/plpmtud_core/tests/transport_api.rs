@@ -307,3 +307,55 @@ fn a_resend_under_a_probes_id_claimed_again_confirms_nothing() {
         );
     }
 }
+
+/// A probe claimed under an id sent before at a smaller size (that copy
+/// reported lost, the packet perhaps only late) cannot be confirmed by an
+/// ack of the id: it may be the smaller packet's. Found by an outside
+/// review of the rounds.
+#[test]
+fn a_probe_under_an_id_sent_before_at_a_smaller_size_confirms_nothing() {
+    let mut p = Prober::new(Config {
+        size_unit: SizeUnit::Ip,
+        probe_sizes: 2,
+        ..Config::default()
+    })
+    .unwrap();
+    p.connected(0, None);
+    assert_eq!(p.snapshot().due(), [1500, 1038]);
+    assert!(p.sent(0, 5, 1038, None));
+    p.lost(1, LossReason::DupAck, [(5, Some(1038))]);
+    // Id 5 again, now as the 1500 probe; the late 1038 packet's ack comes.
+    p.sent(11, 5, 1500, None);
+    let events = p.acked(20, 5, 1500);
+    assert!(
+        !events
+            .iter()
+            .any(|e| matches!(e, Event::ProbeAcked { .. } | Event::MtuChanged { .. })),
+        "{events:?}"
+    );
+    assert_eq!(p.sizes().packet, 576);
+}
+
+/// A cached hint below `mtu_initial`: the hint is the size in use until
+/// its probe answers, and a search it completes never leaves the larger,
+/// never probed `mtu_initial` in use. Found by an outside review.
+#[test]
+fn a_hint_below_mtu_initial_is_the_size_in_use() {
+    for probe_sizes in [1, 3] {
+        let mut p = Prober::new(Config {
+            size_unit: SizeUnit::Ip,
+            initial: Some(1400),
+            probe_sizes,
+            ..Config::default()
+        })
+        .unwrap();
+        assert_eq!(p.sizes().packet, 1400);
+        p.connected(0, Some(1200));
+        assert_eq!(p.sizes().packet, 1200);
+        assert_eq!(p.sizes().probe, Some(1200));
+        assert!(p.sent(1, 1, 1200, None));
+        p.acked(2, 1, 1200);
+        assert_eq!(p.snapshot().state, State::SearchComplete);
+        assert_eq!(p.sizes().packet, 1200, "probe_sizes {probe_sizes}");
+    }
+}

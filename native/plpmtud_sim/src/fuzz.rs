@@ -369,10 +369,14 @@ impl AckOracle {
         ))
     }
 
+    /// A probe of `size` goes under `id`: an id sent before as a probe of
+    /// another size can no longer confirm anything (its ack may be the
+    /// earlier packet's, late).
     fn record(&mut self, id: u64, size: Option<u32>) {
         if let Some(slot) = self.sent.get_mut(id as usize) {
+            let earlier = *slot;
             *slot = size;
-            self.resent[id as usize] = false;
+            self.resent[id as usize] = earlier.is_some() && earlier != size;
         }
     }
 }
