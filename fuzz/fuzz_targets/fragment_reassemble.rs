@@ -4,7 +4,7 @@
 #![no_main]
 
 libfuzzer_sys::fuzz_target!(|data: &[u8]| {
-    if let Err(broken) = plpmtud_path::fuzz::reassemble(data) {
+    if let Err(broken) = plpmtud_sim::reassemble::reassemble(data) {
         panic!("{broken}");
     }
 });

@@ -11,12 +11,10 @@
 //! - [`rate_limit`]: per-source token buckets (e.g. for a probe responder).
 //!
 //! No sockets and no threads; the only lock is the cache's. The
-//! reassembler's fuzzing oracle is behind the `fuzz` feature.
+//! reassembler's fuzzing oracle is in the unpublished `plpmtud_sim`.
 
 pub mod cache;
 pub mod fragment;
-#[cfg(feature = "fuzz")]
-pub mod fuzz;
 pub mod overhead;
 pub mod rate_limit;
 pub mod wire;

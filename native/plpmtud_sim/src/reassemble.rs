@@ -1,27 +1,9 @@
-//! Fuzzing support for the reassembler: arbitrary bytes become a stream of
-//! junk and real fragments, so any byte-level fuzzer (and proptest) can
-//! drive it. Test code (the `fuzz` feature); not used at run time.
+//! The reassembler's fuzzing oracle: arbitrary bytes become a stream of
+//! junk and real fragments of `plpmtud_path`'s reassembler, so any
+//! byte-level fuzzer (and proptest) can drive it.
 
-use crate::fragment::{crc32, split, Bounds, Reassembler, Reject, HEADER_LEN};
-
-/// Reads fuzz bytes from the front; zero once exhausted.
-struct Bytes<'a>(&'a [u8]);
-
-impl Bytes<'_> {
-    fn u8(&mut self) -> u8 {
-        match self.0.split_first() {
-            Some((&b, rest)) => {
-                self.0 = rest;
-                b
-            }
-            None => 0,
-        }
-    }
-
-    fn u16(&mut self) -> u16 {
-        u16::from_le_bytes([self.u8(), self.u8()])
-    }
-}
+use crate::fuzz::Bytes;
+use plpmtud_path::fragment::{crc32, split, Bounds, Reassembler, Reject, HEADER_LEN};
 
 /// Feeds the datagrams of `data` to a [`Reassembler`] whose bounds come from
 /// its first bytes, checking after every datagram that the bounds hold and
