@@ -45,7 +45,7 @@ defmodule PLPMTUD.Fragment do
 
   @doc """
   Splits `message` into datagrams of at most `max_datagram` bytes (use the
-  prober's `payload_size`) for message `id` (0..2^32-1). It runs in Erlang
+  prober's `packet_size`) for message `id` (0..2^32-1). It runs in Erlang
   (`:plpmtud_fragment.split/3`): a large message is split over many
   reductions, never in one long native call.
   """
