@@ -30,7 +30,9 @@ defmodule PLPMTUD.PathProbe do
   path whose routers must first resolve their neighbours takes tens of ms,
   and as the only sample it made every lost probe wait 100 ms or more. A
   sample not answered within a second ends the exchanges (the prober then
-  measures the round trip as usual).
+  measures the round trip as usual); once one is answered, the next ones
+  wait at most four times the smallest round trip so far (20 ms at least),
+  so a datagram lost on a lossy path costs milliseconds, not a second.
   """
 
   alias PLPMTUD.{Driver, Socket, Wire}
@@ -128,7 +130,10 @@ defmodule PLPMTUD.PathProbe do
 
   # Up to `count` base datagrams, each sent when the previous one is
   # answered; the smallest round trip becomes the prober's first sample.
+  # The first waits a second (a fresh path may first resolve neighbours);
+  # the later ones four times the best round trip so far, 20 ms at least.
   @sample_wait_ms 1_000
+  @later_sample_min_wait_ms 20
 
   defp measure_rtt(driver, count, give_up_at, on_event) do
     case sample_rtts(driver, count, give_up_at, []) do
@@ -150,7 +155,7 @@ defmodule PLPMTUD.PathProbe do
   defp sample_rtts(driver, count, give_up_at, rtts) do
     with {:ok, nonce, driver} <- Driver.send_base(driver),
          sent_at = PLPMTUD.now_ms(),
-         until = min(sent_at + @sample_wait_ms, give_up_at),
+         until = min(sent_at + sample_wait(rtts), give_up_at),
          {:ok, rtt} <- await_base(driver, nonce, sent_at, until) do
       sample_rtts(driver, count - 1, give_up_at, [rtt | rtts])
     else
@@ -158,6 +163,9 @@ defmodule PLPMTUD.PathProbe do
       _unanswered_or_unsent -> {:ok, driver, rtts}
     end
   end
+
+  defp sample_wait([]), do: @sample_wait_ms
+  defp sample_wait(rtts), do: max(@later_sample_min_wait_ms, 4 * Enum.min(rtts))
 
   defp await_base(driver, nonce, sent_at, until) do
     socket = driver.socket
