@@ -651,13 +651,17 @@ impl Prober {
         // packet perhaps only late) sent again at another size: an ack of
         // the id could be the other packet's, so this copy cannot confirm
         // its size.
-        let reused = self.in_flight(id)
-            || self
-                .recent_probes
-                .iter()
-                .any(|probe| probe.id == id && probe.size != size);
+        // Checked only for a transmission that becomes a probe: every
+        // other (data, resends) skips the scan of the ring.
+        let due = self.is_due(size);
+        let reused = due
+            && (self.in_flight(id)
+                || self
+                    .recent_probes
+                    .iter()
+                    .any(|probe| probe.id == id && probe.size != size));
         self.note_transmission(id);
-        self.is_due(size) && self.record_probe(now_ms, id, size, quote.map(quote_of), reused)
+        due && self.record_probe(now_ms, id, size, quote.map(quote_of), reused)
     }
 
     /// Packet `id` was acknowledged; `size` (in the unit) is the size of
