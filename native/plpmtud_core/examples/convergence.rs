@@ -5,7 +5,7 @@
 //! `cargo run --release -p plpmtud_core --example convergence > bench/results/convergence.md`
 
 use plpmtud_core::{Config, State, Strategy};
-use plpmtud_sim::sim::{simulate, SimPath, SimResult, StopWhen};
+use plpmtud_sim::sim::{simulate, Outcomes, SimPath, SimResult, StopWhen};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 /// The command that produces this output.
@@ -181,18 +181,8 @@ fn probe_sequences(base: Config, mtus: &[u32]) {
 /// Outcome counts of many runs of one variant.
 #[derive(Debug, Default)]
 struct Tally {
-    /// Runs.
-    runs: u64,
-    /// Runs ending at most `search_threshold` bytes below the path MTU, not above.
-    within: u64,
-    /// Runs ending above the path MTU.
-    above: u64,
-    /// Runs ending more than `search_threshold` bytes below the path MTU.
-    short: u64,
-    /// Runs ending in a fallback (`State::Error`).
-    fallbacks: u64,
-    /// Probe transmissions, summed.
-    probes: u64,
+    /// Where the runs ended.
+    outcomes: Outcomes,
     /// Distinct probe sizes, summed.
     sizes: u64,
     /// Largest distinct probe sizes of one run.
@@ -204,25 +194,16 @@ struct Tally {
 impl Tally {
     /// Adds one settled run over a path of `mtu` bytes.
     fn add(&mut self, run: &SimResult, mtu: u32, threshold: u32) {
+        self.outcomes.add(run, mtu, threshold);
         let found = run.prober.sizes().packet;
-        self.runs += 1;
-        if found > mtu {
-            self.above += 1;
-        } else if mtu - found <= threshold {
-            self.within += 1;
-        } else {
-            self.short += 1;
-        }
         self.max_unused = self.max_unused.max(mtu.saturating_sub(found));
-        self.fallbacks += u64::from(run.prober.snapshot().state == State::Error);
-        self.probes += run.probes_sent;
         self.sizes += run.probe_sizes.len() as u64;
         self.max_sizes = self.max_sizes.max(run.probe_sizes.len());
     }
 
     /// Mean of `total` over the runs, with two decimals.
     fn mean(&self, total: u64) -> String {
-        format!("{:.2}", total as f64 / self.runs as f64)
+        format!("{:.2}", self.outcomes.mean(total))
     }
 }
 
@@ -250,11 +231,11 @@ fn loss_table() {
             };
             println!(
                 "| {loss} % | {label} | {} | {} | {} | {} | {} |",
-                percent(tally.within, tally.runs),
-                percent(tally.above, tally.runs),
-                percent(tally.short, tally.runs),
-                percent(tally.fallbacks, tally.runs),
-                tally.mean(tally.probes),
+                percent(tally.outcomes.within, tally.outcomes.runs),
+                percent(tally.outcomes.above, tally.outcomes.runs),
+                percent(tally.outcomes.short, tally.outcomes.runs),
+                percent(tally.outcomes.fallbacks, tally.outcomes.runs),
+                tally.mean(tally.outcomes.probes),
             );
         }
     }
@@ -281,14 +262,14 @@ fn sweep_table() -> Vec<(Variant, Vec<u32>)> {
         println!(
             "| {} | {} | {} | {} | {} | {} | {} | {} | {} |",
             variant.name(),
-            tally.runs,
-            tally.short,
-            tally.above,
-            tally.fallbacks,
+            tally.outcomes.runs,
+            tally.outcomes.short,
+            tally.outcomes.above,
+            tally.outcomes.fallbacks,
             tally.max_unused,
             tally.mean(tally.sizes),
             tally.max_sizes,
-            tally.mean(tally.probes),
+            tally.mean(tally.outcomes.probes),
         );
         short_paths.push((variant, short));
     }

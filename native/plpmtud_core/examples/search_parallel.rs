@@ -6,8 +6,8 @@
 //! `cargo run --release -p plpmtud_core --example search_parallel > bench/results/search_parallel.md`
 //! (then the hand-written "Reading" section is added back at the end).
 
-use plpmtud_core::{Config, IpFamily, State};
-use plpmtud_sim::sim::{simulate, SimPath, SimResult, StopWhen, Trace};
+use plpmtud_core::{Config, IpFamily};
+use plpmtud_sim::sim::{simulate, Outcomes, SimPath, SimResult, StopWhen, Trace};
 use std::ops::Range;
 
 /// The command that produces this output.
@@ -40,13 +40,8 @@ fn driver_config(probe_sizes: u32) -> Config {
 /// Outcome of many runs of one row.
 #[derive(Debug, Default)]
 struct Tally {
-    runs: u64,
-    within: u64,
-    above: u64,
-    short: u64,
-    fallbacks: u64,
+    outcomes: Outcomes,
     rounds: u64,
-    probes: u64,
     probe_bytes: u64,
     times: Vec<u64>,
 }
@@ -54,19 +49,8 @@ struct Tally {
 impl Tally {
     /// Adds one settled run over a path of `mtu` bytes.
     fn add(&mut self, run: &SimResult, mtu: u32) {
-        let found = run.prober.sizes().packet;
-        let snapshot = run.prober.snapshot();
-        self.runs += 1;
-        if found > mtu {
-            self.above += 1;
-        } else if mtu - found <= EXACT_BYTES {
-            self.within += 1;
-        } else {
-            self.short += 1;
-        }
-        self.fallbacks += u64::from(snapshot.state == State::Error);
-        self.rounds += u64::from(snapshot.stats.rounds);
-        self.probes += run.probes_sent;
+        self.outcomes.add(run, mtu, EXACT_BYTES);
+        self.rounds += u64::from(run.prober.snapshot().stats.rounds);
         self.probe_bytes += run
             .trace
             .iter()
@@ -79,7 +63,7 @@ impl Tally {
     }
 
     fn mean(&self, total: u64) -> f64 {
-        total as f64 / self.runs as f64
+        self.outcomes.mean(total)
     }
 
     /// The `q` quantile of the times to settle (ms).
@@ -131,13 +115,13 @@ fn table(evidence: bool, losses: &[u32], seeds: Range<u64>) {
             let (median, p95) = (t.time_quantile(0.5), t.time_quantile(0.95));
             println!(
                 "| {loss} % | {k} | {} | {} | {} | {} | {:.2} | {:.0} | {median} | {p95} | {:.1} | {:.0} |",
-                percent(t.within, t.runs),
-                percent(t.above, t.runs),
-                percent(t.short, t.runs),
-                percent(t.fallbacks, t.runs),
+                percent(t.outcomes.within, t.outcomes.runs),
+                percent(t.outcomes.above, t.outcomes.runs),
+                percent(t.outcomes.short, t.outcomes.runs),
+                percent(t.outcomes.fallbacks, t.outcomes.runs),
                 t.mean(t.rounds),
                 t.mean(t.times.iter().sum()),
-                t.mean(t.probes),
+                t.mean(t.outcomes.probes),
                 t.mean(t.probe_bytes),
             );
         }
@@ -179,8 +163,8 @@ fn lab_like() {
                 );
                 println!(
                     "| {family:?} | {loss} % | {k} | {} | {} | {:.2} | {:.1} | {median} | {p95} | {max} |",
-                    percent(t.within, t.runs),
-                    percent(t.above, t.runs),
+                    percent(t.outcomes.within, t.outcomes.runs),
+                    percent(t.outcomes.above, t.outcomes.runs),
                     t.mean(t.rounds),
                     t.mean(t.times.iter().sum()),
                 );

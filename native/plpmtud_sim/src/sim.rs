@@ -234,6 +234,47 @@ pub struct SimResult {
     pub violations: Vec<String>,
 }
 
+/// How many simulated searches ended where, against each path's MTU: the
+/// counts every convergence table reports.
+#[derive(Debug, Default, Clone)]
+pub struct Outcomes {
+    /// Runs.
+    pub runs: u64,
+    /// Runs ending at most the threshold below the path MTU, not above.
+    pub within: u64,
+    /// Runs ending above the path MTU.
+    pub above: u64,
+    /// Runs ending more than the threshold below the path MTU.
+    pub short: u64,
+    /// Runs ending in a fallback (`State::Error`).
+    pub fallbacks: u64,
+    /// Probe transmissions, summed.
+    pub probes: u64,
+}
+
+impl Outcomes {
+    /// Counts `run`, over a path of `path_mtu` IP bytes, as within
+    /// `threshold` bytes below it, above it or short.
+    pub fn add(&mut self, run: &SimResult, path_mtu: u32, threshold: u32) {
+        let found = run.prober.sizes().packet;
+        self.runs += 1;
+        if found > path_mtu {
+            self.above += 1;
+        } else if path_mtu - found <= threshold {
+            self.within += 1;
+        } else {
+            self.short += 1;
+        }
+        self.fallbacks += u64::from(run.prober.snapshot().state == plpmtud_core::State::Error);
+        self.probes += run.probes_sent;
+    }
+
+    /// The mean of `total` over the runs.
+    pub fn mean(&self, total: u64) -> f64 {
+        total as f64 / self.runs as f64
+    }
+}
+
 /// Checks the oracle after each event.
 struct Oracle<'a> {
     path: &'a SimPath,
