@@ -115,7 +115,17 @@ not_loaded_reason() ->
 
 %% @doc The configuration keys the core accepts, from its table.
 -spec config_keys() -> [atom()].
-config_keys() -> [Key || {Key, _Kind, _Default, _Range, _Doc} <- config_table_entries()].
+config_keys() ->
+    %% Read once from the table (its docs included) and kept: plpmtud:new/1
+    %% checks every connection's options against it.
+    case persistent_term:get({?MODULE, config_keys}, undefined) of
+        undefined ->
+            Keys = [Key || {Key, _Kind, _Default, _Range, _Doc} <- config_table_entries()],
+            persistent_term:put({?MODULE, config_keys}, Keys),
+            Keys;
+        Keys ->
+            Keys
+    end.
 
 %% NIF stubs, replaced by the library when it loads.
 core_version() -> erlang:nif_error(not_loaded_reason()).
