@@ -238,13 +238,26 @@ send(Socket, Data) ->
 
 %% @doc Sends `Data' to `Host':`Port' without blocking. A host name is
 %% resolved in the socket's family (see {@link resolve/2}).
--spec send_to(socket(), host(), inet:port_number(), iodata()) -> ok | {error, reason()}.
+%%
+%% `Socket' may be a gen_udp socket (either `inet_backend'; `Host' an
+%% address tuple): the datagram then goes out under the socket's DF lock,
+%% like every send of this module, so it never leaves with DF off while
+%% {@link send_fragmentable/3} runs on that socket in another process,
+%% which a `gen_udp:send' can. Send the datagrams whose size is a claim
+%% about the path (probes, and data whose acks feed a prober) this way on a
+%% gen_udp socket shared with `send_fragmentable'. An EMSGSIZE refusal is
+%% `{error, emsgsize}' there, as `gen_udp:send/4' reports it.
+-spec send_to(socket() | gen_udp_socket(), host(), inet:port_number(), iodata()) ->
+          ok | {error, reason()}.
 send_to(Socket, Host, Port, Data) ->
     case resolve_for(Socket, Host) of
         {ok, Ip} ->
             Bin = to_binary(Data),
-            emsgsize(?NATIVE:socket_send(Socket, {Ip, Port}, Bin, false), Socket, {Ip, Port},
-                     byte_size(Bin));
+            with_target(Socket,
+                        fun(T) ->
+                                Sent = ?NATIVE:socket_send(T, {Ip, Port}, Bin, false),
+                                sent(Socket, emsgsize(Sent, Socket, {Ip, Port}, byte_size(Bin)))
+                        end);
         {error, _} = Error ->
             Error
     end.
@@ -307,7 +320,8 @@ send_batch(Socket, Datagrams, Dest, Before) ->
 %% it, and the policy {@link set_df/2} chose is put back before they run.
 %% What the lock cannot cover on a gen_udp socket: a `gen_udp:send' by
 %% another process in the same few microseconds leaves with DF off too;
-%% send a socket's datagrams from one process (the usual gen_udp design).
+%% send the datagrams that must keep DF with {@link send_to/4} on the
+%% gen_udp socket (under the lock), or all of them from one process.
 %%
 %% On IPv6 routers never fragment, and Linux fragments at the source only
 %% above the route's MTU, so this is `{error, enotsup}' without sending:

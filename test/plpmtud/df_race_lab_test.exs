@@ -84,6 +84,78 @@ defmodule PLPMTUD.DfRaceLabTest do
     assert Socket.df(s) == {:ok, :probe}
   end
 
+  for backend <- [:inet, :socket] do
+    test "ipv4, one gen_udp socket shared as aiutp shares it (#{backend} backend): no probe sent with send_to/4 crosses" do
+      ns = Lab.up!("pldfgen#{unquote(backend) |> to_string() |> String.first()}", "blackhole")
+      server = Lab.addresses().server4
+      {:ok, sink} = Socket.open(@port, ip: server, active: true, netns: ns.server)
+
+      {:ok, g} =
+        :gen_udp.open(0, [
+          {:inet_backend, unquote(backend)},
+          :binary,
+          netns: ~c"/run/netns/#{ns.client}"
+        ])
+
+      :ok = :plpmtud_socket.set_df(g, :do)
+      probe = "P" <> :binary.copy(<<0>>, 1400 - 28 - 1)
+      fragmentable = "F" <> :binary.copy(<<0>>, 1500 - 28 - 1)
+      parent = self()
+
+      send_probe = fn -> :ok = :plpmtud_socket.send_to(g, server, @port, probe) end
+
+      prober =
+        Task.async(fn ->
+          send_probe.()
+          send(parent, :probing)
+          gen_udp_probe_until_stopped(send_probe, 1)
+        end)
+
+      assert_receive :probing, 5_000
+
+      senders =
+        for _ <- 1..@senders do
+          Task.async(fn ->
+            for _ <- 1..@calls, reduce: 0 do
+              n ->
+                case :plpmtud_socket.send_fragmentable(g, {server, @port}, fragmentable) do
+                  :ok -> n + 1
+                  _ -> n
+                end
+            end
+          end)
+        end
+
+      fragmentable_sent = senders |> Task.await_many(60_000) |> Enum.sum()
+      send(prober.pid, :stop)
+      probes_sent = Task.await(prober, 10_000)
+      counts = count(sink, %{}, 500)
+      probes_crossed = Map.get(counts, {?P, byte_size(probe)}, 0)
+      fragments_joined = Map.get(counts, {?F, byte_size(fragmentable)}, 0)
+
+      IO.puts(
+        "\n  gen_udp (#{unquote(backend)}): #{probes_sent} probes and #{fragmentable_sent} DF-off sends raced: " <>
+          "#{probes_crossed} probes crossed, #{fragments_joined} DF-off datagrams crossed in fragments"
+      )
+
+      assert probes_sent > 100
+      assert fragments_joined > 0, "the DF-off sends cross the path in fragments"
+      assert probes_crossed == 0, "probes crossed the 1350 path with DF off"
+      assert :plpmtud_socket.df(g) == {:ok, :do}
+      :gen_udp.close(g)
+    end
+  end
+
+  defp gen_udp_probe_until_stopped(send_probe, n) do
+    receive do
+      :stop -> n
+    after
+      0 ->
+        send_probe.()
+        gen_udp_probe_until_stopped(send_probe, n + 1)
+    end
+  end
+
   test "ipv4: per-destination kernel MTU of unconnected sockets in a lab namespace" do
     ns = Lab.up!("pldfmtu", "icmp")
     server = Lab.addresses().server4

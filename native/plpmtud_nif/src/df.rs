@@ -73,17 +73,24 @@ pub(crate) fn path_mtu<'a>(
     Ok(answer(env, mtu))
 }
 
-/// Sends `data` with DF off to `dest` (`{ip, port}`), or to the connected
-/// peer when `dest` is `nil`, under the socket's DF lock (see
-/// `DfSocket::send_fragmentable`): `:ok` or `{:error, reason}`
-/// (`:enotsup` on IPv6).
-pub(crate) fn send_fragmentable<'a>(
+/// Sends one datagram to `dest` (`{ip, port}`), or to the connected peer
+/// when `dest` is `nil`, under the socket's DF lock: held shared, so that
+/// it never leaves during another sender's DF-off send, or, with
+/// `fragmentable`, exclusive with DF off for this datagram (see
+/// `DfSocket::send_fragmentable`; `:enotsup` on IPv6). `:ok` or
+/// `{:error, reason}`.
+pub(crate) fn send<'a>(
     env: Env<'a>,
     target: Term<'a>,
     dest: Option<(Term<'a>, Term<'a>)>,
     data: Binary<'a>,
+    fragmentable: bool,
 ) -> NifResult<Term<'a>> {
     let dest = decode_dest(dest)?;
-    let sent = with_socket(target, |socket| socket.send_fragmentable(&data, dest))?;
+    let sent = with_socket(target, |socket| match (fragmentable, dest) {
+        (true, dest) => socket.send_fragmentable(&data, dest),
+        (false, Some(dest)) => socket.send_to(&data, dest),
+        (false, None) => socket.send(&data),
+    })?;
     Ok(done(env, sent.map(|_| ())))
 }

@@ -737,9 +737,10 @@ fn name_of(term: Term<'_>) -> NifResult<String> {
 /// The one send: `data` a binary is one datagram to `dest` (`{ip, port}`),
 /// or to the connected peer when `dest` is `nil`: `:ok` or `{:error,
 /// reason}`; with `fragmentable` it leaves with DF off (see
-/// [`crate::df::send_fragmentable`]; `target` may then be `{:fd, fd}`).
-/// `data` a list is a batch ([`send_batch`]): `{:ok, n}`, `{:partial, n}`
-/// or `{:error, n, reason}`; a fragmentable batch is `ArgumentError`.
+/// [`crate::df::send_fragmentable`]). `target` may be `{:fd, fd}` (a
+/// gen_udp socket) for one datagram ([`crate::df::send`]). `data` a list
+/// is a batch ([`send_batch`]): `{:ok, n}`, `{:partial, n}` or
+/// `{:error, n, reason}`; a fragmentable batch is `ArgumentError`.
 #[rustler::nif]
 fn socket_send<'a>(
     env: Env<'a>,
@@ -748,10 +749,12 @@ fn socket_send<'a>(
     data: Term<'a>,
     fragmentable: bool,
 ) -> NifResult<Term<'a>> {
+    let Ok(s) = target.decode::<Handle>() else {
+        return crate::df::send(env, target, dest, data.decode()?, fragmentable);
+    };
     if fragmentable {
-        return crate::df::send_fragmentable(env, target, dest, data.decode()?);
+        return crate::df::send(env, target, dest, data.decode()?, true);
     }
-    let s: Handle = target.decode()?;
     if data.is_list() {
         return send_batch(env, s, data, dest);
     }
