@@ -8,6 +8,7 @@
 %%% counters and the prober's info. Every wait is bounded: a VM that has not
 %%% finished after `MaxMs' prints `#{completed => false, ...}.' and halts.
 -module(aiutp_lab).
+-include("aiutp.hrl").
 
 -export([server/1, client/1]).
 
@@ -26,13 +27,14 @@ server([Port, Bytes, MaxMs]) ->
 
 %% @doc `[Ip, Port, Bytes, MaxMs]' as strings.
 client([Ip, Port, Bytes, MaxMs]) ->
-    watchdog(list_to_integer(MaxMs), client),
+    Watchdog = watchdog(list_to_integer(MaxMs), client),
     {ok, Addr} = inet:parse_address(Ip),
     N = list_to_integer(Bytes),
     {ok, _} = application:ensure_all_started(aiutp),
     {ok, Sock} = aiutp:open(0, [{udp, [family(Addr)]}]),
     Data = crypto:strong_rand_bytes(N),
     {ok, {utp, _, Channel} = Conn} = aiutp:connect(Sock, Addr, list_to_integer(Port)),
+    Watchdog ! {channel, Channel},
     T0 = erlang:monotonic_time(millisecond),
     ok = send_all(Conn, Data),
     {ok, Answer} = recv_all(Conn, <<>>),
@@ -84,9 +86,40 @@ pmtud(Channel) ->
 family(Addr) when tuple_size(Addr) =:= 8 -> inet6;
 family(_Addr) -> inet.
 
+%% Halts the VM after `MaxMs'; a client's watchdog, told the channel, first
+%% prints what the connection looked like (window, timers, prober).
 watchdog(MaxMs, Role) ->
     spawn(fun() ->
-              timer:sleep(MaxMs),
-              io:format("~p.~n", [#{completed => false, role => Role, ms => MaxMs}]),
+              Deadline = erlang:monotonic_time(millisecond) + MaxMs,
+              Channel = receive {channel, C} -> C
+                        after MaxMs -> undefined
+                        end,
+              timer:sleep(max(0, Deadline - erlang:monotonic_time(millisecond))),
+              io:format("~p.~n", [maps:merge(stuck(Channel),
+                                             #{completed => false, role => Role, ms => MaxMs})]),
               halt(3)
           end).
+
+%% The oldest packets of the send buffer: sequence number, payload bytes,
+%% transmissions, whether a resend is due.
+first_in_flight(_Buf, -1, _N) -> [];
+first_in_flight(_Buf, _Iter, 0) -> [];
+first_in_flight(Buf, Iter, N) ->
+    #aiutp_packet_wrap{packet = #aiutp_packet{seq_nr = Seq}, payload = Payload,
+                       transmissions = T, need_resend = R} = aiutp_buffer:data(Iter, Buf),
+    [{Seq, Payload, T, R} | first_in_flight(Buf, aiutp_buffer:next(Iter, Buf), N - 1)].
+
+stuck(undefined) -> #{};
+stuck(Channel) ->
+    try
+        {_StateName, #{pcb := PCB}} = sys:get_state(Channel, 1000),
+        Fields = record_info(fields, aiutp_pcb),
+        Pcb = maps:from_list(lists:zip(Fields, tl(tuple_to_list(PCB)))),
+        Buf = maps:get(outbuf, Pcb),
+        maps:merge(pmtud(Channel),
+                   maps:put(in_flight, first_in_flight(Buf, aiutp_buffer:head(Buf), 12),
+                            maps:with([state, cur_window, cur_window_packets, max_window,
+                                       max_window_user, retransmit_count, rto, fast_timeout,
+                                       seq_nr], Pcb)))
+    catch _:Reason -> #{stuck_state => Reason}
+    end.

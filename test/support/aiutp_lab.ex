@@ -5,12 +5,17 @@ defmodule PLPMTUD.Test.AiutpLab do
   # unmodified and the patched aiutp (examples/aiutp/plpmtud.patch) with
   # erlc, offline, and runs one transfer between a client VM and a server
   # VM in a lab's namespaces.
+  #
+  # Builds: `:ref` (the fixture), `:pat` (with plpmtud.patch), and the same
+  # two with aiutp's own send fix (examples/aiutp/window.patch, which sends
+  # queued data when an ack opens the window): `:refw` and `:patw`.
 
   alias PLPMTUD.Test.Lab
 
   @root Path.expand("../..", __DIR__)
   @fixture Path.expand("../shared/aiutp", @root)
   @port 9000
+  @builds [:ref, :pat, :refw, :patw]
 
   @doc "Where the unmodified aiutp is (`../shared/aiutp`)."
   def fixture, do: @fixture
@@ -28,12 +33,13 @@ defmodule PLPMTUD.Test.AiutpLab do
     File.cp!(Path.join(@root, "src/plpmtud.app.src"), Path.join(plp, "ebin/plpmtud.app"))
     File.ln_s!(Path.join(@root, "priv"), Path.join(plp, "priv"))
 
-    for build <- [:ref, :pat] do
+    for build <- @builds do
       src = Path.join(dir, "aiutp_#{build}")
       File.cp_r!(@fixture, src)
 
-      if build == :pat do
-        patch = Path.join(@root, "examples/aiutp/plpmtud.patch")
+      for {patch, builds} <- [{"plpmtud.patch", [:pat, :patw]}, {"window.patch", [:refw, :patw]}],
+          build in builds do
+        patch = Path.join(@root, "examples/aiutp/" <> patch)
         {out, 0} = System.cmd("patch", ["-p1", "-i", patch], cd: src, stderr_to_stdout: true)
         if out =~ "FAILED", do: raise("patch failed: #{out}")
       end
@@ -48,16 +54,16 @@ defmodule PLPMTUD.Test.AiutpLab do
       if out =~ "rror", do: raise("erlc failed: #{out}")
     end
 
-    %{
-      plp: Path.join(plp, "ebin"),
-      ref: Path.join(dir, "aiutp_ref/ebin"),
-      pat: Path.join(dir, "aiutp_pat/ebin")
-    }
+    Map.new(@builds, &{&1, Path.join(dir, "aiutp_#{&1}/ebin")})
+    |> Map.put(:plp, Path.join(plp, "ebin"))
   end
 
+  @doc "Whether `build` has plpmtud (discovery on)."
+  def patched?(build), do: build in [:pat, :patw]
+
   defp erl(ns, build, paths, args) do
-    pa = if build == :pat, do: [paths.pat, paths.plp], else: [paths.ref]
-    env = if build == :pat, do: ["-aiutp", "mtu_discovery_enabled", "true"], else: []
+    pa = if patched?(build), do: [paths[build], paths.plp], else: [paths[build]]
+    env = if patched?(build), do: ["-aiutp", "mtu_discovery_enabled", "true"], else: []
 
     ["netns", "exec", ns, "erl", "+S", "1", "+SDio", "1", "-noshell", "-pa" | pa] ++
       env ++ ["-run", "aiutp_lab" | args]
@@ -107,16 +113,40 @@ defmodule PLPMTUD.Test.AiutpLab do
     args = ["client", server4, "#{@port}", "#{bytes}", max]
     {client, cpid} = open(erl(ns.client, build, paths, args))
 
-    case drop do
-      {at, mtu} -> spawn_link(fn -> Process.sleep(at) && Lab.set_mtu!(ns.prefix, mtu) end)
-      nil -> :ok
-    end
+    parent = self()
+
+    dropper =
+      case drop do
+        {at, mtu} ->
+          spawn(fn ->
+            Process.sleep(at)
+            Lab.set_mtu!(ns.prefix, mtu)
+            send(parent, {:dropped, self()})
+          end)
+
+        nil ->
+          nil
+      end
 
     out = collect(client, "", until)
     # Both VMs halt on their own (the server 2 s after its answer, both at
     # max_ms at the latest); those still running are ended by their pid.
     System.cmd("kill", ["-9", "#{spid}", "#{cpid}"], stderr_to_stdout: true)
-    parse(out)
+    out |> parse() |> Map.put(:dropped, dropped?(dropper))
+  end
+
+  # Whether the MTU dropped before the transfer ended (`nil`: no drop). A
+  # drop still due is called off: the lab goes down after the transfer.
+  defp dropped?(nil), do: nil
+
+  defp dropped?(dropper) do
+    Process.exit(dropper, :kill)
+
+    receive do
+      {:dropped, ^dropper} -> true
+    after
+      0 -> false
+    end
   end
 
   defp parse(out) do
