@@ -76,11 +76,13 @@ recv_all(Conn, Acc) ->
 
 %% The patched aiutp's counters and prober info; none for the unmodified one.
 pmtud(Channel) ->
+    {_StateName, #{pcb := PCB}} = sys:get_state(Channel),
+    report(PCB).
+
+report(PCB) ->
     case code:which(aiutp_pmtud) of
         non_existing -> #{patched => false};
-        _ ->
-            {_StateName, #{pcb := PCB}} = sys:get_state(Channel),
-            maps:put(patched, true, aiutp_pmtud:report(PCB))
+        _ -> maps:put(patched, true, aiutp_pmtud:report(PCB))
     end.
 
 family(Addr) when tuple_size(Addr) =:= 8 -> inet6;
@@ -116,10 +118,10 @@ stuck(Channel) ->
         Fields = record_info(fields, aiutp_pcb),
         Pcb = maps:from_list(lists:zip(Fields, tl(tuple_to_list(PCB)))),
         Buf = maps:get(outbuf, Pcb),
-        maps:merge(pmtud(Channel),
+        maps:merge(report(PCB),
                    maps:put(in_flight, first_in_flight(Buf, aiutp_buffer:head(Buf), 12),
                             maps:with([state, cur_window, cur_window_packets, max_window,
                                        max_window_user, retransmit_count, rto, fast_timeout,
                                        seq_nr], Pcb)))
-    catch _:Reason -> #{stuck_state => Reason}
+    catch _:Reason -> #{stuck_state => iolist_to_binary(io_lib:format("~0p", [Reason]))}
     end.

@@ -13,7 +13,7 @@ defmodule PLPMTUD.Socket do
   Options are a keyword list (see `:plpmtud_socket.open/2`); unknown ones
   and bad values raise `ArgumentError`. The functions that take a socket
   for DF (`df/1`, `set_df/2`, `path_mtu/1`, `path_mtu_to/3`,
-  `send_fragmentable/2`) take a gen_udp socket too.
+  `send_fragmentable/2`, and `send_to/4`) take a gen_udp socket too.
   """
 
   @typedoc "A socket handle."
@@ -54,8 +54,13 @@ defmodule PLPMTUD.Socket do
   @spec send(t(), iodata()) :: :ok | {:error, reason()}
   defdelegate send(socket, data), to: :plpmtud_socket
 
-  @doc "Sends `data` to `host`:`port` without blocking."
-  @spec send_to(t(), host(), :inet.port_number(), iodata()) :: :ok | {:error, reason()}
+  @doc """
+  Sends `data` to `host`:`port` without blocking. On a gen_udp socket (an
+  address tuple as `host`) the datagram goes out under the socket's DF lock;
+  see `:plpmtud_socket.send_to/4`.
+  """
+  @spec send_to(t() | port(), host(), :inet.port_number(), iodata()) ::
+          :ok | {:error, reason()}
   defdelegate send_to(socket, host, port, data), to: :plpmtud_socket
 
   @doc "Sends a list of binaries with GSO / `sendmmsg`; see `:plpmtud_socket.send_batch/3`."

@@ -48,9 +48,42 @@ defmodule PLPMTUD.AiutpLabTest do
     %{dir: dir}
   end
 
+  # aiutp decays an idle connection's window to 1296 bytes (one of its own
+  # packets); once discovery raised the packet size, a window check against
+  # the bigger packet found it full for good and the connection never sent
+  # again (review finding). No lab needed: aiutp_net:is_full/2 on a record.
+  test "an idle connection's decayed window still lets one packet of the size in use go",
+       %{dir: dir} do
+    paths = AiutpLab.build!(dir, [:pat])
+    check = Path.join(dir, "idle_check.erl")
+
+    File.write!(check, """
+    -module(idle_check).
+    -include("aiutp.hrl").
+    -export([run/0]).
+    run() ->
+        {ok, H} = plpmtud:new(\#{packet_overhead => 28, mtu_initial => 1500}),
+        PCB = #aiutp_pcb{pmtud = \#{h => H}, max_window = ?PACKET_SIZE,
+                         max_window_user = 4194304, cur_window = 0, time = 0},
+        {Idle, _} = aiutp_net:is_full(-1, PCB),
+        {Zero, _} = aiutp_net:is_full(-1, PCB#aiutp_pcb{max_window_user = 0}),
+        io:format("~p.~n", [{plpmtud:packet_size(H), Idle, Zero}]).
+    """)
+
+    include = Path.join(dir, "aiutp_pat/include")
+    {out, 0} = System.cmd("erlc", ["-I", include, "-o", dir, check], stderr_to_stdout: true)
+    refute out =~ "rror", out
+
+    args = ["-noshell", "-pa", dir, "-pa", paths.pat, "-pa", paths.plp, "-eval"]
+    {out, 0} = System.cmd("erl", args ++ ["idle_check:run(), halt()."], stderr_to_stdout: true)
+    # 1452 bytes in use; the 1296-byte window is not full; the peer's zero
+    # window still is.
+    assert out =~ "{1452,false,true}.", out
+  end
+
   test "aiutp patched with plpmtud completes on every path, the unmodified one where it can",
        %{dir: dir} do
-    paths = AiutpLab.build!(dir)
+    paths = AiutpLab.build!(dir, [:ref, :pat])
 
     runs =
       for {{name, variant, mtus, drop, path_mtu}, i} <- Enum.with_index(@paths),
@@ -80,7 +113,10 @@ defmodule PLPMTUD.AiutpLabTest do
       )
     end
 
-    times = Map.new(results, fn {name, build, _mtu, r} -> {{name, build}, Map.get(r, :ms)} end)
+    times =
+      for {name, build, _mtu, %{completed: true} = r} <- results,
+          into: %{},
+          do: {{name, build}, r.ms}
 
     for name <- @references,
         is_integer(times[{name, :pat}]) and is_integer(times[{name, :ref}]) do

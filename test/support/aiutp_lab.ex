@@ -22,7 +22,7 @@ defmodule PLPMTUD.Test.AiutpLab do
 
   # plpmtud as rebar3 lays it out (the Erlang facade, no Elixir), aiutp
   # unmodified and patched, each with the lab harness.
-  def build!(dir) do
+  def build!(dir, builds \\ @builds) do
     plp = Path.join(dir, "lib/plpmtud")
     File.mkdir_p!(Path.join(plp, "ebin"))
 
@@ -33,7 +33,7 @@ defmodule PLPMTUD.Test.AiutpLab do
     File.cp!(Path.join(@root, "src/plpmtud.app.src"), Path.join(plp, "ebin/plpmtud.app"))
     File.ln_s!(Path.join(@root, "priv"), Path.join(plp, "priv"))
 
-    for build <- @builds do
+    for build <- builds do
       src = Path.join(dir, "aiutp_#{build}")
       File.cp_r!(@fixture, src)
 
@@ -54,7 +54,7 @@ defmodule PLPMTUD.Test.AiutpLab do
       if out =~ "rror", do: raise("erlc failed: #{out}")
     end
 
-    Map.new(@builds, &{&1, Path.join(dir, "aiutp_#{&1}/ebin")})
+    Map.new(builds, &{&1, Path.join(dir, "aiutp_#{&1}/ebin")})
     |> Map.put(:plp, Path.join(plp, "ebin"))
   end
 
@@ -105,7 +105,9 @@ defmodule PLPMTUD.Test.AiutpLab do
   # One transfer: server up, client sends, the MTU drops on time; the
   # client's last term is the result.
   def transfer(ns, build, paths, drop, bytes, max_ms) do
-    until = System.monotonic_time(:millisecond) + max_ms
+    # The VMs get 5 s less than the harness waits, so that a client that
+    # times out prints its state (window, oldest packets) before it is killed.
+    until = System.monotonic_time(:millisecond) + max_ms + 5_000
     max = Integer.to_string(max_ms)
     {server, spid} = open(erl(ns.server, build, paths, ["server", "#{@port}", "#{bytes}", max]))
     :ok = wait_line(server, "listening", "", until)
@@ -118,7 +120,7 @@ defmodule PLPMTUD.Test.AiutpLab do
     dropper =
       case drop do
         {at, mtu} ->
-          spawn(fn ->
+          spawn_link(fn ->
             Process.sleep(at)
             Lab.set_mtu!(ns.prefix, mtu)
             send(parent, {:dropped, self()})
@@ -140,6 +142,7 @@ defmodule PLPMTUD.Test.AiutpLab do
   defp dropped?(nil), do: nil
 
   defp dropped?(dropper) do
+    Process.unlink(dropper)
     Process.exit(dropper, :kill)
 
     receive do
@@ -152,9 +155,12 @@ defmodule PLPMTUD.Test.AiutpLab do
   defp parse(out) do
     case Regex.scan(~r/#\{.*?\}\.\s*$/s, out) do
       [[term] | _] ->
-        {:ok, tokens, _} = :erl_scan.string(String.to_charlist(term))
-        {:ok, value} = :erl_parse.parse_term(tokens)
-        Map.put(value, :output, out)
+        with {:ok, tokens, _} <- :erl_scan.string(String.to_charlist(term)),
+             {:ok, value} <- :erl_parse.parse_term(tokens) do
+          Map.put(value, :output, out)
+        else
+          _ -> %{completed: false, output: out}
+        end
 
       [] ->
         %{completed: false, output: out}
