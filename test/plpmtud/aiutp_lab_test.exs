@@ -38,7 +38,8 @@ defmodule PLPMTUD.AiutpLabTest do
   @references [:clean, :icmp, :drop_icmp, :bh1280]
 
   unless File.dir?(@fixture) do
-    @moduletag skip: "the aiutp fixture is missing"
+    @moduletag skip:
+                 "the aiutp fixture is missing: set AIUTP_FIXTURE or put it at ../shared/aiutp"
   end
 
   setup do

@@ -13,12 +13,11 @@ defmodule PLPMTUD.Test.AiutpLab do
   alias PLPMTUD.Test.Lab
 
   @root Path.expand("../..", __DIR__)
-  @fixture Path.expand("../shared/aiutp", @root)
   @port 9000
   @builds [:ref, :pat, :refw, :patw]
 
-  @doc "Where the unmodified aiutp is (`../shared/aiutp`)."
-  def fixture, do: @fixture
+  @doc "Where the unmodified aiutp is (`$AIUTP_FIXTURE` or `../shared/aiutp`)."
+  def fixture, do: System.get_env("AIUTP_FIXTURE") || Path.expand("../shared/aiutp", @root)
 
   # plpmtud as rebar3 lays it out (the Erlang facade, no Elixir), aiutp
   # unmodified and patched, each with the lab harness.
@@ -35,7 +34,7 @@ defmodule PLPMTUD.Test.AiutpLab do
 
     for build <- builds do
       src = Path.join(dir, "aiutp_#{build}")
-      File.cp_r!(@fixture, src)
+      File.cp_r!(fixture(), src)
 
       for {patch, builds} <- [{"plpmtud.patch", [:pat, :patw]}, {"window.patch", [:refw, :patw]}],
           build in builds do
