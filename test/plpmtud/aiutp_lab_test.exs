@@ -39,7 +39,7 @@ defmodule PLPMTUD.AiutpLabTest do
 
   unless File.dir?(@fixture) do
     @moduletag skip:
-                 "the aiutp fixture is missing: set AIUTP_FIXTURE or put it at ../shared/aiutp"
+                 "the aiutp fixture is missing: set AIUTP_FIXTURE or put it at ../shared/aiutp (beside this checkout or its origin)"
   end
 
   setup do

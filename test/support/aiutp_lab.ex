@@ -16,8 +16,27 @@ defmodule PLPMTUD.Test.AiutpLab do
   @port 9000
   @builds [:ref, :pat, :refw, :patw]
 
-  @doc "Where the unmodified aiutp is (`$AIUTP_FIXTURE` or `../shared/aiutp`)."
-  def fixture, do: System.get_env("AIUTP_FIXTURE") || Path.expand("../shared/aiutp", @root)
+  @doc """
+  Where the unmodified aiutp is: `$AIUTP_FIXTURE`, else `../shared/aiutp`
+  beside this checkout, else beside the repository it was cloned from (a
+  clean clone of a local repository made elsewhere).
+  """
+  def fixture do
+    System.get_env("AIUTP_FIXTURE") ||
+      Enum.find(fixture_candidates(), &File.dir?/1) ||
+      hd(fixture_candidates())
+  end
+
+  defp fixture_candidates do
+    origin =
+      case System.cmd("git", ["-C", @root, "remote", "get-url", "origin"], stderr_to_stdout: true) do
+        {url, 0} -> String.trim(url)
+        _ -> ""
+      end
+
+    [@root | if(File.dir?(origin), do: [Path.expand(origin)], else: [])]
+    |> Enum.map(&Path.expand("../shared/aiutp", &1))
+  end
 
   # plpmtud as rebar3 lays it out (the Erlang facade, no Elixir), aiutp
   # unmodified and patched, each with the lab harness.
