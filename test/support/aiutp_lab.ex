@@ -27,6 +27,10 @@ defmodule PLPMTUD.Test.AiutpLab do
       hd(fixture_candidates())
   end
 
+  # The patches applied: examples/aiutp, or `$AIUTP_PATCHES` (to compare
+  # another version of them against the committed one).
+  defp patches, do: System.get_env("AIUTP_PATCHES") || Path.join(@root, "examples/aiutp")
+
   defp fixture_candidates do
     origin =
       case System.cmd("git", ["-C", @root, "remote", "get-url", "origin"], stderr_to_stdout: true) do
@@ -57,7 +61,7 @@ defmodule PLPMTUD.Test.AiutpLab do
 
       for {patch, builds} <- [{"plpmtud.patch", [:pat, :patw]}, {"window.patch", [:refw, :patw]}],
           build in builds do
-        patch = Path.join(@root, "examples/aiutp/" <> patch)
+        patch = Path.join(patches(), patch)
         {out, 0} = System.cmd("patch", ["-p1", "-i", patch], cd: src, stderr_to_stdout: true)
         if out =~ "FAILED", do: raise("patch failed: #{out}")
       end
