@@ -183,7 +183,7 @@ File.write!("bench/results/aiutp.md", """
 # aiutp on the namespace lab: unmodified against patched with plpmtud
 
 - command: `MIX_ENV=test mix run bench/aiutp.exs --mb #{Enum.at(modes, 0).bytes / 1_000_000} --reps #{Enum.at(modes, 0).reps} --fast-mb #{Enum.at(modes, 1).bytes / 1_000_000} --fast-reps #{Enum.at(modes, 1).reps}` (root)
-- the real `../shared/aiutp`, built with erlc, no Elixir in its VMs; patched = examples/aiutp/plpmtud.patch with `mtu_discovery_enabled` on; IPv4 (aiutp has no IPv6: `aiutp_util:getaddr/1` takes IPv4 tuples only)
+- the real aiutp (`#{AiutpLab.fixture()}`), built with erlc, no Elixir in its VMs; patched = #{Path.relative_to(AiutpLab.patch("plpmtud.patch"), File.cwd!())} with `mtu_discovery_enabled` on; IPv4 (aiutp has no IPv6: `aiutp_util:getaddr/1` takes IPv4 tuples only)
 - machine: #{:erlang.system_info(:system_architecture)}, #{System.schedulers_online()} schedulers
 - date: #{DateTime.utc_now() |> DateTime.to_iso8601()}
 

@@ -27,19 +27,34 @@ defmodule PLPMTUD.Test.AiutpLab do
       hd(fixture_candidates())
   end
 
-  # The patches applied: examples/aiutp, or `$AIUTP_PATCHES` (to compare
-  # another version of them against the committed one).
-  defp patches, do: System.get_env("AIUTP_PATCHES") || Path.join(@root, "examples/aiutp")
+  # A patch applied: examples/aiutp's, or the one of that name in
+  # `$AIUTP_PATCHES` if it holds one (to compare another version against
+  # the committed one; bench/aiutp.exs names the directory it used).
+  @doc false
+  def patch(name) do
+    dir = System.get_env("AIUTP_PATCHES")
+    other = dir && Path.expand(name, dir)
+    if other && File.regular?(other), do: other, else: Path.join(@root, "examples/aiutp/" <> name)
+  end
 
   defp fixture_candidates do
-    origin =
-      case System.cmd("git", ["-C", @root, "remote", "get-url", "origin"], stderr_to_stdout: true) do
-        {url, 0} -> String.trim(url)
-        _ -> ""
-      end
+    [@root | origin_dirs()] |> Enum.map(&Path.expand("../shared/aiutp", &1))
+  end
 
-    [@root | if(File.dir?(origin), do: [Path.expand(origin)], else: [])]
-    |> Enum.map(&Path.expand("../shared/aiutp", &1))
+  # The directory of the repository this checkout was cloned from, when
+  # that is a local path (`/repo`, `/repo/.git`, `file:///repo`).
+  defp origin_dirs do
+    with git when is_binary(git) <- System.find_executable("git"),
+         {url, 0} <-
+           System.cmd(git, ["-C", @root, "remote", "get-url", "origin"], stderr_to_stdout: true),
+         [line | _] <- String.split(url, "\n", trim: true),
+         dir = Path.expand(String.replace_prefix(line, "file://", ""), @root),
+         dir = if(Path.basename(dir) == ".git", do: Path.dirname(dir), else: dir),
+         true <- File.dir?(dir) do
+      [dir]
+    else
+      _ -> []
+    end
   end
 
   # plpmtud as rebar3 lays it out (the Erlang facade, no Elixir), aiutp
@@ -61,7 +76,7 @@ defmodule PLPMTUD.Test.AiutpLab do
 
       for {patch, builds} <- [{"plpmtud.patch", [:pat, :patw]}, {"window.patch", [:refw, :patw]}],
           build in builds do
-        patch = Path.join(patches(), patch)
+        patch = patch(patch)
         {out, 0} = System.cmd("patch", ["-p1", "-i", patch], cd: src, stderr_to_stdout: true)
         if out =~ "FAILED", do: raise("patch failed: #{out}")
       end

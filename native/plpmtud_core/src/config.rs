@@ -354,7 +354,7 @@ config_table! {
     "mtu_ceiling" => ceiling: u32 = 1500, 68..=65_535,
         "the largest size ever probed";
     "mtu_initial" => initial: Option<u32> = None, 68..=65_535,
-        "the PLPMTU before any probe confirmed one (nil: the floor; aiutp: 1344); probed first, and if it fails the search goes on below it from the floor";
+        "the PLPMTU before any probe confirmed one (nil: the floor; aiutp's adapter: 1280); probed first, and if it fails the search goes on below it from the floor";
     "disabled_mtu" => disabled_mtu: Option<u32> = None, 68..=65_535,
         "the PLPMTU while discovery is disabled (nil: the floor; aiutp's 1296-byte payload is 1344)";
     "padding_overhead" => padding_overhead: u32 = 0, 0..=65_535,
