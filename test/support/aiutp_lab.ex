@@ -22,9 +22,8 @@ defmodule PLPMTUD.Test.AiutpLab do
   clean clone of a local repository made elsewhere).
   """
   def fixture do
-    System.get_env("AIUTP_FIXTURE") ||
-      Enum.find(fixture_candidates(), &File.dir?/1) ||
-      hd(fixture_candidates())
+    candidates = fixture_candidates()
+    System.get_env("AIUTP_FIXTURE") || Enum.find(candidates, hd(candidates), &File.dir?/1)
   end
 
   # A patch applied: examples/aiutp's, or the one of that name in
